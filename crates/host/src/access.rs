@@ -1,0 +1,560 @@
+//! The access policy: who may do what to which street's data. Every handler asks here; no
+//! handler decides access itself.
+//!
+//! Two kinds of answer: an item the caller may not even see is `404 not_found` (its existence
+//! is not leaked across streets); an item the caller sees but may not change, or a kind of
+//! action the role never has, is `403 forbidden`.
+
+use uuid::Uuid;
+
+use crate::{
+    auth::{Principal, Role, RoleKind},
+    domain::ProjectStatus,
+    error::AppError,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+}
+
+/// Who owns a resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Unit(Uuid),
+    /// A volunteer, with the street the volunteer belongs to.
+    Volunteer {
+        id: Uuid,
+        street: Uuid,
+    },
+}
+
+/// The thing an action is about, with what the policy needs to know of it.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// The street record itself.
+    Street(Uuid),
+    /// A street's communities, grids and categories.
+    StreetArea(Uuid),
+    Unit {
+        id: Uuid,
+        streets: &'a [Uuid],
+    },
+    Volunteer {
+        id: Uuid,
+        street: Uuid,
+    },
+    Resource {
+        owner: Owner,
+        streets: &'a [Uuid],
+    },
+    Demand {
+        street: Uuid,
+    },
+    Project {
+        street: Uuid,
+        status: ProjectStatus,
+        claimed_by: Option<Uuid>,
+    },
+    /// An API token, or the issuing of one: its role and the street it is scoped to.
+    Token {
+        role: RoleKind,
+        street: Option<Uuid>,
+        unit_streets: &'a [Uuid],
+    },
+}
+
+impl Principal {
+    /// The one street a street-bound role acts for.
+    pub fn home_street(&self) -> Option<Uuid> {
+        match &self.role {
+            Role::StreetAdmin { street }
+            | Role::GridWorker { street }
+            | Role::Volunteer { street, .. } => Some(*street),
+            Role::DistrictAdmin | Role::Unit { .. } => None,
+        }
+    }
+
+    fn is_admin_of(&self, street: Uuid) -> bool {
+        match &self.role {
+            Role::DistrictAdmin => true,
+            Role::StreetAdmin { street: s } => *s == street,
+            _ => false,
+        }
+    }
+
+    /// Whether the caller belongs to `street` in any role (a unit: co-builds with it).
+    fn belongs_to(&self, street: Uuid) -> bool {
+        match &self.role {
+            Role::DistrictAdmin => true,
+            Role::Unit { streets, .. } => streets.contains(&street),
+            _ => self.home_street() == Some(street),
+        }
+    }
+
+    /// Whether residents' personal data of `street` is shown in full: only to that street's
+    /// own admins and grid workers.
+    pub fn sees_resident_data(&self, street: Uuid) -> bool {
+        matches!(&self.role, Role::StreetAdmin { street: s } | Role::GridWorker { street: s } if *s == street)
+    }
+
+    /// Checks `action` on `target`.
+    pub fn authorize(&self, action: Action, target: Target<'_>) -> Result<(), AppError> {
+        let decision = decide(self, action, target);
+        match decision {
+            Decision::Allow => Ok(()),
+            Decision::Hidden => Err(AppError::NotFound(target.noun())),
+            Decision::Deny(why) => Err(AppError::Forbidden(why.to_string())),
+        }
+    }
+
+    /// Refuses roles that may never list or create a kind of thing at all.
+    pub fn require(&self, allowed: &[RoleKind], what: &str) -> Result<(), AppError> {
+        if allowed.contains(&self.role.kind()) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(format!(
+                "a {} token may not {what}",
+                self.role.kind()
+            )))
+        }
+    }
+}
+
+impl Target<'_> {
+    fn noun(&self) -> &'static str {
+        match self {
+            Target::Street(_) => "street",
+            Target::StreetArea(_) => "street",
+            Target::Unit { .. } => "unit",
+            Target::Volunteer { .. } => "volunteer",
+            Target::Resource { .. } => "resource",
+            Target::Demand { .. } => "demand",
+            Target::Project { .. } => "project",
+            Target::Token { .. } => "token",
+        }
+    }
+}
+
+enum Decision {
+    Allow,
+    Hidden,
+    Deny(&'static str),
+}
+
+fn allow_if(ok: bool, why: &'static str) -> Decision {
+    if ok {
+        Decision::Allow
+    } else {
+        Decision::Deny(why)
+    }
+}
+
+fn decide(p: &Principal, action: Action, target: Target<'_>) -> Decision {
+    use Action::*;
+    if p.role == Role::DistrictAdmin {
+        return Decision::Allow;
+    }
+    match target {
+        // Streets and their areas are the map everyone works on: readable by every caller.
+        Target::Street(street) => match action {
+            Read => Decision::Allow,
+            Update => allow_if(
+                p.is_admin_of(street),
+                "only the street's admins may change it",
+            ),
+            Create | Delete => Decision::Deny("only the district manages streets"),
+        },
+        Target::StreetArea(street) => match action {
+            Read => Decision::Allow,
+            _ => allow_if(
+                p.is_admin_of(street),
+                "only the street's admins manage its communities, grids and categories",
+            ),
+        },
+        Target::Unit { id, streets } => {
+            let own = matches!(&p.role, Role::Unit { unit, .. } if *unit == id);
+            let admin_streets: Vec<Uuid> = streets
+                .iter()
+                .copied()
+                .filter(|s| p.is_admin_of(*s))
+                .collect();
+            let readable = own
+                || match &p.role {
+                    Role::StreetAdmin { street } | Role::GridWorker { street } => {
+                        streets.contains(street)
+                    }
+                    _ => false,
+                };
+            match action {
+                Read => {
+                    if readable {
+                        Decision::Allow
+                    } else {
+                        Decision::Hidden
+                    }
+                }
+                // A street admin registers units that serve its street (and only its street).
+                Create => allow_if(
+                    matches!(p.role, Role::StreetAdmin { .. })
+                        && !streets.is_empty()
+                        && admin_streets.len() == streets.len(),
+                    "a street admin registers units for its own street only",
+                ),
+                Update => {
+                    if !readable {
+                        Decision::Hidden
+                    } else {
+                        allow_if(
+                            own || !admin_streets.is_empty(),
+                            "only the unit itself and the admins of its streets may change it",
+                        )
+                    }
+                }
+                Delete => {
+                    if !readable {
+                        Decision::Hidden
+                    } else {
+                        allow_if(
+                            !streets.is_empty() && admin_streets.len() == streets.len(),
+                            "a unit that serves other streets is archived by the district",
+                        )
+                    }
+                }
+            }
+        }
+        Target::Volunteer { id, street } => {
+            let own = matches!(&p.role, Role::Volunteer { volunteer, .. } if *volunteer == id);
+            let staff = matches!(&p.role,
+                Role::StreetAdmin { street: s } | Role::GridWorker { street: s } if *s == street);
+            match action {
+                Read => {
+                    if own || staff {
+                        Decision::Allow
+                    } else {
+                        Decision::Hidden
+                    }
+                }
+                Create => allow_if(
+                    p.is_admin_of(street),
+                    "only the street's admins register its volunteers",
+                ),
+                Update => {
+                    if !(own || staff) {
+                        Decision::Hidden
+                    } else {
+                        allow_if(
+                            own || p.is_admin_of(street),
+                            "only the volunteer and the street's admins may change it",
+                        )
+                    }
+                }
+                Delete => {
+                    if !(own || staff) {
+                        Decision::Hidden
+                    } else {
+                        allow_if(
+                            p.is_admin_of(street),
+                            "only the street's admins archive volunteers",
+                        )
+                    }
+                }
+            }
+        }
+        Target::Resource { owner, streets } => {
+            let own = match (&p.role, owner) {
+                (Role::Unit { unit, .. }, Owner::Unit(o)) => *unit == o,
+                (Role::Volunteer { volunteer, .. }, Owner::Volunteer { id, .. }) => {
+                    *volunteer == id
+                }
+                _ => false,
+            };
+            // What is on offer in a street is visible to everyone working in it.
+            let readable = own || streets.iter().any(|s| p.belongs_to(*s));
+            let street_admin_of_all =
+                !streets.is_empty() && streets.iter().all(|s| p.is_admin_of(*s));
+            match action {
+                Read => {
+                    if readable {
+                        Decision::Allow
+                    } else {
+                        Decision::Hidden
+                    }
+                }
+                Create => {
+                    let ok = match (&p.role, owner) {
+                        (
+                            Role::Unit {
+                                unit,
+                                streets: mine,
+                            },
+                            Owner::Unit(o),
+                        ) => *unit == o && streets.iter().all(|s| mine.contains(s)),
+                        (Role::Volunteer { volunteer, street }, Owner::Volunteer { id, .. }) => {
+                            *volunteer == id && streets.iter().all(|s| s == street)
+                        }
+                        (Role::StreetAdmin { street }, Owner::Volunteer { street: vs, .. }) => {
+                            vs == *street && street_admin_of_all
+                        }
+                        (Role::StreetAdmin { .. }, Owner::Unit(_)) => street_admin_of_all,
+                        _ => false,
+                    };
+                    allow_if(ok, "resources are registered by their owner, for streets the owner serves, or by the admin of those streets")
+                }
+                Update | Delete => {
+                    if !readable {
+                        Decision::Hidden
+                    } else {
+                        allow_if(own || street_admin_of_all, "only the owner and the admins of every street it serves may change a resource")
+                    }
+                }
+            }
+        }
+        Target::Demand { street } => {
+            let readable = p.belongs_to(street);
+            match action {
+                Read => {
+                    if readable {
+                        Decision::Allow
+                    } else {
+                        Decision::Hidden
+                    }
+                }
+                Create => allow_if(
+                    matches!(&p.role, Role::StreetAdmin { street: s } | Role::GridWorker { street: s } if *s == street),
+                    "demands are filed by the street's admins and grid workers",
+                ),
+                Update | Delete => {
+                    if !readable {
+                        Decision::Hidden
+                    } else {
+                        allow_if(
+                            p.is_admin_of(street),
+                            "only the street's admins change demands",
+                        )
+                    }
+                }
+            }
+        }
+        Target::Project {
+            street,
+            status,
+            claimed_by,
+        } => {
+            let staff = matches!(&p.role,
+                Role::StreetAdmin { street: s } | Role::GridWorker { street: s } if *s == street);
+            let claimant = matches!(&p.role, Role::Unit { unit, .. } if Some(*unit) == claimed_by);
+            let readable =
+                staff || claimant || (status != ProjectStatus::Draft && p.belongs_to(street));
+            match action {
+                Read => {
+                    if readable {
+                        Decision::Allow
+                    } else {
+                        Decision::Hidden
+                    }
+                }
+                Create => allow_if(
+                    p.is_admin_of(street),
+                    "only the street's admins publish projects",
+                ),
+                Update => {
+                    if !readable {
+                        Decision::Hidden
+                    } else {
+                        allow_if(
+                            p.is_admin_of(street),
+                            "only the street's admins change projects",
+                        )
+                    }
+                }
+                Delete => {
+                    if !readable {
+                        Decision::Hidden
+                    } else {
+                        allow_if(
+                            p.is_admin_of(street),
+                            "only the street's admins delete projects",
+                        )
+                    }
+                }
+            }
+        }
+        Target::Token {
+            role,
+            street,
+            unit_streets,
+        } => {
+            let Role::StreetAdmin { street: mine } = p.role else {
+                return Decision::Deny("only admins manage tokens");
+            };
+            let in_street = street == Some(mine);
+            match (action, role) {
+                (_, RoleKind::DistrictAdmin) => {
+                    Decision::Deny("only the district issues district tokens")
+                }
+                (Read | Delete, _) => {
+                    if in_street {
+                        Decision::Allow
+                    } else {
+                        Decision::Hidden
+                    }
+                }
+                (Create, RoleKind::Unit) => allow_if(
+                    unit_streets.contains(&mine),
+                    "a street admin issues tokens only to units that serve its street",
+                ),
+                (Create, _) => allow_if(
+                    in_street,
+                    "a street admin issues tokens for its own street only",
+                ),
+                (Update, _) => {
+                    Decision::Deny("tokens cannot be changed; revoke and issue a new one")
+                }
+            }
+        }
+    }
+}
+
+/// Which rows of a street-scoped collection a caller may list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListScope {
+    /// Every street.
+    All,
+    /// Rows belonging to one of these streets (possibly none).
+    Streets(Vec<Uuid>),
+}
+
+impl Principal {
+    /// The streets whose rows this caller may list in a collection that everyone working in a
+    /// street can read (resources, demands, published projects).
+    pub fn member_scope(&self) -> ListScope {
+        match &self.role {
+            Role::DistrictAdmin => ListScope::All,
+            Role::Unit { streets, .. } => ListScope::Streets(streets.clone()),
+            _ => ListScope::Streets(self.home_street().into_iter().collect()),
+        }
+    }
+
+    /// The streets whose rows only that street's staff (admins, grid workers) may list.
+    pub fn staff_scope(&self) -> Option<ListScope> {
+        match &self.role {
+            Role::DistrictAdmin => Some(ListScope::All),
+            Role::StreetAdmin { street } | Role::GridWorker { street } => {
+                Some(ListScope::Streets(vec![*street]))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl Principal {
+    /// Checks a change of the streets a unit co-builds with. The unit chooses whom it serves;
+    /// a street admin may only link or unlink its own street.
+    pub fn authorize_unit_streets(&self, old: &[Uuid], new: &[Uuid]) -> Result<(), AppError> {
+        match &self.role {
+            Role::DistrictAdmin | Role::Unit { .. } => Ok(()),
+            Role::StreetAdmin { street } => {
+                let changed = old
+                    .iter()
+                    .filter(|s| !new.contains(s))
+                    .chain(new.iter().filter(|s| !old.contains(s)));
+                for s in changed {
+                    if s != street {
+                        return Err(AppError::Forbidden(
+                            "a street admin may only link or unlink its own street".into(),
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            _ => Err(AppError::Forbidden(
+                "this role may not change a unit's streets".into(),
+            )),
+        }
+    }
+}
+
+/// Which rows of the registry (units, volunteers) a caller may list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryScope {
+    All,
+    /// The rows of one street.
+    Street(Uuid),
+    /// Only the caller's own row.
+    Own(Uuid),
+}
+
+impl Principal {
+    pub fn unit_scope(&self) -> Result<RegistryScope, AppError> {
+        match &self.role {
+            Role::DistrictAdmin => Ok(RegistryScope::All),
+            Role::StreetAdmin { street } | Role::GridWorker { street } => {
+                Ok(RegistryScope::Street(*street))
+            }
+            Role::Unit { unit, .. } => Ok(RegistryScope::Own(*unit)),
+            Role::Volunteer { .. } => {
+                Err(AppError::forbidden("a volunteer token may not list units"))
+            }
+        }
+    }
+
+    pub fn volunteer_scope(&self) -> Result<RegistryScope, AppError> {
+        match &self.role {
+            Role::DistrictAdmin => Ok(RegistryScope::All),
+            Role::StreetAdmin { street } | Role::GridWorker { street } => {
+                Ok(RegistryScope::Street(*street))
+            }
+            Role::Volunteer { volunteer, .. } => Ok(RegistryScope::Own(*volunteer)),
+            Role::Unit { .. } => Err(AppError::forbidden("a unit token may not list volunteers")),
+        }
+    }
+
+    /// The owner whose resources a caller lists besides those serving its streets.
+    pub fn own_resources(&self) -> Option<Owner> {
+        match &self.role {
+            Role::Unit { unit, .. } => Some(Owner::Unit(*unit)),
+            Role::Volunteer { volunteer, street } => Some(Owner::Volunteer {
+                id: *volunteer,
+                street: *street,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Streets whose draft projects the caller may see (their staff); others see published
+    /// and later projects of the streets they belong to, and those they claimed.
+    pub fn project_scope(&self) -> (ListScope, Option<ListScope>, Option<Uuid>) {
+        let claimant = match &self.role {
+            Role::Unit { unit, .. } => Some(*unit),
+            _ => None,
+        };
+        (self.member_scope(), self.staff_scope(), claimant)
+    }
+
+    /// Streets whose tokens the caller may list.
+    pub fn token_scope(&self) -> Result<ListScope, AppError> {
+        match &self.role {
+            Role::DistrictAdmin => Ok(ListScope::All),
+            Role::StreetAdmin { street } => Ok(ListScope::Streets(vec![*street])),
+            _ => Err(AppError::forbidden("only admins manage tokens")),
+        }
+    }
+}
+
+impl Principal {
+    /// The unit that would claim a published project of `street`: only a unit co-building
+    /// with the street may.
+    pub fn claimant_for(&self, street: Uuid) -> Result<Uuid, AppError> {
+        match &self.role {
+            Role::Unit { unit, streets } if streets.contains(&street) => Ok(*unit),
+            Role::Unit { .. } => Err(AppError::NotFound("project")),
+            _ => Err(AppError::forbidden(
+                "projects are claimed by co-building units",
+            )),
+        }
+    }
+}

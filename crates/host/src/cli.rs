@@ -1,0 +1,260 @@
+//! The `gongjian` command line.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use crate::{
+    auth::RoleKind,
+    config::{
+        default_database, Config, FileConfig, LogFormat, Secret, DEFAULT_DATA_DIR, DEFAULT_LISTEN,
+    },
+    db::{Db, DbOptions, SqliteSync},
+    lists::tokens::{issue, CreateToken, TokenSubject},
+};
+
+#[derive(Debug, Parser)]
+#[command(name = "gongjian", version, about = "The gongjian co-building service")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB. Default: a SQLite file in the
+    /// data directory.
+    #[arg(long, env = "GONGJIAN_DATABASE", global = true)]
+    pub database: Option<String>,
+    /// Where the default SQLite database lives.
+    #[arg(long, env = "GONGJIAN_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// A TOML configuration file.
+    #[arg(long, env = "GONGJIAN_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, env = "GONGJIAN_LOG_FORMAT", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Database connections in the pool.
+    #[arg(long, env = "GONGJIAN_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<u32>,
+    /// SQLite commit durability: full (fsync every commit) or normal.
+    #[arg(long, env = "GONGJIAN_SQLITE_SYNCHRONOUS", global = true)]
+    pub sqlite_synchronous: Option<SqliteSync>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "GONGJIAN_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Fill an empty database with a demo street first.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Fill an empty database with a demo street and print how to log in.
+    Demo,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Issue a token and print it (and nothing else) on stdout.
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Who or what the token is for.
+        #[arg(long, default_value = "issued by the command line")]
+        name: String,
+        #[arg(long)]
+        street: Option<uuid::Uuid>,
+        #[arg(long)]
+        unit: Option<uuid::Uuid>,
+        #[arg(long)]
+        volunteer: Option<uuid::Uuid>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum RoleArg {
+    DistrictAdmin,
+    StreetAdmin,
+    GridWorker,
+    Unit,
+    Volunteer,
+}
+
+impl From<RoleArg> for RoleKind {
+    fn from(r: RoleArg) -> Self {
+        match r {
+            RoleArg::DistrictAdmin => RoleKind::DistrictAdmin,
+            RoleArg::StreetAdmin => RoleKind::StreetAdmin,
+            RoleArg::GridWorker => RoleKind::GridWorker,
+            RoleArg::Unit => RoleKind::Unit,
+            RoleArg::Volunteer => RoleKind::Volunteer,
+        }
+    }
+}
+
+impl GlobalArgs {
+    /// Layers the configuration: defaults < file < environment and flags (clap reads both).
+    pub fn config(&self, listen: Option<SocketAddr>) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let database = self
+            .database
+            .clone()
+            .map(Secret::new)
+            .or(file.database)
+            .unwrap_or_else(|| Secret::new(default_database(&data_dir)));
+        let defaults = DbOptions::default();
+        Ok(Config {
+            listen: listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            database,
+            log_format: self
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Human),
+            db: DbOptions {
+                max_connections: self
+                    .max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(defaults.max_connections),
+                sqlite_sync: self
+                    .sqlite_synchronous
+                    .or(file.sqlite_synchronous)
+                    .unwrap_or(defaults.sqlite_sync),
+            },
+        })
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("GONGJIAN_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Human => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Runs the command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => *listen,
+        _ => None,
+    };
+    let config = cli.global.config(listen)?;
+    init_logging(config.log_format);
+    match cli.command {
+        Command::Serve { demo, .. } => {
+            let db = Db::open(config.database.expose(), &config.db).await?;
+            if demo {
+                crate::demo::fill_and_report(&db).await?;
+            }
+            serve(db, config.listen).await
+        }
+        Command::Migrate => {
+            let db = Db::open(config.database.expose(), &config.db).await?;
+            db.close().await;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Demo => {
+            let db = Db::open(config.database.expose(), &config.db).await?;
+            crate::demo::fill_and_report(&db).await?;
+            db.close().await;
+            Ok(())
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    role,
+                    name,
+                    street,
+                    unit,
+                    volunteer,
+                },
+        } => {
+            let db = Db::open(config.database.expose(), &config.db).await?;
+            let req = CreateToken {
+                role: role.into(),
+                name,
+                street_id: street,
+                unit_id: unit,
+                volunteer_id: volunteer,
+            };
+            let subject = TokenSubject::resolve(db.write(), req)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
+            let issued = issue(&db, subject, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
+            db.close().await;
+            println!("{}", issued.token);
+            Ok(())
+        }
+    }
+}
+
+/// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
+pub async fn serve(db: Db, listen: SocketAddr) -> anyhow::Result<()> {
+    let state = crate::AppState::new(db.clone());
+    let app = crate::app(state);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = db.backend().name(), "gongjian serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

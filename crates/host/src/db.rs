@@ -1,0 +1,289 @@
+//! Storage: one connection layer for SQLite and PostgreSQL.
+//!
+//! Everything goes through sqlx's `Any` driver with portable SQL and `$N` placeholders (SQLite
+//! accepts them too). On SQLite all writes go through a pool of one connection, so writers
+//! queue in the process instead of failing with `SQLITE_BUSY`; reads use a separate pool and
+//! never block on the writer thanks to WAL.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    any::{AnyArguments, AnyPoolOptions, AnyRow},
+    migrate::Migrator,
+    Any, AnyPool, Arguments, Executor,
+};
+
+/// The embedded migrations in `migrations/`.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
+
+/// Which engine a database URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn of_url(url: &str) -> Result<Self, DbError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(DbError::UnsupportedUrl)
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl,
+    #[error("cannot create the data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// How SQLite commits: `FULL` fsyncs the WAL on every commit, so an acknowledged write
+/// survives power loss as well as a killed process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    Full,
+    Normal,
+}
+
+impl FromStr for SqliteSync {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "full" => Ok(SqliteSync::Full),
+            "normal" => Ok(SqliteSync::Normal),
+            other => Err(format!(
+                "unknown sqlite synchronous mode {other:?} (full, normal)"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub max_connections: u32,
+    pub sqlite_sync: SqliteSync,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            sqlite_sync: SqliteSync::Full,
+        }
+    }
+}
+
+/// The database handle shared by every request.
+#[derive(Clone, Debug)]
+pub struct Db {
+    read: AnyPool,
+    write: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects without migrating.
+    pub async fn connect(url: &str, opts: &DbOptions) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of_url(url)?;
+        match backend {
+            Backend::Sqlite => {
+                let url = sqlite_url_with_create(url)?;
+                let sync = match opts.sqlite_sync {
+                    SqliteSync::Full => "FULL",
+                    SqliteSync::Normal => "NORMAL",
+                };
+                let pool = |max: u32| {
+                    AnyPoolOptions::new()
+                        .max_connections(max)
+                        .min_connections(1)
+                        .acquire_timeout(Duration::from_secs(30))
+                        .after_connect(move |conn, _| {
+                            Box::pin(async move {
+                                conn.execute(
+                                    format!(
+                                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
+                                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                                    )
+                                    .as_str(),
+                                )
+                                .await?;
+                                Ok(())
+                            })
+                        })
+                };
+                // Open the writer first so the file and WAL mode exist before readers connect.
+                let write = pool(1).connect(&url).await.map_err(DbError::Connect)?;
+                let read = pool(opts.max_connections.max(1))
+                    .connect(&url)
+                    .await
+                    .map_err(DbError::Connect)?;
+                Ok(Db {
+                    read,
+                    write,
+                    backend,
+                })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(opts.max_connections.max(2))
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect(url)
+                    .await
+                    .map_err(DbError::Connect)?;
+                Ok(Db {
+                    read: pool.clone(),
+                    write: pool,
+                    backend,
+                })
+            }
+        }
+    }
+
+    /// Connects and applies pending migrations.
+    pub async fn open(url: &str, opts: &DbOptions) -> Result<Self, DbError> {
+        let db = Self::connect(url, opts).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        MIGRATOR.run(&self.write).await?;
+        Ok(())
+    }
+
+    /// The pool for queries that only read.
+    pub fn read(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// The pool for writes (and reads that must see them in the same transaction).
+    pub fn write(&self) -> &AnyPool {
+        &self.write
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+/// Makes sure the directory of a SQLite file exists and asks sqlx to create the file.
+fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
+    };
+    if path != ":memory:" && !path.is_empty() {
+        if let Some(dir) = Path::new(path).parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| DbError::DataDir(dir.display().to_string(), e))?;
+            }
+        }
+    }
+    let query = match query {
+        Some(q) if q.contains("mode=") => q.to_string(),
+        Some(q) => format!("{q}&mode=rwc"),
+        None => "mode=rwc".to_string(),
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// A SQL statement assembled from fragments, numbering its `$N` placeholders itself (sqlx's
+/// `QueryBuilder<Any>` writes `?`, which PostgreSQL rejects).
+pub struct Sql {
+    text: String,
+    args: AnyArguments<'static>,
+    count: usize,
+}
+
+impl Sql {
+    pub fn new(text: impl Into<String>) -> Self {
+        Sql {
+            text: text.into(),
+            args: AnyArguments::default(),
+            count: 0,
+        }
+    }
+
+    pub fn push(&mut self, fragment: &str) -> &mut Self {
+        self.text.push_str(fragment);
+        self
+    }
+
+    /// Appends a placeholder bound to `value`.
+    pub fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: 'static + Send + sqlx::Encode<'static, Any> + sqlx::Type<Any>,
+    {
+        self.count += 1;
+        self.text.push('$');
+        self.text.push_str(&self.count.to_string());
+        self.args
+            .add(value)
+            .expect("encoding a value for the Any driver cannot fail");
+        self
+    }
+
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    pub async fn fetch_all<'e, E>(self, executor: E) -> Result<Vec<AnyRow>, sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let Sql { text, args, .. } = self;
+        sqlx::query_with(&text, args).fetch_all(executor).await
+    }
+
+    pub async fn fetch_optional<'e, E>(self, executor: E) -> Result<Option<AnyRow>, sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let Sql { text, args, .. } = self;
+        sqlx::query_with(&text, args).fetch_optional(executor).await
+    }
+
+    pub async fn execute<'e, E>(self, executor: E) -> Result<u64, sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
+        let Sql { text, args, .. } = self;
+        Ok(sqlx::query_with(&text, args)
+            .execute(executor)
+            .await?
+            .rows_affected())
+    }
+}

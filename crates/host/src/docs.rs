@@ -1,0 +1,188 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, and a self-contained
+//! HTML page that renders it (no scripts, no external assets: it works on an office intranet).
+
+use std::fmt::Write;
+
+use utoipa::{
+    openapi::{
+        path::{Operation, Parameter},
+        security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+        RefOr,
+    },
+    Modify, OpenApi,
+};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "gongjian",
+        description = "Co-building (共建) platform for city streets: the resource, demand and \
+                       project lists, the registry of co-building units and volunteers. Every \
+                       route under /api/v1 needs `Authorization: Bearer <token>`; every error is \
+                       `application/problem+json` with a stable `code`."
+    ),
+    modifiers(&BearerAuth),
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    tags(
+        (name = "streets", description = "Streets, their communities, grids and categories"),
+        (name = "units", description = "Co-building units"),
+        (name = "volunteers", description = "Volunteers"),
+        (name = "resources", description = "The resource list"),
+        (name = "demands", description = "The demand list"),
+        (name = "projects", description = "The project list"),
+        (name = "tokens", description = "API tokens and the caller"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn schema_name(r: &RefOr<utoipa::openapi::schema::Schema>) -> String {
+    match r {
+        RefOr::Ref(r) => r.ref_location.rsplit('/').next().unwrap_or("").to_string(),
+        RefOr::T(_) => "inline".to_string(),
+    }
+}
+
+fn render_operation(out: &mut String, method: &str, path: &str, op: &Operation) {
+    let _ = write!(
+        out,
+        "<section class=op><h3><span class=\"m {m}\">{M}</span> <code>{p}</code></h3>",
+        m = method,
+        M = method.to_uppercase(),
+        p = esc(path)
+    );
+    if let Some(s) = op.summary.as_ref().or(op.description.as_ref()) {
+        let _ = write!(out, "<p>{}</p>", esc(s));
+    }
+    if let Some(params) = &op.parameters {
+        out.push_str(
+            "<table><tr><th>parameter</th><th>in</th><th>required</th><th>description</th></tr>",
+        );
+        for p in params {
+            let Parameter {
+                name,
+                parameter_in,
+                required,
+                description,
+                ..
+            } = p;
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(name),
+                serde_json::to_value(parameter_in)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                matches!(required, utoipa::openapi::Required::True),
+                esc(description.as_deref().unwrap_or(""))
+            );
+        }
+        out.push_str("</table>");
+    }
+    if let Some(body) = &op.request_body {
+        for (media, content) in &body.content {
+            let name = content.schema.as_ref().map(schema_name).unwrap_or_default();
+            let _ = write!(
+                out,
+                "<p>Body: <code>{}</code> <a href=\"#schema-{n}\">{n}</a></p>",
+                esc(media),
+                n = esc(&name)
+            );
+        }
+    }
+    out.push_str("<ul class=resp>");
+    for (status, resp) in &op.responses.responses {
+        let (desc, schema) = match resp {
+            RefOr::T(r) => (
+                r.description.clone(),
+                r.content
+                    .values()
+                    .next()
+                    .and_then(|c| c.schema.as_ref())
+                    .map(schema_name),
+            ),
+            RefOr::Ref(r) => (r.ref_location.clone(), None),
+        };
+        let link = schema
+            .map(|n| format!(" <a href=\"#schema-{n}\">{n}</a>", n = esc(&n)))
+            .unwrap_or_default();
+        let _ = write!(
+            out,
+            "<li><b>{}</b> {}{}</li>",
+            esc(status),
+            esc(&desc),
+            link
+        );
+    }
+    out.push_str("</ul></section>");
+}
+
+/// Renders the OpenAPI document as one HTML page.
+pub fn render_html(doc: &utoipa::openapi::OpenApi) -> String {
+    let mut out = String::from(
+        "<!doctype html><html lang=zh><head><meta charset=utf-8><title>gongjian API</title><style>\
+         body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}\
+         code{background:#f3f3f3;padding:0 .2em}.op{border-top:1px solid #ddd;padding:.5rem 0}\
+         .m{display:inline-block;min-width:4.5em;text-align:center;color:#fff;border-radius:3px;font-size:.8em}\
+         .get{background:#2b7}.post{background:#27b}.patch{background:#b72}.delete{background:#b33}.put{background:#72b}\
+         table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:.2em .5em;text-align:left}\
+         pre{background:#f6f6f6;padding:.5rem;overflow:auto;font-size:.85em}</style></head><body>",
+    );
+    let _ = write!(
+        out,
+        "<h1>{} <small>{}</small></h1>",
+        esc(&doc.info.title),
+        esc(&doc.info.version)
+    );
+    if let Some(d) = &doc.info.description {
+        let _ = write!(out, "<p>{}</p>", esc(d));
+    }
+    out.push_str("<p>Machine-readable: <a href=\"/api/v1/openapi.json\">/api/v1/openapi.json</a> (OpenAPI 3.1).</p><h2>Endpoints</h2>");
+    for (path, item) in &doc.paths.paths {
+        let ops = [
+            ("get", &item.get),
+            ("post", &item.post),
+            ("put", &item.put),
+            ("patch", &item.patch),
+            ("delete", &item.delete),
+        ];
+        for (method, op) in ops {
+            if let Some(op) = op {
+                render_operation(&mut out, method, path, op);
+            }
+        }
+    }
+    out.push_str("<h2>Schemas</h2>");
+    if let Some(components) = &doc.components {
+        for (name, schema) in &components.schemas {
+            let json = serde_json::to_string_pretty(schema).unwrap_or_default();
+            let _ = write!(
+                out,
+                "<h3 id=\"schema-{n}\">{n}</h3><pre>{}</pre>",
+                esc(&json),
+                n = esc(name)
+            );
+        }
+    }
+    out.push_str("</body></html>");
+    out
+}

@@ -1,0 +1,509 @@
+//! Domain vocabulary shared by the lists: closed enums, validation of free text, time, and
+//! the masking of residents' personal data.
+
+use serde::{Deserialize, Deserializer, Serialize};
+use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
+use utoipa::ToSchema;
+
+use crate::error::{AppError, FieldError};
+
+/// Declares a closed set of values that travels as a snake_case string in JSON and in the
+/// database.
+macro_rules! str_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Reads a value stored by this program; anything else is corruption.
+            pub fn from_db(text: &str) -> anyhow::Result<Self> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(anyhow::anyhow!("unknown {} {:?} in the database", stringify!($name), other)),
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use str_enum;
+
+str_enum!(
+    /// What kind of organisation a co-building unit is.
+    UnitKind {
+        Agency => "agency",
+        School => "school",
+        Hospital => "hospital",
+        Enterprise => "enterprise",
+        SocialOrganisation => "social_organisation",
+        PropertyManager => "property_manager",
+        Other => "other",
+    }
+);
+
+str_enum!(
+    /// How a demand reached the street.
+    Channel {
+        Hotline => "hotline",
+        GridWorker => "grid_worker",
+        Visit => "visit",
+        App => "app",
+        Api => "api",
+        Other => "other",
+    }
+);
+
+str_enum!(
+    /// How urgent a demand is.
+    Urgency {
+        Low => "low",
+        Normal => "normal",
+        High => "high",
+        Critical => "critical",
+    }
+);
+
+str_enum!(
+    /// Where a demand stands in the loop.
+    DemandStatus {
+        Open => "open",
+        Dispatched => "dispatched",
+        InProgress => "in_progress",
+        Completed => "completed",
+        Cancelled => "cancelled",
+    }
+);
+
+str_enum!(
+    /// Whether a resource can be matched.
+    ResourceStatus {
+        Active => "active",
+        Paused => "paused",
+        Archived => "archived",
+    }
+);
+
+str_enum!(
+    /// A project's progress: draft → published → claimed → in progress → done.
+    ProjectStatus {
+        Draft => "draft",
+        Published => "published",
+        Claimed => "claimed",
+        InProgress => "in_progress",
+        Done => "done",
+    }
+);
+
+str_enum!(
+    /// A day of the week, for volunteers' weekly availability.
+    Weekday {
+        Mon => "mon",
+        Tue => "tue",
+        Wed => "wed",
+        Thu => "thu",
+        Fri => "fri",
+        Sat => "sat",
+        Sun => "sun",
+    }
+);
+
+/// The built-in category taxonomy every street starts with: (code, label).
+pub const DEFAULT_CATEGORIES: &[(&str, &str)] = &[
+    ("elderly_care", "养老助老"),
+    ("medical", "医疗健康"),
+    ("legal", "法律服务"),
+    ("education", "教育辅导"),
+    ("repair", "维修服务"),
+    ("environment", "环境整治"),
+    ("safety", "平安建设"),
+    ("venue", "场地设施"),
+    ("other", "其他"),
+];
+
+pub fn is_default_category(code: &str) -> bool {
+    DEFAULT_CATEGORIES.iter().any(|(c, _)| *c == code)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+
+/// The current time in UTC.
+pub fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+/// The storage and wire form of an instant: RFC 3339 in UTC with microseconds, fixed width
+/// so that text order is time order.
+pub fn format_ts(t: OffsetDateTime) -> String {
+    let t = t.to_offset(UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.microsecond()
+    )
+}
+
+pub fn now_ts() -> String {
+    format_ts(now())
+}
+
+/// Parses an RFC 3339 instant with any offset into the stored form.
+pub fn parse_ts(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    match OffsetDateTime::parse(raw, &Rfc3339) {
+        Ok(t) => Some(format_ts(t)),
+        Err(_) => {
+            errors.push(FieldError::new(
+                field,
+                "invalid_timestamp",
+                format!("{raw:?} is not an RFC 3339 timestamp such as 2026-05-01T09:00:00+08:00"),
+            ));
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validation
+
+/// Collects field errors while turning wire input into clean domain values, so one response
+/// names every field at fault.
+#[derive(Default)]
+pub struct Check {
+    pub errors: Vec<FieldError>,
+}
+
+impl Check {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn push(&mut self, field: impl Into<String>, code: &str, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, code, message));
+    }
+
+    /// Trims `value` and checks that it has between `min` and `max` characters.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
+        let value = value.trim();
+        let len = value.chars().count();
+        if len < min {
+            if min == 1 {
+                self.push(field, "required", format!("{field} must not be empty"));
+            } else {
+                self.push(
+                    field,
+                    "too_short",
+                    format!("{field} needs at least {min} characters"),
+                );
+            }
+        } else if len > max {
+            self.push(
+                field,
+                "too_long",
+                format!("{field} may have at most {max} characters, got {len}"),
+            );
+        } else if value
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
+            self.push(
+                field,
+                "invalid_characters",
+                format!("{field} contains control characters"),
+            );
+        }
+        value.to_string()
+    }
+
+    /// Like [`Check::text`], but an empty value becomes `None`.
+    pub fn opt_text(&mut self, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+        let value = value.map(str::trim).filter(|v| !v.is_empty())?;
+        Some(self.text(field, value, 1, max))
+    }
+
+    /// A mainland phone number: 7 to 20 characters of digits, `+`, `-` and spaces.
+    pub fn phone(&mut self, field: &str, value: &str) -> String {
+        let value = value.trim();
+        let digits = value.chars().filter(char::is_ascii_digit).count();
+        let ok_chars = value
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '));
+        if value.is_empty() {
+            self.push(field, "required", format!("{field} must not be empty"));
+        } else if !ok_chars || !(7..=15).contains(&digits) || value.len() > 20 {
+            self.push(
+                field,
+                "invalid_phone",
+                format!("{field} must be a phone number of 7 to 15 digits"),
+            );
+        }
+        value.to_string()
+    }
+
+    /// A short identifier-like code: lowercase ASCII letters, digits, `_` and `-`.
+    pub fn code(&mut self, field: &str, value: &str, max: usize) -> String {
+        let value = value.trim();
+        if value.is_empty() {
+            self.push(field, "required", format!("{field} must not be empty"));
+        } else if value.len() > max {
+            self.push(
+                field,
+                "too_long",
+                format!("{field} may have at most {max} characters"),
+            );
+        } else if !value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            self.push(
+                field,
+                "invalid_code",
+                format!("{field} may contain only lowercase letters, digits, '_' and '-'"),
+            );
+        }
+        value.to_string()
+    }
+
+    /// A list of short labels (tags, skills): trimmed, de-duplicated, order kept.
+    pub fn labels(&mut self, field: &str, values: &[String], max_items: usize) -> Vec<String> {
+        if values.len() > max_items {
+            self.push(
+                field,
+                "too_many",
+                format!("{field} may have at most {max_items} items"),
+            );
+            return vec![];
+        }
+        let mut out: Vec<String> = Vec::with_capacity(values.len());
+        for (i, v) in values.iter().enumerate() {
+            let item = format!("{field}[{i}]");
+            let v = self.text(&item, v, 1, 32);
+            if v.contains('"') || v.contains('\\') {
+                self.push(
+                    item,
+                    "invalid_characters",
+                    "labels may not contain quotes or backslashes",
+                );
+            } else if !out.contains(&v) {
+                out.push(v);
+            }
+        }
+        out
+    }
+
+    pub fn range_i64(&mut self, field: &str, value: i64, min: i64, max: i64) -> i64 {
+        if value < min || value > max {
+            self.push(
+                field,
+                "out_of_range",
+                format!("{field} must be between {min} and {max}"),
+            );
+        }
+        value
+    }
+
+    pub fn ts(&mut self, field: &str, value: Option<&str>) -> Option<String> {
+        value.and_then(|v| parse_ts(field, v, &mut self.errors))
+    }
+
+    /// Checks that an optional window's start comes before its end.
+    pub fn window(&mut self, field_end: &str, start: &Option<String>, end: &Option<String>) {
+        if let (Some(s), Some(e)) = (start, end) {
+            if e <= s {
+                self.push(
+                    field_end,
+                    "invalid_window",
+                    format!("{field_end} must be after the start"),
+                );
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), AppError> {
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(AppError::Validation(self.errors))
+        }
+    }
+}
+
+/// One weekly slot in which a volunteer can serve, local time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklySlot {
+    pub day: Weekday,
+    /// Start, `HH:MM`.
+    #[schema(example = "08:30")]
+    pub start: String,
+    /// End, `HH:MM`, after the start.
+    #[schema(example = "11:30")]
+    pub end: String,
+}
+
+fn minutes(hhmm: &str) -> Option<u32> {
+    let (h, m) = hhmm.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u32, u32) = (h.parse().ok()?, m.parse().ok()?);
+    (h < 24 && m < 60)
+        .then_some(h * 60 + m)
+        .or((h == 24 && m == 0).then_some(1440))
+}
+
+impl Check {
+    pub fn weekly(&mut self, field: &str, slots: &[WeeklySlot]) {
+        if slots.len() > 42 {
+            self.push(
+                field,
+                "too_many",
+                format!("{field} may have at most 42 slots"),
+            );
+            return;
+        }
+        for (i, slot) in slots.iter().enumerate() {
+            match (minutes(&slot.start), minutes(&slot.end)) {
+                (Some(s), Some(e)) if s < e => {}
+                (None, _) => self.push(
+                    format!("{field}[{i}].start"),
+                    "invalid_time",
+                    "use HH:MM, 00:00 to 24:00",
+                ),
+                (_, None) => self.push(
+                    format!("{field}[{i}].end"),
+                    "invalid_time",
+                    "use HH:MM, 00:00 to 24:00",
+                ),
+                _ => self.push(
+                    format!("{field}[{i}].end"),
+                    "invalid_window",
+                    "the end must be after the start",
+                ),
+            }
+        }
+    }
+}
+
+/// For PATCH bodies: tells a field that is absent (`None`) from one set to null
+/// (`Some(None)`). Use with `#[serde(default, deserialize_with = "double_option")]`.
+pub fn double_option<'de, T, D>(de: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(de).map(Some)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Personal data
+
+/// Masks a person's name: the family name stays, the rest becomes `*`.
+pub fn mask_name(name: &str) -> String {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => std::iter::once(first).chain(chars.map(|_| '*')).collect(),
+        None => String::new(),
+    }
+}
+
+/// Masks a phone number: the first three and last four digits stay.
+pub fn mask_phone(phone: &str) -> String {
+    let chars: Vec<char> = phone.chars().collect();
+    if chars.len() < 8 {
+        return "*".repeat(chars.len());
+    }
+    let n = chars.len();
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < 3 || i >= n - 4 { *c } else { '*' })
+        .collect()
+}
+
+/// Masks an address: the first six characters (district and street) stay.
+pub fn mask_address(address: &str) -> String {
+    let kept: String = address.chars().take(6).collect();
+    if address.chars().count() <= 6 {
+        "****".to_string()
+    } else {
+        format!("{kept}****")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_personal_data() {
+        assert_eq!(mask_name("张三丰"), "张**");
+        assert_eq!(mask_phone("13812345678"), "138****5678");
+        assert_eq!(mask_phone("12345"), "*****");
+        assert_eq!(
+            mask_address("滨城区市西街道魏鑫家园3号楼2单元"),
+            "滨城区市西街****"
+        );
+    }
+
+    #[test]
+    fn timestamps_sort_as_text_and_normalise_offsets() {
+        let mut errors = vec![];
+        let a = parse_ts("t", "2026-05-01T09:00:00+08:00", &mut errors).unwrap();
+        let b = parse_ts("t", "2026-05-01T01:00:00.5Z", &mut errors).unwrap();
+        assert_eq!(a, "2026-05-01T01:00:00.000000Z");
+        assert!(a < b);
+        assert!(parse_ts("t", "yesterday", &mut errors).is_none());
+        assert_eq!(errors.len(), 1);
+    }
+
+    #[test]
+    fn weekly_slots_are_checked() {
+        let slot = |s: &str, e: &str| WeeklySlot {
+            day: Weekday::Mon,
+            start: s.into(),
+            end: e.into(),
+        };
+        let mut c = Check::new();
+        c.weekly(
+            "availability",
+            &[slot("08:00", "12:00"), slot("13:00", "24:00")],
+        );
+        assert!(c.errors.is_empty());
+        c.weekly(
+            "availability",
+            &[
+                slot("12:00", "08:00"),
+                slot("8:00", "09:00"),
+                slot("10:00", "25:00"),
+            ],
+        );
+        let fields: Vec<_> = c.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            [
+                "availability[0].end",
+                "availability[1].start",
+                "availability[2].end"
+            ]
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! Request extractors whose every rejection is a problem document with the field at fault.
+
+use axum::{
+    body::Bytes,
+    extract::{FromRequest, FromRequestParts, Request},
+    http::{header, request::Parts},
+};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use crate::error::{AppError, FieldError};
+
+/// A JSON body. Rejects a missing or wrong content type (415), an oversized body (413),
+/// malformed JSON (400) and, with the field's path, wrong types, unknown, missing and
+/// invalid fields (422).
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge
+            } else {
+                AppError::BadRequest {
+                    code: "unreadable_body",
+                    message: rejection.body_text(),
+                    field: None,
+                }
+            }
+        })?;
+        decode_json(&bytes).map(ApiJson)
+    }
+}
+
+fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
+    let Some(value) = value.and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Decodes a JSON document, naming the field at fault on failure.
+pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                AppError::Validation(vec![data_error(&path, &inner)])
+            }
+            _ => AppError::BadRequest {
+                code: "malformed_json",
+                message: format!("the body is not valid JSON: {inner}"),
+                field: None,
+            },
+        }
+    })?;
+    de.end().map_err(|inner| AppError::BadRequest {
+        code: "malformed_json",
+        message: format!("the body is not valid JSON: {inner}"),
+        field: None,
+    })?;
+    Ok(value)
+}
+
+/// Classifies a serde data error into a field error. serde reports these only as text, so
+/// the text is matched against the messages serde's derive produces.
+fn data_error(path: &str, err: &dyn std::fmt::Display) -> FieldError {
+    let full = err.to_string();
+    let message = match full.rfind(" at line ") {
+        Some(i) => full[..i].to_string(),
+        None => full,
+    };
+    let quoted = |m: &str| m.split('`').nth(1).map(str::to_string).unwrap_or_default();
+    let join = |parent: &str, child: &str| {
+        if parent.is_empty() || parent == "." {
+            child.to_string()
+        } else if parent.ends_with(child) {
+            parent.to_string()
+        } else {
+            format!("{parent}.{child}")
+        }
+    };
+    let (field, code) = if message.starts_with("unknown field") {
+        (join(path, &quoted(&message)), "unknown_field")
+    } else if message.starts_with("missing field") {
+        (join(path, &quoted(&message)), "required")
+    } else if message.starts_with("invalid type") {
+        (path.to_string(), "invalid_type")
+    } else if message.starts_with("unknown variant") {
+        (path.to_string(), "invalid_choice")
+    } else if message.starts_with("invalid length") {
+        (path.to_string(), "invalid_length")
+    } else {
+        (path.to_string(), "invalid_value")
+    };
+    let field = if field.is_empty() || field == "." {
+        "body".to_string()
+    } else {
+        field
+    };
+    FieldError::new(field, code, message)
+}
+
+/// A query string. Unknown parameters and unparsable values are rejected with the
+/// parameter's name.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(query));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|err| {
+                let path = err.path().to_string();
+                let inner = err.into_inner();
+                let mut fe = data_error(&path, &inner);
+                if fe.field == "body" {
+                    fe.field = "query".to_string();
+                }
+                AppError::BadRequest {
+                    code: "invalid_query",
+                    message: format!("{}: {}", fe.field, fe.message),
+                    field: Some(fe.field),
+                }
+            })
+    }
+}
+
+fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
+    form_urlencoded::parse(query.as_bytes())
+}
+
+/// Parses an id taken from the path.
+pub fn path_id(field: &str, raw: &str) -> Result<Uuid, AppError> {
+    Uuid::parse_str(raw).map_err(|_| AppError::BadRequest {
+        code: "invalid_id",
+        message: format!("{field} must be a UUID, got {raw:?}"),
+        field: Some(field.to_string()),
+    })
+}

@@ -1,0 +1,77 @@
+//! gongjian host: the three lists, the registry, and the HTTP API.
+//!
+//! [`app`] builds the whole HTTP application from an [`AppState`]; tests drive it without a
+//! socket, `gongjian serve` binds it to one.
+
+pub mod access;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod docs;
+pub mod domain;
+pub mod error;
+pub mod extract;
+pub mod lists;
+pub mod metrics;
+pub mod pagination;
+pub mod state;
+pub mod system;
+
+use axum::{extract::DefaultBodyLimit, http::Uri, middleware, Router};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::TraceLayer,
+};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::error::AppError;
+pub use crate::state::AppState;
+
+/// The largest request body any endpoint accepts.
+pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
+
+/// The API's routes with their OpenAPI description.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .merge(lists::streets::router())
+        .merge(lists::units::router())
+        .merge(lists::volunteers::router())
+        .merge(lists::resources::router())
+        .merge(lists::demands::router())
+        .merge(lists::projects::router())
+        .merge(lists::tokens::router())
+        .split_for_parts()
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    let (api, openapi) = api();
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    api.merge(system::router(openapi))
+        .fallback(|uri: Uri| async move { AppError::RouteNotFound(uri.path().to_string()) })
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
+            axum::response::IntoResponse::into_response(AppError::Internal(anyhow::anyhow!(
+                "a request handler panicked"
+            )))
+        }))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .with_state(state)
+}

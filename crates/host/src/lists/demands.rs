@@ -1,0 +1,430 @@
+//! The demand list (需求清单): what residents need, from every channel. A demand carries the
+//! resident's personal data, shown in full only to the street's own admins and grid workers.
+
+use axum::{
+    extract::{Path, State},
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::{any::AnyRow, Row};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{
+    get_json, get_uuid, push_in, push_json_contains,
+    streets::{category_exists, grid_street},
+    to_json, Created,
+};
+use crate::{
+    access::{Action, ListScope, Target},
+    auth::Principal,
+    db::Sql,
+    domain::{mask_address, mask_name, mask_phone, now_ts, Channel, Check, DemandStatus, Urgency},
+    error::{AppError, AppResult},
+    extract::{path_id, ApiJson, ApiQuery},
+    pagination::{Page, PageRequest},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_demands, create_demand))
+        .routes(routes!(get_demand, update_demand))
+}
+
+/// The resident behind a demand: personal data.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resident {
+    pub name: String,
+    pub phone: String,
+    pub address: String,
+}
+
+/// A resident's need.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Demand {
+    pub id: Uuid,
+    pub street_id: Uuid,
+    pub grid_id: Uuid,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub urgency: Urgency,
+    pub channel: Channel,
+    pub description: String,
+    /// In full for the street's admins and grid workers; masked (`张**`, `138****5678`) for
+    /// everyone else.
+    pub resident: Resident,
+    /// Whether `resident` is masked in this response.
+    pub resident_masked: bool,
+    /// When the resident wants the service, RFC 3339.
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub status: DemandStatus,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateDemand {
+    /// The grid where the service is needed; the demand belongs to its street.
+    pub grid_id: Uuid,
+    pub category: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Default `normal`.
+    pub urgency: Option<Urgency>,
+    pub channel: Channel,
+    pub description: String,
+    pub resident: Resident,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateDemand {
+    pub grid_id: Option<Uuid>,
+    pub category: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub urgency: Option<Urgency>,
+    pub description: Option<String>,
+    pub resident: Option<Resident>,
+    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub window_start: Option<Option<String>>,
+    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub window_end: Option<Option<String>>,
+    /// `cancelled` withdraws an open or dispatched demand; `open` reopens a cancelled one.
+    /// Other statuses are reached through dispatch.
+    pub status: Option<DemandStatus>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListDemands {
+    pub street_id: Option<Uuid>,
+    pub grid_id: Option<Uuid>,
+    pub status: Option<DemandStatus>,
+    pub category: Option<String>,
+    pub channel: Option<Channel>,
+    pub urgency: Option<Urgency>,
+    pub tag: Option<String>,
+    /// Only demands filed at or after this instant (RFC 3339).
+    pub filed_from: Option<String>,
+    /// Only demands filed before this instant (RFC 3339).
+    pub filed_to: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+fn demand_from_row(row: &AnyRow, caller: &Principal) -> AppResult<Demand> {
+    let street_id = get_uuid(row, "street_id")?;
+    let full = caller.sees_resident_data(street_id);
+    let name: String = row.try_get("resident_name")?;
+    let phone: String = row.try_get("resident_phone")?;
+    let address: String = row.try_get("resident_address")?;
+    let resident = if full {
+        Resident {
+            name,
+            phone,
+            address,
+        }
+    } else {
+        Resident {
+            name: mask_name(&name),
+            phone: mask_phone(&phone),
+            address: mask_address(&address),
+        }
+    };
+    Ok(Demand {
+        id: get_uuid(row, "id")?,
+        street_id,
+        grid_id: get_uuid(row, "grid_id")?,
+        category: row.try_get("category")?,
+        tags: get_json(row, "tags")?,
+        urgency: Urgency::from_db(&row.try_get::<String, _>("urgency")?)?,
+        channel: Channel::from_db(&row.try_get::<String, _>("channel")?)?,
+        description: row.try_get("description")?,
+        resident,
+        resident_masked: !full,
+        window_start: row.try_get("window_start")?,
+        window_end: row.try_get("window_end")?,
+        status: DemandStatus::from_db(&row.try_get::<String, _>("status")?)?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn fetch_row(db: &sqlx::AnyPool, id: Uuid) -> AppResult<AnyRow> {
+    sqlx::query("SELECT * FROM demands WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?
+        .ok_or(AppError::NotFound("demand"))
+}
+
+fn check_resident(c: &mut Check, r: &Resident) -> Resident {
+    Resident {
+        name: c.text("resident.name", &r.name, 1, 32),
+        phone: c.phone("resident.phone", &r.phone),
+        address: c.text("resident.address", &r.address, 1, 200),
+    }
+}
+
+async fn grid_in_street(db: &sqlx::AnyPool, grid: Uuid) -> AppResult<Uuid> {
+    grid_street(db, grid)
+        .await?
+        .ok_or_else(|| AppError::field("grid_id", "unknown_reference", "no grid has this id"))
+}
+
+async fn require_category(db: &sqlx::AnyPool, street: Uuid, category: &str) -> AppResult<()> {
+    if category_exists(db, street, category).await? {
+        Ok(())
+    } else {
+        Err(AppError::field(
+            "category",
+            "unknown_category",
+            format!("{category:?} is not a category of this street"),
+        ))
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/demands", tag = "demands", params(ListDemands),
+    responses((status = 200, body = Page<Demand>), (status = 400, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_demands(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<ListDemands>,
+) -> AppResult<Json<Page<Demand>>> {
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let mut c = Check::new();
+    let from = c.ts("filed_from", q.filed_from.as_deref());
+    let to = c.ts("filed_to", q.filed_to.as_deref());
+    if !c.errors.is_empty() {
+        let e = c.errors.remove(0);
+        return Err(AppError::BadRequest {
+            code: "invalid_query",
+            message: e.message,
+            field: Some(e.field),
+        });
+    }
+    let mut sql = Sql::new("SELECT * FROM demands WHERE 1 = 1");
+    if let ListScope::Streets(streets) = caller.member_scope() {
+        push_in(&mut sql, "street_id", &streets);
+    }
+    if let Some(street) = q.street_id {
+        sql.push(" AND street_id = ").bind(street.to_string());
+    }
+    if let Some(grid) = q.grid_id {
+        sql.push(" AND grid_id = ").bind(grid.to_string());
+    }
+    if let Some(status) = q.status {
+        sql.push(" AND status = ").bind(status.as_str().to_string());
+    }
+    if let Some(category) = &q.category {
+        sql.push(" AND category = ").bind(category.clone());
+    }
+    if let Some(channel) = q.channel {
+        sql.push(" AND channel = ")
+            .bind(channel.as_str().to_string());
+    }
+    if let Some(urgency) = q.urgency {
+        sql.push(" AND urgency = ")
+            .bind(urgency.as_str().to_string());
+    }
+    if let Some(tag) = &q.tag {
+        push_json_contains(&mut sql, "tags", tag);
+    }
+    if let Some(from) = from {
+        sql.push(" AND created_at >= ").bind(from);
+    }
+    if let Some(to) = to {
+        sql.push(" AND created_at < ").bind(to);
+    }
+    page.apply(&mut sql, "id");
+    let rows = sql.fetch_all(state.db.read()).await?;
+    let items = rows
+        .iter()
+        .map(|r| demand_from_row(r, &caller))
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(Json(page.finish(items, |d| d.id)))
+}
+
+/// Files a demand (the street's admins and grid workers).
+#[utoipa::path(post, path = "/api/v1/demands", tag = "demands", request_body = CreateDemand,
+    responses((status = 201, body = Demand), (status = 403, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn create_demand(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiJson(body): ApiJson<CreateDemand>,
+) -> AppResult<Created<Demand>> {
+    let db = state.db.write();
+    let mut c = Check::new();
+    let category = c.code("category", &body.category, 32);
+    let tags = c.labels("tags", &body.tags, 20);
+    let description = c.text("description", &body.description, 1, 2000);
+    let resident = check_resident(&mut c, &body.resident);
+    let start = c.ts("window_start", body.window_start.as_deref());
+    let end = c.ts("window_end", body.window_end.as_deref());
+    c.window("window_end", &start, &end);
+    c.finish()?;
+    let street = grid_in_street(db, body.grid_id).await?;
+    caller.authorize(Action::Create, Target::Demand { street })?;
+    require_category(db, street, &category).await?;
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
+         resident_name, resident_phone, resident_address, window_start, window_end, status, filed_by, \
+         created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, $15, $15)",
+    )
+    .bind(id.to_string())
+    .bind(street.to_string())
+    .bind(body.grid_id.to_string())
+    .bind(category)
+    .bind(to_json(&tags))
+    .bind(body.urgency.unwrap_or(Urgency::Normal).as_str())
+    .bind(body.channel.as_str())
+    .bind(description)
+    .bind(resident.name)
+    .bind(resident.phone)
+    .bind(resident.address)
+    .bind(start)
+    .bind(end)
+    .bind(caller.token_id.to_string())
+    .bind(now_ts())
+    .execute(db)
+    .await?;
+    let row = fetch_row(db, id).await?;
+    Ok(Created(
+        format!("/api/v1/demands/{id}"),
+        demand_from_row(&row, &caller)?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/demands/{id}", tag = "demands",
+    params(("id" = Uuid, Path, description = "demand id")),
+    responses((status = 200, body = Demand), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn get_demand(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Demand>> {
+    let id = path_id("id", &id)?;
+    let row = fetch_row(state.db.read(), id).await?;
+    let street = get_uuid(&row, "street_id")?;
+    caller.authorize(Action::Read, Target::Demand { street })?;
+    Ok(Json(demand_from_row(&row, &caller)?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/demands/{id}", tag = "demands", request_body = UpdateDemand,
+    params(("id" = Uuid, Path, description = "demand id")),
+    responses((status = 200, body = Demand), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn update_demand(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateDemand>,
+) -> AppResult<Json<Demand>> {
+    let db = state.db.write();
+    let id = path_id("id", &id)?;
+    let row = fetch_row(db, id).await?;
+    let street = get_uuid(&row, "street_id")?;
+    caller.authorize(Action::Update, Target::Demand { street })?;
+    let mut c = Check::new();
+    let category = match body.category {
+        Some(v) => c.code("category", &v, 32),
+        None => row.try_get("category")?,
+    };
+    let tags = match body.tags {
+        Some(v) => c.labels("tags", &v, 20),
+        None => get_json(&row, "tags")?,
+    };
+    let description = match body.description {
+        Some(v) => c.text("description", &v, 1, 2000),
+        None => row.try_get("description")?,
+    };
+    let resident = match &body.resident {
+        Some(r) => check_resident(&mut c, r),
+        None => Resident {
+            name: row.try_get("resident_name")?,
+            phone: row.try_get("resident_phone")?,
+            address: row.try_get("resident_address")?,
+        },
+    };
+    let start = match body.window_start {
+        Some(v) => c.ts("window_start", v.as_deref()),
+        None => row.try_get("window_start")?,
+    };
+    let end = match body.window_end {
+        Some(v) => c.ts("window_end", v.as_deref()),
+        None => row.try_get("window_end")?,
+    };
+    c.window("window_end", &start, &end);
+    c.finish()?;
+    let current = DemandStatus::from_db(&row.try_get::<String, _>("status")?)?;
+    let status = match body.status {
+        None => current,
+        Some(next) if next == current => current,
+        Some(DemandStatus::Cancelled)
+            if matches!(current, DemandStatus::Open | DemandStatus::Dispatched) =>
+        {
+            DemandStatus::Cancelled
+        }
+        Some(DemandStatus::Open) if current == DemandStatus::Cancelled => DemandStatus::Open,
+        Some(next) => {
+            return Err(AppError::Conflict {
+                code: "invalid_transition",
+                message: format!("a demand cannot go from {current} to {next} by an edit"),
+                field: Some("status".into()),
+            })
+        }
+    };
+    let grid = body.grid_id.unwrap_or(get_uuid(&row, "grid_id")?);
+    if grid_in_street(db, grid).await? != street {
+        return Err(AppError::field(
+            "grid_id",
+            "other_street",
+            "the grid must be in the demand's street",
+        ));
+    }
+    require_category(db, street, &category).await?;
+    sqlx::query(
+        "UPDATE demands SET grid_id = $1, category = $2, tags = $3, urgency = $4, description = $5, \
+         resident_name = $6, resident_phone = $7, resident_address = $8, window_start = $9, window_end = $10, \
+         status = $11, updated_at = $12 WHERE id = $13",
+    )
+    .bind(grid.to_string())
+    .bind(category)
+    .bind(to_json(&tags))
+    .bind(match body.urgency {
+        Some(u) => u.as_str().to_string(),
+        None => row.try_get::<String, _>("urgency")?,
+    })
+    .bind(description)
+    .bind(resident.name)
+    .bind(resident.phone)
+    .bind(resident.address)
+    .bind(start)
+    .bind(end)
+    .bind(status.as_str())
+    .bind(now_ts())
+    .bind(id.to_string())
+    .execute(db)
+    .await?;
+    let row = fetch_row(db, id).await?;
+    Ok(Json(demand_from_row(&row, &caller)?))
+}

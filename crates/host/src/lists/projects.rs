@@ -1,0 +1,510 @@
+//! The project list (项目清单): larger pieces of work a street publishes for co-building units
+//! to claim (项目发包), bundling demands and the resources put against them.
+
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::{any::AnyRow, Row};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{get_opt_uuid, get_uuid, push_in, require_street, Created};
+use crate::{
+    access::{Action, ListScope, Target},
+    auth::Principal,
+    db::Sql,
+    domain::{now_ts, Check, ProjectStatus},
+    error::{AppError, AppResult},
+    extract::{path_id, ApiJson, ApiQuery},
+    pagination::{Page, PageRequest},
+    state::AppState,
+};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_projects, create_project))
+        .routes(routes!(get_project, update_project, delete_project))
+        .routes(routes!(claim_project))
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Project {
+    pub id: Uuid,
+    pub street_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub goal: String,
+    /// Budget in fen (1/100 yuan).
+    pub budget_fen: i64,
+    pub status: ProjectStatus,
+    /// The unit that claimed it.
+    pub claimed_by_unit_id: Option<Uuid>,
+    pub progress_note: Option<String>,
+    pub demand_ids: Vec<Uuid>,
+    pub resource_ids: Vec<Uuid>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProject {
+    pub street_id: Uuid,
+    pub title: String,
+    pub description: String,
+    pub goal: String,
+    #[serde(default)]
+    pub budget_fen: i64,
+    /// Demands of the same street.
+    #[serde(default)]
+    pub demand_ids: Vec<Uuid>,
+    /// Resources serving the street.
+    #[serde(default)]
+    pub resource_ids: Vec<Uuid>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProject {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub goal: Option<String>,
+    pub budget_fen: Option<i64>,
+    pub demand_ids: Option<Vec<Uuid>>,
+    pub resource_ids: Option<Vec<Uuid>>,
+    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[schema(value_type = Option<String>)]
+    pub progress_note: Option<Option<String>>,
+    /// draft ⇄ published (while unclaimed), claimed → in_progress → done.
+    pub status: Option<ProjectStatus>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListProjects {
+    pub street_id: Option<Uuid>,
+    pub status: Option<ProjectStatus>,
+    pub claimed_by_unit_id: Option<Uuid>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+async fn linked(
+    db: &sqlx::AnyPool,
+    table: &str,
+    column: &str,
+    project: Uuid,
+) -> AppResult<Vec<Uuid>> {
+    let text = format!("SELECT {column} FROM {table} WHERE project_id = $1 ORDER BY {column}");
+    let rows = sqlx::query(&text)
+        .bind(project.to_string())
+        .fetch_all(db)
+        .await?;
+    rows.iter().map(|r| get_uuid(r, column)).collect()
+}
+
+async fn project_from_row(db: &sqlx::AnyPool, row: &AnyRow) -> AppResult<Project> {
+    let id = get_uuid(row, "id")?;
+    Ok(Project {
+        id,
+        street_id: get_uuid(row, "street_id")?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        goal: row.try_get("goal")?,
+        budget_fen: row.try_get("budget_fen")?,
+        status: ProjectStatus::from_db(&row.try_get::<String, _>("status")?)?,
+        claimed_by_unit_id: get_opt_uuid(row, "claimed_by_unit_id")?,
+        progress_note: row.try_get("progress_note")?,
+        demand_ids: linked(db, "project_demands", "demand_id", id).await?,
+        resource_ids: linked(db, "project_resources", "resource_id", id).await?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn fetch_project(db: &sqlx::AnyPool, id: Uuid) -> AppResult<Project> {
+    let row = sqlx::query("SELECT * FROM projects WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?
+        .ok_or(AppError::NotFound("project"))?;
+    project_from_row(db, &row).await
+}
+
+fn target(p: &Project) -> Target<'static> {
+    Target::Project {
+        street: p.street_id,
+        status: p.status,
+        claimed_by: p.claimed_by_unit_id,
+    }
+}
+
+/// Checks that the demands belong to the street and the resources serve it.
+async fn check_links(
+    db: &sqlx::AnyPool,
+    street: Uuid,
+    demands: &[Uuid],
+    resources: &[Uuid],
+) -> AppResult<()> {
+    for (i, d) in demands.iter().enumerate() {
+        let row = sqlx::query("SELECT 1 FROM demands WHERE id = $1 AND street_id = $2")
+            .bind(d.to_string())
+            .bind(street.to_string())
+            .fetch_optional(db)
+            .await?;
+        if row.is_none() {
+            return Err(AppError::field(
+                format!("demand_ids[{i}]"),
+                "unknown_reference",
+                "no demand of this street has this id",
+            ));
+        }
+    }
+    for (i, r) in resources.iter().enumerate() {
+        let row =
+            sqlx::query("SELECT 1 FROM resource_streets WHERE resource_id = $1 AND street_id = $2")
+                .bind(r.to_string())
+                .bind(street.to_string())
+                .fetch_optional(db)
+                .await?;
+        if row.is_none() {
+            return Err(AppError::field(
+                format!("resource_ids[{i}]"),
+                "unknown_reference",
+                "no resource serving this street has this id",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn dedup(c: &mut Check, field: &str, ids: &mut Vec<Uuid>) {
+    let before = ids.len();
+    ids.sort();
+    ids.dedup();
+    if ids.len() != before {
+        c.push(field, "duplicate", format!("{field} lists an id twice"));
+    }
+    if ids.len() > 500 {
+        c.push(
+            field,
+            "too_many",
+            format!("{field} may have at most 500 items"),
+        );
+    }
+}
+
+async fn write_links(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: Uuid,
+    demands: Option<&[Uuid]>,
+    resources: Option<&[Uuid]>,
+) -> AppResult<()> {
+    for (table, column, ids) in [
+        ("project_demands", "demand_id", demands),
+        ("project_resources", "resource_id", resources),
+    ] {
+        let Some(ids) = ids else { continue };
+        sqlx::query(&format!("DELETE FROM {table} WHERE project_id = $1"))
+            .bind(id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        for x in ids {
+            sqlx::query(&format!(
+                "INSERT INTO {table} (project_id, {column}) VALUES ($1, $2)"
+            ))
+            .bind(id.to_string())
+            .bind(x.to_string())
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/projects", tag = "projects", params(ListProjects),
+    responses((status = 200, body = Page<Project>), (status = 400, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_projects(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<ListProjects>,
+) -> AppResult<Json<Page<Project>>> {
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let mut sql = Sql::new("SELECT * FROM projects WHERE 1 = 1");
+    let (members, staff, claimant) = caller.project_scope();
+    if let ListScope::Streets(member_streets) = members {
+        // Published and later projects of the caller's streets, drafts of streets it staffs,
+        // and whatever it claimed.
+        sql.push(" AND ((status <> 'draft'");
+        push_in(&mut sql, "street_id", &member_streets);
+        sql.push(")");
+        if let Some(ListScope::Streets(staff_streets)) = staff {
+            sql.push(" OR (1 = 1");
+            push_in(&mut sql, "street_id", &staff_streets);
+            sql.push(")");
+        }
+        if let Some(unit) = claimant {
+            sql.push(" OR claimed_by_unit_id = ").bind(unit.to_string());
+        }
+        sql.push(")");
+    }
+    if let Some(street) = q.street_id {
+        sql.push(" AND street_id = ").bind(street.to_string());
+    }
+    if let Some(status) = q.status {
+        sql.push(" AND status = ").bind(status.as_str().to_string());
+    }
+    if let Some(unit) = q.claimed_by_unit_id {
+        sql.push(" AND claimed_by_unit_id = ")
+            .bind(unit.to_string());
+    }
+    page.apply(&mut sql, "id");
+    let rows = sql.fetch_all(state.db.read()).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push(project_from_row(state.db.read(), row).await?);
+    }
+    Ok(Json(page.finish(items, |p| p.id)))
+}
+
+/// Drafts a project (the street's admins).
+#[utoipa::path(post, path = "/api/v1/projects", tag = "projects", request_body = CreateProject,
+    responses((status = 201, body = Project), (status = 403, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn create_project(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiJson(body): ApiJson<CreateProject>,
+) -> AppResult<Created<Project>> {
+    let db = state.db.write();
+    let mut c = Check::new();
+    let title = c.text("title", &body.title, 1, 100);
+    let description = c.text("description", &body.description, 1, 5000);
+    let goal = c.text("goal", &body.goal, 1, 1000);
+    let budget = c.range_i64("budget_fen", body.budget_fen, 0, 100_000_000_000);
+    let mut demands = body.demand_ids;
+    dedup(&mut c, "demand_ids", &mut demands);
+    let mut resources = body.resource_ids;
+    dedup(&mut c, "resource_ids", &mut resources);
+    c.finish()?;
+    require_street(db, body.street_id)
+        .await
+        .map_err(|_| AppError::field("street_id", "unknown_reference", "no street has this id"))?;
+    caller.authorize(
+        Action::Create,
+        Target::Project {
+            street: body.street_id,
+            status: ProjectStatus::Draft,
+            claimed_by: None,
+        },
+    )?;
+    check_links(db, body.street_id, &demands, &resources).await?;
+    let id = Uuid::now_v7();
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "INSERT INTO projects (id, street_id, title, description, goal, budget_fen, status, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'draft', $7, $7)",
+    )
+    .bind(id.to_string())
+    .bind(body.street_id.to_string())
+    .bind(title)
+    .bind(description)
+    .bind(goal)
+    .bind(budget)
+    .bind(now_ts())
+    .execute(&mut *tx)
+    .await?;
+    write_links(&mut tx, id, Some(&demands), Some(&resources)).await?;
+    tx.commit().await?;
+    Ok(Created(
+        format!("/api/v1/projects/{id}"),
+        fetch_project(db, id).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/projects/{id}", tag = "projects",
+    params(("id" = Uuid, Path, description = "project id")),
+    responses((status = 200, body = Project), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn get_project(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Project>> {
+    let id = path_id("id", &id)?;
+    let project = fetch_project(state.db.read(), id).await?;
+    caller.authorize(Action::Read, target(&project))?;
+    Ok(Json(project))
+}
+
+#[utoipa::path(patch, path = "/api/v1/projects/{id}", tag = "projects", request_body = UpdateProject,
+    params(("id" = Uuid, Path, description = "project id")),
+    responses((status = 200, body = Project), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn update_project(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateProject>,
+) -> AppResult<Json<Project>> {
+    let db = state.db.write();
+    let id = path_id("id", &id)?;
+    let cur = fetch_project(db, id).await?;
+    caller.authorize(Action::Update, target(&cur))?;
+    let mut c = Check::new();
+    let title = body
+        .title
+        .map(|v| c.text("title", &v, 1, 100))
+        .unwrap_or(cur.title);
+    let description = body
+        .description
+        .map(|v| c.text("description", &v, 1, 5000))
+        .unwrap_or(cur.description);
+    let goal = body
+        .goal
+        .map(|v| c.text("goal", &v, 1, 1000))
+        .unwrap_or(cur.goal);
+    let budget = body
+        .budget_fen
+        .map(|v| c.range_i64("budget_fen", v, 0, 100_000_000_000))
+        .unwrap_or(cur.budget_fen);
+    let progress = match body.progress_note {
+        Some(v) => c.opt_text("progress_note", v.as_deref(), 2000),
+        None => cur.progress_note,
+    };
+    let mut demands = body.demand_ids;
+    if let Some(d) = demands.as_mut() {
+        dedup(&mut c, "demand_ids", d);
+    }
+    let mut resources = body.resource_ids;
+    if let Some(r) = resources.as_mut() {
+        dedup(&mut c, "resource_ids", r);
+    }
+    c.finish()?;
+    use ProjectStatus::*;
+    let status = match body.status {
+        None => cur.status,
+        Some(next) if next == cur.status => next,
+        Some(next) => match (cur.status, next) {
+            (Draft, Published)
+            | (Published, Draft)
+            | (Claimed, InProgress)
+            | (InProgress, Done) => next,
+            (from, to) => {
+                return Err(AppError::Conflict {
+                    code: "invalid_transition",
+                    message: format!("a project cannot go from {from} to {to}"),
+                    field: Some("status".into()),
+                })
+            }
+        },
+    };
+    check_links(
+        db,
+        cur.street_id,
+        demands.as_deref().unwrap_or(&[]),
+        resources.as_deref().unwrap_or(&[]),
+    )
+    .await?;
+    let mut tx = db.begin().await?;
+    // Guarded by the status read above, so a concurrent claim is not overwritten.
+    let updated = sqlx::query(
+        "UPDATE projects SET title = $1, description = $2, goal = $3, budget_fen = $4, progress_note = $5, \
+         status = $6, updated_at = $7 WHERE id = $8 AND status = $9",
+    )
+    .bind(title)
+    .bind(description)
+    .bind(goal)
+    .bind(budget)
+    .bind(progress)
+    .bind(status.as_str())
+    .bind(now_ts())
+    .bind(id.to_string())
+    .bind(cur.status.as_str())
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "concurrent_change",
+            "the project changed meanwhile; read it again",
+        ));
+    }
+    write_links(&mut tx, id, demands.as_deref(), resources.as_deref()).await?;
+    tx.commit().await?;
+    Ok(Json(fetch_project(db, id).await?))
+}
+
+/// Deletes a draft project.
+#[utoipa::path(delete, path = "/api/v1/projects/{id}", tag = "projects",
+    params(("id" = Uuid, Path, description = "project id")),
+    responses((status = 204), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn delete_project(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let db = state.db.write();
+    let id = path_id("id", &id)?;
+    let cur = fetch_project(db, id).await?;
+    caller.authorize(Action::Delete, target(&cur))?;
+    if cur.status != ProjectStatus::Draft {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "only a draft project can be deleted",
+        ));
+    }
+    let mut tx = db.begin().await?;
+    write_links(&mut tx, id, Some(&[]), Some(&[])).await?;
+    sqlx::query("DELETE FROM projects WHERE id = $1 AND status = 'draft'")
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Claims a published project for the calling unit (认领). Exactly one unit wins.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/claim", tag = "projects",
+    params(("id" = Uuid, Path, description = "project id")),
+    responses((status = 200, body = Project), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn claim_project(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Project>> {
+    let db = state.db.write();
+    let id = path_id("id", &id)?;
+    let cur = fetch_project(db, id).await?;
+    caller.authorize(Action::Read, target(&cur))?;
+    let unit = caller.claimant_for(cur.street_id)?;
+    let claimed = sqlx::query(
+        "UPDATE projects SET status = 'claimed', claimed_by_unit_id = $1, updated_at = $2 \
+         WHERE id = $3 AND status = 'published'",
+    )
+    .bind(unit.to_string())
+    .bind(now_ts())
+    .bind(id.to_string())
+    .execute(db)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "not_claimable",
+            "the project is not published or was claimed already",
+        ));
+    }
+    Ok(Json(fetch_project(db, id).await?))
+}
