@@ -1,1 +1,11 @@
+//! The gongjian API test suite. Every test gets its own database: a fresh SQLite file by
+//! default, or a fresh PostgreSQL database when `GONGJIAN_TEST_DATABASE` is a `postgres://` URL.
 
+mod access;
+mod cli;
+mod durability;
+mod errors;
+mod helpers;
+mod lists;
+mod pagination;
+mod system;

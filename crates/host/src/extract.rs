@@ -57,6 +57,18 @@ fn is_json(value: Option<&axum::http::HeaderValue>) -> bool {
 
 /// Decodes a JSON document, naming the field at fault on failure.
 pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
+    // Every body is a JSON object; serde would also take a struct from an array of its fields
+    // in order, a form no client should rely on.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{')
+        && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+    {
+        return Err(AppError::field(
+            "body",
+            "invalid_type",
+            "the body must be a JSON object",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
         let path = err.path().to_string();
@@ -64,6 +76,20 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         match inner.classify() {
             serde_json::error::Category::Data => {
                 AppError::Validation(vec![data_error(&path, &inner)])
+            }
+            // serde_json reports some type mismatches (a number where an enum is expected) as
+            // syntax errors; if the document is valid JSON, it is a type error at `path`.
+            _ if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+                let field = if path.is_empty() || path == "." {
+                    "body".to_string()
+                } else {
+                    path
+                };
+                AppError::Validation(vec![FieldError::new(
+                    field,
+                    "invalid_type",
+                    "this value has the wrong type",
+                )])
             }
             _ => AppError::BadRequest {
                 code: "malformed_json",

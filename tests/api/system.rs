@@ -1,0 +1,135 @@
+//! Health, readiness, metrics, the OpenAPI document and the docs page.
+
+use axum::http::{header, Method};
+
+use crate::helpers::TestApp;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.call(Method::GET, "/healthz", None, None)
+            .await
+            .expect(200)["status"],
+        "ok"
+    );
+    let ready = app
+        .call(Method::GET, "/readyz", None, None)
+        .await
+        .expect(200);
+    assert_eq!(ready["status"], "ready");
+    let backend = if app.test_db.url.starts_with("postgres") {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    assert_eq!(ready["database"], backend);
+    app.db.close().await;
+    app.call(Method::GET, "/readyz", None, None)
+        .await
+        .problem(503, "unavailable", None);
+    assert_eq!(
+        app.call(Method::GET, "/healthz", None, None)
+            .await
+            .expect(200)["status"],
+        "ok"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let app = TestApp::spawn().await;
+    app.street("shixi").await;
+    app.get(
+        &format!("/api/v1/streets/{}", uuid::Uuid::now_v7()),
+        &app.admin,
+    )
+    .await
+    .expect(404);
+    app.call(Method::GET, "/api/v1/streets", None, None)
+        .await
+        .expect(401);
+    let resp = app.get("/metrics", &app.admin).await;
+    assert!(resp.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = resp.body.as_str().unwrap().to_string();
+    assert!(
+        text.contains(
+            r#"gongjian_http_requests_total{method="POST",route="/api/v1/streets",status="201"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/v1/streets/{id}",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/api/v1/streets",status="401"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("gongjian_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_collection() {
+    let app = TestApp::spawn().await;
+    let doc = app
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .expect(200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/streets",
+        "/api/v1/streets/{id}",
+        "/api/v1/streets/{id}/grids",
+        "/api/v1/streets/{id}/communities",
+        "/api/v1/streets/{id}/categories",
+        "/api/v1/units",
+        "/api/v1/units/{id}",
+        "/api/v1/volunteers",
+        "/api/v1/volunteers/{id}",
+        "/api/v1/resources",
+        "/api/v1/resources/{id}",
+        "/api/v1/demands",
+        "/api/v1/demands/{id}",
+        "/api/v1/projects",
+        "/api/v1/projects/{id}",
+        "/api/v1/projects/{id}/claim",
+        "/api/v1/tokens",
+        "/api/v1/tokens/{id}",
+        "/api/v1/me",
+    ] {
+        assert!(paths.contains_key(p), "missing {p}");
+    }
+    assert!(paths["/api/v1/demands"]["post"]["requestBody"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    let page = app
+        .call(Method::GET, "/api/v1/docs", None, None)
+        .await
+        .expect(200);
+    let html = page.as_str().unwrap();
+    assert!(html.contains("/api/v1/demands/{id}") && html.contains("schema-CreateDemand"));
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn().await;
+    let resp = app.call(Method::GET, "/healthz", None, None).await;
+    let id = resp
+        .headers
+        .get("x-request-id")
+        .expect("a request id")
+        .to_str()
+        .unwrap();
+    assert!(uuid::Uuid::parse_str(id).is_ok());
+}
