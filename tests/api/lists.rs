@@ -59,7 +59,7 @@ async fn streets_communities_grids_and_categories() {
         )
         .await
         .expect(200);
-    assert_eq!(ids(&in_c2), [g2.clone()]);
+    assert_eq!(ids(&in_c2), [g2.as_str()]);
     let moved = app
         .patch(
             &format!("/api/v1/streets/{sid}/grids/{}", id(&g1)),
@@ -231,7 +231,7 @@ async fn volunteers_register_filter_update_and_archive() {
     assert_eq!(w["party_member"], false);
     assert!(w["team"].is_null());
     let by_skill = app
-        .get(&format!("/api/v1/volunteers?skill=%E6%B3%95%E5%BE%8B"), &t)
+        .get("/api/v1/volunteers?skill=%E6%B3%95%E5%BE%8B", &t)
         .await
         .expect(200);
     assert_eq!(ids(&by_skill), [id(&w)]);
@@ -239,12 +239,12 @@ async fn volunteers_register_filter_update_and_archive() {
         .get(&format!("/api/v1/volunteers?grid_id={g1}"), &t)
         .await
         .expect(200);
-    assert_eq!(ids(&by_grid), [vid.clone()]);
+    assert_eq!(ids(&by_grid), [vid.as_str()]);
     let party = app
         .get("/api/v1/volunteers?party_member=true", &t)
         .await
         .expect(200);
-    assert_eq!(ids(&party), [vid.clone()]);
+    assert_eq!(ids(&party), [vid.as_str()]);
     let patched = app
         .patch(
             &format!("/api/v1/volunteers/{vid}"),
@@ -321,12 +321,12 @@ async fn resources_register_capacity_and_archive() {
         .get("/api/v1/resources?category=medical", &t)
         .await
         .expect(200);
-    assert_eq!(ids(&by_cat), [rid.clone()]);
+    assert_eq!(ids(&by_cat), [rid.as_str()]);
     let by_tag = app
         .get("/api/v1/resources?tag=%E4%BD%93%E6%A3%80", &t)
         .await
         .expect(200);
-    assert_eq!(ids(&by_tag), [rid.clone()]);
+    assert_eq!(ids(&by_tag), [rid.as_str()]);
     let in_g2 = app
         .get(&format!("/api/v1/resources?grid_id={g2}"), &t)
         .await
@@ -411,7 +411,7 @@ async fn resources_register_capacity_and_archive() {
         .get("/api/v1/resources?status=archived", &t)
         .await
         .expect(200);
-    assert_eq!(ids(&archived), [rid.clone()]);
+    assert_eq!(ids(&archived), [rid.as_str()]);
     app.patch(
         &format!("/api/v1/resources/{rid}"),
         &t,
@@ -454,7 +454,7 @@ async fn demands_file_filter_edit_and_cancel() {
             .get(&q(&format!("grid_id={g1}")), &admin)
             .await
             .expect(200)),
-        [did.clone()]
+        [did.as_str()]
     );
     assert_eq!(
         ids(&app.get(&q("channel=grid_worker"), &admin).await.expect(200)),
@@ -462,7 +462,7 @@ async fn demands_file_filter_edit_and_cancel() {
     );
     assert_eq!(
         ids(&app.get(&q("urgency=high"), &admin).await.expect(200)),
-        [did.clone()]
+        [did.as_str()]
     );
     assert_eq!(
         ids(&app
@@ -511,7 +511,7 @@ async fn demands_file_filter_edit_and_cancel() {
     );
     assert_eq!(
         ids(&app.get(&q("status=cancelled"), &admin).await.expect(200)),
-        [did.clone()]
+        [did.as_str()]
     );
     assert_eq!(
         app.patch(
@@ -616,7 +616,7 @@ async fn projects_draft_publish_claim_and_progress() {
             )
             .await
             .expect(200)),
-        [pid.clone()]
+        [pid.as_str()]
     );
     app.delete(&format!("/api/v1/projects/{pid}"), &admin)
         .await

@@ -558,3 +558,17 @@ impl Principal {
         }
     }
 }
+
+impl Principal {
+    /// Only the street's admins set how many orders a volunteer may hold open; the volunteer
+    /// edits the rest of its own record.
+    pub fn authorize_order_limit(&self, street: Uuid) -> Result<(), AppError> {
+        if self.is_admin_of(street) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(
+                "the street's admins set a volunteer's limit on open orders",
+            ))
+        }
+    }
+}

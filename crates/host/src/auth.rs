@@ -88,7 +88,7 @@ pub fn hash_token(token: &str) -> String {
 
 /// Resolves a token to its principal; `None` when it is unknown, revoked, or its unit or
 /// volunteer has been archived.
-pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Principal>, sqlx::Error> {
+pub async fn resolve(state: &AppState, token: &str) -> Result<Option<Principal>, AppError> {
     let row = sqlx::query(
         "SELECT t.id, t.role, t.street_id, t.unit_id, t.volunteer_id, \
                 v.street_id AS volunteer_street, v.archived_at AS volunteer_archived, \

@@ -116,3 +116,30 @@ pub async fn require_all(
     }
     Ok(())
 }
+
+/// Reads a link table for many owners at once: `owner → [linked ids]`, each list sorted.
+/// One query per page instead of one per row.
+pub async fn links(
+    db: &sqlx::AnyPool,
+    table: &str,
+    owner_col: &str,
+    linked_col: &str,
+    owners: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<Uuid>>, AppError> {
+    let mut out: std::collections::HashMap<Uuid, Vec<Uuid>> =
+        owners.iter().map(|o| (*o, Vec::new())).collect();
+    if owners.is_empty() {
+        return Ok(out);
+    }
+    let mut sql = Sql::new(format!(
+        "SELECT {owner_col}, {linked_col} FROM {table} WHERE 1 = 1"
+    ));
+    push_in(&mut sql, owner_col, owners);
+    sql.push(&format!(" ORDER BY {owner_col}, {linked_col}"));
+    for row in sql.fetch_all(db).await? {
+        out.entry(get_uuid(&row, owner_col)?)
+            .or_default()
+            .push(get_uuid(&row, linked_col)?);
+    }
+    Ok(out)
+}

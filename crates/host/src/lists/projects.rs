@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{get_opt_uuid, get_uuid, push_in, require_street, Created};
+use super::{get_opt_uuid, get_uuid, links, push_in, require_street, Created};
 use crate::{
     access::{Action, ListScope, Target},
     auth::Principal,
@@ -95,24 +95,13 @@ pub struct ListProjects {
     pub limit: Option<u32>,
 }
 
-async fn linked(
-    db: &sqlx::AnyPool,
-    table: &str,
-    column: &str,
-    project: Uuid,
-) -> AppResult<Vec<Uuid>> {
-    let text = format!("SELECT {column} FROM {table} WHERE project_id = $1 ORDER BY {column}");
-    let rows = sqlx::query(&text)
-        .bind(project.to_string())
-        .fetch_all(db)
-        .await?;
-    rows.iter().map(|r| get_uuid(r, column)).collect()
-}
-
-async fn project_from_row(db: &sqlx::AnyPool, row: &AnyRow) -> AppResult<Project> {
-    let id = get_uuid(row, "id")?;
+fn project_from_row(
+    row: &AnyRow,
+    demand_ids: Vec<Uuid>,
+    resource_ids: Vec<Uuid>,
+) -> AppResult<Project> {
     Ok(Project {
-        id,
+        id: get_uuid(row, "id")?,
         street_id: get_uuid(row, "street_id")?,
         title: row.try_get("title")?,
         description: row.try_get("description")?,
@@ -121,11 +110,31 @@ async fn project_from_row(db: &sqlx::AnyPool, row: &AnyRow) -> AppResult<Project
         status: ProjectStatus::from_db(&row.try_get::<String, _>("status")?)?,
         claimed_by_unit_id: get_opt_uuid(row, "claimed_by_unit_id")?,
         progress_note: row.try_get("progress_note")?,
-        demand_ids: linked(db, "project_demands", "demand_id", id).await?,
-        resource_ids: linked(db, "project_resources", "resource_id", id).await?,
+        demand_ids,
+        resource_ids,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
+}
+
+/// Builds projects from rows, reading their links with one query per link table.
+async fn projects_from_rows(db: &sqlx::AnyPool, rows: &[AnyRow]) -> AppResult<Vec<Project>> {
+    let ids = rows
+        .iter()
+        .map(|r| get_uuid(r, "id"))
+        .collect::<AppResult<Vec<_>>>()?;
+    let mut demands = links(db, "project_demands", "project_id", "demand_id", &ids).await?;
+    let mut resources = links(db, "project_resources", "project_id", "resource_id", &ids).await?;
+    rows.iter()
+        .zip(&ids)
+        .map(|(row, id)| {
+            project_from_row(
+                row,
+                demands.remove(id).unwrap_or_default(),
+                resources.remove(id).unwrap_or_default(),
+            )
+        })
+        .collect()
 }
 
 async fn fetch_project(db: &sqlx::AnyPool, id: Uuid) -> AppResult<Project> {
@@ -134,7 +143,8 @@ async fn fetch_project(db: &sqlx::AnyPool, id: Uuid) -> AppResult<Project> {
         .fetch_optional(db)
         .await?
         .ok_or(AppError::NotFound("project"))?;
-    project_from_row(db, &row).await
+    let mut projects = projects_from_rows(db, std::slice::from_ref(&row)).await?;
+    Ok(projects.remove(0))
 }
 
 fn target(p: &Project) -> Target<'static> {
@@ -267,10 +277,7 @@ async fn list_projects(
     }
     page.apply(&mut sql, "id");
     let rows = sql.fetch_all(state.db.read()).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        items.push(project_from_row(state.db.read(), row).await?);
-    }
+    let items = projects_from_rows(state.db.read(), &rows).await?;
     Ok(Json(page.finish(items, |p| p.id)))
 }
 

@@ -13,7 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
-    get_json, get_opt_uuid, get_uuid, push_in, push_json_contains, require_all,
+    get_json, get_opt_uuid, get_uuid, links, push_in, push_json_contains, require_all,
     streets::{category_exists, grid_street},
     to_json,
     units::fetch_unit,
@@ -146,13 +146,16 @@ impl Resource {
 }
 
 async fn street_ids(db: &sqlx::AnyPool, resource: Uuid) -> AppResult<Vec<Uuid>> {
-    let rows = sqlx::query(
-        "SELECT street_id FROM resource_streets WHERE resource_id = $1 ORDER BY street_id",
+    Ok(links(
+        db,
+        "resource_streets",
+        "resource_id",
+        "street_id",
+        &[resource],
     )
-    .bind(resource.to_string())
-    .fetch_all(db)
-    .await?;
-    rows.iter().map(|r| get_uuid(r, "street_id")).collect()
+    .await?
+    .remove(&resource)
+    .unwrap_or_default())
 }
 
 fn resource_from_row(row: &AnyRow, street_ids: Vec<Uuid>) -> AppResult<Resource> {
@@ -318,14 +321,23 @@ async fn list_resources(
     }
     page.apply(&mut sql, "r.id");
     let rows = sql.fetch_all(state.db.read()).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id = get_uuid(row, "id")?;
-        items.push(resource_from_row(
-            row,
-            street_ids(state.db.read(), id).await?,
-        )?);
-    }
+    let ids = rows
+        .iter()
+        .map(|r| get_uuid(r, "id"))
+        .collect::<AppResult<Vec<_>>>()?;
+    let mut streets = links(
+        state.db.read(),
+        "resource_streets",
+        "resource_id",
+        "street_id",
+        &ids,
+    )
+    .await?;
+    let items = rows
+        .iter()
+        .zip(&ids)
+        .map(|(row, id)| resource_from_row(row, streets.remove(id).unwrap_or_default()))
+        .collect::<AppResult<Vec<_>>>()?;
     Ok(Json(page.finish(items, |r| r.id)))
 }
 

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{get_uuid, require_all, Created};
+use super::{get_uuid, links, require_all, Created};
 use crate::{
     access::{Action, RegistryScope, Target},
     auth::{Principal, RoleKind},
@@ -107,18 +107,11 @@ fn unit_from_row(row: &AnyRow, street_ids: Vec<Uuid>) -> AppResult<Unit> {
 }
 
 /// The streets a unit co-builds with, in a stable order.
-pub async fn street_ids(db: &sqlx::AnyPool, unit: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT street_id FROM unit_streets WHERE unit_id = $1 ORDER BY street_id")
-            .bind(unit.to_string())
-            .fetch_all(db)
-            .await?;
-    rows.iter()
-        .map(|r| {
-            let t: String = r.try_get("street_id")?;
-            Uuid::parse_str(&t).map_err(|e| sqlx::Error::Decode(e.into()))
-        })
-        .collect()
+pub async fn street_ids(db: &sqlx::AnyPool, unit: Uuid) -> Result<Vec<Uuid>, AppError> {
+    Ok(links(db, "unit_streets", "unit_id", "street_id", &[unit])
+        .await?
+        .remove(&unit)
+        .unwrap_or_default())
 }
 
 /// Reads a unit (archived or not), or 404.
@@ -222,11 +215,23 @@ async fn list_units(
     }
     page.apply(&mut sql, "u.id");
     let rows = sql.fetch_all(state.db.read()).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let id = get_uuid(row, "id")?;
-        items.push(unit_from_row(row, street_ids(state.db.read(), id).await?)?);
-    }
+    let ids = rows
+        .iter()
+        .map(|r| get_uuid(r, "id"))
+        .collect::<AppResult<Vec<_>>>()?;
+    let mut streets = links(
+        state.db.read(),
+        "unit_streets",
+        "unit_id",
+        "street_id",
+        &ids,
+    )
+    .await?;
+    let items = rows
+        .iter()
+        .zip(&ids)
+        .map(|(row, id)| unit_from_row(row, streets.remove(id).unwrap_or_default()))
+        .collect::<AppResult<Vec<_>>>()?;
     Ok(Json(page.finish(items, |u| u.id)))
 }
 

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::{
     access::{Action, RegistryScope, Target},
-    auth::{Principal, Role},
+    auth::Principal,
     db::Sql,
     domain::{now_ts, Check, WeeklySlot},
     error::{AppError, AppResult},
@@ -316,10 +316,8 @@ async fn update_volunteer(
             street: cur.street_id,
         },
     )?;
-    if body.max_open_orders.is_some() && matches!(caller.role, Role::Volunteer { .. }) {
-        return Err(AppError::forbidden(
-            "the street sets a volunteer's limit on open orders",
-        ));
+    if body.max_open_orders.is_some() {
+        caller.authorize_order_limit(cur.street_id)?;
     }
     let mut c = Check::new();
     let f = check_fields(
