@@ -73,7 +73,8 @@ async fn token(
 
 /// The tokens a demo prints.
 pub struct DemoLogins {
-    pub lines: Vec<(String, String)>,
+    /// (role, token, who it is).
+    pub lines: Vec<(&'static str, String, &'static str)>,
 }
 
 /// Fills an empty database with the demo street. Returns `None` when there is data already.
@@ -432,11 +433,11 @@ pub async fn fill(db: &Db) -> anyhow::Result<Option<DemoLogins>> {
     .await?;
     Ok(Some(DemoLogins {
         lines: vec![
-            ("district admin".into(), district),
-            ("street admin (市西街道)".into(), admin),
-            ("grid worker (市西街道)".into(), grid_worker),
-            ("unit (滨州市人民医院)".into(), unit_token),
-            ("volunteer (张志强)".into(), volunteer_token),
+            ("district admin", district, "滨城区"),
+            ("street admin", admin, "市西街道"),
+            ("grid worker", grid_worker, "市西街道 魏鑫社区"),
+            ("unit", unit_token, "滨州市人民医院"),
+            ("volunteer", volunteer_token, "张志强"),
         ],
     }))
 }
@@ -452,8 +453,8 @@ pub async fn fill_and_report(db: &Db) -> anyhow::Result<()> {
             println!("12 volunteers, 11 resources, 12 demands and 2 projects.");
             println!();
             println!("Log in with one of these tokens (send `Authorization: Bearer <token>`):");
-            for (who, token) in &logins.lines {
-                println!("  {who:<26} {token}");
+            for (role, token, who) in &logins.lines {
+                println!("  {role:<15} {token}  {who}");
             }
             println!();
             println!("Try:  curl -H \"Authorization: Bearer <street admin token>\" http://127.0.0.1:8080/api/v1/demands");
