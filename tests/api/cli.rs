@@ -118,3 +118,80 @@ async fn migrate_and_demo_fill_an_empty_database_once() {
     again.close().await;
     let _: Option<Value> = None;
 }
+
+#[test]
+fn config_file_is_overridden_by_flags_and_rejects_unknown_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("gongjian.toml");
+    let from_file = dir.path().join("from-file.db");
+    let from_flag = dir.path().join("from-flag.db");
+    std::fs::write(
+        &cfg,
+        format!(
+            "database = \"sqlite://{}\"\nlog_format = \"json\"\n",
+            from_file.display()
+        ),
+    )
+    .unwrap();
+    let bare = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gongjian"));
+        cmd.env_remove("GONGJIAN_DATABASE")
+            .env_remove("GONGJIAN_CONFIG")
+            .current_dir(dir.path());
+        cmd
+    };
+    let out = bare()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(from_file.exists(), "the file's database is used");
+    let out = bare()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("--database")
+        .arg(format!("sqlite://{}", from_flag.display()))
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(from_flag.exists(), "the flag overrides the file");
+    // With neither, the default is a SQLite file in ./data.
+    let out = bare().arg("migrate").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.path().join("data/gongjian.db").exists());
+
+    std::fs::write(&cfg, "listen = \"127.0.0.1:1\"\ncolour = \"red\"\n").unwrap();
+    let out = bare()
+        .arg("--config")
+        .arg(&cfg)
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("colour"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = bare()
+        .args(["--database", "mysql://x", "migrate"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+}

@@ -17,14 +17,28 @@ struct Server {
 
 impl Server {
     async fn start(db: &TestDb) -> Server {
+        Self::start_with(db, &[], None).await
+    }
+
+    /// Starts the server; with `log`, at that log level with stderr piped to the test.
+    async fn start_with(db: &TestDb, extra: &[&str], log: Option<&str>) -> Server {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             l.local_addr().unwrap().port()
         };
-        let child = gongjian(db)
+        let mut cmd = gongjian(db);
+        let stderr = match log {
+            Some(level) => {
+                cmd.env("GONGJIAN_LOG", level);
+                Stdio::piped()
+            }
+            None => Stdio::null(),
+        };
+        let child = cmd
+            .args(extra)
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
@@ -109,9 +123,9 @@ async fn acknowledged_writes_survive_kill_9() {
 }
 
 #[tokio::test]
-async fn sigterm_stops_the_server_cleanly() {
+async fn sigterm_stops_the_server_cleanly_with_json_logs() {
     let db = TestDb::new().await;
-    let mut server = Server::start(&db).await;
+    let mut server = Server::start_with(&db, &["--log-format", "json"], Some("info")).await;
     let pid = server.child.id().to_string();
     let status = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -130,4 +144,26 @@ async fn sigterm_stops_the_server_cleanly() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "exit status {exit}");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(server.child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let messages: Vec<String> = stderr
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap_or_else(|_| panic!("not a JSON log line: {l}"))
+        })
+        .filter_map(|v| v["fields"]["message"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        messages.iter().any(|m| m == "gongjian serving"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("shutting down")),
+        "{messages:?}"
+    );
+    assert_eq!(
+        messages.last().map(String::as_str),
+        Some("stopped"),
+        "{messages:?}"
+    );
 }

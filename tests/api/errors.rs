@@ -383,3 +383,16 @@ async fn conflicts_name_the_field() {
     .await
     .problem(409, "in_use", None);
 }
+
+#[tokio::test]
+async fn duplicate_ids_are_named_by_their_position() {
+    let app = TestApp::spawn().await;
+    let a = id(&app.street("shixi").await);
+    let b = id(&app.street("pengli").await);
+    let body = json!({"name": "x", "kind": "school", "contact_name": "c", "contact_phone": "13600001111", "street_ids": [b, a, b]});
+    app.post("/api/v1/units", &app.admin, body).await.problem(
+        422,
+        "duplicate",
+        Some("street_ids[2]"),
+    );
+}

@@ -309,6 +309,27 @@ impl Check {
         out
     }
 
+    /// Checks a list of ids: no id twice, at most `max` of them. Order is kept, so an error
+    /// index such as `street_ids[2]` points into the list the client sent.
+    pub fn ids(&mut self, field: &str, ids: &[uuid::Uuid], max: usize) {
+        if ids.len() > max {
+            self.push(
+                field,
+                "too_many",
+                format!("{field} may have at most {max} items"),
+            );
+        }
+        for (i, id) in ids.iter().enumerate() {
+            if ids[..i].contains(id) {
+                self.push(
+                    format!("{field}[{i}]"),
+                    "duplicate",
+                    format!("{id} is listed twice"),
+                );
+            }
+        }
+    }
+
     pub fn range_i64(&mut self, field: &str, value: i64, min: i64, max: i64) -> i64 {
         if value < min || value > max {
             self.push(

@@ -194,22 +194,6 @@ async fn check_links(
     Ok(())
 }
 
-fn dedup(c: &mut Check, field: &str, ids: &mut Vec<Uuid>) {
-    let before = ids.len();
-    ids.sort();
-    ids.dedup();
-    if ids.len() != before {
-        c.push(field, "duplicate", format!("{field} lists an id twice"));
-    }
-    if ids.len() > 500 {
-        c.push(
-            field,
-            "too_many",
-            format!("{field} may have at most 500 items"),
-        );
-    }
-}
-
 async fn write_links(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     id: Uuid,
@@ -297,10 +281,10 @@ async fn create_project(
     let description = c.text("description", &body.description, 1, 5000);
     let goal = c.text("goal", &body.goal, 1, 1000);
     let budget = c.range_i64("budget_fen", body.budget_fen, 0, 100_000_000_000);
-    let mut demands = body.demand_ids;
-    dedup(&mut c, "demand_ids", &mut demands);
-    let mut resources = body.resource_ids;
-    dedup(&mut c, "resource_ids", &mut resources);
+    let demands = body.demand_ids;
+    c.ids("demand_ids", &demands, 500);
+    let resources = body.resource_ids;
+    c.ids("resource_ids", &resources, 500);
     c.finish()?;
     require_street(db, body.street_id)
         .await
@@ -389,13 +373,13 @@ async fn update_project(
         Some(v) => c.opt_text("progress_note", v.as_deref(), 2000),
         None => cur.progress_note,
     };
-    let mut demands = body.demand_ids;
-    if let Some(d) = demands.as_mut() {
-        dedup(&mut c, "demand_ids", d);
+    let demands = body.demand_ids;
+    if let Some(d) = &demands {
+        c.ids("demand_ids", d, 500);
     }
-    let mut resources = body.resource_ids;
-    if let Some(r) = resources.as_mut() {
-        dedup(&mut c, "resource_ids", r);
+    let resources = body.resource_ids;
+    if let Some(r) = &resources {
+        c.ids("resource_ids", r, 500);
     }
     c.finish()?;
     use ProjectStatus::*;

@@ -242,22 +242,6 @@ async fn check_placement(
     Ok(())
 }
 
-fn dedup_ids(c: &mut Check, field: &str, ids: &mut Vec<Uuid>, max: usize) {
-    let before = ids.len();
-    ids.sort();
-    ids.dedup();
-    if ids.len() != before {
-        c.push(field, "duplicate", format!("{field} lists an id twice"));
-    }
-    if ids.len() > max {
-        c.push(
-            field,
-            "too_many",
-            format!("{field} may have at most {max} items"),
-        );
-    }
-}
-
 #[utoipa::path(get, path = "/api/v1/resources", tag = "resources", params(ListResources),
     responses((status = 200, body = Page<Resource>), (status = 400, body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -418,9 +402,9 @@ async fn create_resource(
     if let (true, Owner::Volunteer { street, .. }) = (streets.is_empty(), owner) {
         streets.push(street);
     }
-    dedup_ids(&mut c, "street_ids", &mut streets, 50);
-    let mut grids = body.served_grid_ids;
-    dedup_ids(&mut c, "served_grid_ids", &mut grids, 500);
+    c.ids("street_ids", &streets, 50);
+    let grids = body.served_grid_ids;
+    c.ids("served_grid_ids", &grids, 500);
     let from = c.ts("available_from", body.available_from.as_deref());
     let until = c.ts("available_until", body.available_until.as_deref());
     c.window("available_until", &from, &until);
@@ -545,10 +529,10 @@ async fn update_resource(
         .capacity
         .map(|v| c.range_i64("capacity", v, 1, 1_000_000))
         .unwrap_or(cur.capacity);
-    let mut streets = body.street_ids.clone().unwrap_or(cur.street_ids.clone());
-    dedup_ids(&mut c, "street_ids", &mut streets, 50);
-    let mut grids = body.served_grid_ids.unwrap_or(cur.served_grid_ids);
-    dedup_ids(&mut c, "served_grid_ids", &mut grids, 500);
+    let streets = body.street_ids.clone().unwrap_or(cur.street_ids.clone());
+    c.ids("street_ids", &streets, 50);
+    let grids = body.served_grid_ids.unwrap_or(cur.served_grid_ids);
+    c.ids("served_grid_ids", &grids, 500);
     let from = match body.available_from {
         Some(v) => c.ts("available_from", v.as_deref()),
         None => cur.available_from,

@@ -136,20 +136,7 @@ struct UnitFields {
 }
 
 fn check_unit(c: &mut Check, f: UnitFields) -> UnitFields {
-    let mut streets = f.street_ids;
-    streets.sort();
-    let before = streets.len();
-    streets.dedup();
-    if streets.len() != before {
-        c.push("street_ids", "duplicate", "street_ids lists a street twice");
-    }
-    if streets.len() > 50 {
-        c.push(
-            "street_ids",
-            "too_many",
-            "a unit may co-build with at most 50 streets",
-        );
-    }
+    c.ids("street_ids", &f.street_ids, 50);
     UnitFields {
         name: c.text("name", &f.name, 1, 100),
         kind: f.kind,
@@ -157,7 +144,7 @@ fn check_unit(c: &mut Check, f: UnitFields) -> UnitFields {
         contact_phone: c.phone("contact_phone", &f.contact_phone),
         address: c.opt_text("address", f.address.as_deref(), 200),
         description: c.opt_text("description", f.description.as_deref(), 2000),
-        street_ids: streets,
+        street_ids: f.street_ids,
     }
 }
 
