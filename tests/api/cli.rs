@@ -1,32 +1,65 @@
-//! The `gongjian` binary: token issuing, migrations and the demo.
+//! The `gongjian` binary: token issuing, migrations, the demo and configuration.
 
 use std::process::Command;
 
-use serde_json::Value;
-
 use crate::helpers::TestDb;
 
+/// The binary, pointed at a test database.
 pub fn gongjian(db: &TestDb) -> Command {
+    let mut cmd = bare();
+    cmd.env("GONGJIAN_DATABASE", &db.url);
+    cmd
+}
+
+/// The binary with no database or configuration from the environment.
+fn bare() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gongjian"));
-    cmd.env_remove("GONGJIAN_CONFIG")
-        .env("GONGJIAN_DATABASE", &db.url)
+    cmd.env_remove("GONGJIAN_DATABASE")
+        .env_remove("GONGJIAN_CONFIG")
         .env("GONGJIAN_LOG", "warn");
     cmd
+}
+
+/// Runs a command that must succeed and returns what it printed on stdout.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail, with nothing on stdout, and returns its stderr.
+#[track_caller]
+pub fn run_err(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "{cmd:?} should have failed");
+    assert!(out.stdout.is_empty(), "nothing on stdout when failing");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Issues a district admin token with the command line.
+pub fn issue_district_token(db: &TestDb) -> String {
+    run_ok(gongjian(db).args(["token", "create", "--role", "district-admin"]))
+        .trim()
+        .to_string()
+}
+
+async fn count(db: &gongjian_host::db::Db, table: &str) -> i64 {
+    let row: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(db.read())
+        .await
+        .unwrap();
+    row.0
 }
 
 #[tokio::test]
 async fn token_create_prints_only_the_token() {
     let db = TestDb::new().await;
-    let out = gongjian(&db)
-        .args(["token", "create", "--role", "district-admin"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let stdout = run_ok(gongjian(&db).args(["token", "create", "--role", "district-admin"]));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{stdout:?}");
     assert!(
@@ -38,85 +71,55 @@ async fn token_create_prints_only_the_token() {
     let app_db = gongjian_host::db::Db::open(&db.url, &Default::default())
         .await
         .unwrap();
-    let principal =
-        gongjian_host::auth::resolve(&gongjian_host::AppState::new(app_db.clone()), lines[0])
-            .await
-            .unwrap();
+    let state = gongjian_host::AppState::new(app_db.clone());
+    let principal = gongjian_host::auth::resolve(&state, lines[0])
+        .await
+        .unwrap();
     assert_eq!(
         principal.unwrap().role,
         gongjian_host::auth::Role::DistrictAdmin
     );
     app_db.close().await;
 
-    let out = gongjian(&db)
-        .args(["token", "create", "--role", "street-admin"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(out.stdout.is_empty());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("street_id"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stderr = run_err(gongjian(&db).args(["token", "create", "--role", "street-admin"]));
+    assert!(stderr.contains("street_id"), "{stderr}");
 }
 
 #[tokio::test]
 async fn migrate_and_demo_fill_an_empty_database_once() {
     let db = TestDb::new().await;
-    let out = gongjian(&db).arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = gongjian(&db).arg("demo").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    run_ok(gongjian(&db).arg("migrate"));
+    let stdout = run_ok(gongjian(&db).arg("demo"));
     assert!(
         stdout.contains("district admin") && stdout.contains("gj_"),
         "{stdout}"
+    );
+    assert_eq!(
+        stdout.matches("gj_").count(),
+        5,
+        "a token for every role: {stdout}"
     );
 
     let app_db = gongjian_host::db::Db::open(&db.url, &Default::default())
         .await
         .unwrap();
-    let count = |table: &'static str| {
-        let db = app_db.clone();
-        async move {
-            let row: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(db.read())
-                .await
-                .unwrap();
-            row.0
-        }
-    };
-    assert_eq!(count("streets").await, 1);
-    assert!(count("grids").await >= 9);
-    assert!(count("units").await >= 5);
-    assert!(count("volunteers").await >= 10);
-    assert!(count("resources").await >= 8);
-    assert!(count("demands").await >= 10);
-    assert!(count("projects").await >= 2);
-    app_db.close().await;
-
+    for (table, at_least) in [
+        ("streets", 1),
+        ("communities", 3),
+        ("grids", 9),
+        ("units", 7),
+        ("volunteers", 12),
+        ("resources", 11),
+        ("demands", 12),
+        ("projects", 2),
+    ] {
+        assert!(count(&app_db, table).await >= at_least, "{table}");
+    }
     // A second run leaves the data alone.
-    let out = gongjian(&db).arg("demo").output().unwrap();
-    assert!(out.status.success());
-    let again = gongjian_host::db::Db::open(&db.url, &Default::default())
-        .await
-        .unwrap();
-    let row: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM streets")
-        .fetch_one(again.read())
-        .await
-        .unwrap();
-    assert_eq!(row.0, 1);
-    again.close().await;
-    let _: Option<Value> = None;
+    run_ok(gongjian(&db).arg("demo"));
+    assert_eq!(count(&app_db, "streets").await, 1);
+    assert_eq!(count(&app_db, "demands").await, 12);
+    app_db.close().await;
 }
 
 #[test]
@@ -133,65 +136,28 @@ fn config_file_is_overridden_by_flags_and_rejects_unknown_keys() {
         ),
     )
     .unwrap();
-    let bare = || {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_gongjian"));
-        cmd.env_remove("GONGJIAN_DATABASE")
-            .env_remove("GONGJIAN_CONFIG")
-            .current_dir(dir.path());
+    let in_dir = || {
+        let mut cmd = bare();
+        cmd.current_dir(dir.path());
         cmd
     };
-    let out = bare()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("migrate")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(in_dir().arg("--config").arg(&cfg).arg("migrate"));
     assert!(from_file.exists(), "the file's database is used");
-    let out = bare()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("--database")
-        .arg(format!("sqlite://{}", from_flag.display()))
-        .arg("migrate")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let flag = format!("sqlite://{}", from_flag.display());
+    run_ok(
+        in_dir()
+            .arg("--config")
+            .arg(&cfg)
+            .args(["--database", &flag, "migrate"]),
     );
     assert!(from_flag.exists(), "the flag overrides the file");
     // With neither, the default is a SQLite file in ./data.
-    let out = bare().arg("migrate").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok(in_dir().arg("migrate"));
     assert!(dir.path().join("data/gongjian.db").exists());
 
     std::fs::write(&cfg, "listen = \"127.0.0.1:1\"\ncolour = \"red\"\n").unwrap();
-    let out = bare()
-        .arg("--config")
-        .arg(&cfg)
-        .arg("migrate")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("colour"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = bare()
-        .args(["--database", "mysql://x", "migrate"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+    let stderr = run_err(in_dir().arg("--config").arg(&cfg).arg("migrate"));
+    assert!(stderr.contains("colour"), "{stderr}");
+    let stderr = run_err(in_dir().args(["--database", "mysql://x", "migrate"]));
+    assert!(stderr.contains("unsupported database URL"), "{stderr}");
 }

@@ -8,7 +8,10 @@ use std::{
 
 use serde_json::{json, Value};
 
-use crate::{cli::gongjian, helpers::TestDb};
+use crate::{
+    cli::{gongjian, issue_district_token},
+    helpers::TestDb,
+};
 
 struct Server {
     child: Child,
@@ -66,23 +69,10 @@ impl Drop for Server {
     }
 }
 
-fn issue(db: &TestDb) -> String {
-    let out = gongjian(db)
-        .args(["token", "create", "--role", "district-admin"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
 #[tokio::test]
 async fn acknowledged_writes_survive_kill_9() {
     let db = TestDb::new().await;
-    let token = issue(&db);
+    let token = issue_district_token(&db);
     let http = reqwest::Client::new();
     let server = Server::start(&db).await;
     let mut acknowledged = vec![];

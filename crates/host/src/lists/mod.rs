@@ -143,3 +143,22 @@ pub async fn links(
     }
     Ok(out)
 }
+
+/// Builds one item per row, handing each the ids linked to it in `table` (read for the whole
+/// page in one query).
+pub async fn with_links<T>(
+    db: &sqlx::AnyPool,
+    rows: &[AnyRow],
+    (table, owner_col, linked_col): (&str, &str, &str),
+    build: impl Fn(&AnyRow, Vec<Uuid>) -> Result<T, AppError>,
+) -> Result<Vec<T>, AppError> {
+    let ids = rows
+        .iter()
+        .map(|r| get_uuid(r, "id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut linked = links(db, table, owner_col, linked_col, &ids).await?;
+    rows.iter()
+        .zip(&ids)
+        .map(|(row, id)| build(row, linked.remove(id).unwrap_or_default()))
+        .collect()
+}

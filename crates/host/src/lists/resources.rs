@@ -18,7 +18,7 @@ use super::{
     to_json,
     units::fetch_unit,
     volunteers::fetch_volunteer,
-    Created,
+    with_links, Created,
 };
 use crate::{
     access::{Action, ListScope, Owner, Target},
@@ -30,6 +30,9 @@ use crate::{
     pagination::{Page, PageRequest},
     state::AppState,
 };
+
+/// The link table of the streets a resource serves.
+const LINKS: (&str, &str, &str) = ("resource_streets", "resource_id", "street_id");
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -146,16 +149,10 @@ impl Resource {
 }
 
 async fn street_ids(db: &sqlx::AnyPool, resource: Uuid) -> AppResult<Vec<Uuid>> {
-    Ok(links(
-        db,
-        "resource_streets",
-        "resource_id",
-        "street_id",
-        &[resource],
-    )
-    .await?
-    .remove(&resource)
-    .unwrap_or_default())
+    Ok(links(db, LINKS.0, LINKS.1, LINKS.2, &[resource])
+        .await?
+        .remove(&resource)
+        .unwrap_or_default())
 }
 
 fn resource_from_row(row: &AnyRow, street_ids: Vec<Uuid>) -> AppResult<Resource> {
@@ -305,23 +302,7 @@ async fn list_resources(
     }
     page.apply(&mut sql, "r.id");
     let rows = sql.fetch_all(state.db.read()).await?;
-    let ids = rows
-        .iter()
-        .map(|r| get_uuid(r, "id"))
-        .collect::<AppResult<Vec<_>>>()?;
-    let mut streets = links(
-        state.db.read(),
-        "resource_streets",
-        "resource_id",
-        "street_id",
-        &ids,
-    )
-    .await?;
-    let items = rows
-        .iter()
-        .zip(&ids)
-        .map(|(row, id)| resource_from_row(row, streets.remove(id).unwrap_or_default()))
-        .collect::<AppResult<Vec<_>>>()?;
+    let items = with_links(state.db.read(), &rows, LINKS, resource_from_row).await?;
     Ok(Json(page.finish(items, |r| r.id)))
 }
 

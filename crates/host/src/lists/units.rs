@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{get_uuid, links, require_all, Created};
+use super::{get_uuid, links, require_all, with_links, Created};
 use crate::{
     access::{Action, RegistryScope, Target},
     auth::{Principal, RoleKind},
@@ -22,6 +22,9 @@ use crate::{
     pagination::{Page, PageRequest},
     state::AppState,
 };
+
+/// The link table of the streets a unit co-builds with.
+const LINKS: (&str, &str, &str) = ("unit_streets", "unit_id", "street_id");
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -108,7 +111,7 @@ fn unit_from_row(row: &AnyRow, street_ids: Vec<Uuid>) -> AppResult<Unit> {
 
 /// The streets a unit co-builds with, in a stable order.
 pub async fn street_ids(db: &sqlx::AnyPool, unit: Uuid) -> Result<Vec<Uuid>, AppError> {
-    Ok(links(db, "unit_streets", "unit_id", "street_id", &[unit])
+    Ok(links(db, LINKS.0, LINKS.1, LINKS.2, &[unit])
         .await?
         .remove(&unit)
         .unwrap_or_default())
@@ -202,23 +205,7 @@ async fn list_units(
     }
     page.apply(&mut sql, "u.id");
     let rows = sql.fetch_all(state.db.read()).await?;
-    let ids = rows
-        .iter()
-        .map(|r| get_uuid(r, "id"))
-        .collect::<AppResult<Vec<_>>>()?;
-    let mut streets = links(
-        state.db.read(),
-        "unit_streets",
-        "unit_id",
-        "street_id",
-        &ids,
-    )
-    .await?;
-    let items = rows
-        .iter()
-        .zip(&ids)
-        .map(|(row, id)| unit_from_row(row, streets.remove(id).unwrap_or_default()))
-        .collect::<AppResult<Vec<_>>>()?;
+    let items = with_links(state.db.read(), &rows, LINKS, unit_from_row).await?;
     Ok(Json(page.finish(items, |u| u.id)))
 }
 
