@@ -284,43 +284,74 @@ async fn malformed_and_oversized_bodies() {
 async fn bad_paths_queries_routes_and_methods() {
     let app = TestApp::spawn().await;
     let t = app.admin.clone();
-    app.get("/api/v1/streets/not-a-uuid", &t)
-        .await
-        .problem(400, "invalid_id", Some("id"));
-    app.get(&format!("/api/v1/streets/{}", uuid::Uuid::now_v7()), &t)
-        .await
-        .problem(404, "not_found", None);
-    app.get("/api/v1/streets?limit=ten", &t)
-        .await
-        .problem(400, "invalid_query", Some("limit"));
-    app.get("/api/v1/streets?limit=0", &t)
-        .await
-        .problem(400, "invalid_query", Some("limit"));
-    app.get("/api/v1/streets?limit=201", &t)
-        .await
-        .problem(400, "invalid_query", Some("limit"));
-    app.get("/api/v1/streets?color=red", &t)
-        .await
-        .problem(400, "invalid_query", Some("color"));
-    app.get("/api/v1/streets?cursor=garbage", &t).await.problem(
-        400,
-        "invalid_cursor",
-        Some("cursor"),
-    );
-    app.get("/api/v1/demands?status=lost", &t)
-        .await
-        .problem(400, "invalid_query", Some("status"));
-    app.get("/api/v1/demands?street_id=nope", &t).await.problem(
-        400,
-        "invalid_query",
-        Some("street_id"),
-    );
-    app.get("/api/v1/demands?filed_from=yesterday", &t)
-        .await
-        .problem(400, "invalid_query", Some("filed_from"));
-    app.get("/api/v1/nothing-here", &t)
-        .await
-        .problem(404, "route_not_found", None);
+    let unknown = uuid::Uuid::now_v7();
+    let cases: Vec<(String, u16, &str, Option<&str>)> = vec![
+        (
+            "/api/v1/streets/not-a-uuid".into(),
+            400,
+            "invalid_id",
+            Some("id"),
+        ),
+        (format!("/api/v1/streets/{unknown}"), 404, "not_found", None),
+        (
+            "/api/v1/streets?limit=ten".into(),
+            400,
+            "invalid_query",
+            Some("limit"),
+        ),
+        (
+            "/api/v1/streets?limit=0".into(),
+            400,
+            "invalid_query",
+            Some("limit"),
+        ),
+        (
+            "/api/v1/streets?limit=201".into(),
+            400,
+            "invalid_query",
+            Some("limit"),
+        ),
+        (
+            "/api/v1/streets?color=red".into(),
+            400,
+            "invalid_query",
+            Some("color"),
+        ),
+        (
+            "/api/v1/streets?cursor=garbage".into(),
+            400,
+            "invalid_cursor",
+            Some("cursor"),
+        ),
+        (
+            "/api/v1/demands?status=lost".into(),
+            400,
+            "invalid_query",
+            Some("status"),
+        ),
+        (
+            "/api/v1/demands?street_id=nope".into(),
+            400,
+            "invalid_query",
+            Some("street_id"),
+        ),
+        (
+            "/api/v1/demands?filed_from=yesterday".into(),
+            400,
+            "invalid_query",
+            Some("filed_from"),
+        ),
+        (
+            "/api/v1/volunteers?active=maybe".into(),
+            400,
+            "invalid_query",
+            Some("active"),
+        ),
+        ("/api/v1/nothing-here".into(), 404, "route_not_found", None),
+    ];
+    for (path, status, code, field) in cases {
+        app.get(&path, &t).await.problem(status, code, field);
+    }
     app.call(Method::PUT, "/api/v1/streets", Some(&t), Some(json!({})))
         .await
         .problem(405, "method_not_allowed", None);
