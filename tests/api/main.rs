@@ -8,4 +8,5 @@ mod errors;
 mod helpers;
 mod lists;
 mod pagination;
+mod plugins;
 mod system;

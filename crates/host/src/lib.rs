@@ -16,6 +16,7 @@ pub mod extract;
 pub mod lists;
 pub mod metrics;
 pub mod pagination;
+pub mod plugin;
 pub mod state;
 pub mod system;
 

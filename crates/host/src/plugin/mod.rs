@@ -1,0 +1,235 @@
+//! Street matching plugins: the runtimes (rhai and WebAssembly), their limits, and the checks
+//! every plugin's output passes before the host believes it.
+//!
+//! A plugin is compiled once per version into a [`Compiled`] plugin and then called many
+//! times, each call isolated: a fresh WebAssembly store, or a fresh rhai scope, with limits
+//! on time, memory and work. A plugin fails in one of two ways, both reported as a
+//! [`Fault`]: the outer failure (a trap, a timeout, a limit, malformed output) or the inner
+//! one (the plugin's own error).
+
+pub mod rhai;
+pub mod wasm;
+
+use std::time::Duration;
+
+use gongjian_plugin_sdk::{builder::OwnedRequest, Ranked};
+
+/// Limits that apply to every plugin call.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Wall-clock time for one call.
+    pub timeout: Duration,
+    /// Linear memory a WebAssembly plugin may grow to.
+    pub wasm_memory_bytes: usize,
+    /// WebAssembly calls that may run at once (pooled instance slots).
+    pub wasm_instances: u32,
+    /// rhai operations for one call.
+    pub rhai_operations: u64,
+    /// Longest reason accepted, in bytes.
+    pub reason_bytes: usize,
+    /// Lines of print/debug output kept per call.
+    pub log_lines: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            timeout: Duration::from_millis(250),
+            wasm_memory_bytes: 32 << 20,
+            wasm_instances: 64,
+            rhai_operations: 5_000_000,
+            reason_bytes: 200,
+            log_lines: 50,
+        }
+    }
+}
+
+/// Why a plugin call produced no usable ranking.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Fault {
+    /// The plugin trapped, panicked, overflowed its stack or failed at run time.
+    #[error("trap: {0}")]
+    Trap(String),
+    /// It ran past its time limit.
+    #[error("timeout: ran longer than {0:?}")]
+    Timeout(Duration),
+    /// It exceeded a limit on memory, operations or sizes.
+    #[error("limit: {0}")]
+    Limit(String),
+    /// It returned its own error.
+    #[error("plugin error: {0}")]
+    Plugin(String),
+    /// It returned output the host refuses.
+    #[error("invalid output: {0}")]
+    InvalidOutput(String),
+    /// The host could not run it (no free instance slot, say); not the plugin's fault.
+    #[error("host: {0}")]
+    Host(String),
+}
+
+impl Fault {
+    /// A stable name for metrics and records.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Trap(_) => "trap",
+            Fault::Timeout(_) => "timeout",
+            Fault::Limit(_) => "limit",
+            Fault::Plugin(_) => "plugin_error",
+            Fault::InvalidOutput(_) => "invalid_output",
+            Fault::Host(_) => "host",
+        }
+    }
+
+    /// Whether the fault counts against the plugin version (towards quarantine).
+    pub fn is_plugins(&self) -> bool {
+        !matches!(self, Fault::Host(_))
+    }
+}
+
+/// Why a plugin could not be compiled or does not implement the contract. Messages carry
+/// line and column where the source has them.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct CompileError {
+    pub message: String,
+    /// 1-based line and column in the source, for scripts.
+    pub position: Option<(usize, usize)>,
+}
+
+impl CompileError {
+    pub fn new(message: impl Into<String>) -> Self {
+        CompileError {
+            message: message.into(),
+            position: None,
+        }
+    }
+}
+
+/// What a call produced besides the ranking: the plugin's print/debug lines.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct CallLog {
+    pub lines: Vec<String>,
+}
+
+/// A plugin version compiled and ready to call.
+pub enum Compiled {
+    Rhai(rhai::RhaiPlugin),
+    Wasm(wasm::WasmPlugin),
+}
+
+impl Compiled {
+    /// Ranks a request, with the output checked against it.
+    pub fn rank(&self, req: &OwnedRequest) -> (Result<Vec<Ranked>, Fault>, CallLog) {
+        let (result, log) = match self {
+            Compiled::Rhai(p) => p.rank(req),
+            Compiled::Wasm(p) => (p.rank(req), CallLog::default()),
+        };
+        let limits = match self {
+            Compiled::Rhai(p) => p.limits(),
+            Compiled::Wasm(p) => p.limits(),
+        };
+        (result.and_then(|r| validate(r, req, limits)), log)
+    }
+}
+
+/// Checks a ranking against its request: only candidates it was given, each once, finite
+/// scores, bounded reasons; at most `max_results` are kept.
+pub fn validate(
+    mut ranked: Vec<Ranked>,
+    req: &OwnedRequest,
+    limits: &Limits,
+) -> Result<Vec<Ranked>, Fault> {
+    let n = req.candidate_count as usize;
+    if ranked.len() > n {
+        return Err(Fault::InvalidOutput(format!(
+            "{} results for {n} candidates",
+            ranked.len()
+        )));
+    }
+    let mut seen = vec![false; n];
+    for (i, r) in ranked.iter().enumerate() {
+        let c = r.candidate as usize;
+        if c >= n {
+            return Err(Fault::InvalidOutput(format!(
+                "result {i} names candidate {c}, but there are {n}"
+            )));
+        }
+        if std::mem::replace(&mut seen[c], true) {
+            return Err(Fault::InvalidOutput(format!(
+                "candidate {c} is ranked twice"
+            )));
+        }
+        if !r.score.is_finite() {
+            return Err(Fault::InvalidOutput(format!(
+                "candidate {c} has score {}",
+                r.score
+            )));
+        }
+        if r.reason.len() > limits.reason_bytes {
+            return Err(Fault::InvalidOutput(format!(
+                "the reason for candidate {c} is {} bytes; at most {} are allowed",
+                r.reason.len(),
+                limits.reason_bytes
+            )));
+        }
+    }
+    ranked.truncate(req.max_results as usize);
+    Ok(ranked)
+}
+
+/// Runs the built-in default rule natively.
+pub fn builtin(req: &OwnedRequest) -> Result<Vec<Ranked>, Fault> {
+    gongjian_plugin_sdk::rules::default_rule(&req.view()).map_err(Fault::Plugin)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gongjian_plugin_sdk::builder::{CandidateSpec, DemandSpec, RequestBuilder};
+
+    fn request(n: usize, max: u32) -> OwnedRequest {
+        let mut b = RequestBuilder::new("s", &DemandSpec::default(), "", 0, max);
+        for _ in 0..n {
+            b.push(&CandidateSpec::default());
+        }
+        b.finish()
+    }
+
+    fn r(candidate: u32, score: f64, reason: &str) -> Ranked {
+        Ranked {
+            candidate,
+            score,
+            reason: reason.into(),
+        }
+    }
+
+    #[test]
+    fn validation_refuses_lies_and_caps_results() {
+        let req = request(3, 2);
+        let l = Limits::default();
+        let check = |v: Vec<Ranked>| validate(v, &req, &l);
+        assert_eq!(
+            check(vec![r(2, 1.0, "a"), r(0, 0.5, "b"), r(1, 0.1, "c")])
+                .unwrap()
+                .len(),
+            2
+        );
+        for bad in [
+            vec![r(3, 1.0, "")],
+            vec![r(0, 1.0, ""), r(0, 2.0, "")],
+            vec![r(0, f64::NAN, "")],
+            vec![r(0, f64::INFINITY, "")],
+            vec![r(0, 1.0, &"x".repeat(201))],
+            vec![r(0, 1.0, ""), r(1, 1.0, ""), r(2, 1.0, ""), r(2, 1.0, "")],
+        ] {
+            assert!(
+                matches!(check(bad.clone()), Err(Fault::InvalidOutput(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            check(vec![]).unwrap().is_empty(),
+            "an empty ranking excludes everyone"
+        );
+    }
+}

@@ -1,0 +1,525 @@
+//! The rhai runtime, for rules written by street office staff.
+//!
+//! A script defines one of:
+//!
+//! ```rhai
+//! // Per candidate: () leaves it out; a number or #{score: n, reason: "…"} ranks it.
+//! fn score(candidate, demand, config) { … }
+//!
+//! // Over the whole list: an array of #{candidate: index, score: n, reason: "…"}.
+//! fn rank(request) { … }
+//! ```
+//!
+//! The engine is locked down: `import`, `eval` and `export` do not parse; there is no module
+//! resolver; operations, call depth, expression depth and string, array and map sizes are
+//! bounded; a call past its deadline is stopped; `print` and `debug` go to a bounded log
+//! returned with the call. Scripts are compiled once per version.
+
+use std::{
+    cell::{Cell, RefCell},
+    sync::Arc,
+    time::Instant,
+};
+
+use gongjian_plugin_sdk::{builder::OwnedRequest, CandidateKind, Ranked, Urgency};
+use rhai::{
+    Array, CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position, Scope,
+    AST, FLOAT, INT,
+};
+
+use super::{CallLog, CompileError, Fault, Limits};
+
+thread_local! {
+    static DEADLINE: Cell<Option<Instant>> = const { Cell::new(None) };
+    static LOG: RefCell<(Vec<String>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+}
+
+fn log_line(line: String) {
+    LOG.with(|log| {
+        let (lines, cap) = &mut *log.borrow_mut();
+        if lines.len() < *cap {
+            let mut line = line;
+            if line.len() > 500 {
+                let mut cut = 500;
+                while !line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                line.truncate(cut);
+                line.push('…');
+            }
+            lines.push(line);
+        }
+    });
+}
+
+/// The shared rhai engine.
+pub struct RhaiRuntime {
+    engine: Arc<Engine>,
+    limits: Limits,
+}
+
+/// What a script defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Score,
+    Rank,
+}
+
+/// A compiled script.
+pub struct RhaiPlugin {
+    engine: Arc<Engine>,
+    ast: AST,
+    entry: Entry,
+    limits: Limits,
+}
+
+impl RhaiRuntime {
+    pub fn new(limits: Limits) -> Self {
+        let mut engine = Engine::new();
+        engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+        for symbol in ["import", "export", "eval"] {
+            engine.disable_symbol(symbol);
+        }
+        engine.set_max_operations(limits.rhai_operations);
+        engine.set_max_call_levels(32);
+        engine.set_max_expr_depths(64, 32);
+        engine.set_max_string_size(10_000);
+        engine.set_max_array_size(100_000);
+        engine.set_max_map_size(1_000);
+        engine.set_max_modules(0);
+        engine.set_max_functions(500);
+        engine.set_max_variables(1_000);
+        engine.on_print(|text| log_line(text.to_string()));
+        engine.on_debug(|text, _source, pos| log_line(format!("{pos:?}: {text}")));
+        engine.on_progress(|ops| {
+            if ops % 1024 == 0 {
+                let late = DEADLINE.with(|d| d.get().is_some_and(|at| Instant::now() > at));
+                if late {
+                    return Some(Dynamic::from("deadline"));
+                }
+            }
+            None
+        });
+        register_types(&mut engine);
+        RhaiRuntime {
+            engine: Arc::new(engine),
+            limits,
+        }
+    }
+
+    /// Compiles a script and checks it defines `score(candidate, demand, config)` or
+    /// `rank(request)`.
+    pub fn compile(&self, source: &str) -> Result<RhaiPlugin, CompileError> {
+        let ast = self.engine.compile(source).map_err(|e| {
+            let pos = e.position();
+            CompileError {
+                message: format!(
+                    "{} (line {}, column {})",
+                    e.err_type(),
+                    pos.line().unwrap_or(0),
+                    pos.position().unwrap_or(0)
+                ),
+                position: pos.line().map(|l| (l, pos.position().unwrap_or(0))),
+            }
+        })?;
+        let has = |name: &str, params: usize| {
+            ast.iter_functions()
+                .any(|f| f.name == name && f.params.len() == params)
+        };
+        let entry = match (has("score", 3), has("rank", 1)) {
+            (true, false) => Entry::Score,
+            (false, true) => Entry::Rank,
+            (true, true) => {
+                return Err(CompileError::new(
+                    "define either score(candidate, demand, config) or rank(request), not both",
+                ))
+            }
+            (false, false) => {
+                return Err(CompileError::new(
+                    "a rule defines fn score(candidate, demand, config) or fn rank(request)",
+                ))
+            }
+        };
+        Ok(RhaiPlugin {
+            engine: self.engine.clone(),
+            ast,
+            entry,
+            limits: self.limits.clone(),
+        })
+    }
+}
+
+impl RhaiPlugin {
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Runs the script on a request.
+    pub fn rank(&self, req: &OwnedRequest) -> (Result<Vec<Ranked>, Fault>, CallLog) {
+        DEADLINE.with(|d| d.set(Some(Instant::now() + self.limits.timeout)));
+        LOG.with(|l| *l.borrow_mut() = (Vec::new(), self.limits.log_lines));
+        let result = self.run(req);
+        DEADLINE.with(|d| d.set(None));
+        let lines = LOG.with(|l| std::mem::take(&mut l.borrow_mut().0));
+        (result, CallLog { lines })
+    }
+
+    fn run(&self, req: &OwnedRequest) -> Result<Vec<Ranked>, Fault> {
+        let shared = Arc::new(Shared::new(req));
+        let config = parse_config(&self.engine, &req.config)?;
+        let demand = RDemand {
+            shared: shared.clone(),
+        };
+        let options = || CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        let mut scope = Scope::new();
+        match self.entry {
+            Entry::Score => {
+                let mut ranked = Vec::new();
+                for index in 0..req.candidate_count {
+                    let candidate = RCandidate::new(&shared, index);
+                    let out: Dynamic = self
+                        .engine
+                        .call_fn_with_options(
+                            options(),
+                            &mut scope,
+                            &self.ast,
+                            "score",
+                            (candidate, demand.clone(), config.clone()),
+                        )
+                        .map_err(|e| self.classify(*e))?;
+                    if let Some(r) = scored(index, out)? {
+                        ranked.push(r);
+                    }
+                }
+                ranked.sort_by(|a, b| {
+                    b.score
+                        .total_cmp(&a.score)
+                        .then(a.candidate.cmp(&b.candidate))
+                });
+                Ok(ranked)
+            }
+            Entry::Rank => {
+                let request = RRequest { shared, config };
+                let out: Dynamic = self
+                    .engine
+                    .call_fn_with_options(options(), &mut scope, &self.ast, "rank", (request,))
+                    .map_err(|e| self.classify(*e))?;
+                let items = out
+                    .try_cast::<Array>()
+                    .ok_or_else(|| Fault::InvalidOutput("rank must return an array".into()))?;
+                items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| ranked_entry(i, item))
+                    .collect()
+            }
+        }
+    }
+
+    fn classify(&self, err: EvalAltResult) -> Fault {
+        let at = |pos: Position| match (pos.line(), pos.position()) {
+            (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+            (Some(l), None) => format!(" (line {l})"),
+            _ => String::new(),
+        };
+        match err {
+            EvalAltResult::ErrorTerminated(_, _) => Fault::Timeout(self.limits.timeout),
+            EvalAltResult::ErrorTooManyOperations(pos) => Fault::Limit(format!(
+                "more than {} operations{}",
+                self.limits.rhai_operations,
+                at(pos)
+            )),
+            EvalAltResult::ErrorStackOverflow(pos) => {
+                Fault::Limit(format!("calls nested too deep{}", at(pos)))
+            }
+            EvalAltResult::ErrorDataTooLarge(what, pos) => {
+                Fault::Limit(format!("{what} too large{}", at(pos)))
+            }
+            EvalAltResult::ErrorTooManyVariables(pos) | EvalAltResult::ErrorTooManyModules(pos) => {
+                Fault::Limit(format!("too many variables or modules{}", at(pos)))
+            }
+            EvalAltResult::ErrorRuntime(value, pos) => Fault::Plugin(format!("{value}{}", at(pos))),
+            other => {
+                let pos = other.position();
+                Fault::Trap(format!("{other}{}", at(pos)).replace(&format!(" ({pos})"), ""))
+            }
+        }
+    }
+}
+
+fn parse_config(engine: &Engine, text: &str) -> Result<Dynamic, Fault> {
+    if text.trim().is_empty() {
+        return Ok(Dynamic::from_map(Map::new()));
+    }
+    engine
+        .parse_json(text, true)
+        .map(Dynamic::from_map)
+        .map_err(|e| Fault::Plugin(format!("the configuration is not a JSON object: {e}")))
+}
+
+fn number(value: &Dynamic) -> Option<f64> {
+    if let Some(f) = value.clone().try_cast::<FLOAT>() {
+        Some(f)
+    } else {
+        value.clone().try_cast::<INT>().map(|i| i as f64)
+    }
+}
+
+/// Reads what `score` returned for one candidate.
+fn scored(index: u32, out: Dynamic) -> Result<Option<Ranked>, Fault> {
+    if out.is_unit() {
+        return Ok(None);
+    }
+    if let Some(score) = number(&out) {
+        return Ok(Some(Ranked {
+            candidate: index,
+            score,
+            reason: String::new(),
+        }));
+    }
+    if let Some(map) = out.try_cast::<Map>() {
+        let score = map.get("score").and_then(number).ok_or_else(|| {
+            Fault::InvalidOutput(format!(
+                "score for candidate {index}: the map needs a numeric `score`"
+            ))
+        })?;
+        let reason = map.get("reason").map(|r| r.to_string()).unwrap_or_default();
+        return Ok(Some(Ranked {
+            candidate: index,
+            score,
+            reason,
+        }));
+    }
+    Err(Fault::InvalidOutput(format!(
+        "score for candidate {index} must return (), a number or a map"
+    )))
+}
+
+/// Reads one element of what `rank` returned.
+fn ranked_entry(i: usize, item: Dynamic) -> Result<Ranked, Fault> {
+    let bad = |what: &str| Fault::InvalidOutput(format!("rank result {i}: {what}"));
+    let map = item
+        .try_cast::<Map>()
+        .ok_or_else(|| bad("must be a map #{candidate, score, reason}"))?;
+    let candidate = map
+        .get("candidate")
+        .and_then(|c| c.clone().try_cast::<INT>())
+        .ok_or_else(|| bad("needs an integer `candidate`"))?;
+    let candidate = u32::try_from(candidate).map_err(|_| bad("`candidate` is out of range"))?;
+    let score = map
+        .get("score")
+        .and_then(number)
+        .ok_or_else(|| bad("needs a numeric `score`"))?;
+    let reason = map.get("reason").map(|r| r.to_string()).unwrap_or_default();
+    Ok(Ranked {
+        candidate,
+        score,
+        reason,
+    })
+}
+
+/// The request's data, shared by the values a script sees.
+struct Shared {
+    req: OwnedRequest,
+    strings: Vec<ImmutableString>,
+}
+
+impl Shared {
+    fn new(req: &OwnedRequest) -> Self {
+        Shared {
+            strings: req
+                .strings
+                .iter()
+                .map(|s| ImmutableString::from(s.as_str()))
+                .collect(),
+            req: req.clone(),
+        }
+    }
+
+    fn s(&self, index: u32) -> ImmutableString {
+        self.strings[index as usize].clone()
+    }
+
+    fn list(&self, items: &[u32]) -> Array {
+        items.iter().map(|i| Dynamic::from(self.s(*i))).collect()
+    }
+}
+
+#[derive(Clone)]
+struct RDemand {
+    shared: Arc<Shared>,
+}
+
+#[derive(Clone)]
+struct RCandidate {
+    shared: Arc<Shared>,
+    index: u32,
+}
+
+impl RCandidate {
+    fn new(shared: &Arc<Shared>, index: u32) -> Self {
+        RCandidate {
+            shared: shared.clone(),
+            index,
+        }
+    }
+
+    fn with<T>(&self, f: impl FnOnce(gongjian_plugin_sdk::Candidate<'_>) -> T) -> T {
+        f(self.shared.req.view_unchecked().candidate(self.index))
+    }
+}
+
+#[derive(Clone)]
+struct RRequest {
+    shared: Arc<Shared>,
+    config: Dynamic,
+}
+
+fn register_types(engine: &mut Engine) {
+    engine.register_type_with_name::<RDemand>("Demand");
+    engine.register_get("category", |d: &mut RDemand| {
+        d.shared.s(d.shared.req.category)
+    });
+    engine.register_get("category_label", |d: &mut RDemand| {
+        d.shared.s(d.shared.req.category_label)
+    });
+    engine.register_get("tags", |d: &mut RDemand| d.shared.list(&d.shared.req.tags));
+    engine.register_get("grid", |d: &mut RDemand| d.shared.s(d.shared.req.grid));
+    engine.register_get("community", |d: &mut RDemand| {
+        d.shared.s(d.shared.req.community)
+    });
+    engine.register_get("urgency", |d: &mut RDemand| {
+        ImmutableString::from(match d.shared.req.urgency {
+            Urgency::Low => "low",
+            Urgency::Normal => "normal",
+            Urgency::High => "high",
+            Urgency::Critical => "critical",
+        })
+    });
+    engine.register_get("window_start", |d: &mut RDemand| {
+        d.shared
+            .req
+            .window_start
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT)
+    });
+    engine.register_get("window_end", |d: &mut RDemand| {
+        d.shared
+            .req
+            .window_end
+            .map(Dynamic::from)
+            .unwrap_or(Dynamic::UNIT)
+    });
+    engine.register_get("filed_at", |d: &mut RDemand| d.shared.req.filed_at);
+    engine.register_fn("has_tag", |d: &mut RDemand, tag: ImmutableString| {
+        d.shared
+            .req
+            .tags
+            .iter()
+            .any(|t| d.shared.strings[*t as usize] == tag)
+    });
+
+    engine.register_type_with_name::<RCandidate>("Candidate");
+    engine.register_get("index", |c: &mut RCandidate| INT::from(c.index));
+    engine.register_get("kind", |c: &mut RCandidate| {
+        ImmutableString::from(match c.with(|x| x.kind()) {
+            CandidateKind::Volunteer => "volunteer",
+            CandidateKind::Resource => "resource",
+        })
+    });
+    engine.register_get("party_member", |c: &mut RCandidate| {
+        c.with(|x| x.party_member())
+    });
+    engine.register_get("availability_fits", |c: &mut RCandidate| {
+        c.with(|x| x.availability_fits())
+    });
+    engine.register_get("has_ratings", |c: &mut RCandidate| {
+        c.with(|x| x.has_ratings())
+    });
+    engine.register_get("owned_by_unit", |c: &mut RCandidate| {
+        c.with(|x| x.owned_by_unit())
+    });
+    engine.register_get("home_grid", |c: &mut RCandidate| {
+        c.shared.s(c.with(|x| x.home_grid()))
+    });
+    engine.register_get("community", |c: &mut RCandidate| {
+        c.shared.s(c.with(|x| x.community()))
+    });
+    engine.register_get("team", |c: &mut RCandidate| {
+        c.shared.s(c.with(|x| x.team()))
+    });
+    engine.register_get("category", |c: &mut RCandidate| {
+        c.shared.s(c.with(|x| x.category()))
+    });
+    engine.register_get("owner_kind", |c: &mut RCandidate| {
+        c.shared.s(c.with(|x| x.owner_kind()))
+    });
+    engine.register_get("skills", |c: &mut RCandidate| {
+        let shared = c.shared.clone();
+        c.with(|x| shared.list(x.labels()))
+    });
+    engine.register_get("tags", |c: &mut RCandidate| {
+        let shared = c.shared.clone();
+        c.with(|x| shared.list(x.labels()))
+    });
+    engine.register_get("served_grids", |c: &mut RCandidate| {
+        let shared = c.shared.clone();
+        c.with(|x| shared.list(x.served_grids()))
+    });
+    engine.register_get("open_orders", |c: &mut RCandidate| {
+        INT::from(c.with(|x| x.open_orders()))
+    });
+    engine.register_get("max_open_orders", |c: &mut RCandidate| {
+        INT::from(c.with(|x| x.max_open_orders()))
+    });
+    engine.register_get("completed_orders", |c: &mut RCandidate| {
+        INT::from(c.with(|x| x.completed_orders()))
+    });
+    engine.register_get("capacity_left", |c: &mut RCandidate| {
+        INT::from(c.with(|x| x.capacity_left()))
+    });
+    engine.register_get("average_rating", |c: &mut RCandidate| {
+        FLOAT::from(c.with(|x| x.average_rating()))
+    });
+    engine.register_get("service_minutes", |c: &mut RCandidate| {
+        INT::from(c.with(|x| x.service_minutes()))
+    });
+    engine.register_get("last_order_at", |c: &mut RCandidate| {
+        c.with(|x| x.last_order_at())
+    });
+    engine.register_fn("has_skill", |c: &mut RCandidate, skill: ImmutableString| {
+        let shared = c.shared.clone();
+        c.with(|x| {
+            x.labels()
+                .iter()
+                .any(|l| shared.strings[*l as usize] == skill)
+        })
+    });
+    engine.register_fn(
+        "serves_grid",
+        |c: &mut RCandidate, grid: ImmutableString| {
+            let shared = c.shared.clone();
+            c.with(|x| match shared.strings.iter().position(|s| *s == grid) {
+                Some(g) => x.serves_grid(g as u32),
+                None => x.kind() == CandidateKind::Resource && x.served_grids().is_empty(),
+            })
+        },
+    );
+    engine.register_fn("has_room", |c: &mut RCandidate| c.with(|x| x.has_room()));
+
+    engine.register_type_with_name::<RRequest>("Request");
+    engine.register_get("demand", |r: &mut RRequest| RDemand {
+        shared: r.shared.clone(),
+    });
+    engine.register_get("candidates", |r: &mut RRequest| -> Array {
+        (0..r.shared.req.candidate_count)
+            .map(|i| Dynamic::from(RCandidate::new(&r.shared, i)))
+            .collect()
+    });
+    engine.register_get("config", |r: &mut RRequest| r.config.clone());
+    engine.register_get("now", |r: &mut RRequest| r.shared.req.now);
+    engine.register_get("max_results", |r: &mut RRequest| {
+        INT::from(r.shared.req.max_results)
+    });
+    engine.register_get("street", |r: &mut RRequest| r.shared.s(r.shared.req.street));
+}

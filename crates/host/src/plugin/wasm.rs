@@ -1,0 +1,290 @@
+//! The WebAssembly runtime: components implementing `wit/matcher.wit`, run by wasmtime.
+//!
+//! One engine per process, with a pooling allocator (instances are slots reused call after
+//! call) and epoch interruption (a ticker thread advances the epoch every millisecond; each
+//! call gets a deadline). A plugin is compiled once into an `InstancePre`; every call gets a
+//! fresh store with its own memory and table limits, so calls share nothing. Plugins may
+//! import nothing: no clock, randomness, filesystem, network or environment.
+
+use std::{
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use gongjian_plugin_sdk::{builder::OwnedRequest, Ranked, Urgency};
+use wasmtime::{
+    component::{Component, Linker},
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder, Trap,
+};
+
+use super::{CompileError, Fault, Limits};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
+        world: "matcher",
+        ownership: Borrowing { duplicate_if_necessary: true },
+    });
+}
+
+use bindings::exports::gongjian::matcher::ranking as wit;
+
+/// The interface a plugin must export, with the contract version it was built for.
+pub const RANKING_EXPORT: &str = "gongjian:matcher/ranking@1.0.0";
+
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The process-wide WebAssembly engine.
+pub struct WasmRuntime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    limits: Limits,
+    stop: Arc<AtomicBool>,
+}
+
+struct CallState {
+    limits: StoreLimits,
+}
+
+impl WasmRuntime {
+    pub fn new(limits: Limits) -> anyhow::Result<Self> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(limits.wasm_instances)
+            .total_core_instances(limits.wasm_instances * 2)
+            .total_memories(limits.wasm_instances)
+            .total_tables(limits.wasm_instances * 2)
+            .max_memories_per_component(1)
+            .max_tables_per_component(2)
+            .max_memory_size(limits.wasm_memory_bytes)
+            .table_elements(20_000);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .max_wasm_stack(512 << 10)
+            .wasm_component_model(true)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = Engine::new(&config)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name("wasm-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })?;
+        }
+        let linker = Linker::new(&engine);
+        Ok(WasmRuntime {
+            engine,
+            linker,
+            limits,
+            stop,
+        })
+    }
+
+    /// Compiles plugin bytes: a component, or a core module built with the SDK (which embeds
+    /// the contract and is turned into a component here). Checks that it exports the ranking
+    /// interface of a contract version this host runs and imports nothing.
+    pub fn compile(&self, bytes: &[u8]) -> Result<WasmPlugin, CompileError> {
+        let component_bytes = if wasmparser_is_core(bytes) {
+            componentize(bytes)?
+        } else {
+            bytes.to_vec()
+        };
+        let component = Component::new(&self.engine, &component_bytes)
+            .map_err(|e| CompileError::new(format!("not a valid WebAssembly component: {e:#}")))?;
+        self.check_contract(&component)?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(bindings::MatcherPre::new)
+            .map_err(|e| {
+                CompileError::new(format!("the component does not fit the contract: {e:#}"))
+            })?;
+        Ok(WasmPlugin {
+            pre,
+            engine: self.engine.clone(),
+            limits: self.limits.clone(),
+        })
+    }
+
+    fn check_contract(&self, component: &Component) -> Result<(), CompileError> {
+        let ty = component.component_type();
+        let imports: Vec<String> = ty
+            .imports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if !imports.is_empty() {
+            return Err(CompileError::new(format!(
+                "plugins may import nothing, but this one imports {}",
+                imports.join(", ")
+            )));
+        }
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        if exports.iter().any(|e| e == RANKING_EXPORT) {
+            return Ok(());
+        }
+        let found = exports
+            .iter()
+            .find(|e| e.starts_with("gongjian:matcher/ranking"))
+            .map(|e| format!("it exports {e}, a contract version this host does not run"))
+            .unwrap_or_else(|| {
+                format!(
+                    "it exports {}",
+                    if exports.is_empty() {
+                        "nothing".into()
+                    } else {
+                        exports.join(", ")
+                    }
+                )
+            });
+        Err(CompileError::new(format!(
+            "a plugin must export {RANKING_EXPORT}; {found}"
+        )))
+    }
+}
+
+impl Drop for WasmRuntime {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Turns a core module built with the SDK (which embeds the contract in a custom section)
+/// into a component. The encoder is not hardened against hostile input, so the module is
+/// validated first and a panic in the encoder is contained and reported as a refusal.
+fn componentize(bytes: &[u8]) -> Result<Vec<u8>, CompileError> {
+    wasmparser::Validator::new()
+        .validate_all(bytes)
+        .map_err(|e| CompileError::new(format!("not a valid WebAssembly module: {e}")))?;
+    let encoded = std::panic::catch_unwind(|| {
+        wit_component::ComponentEncoder::default()
+            .module(bytes)
+            .and_then(|e| e.validate(true).encode())
+    });
+    match encoded {
+        Ok(Ok(component)) => Ok(component),
+        Ok(Err(e)) => Err(CompileError::new(format!(
+            "a core WebAssembly module must be built with the plugin SDK (it embeds the contract): {e:#}"
+        ))),
+        Err(_) => Err(CompileError::new(
+            "the module's embedded contract is malformed; build it with the plugin SDK",
+        )),
+    }
+}
+
+fn wasmparser_is_core(bytes: &[u8]) -> bool {
+    // The preamble: magic, then version 1 with layer 0 (core module) or layer 1 (component).
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [0, 0]
+}
+
+/// A compiled WebAssembly plugin.
+pub struct WasmPlugin {
+    pre: bindings::MatcherPre<CallState>,
+    engine: Engine,
+    limits: Limits,
+}
+
+impl WasmPlugin {
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Calls the plugin in a fresh store.
+    pub fn rank(&self, req: &OwnedRequest) -> Result<Vec<Ranked>, Fault> {
+        let state = CallState {
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.wasm_memory_bytes)
+                .memories(1)
+                .tables(2)
+                .table_elements(20_000)
+                .instances(4)
+                .trap_on_grow_failure(true)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.limits.timeout.as_millis() as u64).max(1);
+        store.set_epoch_deadline(ticks);
+        let matcher = self
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(e, &self.limits))?;
+        let strings: Vec<&str> = req.strings.iter().map(String::as_str).collect();
+        let request = wit::RankRequest {
+            strings: &strings,
+            street: req.street,
+            demand: wit::Demand {
+                category: req.category,
+                category_label: req.category_label,
+                tags: &req.tags,
+                urgency: match req.urgency {
+                    Urgency::Low => wit::Urgency::Low,
+                    Urgency::Normal => wit::Urgency::Normal,
+                    Urgency::High => wit::Urgency::High,
+                    Urgency::Critical => wit::Urgency::Critical,
+                },
+                grid: req.grid,
+                community: req.community,
+                window_start: req.window_start,
+                window_end: req.window_end,
+                filed_at: req.filed_at,
+            },
+            candidate_count: req.candidate_count,
+            candidates: &req.candidates,
+            labels: &req.labels,
+            config: &req.config,
+            now: req.now,
+            max_results: req.max_results,
+        };
+        let answer = matcher
+            .gongjian_matcher_ranking()
+            .call_rank(&mut store, request)
+            .map_err(|e| classify(e, &self.limits))?;
+        let ranked = answer.map_err(Fault::Plugin)?;
+        Ok(ranked
+            .into_iter()
+            .map(|r| Ranked {
+                candidate: r.candidate,
+                score: r.score,
+                reason: r.reason,
+            })
+            .collect())
+    }
+}
+
+/// Sorts a wasmtime error into the kind of fault it is.
+fn classify(err: wasmtime::Error, limits: &Limits) -> Fault {
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => Fault::Timeout(limits.timeout),
+        Some(Trap::StackOverflow) => Fault::Trap("stack overflow (recursion too deep)".into()),
+        Some(Trap::AllocationTooLarge) => Fault::Limit("memory limit".into()),
+        Some(trap) => Fault::Trap(trap.to_string()),
+        None => {
+            let text = format!("{err:#}");
+            if text.contains("forcing a memory growth failure")
+                || text.contains("memory") && text.contains("limit")
+            {
+                Fault::Limit(format!(
+                    "memory limit of {} bytes: {text}",
+                    limits.wasm_memory_bytes
+                ))
+            } else if text.contains("maximum concurrent") || text.contains("pooling") {
+                Fault::Host(format!("no free instance slot: {text}"))
+            } else {
+                Fault::Trap(text)
+            }
+        }
+    }
+}

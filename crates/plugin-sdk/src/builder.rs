@@ -1,0 +1,469 @@
+//! Building requests: the host packs its candidates with this, and plugin authors use it to
+//! make requests in tests and with `gongjian plugin run`.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::request::{CandidateKind, Demand, Request, Urgency, CANDIDATE_SIZE};
+
+/// A demand described in plain text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemandSpec {
+    /// Category code.
+    pub category: String,
+    /// The category's label.
+    pub category_label: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// `low`, `normal`, `high` or `critical`.
+    pub urgency: UrgencySpec,
+    /// Grid (any stable text: the host uses grid ids).
+    pub grid: String,
+    /// Community of the grid.
+    pub community: String,
+    /// Start of the requested window, seconds since the Unix epoch.
+    pub window_start: Option<i64>,
+    /// End of the requested window, seconds since the Unix epoch.
+    pub window_end: Option<i64>,
+    /// When it was filed, seconds since the Unix epoch.
+    pub filed_at: i64,
+}
+
+/// [`Urgency`] as text.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UrgencySpec {
+    /// Can wait.
+    Low,
+    /// The usual.
+    #[default]
+    Normal,
+    /// Soon.
+    High,
+    /// Now.
+    Critical,
+}
+
+impl From<UrgencySpec> for Urgency {
+    fn from(u: UrgencySpec) -> Self {
+        match u {
+            UrgencySpec::Low => Urgency::Low,
+            UrgencySpec::Normal => Urgency::Normal,
+            UrgencySpec::High => Urgency::High,
+            UrgencySpec::Critical => Urgency::Critical,
+        }
+    }
+}
+
+/// A candidate described in plain text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CandidateSpec {
+    /// `volunteer` or `resource`.
+    pub kind: KindSpec,
+    /// A party member.
+    pub party_member: bool,
+    /// Availability fits the demand's window.
+    pub availability_fits: bool,
+    /// Owned by a co-building unit.
+    pub owned_by_unit: bool,
+    /// Home grid.
+    pub home_grid: String,
+    /// Community of the home grid.
+    pub community: String,
+    /// Team.
+    pub team: Option<String>,
+    /// Category (resources).
+    pub category: Option<String>,
+    /// Kind of the owning unit.
+    pub owner_kind: Option<String>,
+    /// Skills or tags.
+    pub labels: Vec<String>,
+    /// Grids served (resources); empty: all.
+    pub served_grids: Vec<String>,
+    /// Orders open now.
+    pub open_orders: u32,
+    /// Most orders it may hold open.
+    pub max_open_orders: u32,
+    /// Orders completed.
+    pub completed_orders: u32,
+    /// Capacity left.
+    pub capacity_left: u32,
+    /// Average rating, when rated.
+    pub average_rating: Option<f32>,
+    /// Service minutes recorded.
+    pub service_minutes: u32,
+    /// Last order taken, seconds since the Unix epoch; 0 if never.
+    pub last_order_at: i64,
+}
+
+impl Default for CandidateSpec {
+    fn default() -> Self {
+        CandidateSpec {
+            kind: KindSpec::Volunteer,
+            party_member: false,
+            availability_fits: true,
+            owned_by_unit: false,
+            home_grid: String::new(),
+            community: String::new(),
+            team: None,
+            category: None,
+            owner_kind: None,
+            labels: vec![],
+            served_grids: vec![],
+            open_orders: 0,
+            max_open_orders: 3,
+            completed_orders: 0,
+            capacity_left: 0,
+            average_rating: None,
+            service_minutes: 0,
+            last_order_at: 0,
+        }
+    }
+}
+
+/// [`CandidateKind`] as text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KindSpec {
+    /// A volunteer.
+    Volunteer,
+    /// A resource.
+    Resource,
+}
+
+impl From<KindSpec> for CandidateKind {
+    fn from(k: KindSpec) -> Self {
+        match k {
+            KindSpec::Volunteer => CandidateKind::Volunteer,
+            KindSpec::Resource => CandidateKind::Resource,
+        }
+    }
+}
+
+/// A request with its data owned; [`OwnedRequest::view`] reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnedRequest {
+    /// Interned text; index 0 is "".
+    pub strings: Vec<String>,
+    /// The street's code (string index).
+    pub street: u32,
+    /// Demand category (string index).
+    pub category: u32,
+    /// Demand category label (string index).
+    pub category_label: u32,
+    /// Demand tags (string indexes).
+    pub tags: Vec<u32>,
+    /// Demand urgency.
+    pub urgency: Urgency,
+    /// Demand grid (string index).
+    pub grid: u32,
+    /// Demand community (string index).
+    pub community: u32,
+    /// Requested window start.
+    pub window_start: Option<i64>,
+    /// Requested window end.
+    pub window_end: Option<i64>,
+    /// When the demand was filed.
+    pub filed_at: i64,
+    /// How many candidates.
+    pub candidate_count: u32,
+    /// Packed candidates.
+    pub candidates: Vec<u8>,
+    /// Label lists.
+    pub labels: Vec<u32>,
+    /// Configuration document.
+    pub config: String,
+    /// The current time.
+    pub now: i64,
+    /// The most results the host uses.
+    pub max_results: u32,
+}
+
+impl OwnedRequest {
+    /// A view of the request, checked. Requests built by [`RequestBuilder`] are always well
+    /// formed; this panics on one assembled by hand that is not.
+    pub fn view(&self) -> Request<'_> {
+        Request::new(
+            &self.strings,
+            self.street,
+            self.demand(),
+            self.candidate_count,
+            &self.candidates,
+            &self.labels,
+            &self.config,
+            self.now,
+            self.max_results,
+        )
+        .expect("a built request is well formed")
+    }
+
+    /// A view of the request without the checks, which cost a pass over every candidate.
+    /// Only for requests made by [`RequestBuilder`]; accessors may panic on others.
+    pub fn view_unchecked(&self) -> Request<'_> {
+        Request::new_unchecked(
+            &self.strings,
+            self.street,
+            self.demand(),
+            &self.candidates,
+            &self.labels,
+            &self.config,
+            self.now,
+            self.max_results,
+        )
+    }
+
+    fn demand(&self) -> Demand<'_> {
+        Demand {
+            category: self.category,
+            category_label: self.category_label,
+            tags: &self.tags,
+            urgency: self.urgency,
+            grid: self.grid,
+            community: self.community,
+            window_start: self.window_start,
+            window_end: self.window_end,
+            filed_at: self.filed_at,
+        }
+    }
+}
+
+/// Packs a request: interns every string once and lays candidates out in the contract's
+/// byte layout.
+#[derive(Debug)]
+pub struct RequestBuilder {
+    req: OwnedRequest,
+    index: HashMap<String, u32>,
+}
+
+impl RequestBuilder {
+    /// Starts a request for `demand` in `street`.
+    pub fn new(
+        street: &str,
+        demand: &DemandSpec,
+        config: &str,
+        now: i64,
+        max_results: u32,
+    ) -> Self {
+        let mut b = RequestBuilder {
+            req: OwnedRequest {
+                strings: vec![String::new()],
+                street: 0,
+                category: 0,
+                category_label: 0,
+                tags: vec![],
+                urgency: demand.urgency.into(),
+                grid: 0,
+                community: 0,
+                window_start: demand.window_start,
+                window_end: demand.window_end,
+                filed_at: demand.filed_at,
+                candidate_count: 0,
+                candidates: vec![],
+                labels: vec![],
+                config: config.to_string(),
+                now,
+                max_results,
+            },
+            index: HashMap::from([(String::new(), 0)]),
+        };
+        b.req.street = b.intern(street);
+        b.req.category = b.intern(&demand.category);
+        b.req.category_label = b.intern(&demand.category_label);
+        b.req.tags = demand.tags.iter().map(|t| b.intern(t)).collect();
+        b.req.grid = b.intern(&demand.grid);
+        b.req.community = b.intern(&demand.community);
+        b
+    }
+
+    /// Reserves room for `n` more candidates.
+    pub fn reserve(&mut self, n: usize) {
+        self.req.candidates.reserve(n * CANDIDATE_SIZE);
+    }
+
+    /// The index of `text`, adding it if new.
+    pub fn intern(&mut self, text: &str) -> u32 {
+        if let Some(i) = self.index.get(text) {
+            return *i;
+        }
+        let i = self.req.strings.len() as u32;
+        self.req.strings.push(text.to_string());
+        self.index.insert(text.to_string(), i);
+        i
+    }
+
+    fn push_labels<S: AsRef<str>>(&mut self, items: &[S]) -> (u32, u32) {
+        let start = self.req.labels.len() as u32;
+        for item in items {
+            let i = self.intern(item.as_ref());
+            self.req.labels.push(i);
+        }
+        (start, items.len() as u32)
+    }
+
+    /// Adds a candidate; its position is the number of candidates added before it.
+    pub fn push(&mut self, c: &CandidateSpec) -> u32 {
+        let opt = |b: &mut Self, s: &Option<String>| s.as_deref().map(|s| b.intern(s)).unwrap_or(0);
+        let home_grid = self.intern(&c.home_grid);
+        let community = self.intern(&c.community);
+        let team = opt(self, &c.team);
+        let category = opt(self, &c.category);
+        let owner_kind = opt(self, &c.owner_kind);
+        let (labels_start, labels_len) = self.push_labels(&c.labels);
+        let (grids_start, grids_len) = self.push_labels(&c.served_grids);
+        let flags = u8::from(c.party_member)
+            | u8::from(c.availability_fits) << 1
+            | u8::from(c.average_rating.is_some()) << 2
+            | u8::from(c.owned_by_unit) << 3;
+        let out = &mut self.req.candidates;
+        out.push(match c.kind {
+            KindSpec::Volunteer => 0,
+            KindSpec::Resource => 1,
+        });
+        out.push(flags);
+        out.extend_from_slice(&[0, 0]);
+        for v in [
+            home_grid,
+            community,
+            team,
+            category,
+            owner_kind,
+            labels_start,
+            labels_len,
+            grids_start,
+            grids_len,
+            c.open_orders,
+            c.max_open_orders,
+            c.completed_orders,
+            c.capacity_left,
+        ] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        out.extend_from_slice(&c.average_rating.unwrap_or(0.0).to_le_bytes());
+        out.extend_from_slice(&c.service_minutes.to_le_bytes());
+        out.extend_from_slice(&c.last_order_at.to_le_bytes());
+        let index = self.req.candidate_count;
+        self.req.candidate_count += 1;
+        index
+    }
+
+    /// The finished request.
+    pub fn finish(self) -> OwnedRequest {
+        self.req
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packs_and_reads_back_every_field() {
+        let demand = DemandSpec {
+            category: "repair".into(),
+            category_label: "维修服务".into(),
+            tags: vec!["水电".into()],
+            urgency: UrgencySpec::High,
+            grid: "g1".into(),
+            community: "c1".into(),
+            window_start: Some(100),
+            window_end: Some(200),
+            filed_at: 50,
+        };
+        let mut b = RequestBuilder::new("shixi", &demand, "{\"w\": 1}", 1_000, 5);
+        let v = CandidateSpec {
+            party_member: true,
+            home_grid: "g1".into(),
+            community: "c1".into(),
+            team: Some("党员先锋队".into()),
+            labels: vec!["维修".into(), "水电".into()],
+            open_orders: 1,
+            max_open_orders: 3,
+            completed_orders: 7,
+            average_rating: Some(4.5),
+            service_minutes: 600,
+            last_order_at: 900,
+            ..CandidateSpec::default()
+        };
+        let r = CandidateSpec {
+            kind: KindSpec::Resource,
+            availability_fits: false,
+            owned_by_unit: true,
+            home_grid: "g2".into(),
+            community: "c1".into(),
+            category: Some("medical".into()),
+            owner_kind: Some("hospital".into()),
+            labels: vec!["体检".into()],
+            served_grids: vec!["g1".into(), "g3".into()],
+            capacity_left: 12,
+            ..CandidateSpec::default()
+        };
+        assert_eq!(b.push(&v), 0);
+        assert_eq!(b.push(&r), 1);
+        let owned = b.finish();
+        let req = owned.view();
+        assert_eq!(req.len(), 2);
+        assert_eq!(req.street(), "shixi");
+        assert_eq!(req.str(req.demand().category_label), "维修服务");
+        assert_eq!(req.demand().urgency, Urgency::High);
+        assert_eq!(req.config_json(), "{\"w\": 1}");
+        let c0 = req.candidate(0);
+        assert_eq!(c0.kind(), CandidateKind::Volunteer);
+        assert!(
+            c0.party_member() && c0.availability_fits() && c0.has_ratings() && !c0.owned_by_unit()
+        );
+        assert_eq!(req.str(c0.team()), "党员先锋队");
+        let skills: Vec<&str> = c0.labels().iter().map(|i| req.str(*i)).collect();
+        assert_eq!(skills, ["维修", "水电"]);
+        assert_eq!(
+            c0.labels()[1],
+            req.demand().tags[0],
+            "one string, one index"
+        );
+        assert_eq!(
+            (
+                c0.open_orders(),
+                c0.max_open_orders(),
+                c0.completed_orders()
+            ),
+            (1, 3, 7)
+        );
+        assert_eq!(
+            (
+                c0.average_rating(),
+                c0.service_minutes(),
+                c0.last_order_at()
+            ),
+            (4.5, 600, 900)
+        );
+        assert!(c0.serves_grid(req.demand().grid) && c0.has_room());
+        let c1 = req.candidate(1);
+        assert_eq!(c1.kind(), CandidateKind::Resource);
+        assert!(!c1.availability_fits() && !c1.has_ratings() && c1.owned_by_unit());
+        assert_eq!(req.str(c1.category()), "medical");
+        assert_eq!(req.str(c1.owner_kind()), "hospital");
+        assert_eq!(c1.capacity_left(), 12);
+        assert!(c1.serves_grid(req.demand().grid));
+        assert!(!c1.serves_grid(req.find("g2").unwrap()));
+        assert_eq!(
+            req.candidates().map(|c| c.index()).collect::<Vec<_>>(),
+            [0, 1]
+        );
+    }
+
+    #[test]
+    fn malformed_requests_are_refused() {
+        let owned = RequestBuilder::new("s", &DemandSpec::default(), "", 0, 1).finish();
+        let d = owned.view();
+        let demand = *d.demand();
+        let strings = owned.strings.clone();
+        assert!(Request::new(&strings, 0, demand, 1, &[0; 10], &[], "", 0, 1).is_err());
+        assert!(Request::new(&strings, 99, demand, 0, &[], &[], "", 0, 1).is_err());
+        let mut rec = vec![0u8; CANDIDATE_SIZE];
+        rec[28] = 5; // five labels, but there are none
+        assert!(Request::new(&strings, 0, demand, 1, &rec, &[], "", 0, 1).is_err());
+        assert!(Request::new(&[], 0, demand, 0, &[], &[], "", 0, 1).is_err());
+    }
+}

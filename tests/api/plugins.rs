@@ -1,0 +1,512 @@
+//! The plugin runtimes: every example plugin, every fault kind in both runtimes, and the
+//! checks on what plugins return.
+
+use std::{path::PathBuf, process::Command, sync::OnceLock};
+
+use gongjian_host::plugin::{
+    builtin, rhai::RhaiRuntime, wasm::WasmRuntime, Compiled, Fault, Limits,
+};
+use gongjian_plugin_sdk::{
+    builder::{CandidateSpec, DemandSpec, KindSpec, OwnedRequest, RequestBuilder, UrgencySpec},
+    Ranked,
+};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the example plugins for WebAssembly once per test run, adding the wasm target to
+/// the toolchain when it is missing, and returns the directory holding the `.wasm` files.
+pub fn wasm_dir() -> &'static PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let installed = Command::new("rustup")
+            .args(["target", "list", "--installed"])
+            .output();
+        let has_target = installed
+            .as_ref()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l.trim() == "wasm32-unknown-unknown")
+            })
+            .unwrap_or(false);
+        if !has_target {
+            let status = Command::new("rustup")
+                .args(["target", "add", "wasm32-unknown-unknown"])
+                .status();
+            assert!(
+                status.is_ok_and(|s| s.success()),
+                "cannot add the wasm32-unknown-unknown target with rustup"
+            );
+        }
+        // A target directory of its own, so this build does not wait on the one running us.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("target"))
+            .join("plugins");
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "build",
+                "--release",
+                "--locked",
+                "--target",
+                "wasm32-unknown-unknown",
+                "--manifest-path",
+            ])
+            .arg(root().join("plugins/Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("RUSTFLAGS")
+            .output()
+            .expect("run cargo");
+        assert!(
+            out.status.success(),
+            "building the example plugins failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target.join("wasm32-unknown-unknown/release")
+    })
+}
+
+pub fn wasm_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(wasm_dir().join(format!("{name}.wasm"))).unwrap()
+}
+
+pub fn rhai_source(name: &str) -> String {
+    std::fs::read_to_string(root().join(format!("plugins/rhai/{name}.rhai"))).unwrap()
+}
+
+fn wasm_runtime() -> &'static WasmRuntime {
+    static RT: OnceLock<WasmRuntime> = OnceLock::new();
+    RT.get_or_init(|| {
+        WasmRuntime::new(Limits {
+            timeout: std::time::Duration::from_millis(100),
+            ..Limits::default()
+        })
+        .unwrap()
+    })
+}
+
+fn rhai_runtime() -> RhaiRuntime {
+    RhaiRuntime::new(Limits {
+        timeout: std::time::Duration::from_millis(200),
+        ..Limits::default()
+    })
+}
+
+/// A compiled example plugin, compiled once per test run.
+fn wasm(name: &str) -> &'static Compiled {
+    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, &'static Compiled>>> =
+        OnceLock::new();
+    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
+    cache.entry(name.to_string()).or_insert_with(|| {
+        Box::leak(Box::new(Compiled::Wasm(
+            wasm_runtime().compile(&wasm_bytes(name)).unwrap(),
+        )))
+    })
+}
+
+fn rhai(source: &str) -> Compiled {
+    Compiled::Rhai(rhai_runtime().compile(source).unwrap())
+}
+
+fn volunteer(grid: &str, community: &str) -> CandidateSpec {
+    CandidateSpec {
+        home_grid: grid.into(),
+        community: community.into(),
+        ..CandidateSpec::default()
+    }
+}
+
+fn demand(category: &str, label: &str) -> DemandSpec {
+    DemandSpec {
+        category: category.into(),
+        category_label: label.into(),
+        grid: "g1".into(),
+        community: "c1".into(),
+        filed_at: 1_000,
+        ..DemandSpec::default()
+    }
+}
+
+fn request(d: &DemandSpec, config: &str, candidates: &[CandidateSpec]) -> OwnedRequest {
+    let mut b = RequestBuilder::new("shixi", d, config, 1_000_000, 10);
+    for c in candidates {
+        b.push(c);
+    }
+    b.finish()
+}
+
+fn order(r: &[Ranked]) -> Vec<u32> {
+    r.iter().map(|x| x.candidate).collect()
+}
+
+#[track_caller]
+fn ok(plugin: &Compiled, req: &OwnedRequest) -> Vec<Ranked> {
+    let (result, _log) = plugin.rank(req);
+    result.unwrap_or_else(|f| panic!("the plugin failed: {f}"))
+}
+
+/// A varied street: candidates of every shape.
+fn street() -> Vec<CandidateSpec> {
+    let mut out = vec![];
+    for i in 0..40u32 {
+        let mut c = volunteer(&format!("g{}", i % 4), &format!("c{}", i % 2));
+        c.labels = vec![["维修", "陪护", "义诊", "书法"][i as usize % 4].into()];
+        c.party_member = i % 3 == 0;
+        c.team = Some(format!("队{}", i % 5));
+        c.open_orders = i % 4;
+        c.availability_fits = i % 7 != 0;
+        c.average_rating = (i % 2 == 0).then_some(3.0 + (i % 3) as f32);
+        c.last_order_at = if i % 6 == 0 {
+            0
+        } else {
+            1_000_000 - i64::from(i) * 3_600
+        };
+        c.completed_orders = i;
+        out.push(c);
+    }
+    for (i, (cat, owner)) in [
+        ("medical", "hospital"),
+        ("repair", "property_manager"),
+        ("medical", "school"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        out.push(CandidateSpec {
+            kind: KindSpec::Resource,
+            owned_by_unit: true,
+            category: Some(cat.to_string()),
+            owner_kind: Some(owner.to_string()),
+            capacity_left: 5 * (i as u32 + 1),
+            ..CandidateSpec::default()
+        });
+    }
+    out
+}
+
+#[test]
+fn the_default_rule_gives_the_same_answer_natively_and_as_webassembly() {
+    let plugin = wasm("default_rule");
+    for (category, label) in [
+        ("repair", "维修服务"),
+        ("medical", "医疗健康"),
+        ("elderly_care", "养老助老"),
+        ("legal", "法律服务"),
+    ] {
+        for config in ["", r#"{"party_member": 3, "rating": 2.5}"#] {
+            let req = request(&demand(category, label), config, &street());
+            let native = builtin(&req).unwrap();
+            assert!(!native.is_empty());
+            assert_eq!(ok(plugin, &req), native, "{category} {config}");
+        }
+    }
+}
+
+#[test]
+fn same_day_keeps_urgent_demands_close() {
+    let plugin = wasm("same_day");
+    let cands = [
+        volunteer("g9", "c9"),
+        volunteer("g2", "c1"),
+        volunteer("g1", "c1"),
+        {
+            let mut busy = volunteer("g1", "c1");
+            busy.open_orders = 3;
+            busy
+        },
+    ];
+    let normal = ok(plugin, &request(&demand("repair", "维修服务"), "", &cands));
+    assert_eq!(order(&normal), [2, 1, 0]);
+    assert!(normal[0].reason.starts_with("同网格"), "{normal:?}");
+    let mut urgent = demand("repair", "维修服务");
+    urgent.urgency = UrgencySpec::Critical;
+    assert_eq!(order(&ok(plugin, &request(&urgent, "", &cands))), [2, 1]);
+    assert_eq!(
+        order(&ok(
+            plugin,
+            &request(&urgent, r#"{"urgent_max_distance": 0}"#, &cands)
+        )),
+        [2]
+    );
+}
+
+#[test]
+fn fair_rotation_prefers_whoever_waited_longest() {
+    let plugin = wasm("fair_rotation");
+    let mk = |last: i64, done: u32| CandidateSpec {
+        labels: vec!["维修".into()],
+        last_order_at: last,
+        completed_orders: done,
+        ..volunteer("g1", "c1")
+    };
+    let cands = [
+        mk(999_000, 1),
+        mk(0, 9),
+        mk(500_000, 3),
+        mk(500_000, 1),
+        CandidateSpec {
+            labels: vec!["书法".into()],
+            ..mk(0, 0)
+        },
+    ];
+    let got = ok(plugin, &request(&demand("repair", "维修服务"), "", &cands));
+    assert_eq!(
+        order(&got),
+        [1, 3, 2, 0],
+        "never served, then longest idle, fewer completed first; no skill, no order"
+    );
+    assert!(got[0].reason.contains("尚未接单"));
+    let all = ok(
+        plugin,
+        &request(
+            &demand("repair", "维修服务"),
+            r#"{"skills_only": false}"#,
+            &cands,
+        ),
+    );
+    assert_eq!(all.len(), 5);
+}
+
+#[test]
+fn rhai_elderly_care_goes_to_party_members_of_the_grid() {
+    let plugin = &rhai(&rhai_source("elderly-party-members"));
+    let party = |grid: &str, community: &str| CandidateSpec {
+        party_member: true,
+        ..volunteer(grid, community)
+    };
+    let cands = [
+        volunteer("g1", "c1"),
+        party("g2", "c1"),
+        party("g1", "c1"),
+        volunteer("g9", "c9"),
+    ];
+    let got = ok(
+        plugin,
+        &request(&demand("elderly_care", "养老助老"), "", &cands),
+    );
+    assert_eq!(order(&got), [2, 1, 0, 3]);
+    assert_eq!(got[0].reason, "党员 同网格 在办 0/3");
+    let other = ok(plugin, &request(&demand("repair", "维修服务"), "", &cands));
+    assert_eq!(
+        order(&other)[..2],
+        [0, 2],
+        "outside elderly care, party membership does not count"
+    );
+    let cfg = ok(
+        plugin,
+        &request(
+            &demand("elderly_care", "养老助老"),
+            r#"{"party_bonus": 0}"#,
+            &cands,
+        ),
+    );
+    assert_eq!(order(&cfg)[..2], [0, 2]);
+}
+
+#[test]
+fn rhai_medical_goes_to_the_co_building_hospital() {
+    let plugin = &rhai(&rhai_source("medical-to-hospital"));
+    let got = ok(
+        plugin,
+        &request(&demand("medical", "医疗健康"), "", &street()),
+    );
+    assert_eq!(
+        got[0].candidate, 40,
+        "the hospital's resource first: {got:?}"
+    );
+    assert!(got[0].reason.starts_with("共建医院资源"));
+    assert!(
+        got[1..].iter().all(|r| r.reason.starts_with("医护志愿者")),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn rhai_team_balance_spreads_load() {
+    let plugin = &rhai(&rhai_source("team-balance"));
+    let member = |team: &str, open: u32| CandidateSpec {
+        team: Some(team.into()),
+        open_orders: open,
+        ..volunteer("g1", "c1")
+    };
+    let cands = [
+        member("A", 2),
+        member("A", 1),
+        member("B", 0),
+        member("B", 1),
+        member("C", 0),
+    ];
+    let got = ok(plugin, &request(&demand("repair", "维修服务"), "", &cands));
+    assert_eq!(order(&got), [4, 2, 3, 1, 0], "{got:?}");
+    assert_eq!(got[0].reason, "C 在办 0 · 本人 0");
+    let capped = ok(
+        plugin,
+        &request(
+            &demand("repair", "维修服务"),
+            r#"{"max_team_share": 0.5}"#,
+            &cands,
+        ),
+    );
+    assert_eq!(order(&capped), [4, 2, 3], "team A holds 3 of 4 open orders");
+}
+
+fn hostile(mode: &str) -> (Result<Vec<Ranked>, Fault>, OwnedRequest) {
+    let plugin = wasm("hostile");
+    let req = request(
+        &demand("repair", "维修服务"),
+        &format!(r#"{{"mode": "{mode}"}}"#),
+        &[volunteer("g1", "c1"), volunteer("g2", "c1")],
+    );
+    (plugin.rank(&req).0, req)
+}
+
+/// What a fault must look like.
+type Expect = fn(&Fault) -> bool;
+
+#[test]
+fn hostile_webassembly_cannot_hurt_the_host() {
+    let cases: &[(&str, Expect)] = &[
+        (
+            "error",
+            |f| matches!(f, Fault::Plugin(m) if m == "the rule refuses"),
+        ),
+        ("loop", |f| matches!(f, Fault::Timeout(_))),
+        ("trap", |f| matches!(f, Fault::Trap(_))),
+        ("panic", |f| matches!(f, Fault::Trap(_))),
+        ("oom", |f| matches!(f, Fault::Limit(_) | Fault::Trap(_))),
+        (
+            "recurse",
+            |f| matches!(f, Fault::Trap(m) if m.contains("stack overflow")),
+        ),
+        (
+            "bad-index",
+            |f| matches!(f, Fault::InvalidOutput(m) if m.contains("candidate 9")),
+        ),
+        (
+            "duplicate",
+            |f| matches!(f, Fault::InvalidOutput(m) if m.contains("twice")),
+        ),
+        (
+            "nan",
+            |f| matches!(f, Fault::InvalidOutput(m) if m.contains("NaN")),
+        ),
+        ("huge", |f| {
+            matches!(
+                f,
+                Fault::InvalidOutput(_) | Fault::Limit(_) | Fault::Trap(_)
+            )
+        }),
+        (
+            "long-reason",
+            |f| matches!(f, Fault::InvalidOutput(m) if m.contains("reason")),
+        ),
+    ];
+    wasm("hostile");
+    for (mode, expected) in cases {
+        let started = std::time::Instant::now();
+        let (result, _) = hostile(mode);
+        let fault = result.expect_err(mode);
+        assert!(expected(&fault), "{mode}: {fault:?}");
+        assert!(fault.is_plugins(), "{mode}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{mode} took {:?}",
+            started.elapsed()
+        );
+        // The same compiled plugin still serves the next call.
+        assert_eq!(hostile("ok").0.unwrap().len(), 2, "after {mode}");
+    }
+}
+
+#[test]
+fn webassembly_that_breaks_the_contract_is_refused_at_compile() {
+    let rt = wasm_runtime();
+    let err = |bytes: &[u8]| rt.compile(bytes).err().expect("refused").message;
+    assert!(err(b"not wasm at all").contains("not a valid WebAssembly component"));
+    // A core module with no contract embedded: not built with the SDK.
+    assert!(err(b"\0asm\x01\0\0\0").contains("must export gongjian:matcher/ranking@1.0.0"));
+    let mut truncated = wasm_bytes("same_day");
+    truncated.truncate(truncated.len() / 2);
+    assert!(err(&truncated).contains("not a valid WebAssembly module"));
+    // A valid module whose embedded contract section is garbage.
+    let mut forged = b"\0asm\x01\0\0\0".to_vec();
+    let name = b"component-type:matcher";
+    let payload = [&[name.len() as u8][..], name, &[0xff; 64]].concat();
+    forged.push(0); // custom section
+    forged.push(payload.len() as u8);
+    forged.extend_from_slice(&payload);
+    assert!(rt.compile(&forged).is_err());
+}
+
+const SCORE_OK: &str = "fn score(c, d, config) { 1.0 }";
+
+#[test]
+fn hostile_rhai_cannot_hurt_the_host() {
+    let req = request(
+        &demand("repair", "维修服务"),
+        "",
+        &[volunteer("g1", "c1"), volunteer("g2", "c1")],
+    );
+    let cases: &[(&str, Expect)] = &[
+        ("fn score(c, d, config) { loop { } }", |f| matches!(f, Fault::Timeout(_) | Fault::Limit(_))),
+        ("fn score(c, d, config) { let x = 0; while true { x += 1; } }", |f| matches!(f, Fault::Timeout(_) | Fault::Limit(_))),
+        ("fn deep(n) { deep(n + 1) } fn score(c, d, config) { deep(0) }", |f| matches!(f, Fault::Limit(m) if m.contains("deep"))),
+        ("fn score(c, d, config) { let s = \"x\"; loop { s += s; } }", |f| matches!(f, Fault::Limit(m) if m.contains("too large"))),
+        ("fn score(c, d, config) { let a = []; loop { a.push(1); } }", |f| matches!(f, Fault::Limit(_) | Fault::Timeout(_))),
+        ("fn score(c, d, config) { throw \"no volunteers today\"; }", |f| matches!(f, Fault::Plugin(m) if m.contains("no volunteers today") && m.contains("line 1"))),
+        ("fn score(c, d, config) { c.no_such_field + 1 }", |f| matches!(f, Fault::Trap(_))),
+        ("fn score(c, d, config) { \"high\" }", |f| matches!(f, Fault::InvalidOutput(_))),
+        ("fn score(c, d, config) { 0.0 / 0.0 }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("NaN"))),
+        ("fn score(c, d, config) { let r = \"\"; for i in 0..100 { r += \"长\"; } #{ score: 1, reason: r } }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("reason"))),
+        ("fn rank(r) { [#{candidate: 0, score: 1.0}, #{candidate: 0, score: 2.0}] }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("twice"))),
+        ("fn rank(r) { [#{candidate: 7, score: 1.0}] }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("candidate 7"))),
+        ("fn rank(r) { [#{candidate: -1, score: 1.0}] }", |f| matches!(f, Fault::InvalidOutput(_))),
+        ("fn rank(r) { 42 }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("array"))),
+    ];
+    for (source, expected) in cases {
+        let plugin = &rhai(source);
+        let started = std::time::Instant::now();
+        let fault = plugin.rank(&req).0.expect_err(source);
+        assert!(expected(&fault), "{source}: {fault:?}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{source} took {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        ok(&rhai(SCORE_OK), &req).len(),
+        2,
+        "the runtime still works"
+    );
+}
+
+#[test]
+fn rhai_refuses_imports_eval_and_bad_scripts_with_line_and_column() {
+    let rt = rhai_runtime();
+    let err = |src: &str| rt.compile(src).err().expect(src);
+    let e = err("fn score(c, d, config) {\n    import \"secrets\" as s;\n    1\n}");
+    assert_eq!(e.position.map(|p| p.0), Some(2), "{e:?}");
+    let e = err("fn score(c, d, config) {\n  eval(\"1\")\n}");
+    assert_eq!(e.position.map(|p| p.0), Some(2), "{e:?}");
+    let e = err("fn score(c, d, config) {\n  let x = ;\n}");
+    assert_eq!(e.position, Some((2, 11)), "{e:?}");
+    assert!(e.message.contains("line 2, column 11"), "{e:?}");
+    assert!(err("let x = 1;").message.contains("fn score"));
+    assert!(err("fn score(c, d, config) { 1 } fn rank(r) { [] }")
+        .message
+        .contains("not both"));
+}
+
+#[test]
+fn rhai_print_and_debug_go_to_a_bounded_log() {
+    let plugin = &rhai("fn score(c, d, config) { print(`candidate ${c.index}`); debug(d.category); for i in 0..100 { print(i) } 1.0 }");
+    let req = request(&demand("repair", "维修服务"), "", &[volunteer("g1", "c1")]);
+    let (result, log) = plugin.rank(&req);
+    assert!(result.is_ok());
+    assert_eq!(log.lines.len(), Limits::default().log_lines);
+    assert_eq!(log.lines[0], "candidate 0");
+    assert!(log.lines[1].ends_with("\"repair\""), "{:?}", log.lines[1]);
+}
