@@ -195,7 +195,16 @@ static APPS: AtomicUsize = AtomicUsize::new(0);
 
 impl TestApp {
     pub async fn spawn() -> TestApp {
+        Self::spawn_with(gongjian_host::plugin::host::PluginSettings::default()).await
+    }
+
+    pub async fn spawn_with(plugins: gongjian_host::plugin::host::PluginSettings) -> TestApp {
         APPS.fetch_add(1, Ordering::Relaxed);
+        // Logs show in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn,gongjian_host=info")
+            .with_test_writer()
+            .try_init();
         let test_db = TestDb::new().await;
         let db = Db::open(
             &test_db.url,
@@ -207,7 +216,7 @@ impl TestApp {
         .await
         .expect("open the test database");
         let admin = issue_token(&db, RoleKind::DistrictAdmin, None, None, None).await;
-        let router = gongjian_host::app(AppState::new(db.clone()));
+        let router = gongjian_host::app(AppState::with_plugins(db.clone(), plugins));
         TestApp {
             router,
             db,

@@ -3,6 +3,7 @@
 
 mod access;
 mod cli;
+mod deploy;
 mod durability;
 mod errors;
 mod helpers;

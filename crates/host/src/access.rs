@@ -59,6 +59,8 @@ pub enum Target<'a> {
         status: ProjectStatus,
         claimed_by: Option<Uuid>,
     },
+    /// A street's matching plugins: their versions, activation and dry runs.
+    Plugins(Uuid),
     /// An API token, or the issuing of one: its role and the street it is scoped to.
     Token {
         role: RoleKind,
@@ -135,6 +137,7 @@ impl Target<'_> {
             Target::Demand { .. } => "demand",
             Target::Project { .. } => "project",
             Target::Token { .. } => "token",
+            Target::Plugins(_) => "plugin",
         }
     }
 }
@@ -383,6 +386,11 @@ fn decide(p: &Principal, action: Action, target: Target<'_>) -> Decision {
                 }
             }
         }
+        // Only the street's own admins (and the district) see and deploy its rules.
+        Target::Plugins(street) => allow_if(
+            p.is_admin_of(street),
+            "only the street's admins manage its matching plugins",
+        ),
         Target::Token {
             role,
             street,

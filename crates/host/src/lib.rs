@@ -14,6 +14,7 @@ pub mod domain;
 pub mod error;
 pub mod extract;
 pub mod lists;
+pub mod matching;
 pub mod metrics;
 pub mod pagination;
 pub mod plugin;
@@ -45,6 +46,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lists::demands::router())
         .merge(lists::projects::router())
         .merge(lists::tokens::router())
+        .merge(lists::plugins::router())
         .split_for_parts()
 }
 

@@ -2,19 +2,30 @@
 
 use std::sync::Arc;
 
-use crate::{db::Db, metrics::Metrics};
+use crate::{
+    db::Db,
+    metrics::Metrics,
+    plugin::host::{PluginHost, PluginSettings},
+};
 
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub metrics: Arc<Metrics>,
+    pub plugins: Arc<PluginHost>,
 }
 
 impl AppState {
+    /// State with default plugin settings (compiled plugins kept in memory only).
     pub fn new(db: Db) -> Self {
+        Self::with_plugins(db, PluginSettings::default())
+    }
+
+    pub fn with_plugins(db: Db, settings: PluginSettings) -> Self {
         AppState {
             db,
             metrics: Arc::new(Metrics::new()),
+            plugins: Arc::new(PluginHost::new(settings)),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A plugin that misbehaves on purpose, for the host's fault tests. The configuration's
 //! `mode` picks how: `ok`, `error`, `loop`, `trap`, `panic`, `oom`, `recurse`, `bad-index`,
-//! `duplicate`, `nan`, `huge`, `long-reason`.
+//! `duplicate`, `nan`, `huge`, `long-reason`. With `only_category`, it misbehaves only for
+//! demands of that category and ranks everyone with score 1 otherwise.
 
 use gongjian_plugin_sdk::{Plugin, Ranked, Request};
 use serde::Deserialize;
@@ -8,6 +9,7 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 struct Config {
     mode: String,
+    only_category: Option<String>,
 }
 
 fn recurse(n: u64) -> u64 {
@@ -31,7 +33,12 @@ pub struct Hostile;
 impl Plugin for Hostile {
     fn rank(req: &Request<'_>) -> Result<Vec<Ranked>, String> {
         let cfg: Config = req.config()?;
-        match cfg.mode.as_str() {
+        let applies = match &cfg.only_category {
+            Some(category) => req.str(req.demand().category) == category,
+            None => true,
+        };
+        let mode = if applies { cfg.mode.as_str() } else { "ok" };
+        match mode {
             "ok" => Ok(req
                 .candidates()
                 .map(|c| Ranked::new(&c, 1.0, "ok"))

@@ -7,6 +7,7 @@
 //! import nothing: no clock, randomness, filesystem, network or environment.
 
 use std::{
+    path::Path,
     sync::{
         atomic::{AtomicBool, Ordering},
         Arc,
@@ -44,6 +45,7 @@ pub struct WasmRuntime {
     linker: Linker<CallState>,
     limits: Limits,
     stop: Arc<AtomicBool>,
+    engine_fingerprint: String,
 }
 
 struct CallState {
@@ -82,11 +84,18 @@ impl WasmRuntime {
                 })?;
         }
         let linker = Linker::new(&engine);
+        let engine_fingerprint = {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            engine.precompile_compatibility_hash().hash(&mut h);
+            format!("{:016x}", h.finish())
+        };
         Ok(WasmRuntime {
             engine,
             linker,
             limits,
             stop,
+            engine_fingerprint,
         })
     }
 
@@ -94,6 +103,31 @@ impl WasmRuntime {
     /// the contract and is turned into a component here). Checks that it exports the ranking
     /// interface of a contract version this host runs and imports nothing.
     pub fn compile(&self, bytes: &[u8]) -> Result<WasmPlugin, CompileError> {
+        self.compile_cached(bytes, None)
+    }
+
+    /// Like [`WasmRuntime::compile`], keeping the compiled artifact in `cache` (a directory
+    /// this process owns) so the same bytes compile once, across restarts too.
+    pub fn compile_cached(
+        &self,
+        bytes: &[u8],
+        cache: Option<&Path>,
+    ) -> Result<WasmPlugin, CompileError> {
+        let file = cache.map(|dir| {
+            dir.join(format!(
+                "{}-{}.cwasm",
+                content_hash(bytes),
+                self.engine_fingerprint
+            ))
+        });
+        if let Some(file) = &file {
+            // SAFETY: the cache directory holds only artifacts this runtime serialised; the
+            // file name carries the engine's compatibility fingerprint, and wasmtime checks
+            // the artifact's own header before using it.
+            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, file) } {
+                return self.finish(component);
+            }
+        }
         let component_bytes = if wasmparser_is_core(bytes) {
             componentize(bytes)?
         } else {
@@ -101,6 +135,16 @@ impl WasmRuntime {
         };
         let component = Component::new(&self.engine, &component_bytes)
             .map_err(|e| CompileError::new(format!("not a valid WebAssembly component: {e:#}")))?;
+        let plugin = self.finish(component.clone())?;
+        if let Some(file) = &file {
+            if let Err(e) = write_artifact(file, &component) {
+                tracing::warn!(error = %e, file = %file.display(), "cannot cache a compiled plugin");
+            }
+        }
+        Ok(plugin)
+    }
+
+    fn finish(&self, component: Component) -> Result<WasmPlugin, CompileError> {
         self.check_contract(&component)?;
         let pre = self
             .linker
@@ -182,6 +226,25 @@ fn componentize(bytes: &[u8]) -> Result<Vec<u8>, CompileError> {
             "the module's embedded contract is malformed; build it with the plugin SDK",
         )),
     }
+}
+
+/// SHA-256 of plugin bytes, hex: the version's content hash.
+pub fn content_hash(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Writes a compiled artifact atomically: to a temporary name, then renamed.
+fn write_artifact(file: &Path, component: &Component) -> anyhow::Result<()> {
+    let dir = file.parent().expect("a cache file has a directory");
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".{}.tmp", uuid::Uuid::now_v7()));
+    std::fs::write(&tmp, component.serialize()?)?;
+    std::fs::rename(&tmp, file)?;
+    Ok(())
 }
 
 fn wasmparser_is_core(bytes: &[u8]) -> bool {

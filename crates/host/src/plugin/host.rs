@@ -1,0 +1,223 @@
+//! The plugin host: compiles versions once, finds a street's active version, runs it with
+//! the built-in rule as the fallback, and records faults against the version, quarantining it
+//! after too many in a row.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock},
+};
+
+use gongjian_plugin_sdk::{
+    builder::{CandidateSpec, DemandSpec, KindSpec, OwnedRequest, RequestBuilder},
+    Ranked,
+};
+use uuid::Uuid;
+
+use super::{
+    builtin, rhai::RhaiRuntime, wasm::WasmRuntime, CallLog, CompileError, Compiled, Fault, Limits,
+};
+use crate::domain::str_enum;
+
+str_enum!(
+    /// How a plugin is written.
+    PluginKind {
+        Rhai => "rhai",
+        Wasm => "wasm",
+    }
+);
+
+/// Settings of the plugin host, from configuration.
+#[derive(Debug, Clone)]
+pub struct PluginSettings {
+    pub limits: Limits,
+    /// Consecutive faults after which a version is quarantined.
+    pub quarantine_after: u32,
+    /// Where compiled WebAssembly is kept across restarts; none keeps it in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// The most ranked candidates a match returns.
+    pub max_results: u32,
+}
+
+impl Default for PluginSettings {
+    fn default() -> Self {
+        PluginSettings {
+            limits: Limits::default(),
+            quarantine_after: 5,
+            cache_dir: None,
+            max_results: 20,
+        }
+    }
+}
+
+/// Why a version was refused at upload.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{0}")]
+    Compile(CompileError),
+    #[error("the dry run on a sample request failed: {0}")]
+    DryRun(Fault),
+}
+
+pub struct PluginHost {
+    settings: PluginSettings,
+    rhai: RhaiRuntime,
+    wasm: OnceLock<Result<WasmRuntime, String>>,
+    compiled: Mutex<HashMap<Uuid, Arc<Compiled>>>,
+}
+
+impl PluginHost {
+    pub fn new(settings: PluginSettings) -> Self {
+        PluginHost {
+            rhai: RhaiRuntime::new(settings.limits.clone()),
+            wasm: OnceLock::new(),
+            compiled: Mutex::new(HashMap::new()),
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &PluginSettings {
+        &self.settings
+    }
+
+    /// The WebAssembly runtime, started on first use.
+    fn wasm(&self) -> Result<&WasmRuntime, CompileError> {
+        self.wasm
+            .get_or_init(|| {
+                WasmRuntime::new(self.settings.limits.clone()).map_err(|e| format!("{e:#}"))
+            })
+            .as_ref()
+            .map_err(|e| CompileError::new(format!("the WebAssembly runtime could not start: {e}")))
+    }
+
+    /// Compiles source of a kind.
+    pub fn compile(&self, kind: PluginKind, source: &[u8]) -> Result<Compiled, CompileError> {
+        match kind {
+            PluginKind::Rhai => {
+                let text = std::str::from_utf8(source)
+                    .map_err(|_| CompileError::new("a rhai script must be UTF-8 text"))?;
+                self.rhai.compile(text).map(Compiled::Rhai)
+            }
+            PluginKind::Wasm => {
+                let rt = self.wasm()?;
+                rt.compile_cached(source, self.settings.cache_dir.as_deref())
+                    .map(Compiled::Wasm)
+            }
+        }
+    }
+
+    /// Compiles and dry-runs a candidate version on a sample request: it must rank without
+    /// a fault before it is stored.
+    pub fn validate(
+        &self,
+        kind: PluginKind,
+        source: &[u8],
+        config: &str,
+    ) -> Result<Compiled, Refusal> {
+        let compiled = self.compile(kind, source).map_err(Refusal::Compile)?;
+        let (result, _log) = compiled.rank(&sample_request(config, self.settings.max_results));
+        result.map_err(Refusal::DryRun)?;
+        Ok(compiled)
+    }
+
+    /// The compiled form of a stored version, compiling it on first use.
+    pub fn load(
+        &self,
+        version: Uuid,
+        kind: PluginKind,
+        source: &[u8],
+    ) -> Result<Arc<Compiled>, CompileError> {
+        if let Some(c) = self.compiled.lock().expect("not poisoned").get(&version) {
+            return Ok(c.clone());
+        }
+        let compiled = Arc::new(self.compile(kind, source)?);
+        self.compiled
+            .lock()
+            .expect("not poisoned")
+            .insert(version, compiled.clone());
+        Ok(compiled)
+    }
+
+    /// Keeps a freshly validated version's compiled form, so activation needs no compile.
+    pub fn remember(&self, version: Uuid, compiled: Compiled) {
+        self.compiled
+            .lock()
+            .expect("not poisoned")
+            .insert(version, Arc::new(compiled));
+    }
+
+    /// Whether a version is compiled in memory.
+    pub fn is_loaded(&self, version: Uuid) -> bool {
+        self.compiled
+            .lock()
+            .expect("not poisoned")
+            .contains_key(&version)
+    }
+}
+
+/// Runs a compiled plugin off the async runtime (plugin calls are CPU-bound).
+pub async fn run_blocking(
+    plugin: Arc<Compiled>,
+    req: OwnedRequest,
+) -> (OwnedRequest, Result<Vec<Ranked>, Fault>, CallLog) {
+    let joined = tokio::task::spawn_blocking(move || {
+        let (result, log) = plugin.rank(&req);
+        (req, result, log)
+    })
+    .await;
+    match joined {
+        Ok(out) => out,
+        Err(e) => panic!("a plugin call's thread failed: {e}"),
+    }
+}
+
+/// Runs the built-in rule off the async runtime.
+pub async fn run_builtin(req: OwnedRequest) -> (OwnedRequest, Result<Vec<Ranked>, Fault>) {
+    tokio::task::spawn_blocking(move || {
+        let result = builtin(&req);
+        (req, result)
+    })
+    .await
+    .expect("the built-in rule does not panic")
+}
+
+/// The request a new version must rank without a fault before it is stored: a small street
+/// with volunteers and resources of several kinds.
+pub fn sample_request(config: &str, max_results: u32) -> OwnedRequest {
+    let demand = DemandSpec {
+        category: "other".into(),
+        category_label: "其他".into(),
+        tags: vec!["样例".into()],
+        grid: "g-01".into(),
+        community: "样例社区".into(),
+        window_start: Some(1_767_225_600),
+        window_end: Some(1_767_232_800),
+        filed_at: 1_767_200_000,
+        ..DemandSpec::default()
+    };
+    let mut b = RequestBuilder::new("sample", &demand, config, 1_767_210_000, max_results);
+    for i in 0..6u32 {
+        b.push(&CandidateSpec {
+            home_grid: format!("g-0{}", i % 3 + 1),
+            community: "样例社区".into(),
+            team: Some(format!("队{}", i % 2)),
+            labels: vec![["维修", "陪护", "其他"][i as usize % 3].into()],
+            party_member: i % 2 == 0,
+            open_orders: i % 3,
+            average_rating: (i % 2 == 1).then_some(4.5),
+            last_order_at: i64::from(i) * 3600,
+            ..CandidateSpec::default()
+        });
+    }
+    b.push(&CandidateSpec {
+        kind: KindSpec::Resource,
+        owned_by_unit: true,
+        category: Some("other".into()),
+        owner_kind: Some("hospital".into()),
+        capacity_left: 3,
+        home_grid: String::new(),
+        community: String::new(),
+        ..CandidateSpec::default()
+    });
+    b.finish()
+}
