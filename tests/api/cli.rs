@@ -155,9 +155,91 @@ fn config_file_is_overridden_by_flags_and_rejects_unknown_keys() {
     run_ok(in_dir().arg("migrate"));
     assert!(dir.path().join("data/gongjian.db").exists());
 
+    // Plugin limits are configuration too.
+    std::fs::write(
+        &cfg,
+        "[plugins]\ntimeout_ms = 50\nquarantine_after = 2\ncache_dir = \"cache\"\n",
+    )
+    .unwrap();
+    run_ok(in_dir().arg("--config").arg(&cfg).arg("migrate"));
+    std::fs::write(&cfg, "[plugins]\ntimeout = 50\n").unwrap();
+    let stderr = run_err(in_dir().arg("--config").arg(&cfg).arg("migrate"));
+    assert!(stderr.contains("timeout"), "{stderr}");
+
     std::fs::write(&cfg, "listen = \"127.0.0.1:1\"\ncolour = \"red\"\n").unwrap();
     let stderr = run_err(in_dir().arg("--config").arg(&cfg).arg("migrate"));
     assert!(stderr.contains("colour"), "{stderr}");
     let stderr = run_err(in_dir().args(["--database", "mysql://x", "migrate"]));
     assert!(stderr.contains("unsupported database URL"), "{stderr}");
+}
+
+#[test]
+fn plugin_check_and_run_work_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let rhai = crate::plugins::rhai_source("elderly-party-members");
+    let good = dir.path().join("rule.rhai");
+    std::fs::write(&good, &rhai).unwrap();
+    let out = run_ok(bare().args(["plugin", "check"]).arg(&good));
+    assert!(
+        out.starts_with("ok: ") && out.contains("rhai plugin for contract 1.0.0"),
+        "{out}"
+    );
+
+    let bad = dir.path().join("bad.rhai");
+    std::fs::write(&bad, "fn score(c, d, config) {\n  let x = ;\n}\n").unwrap();
+    let err = run_err(bare().args(["plugin", "check"]).arg(&bad));
+    assert!(err.contains("line 2, column 11"), "{err}");
+
+    let wasm = dir.path().join("same_day.wasm");
+    std::fs::write(&wasm, crate::plugins::wasm_bytes("same_day")).unwrap();
+    run_ok(bare().args(["plugin", "check"]).arg(&wasm));
+    let hostile = dir.path().join("hostile.wasm");
+    std::fs::write(&hostile, crate::plugins::wasm_bytes("hostile")).unwrap();
+    let cfg = dir.path().join("loop.json");
+    std::fs::write(&cfg, r#"{"mode": "loop"}"#).unwrap();
+    let err = run_err(
+        bare()
+            .args(["plugin", "check"])
+            .arg(&hostile)
+            .arg("--plugin-config")
+            .arg(&cfg),
+    );
+    assert!(err.contains("timeout"), "{err}");
+
+    let demand = dir.path().join("demand.json");
+    let candidates = dir.path().join("candidates.json");
+    std::fs::write(
+        &demand,
+        r#"{"category": "elderly_care", "grid": "g1", "community": "c1"}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &candidates,
+        r#"[{"home_grid": "g2", "community": "c1"}, {"home_grid": "g1", "community": "c1", "party_member": true}]"#,
+    )
+    .unwrap();
+    let out = run_ok(
+        bare()
+            .args(["plugin", "run"])
+            .arg(&good)
+            .arg("--demand")
+            .arg(&demand)
+            .arg("--candidates")
+            .arg(&candidates),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["ranked"][0]["candidate"], 1);
+    assert_eq!(v["ranked"][0]["reason"], "党员 同网格 在办 0/3");
+    assert_eq!(v["ranked"].as_array().unwrap().len(), 2);
+    std::fs::write(&candidates, r#"[{"home_grid": "g1", "colour": "red"}]"#).unwrap();
+    let err = run_err(
+        bare()
+            .args(["plugin", "run"])
+            .arg(&good)
+            .arg("--demand")
+            .arg(&demand)
+            .arg("--candidates")
+            .arg(&candidates),
+    );
+    assert!(err.contains("colour"), "{err}");
 }

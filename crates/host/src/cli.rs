@@ -66,6 +66,39 @@ pub enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Develop matching plugins offline, against the contract.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// Check that a plugin compiles, implements the contract and ranks a sample request.
+    Check {
+        /// A rhai script (`.rhai`) or a WebAssembly file.
+        file: PathBuf,
+        /// A JSON file with the plugin's configuration document.
+        #[arg(long, value_name = "JSON_FILE")]
+        plugin_config: Option<PathBuf>,
+    },
+    /// Run a plugin on a demand and candidates given as JSON files; print the ranking.
+    Run {
+        file: PathBuf,
+        /// A JSON file: the demand (see `DemandSpec` in the plugin SDK).
+        #[arg(long)]
+        demand: PathBuf,
+        /// A JSON file: an array of candidates (see `CandidateSpec`).
+        #[arg(long)]
+        candidates: PathBuf,
+        /// A JSON file with the plugin's configuration document.
+        #[arg(long, value_name = "JSON_FILE")]
+        plugin_config: Option<PathBuf>,
+        /// At most this many results.
+        #[arg(long, default_value_t = 20)]
+        max_results: u32,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,7 +159,9 @@ impl GlobalArgs {
             .or(file.database)
             .unwrap_or_else(|| Secret::new(default_database(&data_dir)));
         let defaults = DbOptions::default();
+        let plugins = file.plugins.unwrap_or_default().settings(&data_dir);
         Ok(Config {
+            plugins,
             listen: listen
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
@@ -175,7 +210,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if demo {
                 crate::demo::fill_and_report(&db).await?;
             }
-            serve(db, config.listen).await
+            serve(db, config.listen, config.plugins).await
         }
         Command::Migrate => {
             let db = Db::open(config.database.expose(), &config.db).await?;
@@ -189,6 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+        Command::Plugin { command } => crate::plugin::cli::run(command, config.plugins),
         Command::Token {
             command:
                 TokenCommand::Create {
@@ -221,8 +257,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
-pub async fn serve(db: Db, listen: SocketAddr) -> anyhow::Result<()> {
-    let state = crate::AppState::new(db.clone());
+pub async fn serve(
+    db: Db,
+    listen: SocketAddr,
+    plugins: crate::plugin::host::PluginSettings,
+) -> anyhow::Result<()> {
+    let state = crate::AppState::with_plugins(db.clone(), plugins);
     let app = crate::app(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -47,6 +47,57 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     pub max_connections: Option<u32>,
     pub sqlite_synchronous: Option<SqliteSync>,
+    pub plugins: Option<PluginFileConfig>,
+}
+
+/// The `[plugins]` table: limits for every plugin call and the quarantine rule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginFileConfig {
+    /// Wall-clock limit of one call, milliseconds (default 250).
+    pub timeout_ms: Option<u64>,
+    /// Memory a WebAssembly plugin may grow to, MiB (default 32).
+    pub wasm_memory_mb: Option<usize>,
+    /// WebAssembly calls that may run at once (default 64).
+    pub wasm_instances: Option<u32>,
+    /// rhai operations per call (default 5,000,000).
+    pub rhai_operations: Option<u64>,
+    /// Consecutive faults before a version is quarantined (default 5).
+    pub quarantine_after: Option<u32>,
+    /// Most ranked candidates a match returns (default 20).
+    pub max_results: Option<u32>,
+    /// Where compiled WebAssembly is cached (default: `plugin-cache` in the data directory).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl PluginFileConfig {
+    /// The settings, over the defaults.
+    pub fn settings(&self, data_dir: &std::path::Path) -> crate::plugin::host::PluginSettings {
+        let d = crate::plugin::host::PluginSettings::default();
+        let l = d.limits.clone();
+        crate::plugin::host::PluginSettings {
+            limits: crate::plugin::Limits {
+                timeout: self
+                    .timeout_ms
+                    .map(std::time::Duration::from_millis)
+                    .unwrap_or(l.timeout),
+                wasm_memory_bytes: self
+                    .wasm_memory_mb
+                    .map(|mb| mb << 20)
+                    .unwrap_or(l.wasm_memory_bytes),
+                wasm_instances: self.wasm_instances.unwrap_or(l.wasm_instances),
+                rhai_operations: self.rhai_operations.unwrap_or(l.rhai_operations),
+                ..l
+            },
+            quarantine_after: self.quarantine_after.unwrap_or(d.quarantine_after).max(1),
+            max_results: self.max_results.unwrap_or(d.max_results).clamp(1, 1000),
+            cache_dir: Some(
+                self.cache_dir
+                    .clone()
+                    .unwrap_or_else(|| data_dir.join("plugin-cache")),
+            ),
+        }
+    }
 }
 
 impl FileConfig {
@@ -65,6 +116,7 @@ pub struct Config {
     pub database: Secret,
     pub log_format: LogFormat,
     pub db: DbOptions,
+    pub plugins: crate::plugin::host::PluginSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -7,6 +7,7 @@
 //! [`Fault`]: the outer failure (a trap, a timeout, a limit, malformed output) or the inner
 //! one (the plugin's own error).
 
+pub mod cli;
 pub mod host;
 pub mod rhai;
 pub mod wasm;
