@@ -6,6 +6,8 @@ mod cli;
 mod deploy;
 mod durability;
 mod errors;
+#[path = "../support/example_plugins.rs"]
+mod example_plugins;
 mod helpers;
 mod lists;
 mod pagination;

@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use gongjian_plugin_sdk::{
-    builder::{CandidateSpec, DemandSpec, KindSpec, OwnedRequest, RequestBuilder, UrgencySpec},
-    Ranked,
+    builder::{CandidateSpec, DemandSpec, OwnedRequest, RequestBuilder},
+    CandidateKind, Ranked, Urgency as PluginUrgency,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -125,10 +125,10 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
         category_label: label,
         tags: get_json(&d, "tags")?,
         urgency: match Urgency::from_db(&d.try_get::<String, _>("urgency")?)? {
-            Urgency::Low => UrgencySpec::Low,
-            Urgency::Normal => UrgencySpec::Normal,
-            Urgency::High => UrgencySpec::High,
-            Urgency::Critical => UrgencySpec::Critical,
+            Urgency::Low => PluginUrgency::Low,
+            Urgency::Normal => PluginUrgency::Normal,
+            Urgency::High => PluginUrgency::High,
+            Urgency::Critical => PluginUrgency::Critical,
         },
         grid: d.try_get("grid_code")?,
         community: d.try_get("community_name")?,
@@ -185,7 +185,7 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
         let slots: Vec<WeeklySlot> = get_json(v, "availability")?;
         let (grid, community) = place(Some(get_uuid(v, "home_grid_id")?));
         b.push(&CandidateSpec {
-            kind: KindSpec::Volunteer,
+            kind: CandidateKind::Volunteer,
             party_member: v.try_get::<i64, _>("party_member")? != 0,
             availability_fits: weekly_fits(&slots, window_start, window_end),
             home_grid: grid,
@@ -216,7 +216,7 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
         let served: Vec<Uuid> = get_json(r, "served_grid_ids")?;
         let (grid, community) = place(get_opt_uuid(r, "volunteer_grid")?);
         b.push(&CandidateSpec {
-            kind: KindSpec::Resource,
+            kind: CandidateKind::Resource,
             availability_fits: fits,
             owned_by_unit: get_opt_uuid(r, "owner_unit_id")?.is_some(),
             home_grid: grid,

@@ -18,7 +18,7 @@ pub struct DemandSpec {
     /// Tags.
     pub tags: Vec<String>,
     /// `low`, `normal`, `high` or `critical`.
-    pub urgency: UrgencySpec,
+    pub urgency: Urgency,
     /// Grid (any stable text: the host uses grid ids).
     pub grid: String,
     /// Community of the grid.
@@ -31,38 +31,12 @@ pub struct DemandSpec {
     pub filed_at: i64,
 }
 
-/// [`Urgency`] as text.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UrgencySpec {
-    /// Can wait.
-    Low,
-    /// The usual.
-    #[default]
-    Normal,
-    /// Soon.
-    High,
-    /// Now.
-    Critical,
-}
-
-impl From<UrgencySpec> for Urgency {
-    fn from(u: UrgencySpec) -> Self {
-        match u {
-            UrgencySpec::Low => Urgency::Low,
-            UrgencySpec::Normal => Urgency::Normal,
-            UrgencySpec::High => Urgency::High,
-            UrgencySpec::Critical => Urgency::Critical,
-        }
-    }
-}
-
 /// A candidate described in plain text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CandidateSpec {
     /// `volunteer` or `resource`.
-    pub kind: KindSpec,
+    pub kind: CandidateKind,
     /// A party member.
     pub party_member: bool,
     /// Availability fits the demand's window.
@@ -102,7 +76,7 @@ pub struct CandidateSpec {
 impl Default for CandidateSpec {
     fn default() -> Self {
         CandidateSpec {
-            kind: KindSpec::Volunteer,
+            kind: CandidateKind::Volunteer,
             party_member: false,
             availability_fits: true,
             owned_by_unit: false,
@@ -120,25 +94,6 @@ impl Default for CandidateSpec {
             average_rating: None,
             service_minutes: 0,
             last_order_at: 0,
-        }
-    }
-}
-
-/// [`CandidateKind`] as text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KindSpec {
-    /// A volunteer.
-    Volunteer,
-    /// A resource.
-    Resource,
-}
-
-impl From<KindSpec> for CandidateKind {
-    fn from(k: KindSpec) -> Self {
-        match k {
-            KindSpec::Volunteer => CandidateKind::Volunteer,
-            KindSpec::Resource => CandidateKind::Resource,
         }
     }
 }
@@ -254,7 +209,7 @@ impl RequestBuilder {
                 category: 0,
                 category_label: 0,
                 tags: vec![],
-                urgency: demand.urgency.into(),
+                urgency: demand.urgency,
                 grid: 0,
                 community: 0,
                 window_start: demand.window_start,
@@ -319,8 +274,8 @@ impl RequestBuilder {
             | u8::from(c.owned_by_unit) << 3;
         let out = &mut self.req.candidates;
         out.push(match c.kind {
-            KindSpec::Volunteer => 0,
-            KindSpec::Resource => 1,
+            CandidateKind::Volunteer => 0,
+            CandidateKind::Resource => 1,
         });
         out.push(flags);
         out.extend_from_slice(&[0, 0]);
@@ -365,7 +320,7 @@ mod tests {
             category: "repair".into(),
             category_label: "维修服务".into(),
             tags: vec!["水电".into()],
-            urgency: UrgencySpec::High,
+            urgency: Urgency::High,
             grid: "g1".into(),
             community: "c1".into(),
             window_start: Some(100),
@@ -388,7 +343,7 @@ mod tests {
             ..CandidateSpec::default()
         };
         let r = CandidateSpec {
-            kind: KindSpec::Resource,
+            kind: CandidateKind::Resource,
             availability_fits: false,
             owned_by_unit: true,
             home_grid: "g2".into(),

@@ -10,11 +10,25 @@ pub const CANDIDATE_SIZE: usize = 72;
 pub const CONTRACT_VERSION: &str = "1.0.0";
 
 /// How urgent a demand is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
 pub enum Urgency {
     /// Can wait.
     Low,
     /// The usual.
+    #[default]
     Normal,
     /// Soon.
     High,
@@ -23,7 +37,8 @@ pub enum Urgency {
 }
 
 /// What a candidate is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CandidateKind {
     /// A volunteer who would carry the order out.
     Volunteer,

@@ -168,7 +168,7 @@ pub fn default_rule(req: &Request<'_>) -> Result<Vec<Ranked>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builder::{CandidateSpec, DemandSpec, KindSpec, RequestBuilder};
+    use crate::builder::{CandidateSpec, DemandSpec, RequestBuilder};
 
     fn demand() -> DemandSpec {
         DemandSpec {
@@ -210,7 +210,7 @@ mod tests {
         let mut rated = volunteer("g2", "c1", &["维修"]);
         rated.average_rating = Some(5.0);
         let resource = CandidateSpec {
-            kind: KindSpec::Resource,
+            kind: CandidateKind::Resource,
             category: Some("repair".into()),
             capacity_left: 5,
             home_grid: "g3".into(),

@@ -9,8 +9,8 @@ use std::{
 };
 
 use gongjian_plugin_sdk::{
-    builder::{CandidateSpec, DemandSpec, KindSpec, OwnedRequest, RequestBuilder},
-    Ranked,
+    builder::{CandidateSpec, DemandSpec, OwnedRequest, RequestBuilder},
+    CandidateKind, Ranked,
 };
 use uuid::Uuid;
 
@@ -210,7 +210,7 @@ pub fn sample_request(config: &str, max_results: u32) -> OwnedRequest {
         });
     }
     b.push(&CandidateSpec {
-        kind: KindSpec::Resource,
+        kind: CandidateKind::Resource,
         owned_by_unit: true,
         category: Some("other".into()),
         owner_kind: Some("hospital".into()),

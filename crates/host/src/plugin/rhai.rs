@@ -248,12 +248,14 @@ impl RhaiPlugin {
 }
 
 fn parse_config(engine: &Engine, text: &str) -> Result<Dynamic, Fault> {
+    // Shared, so handing it to the script for every candidate is a reference count, not a
+    // copy of the map.
     if text.trim().is_empty() {
-        return Ok(Dynamic::from_map(Map::new()));
+        return Ok(Dynamic::from_map(Map::new()).into_shared());
     }
     engine
         .parse_json(text, true)
-        .map(Dynamic::from_map)
+        .map(|m| Dynamic::from_map(m).into_shared())
         .map_err(|e| Fault::Plugin(format!("the configuration is not a JSON object: {e}")))
 }
 

@@ -62,7 +62,11 @@ impl WasmRuntime {
             .max_memories_per_component(1)
             .max_tables_per_component(2)
             .max_memory_size(limits.wasm_memory_bytes)
-            .table_elements(20_000);
+            .table_elements(20_000)
+            // Reset the first megabytes of a slot by zeroing rather than unmapping, so a fresh
+            // call does not page-fault its request into memory again.
+            .linear_memory_keep_resident(4 << 20)
+            .table_keep_resident(64 << 10);
         let mut config = Config::new();
         config
             .epoch_interruption(true)
