@@ -545,3 +545,25 @@ async fn switching_versions_while_matching_never_mixes_them() {
         );
     }
 }
+
+#[tokio::test]
+async fn simultaneous_uploads_get_distinct_numbers() {
+    let app = Arc::new(TestApp::spawn().await);
+    let w = World::build(&app).await;
+    let base = format!("/api/v1/streets/{}/plugins", w.a.id);
+    let mut uploads = vec![];
+    for i in 0..8 {
+        let (app, base, admin) = (app.clone(), base.clone(), w.a.admin.clone());
+        uploads.push(tokio::spawn(async move {
+            app.post(&base, &admin, rhai_upload(&tagged(&format!("u{i}")))).await.expect(201)["number"]
+                .as_i64()
+                .unwrap()
+        }));
+    }
+    let mut numbers = vec![];
+    for u in uploads {
+        numbers.push(u.await.unwrap());
+    }
+    numbers.sort();
+    assert_eq!(numbers, (1..=8).collect::<Vec<i64>>());
+}

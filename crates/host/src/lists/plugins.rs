@@ -331,34 +331,55 @@ async fn upload_version(
     })?;
 
     let id = Uuid::now_v7();
-    let mut tx = state.db.write().begin().await?;
-    let next: i64 = sqlx::query(
-        "SELECT COALESCE(MAX(number), 0) + 1 AS next FROM plugin_versions WHERE street_id = $1",
-    )
-    .bind(street.to_string())
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("next")?;
-    sqlx::query(
-        "INSERT INTO plugin_versions (id, street_id, number, kind, content_hash, source, source_bytes, config, \
-         contract_version, note, status, consecutive_faults, total_faults, total_calls, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ready', 0, 0, 0, $11, $12)",
-    )
-    .bind(id.to_string())
-    .bind(street.to_string())
-    .bind(next)
-    .bind(body.kind.as_str())
-    .bind(content_hash(&bytes))
-    .bind(stored)
-    .bind(bytes.len() as i64)
-    .bind(config_text)
-    .bind(gongjian_plugin_sdk::CONTRACT_VERSION)
-    .bind(note)
-    .bind(caller.token_id.to_string())
-    .bind(now_ts())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let hash = content_hash(&bytes);
+    let size = bytes.len() as i64;
+    // Numbers are taken in order; two uploads racing for the same number (possible on
+    // PostgreSQL) make the later one try the next.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx = state.db.write().begin().await?;
+        let next: i64 = sqlx::query(
+            "SELECT COALESCE(MAX(number), 0) + 1 AS next FROM plugin_versions WHERE street_id = $1",
+        )
+        .bind(street.to_string())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("next")?;
+        let inserted = sqlx::query(
+            "INSERT INTO plugin_versions (id, street_id, number, kind, content_hash, source, source_bytes, config, \
+             contract_version, note, status, consecutive_faults, total_faults, total_calls, created_by, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ready', 0, 0, 0, $11, $12)",
+        )
+        .bind(id.to_string())
+        .bind(street.to_string())
+        .bind(next)
+        .bind(body.kind.as_str())
+        .bind(hash.clone())
+        .bind(stored.clone())
+        .bind(size)
+        .bind(config_text.clone())
+        .bind(gongjian_plugin_sdk::CONTRACT_VERSION)
+        .bind(note.clone())
+        .bind(caller.token_id.to_string())
+        .bind(now_ts())
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {
+                tx.commit().await?;
+                break;
+            }
+            Err(e)
+                if attempt < 5
+                    && crate::error::constraint_violation(&e)
+                        == Some(sqlx::error::ErrorKind::UniqueViolation) =>
+            {
+                tx.rollback().await?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     state.plugins.remember(id, compiled);
     let version = fetch_version(state.db.write(), street, id, true).await?;
     Ok(Created(
