@@ -555,7 +555,9 @@ async fn simultaneous_uploads_get_distinct_numbers() {
     for i in 0..8 {
         let (app, base, admin) = (app.clone(), base.clone(), w.a.admin.clone());
         uploads.push(tokio::spawn(async move {
-            app.post(&base, &admin, rhai_upload(&tagged(&format!("u{i}")))).await.expect(201)["number"]
+            app.post(&base, &admin, rhai_upload(&tagged(&format!("u{i}"))))
+                .await
+                .expect(201)["number"]
                 .as_i64()
                 .unwrap()
         }));

@@ -10,6 +10,7 @@ mod errors;
 mod example_plugins;
 mod helpers;
 mod lists;
+mod orders;
 mod pagination;
 mod plugins;
 mod system;

@@ -61,6 +61,11 @@ pub enum Target<'a> {
     },
     /// A street's matching plugins: their versions, activation and dry runs.
     Plugins(Uuid),
+    /// A service order; `party` when it was offered to the caller or the caller carries it out.
+    Order {
+        street: Uuid,
+        party: bool,
+    },
     /// An API token, or the issuing of one: its role and the street it is scoped to.
     Token {
         role: RoleKind,
@@ -138,6 +143,7 @@ impl Target<'_> {
             Target::Project { .. } => "project",
             Target::Token { .. } => "token",
             Target::Plugins(_) => "plugin",
+            Target::Order { .. } => "order",
         }
     }
 }
@@ -381,6 +387,30 @@ fn decide(p: &Principal, action: Action, target: Target<'_>) -> Decision {
                         allow_if(
                             p.is_admin_of(street),
                             "only the street's admins delete projects",
+                        )
+                    }
+                }
+            }
+        }
+        // Orders: the street's staff and the parties to an order see it; admins manage it.
+        Target::Order { street, party } => {
+            let staff = matches!(&p.role,
+                Role::StreetAdmin { street: s } | Role::GridWorker { street: s } if *s == street);
+            match action {
+                Read => {
+                    if staff || party {
+                        Decision::Allow
+                    } else {
+                        Decision::Hidden
+                    }
+                }
+                _ => {
+                    if !(staff || party) {
+                        Decision::Hidden
+                    } else {
+                        allow_if(
+                            p.is_admin_of(street),
+                            "only the street's admins dispatch and cancel orders",
                         )
                     }
                 }

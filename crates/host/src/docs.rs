@@ -31,6 +31,7 @@ use utoipa::{
         (name = "demands", description = "The demand list"),
         (name = "projects", description = "The project list"),
         (name = "tokens", description = "API tokens and the caller"),
+        (name = "orders", description = "Service orders: dispatch, offers, acceptance, completion, and the event record"),
         (name = "plugins", description = "Street matching plugins: deploy, activate, roll back, dry-run; match a demand"),
     )
 )]

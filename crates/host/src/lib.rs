@@ -47,6 +47,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lists::projects::router())
         .merge(lists::tokens::router())
         .merge(lists::plugins::router())
+        .merge(lists::orders::router())
         .split_for_parts()
 }
 

@@ -167,6 +167,26 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
     .fetch_all(db)
     .await?;
 
+    // Each candidate's record: orders open and done, minutes served, last order taken.
+    let records: HashMap<Uuid, (u32, u32, u32, i64)> = sqlx::query(
+        "SELECT assignee_id, \
+         CAST(SUM(CASE WHEN status IN ('accepted', 'in_progress') THEN 1 ELSE 0 END) AS BIGINT) AS open_orders, \
+         CAST(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS completed, \
+         CAST(COALESCE(SUM(service_minutes), 0) AS BIGINT) AS minutes, MAX(accepted_at) AS last_at \
+         FROM service_orders WHERE street_id = $1 AND assignee_id IS NOT NULL GROUP BY assignee_id",
+    )
+    .bind(street.to_string())
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| {
+        let n = |col: &str| -> AppResult<u32> { Ok(u32::try_from(r.try_get::<i64, _>(col)?).unwrap_or(u32::MAX)) };
+        let last = r.try_get::<Option<String>, _>("last_at")?.as_deref().and_then(ts_seconds).unwrap_or(0);
+        Ok((get_uuid(r, "assignee_id")?, (n("open_orders")?, n("completed")?, n("minutes")?, last)))
+    })
+    .collect::<AppResult<_>>()?;
+    let record = |id: Uuid| records.get(&id).copied().unwrap_or_default();
+
     let street_code: String = sqlx::query("SELECT code FROM streets WHERE id = $1")
         .bind(street.to_string())
         .fetch_one(db)
@@ -182,6 +202,12 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
             .unwrap_or_default()
     };
     for v in &volunteers {
+        let id = get_uuid(v, "id")?;
+        let (open, completed, minutes, last) = record(id);
+        let max_open = u32::try_from(v.try_get::<i64, _>("max_open_orders")?).unwrap_or(0);
+        if open >= max_open {
+            continue;
+        }
         let slots: Vec<WeeklySlot> = get_json(v, "availability")?;
         let (grid, community) = place(Some(get_uuid(v, "home_grid_id")?));
         b.push(&CandidateSpec {
@@ -192,16 +218,22 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
             community,
             team: v.try_get("team")?,
             labels: get_json(v, "skills")?,
-            max_open_orders: u32::try_from(v.try_get::<i64, _>("max_open_orders")?).unwrap_or(0),
+            max_open_orders: max_open,
+            open_orders: open,
+            completed_orders: completed,
+            service_minutes: minutes,
+            last_order_at: last,
             ..CandidateSpec::default()
         });
         refs.push(CandidateRef {
             kind: "volunteer".into(),
-            id: get_uuid(v, "id")?,
+            id,
             name: v.try_get("name")?,
         });
     }
     for r in &resources {
+        let rid = get_uuid(r, "id")?;
+        let rec = record(rid);
         let from = r
             .try_get::<Option<String>, _>("available_from")?
             .as_deref()
@@ -230,11 +262,15 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
                 .collect(),
             capacity_left: u32::try_from(r.try_get::<i64, _>("capacity_left")?).unwrap_or(u32::MAX),
             max_open_orders: 0,
+            open_orders: rec.0,
+            completed_orders: rec.1,
+            service_minutes: rec.2,
+            last_order_at: rec.3,
             ..CandidateSpec::default()
         });
         refs.push(CandidateRef {
             kind: "resource".into(),
-            id: get_uuid(r, "id")?,
+            id: rid,
             name: r.try_get("title")?,
         });
     }

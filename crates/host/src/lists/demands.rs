@@ -12,7 +12,9 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
-    get_json, get_uuid, push_in, push_json_contains,
+    get_json, get_uuid,
+    orders::record_event,
+    push_in, push_json_contains,
     streets::{category_exists, grid_street},
     to_json, Created,
 };
@@ -281,6 +283,7 @@ async fn create_demand(
     caller.authorize(Action::Create, Target::Demand { street })?;
     require_category(db, street, &category).await?;
     let id = Uuid::now_v7();
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
          resident_name, resident_phone, resident_address, window_start, window_end, status, filed_by, \
@@ -302,8 +305,18 @@ async fn create_demand(
     .bind(end)
     .bind(caller.token_id.to_string())
     .bind(now_ts())
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    record_event(
+        &mut tx,
+        "demand",
+        id,
+        &caller.token_id.to_string(),
+        "filed",
+        Some(&format!("via {}", body.channel.as_str())),
+    )
+    .await?;
+    tx.commit().await?;
     let row = fetch_row(db, id).await?;
     Ok(Created(
         format!("/api/v1/demands/{id}"),
@@ -402,6 +415,7 @@ async fn update_demand(
         ));
     }
     require_category(db, street, &category).await?;
+    let mut tx = db.begin().await?;
     sqlx::query(
         "UPDATE demands SET grid_id = $1, category = $2, tags = $3, urgency = $4, description = $5, \
          resident_name = $6, resident_phone = $7, resident_address = $8, window_start = $9, window_end = $10, \
@@ -423,8 +437,23 @@ async fn update_demand(
     .bind(status.as_str())
     .bind(now_ts())
     .bind(id.to_string())
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    let action = match (current, status) {
+        (a, b) if a == b => "edited",
+        (_, DemandStatus::Cancelled) => "cancelled",
+        _ => "reopened",
+    };
+    record_event(
+        &mut tx,
+        "demand",
+        id,
+        &caller.token_id.to_string(),
+        action,
+        None,
+    )
+    .await?;
+    tx.commit().await?;
     let row = fetch_row(db, id).await?;
     Ok(Json(demand_from_row(&row, &caller)?))
 }

@@ -1,0 +1,1027 @@
+//! Service orders (点单式派单): a demand is dispatched to the candidates its street's rule ranks
+//! best; they are offered the order; the first to accept wins; the assignee starts and
+//! completes it. Every change is an event.
+
+use axum::{
+    extract::{Path, State},
+    Json,
+};
+use serde::{Deserialize, Serialize};
+use sqlx::{any::AnyRow, Row};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+use super::{demands::Resident, get_json, get_opt_uuid, get_uuid, push_in, Created};
+use crate::{
+    access::{Action, ListScope, Target},
+    auth::{Principal, Role},
+    db::Sql,
+    domain::{mask_address, mask_name, mask_phone, now_ts, str_enum, Check},
+    error::{AppError, AppResult},
+    extract::{path_id, ApiJson, ApiQuery},
+    matching::{self, RankedCandidate, RuleUsed},
+    pagination::{Page, PageRequest},
+    state::AppState,
+};
+
+str_enum!(
+    /// Where an order stands.
+    OrderStatus {
+        /// Offered to candidates, none has accepted yet.
+        Offered => "offered",
+        Accepted => "accepted",
+        InProgress => "in_progress",
+        Completed => "completed",
+        Cancelled => "cancelled",
+        /// Every ranked candidate declined.
+        Unassigned => "unassigned",
+    }
+);
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(dispatch))
+        .routes(routes!(list_orders))
+        .routes(routes!(get_order))
+        .routes(routes!(accept))
+        .routes(routes!(decline))
+        .routes(routes!(start))
+        .routes(routes!(complete))
+        .routes(routes!(cancel))
+        .routes(routes!(order_events))
+        .routes(routes!(demand_events))
+}
+
+/// An offer of an order to one candidate.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Offer {
+    pub candidate_kind: String,
+    pub candidate_id: Uuid,
+    /// Position in the ranking, from 0.
+    pub rank: i64,
+    /// `open`, `declined`, `accepted` or `withdrawn`.
+    pub status: String,
+    pub reason: Option<String>,
+    pub offered_at: String,
+    pub responded_at: Option<String>,
+}
+
+/// A service order.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Order {
+    pub id: Uuid,
+    pub demand_id: Uuid,
+    pub street_id: Uuid,
+    pub status: OrderStatus,
+    /// The rule that ranked the candidates (with plugin version and content hash).
+    pub rule: RuleUsed,
+    /// The ranking with its reasons; shown to the street's staff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ranking: Option<Vec<RankedCandidate>>,
+    /// The offers made; shown to the street's staff.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offers: Option<Vec<Offer>>,
+    pub assignee_kind: Option<String>,
+    pub assignee_id: Option<Uuid>,
+    /// What the demand asks for.
+    pub category: String,
+    pub description: String,
+    pub grid_id: Uuid,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    /// The resident: in full for the street's staff and, once accepted, the assignee, who
+    /// needs to reach them; masked for candidates still deciding.
+    pub resident: Resident,
+    pub accepted_at: Option<String>,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub service_minutes: Option<i64>,
+    pub completion_note: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DispatchRequest {
+    /// How many of the best-ranked candidates are offered the order at once; the first to
+    /// accept wins. 1 to 10, default 3.
+    pub offer_count: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonRequest {
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteRequest {
+    /// Minutes of service given, 1 to 1440.
+    pub service_minutes: i64,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Event {
+    pub id: Uuid,
+    pub subject_kind: String,
+    pub subject_id: Uuid,
+    /// The token that acted, or `system`.
+    pub actor: String,
+    pub action: String,
+    pub note: Option<String>,
+    pub at: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListOrders {
+    pub street_id: Option<Uuid>,
+    pub demand_id: Option<Uuid>,
+    pub status: Option<OrderStatus>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListEvents {
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// Records an event in the transaction of the change it describes.
+pub async fn record_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    subject_kind: &str,
+    subject_id: Uuid,
+    actor: &str,
+    action: &str,
+    note: Option<&str>,
+) -> AppResult<()> {
+    sqlx::query("INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+        .bind(Uuid::now_v7().to_string())
+        .bind(subject_kind.to_string())
+        .bind(subject_id.to_string())
+        .bind(actor.to_string())
+        .bind(action.to_string())
+        .bind(note.map(str::to_string))
+        .bind(now_ts())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The candidates a caller can act as: a volunteer, and the resources it or its unit owns.
+async fn identities(db: &sqlx::AnyPool, caller: &Principal) -> AppResult<Vec<Uuid>> {
+    let (column, owner) = match &caller.role {
+        Role::Volunteer { volunteer, .. } => ("owner_volunteer_id", *volunteer),
+        Role::Unit { unit, .. } => ("owner_unit_id", *unit),
+        _ => return Ok(vec![]),
+    };
+    let rows = sqlx::query(&format!("SELECT id FROM resources WHERE {column} = $1"))
+        .bind(owner.to_string())
+        .fetch_all(db)
+        .await?;
+    let mut ids: Vec<Uuid> = rows
+        .iter()
+        .map(|r| get_uuid(r, "id"))
+        .collect::<AppResult<_>>()?;
+    if let Role::Volunteer { volunteer, .. } = &caller.role {
+        ids.push(*volunteer);
+    }
+    Ok(ids)
+}
+
+struct Loaded {
+    row: AnyRow,
+    street: Uuid,
+    status: OrderStatus,
+    assignee: Option<Uuid>,
+    /// The caller's offer on this order, if any: (offer id, candidate kind, candidate id, status).
+    offer: Option<(Uuid, String, Uuid, String)>,
+    is_assignee: bool,
+}
+
+async fn load(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
+    let db = state.db.write();
+    let row = sqlx::query(
+        "SELECT o.*, d.category, d.description, d.grid_id, d.window_start, d.window_end, d.resident_name, \
+         d.resident_phone, d.resident_address FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1",
+    )
+    .bind(id.to_string())
+    .fetch_optional(db)
+    .await?
+    .ok_or(AppError::NotFound("order"))?;
+    let street = get_uuid(&row, "street_id")?;
+    let status = OrderStatus::from_db(&row.try_get::<String, _>("status")?)?;
+    let assignee = get_opt_uuid(&row, "assignee_id")?;
+    let mine = identities(db, caller).await?;
+    let mut offer = None;
+    if !mine.is_empty() {
+        let mut sql = Sql::new(
+            "SELECT id, candidate_kind, candidate_id, status FROM order_offers WHERE order_id = ",
+        );
+        sql.bind(id.to_string());
+        push_in(&mut sql, "candidate_id", &mine);
+        sql.push(" ORDER BY rank");
+        if let Some(r) = sql.fetch_all(db).await?.first() {
+            offer = Some((
+                get_uuid(r, "id")?,
+                r.try_get("candidate_kind")?,
+                get_uuid(r, "candidate_id")?,
+                r.try_get("status")?,
+            ));
+        }
+    }
+    let is_assignee = assignee.is_some_and(|a| mine.contains(&a));
+    caller.authorize(
+        Action::Read,
+        Target::Order {
+            street,
+            party: offer.is_some() || is_assignee,
+        },
+    )?;
+    Ok(Loaded {
+        row,
+        street,
+        status,
+        assignee,
+        offer,
+        is_assignee,
+    })
+}
+
+async fn to_order(state: &AppState, caller: &Principal, l: &Loaded) -> AppResult<Order> {
+    let row = &l.row;
+    let id = get_uuid(row, "id")?;
+    let staff = caller.sees_resident_data(l.street) || matches!(caller.role, Role::DistrictAdmin);
+    let resident = Resident {
+        name: row.try_get("resident_name")?,
+        phone: row.try_get("resident_phone")?,
+        address: row.try_get("resident_address")?,
+    };
+    let full = caller.sees_resident_data(l.street)
+        || (l.is_assignee && matches!(l.status, OrderStatus::Accepted | OrderStatus::InProgress));
+    let resident = if full {
+        resident
+    } else {
+        Resident {
+            name: mask_name(&resident.name),
+            phone: mask_phone(&resident.phone),
+            address: mask_address(&resident.address),
+        }
+    };
+    let offers = if staff {
+        let rows = sqlx::query("SELECT * FROM order_offers WHERE order_id = $1 ORDER BY rank")
+            .bind(id.to_string())
+            .fetch_all(state.db.write())
+            .await?;
+        Some(
+            rows.iter()
+                .map(|r| {
+                    Ok(Offer {
+                        candidate_kind: r.try_get("candidate_kind")?,
+                        candidate_id: get_uuid(r, "candidate_id")?,
+                        rank: r.try_get("rank")?,
+                        status: r.try_get("status")?,
+                        reason: r.try_get("reason")?,
+                        offered_at: r.try_get("offered_at")?,
+                        responded_at: r.try_get("responded_at")?,
+                    })
+                })
+                .collect::<AppResult<Vec<_>>>()?,
+        )
+    } else {
+        None
+    };
+    Ok(Order {
+        id,
+        demand_id: get_uuid(row, "demand_id")?,
+        street_id: l.street,
+        status: l.status,
+        rule: RuleUsed {
+            kind: row.try_get("rule_kind")?,
+            version_id: get_opt_uuid(row, "plugin_version_id")?,
+            version_number: None,
+            content_hash: row.try_get("content_hash")?,
+        },
+        ranking: if staff {
+            Some(get_json(row, "ranking")?)
+        } else {
+            None
+        },
+        offers,
+        assignee_kind: row.try_get("assignee_kind")?,
+        assignee_id: l.assignee,
+        category: row.try_get("category")?,
+        description: row.try_get("description")?,
+        grid_id: get_uuid(row, "grid_id")?,
+        window_start: row.try_get("window_start")?,
+        window_end: row.try_get("window_end")?,
+        resident,
+        accepted_at: row.try_get("accepted_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+        service_minutes: row.try_get("service_minutes")?,
+        completion_note: row.try_get("completion_note")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+async fn reload(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Json<Order>> {
+    let l = load(state, caller, id).await?;
+    Ok(Json(to_order(state, caller, &l).await?))
+}
+
+/// Offers the order to the next `count` candidates of its ranking; returns how many.
+async fn offer_next(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order: Uuid,
+    ranking: &[RankedCandidate],
+    from: usize,
+    count: usize,
+) -> AppResult<usize> {
+    let now = now_ts();
+    let batch = ranking.iter().enumerate().skip(from).take(count);
+    let mut n = 0;
+    for (rank, c) in batch {
+        sqlx::query(
+            "INSERT INTO order_offers (id, order_id, candidate_kind, candidate_id, rank, status, offered_at) \
+             VALUES ($1, $2, $3, $4, $5, 'open', $6)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(order.to_string())
+        .bind(c.kind.clone())
+        .bind(c.id.to_string())
+        .bind(rank as i64)
+        .bind(now.clone())
+        .execute(&mut **tx)
+        .await?;
+        n += 1;
+    }
+    sqlx::query("UPDATE service_orders SET next_rank = $1 WHERE id = $2")
+        .bind((from + n) as i64)
+        .bind(order.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(n)
+}
+
+/// Dispatches an open demand: ranks its candidates with the street's rule and offers the
+/// order to the best of them.
+#[utoipa::path(post, path = "/api/v1/demands/{id}/dispatch", tag = "orders", request_body = DispatchRequest,
+    params(("id" = Uuid, Path, description = "demand id")),
+    responses((status = 201, body = Order), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn dispatch(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<DispatchRequest>,
+) -> AppResult<Created<Order>> {
+    let demand = path_id("id", &id)?;
+    let row = sqlx::query("SELECT street_id, status FROM demands WHERE id = $1")
+        .bind(demand.to_string())
+        .fetch_optional(state.db.read())
+        .await?
+        .ok_or(AppError::NotFound("demand"))?;
+    let street = get_uuid(&row, "street_id")?;
+    caller.authorize(Action::Update, Target::Demand { street })?;
+    let mut c = Check::new();
+    let offer_count = c.range_i64("offer_count", body.offer_count.unwrap_or(3), 1, 10) as usize;
+    c.finish()?;
+    if row.try_get::<String, _>("status")? != "open" {
+        return Err(AppError::conflict(
+            "not_open",
+            "only an open demand can be dispatched",
+        ));
+    }
+    let m = matching::match_demand(&state, demand).await?;
+    if m.ranked.is_empty() {
+        return Err(AppError::conflict(
+            "no_candidates",
+            "no volunteer or resource of the street can take this demand now",
+        ));
+    }
+    let id = Uuid::now_v7();
+    let now = now_ts();
+    let actor = caller.token_id.to_string();
+    let mut tx = state.db.write().begin().await?;
+    let claimed = sqlx::query("UPDATE demands SET status = 'dispatched', updated_at = $1 WHERE id = $2 AND status = 'open'")
+        .bind(now.clone())
+        .bind(demand.to_string())
+        .execute(&mut *tx)
+        .await?;
+    if claimed.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "not_open",
+            "the demand was dispatched meanwhile",
+        ));
+    }
+    sqlx::query(
+        "INSERT INTO service_orders (id, demand_id, street_id, status, rule_kind, plugin_version_id, content_hash, ranking, \
+         offer_count, next_rank, created_by, created_at, updated_at) VALUES ($1, $2, $3, 'offered', $4, $5, $6, $7, $8, 0, $9, $10, $10)",
+    )
+    .bind(id.to_string())
+    .bind(demand.to_string())
+    .bind(street.to_string())
+    .bind(m.rule.kind.clone())
+    .bind(m.rule.version_id.map(|v| v.to_string()))
+    .bind(m.rule.content_hash.clone())
+    .bind(serde_json::to_string(&m.ranked).expect("serialises"))
+    .bind(offer_count as i64)
+    .bind(actor.clone())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    let offered = offer_next(&mut tx, id, &m.ranked, 0, offer_count).await?;
+    let rule = match m.rule.version_number {
+        Some(n) => format!("{} v{n}", m.rule.kind),
+        None => m.rule.kind.clone(),
+    };
+    let fallback = m
+        .fault
+        .as_ref()
+        .map(|f| format!("; plugin fault ({}), built-in rule used", f.kind))
+        .unwrap_or_default();
+    record_event(
+        &mut tx,
+        "demand",
+        demand,
+        &actor,
+        "dispatched",
+        Some(&format!("order {id}")),
+    )
+    .await?;
+    record_event(
+        &mut tx,
+        "order",
+        id,
+        &actor,
+        "offered",
+        Some(&format!(
+            "ranked by {rule}{fallback}; offered to {offered} of {}",
+            m.ranked.len()
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    let l = load(&state, &caller, id).await?;
+    Ok(Created(
+        format!("/api/v1/orders/{id}"),
+        to_order(&state, &caller, &l).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(ListOrders),
+    responses((status = 200, body = Page<Order>), (status = 400, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_orders(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<ListOrders>,
+) -> AppResult<Json<Page<Order>>> {
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let mut sql = Sql::new("SELECT o.id FROM service_orders o WHERE 1 = 1");
+    match caller.staff_scope() {
+        Some(ListScope::All) => {}
+        Some(ListScope::Streets(streets)) => push_in(&mut sql, "o.street_id", &streets),
+        None => {
+            // Volunteers and units see the orders offered to them or assigned to them.
+            let mine = identities(state.db.read(), &caller).await?;
+            sql.push(" AND (EXISTS (SELECT 1 FROM order_offers f WHERE f.order_id = o.id");
+            push_in(&mut sql, "f.candidate_id", &mine);
+            sql.push(")");
+            if mine.is_empty() {
+                sql.push(")");
+            } else {
+                sql.push(" OR (1 = 1");
+                push_in(&mut sql, "o.assignee_id", &mine);
+                sql.push("))");
+            }
+        }
+    }
+    if let Some(s) = q.street_id {
+        sql.push(" AND o.street_id = ").bind(s.to_string());
+    }
+    if let Some(d) = q.demand_id {
+        sql.push(" AND o.demand_id = ").bind(d.to_string());
+    }
+    if let Some(s) = q.status {
+        sql.push(" AND o.status = ").bind(s.as_str().to_string());
+    }
+    page.apply(&mut sql, "o.id");
+    let rows = sql.fetch_all(state.db.read()).await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let l = load(&state, &caller, get_uuid(r, "id")?).await?;
+        items.push(to_order(&state, &caller, &l).await?);
+    }
+    Ok(Json(page.finish(items, |o| o.id)))
+}
+
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "order id")),
+    responses((status = 200, body = Order), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn get_order(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Order>> {
+    let id = path_id("id", &id)?;
+    reload(&state, &caller, id).await
+}
+
+/// Accepts an order offered to the caller. When several accept at once, exactly one wins;
+/// the others get 409. Accepting a resource's order uses one unit of its capacity.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/accept", tag = "orders",
+    params(("id" = Uuid, Path, description = "order id")),
+    responses((status = 200, body = Order), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn accept(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Order>> {
+    let id = path_id("id", &id)?;
+    let l = load(&state, &caller, id).await?;
+    let Some((offer, kind, candidate, offer_status)) = l.offer.clone() else {
+        return Err(AppError::forbidden("the order was not offered to you"));
+    };
+    if offer_status != "open" || l.status != OrderStatus::Offered {
+        return Err(AppError::conflict(
+            "not_offered",
+            format!("the order is {} and your offer is {offer_status}", l.status),
+        ));
+    }
+    let now = now_ts();
+    let mut tx = state.db.write().begin().await?;
+    let won = sqlx::query(
+        "UPDATE service_orders SET status = 'accepted', assignee_kind = $1, assignee_id = $2, accepted_at = $3, updated_at = $3 \
+         WHERE id = $4 AND status = 'offered'",
+    )
+    .bind(kind.clone())
+    .bind(candidate.to_string())
+    .bind(now.clone())
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if won.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "already_taken",
+            "someone else accepted the order first",
+        ));
+    }
+    if kind == "resource" {
+        let used = sqlx::query("UPDATE resources SET capacity_left = capacity_left - 1, updated_at = $1 WHERE id = $2 AND capacity_left > 0")
+            .bind(now.clone())
+            .bind(candidate.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if used.rows_affected() == 0 {
+            return Err(AppError::conflict(
+                "no_capacity",
+                "the resource has no capacity left",
+            ));
+        }
+    } else {
+        let row = sqlx::query(
+            "SELECT v.max_open_orders, (SELECT COUNT(*) FROM service_orders s WHERE s.assignee_id = v.id \
+             AND s.status IN ('accepted', 'in_progress')) AS open FROM volunteers v WHERE v.id = $1",
+        )
+        .bind(candidate.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        if row.try_get::<i64, _>("open")? > row.try_get::<i64, _>("max_open_orders")? {
+            return Err(AppError::conflict(
+                "order_limit",
+                "you hold as many open orders as you may",
+            ));
+        }
+    }
+    sqlx::query("UPDATE order_offers SET status = 'accepted', responded_at = $1 WHERE id = $2")
+        .bind(now.clone())
+        .bind(offer.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'")
+        .bind(now.clone())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let demand = get_uuid(&l.row, "demand_id")?;
+    sqlx::query("UPDATE demands SET status = 'in_progress', updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(demand.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let actor = caller.token_id.to_string();
+    record_event(
+        &mut tx,
+        "order",
+        id,
+        &actor,
+        "accepted",
+        Some(&format!("{kind} {candidate}")),
+    )
+    .await?;
+    record_event(
+        &mut tx,
+        "demand",
+        demand,
+        &actor,
+        "accepted",
+        Some(&format!("order {id}")),
+    )
+    .await?;
+    tx.commit().await?;
+    reload(&state, &caller, id).await
+}
+
+/// Declines an offered order, with a reason. When every open offer is declined, the next
+/// candidates of the ranking are offered it; when the ranking runs out, it is unassigned.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/decline", tag = "orders", request_body = ReasonRequest,
+    params(("id" = Uuid, Path, description = "order id")),
+    responses((status = 200, body = Order), (status = 403, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn decline(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonRequest>,
+) -> AppResult<Json<Order>> {
+    let id = path_id("id", &id)?;
+    let mut c = Check::new();
+    let reason = c.text("reason", &body.reason, 1, 200);
+    c.finish()?;
+    let l = load(&state, &caller, id).await?;
+    let Some((offer, _, _, offer_status)) = l.offer.clone() else {
+        return Err(AppError::forbidden("the order was not offered to you"));
+    };
+    if offer_status != "open" {
+        return Err(AppError::conflict(
+            "not_offered",
+            format!("your offer is {offer_status}"),
+        ));
+    }
+    let now = now_ts();
+    let actor = caller.token_id.to_string();
+    let mut tx = state.db.write().begin().await?;
+    let closed = sqlx::query("UPDATE order_offers SET status = 'declined', reason = $1, responded_at = $2 WHERE id = $3 AND status = 'open'")
+        .bind(reason.clone())
+        .bind(now.clone())
+        .bind(offer.to_string())
+        .execute(&mut *tx)
+        .await?;
+    if closed.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "not_offered",
+            "your offer is no longer open",
+        ));
+    }
+    record_event(&mut tx, "order", id, &actor, "declined", Some(&reason)).await?;
+    let open: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM order_offers WHERE order_id = $1 AND status = 'open'",
+    )
+    .bind(id.to_string())
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("n")?;
+    let status: String = sqlx::query("SELECT status FROM service_orders WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("status")?;
+    if open == 0 && status == "offered" {
+        let ranking: Vec<RankedCandidate> = get_json(&l.row, "ranking")?;
+        let next: i64 = sqlx::query("SELECT next_rank FROM service_orders WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("next_rank")?;
+        let count: i64 = l.row.try_get("offer_count")?;
+        let offered = offer_next(&mut tx, id, &ranking, next as usize, count as usize).await?;
+        if offered > 0 {
+            record_event(
+                &mut tx,
+                "order",
+                id,
+                "system",
+                "offered",
+                Some(&format!("offered to the next {offered}")),
+            )
+            .await?;
+        } else {
+            sqlx::query(
+                "UPDATE service_orders SET status = 'unassigned', updated_at = $1 WHERE id = $2",
+            )
+            .bind(now)
+            .bind(id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            record_event(
+                &mut tx,
+                "order",
+                id,
+                "system",
+                "unassigned",
+                Some("every ranked candidate declined"),
+            )
+            .await?;
+        }
+    }
+    tx.commit().await?;
+    reload(&state, &caller, id).await
+}
+
+/// Checks that the caller is the order's assignee and the order is in `from`.
+async fn assignee_at(
+    state: &AppState,
+    caller: &Principal,
+    id: Uuid,
+    from: OrderStatus,
+) -> AppResult<Loaded> {
+    let l = load(state, caller, id).await?;
+    if !l.is_assignee {
+        return Err(AppError::forbidden("only the order's assignee may do that"));
+    }
+    if l.status != from {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            format!("the order is {}, not {from}", l.status),
+        ));
+    }
+    Ok(l)
+}
+
+/// Starts an accepted order (the assignee).
+#[utoipa::path(post, path = "/api/v1/orders/{id}/start", tag = "orders",
+    params(("id" = Uuid, Path, description = "order id")),
+    responses((status = 200, body = Order), (status = 403, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn start(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Order>> {
+    let id = path_id("id", &id)?;
+    assignee_at(&state, &caller, id, OrderStatus::Accepted).await?;
+    let now = now_ts();
+    let mut tx = state.db.write().begin().await?;
+    let moved = sqlx::query("UPDATE service_orders SET status = 'in_progress', started_at = $1, updated_at = $1 WHERE id = $2 AND status = 'accepted'")
+        .bind(now)
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    if moved.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "the order changed meanwhile",
+        ));
+    }
+    record_event(
+        &mut tx,
+        "order",
+        id,
+        &caller.token_id.to_string(),
+        "started",
+        None,
+    )
+    .await?;
+    tx.commit().await?;
+    reload(&state, &caller, id).await
+}
+
+/// Completes an order in progress (the assignee), recording the service time.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/complete", tag = "orders", request_body = CompleteRequest,
+    params(("id" = Uuid, Path, description = "order id")),
+    responses((status = 200, body = Order), (status = 403, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn complete(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<CompleteRequest>,
+) -> AppResult<Json<Order>> {
+    let id = path_id("id", &id)?;
+    let mut c = Check::new();
+    let minutes = c.range_i64("service_minutes", body.service_minutes, 1, 1440);
+    let note = c.opt_text("note", body.note.as_deref(), 1000);
+    c.finish()?;
+    let l = assignee_at(&state, &caller, id, OrderStatus::InProgress).await?;
+    let now = now_ts();
+    let actor = caller.token_id.to_string();
+    let mut tx = state.db.write().begin().await?;
+    let moved = sqlx::query(
+        "UPDATE service_orders SET status = 'completed', completed_at = $1, updated_at = $1, service_minutes = $2, \
+         completion_note = $3 WHERE id = $4 AND status = 'in_progress'",
+    )
+    .bind(now.clone())
+    .bind(minutes)
+    .bind(note.clone())
+    .bind(id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "the order changed meanwhile",
+        ));
+    }
+    let demand = get_uuid(&l.row, "demand_id")?;
+    sqlx::query("UPDATE demands SET status = 'completed', updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(demand.to_string())
+        .execute(&mut *tx)
+        .await?;
+    record_event(
+        &mut tx,
+        "order",
+        id,
+        &actor,
+        "completed",
+        Some(&format!("{minutes} minutes")),
+    )
+    .await?;
+    record_event(
+        &mut tx,
+        "demand",
+        demand,
+        &actor,
+        "completed",
+        Some(&format!("order {id}")),
+    )
+    .await?;
+    tx.commit().await?;
+    reload(&state, &caller, id).await
+}
+
+/// Cancels an order that is not finished (the street's admins). The demand opens again and
+/// a resource gets back the capacity the order took.
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", request_body = ReasonRequest,
+    params(("id" = Uuid, Path, description = "order id")),
+    responses((status = 200, body = Order), (status = 403, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn cancel(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ReasonRequest>,
+) -> AppResult<Json<Order>> {
+    let id = path_id("id", &id)?;
+    let mut c = Check::new();
+    let reason = c.text("reason", &body.reason, 1, 200);
+    c.finish()?;
+    let l = load(&state, &caller, id).await?;
+    caller.authorize(
+        Action::Update,
+        Target::Order {
+            street: l.street,
+            party: l.offer.is_some() || l.is_assignee,
+        },
+    )?;
+    if matches!(l.status, OrderStatus::Completed | OrderStatus::Cancelled) {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            format!("the order is {}", l.status),
+        ));
+    }
+    let now = now_ts();
+    let actor = caller.token_id.to_string();
+    let mut tx = state.db.write().begin().await?;
+    let moved = sqlx::query("UPDATE service_orders SET status = 'cancelled', updated_at = $1 WHERE id = $2 AND status = $3")
+        .bind(now.clone())
+        .bind(id.to_string())
+        .bind(l.status.as_str())
+        .execute(&mut *tx)
+        .await?;
+    if moved.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            "the order changed meanwhile",
+        ));
+    }
+    sqlx::query("UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'")
+        .bind(now.clone())
+        .bind(id.to_string())
+        .execute(&mut *tx)
+        .await?;
+    let took_capacity = matches!(l.status, OrderStatus::Accepted | OrderStatus::InProgress)
+        && l.row
+            .try_get::<Option<String>, _>("assignee_kind")?
+            .as_deref()
+            == Some("resource");
+    if let (true, Some(resource)) = (took_capacity, l.assignee) {
+        sqlx::query("UPDATE resources SET capacity_left = capacity_left + 1, updated_at = $1 WHERE id = $2 AND capacity_left < capacity")
+            .bind(now.clone())
+            .bind(resource.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    let demand = get_uuid(&l.row, "demand_id")?;
+    sqlx::query("UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status IN ('dispatched', 'in_progress')")
+        .bind(now)
+        .bind(demand.to_string())
+        .execute(&mut *tx)
+        .await?;
+    record_event(&mut tx, "order", id, &actor, "cancelled", Some(&reason)).await?;
+    record_event(
+        &mut tx,
+        "demand",
+        demand,
+        &actor,
+        "reopened",
+        Some(&format!("order {id} cancelled: {reason}")),
+    )
+    .await?;
+    tx.commit().await?;
+    reload(&state, &caller, id).await
+}
+
+async fn events_of(
+    state: &AppState,
+    kind: &str,
+    id: Uuid,
+    q: &ListEvents,
+) -> AppResult<Json<Page<Event>>> {
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let mut sql = Sql::new("SELECT * FROM events WHERE subject_kind = ");
+    sql.bind(kind.to_string())
+        .push(" AND subject_id = ")
+        .bind(id.to_string());
+    page.apply(&mut sql, "id");
+    let rows = sql.fetch_all(state.db.read()).await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(Event {
+                id: get_uuid(r, "id")?,
+                subject_kind: r.try_get("subject_kind")?,
+                subject_id: get_uuid(r, "subject_id")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                note: r.try_get("note")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(Json(page.finish(items, |e| e.id)))
+}
+
+/// Every change to an order: who, when, what, why.
+#[utoipa::path(get, path = "/api/v1/orders/{id}/events", tag = "orders",
+    params(("id" = Uuid, Path, description = "order id"), ListEvents),
+    responses((status = 200, body = Page<Event>), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn order_events(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListEvents>,
+) -> AppResult<Json<Page<Event>>> {
+    let id = path_id("id", &id)?;
+    load(&state, &caller, id).await?;
+    events_of(&state, "order", id, &q).await
+}
+
+/// Every change to a demand: who, when, what, why.
+#[utoipa::path(get, path = "/api/v1/demands/{id}/events", tag = "orders",
+    params(("id" = Uuid, Path, description = "demand id"), ListEvents),
+    responses((status = 200, body = Page<Event>), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn demand_events(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListEvents>,
+) -> AppResult<Json<Page<Event>>> {
+    let id = path_id("id", &id)?;
+    let row = sqlx::query("SELECT street_id FROM demands WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(state.db.read())
+        .await?
+        .ok_or(AppError::NotFound("demand"))?;
+    caller.authorize(
+        Action::Read,
+        Target::Demand {
+            street: get_uuid(&row, "street_id")?,
+        },
+    )?;
+    events_of(&state, "demand", id, &q).await
+}
