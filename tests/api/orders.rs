@@ -44,15 +44,27 @@ async fn repair_demand(app: &TestApp, s: &Street) -> String {
     body["category"] = json!("repair");
     body.as_object_mut().unwrap().remove("window_start");
     body.as_object_mut().unwrap().remove("window_end");
-    id(&app.post("/api/v1/demands", &s.grid_worker, body).await.expect(201))
+    id(&app
+        .post("/api/v1/demands", &s.grid_worker, body)
+        .await
+        .expect(201))
 }
 
 fn token_of<'a>(s: &'a Street, volunteer: &str) -> &'a str {
-    &s.volunteers.iter().find(|(v, _)| v == volunteer).expect("a volunteer of the street").1
+    &s.volunteers
+        .iter()
+        .find(|(v, _)| v == volunteer)
+        .expect("a volunteer of the street")
+        .1
 }
 
 fn actions(events: &Value) -> Vec<String> {
-    events["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_string()).collect()
+    events["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -60,69 +72,230 @@ async fn the_loop_from_dispatch_to_completion() {
     let app = TestApp::spawn().await;
     let s = street(&app, 5).await;
     let demand = repair_demand(&app, &s).await;
-    let order = app.post(&format!("/api/v1/demands/{demand}/dispatch"), &s.admin, json!({"offer_count": 2})).await.expect(201);
+    let order = app
+        .post(
+            &format!("/api/v1/demands/{demand}/dispatch"),
+            &s.admin,
+            json!({"offer_count": 2}),
+        )
+        .await
+        .expect(201);
     let oid = id(&order);
     assert_eq!(order["status"], "offered");
     assert_eq!(order["rule"]["kind"], "builtin");
     assert_eq!(order["ranking"].as_array().unwrap().len(), 5);
-    let offered: Vec<String> = order["offers"].as_array().unwrap().iter().map(|o| o["candidate_id"].as_str().unwrap().to_string()).collect();
+    let offered: Vec<String> = order["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["candidate_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(offered.len(), 2);
-    assert_eq!(app.get(&format!("/api/v1/demands/{demand}"), &s.admin).await.expect(200)["status"], "dispatched");
-    app.post(&format!("/api/v1/demands/{demand}/dispatch"), &s.admin, json!({})).await.problem(409, "not_open", None);
+    assert_eq!(
+        app.get(&format!("/api/v1/demands/{demand}"), &s.admin)
+            .await
+            .expect(200)["status"],
+        "dispatched"
+    );
+    app.post(
+        &format!("/api/v1/demands/{demand}/dispatch"),
+        &s.admin,
+        json!({}),
+    )
+    .await
+    .problem(409, "not_open", None);
 
     // An offered volunteer sees the order, the resident masked and no ranking; others do not.
     let first = token_of(&s, &offered[0]);
-    let seen = app.get(&format!("/api/v1/orders/{oid}"), first).await.expect(200);
+    let seen = app
+        .get(&format!("/api/v1/orders/{oid}"), first)
+        .await
+        .expect(200);
     assert_eq!(seen["resident"]["phone"], "139****5678");
     assert!(seen.get("ranking").is_none() && seen.get("offers").is_none());
-    let outsider = s.volunteers.iter().find(|(v, _)| !offered.contains(v)).unwrap().1.clone();
-    app.get(&format!("/api/v1/orders/{oid}"), &outsider).await.problem(404, "not_found", None);
-    app.post(&format!("/api/v1/orders/{oid}/accept"), &outsider, json!({})).await.problem(404, "not_found", None);
+    let outsider = s
+        .volunteers
+        .iter()
+        .find(|(v, _)| !offered.contains(v))
+        .unwrap()
+        .1
+        .clone();
+    app.get(&format!("/api/v1/orders/{oid}"), &outsider)
+        .await
+        .problem(404, "not_found", None);
+    app.post(
+        &format!("/api/v1/orders/{oid}/accept"),
+        &outsider,
+        json!({}),
+    )
+    .await
+    .problem(404, "not_found", None);
     let mine = app.get("/api/v1/orders", first).await.expect(200);
     assert_eq!(mine["items"].as_array().unwrap().len(), 1);
-    assert!(app.get("/api/v1/orders", &outsider).await.expect(200)["items"].as_array().unwrap().is_empty());
+    assert!(
+        app.get("/api/v1/orders", &outsider).await.expect(200)["items"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
 
     // Both decline: the next two are offered.
-    app.post(&format!("/api/v1/orders/{oid}/decline"), first, json!({"reason": ""})).await.problem(422, "required", Some("reason"));
-    app.post(&format!("/api/v1/orders/{oid}/decline"), first, json!({"reason": "今天在外地"})).await.expect(200);
-    app.post(&format!("/api/v1/orders/{oid}/decline"), first, json!({"reason": "again"})).await.problem(409, "not_offered", None);
-    app.post(&format!("/api/v1/orders/{oid}/decline"), token_of(&s, &offered[1]), json!({"reason": "身体不适"})).await.expect(200);
-    let now = app.get(&format!("/api/v1/orders/{oid}"), &s.admin).await.expect(200);
-    let open: Vec<String> = now["offers"].as_array().unwrap().iter().filter(|o| o["status"] == "open").map(|o| o["candidate_id"].as_str().unwrap().to_string()).collect();
+    app.post(
+        &format!("/api/v1/orders/{oid}/decline"),
+        first,
+        json!({"reason": ""}),
+    )
+    .await
+    .problem(422, "required", Some("reason"));
+    app.post(
+        &format!("/api/v1/orders/{oid}/decline"),
+        first,
+        json!({"reason": "今天在外地"}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/v1/orders/{oid}/decline"),
+        first,
+        json!({"reason": "again"}),
+    )
+    .await
+    .problem(409, "not_offered", None);
+    app.post(
+        &format!("/api/v1/orders/{oid}/decline"),
+        token_of(&s, &offered[1]),
+        json!({"reason": "身体不适"}),
+    )
+    .await
+    .expect(200);
+    let now = app
+        .get(&format!("/api/v1/orders/{oid}"), &s.admin)
+        .await
+        .expect(200);
+    let open: Vec<String> = now["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "open")
+        .map(|o| o["candidate_id"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(open.len(), 2, "{now}");
     assert!(open.iter().all(|v| !offered.contains(v)));
 
     // One accepts; the other's offer is withdrawn and accepting now is a conflict.
     let (winner, loser) = (token_of(&s, &open[0]), token_of(&s, &open[1]));
-    app.post(&format!("/api/v1/orders/{oid}/complete"), winner, json!({"service_minutes": 30})).await.problem(403, "forbidden", None);
-    let accepted = app.post(&format!("/api/v1/orders/{oid}/accept"), winner, json!({})).await.expect(200);
+    app.post(
+        &format!("/api/v1/orders/{oid}/complete"),
+        winner,
+        json!({"service_minutes": 30}),
+    )
+    .await
+    .problem(403, "forbidden", None);
+    let accepted = app
+        .post(&format!("/api/v1/orders/{oid}/accept"), winner, json!({}))
+        .await
+        .expect(200);
     assert_eq!(accepted["status"], "accepted");
     assert_eq!(accepted["assignee_id"], open[0].as_str());
-    assert_eq!(accepted["resident"]["phone"], "13912345678", "the assignee needs to reach the resident");
-    app.post(&format!("/api/v1/orders/{oid}/accept"), loser, json!({})).await.problem(409, "not_offered", None);
-    app.post(&format!("/api/v1/orders/{oid}/start"), loser, json!({})).await.problem(403, "forbidden", None);
-    app.post(&format!("/api/v1/orders/{oid}/complete"), winner, json!({"service_minutes": 30})).await.problem(409, "invalid_transition", None);
-    assert_eq!(app.get(&format!("/api/v1/demands/{demand}"), &s.admin).await.expect(200)["status"], "in_progress");
+    assert_eq!(
+        accepted["resident"]["phone"], "13912345678",
+        "the assignee needs to reach the resident"
+    );
+    app.post(&format!("/api/v1/orders/{oid}/accept"), loser, json!({}))
+        .await
+        .problem(409, "not_offered", None);
+    app.post(&format!("/api/v1/orders/{oid}/start"), loser, json!({}))
+        .await
+        .problem(403, "forbidden", None);
+    app.post(
+        &format!("/api/v1/orders/{oid}/complete"),
+        winner,
+        json!({"service_minutes": 30}),
+    )
+    .await
+    .problem(409, "invalid_transition", None);
+    assert_eq!(
+        app.get(&format!("/api/v1/demands/{demand}"), &s.admin)
+            .await
+            .expect(200)["status"],
+        "in_progress"
+    );
 
-    app.post(&format!("/api/v1/orders/{oid}/start"), winner, json!({})).await.expect(200);
-    app.post(&format!("/api/v1/orders/{oid}/complete"), winner, json!({"service_minutes": 0})).await.problem(422, "out_of_range", Some("service_minutes"));
-    let done = app.post(&format!("/api/v1/orders/{oid}/complete"), winner, json!({"service_minutes": 90, "note": "已更换水管"})).await.expect(200);
+    app.post(&format!("/api/v1/orders/{oid}/start"), winner, json!({}))
+        .await
+        .expect(200);
+    app.post(
+        &format!("/api/v1/orders/{oid}/complete"),
+        winner,
+        json!({"service_minutes": 0}),
+    )
+    .await
+    .problem(422, "out_of_range", Some("service_minutes"));
+    let done = app
+        .post(
+            &format!("/api/v1/orders/{oid}/complete"),
+            winner,
+            json!({"service_minutes": 90, "note": "已更换水管"}),
+        )
+        .await
+        .expect(200);
     assert_eq!(done["status"], "completed");
     assert_eq!(done["service_minutes"], 90);
-    assert_eq!(done["resident"]["phone"], "139****5678", "after completion the assignee no longer needs it");
-    assert_eq!(app.get(&format!("/api/v1/demands/{demand}"), &s.admin).await.expect(200)["status"], "completed");
-    app.post(&format!("/api/v1/orders/{oid}/cancel"), &s.admin, json!({"reason": "x"})).await.problem(409, "invalid_transition", None);
+    assert_eq!(
+        done["resident"]["phone"], "139****5678",
+        "after completion the assignee no longer needs it"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/demands/{demand}"), &s.admin)
+            .await
+            .expect(200)["status"],
+        "completed"
+    );
+    app.post(
+        &format!("/api/v1/orders/{oid}/cancel"),
+        &s.admin,
+        json!({"reason": "x"}),
+    )
+    .await
+    .problem(409, "invalid_transition", None);
 
-    let order_events = app.get(&format!("/api/v1/orders/{oid}/events"), &s.admin).await.expect(200);
-    assert_eq!(actions(&order_events), ["offered", "declined", "declined", "offered", "accepted", "started", "completed"]);
+    let order_events = app
+        .get(&format!("/api/v1/orders/{oid}/events"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        actions(&order_events),
+        [
+            "offered",
+            "declined",
+            "declined",
+            "offered",
+            "accepted",
+            "started",
+            "completed"
+        ]
+    );
     assert_eq!(order_events["items"][1]["note"], "今天在外地");
     assert_eq!(order_events["items"][3]["actor"], "system");
-    let demand_events = app.get(&format!("/api/v1/demands/{demand}/events"), &s.grid_worker).await.expect(200);
-    assert_eq!(actions(&demand_events), ["filed", "dispatched", "accepted", "completed"]);
+    let demand_events = app
+        .get(&format!("/api/v1/demands/{demand}/events"), &s.grid_worker)
+        .await
+        .expect(200);
+    assert_eq!(
+        actions(&demand_events),
+        ["filed", "dispatched", "accepted", "completed"]
+    );
 
     // The next match knows the volunteer's record.
     let next = repair_demand(&app, &s).await;
-    let m = app.post(&format!("/api/v1/demands/{next}/match"), &s.admin, json!({})).await.expect(200);
+    let m = app
+        .post(
+            &format!("/api/v1/demands/{next}/match"),
+            &s.admin,
+            json!({}),
+        )
+        .await
+        .expect(200);
     assert_eq!(m["candidates_considered"], 5);
 }
 
@@ -131,14 +304,28 @@ async fn fifty_simultaneous_accepts_have_exactly_one_winner() {
     let app = Arc::new(TestApp::spawn().await);
     let s = street(&app, 10).await;
     let demand = repair_demand(&app, &s).await;
-    let oid = id(&app.post(&format!("/api/v1/demands/{demand}/dispatch"), &s.admin, json!({"offer_count": 10})).await.expect(201));
+    let oid = id(&app
+        .post(
+            &format!("/api/v1/demands/{demand}/dispatch"),
+            &s.admin,
+            json!({"offer_count": 10}),
+        )
+        .await
+        .expect(201));
     let mut tasks = vec![];
     for round in 0..5 {
         for (v, t) in &s.volunteers {
             let (app, t, v, oid) = (app.clone(), t.clone(), v.clone(), oid.clone());
             tasks.push(tokio::spawn(async move {
-                let r = app.post(&format!("/api/v1/orders/{oid}/accept"), &t, json!({})).await;
-                (round, v, r.status.as_u16(), r.body["code"].as_str().unwrap_or("").to_string())
+                let r = app
+                    .post(&format!("/api/v1/orders/{oid}/accept"), &t, json!({}))
+                    .await;
+                (
+                    round,
+                    v,
+                    r.status.as_u16(),
+                    r.body["code"].as_str().unwrap_or("").to_string(),
+                )
             }));
         }
     }
@@ -149,13 +336,30 @@ async fn fifty_simultaneous_accepts_have_exactly_one_winner() {
     assert_eq!(results.len(), 50);
     let winners: Vec<_> = results.iter().filter(|r| r.2 == 200).collect();
     assert_eq!(winners.len(), 1, "{results:?}");
-    assert!(results.iter().filter(|r| r.2 != 200).all(|r| r.2 == 409), "{results:?}");
-    let order = app.get(&format!("/api/v1/orders/{oid}"), &s.admin).await.expect(200);
+    assert!(
+        results.iter().filter(|r| r.2 != 200).all(|r| r.2 == 409),
+        "{results:?}"
+    );
+    let order = app
+        .get(&format!("/api/v1/orders/{oid}"), &s.admin)
+        .await
+        .expect(200);
     assert_eq!(order["assignee_id"], winners[0].1.as_str());
-    let accepted = order["offers"].as_array().unwrap().iter().filter(|o| o["status"] == "accepted").count();
+    let accepted = order["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "accepted")
+        .count();
     assert_eq!(accepted, 1);
-    let events = app.get(&format!("/api/v1/orders/{oid}/events"), &s.admin).await.expect(200);
-    assert_eq!(actions(&events).iter().filter(|a| *a == "accepted").count(), 1);
+    let events = app
+        .get(&format!("/api/v1/orders/{oid}/events"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        actions(&events).iter().filter(|a| *a == "accepted").count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -165,13 +369,24 @@ async fn capacity_never_goes_below_zero_under_concurrent_acceptance() {
     let unit = id(&app.unit(&[&s.id], "红色物业").await);
     let unit_token = app.token(RoleKind::Unit, None, Some(&unit), None).await;
     let resource = id(&app
-        .post("/api/v1/resources", &unit_token, json!({"title": "维修队", "category": "repair", "capacity": 3, "street_ids": [s.id]}))
+        .post(
+            "/api/v1/resources",
+            &unit_token,
+            json!({"title": "维修队", "category": "repair", "capacity": 3, "street_ids": [s.id]}),
+        )
         .await
         .expect(201));
     let mut orders = vec![];
     for _ in 0..10 {
         let d = repair_demand(&app, &s).await;
-        let o = app.post(&format!("/api/v1/demands/{d}/dispatch"), &s.admin, json!({"offer_count": 1})).await.expect(201);
+        let o = app
+            .post(
+                &format!("/api/v1/demands/{d}/dispatch"),
+                &s.admin,
+                json!({"offer_count": 1}),
+            )
+            .await
+            .expect(201);
         assert_eq!(o["offers"][0]["candidate_id"], resource.as_str());
         orders.push(id(&o));
     }
@@ -179,27 +394,79 @@ async fn capacity_never_goes_below_zero_under_concurrent_acceptance() {
     for oid in &orders {
         let (app, t, oid) = (app.clone(), unit_token.clone(), oid.clone());
         tasks.push(tokio::spawn(async move {
-            let r = app.post(&format!("/api/v1/orders/{oid}/accept"), &t, json!({})).await;
-            (r.status.as_u16(), r.body["code"].as_str().unwrap_or("").to_string())
+            let r = app
+                .post(&format!("/api/v1/orders/{oid}/accept"), &t, json!({}))
+                .await;
+            (
+                r.status.as_u16(),
+                r.body["code"].as_str().unwrap_or("").to_string(),
+            )
         }));
     }
     let mut results = vec![];
     for t in tasks {
         results.push(t.await.unwrap());
     }
-    assert_eq!(results.iter().filter(|r| r.0 == 200).count(), 3, "{results:?}");
-    assert!(results.iter().filter(|r| r.0 != 200).all(|r| r == &(409, "no_capacity".to_string())), "{results:?}");
-    let r = app.get(&format!("/api/v1/resources/{resource}"), &s.admin).await.expect(200);
+    assert_eq!(
+        results.iter().filter(|r| r.0 == 200).count(),
+        3,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .filter(|r| r.0 != 200)
+            .all(|r| r == &(409, "no_capacity".to_string())),
+        "{results:?}"
+    );
+    let r = app
+        .get(&format!("/api/v1/resources/{resource}"), &s.admin)
+        .await
+        .expect(200);
     assert_eq!(r["capacity_left"], 0);
     // Cancelling an accepted order gives the capacity back and reopens the demand.
-    let accepted = app.get("/api/v1/orders?status=accepted", &s.admin).await.expect(200);
+    let accepted = app
+        .get("/api/v1/orders?status=accepted", &s.admin)
+        .await
+        .expect(200);
     let oid = id(&accepted["items"][0]);
-    let demand = accepted["items"][0]["demand_id"].as_str().unwrap().to_string();
-    app.post(&format!("/api/v1/orders/{oid}/cancel"), &unit_token, json!({"reason": "x"})).await.problem(403, "forbidden", None);
-    app.post(&format!("/api/v1/orders/{oid}/cancel"), &s.admin, json!({"reason": "居民改期"})).await.expect(200);
-    assert_eq!(app.get(&format!("/api/v1/resources/{resource}"), &s.admin).await.expect(200)["capacity_left"], 1);
-    assert_eq!(app.get(&format!("/api/v1/demands/{demand}"), &s.admin).await.expect(200)["status"], "open");
-    app.post(&format!("/api/v1/orders/{oid}/accept"), &unit_token, json!({})).await.problem(409, "not_offered", None);
+    let demand = accepted["items"][0]["demand_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        &format!("/api/v1/orders/{oid}/cancel"),
+        &unit_token,
+        json!({"reason": "x"}),
+    )
+    .await
+    .problem(403, "forbidden", None);
+    app.post(
+        &format!("/api/v1/orders/{oid}/cancel"),
+        &s.admin,
+        json!({"reason": "居民改期"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        app.get(&format!("/api/v1/resources/{resource}"), &s.admin)
+            .await
+            .expect(200)["capacity_left"],
+        1
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/demands/{demand}"), &s.admin)
+            .await
+            .expect(200)["status"],
+        "open"
+    );
+    app.post(
+        &format!("/api/v1/orders/{oid}/accept"),
+        &unit_token,
+        json!({}),
+    )
+    .await
+    .problem(409, "not_offered", None);
 }
 
 #[tokio::test]
@@ -207,10 +474,33 @@ async fn dispatch_needs_candidates_and_the_streets_admins() {
     let app = TestApp::spawn().await;
     let s = street(&app, 0).await;
     let demand = repair_demand(&app, &s).await;
-    app.post(&format!("/api/v1/demands/{demand}/dispatch"), &s.grid_worker, json!({})).await.problem(403, "forbidden", None);
-    app.post(&format!("/api/v1/demands/{demand}/dispatch"), &s.admin, json!({"offer_count": 11})).await.problem(422, "out_of_range", Some("offer_count"));
-    app.post(&format!("/api/v1/demands/{demand}/dispatch"), &s.admin, json!({})).await.problem(409, "no_candidates", None);
-    assert_eq!(app.get(&format!("/api/v1/demands/{demand}"), &s.admin).await.expect(200)["status"], "open");
+    app.post(
+        &format!("/api/v1/demands/{demand}/dispatch"),
+        &s.grid_worker,
+        json!({}),
+    )
+    .await
+    .problem(403, "forbidden", None);
+    app.post(
+        &format!("/api/v1/demands/{demand}/dispatch"),
+        &s.admin,
+        json!({"offer_count": 11}),
+    )
+    .await
+    .problem(422, "out_of_range", Some("offer_count"));
+    app.post(
+        &format!("/api/v1/demands/{demand}/dispatch"),
+        &s.admin,
+        json!({}),
+    )
+    .await
+    .problem(409, "no_candidates", None);
+    assert_eq!(
+        app.get(&format!("/api/v1/demands/{demand}"), &s.admin)
+            .await
+            .expect(200)["status"],
+        "open"
+    );
 }
 
 #[tokio::test]
@@ -218,14 +508,211 @@ async fn every_declined_candidate_leaves_the_order_unassigned() {
     let app = TestApp::spawn().await;
     let s = street(&app, 2).await;
     let demand = repair_demand(&app, &s).await;
-    let oid = id(&app.post(&format!("/api/v1/demands/{demand}/dispatch"), &s.admin, json!({"offer_count": 1})).await.expect(201));
+    let oid = id(&app
+        .post(
+            &format!("/api/v1/demands/{demand}/dispatch"),
+            &s.admin,
+            json!({"offer_count": 1}),
+        )
+        .await
+        .expect(201));
     for _ in 0..2 {
-        let order = app.get(&format!("/api/v1/orders/{oid}"), &s.admin).await.expect(200);
-        let open = order["offers"].as_array().unwrap().iter().find(|o| o["status"] == "open").unwrap()["candidate_id"].as_str().unwrap().to_string();
-        app.post(&format!("/api/v1/orders/{oid}/decline"), token_of(&s, &open), json!({"reason": "没空"})).await.expect(200);
+        let order = app
+            .get(&format!("/api/v1/orders/{oid}"), &s.admin)
+            .await
+            .expect(200);
+        let open = order["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["status"] == "open")
+            .unwrap()["candidate_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        app.post(
+            &format!("/api/v1/orders/{oid}/decline"),
+            token_of(&s, &open),
+            json!({"reason": "没空"}),
+        )
+        .await
+        .expect(200);
     }
-    let order = app.get(&format!("/api/v1/orders/{oid}"), &s.admin).await.expect(200);
+    let order = app
+        .get(&format!("/api/v1/orders/{oid}"), &s.admin)
+        .await
+        .expect(200);
     assert_eq!(order["status"], "unassigned");
-    let events = app.get(&format!("/api/v1/orders/{oid}/events"), &s.admin).await.expect(200);
+    let events = app
+        .get(&format!("/api/v1/orders/{oid}/events"), &s.admin)
+        .await
+        .expect(200);
     assert_eq!(actions(&events).last().unwrap(), "unassigned");
+}
+
+/// Dispatches, accepts, starts and completes an order; returns (order id, demand id, assignee).
+async fn completed_order(app: &TestApp, s: &Street) -> (String, String, String) {
+    let demand = repair_demand(app, s).await;
+    let order = app
+        .post(
+            &format!("/api/v1/demands/{demand}/dispatch"),
+            &s.admin,
+            json!({"offer_count": 1}),
+        )
+        .await
+        .expect(201);
+    let oid = id(&order);
+    let who = order["offers"][0]["candidate_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = token_of(s, &who).to_string();
+    app.post(&format!("/api/v1/orders/{oid}/accept"), &t, json!({}))
+        .await
+        .expect(200);
+    app.post(&format!("/api/v1/orders/{oid}/start"), &t, json!({}))
+        .await
+        .expect(200);
+    let done = app
+        .post(
+            &format!("/api/v1/orders/{oid}/complete"),
+            &t,
+            json!({"service_minutes": 90}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(done["points"], 1.5, "one point per hour");
+    (oid, demand, who)
+}
+
+#[tokio::test]
+async fn residents_rate_through_staff_or_a_one_time_link() {
+    let app = TestApp::spawn().await;
+    let s = street(&app, 2).await;
+    let (oid, demand, who) = completed_order(&app, &s).await;
+    let volunteer = token_of(&s, &who).to_string();
+    app.post(
+        &format!("/api/v1/orders/{oid}/rating"),
+        &volunteer,
+        json!({"rating": 5}),
+    )
+    .await
+    .problem(403, "forbidden", None);
+    app.post(
+        &format!("/api/v1/orders/{oid}/rating"),
+        &s.grid_worker,
+        json!({"rating": 6}),
+    )
+    .await
+    .problem(422, "out_of_range", Some("rating"));
+    let rated = app
+        .post(
+            &format!("/api/v1/orders/{oid}/rating"),
+            &s.grid_worker,
+            json!({"rating": 5, "comment": "很及时"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(rated["flagged"], false);
+    app.post(
+        &format!("/api/v1/orders/{oid}/rating"),
+        &s.admin,
+        json!({"rating": 4}),
+    )
+    .await
+    .problem(409, "not_ratable", None);
+    let order = app
+        .get(&format!("/api/v1/orders/{oid}"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        (order["rating"].as_i64(), order["rating_comment"].as_str()),
+        (Some(5), Some("很及时"))
+    );
+
+    // The resident's own link: no account, one use, and a low rating flags the demand.
+    let (oid2, demand2, _) = completed_order(&app, &s).await;
+    let link = app
+        .post(
+            &format!("/api/v1/orders/{oid2}/feedback-link"),
+            &s.grid_worker,
+            json!({}),
+        )
+        .await
+        .expect(201);
+    let path = link["path"].as_str().unwrap().to_string();
+    let view = app
+        .call(axum::http::Method::GET, &path, None, None)
+        .await
+        .expect(200);
+    assert_eq!(view["rated"], false);
+    assert!(
+        view.get("resident").is_none() && view["served_by"].is_string(),
+        "{view}"
+    );
+    let rated = app
+        .call(
+            axum::http::Method::POST,
+            &path,
+            None,
+            Some(json!({"rating": 2, "comment": "迟到两小时"})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(rated["flagged"], true);
+    app.call(
+        axum::http::Method::POST,
+        &path,
+        None,
+        Some(json!({"rating": 5})),
+    )
+    .await
+    .problem(409, "link_used", None);
+    app.call(
+        axum::http::Method::GET,
+        "/api/v1/feedback/gj_not_a_link",
+        None,
+        None,
+    )
+    .await
+    .problem(404, "not_found", None);
+    let flagged = app
+        .get("/api/v1/demands?flagged=true", &s.admin)
+        .await
+        .expect(200);
+    let ids: Vec<&str> = flagged["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [demand2.as_str()]);
+    let events = app
+        .get(&format!("/api/v1/demands/{demand2}/events"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(actions(&events).last().unwrap(), "flagged");
+    assert!(!app
+        .get(&format!("/api/v1/demands/{demand}"), &s.admin)
+        .await
+        .expect(200)["flagged"]
+        .as_bool()
+        .unwrap());
+    // A link for an order not yet completed is refused.
+    let d3 = repair_demand(&app, &s).await;
+    let o3 = id(&app
+        .post(
+            &format!("/api/v1/demands/{d3}/dispatch"),
+            &s.admin,
+            json!({}),
+        )
+        .await
+        .expect(201));
+    app.post(
+        &format!("/api/v1/orders/{o3}/feedback-link"),
+        &s.admin,
+        json!({}),
+    )
+    .await
+    .problem(409, "not_ratable", None);
 }

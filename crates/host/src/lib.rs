@@ -48,6 +48,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lists::tokens::router())
         .merge(lists::plugins::router())
         .merge(lists::orders::router())
+        .merge(lists::feedback::router())
         .split_for_parts()
 }
 

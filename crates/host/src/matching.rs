@@ -168,11 +168,12 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
     .await?;
 
     // Each candidate's record: orders open and done, minutes served, last order taken.
-    let records: HashMap<Uuid, (u32, u32, u32, i64)> = sqlx::query(
+    let records: HashMap<Uuid, (u32, u32, u32, i64, Option<f32>)> = sqlx::query(
         "SELECT assignee_id, \
          CAST(SUM(CASE WHEN status IN ('accepted', 'in_progress') THEN 1 ELSE 0 END) AS BIGINT) AS open_orders, \
          CAST(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS BIGINT) AS completed, \
-         CAST(COALESCE(SUM(service_minutes), 0) AS BIGINT) AS minutes, MAX(accepted_at) AS last_at \
+         CAST(COALESCE(SUM(service_minutes), 0) AS BIGINT) AS minutes, MAX(accepted_at) AS last_at, \
+         CAST(AVG(rating) AS DOUBLE PRECISION) AS rating \
          FROM service_orders WHERE street_id = $1 AND assignee_id IS NOT NULL GROUP BY assignee_id",
     )
     .bind(street.to_string())
@@ -182,7 +183,8 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
     .map(|r| {
         let n = |col: &str| -> AppResult<u32> { Ok(u32::try_from(r.try_get::<i64, _>(col)?).unwrap_or(u32::MAX)) };
         let last = r.try_get::<Option<String>, _>("last_at")?.as_deref().and_then(ts_seconds).unwrap_or(0);
-        Ok((get_uuid(r, "assignee_id")?, (n("open_orders")?, n("completed")?, n("minutes")?, last)))
+        let rating = r.try_get::<Option<f64>, _>("rating")?.map(|x| x as f32);
+        Ok((get_uuid(r, "assignee_id")?, (n("open_orders")?, n("completed")?, n("minutes")?, last, rating)))
     })
     .collect::<AppResult<_>>()?;
     let record = |id: Uuid| records.get(&id).copied().unwrap_or_default();
@@ -203,7 +205,7 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
     };
     for v in &volunteers {
         let id = get_uuid(v, "id")?;
-        let (open, completed, minutes, last) = record(id);
+        let (open, completed, minutes, last, rating) = record(id);
         let max_open = u32::try_from(v.try_get::<i64, _>("max_open_orders")?).unwrap_or(0);
         if open >= max_open {
             continue;
@@ -223,6 +225,7 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
             completed_orders: completed,
             service_minutes: minutes,
             last_order_at: last,
+            average_rating: rating,
             ..CandidateSpec::default()
         });
         refs.push(CandidateRef {
@@ -266,6 +269,7 @@ pub async fn prepare(state: &AppState, demand: Uuid, config: &str) -> AppResult<
             completed_orders: rec.1,
             service_minutes: rec.2,
             last_order_at: rec.3,
+            average_rating: rec.4,
             ..CandidateSpec::default()
         });
         refs.push(CandidateRef {

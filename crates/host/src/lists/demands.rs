@@ -64,6 +64,8 @@ pub struct Demand {
     pub window_start: Option<String>,
     pub window_end: Option<String>,
     pub status: DemandStatus,
+    /// Set when the resident rated the service 2 or less: the street looks at it again.
+    pub flagged: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -116,6 +118,8 @@ pub struct ListDemands {
     pub channel: Option<Channel>,
     pub urgency: Option<Urgency>,
     pub tag: Option<String>,
+    /// Only demands flagged by a low rating (or only those not flagged).
+    pub flagged: Option<bool>,
     /// Only demands filed at or after this instant (RFC 3339).
     pub filed_from: Option<String>,
     /// Only demands filed before this instant (RFC 3339).
@@ -158,6 +162,7 @@ fn demand_from_row(row: &AnyRow, caller: &Principal) -> AppResult<Demand> {
         window_start: row.try_get("window_start")?,
         window_end: row.try_get("window_end")?,
         status: DemandStatus::from_db(&row.try_get::<String, _>("status")?)?,
+        flagged: super::get_bool(row, "flagged")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -243,6 +248,9 @@ async fn list_demands(
     }
     if let Some(tag) = &q.tag {
         push_json_contains(&mut sql, "tags", tag);
+    }
+    if let Some(flagged) = q.flagged {
+        sql.push(" AND flagged = ").bind(i64::from(flagged));
     }
     if let Some(from) = from {
         sql.push(" AND created_at >= ").bind(from);

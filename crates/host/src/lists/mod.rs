@@ -2,6 +2,7 @@
 //! its handlers and its SQL. Access is decided by [`crate::access`], never here.
 
 pub mod demands;
+pub mod feedback;
 pub mod orders;
 pub mod plugins;
 pub mod projects;

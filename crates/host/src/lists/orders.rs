@@ -98,6 +98,12 @@ pub struct Order {
     pub completed_at: Option<String>,
     pub service_minutes: Option<i64>,
     pub completion_note: Option<String>,
+    /// Points earned by completing it: one per hour of service.
+    pub points: Option<f64>,
+    /// The resident's rating, 1 to 5.
+    pub rating: Option<i64>,
+    pub rating_comment: Option<String>,
+    pub rated_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -332,6 +338,10 @@ async fn to_order(state: &AppState, caller: &Principal, l: &Loaded) -> AppResult
         completed_at: row.try_get("completed_at")?,
         service_minutes: row.try_get("service_minutes")?,
         completion_note: row.try_get("completion_note")?,
+        points: row.try_get("points")?,
+        rating: row.try_get("rating")?,
+        rating_comment: row.try_get("rating_comment")?,
+        rated_at: row.try_get("rated_at")?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -829,12 +839,14 @@ async fn complete(
     let mut tx = state.db.write().begin().await?;
     let moved = sqlx::query(
         "UPDATE service_orders SET status = 'completed', completed_at = $1, updated_at = $1, service_minutes = $2, \
-         completion_note = $3 WHERE id = $4 AND status = 'in_progress'",
+         completion_note = $3, points = $5 WHERE id = $4 AND status = 'in_progress'",
     )
     .bind(now.clone())
     .bind(minutes)
     .bind(note.clone())
     .bind(id.to_string())
+    // One point per hour of service.
+    .bind(minutes as f64 / 60.0)
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() == 0 {
