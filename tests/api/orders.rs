@@ -716,3 +716,186 @@ async fn residents_rate_through_staff_or_a_one_time_link() {
     .await
     .problem(409, "not_ratable", None);
 }
+
+#[tokio::test]
+async fn the_streets_figures() {
+    let app = TestApp::spawn().await;
+    let s = street(&app, 2).await;
+    let from = "2000-01-01T00:00:00Z";
+    let to = "2100-01-01T00:00:00Z";
+    // d1: completed the same day, rated 5.
+    let (o1, _, _) = completed_order(&app, &s).await;
+    app.post(
+        &format!("/api/v1/orders/{o1}/rating"),
+        &s.grid_worker,
+        json!({"rating": 5}),
+    )
+    .await
+    .expect(200);
+    // d2: completed after the window it asked for, rated 2; another resident.
+    let mut late = demand_body(&s.grid);
+    late["category"] = json!("repair");
+    late["resident"]["phone"] = json!("13700000002");
+    late["window_start"] = json!("2000-01-01T08:00:00+08:00");
+    late["window_end"] = json!("2000-01-01T10:00:00+08:00");
+    let d2 = id(&app
+        .post("/api/v1/demands", &s.grid_worker, late)
+        .await
+        .expect(201));
+    let o2 = app
+        .post(
+            &format!("/api/v1/demands/{d2}/dispatch"),
+            &s.admin,
+            json!({"offer_count": 2}),
+        )
+        .await
+        .expect(201);
+    let who = o2["offers"][0]["candidate_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = token_of(&s, &who).to_string();
+    let o2 = id(&o2);
+    // The window is over, so nobody's weekly availability matters: both volunteers declared none.
+    for step in ["accept", "start"] {
+        app.post(&format!("/api/v1/orders/{o2}/{step}"), &t, json!({}))
+            .await
+            .expect(200);
+    }
+    app.post(
+        &format!("/api/v1/orders/{o2}/complete"),
+        &t,
+        json!({"service_minutes": 60}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/v1/orders/{o2}/rating"),
+        &s.grid_worker,
+        json!({"rating": 2}),
+    )
+    .await
+    .expect(200);
+    // d3: dispatched, not accepted; another resident.
+    let mut third = demand_body(&s.grid);
+    third["category"] = json!("repair");
+    third["resident"]["phone"] = json!("13700000003");
+    third.as_object_mut().unwrap().remove("window_start");
+    third.as_object_mut().unwrap().remove("window_end");
+    let d3 = id(&app
+        .post("/api/v1/demands", &s.grid_worker, third)
+        .await
+        .expect(201));
+    app.post(
+        &format!("/api/v1/demands/{d3}/dispatch"),
+        &s.admin,
+        json!({"offer_count": 1}),
+    )
+    .await
+    .expect(201);
+    // d4: not dispatched; the first resident again, same category: a repeat.
+    repair_demand(&app, &s).await;
+
+    let stats = app
+        .get(&format!("/api/v1/stats?from={from}&to={to}"), &s.admin)
+        .await
+        .expect(200);
+    let t = &stats["total"];
+    assert_eq!(
+        (
+            t["received"].as_u64(),
+            t["dispatched"].as_u64(),
+            t["accepted"].as_u64(),
+            t["completed"].as_u64()
+        ),
+        (Some(4), Some(3), Some(2), Some(2)),
+        "{stats}"
+    );
+    assert_eq!(t["completion_rate"], 0.5);
+    assert_eq!(t["on_time_rate"], 0.5, "{t}");
+    assert_eq!(
+        (t["rated"].as_u64(), t["satisfaction_rate"].as_f64()),
+        (Some(2), Some(0.5))
+    );
+    assert_eq!(t["repeat_demands"], 1);
+    assert!(t["median_minutes_to_accept"].as_f64().unwrap() >= 0.0);
+    assert_eq!(stats["rows"].as_array().unwrap().len(), 1);
+    assert_eq!(stats["rows"][0]["key"], s.id.as_str());
+    assert_eq!(stats["rows"][0]["received"], 4);
+
+    let by_volunteer = app
+        .get(
+            &format!("/api/v1/stats?from={from}&to={to}&group_by=volunteer"),
+            &s.admin,
+        )
+        .await
+        .expect(200);
+    let completed: u64 = by_volunteer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["completed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(completed, 2);
+    assert!(by_volunteer["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["label"].as_str().unwrap().starts_with("志愿者")));
+
+    let csv = app
+        .get(
+            &format!("/api/v1/stats?from={from}&to={to}&group_by=category&format=csv"),
+            &s.grid_worker,
+        )
+        .await;
+    assert!(csv.headers[axum::http::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let text = csv.body.as_str().unwrap().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("key,label,received,dispatched,accepted,completed,completion_rate")
+    );
+    assert!(
+        lines[1].starts_with("repair,repair,4,3,2,2,0.5000,0.5000,2,0.5000,"),
+        "{text}"
+    );
+    assert!(lines[2].starts_with("total,total,4,"), "{text}");
+
+    // Scope, access and bad ranges.
+    let other = id(&app.street("other").await);
+    let other_admin = app
+        .token(RoleKind::StreetAdmin, Some(&other), None, None)
+        .await;
+    let theirs = app
+        .get(&format!("/api/v1/stats?from={from}&to={to}"), &other_admin)
+        .await
+        .expect(200);
+    assert_eq!(theirs["total"]["received"], 0);
+    assert_eq!(
+        app.get(&format!("/api/v1/stats?from={from}&to={to}"), &app.admin)
+            .await
+            .expect(200)["total"]["received"],
+        4
+    );
+    app.get(
+        &format!("/api/v1/stats?from={from}&to={to}"),
+        &s.volunteers[0].1,
+    )
+    .await
+    .problem(403, "forbidden", None);
+    app.get(&format!("/api/v1/stats?from={to}&to={from}"), &s.admin)
+        .await
+        .problem(400, "invalid_query", Some("to"));
+    app.get(
+        &format!("/api/v1/stats?from={from}&to={to}&format=xml"),
+        &s.admin,
+    )
+    .await
+    .problem(400, "invalid_query", Some("format"));
+    app.get(&format!("/api/v1/stats?from={from}"), &s.admin)
+        .await
+        .problem(400, "invalid_query", Some("to"));
+}

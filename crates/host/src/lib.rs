@@ -49,6 +49,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lists::plugins::router())
         .merge(lists::orders::router())
         .merge(lists::feedback::router())
+        .merge(lists::stats::router())
         .split_for_parts()
 }
 
