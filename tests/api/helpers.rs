@@ -119,6 +119,7 @@ impl Drop for TestDb {
 /// The application on a fresh database, with a district admin token.
 pub struct TestApp {
     pub router: Router,
+    pub state: AppState,
     pub db: Db,
     pub admin: String,
     pub test_db: TestDb,
@@ -199,6 +200,24 @@ impl TestApp {
     }
 
     pub async fn spawn_with(plugins: gongjian_host::plugin::host::PluginSettings) -> TestApp {
+        Self::spawn_full(
+            plugins,
+            std::sync::Arc::new(gongjian_host::clock::SystemClock),
+        )
+        .await
+    }
+
+    /// An app whose deadlines follow `clock`.
+    pub async fn spawn_with_clock(
+        clock: std::sync::Arc<dyn gongjian_host::clock::Clock>,
+    ) -> TestApp {
+        Self::spawn_full(Default::default(), clock).await
+    }
+
+    async fn spawn_full(
+        plugins: gongjian_host::plugin::host::PluginSettings,
+        clock: std::sync::Arc<dyn gongjian_host::clock::Clock>,
+    ) -> TestApp {
         APPS.fetch_add(1, Ordering::Relaxed);
         // Logs show in a failing test's output.
         let _ = tracing_subscriber::fmt()
@@ -216,9 +235,11 @@ impl TestApp {
         .await
         .expect("open the test database");
         let admin = issue_token(&db, RoleKind::DistrictAdmin, None, None, None).await;
-        let router = gongjian_host::app(AppState::with_plugins(db.clone(), plugins));
+        let state = AppState::with_plugins(db.clone(), plugins).with_clock(clock);
+        let router = gongjian_host::app(state.clone());
         TestApp {
             router,
+            state,
             db,
             admin,
             test_db,

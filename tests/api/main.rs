@@ -3,6 +3,7 @@
 
 mod access;
 mod cli;
+mod deadlines;
 mod deploy;
 mod durability;
 mod errors;

@@ -547,7 +547,21 @@ async fn every_declined_candidate_leaves_the_order_unassigned() {
         .get(&format!("/api/v1/orders/{oid}/events"), &s.admin)
         .await
         .expect(200);
-    assert_eq!(actions(&events).last().unwrap(), "unassigned");
+    let all = actions(&events);
+    assert_eq!(all[all.len() - 2..], ["unassigned", "escalated"]);
+    let note = events["items"].as_array().unwrap().last().unwrap()["note"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        note.contains("candidates ran out") && note.contains("district"),
+        "{note}"
+    );
+    let demand_events = app
+        .get(&format!("/api/v1/demands/{demand}/events"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(actions(&demand_events).last().unwrap(), "escalated");
 }
 
 /// Dispatches, accepts, starts and completes an order; returns (order id, demand id, assignee).

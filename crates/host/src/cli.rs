@@ -263,6 +263,8 @@ pub async fn serve(
     plugins: crate::plugin::host::PluginSettings,
 ) -> anyhow::Result<()> {
     let state = crate::AppState::with_plugins(db.clone(), plugins);
+    // Deadlines: re-offers and escalations.
+    let scheduler = crate::scheduler::spawn(state.clone(), std::time::Duration::from_secs(5));
     let app = crate::app(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -272,6 +274,7 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    scheduler.abort();
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -6,9 +6,11 @@
 pub mod access;
 pub mod auth;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod dispatch;
 pub mod docs;
 pub mod domain;
 pub mod error;
@@ -18,6 +20,7 @@ pub mod matching;
 pub mod metrics;
 pub mod pagination;
 pub mod plugin;
+pub mod scheduler;
 pub mod state;
 pub mod system;
 
@@ -50,6 +53,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lists::orders::router())
         .merge(lists::feedback::router())
         .merge(lists::stats::router())
+        .merge(lists::settings::router())
         .split_for_parts()
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use crate::{
+    clock::{Clock, SystemClock},
     db::Db,
     metrics::Metrics,
     plugin::host::{PluginHost, PluginSettings},
@@ -13,6 +14,8 @@ pub struct AppState {
     pub db: Db,
     pub metrics: Arc<Metrics>,
     pub plugins: Arc<PluginHost>,
+    /// The time deadlines are set and checked against.
+    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {
@@ -26,6 +29,13 @@ impl AppState {
             db,
             metrics: Arc::new(Metrics::new()),
             plugins: Arc::new(PluginHost::new(settings)),
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The same state acting on another clock.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 }

@@ -22,6 +22,7 @@ use crate::{
     access::{Action, ListScope, Target},
     auth::Principal,
     db::Sql,
+    dispatch,
     domain::{mask_address, mask_name, mask_phone, now_ts, Channel, Check, DemandStatus, Urgency},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
@@ -290,6 +291,7 @@ async fn create_demand(
     let street = grid_in_street(db, body.grid_id).await?;
     caller.authorize(Action::Create, Target::Demand { street })?;
     require_category(db, street, &category).await?;
+    let row_category = category.clone();
     let id = Uuid::now_v7();
     let mut tx = db.begin().await?;
     sqlx::query(
@@ -325,6 +327,15 @@ async fn create_demand(
     )
     .await?;
     tx.commit().await?;
+    // A street may dispatch a category as soon as it is filed.
+    if dispatch::settings_for(db, street, &row_category)
+        .await?
+        .auto_dispatch
+    {
+        if let Err(e) = dispatch::dispatch_demand(&state, id, None, "system").await {
+            tracing::warn!(demand = %id, error = %e, "automatic dispatch failed; the demand stays open");
+        }
+    }
     let row = fetch_row(db, id).await?;
     Ok(Created(
         format!("/api/v1/demands/{id}"),

@@ -7,6 +7,7 @@ pub mod orders;
 pub mod plugins;
 pub mod projects;
 pub mod resources;
+pub mod settings;
 pub mod stats;
 pub mod streets;
 pub mod tokens;

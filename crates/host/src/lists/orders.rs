@@ -17,10 +17,11 @@ use crate::{
     access::{Action, ListScope, Target},
     auth::{Principal, Role},
     db::Sql,
+    dispatch,
     domain::{mask_address, mask_name, mask_phone, now_ts, str_enum, Check},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
-    matching::{self, RankedCandidate, RuleUsed},
+    matching::{RankedCandidate, RuleUsed},
     pagination::{Page, PageRequest},
     state::AppState,
 };
@@ -112,7 +113,7 @@ pub struct Order {
 #[serde(deny_unknown_fields)]
 pub struct DispatchRequest {
     /// How many of the best-ranked candidates are offered the order at once; the first to
-    /// accept wins. 1 to 10, default 3.
+    /// accept wins; 1 offers one after another. 1 to 10; default: the street's setting.
     pub offer_count: Option<i64>,
 }
 
@@ -220,6 +221,7 @@ async fn load(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Loade
     let db = state.db.write();
     let row = sqlx::query(
         "SELECT o.*, d.category, d.description, d.grid_id, d.window_start, d.window_end, d.resident_name, \
+         d.created_at AS demand_created_at, \
          d.resident_phone, d.resident_address FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1",
     )
     .bind(id.to_string())
@@ -352,40 +354,6 @@ async fn reload(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Jso
     Ok(Json(to_order(state, caller, &l).await?))
 }
 
-/// Offers the order to the next `count` candidates of its ranking; returns how many.
-async fn offer_next(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    order: Uuid,
-    ranking: &[RankedCandidate],
-    from: usize,
-    count: usize,
-) -> AppResult<usize> {
-    let now = now_ts();
-    let batch = ranking.iter().enumerate().skip(from).take(count);
-    let mut n = 0;
-    for (rank, c) in batch {
-        sqlx::query(
-            "INSERT INTO order_offers (id, order_id, candidate_kind, candidate_id, rank, status, offered_at) \
-             VALUES ($1, $2, $3, $4, $5, 'open', $6)",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(order.to_string())
-        .bind(c.kind.clone())
-        .bind(c.id.to_string())
-        .bind(rank as i64)
-        .bind(now.clone())
-        .execute(&mut **tx)
-        .await?;
-        n += 1;
-    }
-    sqlx::query("UPDATE service_orders SET next_rank = $1 WHERE id = $2")
-        .bind((from + n) as i64)
-        .bind(order.to_string())
-        .execute(&mut **tx)
-        .await?;
-    Ok(n)
-}
-
 /// Dispatches an open demand: ranks its candidates with the street's rule and offers the
 /// order to the best of them.
 #[utoipa::path(post, path = "/api/v1/demands/{id}/dispatch", tag = "orders", request_body = DispatchRequest,
@@ -400,7 +368,7 @@ async fn dispatch(
     ApiJson(body): ApiJson<DispatchRequest>,
 ) -> AppResult<Created<Order>> {
     let demand = path_id("id", &id)?;
-    let row = sqlx::query("SELECT street_id, status FROM demands WHERE id = $1")
+    let row = sqlx::query("SELECT street_id FROM demands WHERE id = $1")
         .bind(demand.to_string())
         .fetch_optional(state.db.read())
         .await?
@@ -408,89 +376,20 @@ async fn dispatch(
     let street = get_uuid(&row, "street_id")?;
     caller.authorize(Action::Update, Target::Demand { street })?;
     let mut c = Check::new();
-    let offer_count = c.range_i64("offer_count", body.offer_count.unwrap_or(3), 1, 10) as usize;
+    if let Some(n) = body.offer_count {
+        c.range_i64("offer_count", n, 1, 10);
+    }
     c.finish()?;
-    if row.try_get::<String, _>("status")? != "open" {
-        return Err(AppError::conflict(
-            "not_open",
-            "only an open demand can be dispatched",
-        ));
-    }
-    let m = matching::match_demand(&state, demand).await?;
-    if m.ranked.is_empty() {
-        return Err(AppError::conflict(
+    match dispatch::dispatch_demand(&state, demand, body.offer_count, &caller.token_id.to_string()).await? {
+        dispatch::Dispatched::Order(id) => {
+            let l = load(&state, &caller, id).await?;
+            Ok(Created(format!("/api/v1/orders/{id}"), to_order(&state, &caller, &l).await?))
+        }
+        dispatch::Dispatched::NoCandidates => Err(AppError::conflict(
             "no_candidates",
-            "no volunteer or resource of the street can take this demand now",
-        ));
-    }
-    let id = Uuid::now_v7();
-    let now = now_ts();
-    let actor = caller.token_id.to_string();
-    let mut tx = state.db.write().begin().await?;
-    let claimed = sqlx::query("UPDATE demands SET status = 'dispatched', updated_at = $1 WHERE id = $2 AND status = 'open'")
-        .bind(now.clone())
-        .bind(demand.to_string())
-        .execute(&mut *tx)
-        .await?;
-    if claimed.rows_affected() == 0 {
-        return Err(AppError::conflict(
-            "not_open",
-            "the demand was dispatched meanwhile",
-        ));
-    }
-    sqlx::query(
-        "INSERT INTO service_orders (id, demand_id, street_id, status, rule_kind, plugin_version_id, content_hash, ranking, \
-         offer_count, next_rank, created_by, created_at, updated_at) VALUES ($1, $2, $3, 'offered', $4, $5, $6, $7, $8, 0, $9, $10, $10)",
-    )
-    .bind(id.to_string())
-    .bind(demand.to_string())
-    .bind(street.to_string())
-    .bind(m.rule.kind.clone())
-    .bind(m.rule.version_id.map(|v| v.to_string()))
-    .bind(m.rule.content_hash.clone())
-    .bind(serde_json::to_string(&m.ranked).expect("serialises"))
-    .bind(offer_count as i64)
-    .bind(actor.clone())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    let offered = offer_next(&mut tx, id, &m.ranked, 0, offer_count).await?;
-    let rule = match m.rule.version_number {
-        Some(n) => format!("{} v{n}", m.rule.kind),
-        None => m.rule.kind.clone(),
-    };
-    let fallback = m
-        .fault
-        .as_ref()
-        .map(|f| format!("; plugin fault ({}), built-in rule used", f.kind))
-        .unwrap_or_default();
-    record_event(
-        &mut tx,
-        "demand",
-        demand,
-        &actor,
-        "dispatched",
-        Some(&format!("order {id}")),
-    )
-    .await?;
-    record_event(
-        &mut tx,
-        "order",
-        id,
-        &actor,
-        "offered",
-        Some(&format!(
-            "ranked by {rule}{fallback}; offered to {offered} of {}",
-            m.ranked.len()
+            "no volunteer or resource of the street can take this demand now; the case was escalated",
         )),
-    )
-    .await?;
-    tx.commit().await?;
-    let l = load(&state, &caller, id).await?;
-    Ok(Created(
-        format!("/api/v1/orders/{id}"),
-        to_order(&state, &caller, &l).await?,
-    ))
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(ListOrders),
@@ -577,15 +476,26 @@ async fn accept(
         ));
     }
     let now = now_ts();
+    let settings = dispatch::settings_for(
+        state.db.read(),
+        l.street,
+        &l.row.try_get::<String, _>("category")?,
+    )
+    .await?;
+    let window_end: Option<String> = l.row.try_get("window_end")?;
+    let filed: String = l.row.try_get("demand_created_at")?;
+    let complete_by =
+        dispatch::complete_deadline(&settings, state.clock.now(), window_end.as_deref(), &filed);
     let mut tx = state.db.write().begin().await?;
     let won = sqlx::query(
-        "UPDATE service_orders SET status = 'accepted', assignee_kind = $1, assignee_id = $2, accepted_at = $3, updated_at = $3 \
-         WHERE id = $4 AND status = 'offered'",
+        "UPDATE service_orders SET status = 'accepted', assignee_kind = $1, assignee_id = $2, accepted_at = $3, updated_at = $3, \
+         accept_deadline = NULL, complete_deadline = $5 WHERE id = $4 AND status = 'offered'",
     )
     .bind(kind.clone())
     .bind(candidate.to_string())
     .bind(now.clone())
     .bind(id.to_string())
+    .bind(crate::domain::format_ts(complete_by))
     .execute(&mut *tx)
     .await?;
     if won.rows_affected() == 0 {
@@ -716,42 +626,7 @@ async fn decline(
         .await?
         .try_get("status")?;
     if open == 0 && status == "offered" {
-        let ranking: Vec<RankedCandidate> = get_json(&l.row, "ranking")?;
-        let next: i64 = sqlx::query("SELECT next_rank FROM service_orders WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("next_rank")?;
-        let count: i64 = l.row.try_get("offer_count")?;
-        let offered = offer_next(&mut tx, id, &ranking, next as usize, count as usize).await?;
-        if offered > 0 {
-            record_event(
-                &mut tx,
-                "order",
-                id,
-                "system",
-                "offered",
-                Some(&format!("offered to the next {offered}")),
-            )
-            .await?;
-        } else {
-            sqlx::query(
-                "UPDATE service_orders SET status = 'unassigned', updated_at = $1 WHERE id = $2",
-            )
-            .bind(now)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await?;
-            record_event(
-                &mut tx,
-                "order",
-                id,
-                "system",
-                "unassigned",
-                Some("every ranked candidate declined"),
-            )
-            .await?;
-        }
+        dispatch::offer_onward(&mut tx, &state, id, "every open offer was declined").await?;
     }
     tx.commit().await?;
     reload(&state, &caller, id).await
@@ -839,7 +714,7 @@ async fn complete(
     let mut tx = state.db.write().begin().await?;
     let moved = sqlx::query(
         "UPDATE service_orders SET status = 'completed', completed_at = $1, updated_at = $1, service_minutes = $2, \
-         completion_note = $3, points = $5 WHERE id = $4 AND status = 'in_progress'",
+         completion_note = $3, points = $5, complete_deadline = NULL WHERE id = $4 AND status = 'in_progress'",
     )
     .bind(now.clone())
     .bind(minutes)
@@ -917,12 +792,15 @@ async fn cancel(
     let now = now_ts();
     let actor = caller.token_id.to_string();
     let mut tx = state.db.write().begin().await?;
-    let moved = sqlx::query("UPDATE service_orders SET status = 'cancelled', updated_at = $1 WHERE id = $2 AND status = $3")
-        .bind(now.clone())
-        .bind(id.to_string())
-        .bind(l.status.as_str())
-        .execute(&mut *tx)
-        .await?;
+    let moved = sqlx::query(
+        "UPDATE service_orders SET status = 'cancelled', updated_at = $1, accept_deadline = NULL, \
+         complete_deadline = NULL WHERE id = $2 AND status = $3",
+    )
+    .bind(now.clone())
+    .bind(id.to_string())
+    .bind(l.status.as_str())
+    .execute(&mut *tx)
+    .await?;
     if moved.rows_affected() == 0 {
         return Err(AppError::conflict(
             "invalid_transition",

@@ -1,0 +1,366 @@
+//! Dispatching a demand as a service order, the deadlines it runs against, and escalation
+//! (吹哨) when candidates run out or a deadline passes. Used by the order API, by filing (when a
+//! street dispatches automatically) and by the scheduler.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+use time::{Duration, OffsetDateTime, UtcOffset};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{
+    domain::{format_ts, now_ts},
+    error::{AppError, AppResult},
+    lists::{get_uuid, orders::record_event},
+    matching::{self, RankedCandidate},
+    state::AppState,
+};
+
+/// Whom an escalation goes to: the street's admins, and the district's departments (街呼区应).
+pub const ESCALATED_TO: &str = "street_admins,district";
+
+/// How a street dispatches demands of a category.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Settings {
+    /// Dispatch a demand as soon as it is filed.
+    pub auto_dispatch: bool,
+    /// Candidates offered at once (the first to accept wins); 1 offers one after another.
+    pub offer_count: i64,
+    /// Minutes the offered candidates have to accept before the next ones are offered.
+    pub accept_minutes: i64,
+    /// Minutes the assignee has to complete; none: by the requested window's end, or by the
+    /// end of the day the demand was filed (当日必达).
+    pub complete_minutes: Option<i64>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            auto_dispatch: false,
+            offer_count: 3,
+            accept_minutes: 30,
+            complete_minutes: None,
+        }
+    }
+}
+
+/// The settings for a category of a street: its own, else the street's default, else the
+/// built-in default.
+pub async fn settings_for(db: &sqlx::AnyPool, street: Uuid, category: &str) -> AppResult<Settings> {
+    let rows = sqlx::query(
+        "SELECT category, auto_dispatch, offer_count, accept_minutes, complete_minutes FROM dispatch_settings \
+         WHERE street_id = $1 AND category IN ($2, '') ORDER BY category DESC",
+    )
+    .bind(street.to_string())
+    .bind(category.to_string())
+    .fetch_all(db)
+    .await?;
+    match rows.first() {
+        Some(r) => Ok(Settings {
+            auto_dispatch: r.try_get::<i64, _>("auto_dispatch")? != 0,
+            offer_count: r.try_get("offer_count")?,
+            accept_minutes: r.try_get("accept_minutes")?,
+            complete_minutes: r.try_get("complete_minutes")?,
+        }),
+        None => Ok(Settings::default()),
+    }
+}
+
+fn parse(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// When an accepted order must be completed.
+pub fn complete_deadline(
+    settings: &Settings,
+    accepted: OffsetDateTime,
+    window_end: Option<&str>,
+    filed: &str,
+) -> OffsetDateTime {
+    if let Some(m) = settings.complete_minutes {
+        return accepted + Duration::minutes(m);
+    }
+    let promised = window_end.and_then(parse).or_else(|| {
+        let offset = UtcOffset::from_hms(8, 0, 0).ok()?;
+        let local = parse(filed)?.to_offset(offset);
+        Some(local.replace_time(time::Time::MIDNIGHT) + Duration::days(1))
+    });
+    // A promise already past when the order is accepted still leaves an hour to do the work.
+    promised
+        .filter(|p| *p > accepted + Duration::hours(1))
+        .unwrap_or(accepted + Duration::hours(1))
+}
+
+/// Records an escalation and its events, in the transaction of the change that caused it.
+#[allow(clippy::too_many_arguments)]
+pub async fn escalate(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    street: Uuid,
+    demand: Uuid,
+    order: Option<Uuid>,
+    reason: &str,
+    deadline: OffsetDateTime,
+    actor: &str,
+) -> AppResult<()> {
+    let deadline = format_ts(deadline);
+    sqlx::query(
+        "INSERT INTO escalations (id, street_id, demand_id, order_id, reason, escalated_to, deadline, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(street.to_string())
+    .bind(demand.to_string())
+    .bind(order.map(|o| o.to_string()))
+    .bind(reason.to_string())
+    .bind(ESCALATED_TO)
+    .bind(deadline.clone())
+    .bind(now_ts())
+    .execute(&mut **tx)
+    .await?;
+    let note = format!(
+        "{reason}; escalated to the street's admins and the district; new deadline {deadline}"
+    );
+    record_event(tx, "demand", demand, actor, "escalated", Some(&note)).await?;
+    if let Some(order) = order {
+        sqlx::query("UPDATE service_orders SET escalations = escalations + 1 WHERE id = $1")
+            .bind(order.to_string())
+            .execute(&mut **tx)
+            .await?;
+        record_event(tx, "order", order, actor, "escalated", Some(&note)).await?;
+    }
+    Ok(())
+}
+
+/// Offers the order to the next `count` candidates of its ranking, from `from`; returns how
+/// many were offered.
+pub async fn offer_next(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order: Uuid,
+    ranking: &[RankedCandidate],
+    from: usize,
+    count: usize,
+    accept_by: OffsetDateTime,
+) -> AppResult<usize> {
+    let now = now_ts();
+    let mut n = 0;
+    for (rank, c) in ranking.iter().enumerate().skip(from).take(count) {
+        sqlx::query(
+            "INSERT INTO order_offers (id, order_id, candidate_kind, candidate_id, rank, status, offered_at) \
+             VALUES ($1, $2, $3, $4, $5, 'open', $6)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(order.to_string())
+        .bind(c.kind.clone())
+        .bind(c.id.to_string())
+        .bind(rank as i64)
+        .bind(now.clone())
+        .execute(&mut **tx)
+        .await?;
+        n += 1;
+    }
+    sqlx::query("UPDATE service_orders SET next_rank = $1, accept_deadline = $2 WHERE id = $3")
+        .bind((from + n) as i64)
+        .bind((n > 0).then(|| format_ts(accept_by)))
+        .bind(order.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(n)
+}
+
+/// The outcome of dispatching a demand.
+pub enum Dispatched {
+    Order(Uuid),
+    /// Nobody could take it; the demand stays open and the case was escalated.
+    NoCandidates,
+}
+
+/// Dispatches an open demand: ranks its candidates with the street's rule, records the rule
+/// and ranking on a new order and offers it to the best of them. `offer_count` overrides the
+/// street's setting.
+pub async fn dispatch_demand(
+    state: &AppState,
+    demand: Uuid,
+    offer_count: Option<i64>,
+    actor: &str,
+) -> AppResult<Dispatched> {
+    let row = sqlx::query("SELECT street_id, status, category FROM demands WHERE id = $1")
+        .bind(demand.to_string())
+        .fetch_optional(state.db.read())
+        .await?
+        .ok_or(AppError::NotFound("demand"))?;
+    let street = get_uuid(&row, "street_id")?;
+    if row.try_get::<String, _>("status")? != "open" {
+        return Err(AppError::conflict(
+            "not_open",
+            "only an open demand can be dispatched",
+        ));
+    }
+    let settings = settings_for(
+        state.db.read(),
+        street,
+        &row.try_get::<String, _>("category")?,
+    )
+    .await?;
+    let offer_count = offer_count.unwrap_or(settings.offer_count).max(1) as usize;
+    let m = matching::match_demand(state, demand).await?;
+    let now = state.clock.now();
+    let mut tx = state.db.write().begin().await?;
+    if m.ranked.is_empty() {
+        escalate(
+            &mut tx,
+            street,
+            demand,
+            None,
+            "no volunteer or resource can take it",
+            now + Duration::minutes(settings.accept_minutes),
+            actor,
+        )
+        .await?;
+        tx.commit().await?;
+        return Ok(Dispatched::NoCandidates);
+    }
+    let claimed = sqlx::query("UPDATE demands SET status = 'dispatched', updated_at = $1 WHERE id = $2 AND status = 'open'")
+        .bind(now_ts())
+        .bind(demand.to_string())
+        .execute(&mut *tx)
+        .await?;
+    if claimed.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "not_open",
+            "the demand was dispatched meanwhile",
+        ));
+    }
+    let id = Uuid::now_v7();
+    sqlx::query(
+        "INSERT INTO service_orders (id, demand_id, street_id, status, rule_kind, plugin_version_id, content_hash, ranking, \
+         offer_count, next_rank, created_by, created_at, updated_at) VALUES ($1, $2, $3, 'offered', $4, $5, $6, $7, $8, 0, $9, $10, $10)",
+    )
+    .bind(id.to_string())
+    .bind(demand.to_string())
+    .bind(street.to_string())
+    .bind(m.rule.kind.clone())
+    .bind(m.rule.version_id.map(|v| v.to_string()))
+    .bind(m.rule.content_hash.clone())
+    .bind(serde_json::to_string(&m.ranked).expect("serialises"))
+    .bind(offer_count as i64)
+    .bind(actor.to_string())
+    .bind(now_ts())
+    .execute(&mut *tx)
+    .await?;
+    let offered = offer_next(
+        &mut tx,
+        id,
+        &m.ranked,
+        0,
+        offer_count,
+        now + Duration::minutes(settings.accept_minutes),
+    )
+    .await?;
+    let rule = match m.rule.version_number {
+        Some(n) => format!("{} v{n}", m.rule.kind),
+        None => m.rule.kind.clone(),
+    };
+    let fallback = m
+        .fault
+        .as_ref()
+        .map(|f| format!("; plugin fault ({}), built-in rule used", f.kind))
+        .unwrap_or_default();
+    record_event(
+        &mut tx,
+        "demand",
+        demand,
+        actor,
+        "dispatched",
+        Some(&format!("order {id}")),
+    )
+    .await?;
+    record_event(
+        &mut tx,
+        "order",
+        id,
+        actor,
+        "offered",
+        Some(&format!(
+            "ranked by {rule}{fallback}; offered to {offered} of {}",
+            m.ranked.len()
+        )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Dispatched::Order(id))
+}
+
+/// Moves an offered order on when its open offers are gone (declined or expired): offers it
+/// to the next candidates of its ranking, or, when the ranking is used up, marks it
+/// unassigned and escalates.
+pub async fn offer_onward(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    state: &AppState,
+    order: Uuid,
+    why: &str,
+) -> AppResult<()> {
+    let row = sqlx::query(
+        "SELECT o.street_id, o.demand_id, o.ranking, o.next_rank, o.offer_count, d.category \
+         FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1",
+    )
+    .bind(order.to_string())
+    .fetch_one(&mut **tx)
+    .await?;
+    let street = get_uuid(&row, "street_id")?;
+    let demand = get_uuid(&row, "demand_id")?;
+    let ranking: Vec<RankedCandidate> = crate::lists::get_json(&row, "ranking")?;
+    let settings = settings_for(
+        state.db.read(),
+        street,
+        &row.try_get::<String, _>("category")?,
+    )
+    .await?;
+    let now = state.clock.now();
+    let next = row.try_get::<i64, _>("next_rank")? as usize;
+    let count = row.try_get::<i64, _>("offer_count")? as usize;
+    let offered = offer_next(
+        tx,
+        order,
+        &ranking,
+        next,
+        count,
+        now + Duration::minutes(settings.accept_minutes),
+    )
+    .await?;
+    if offered > 0 {
+        record_event(
+            tx,
+            "order",
+            order,
+            "system",
+            "offered",
+            Some(&format!("{why}; offered to the next {offered}")),
+        )
+        .await?;
+        return Ok(());
+    }
+    sqlx::query("UPDATE service_orders SET status = 'unassigned', accept_deadline = NULL, updated_at = $1 WHERE id = $2")
+        .bind(now_ts())
+        .bind(order.to_string())
+        .execute(&mut **tx)
+        .await?;
+    record_event(
+        tx,
+        "order",
+        order,
+        "system",
+        "unassigned",
+        Some(&format!("{why}; no candidates left")),
+    )
+    .await?;
+    escalate(
+        tx,
+        street,
+        demand,
+        Some(order),
+        "the candidates ran out",
+        now + Duration::minutes(settings.accept_minutes),
+        "system",
+    )
+    .await
+}
