@@ -718,3 +718,108 @@ async fn concurrent_claims_have_one_winner() {
         .iter()
         .any(|(u, _)| p["claimed_by_unit_id"] == u.as_str()));
 }
+
+#[tokio::test]
+async fn claimed_projects_report_progress_and_are_evaluated() {
+    let app = TestApp::spawn().await;
+    let s = id(&app.street("shixi").await);
+    let admin = app.token(RoleKind::StreetAdmin, Some(&s), None, None).await;
+    let unit = id(&app.unit(&[&s], "红色物业").await);
+    let rival = id(&app.unit(&[&s], "绿城物业").await);
+    let unit_token = app.token(RoleKind::Unit, None, Some(&unit), None).await;
+    let rival_token = app.token(RoleKind::Unit, None, Some(&rival), None).await;
+    let pid = id(&app
+        .post("/api/v1/projects", &admin, json!({"street_id": s, "title": "楼道照明改造", "description": "14栋楼", "goal": "年底完成"}))
+        .await
+        .expect(201));
+    let updates = format!("/api/v1/projects/{pid}/updates");
+    app.patch(
+        &format!("/api/v1/projects/{pid}"),
+        &admin,
+        json!({"status": "published"}),
+    )
+    .await
+    .expect(200);
+    app.post(&updates, &unit_token, json!({"note": "x"}))
+        .await
+        .problem(403, "forbidden", None);
+    app.post(&updates, &admin, json!({"note": "x"}))
+        .await
+        .problem(409, "invalid_transition", None);
+    app.post(
+        &format!("/api/v1/projects/{pid}/claim"),
+        &unit_token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    app.post(&updates, &rival_token, json!({"note": "我们来做"}))
+        .await
+        .problem(403, "forbidden", None);
+    app.post(&updates, &unit_token, json!({"note": ""}))
+        .await
+        .problem(422, "required", Some("note"));
+    app.post(
+        &format!("/api/v1/projects/{pid}/complete"),
+        &admin,
+        json!({"evaluation": "好", "score": 5}),
+    )
+    .await
+    .problem(409, "invalid_transition", None);
+    app.post(
+        &updates,
+        &unit_token,
+        json!({"note": "已进场施工", "start": true}),
+    )
+    .await
+    .expect(201);
+    app.post(&updates, &unit_token, json!({"note": "完成8栋"}))
+        .await
+        .expect(201);
+    let p = app
+        .get(&format!("/api/v1/projects/{pid}"), &admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        (p["status"].as_str(), p["progress_note"].as_str()),
+        (Some("in_progress"), Some("完成8栋"))
+    );
+    let listed = app.get(&updates, &admin).await.expect(200);
+    let notes: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["note"].as_str().unwrap())
+        .collect();
+    assert_eq!(notes, ["已进场施工", "完成8栋"]);
+    app.post(
+        &format!("/api/v1/projects/{pid}/complete"),
+        &unit_token,
+        json!({"evaluation": "好", "score": 5}),
+    )
+    .await
+    .problem(403, "forbidden", None);
+    app.post(
+        &format!("/api/v1/projects/{pid}/complete"),
+        &admin,
+        json!({"evaluation": "好", "score": 6}),
+    )
+    .await
+    .problem(422, "out_of_range", Some("score"));
+    let done = app
+        .post(
+            &format!("/api/v1/projects/{pid}/complete"),
+            &admin,
+            json!({"evaluation": "按期完成，居民满意", "score": 5}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        (done["status"].as_str(), done["evaluation_score"].as_i64()),
+        (Some("done"), Some(5))
+    );
+    assert!(done["completed_at"].is_string());
+    app.post(&updates, &unit_token, json!({"note": "补充"}))
+        .await
+        .problem(409, "invalid_transition", None);
+}

@@ -913,3 +913,143 @@ async fn the_streets_figures() {
         .await
         .problem(400, "invalid_query", Some("to"));
 }
+
+#[tokio::test]
+async fn the_whole_loop_with_the_streets_plugin() {
+    let app = TestApp::spawn().await;
+    let s = street(&app, 3).await;
+    // The street's rule: fewest open orders first, with its own reason.
+    let rule = r#"
+        fn score(c, d, config) {
+            if c.kind != "volunteer" || !c.has_room() { return (); }
+            #{ score: 10.0 - c.open_orders, reason: `街道规则：在办 ${c.open_orders}` }
+        }"#;
+    let v = app
+        .post(
+            &format!("/api/v1/streets/{}/plugins", s.id),
+            &s.admin,
+            json!({"kind": "rhai", "source": rule}),
+        )
+        .await
+        .expect(201);
+    app.post(
+        &format!("/api/v1/streets/{}/plugins/{}/activate", s.id, id(&v)),
+        &s.admin,
+        json!({}),
+    )
+    .await
+    .expect(200);
+
+    let demand = repair_demand(&app, &s).await;
+    let order = app
+        .post(
+            &format!("/api/v1/demands/{demand}/dispatch"),
+            &s.admin,
+            json!({"offer_count": 1}),
+        )
+        .await
+        .expect(201);
+    let oid = id(&order);
+    assert_eq!(order["rule"]["kind"], "rhai");
+    assert_eq!(order["rule"]["version_id"], v["id"]);
+    assert_eq!(order["rule"]["content_hash"], v["content_hash"]);
+    assert!(
+        order["ranking"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["reason"] == "街道规则：在办 0"),
+        "{order}"
+    );
+    let first = order["offers"][0]["candidate_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        &format!("/api/v1/orders/{oid}/decline"),
+        token_of(&s, &first),
+        json!({"reason": "不在家"}),
+    )
+    .await
+    .expect(200);
+    let now = app
+        .get(&format!("/api/v1/orders/{oid}"), &s.admin)
+        .await
+        .expect(200);
+    let second = now["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["status"] == "open")
+        .unwrap()["candidate_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(first, second, "re-offered to the next candidate");
+    let t = token_of(&s, &second).to_string();
+    app.post(&format!("/api/v1/orders/{oid}/accept"), &t, json!({}))
+        .await
+        .expect(200);
+    app.post(&format!("/api/v1/orders/{oid}/start"), &t, json!({}))
+        .await
+        .expect(200);
+    app.post(
+        &format!("/api/v1/orders/{oid}/complete"),
+        &t,
+        json!({"service_minutes": 45}),
+    )
+    .await
+    .expect(200);
+    app.post(
+        &format!("/api/v1/orders/{oid}/rating"),
+        &s.grid_worker,
+        json!({"rating": 4}),
+    )
+    .await
+    .expect(200);
+
+    let stats = app
+        .get(
+            "/api/v1/stats?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&group_by=volunteer",
+            &s.admin,
+        )
+        .await
+        .expect(200);
+    let row = stats["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["key"] == second.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            row["received"].as_u64(),
+            row["completed"].as_u64(),
+            row["rated"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1))
+    );
+    assert_eq!(row["satisfaction_rate"], 1.0);
+    assert_eq!(stats["total"]["completion_rate"], 1.0);
+    let events = app
+        .get(&format!("/api/v1/orders/{oid}/events"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        actions(&events),
+        [
+            "offered",
+            "declined",
+            "offered",
+            "accepted",
+            "started",
+            "completed",
+            "rated"
+        ]
+    );
+    assert!(events["items"][0]["note"]
+        .as_str()
+        .unwrap()
+        .starts_with("ranked by rhai v1"));
+}

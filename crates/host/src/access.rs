@@ -610,3 +610,21 @@ impl Principal {
         }
     }
 }
+
+impl Principal {
+    /// Progress on a project is reported by the unit that claimed it, or the street's admins.
+    pub fn authorize_project_progress(
+        &self,
+        street: Uuid,
+        claimed_by: Option<Uuid>,
+    ) -> Result<(), AppError> {
+        let claimant = matches!(&self.role, Role::Unit { unit, .. } if Some(*unit) == claimed_by);
+        if claimant || self.is_admin_of(street) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden(
+                "progress is reported by the unit that claimed the project",
+            ))
+        }
+    }
+}

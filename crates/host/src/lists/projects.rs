@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{get_opt_uuid, get_uuid, links, push_in, require_street, Created};
+use super::{get_opt_uuid, get_uuid, links, push_in, require_street, streets::ListPage, Created};
 use crate::{
     access::{Action, ListScope, Target},
     auth::Principal,
@@ -29,6 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_projects, create_project))
         .routes(routes!(get_project, update_project, delete_project))
         .routes(routes!(claim_project))
+        .routes(routes!(list_updates, report_progress))
+        .routes(routes!(complete_project))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -44,6 +46,11 @@ pub struct Project {
     /// The unit that claimed it.
     pub claimed_by_unit_id: Option<Uuid>,
     pub progress_note: Option<String>,
+    /// The street's evaluation when the project was done.
+    pub evaluation: Option<String>,
+    /// 1 to 5.
+    pub evaluation_score: Option<i64>,
+    pub completed_at: Option<String>,
     pub demand_ids: Vec<Uuid>,
     pub resource_ids: Vec<Uuid>,
     pub created_at: String,
@@ -110,6 +117,9 @@ fn project_from_row(
         status: ProjectStatus::from_db(&row.try_get::<String, _>("status")?)?,
         claimed_by_unit_id: get_opt_uuid(row, "claimed_by_unit_id")?,
         progress_note: row.try_get("progress_note")?,
+        evaluation: row.try_get("evaluation")?,
+        evaluation_score: row.try_get("evaluation_score")?,
+        completed_at: row.try_get("completed_at")?,
         demand_ids,
         resource_ids,
         created_at: row.try_get("created_at")?,
@@ -495,6 +505,179 @@ async fn claim_project(
         return Err(AppError::conflict(
             "not_claimable",
             "the project is not published or was claimed already",
+        ));
+    }
+    Ok(Json(fetch_project(db, id).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProgressReport {
+    pub note: String,
+    /// Marks a claimed project as started.
+    #[serde(default)]
+    pub start: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProjectUpdate {
+    pub id: Uuid,
+    pub note: String,
+    /// The token that reported it.
+    pub by: String,
+    pub at: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectEvaluation {
+    pub evaluation: String,
+    /// 1 to 5.
+    pub score: i64,
+}
+
+/// Reports progress on a claimed project (the claiming unit, or the street's admins); with
+/// `start`, the project moves from claimed to in progress.
+#[utoipa::path(post, path = "/api/v1/projects/{id}/updates", tag = "projects", request_body = ProgressReport,
+    params(("id" = Uuid, Path, description = "project id")),
+    responses((status = 201, body = ProjectUpdate), (status = 403, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn report_progress(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ProgressReport>,
+) -> AppResult<Created<ProjectUpdate>> {
+    let db = state.db.write();
+    let id = path_id("id", &id)?;
+    let cur = fetch_project(db, id).await?;
+    caller.authorize(Action::Read, target(&cur))?;
+    caller.authorize_project_progress(cur.street_id, cur.claimed_by_unit_id)?;
+    let mut c = Check::new();
+    let note = c.text("note", &body.note, 1, 2000);
+    c.finish()?;
+    let ok = matches!(
+        (cur.status, body.start),
+        (ProjectStatus::Claimed, true)
+            | (ProjectStatus::Claimed | ProjectStatus::InProgress, false)
+    );
+    if !ok {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            format!("progress is not reported on a {} project", cur.status),
+        ));
+    }
+    let now = now_ts();
+    let update = Uuid::now_v7();
+    let mut tx = db.begin().await?;
+    let status = if body.start {
+        ProjectStatus::InProgress
+    } else {
+        cur.status
+    };
+    let moved = sqlx::query("UPDATE projects SET progress_note = $1, status = $2, updated_at = $3 WHERE id = $4 AND status = $5")
+        .bind(note.clone())
+        .bind(status.as_str())
+        .bind(now.clone())
+        .bind(id.to_string())
+        .bind(cur.status.as_str())
+        .execute(&mut *tx)
+        .await?;
+    if moved.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "concurrent_change",
+            "the project changed meanwhile; read it again",
+        ));
+    }
+    sqlx::query("INSERT INTO project_updates (id, project_id, by_token, note, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(update.to_string())
+        .bind(id.to_string())
+        .bind(caller.token_id.to_string())
+        .bind(note.clone())
+        .bind(now.clone())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Created(
+        format!("/api/v1/projects/{id}/updates"),
+        ProjectUpdate {
+            id: update,
+            note,
+            by: caller.token_id.to_string(),
+            at: now,
+        },
+    ))
+}
+
+/// The progress reported on a project, oldest first.
+#[utoipa::path(get, path = "/api/v1/projects/{id}/updates", tag = "projects",
+    params(("id" = Uuid, Path, description = "project id"), ListPage),
+    responses((status = 200, body = Page<ProjectUpdate>), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_updates(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListPage>,
+) -> AppResult<Json<Page<ProjectUpdate>>> {
+    let id = path_id("id", &id)?;
+    let cur = fetch_project(state.db.read(), id).await?;
+    caller.authorize(Action::Read, target(&cur))?;
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let mut sql = Sql::new("SELECT * FROM project_updates WHERE project_id = ");
+    sql.bind(id.to_string());
+    page.apply(&mut sql, "id");
+    let rows = sql.fetch_all(state.db.read()).await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(ProjectUpdate {
+                id: get_uuid(r, "id")?,
+                note: r.try_get("note")?,
+                by: r.try_get("by_token")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect::<AppResult<Vec<_>>>()?;
+    Ok(Json(page.finish(items, |u| u.id)))
+}
+
+/// Completes a project in progress with the street's evaluation (the street's admins).
+#[utoipa::path(post, path = "/api/v1/projects/{id}/complete", tag = "projects", request_body = ProjectEvaluation,
+    params(("id" = Uuid, Path, description = "project id")),
+    responses((status = 200, body = Project), (status = 403, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn complete_project(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ProjectEvaluation>,
+) -> AppResult<Json<Project>> {
+    let db = state.db.write();
+    let id = path_id("id", &id)?;
+    let cur = fetch_project(db, id).await?;
+    caller.authorize(Action::Update, target(&cur))?;
+    let mut c = Check::new();
+    let evaluation = c.text("evaluation", &body.evaluation, 1, 2000);
+    let score = c.range_i64("score", body.score, 1, 5);
+    c.finish()?;
+    let now = now_ts();
+    let done = sqlx::query(
+        "UPDATE projects SET status = 'done', evaluation = $1, evaluation_score = $2, completed_at = $3, updated_at = $3 \
+         WHERE id = $4 AND status = 'in_progress'",
+    )
+    .bind(evaluation)
+    .bind(score)
+    .bind(now)
+    .bind(id.to_string())
+    .execute(db)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "invalid_transition",
+            format!("a {} project cannot be completed", cur.status),
         ));
     }
     Ok(Json(fetch_project(db, id).await?))
