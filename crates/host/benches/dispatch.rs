@@ -1,0 +1,231 @@
+//! Filing and dispatching demands through the HTTP API, in process: one iteration files a
+//! demand and dispatches it (candidates built from the database, ranked, order and offers
+//! written). With 1,000 and 10,000 volunteers, the built-in rule, rhai and WebAssembly, on
+//! SQLite and, when `GONGJIAN_BENCH_POSTGRES` is a PostgreSQL URL, on PostgreSQL.
+//!
+//! `cargo bench -p gongjian-host --bench dispatch` (results in BENCHMARKS.md).
+
+use std::time::Duration;
+
+use axum::{
+    body::Body,
+    http::{header, Method, Request},
+    Router,
+};
+use base64::Engine as _;
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use gongjian_host::{
+    auth::RoleKind,
+    db::{Db, DbOptions},
+    lists::tokens::{issue, CreateToken, TokenSubject},
+    AppState,
+};
+use serde_json::{json, Value};
+use tower::ServiceExt;
+use uuid::Uuid;
+
+#[path = "../../../tests/support/example_plugins.rs"]
+mod example_plugins;
+
+async fn call(router: &Router, method: Method, path: &str, token: &str, body: Value) -> Value {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+    let res = router.clone().oneshot(req).await.unwrap();
+    let status = res.status();
+    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    assert!(status.is_success(), "{path}: {status} {v}");
+    v
+}
+
+struct Street {
+    router: Router,
+    admin: String,
+    grid: String,
+}
+
+/// A street with `n` volunteers in 36 grids, and the given rule active.
+async fn street(url: &str, n: usize, rule: &str) -> Street {
+    let db = Db::open(url, &DbOptions::default()).await.unwrap();
+    let subject = TokenSubject::resolve(
+        db.write(),
+        CreateToken {
+            role: RoleKind::DistrictAdmin,
+            name: "bench".into(),
+            street_id: None,
+            unit_id: None,
+            volunteer_id: None,
+        },
+    )
+    .await
+    .unwrap();
+    let district = issue(&db, subject, None).await.unwrap().token;
+    let router = gongjian_host::app(AppState::new(db.clone()));
+    let simple = Uuid::now_v7().simple().to_string();
+    let code = format!("s{}", &simple[20..]);
+    let s = call(
+        &router,
+        Method::POST,
+        "/api/v1/streets",
+        &district,
+        json!({"name": "压测街道", "code": code, "district": "滨城区"}),
+    )
+    .await;
+    let sid = s["id"].as_str().unwrap().to_string();
+    let c = call(
+        &router,
+        Method::POST,
+        &format!("/api/v1/streets/{sid}/communities"),
+        &district,
+        json!({"name": "社区"}),
+    )
+    .await;
+    let cid = c["id"].as_str().unwrap().to_string();
+    let mut grids = vec![];
+    for g in 0..36 {
+        let grid = call(
+            &router,
+            Method::POST,
+            &format!("/api/v1/streets/{sid}/grids"),
+            &district,
+            json!({"community_id": cid, "code": format!("g{g:02}"), "name": format!("网格{g}")}),
+        )
+        .await;
+        grids.push(grid["id"].as_str().unwrap().to_string());
+    }
+    // Volunteers straight into the table: setting up 10,000 through the API is not the point.
+    let skills = ["维修", "陪护", "义诊", "书法", "水电", "法律"];
+    let mut tx = db.write().begin().await.unwrap();
+    for i in 0..n {
+        sqlx::query(
+            "INSERT INTO volunteers (id, street_id, home_grid_id, name, phone, skills, team, party_member, availability, \
+             max_open_orders, active, created_at, updated_at) VALUES ($1, $2, $3, $4, '13800000000', $5, $6, $7, '[]', 1000000, 1, $8, $8)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(sid.clone())
+        .bind(grids[i % 36].clone())
+        .bind(format!("志愿者{i}"))
+        .bind(json!([skills[i % 6], skills[(i / 6) % 6]]).to_string())
+        .bind(format!("队{}", i % 131))
+        .bind((i % 3 == 0) as i64)
+        .bind(gongjian_host::domain::now_ts())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let admin = {
+        let subject = TokenSubject::resolve(
+            db.write(),
+            CreateToken {
+                role: RoleKind::StreetAdmin,
+                name: "bench".into(),
+                street_id: Some(sid.parse().unwrap()),
+                unit_id: None,
+                volunteer_id: None,
+            },
+        )
+        .await
+        .unwrap();
+        issue(&db, subject, None).await.unwrap().token
+    };
+    let upload = match rule {
+        "builtin" => None,
+        "rhai" => Some(
+            json!({"kind": "rhai", "source": std::fs::read_to_string(example_plugins::root().join("plugins/rhai/default-rule.rhai")).unwrap()}),
+        ),
+        "wasm" => Some(
+            json!({"kind": "wasm", "wasm_base64": base64::engine::general_purpose::STANDARD.encode(example_plugins::wasm_bytes("default_rule"))}),
+        ),
+        other => panic!("unknown rule {other}"),
+    };
+    if let Some(upload) = upload {
+        let v = call(
+            &router,
+            Method::POST,
+            &format!("/api/v1/streets/{sid}/plugins"),
+            &admin,
+            upload,
+        )
+        .await;
+        call(
+            &router,
+            Method::POST,
+            &format!(
+                "/api/v1/streets/{sid}/plugins/{}/activate",
+                v["id"].as_str().unwrap()
+            ),
+            &admin,
+            json!({}),
+        )
+        .await;
+    }
+    Street {
+        router,
+        admin,
+        grid: grids[7].clone(),
+    }
+}
+
+async fn file_and_dispatch(s: &Street) {
+    let d = call(
+        &s.router,
+        Method::POST,
+        "/api/v1/demands",
+        &s.admin,
+        json!({"grid_id": s.grid, "category": "repair", "urgency": "high", "channel": "hotline", "description": "水管漏水",
+               "resident": {"name": "李秀英", "phone": "13912345678", "address": "滨城区市西街道魏鑫家园"}}),
+    )
+    .await;
+    let id = d["id"].as_str().unwrap();
+    call(
+        &s.router,
+        Method::POST,
+        &format!("/api/v1/demands/{id}/dispatch"),
+        &s.admin,
+        json!({}),
+    )
+    .await;
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut engines = vec![(
+        "sqlite".to_string(),
+        format!("sqlite://{}", dir.path().join("bench.db").display()),
+    )];
+    if let Ok(pg) = std::env::var("GONGJIAN_BENCH_POSTGRES") {
+        engines.push(("postgres".to_string(), pg));
+    }
+    let mut group = c.benchmark_group("file_and_dispatch");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Elements(1));
+    for (engine, url) in &engines {
+        for n in [1_000usize, 10_000] {
+            for rule in ["builtin", "rhai", "wasm"] {
+                let s = rt.block_on(street(url, n, rule));
+                group.bench_function(BenchmarkId::new(format!("{engine}/{rule}"), n), |b| {
+                    b.iter(|| rt.block_on(file_and_dispatch(&s)))
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
