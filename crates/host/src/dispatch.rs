@@ -4,12 +4,12 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use time::{Duration, OffsetDateTime, UtcOffset};
+use time::{Duration, OffsetDateTime};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{format_ts, now_ts},
+    domain::{end_of_local_day, format_ts, now_ts, parse_instant},
     error::{AppError, AppResult},
     lists::{get_uuid, orders::record_event},
     matching::{self, RankedCandidate},
@@ -66,10 +66,6 @@ pub async fn settings_for(db: &sqlx::AnyPool, street: Uuid, category: &str) -> A
     }
 }
 
-fn parse(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
-}
-
 /// When an accepted order must be completed.
 pub fn complete_deadline(
     settings: &Settings,
@@ -80,11 +76,9 @@ pub fn complete_deadline(
     if let Some(m) = settings.complete_minutes {
         return accepted + Duration::minutes(m);
     }
-    let promised = window_end.and_then(parse).or_else(|| {
-        let offset = UtcOffset::from_hms(8, 0, 0).ok()?;
-        let local = parse(filed)?.to_offset(offset);
-        Some(local.replace_time(time::Time::MIDNIGHT) + Duration::days(1))
-    });
+    let promised = window_end
+        .and_then(parse_instant)
+        .or_else(|| parse_instant(filed).map(end_of_local_day));
     // A promise already past when the order is accepted still leaves an hour to do the work.
     promised
         .filter(|p| *p > accepted + Duration::hours(1))

@@ -166,6 +166,20 @@ pub fn now_ts() -> String {
     format_ts(now())
 }
 
+/// Streets keep local time at UTC+8: weekly availability and the same-day promise (当日必达)
+/// are in local time.
+pub const LOCAL_OFFSET: UtcOffset = time::macros::offset!(+8);
+
+/// Reads an RFC 3339 instant (a stored timestamp, or one from a client).
+pub fn parse_instant(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+/// The end of the local day of an instant: the deadline of the same-day promise.
+pub fn end_of_local_day(t: OffsetDateTime) -> OffsetDateTime {
+    t.to_offset(LOCAL_OFFSET).replace_time(time::Time::MIDNIGHT) + time::Duration::days(1)
+}
+
 /// Parses an RFC 3339 instant with any offset into the stored form.
 pub fn parse_ts(field: &str, raw: &str, errors: &mut Vec<FieldError>) -> Option<String> {
     match OffsetDateTime::parse(raw, &Rfc3339) {
@@ -380,7 +394,8 @@ pub struct WeeklySlot {
     pub end: String,
 }
 
-fn minutes(hhmm: &str) -> Option<u32> {
+/// Minutes since midnight of a `HH:MM` time of day (`24:00` is 1440).
+pub fn clock_minutes(hhmm: &str) -> Option<u32> {
     let (h, m) = hhmm.split_once(':')?;
     if h.len() != 2 || m.len() != 2 {
         return None;
@@ -402,7 +417,7 @@ impl Check {
             return;
         }
         for (i, slot) in slots.iter().enumerate() {
-            match (minutes(&slot.start), minutes(&slot.end)) {
+            match (clock_minutes(&slot.start), clock_minutes(&slot.end)) {
                 (Some(s), Some(e)) if s < e => {}
                 (None, _) => self.push(
                     format!("{field}[{i}].start"),

@@ -10,12 +10,15 @@ use gongjian_plugin_sdk::{
 };
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use time::{OffsetDateTime, UtcOffset};
+use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{now, now_ts, Urgency, WeeklySlot, DEFAULT_CATEGORIES},
+    domain::{
+        clock_minutes, now, now_ts, parse_instant, Urgency, WeeklySlot, DEFAULT_CATEGORIES,
+        LOCAL_OFFSET,
+    },
     error::{AppError, AppResult},
     lists::{get_json, get_opt_uuid, get_uuid},
     plugin::{
@@ -24,9 +27,6 @@ use crate::{
     },
     state::AppState,
 };
-
-/// Streets keep local time at UTC+8; weekly availability is in local time.
-const LOCAL_OFFSET_HOURS: i8 = 8;
 
 /// Which candidate a position in a request stands for.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -46,23 +46,20 @@ pub struct Prepared {
 }
 
 fn ts_seconds(text: &str) -> Option<i64> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp())
+    parse_instant(text).map(|t| t.unix_timestamp())
 }
 
 fn local(seconds: i64) -> Option<OffsetDateTime> {
-    let offset = UtcOffset::from_hms(LOCAL_OFFSET_HOURS, 0, 0).ok()?;
     Some(
         OffsetDateTime::from_unix_timestamp(seconds)
             .ok()?
-            .to_offset(offset),
+            .to_offset(LOCAL_OFFSET),
     )
 }
 
+/// Minutes of a stored (so already validated) `HH:MM`.
 fn minutes(hhmm: &str) -> u32 {
-    let (h, m) = hhmm.split_once(':').unwrap_or(("0", "0"));
-    h.parse::<u32>().unwrap_or(0) * 60 + m.parse::<u32>().unwrap_or(0)
+    clock_minutes(hhmm).unwrap_or(0)
 }
 
 /// Whether weekly slots cover a window. No slots means no declared limits (fits); no window

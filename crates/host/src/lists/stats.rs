@@ -13,7 +13,6 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use time::{OffsetDateTime, UtcOffset};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -23,7 +22,7 @@ use crate::{
     access::ListScope,
     auth::Principal,
     db::Sql,
-    domain::{format_ts, str_enum, Check},
+    domain::{end_of_local_day, format_ts, parse_instant, str_enum, Check},
     error::{AppError, AppResult},
     extract::ApiQuery,
     state::AppState,
@@ -134,19 +133,8 @@ fn median(xs: &mut [f64]) -> Option<f64> {
     })
 }
 
-fn parse(text: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
-}
-
 fn minutes(from: &str, to: &str) -> Option<f64> {
-    Some((parse(to)? - parse(from)?).as_seconds_f64() / 60.0)
-}
-
-/// The end of the local (UTC+8) day of an instant.
-fn end_of_local_day(t: OffsetDateTime) -> OffsetDateTime {
-    let offset = UtcOffset::from_hms(8, 0, 0).expect("a valid offset");
-    let local = t.to_offset(offset);
-    local.replace_time(time::Time::MIDNIGHT) + time::Duration::days(1)
+    Some((parse_instant(to)? - parse_instant(from)?).as_seconds_f64() / 60.0)
 }
 
 /// One demand's facts.
@@ -224,8 +212,9 @@ async fn stats(
         .push(" AND d.created_at < ")
         .bind(to.clone());
     let mut earlier = Sql::new("SELECT d.street_id, d.resident_phone, d.category, d.created_at FROM demands d WHERE d.created_at >= ");
-    let lookback =
-        format_ts(parse(&from).expect("checked") - time::Duration::days(REPEAT_WINDOW_DAYS));
+    let lookback = format_ts(
+        parse_instant(&from).expect("checked") - time::Duration::days(REPEAT_WINDOW_DAYS),
+    );
     earlier
         .bind(lookback)
         .push(" AND d.created_at < ")
@@ -280,9 +269,9 @@ async fn stats(
         let window_end: Option<String> = r.try_get("window_end")?;
         let deadline = window_end
             .as_deref()
-            .and_then(parse)
-            .or_else(|| parse(&created).map(end_of_local_day));
-        let on_time = match (completed_at.as_deref().and_then(parse), deadline) {
+            .and_then(parse_instant)
+            .or_else(|| parse_instant(&created).map(end_of_local_day));
+        let on_time = match (completed_at.as_deref().and_then(parse_instant), deadline) {
             (Some(done), Some(by)) => done <= by,
             _ => false,
         };
@@ -292,7 +281,7 @@ async fn stats(
             r.try_get::<String, _>("category")?,
         );
         let lower = format_ts(
-            parse(&created).expect("stored timestamps parse")
+            parse_instant(&created).expect("stored timestamps parse")
                 - time::Duration::days(REPEAT_WINDOW_DAYS),
         );
         let repeat = history
@@ -445,7 +434,7 @@ mod tests {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
         // 20:00 UTC is 04:00 the next day at UTC+8: that local day ends at 16:00 UTC.
-        let t = parse("2026-05-01T20:00:00Z").unwrap();
+        let t = parse_instant("2026-05-01T20:00:00Z").unwrap();
         assert_eq!(
             format_ts(end_of_local_day(t)),
             "2026-05-02T16:00:00.000000Z"
