@@ -196,7 +196,7 @@ pub async fn dispatch_demand(
     )
     .await?;
     let offer_count = offer_count.unwrap_or(settings.offer_count).max(1) as usize;
-    let m = matching::match_demand(state, demand).await?;
+    let m = matching::match_demand(state, demand, street).await?;
     let now = state.clock.now();
     let mut tx = state.db.write().begin().await?;
     if m.ranked.is_empty() {

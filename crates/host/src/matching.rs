@@ -402,12 +402,11 @@ pub fn decode_source(kind: PluginKind, stored: &str) -> AppResult<Vec<u8>> {
     }
 }
 
-/// Ranks the candidates for a demand with the street's active rule. A plugin fault is
-/// recorded against its version and the built-in rule ranks instead.
-pub async fn match_demand(state: &AppState, demand: Uuid) -> AppResult<MatchResult> {
+/// Ranks the candidates for a demand of `street` with the street's active rule. A plugin
+/// fault is recorded against its version and the built-in rule ranks instead.
+pub async fn match_demand(state: &AppState, demand: Uuid, street: Uuid) -> AppResult<MatchResult> {
     // The version is read once: a match finishes on the version it started with, whatever is
     // activated meanwhile.
-    let street = demand_street(state, demand).await?;
     let active = active_version(state, street).await?;
     let config = active
         .as_ref()
@@ -491,15 +490,6 @@ pub async fn match_demand(state: &AppState, demand: Uuid) -> AppResult<MatchResu
             })
         }
     }
-}
-
-async fn demand_street(state: &AppState, demand: Uuid) -> AppResult<Uuid> {
-    let row = sqlx::query("SELECT street_id FROM demands WHERE id = $1")
-        .bind(demand.to_string())
-        .fetch_optional(state.db.read())
-        .await?
-        .ok_or(AppError::NotFound("demand"))?;
-    get_uuid(&row, "street_id")
 }
 
 async fn reset_faults(state: &AppState, version: Uuid) -> AppResult<()> {

@@ -745,5 +745,5 @@ async fn match_demand(
         ],
         "match demands",
     )?;
-    Ok(Json(matching::match_demand(&state, id).await?))
+    Ok(Json(matching::match_demand(&state, id, street).await?))
 }
