@@ -246,27 +246,16 @@ impl TestApp {
         }
     }
 
-    pub async fn raw(&self, req: Request<Body>) -> Resp {
-        let res = self
-            .router
-            .clone()
-            .oneshot(req)
-            .await
-            .expect("the router answers");
-        let status = res.status();
-        let headers = res.headers().clone();
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes)
-                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
-        };
-        Resp {
-            status,
-            body,
-            headers,
+    /// Another host serving the same database, with its own memory (compiled plugins,
+    /// candidate pools), as when several hosts share one PostgreSQL.
+    pub fn other_host(&self) -> Host {
+        Host {
+            router: gongjian_host::app(AppState::new(self.db.clone())),
         }
+    }
+
+    pub async fn raw(&self, req: Request<Body>) -> Resp {
+        send(&self.router, req).await
     }
 
     pub async fn call(
@@ -376,6 +365,62 @@ impl TestApp {
         self.post("/api/v1/demands", token, demand_body(grid))
             .await
             .expect(201)
+    }
+}
+
+async fn send(router: &Router, req: Request<Body>) -> Resp {
+    let res = router
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("the router answers");
+    let status = res.status();
+    let headers = res.headers().clone();
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()))
+    };
+    Resp {
+        status,
+        body,
+        headers,
+    }
+}
+
+/// A second host on a test app's database.
+pub struct Host {
+    router: Router,
+}
+
+impl Host {
+    pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Resp {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        let req = match body {
+            Some(b) => req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(serde_json::to_vec(&b).unwrap())),
+            None => req.body(Body::empty()),
+        }
+        .unwrap();
+        send(&self.router, req).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Resp {
+        self.call(Method::PATCH, path, token, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> Resp {
+        self.call(Method::DELETE, path, token, None).await
     }
 }
 

@@ -14,4 +14,5 @@ mod lists;
 mod orders;
 mod pagination;
 mod plugins;
+mod pool;
 mod system;

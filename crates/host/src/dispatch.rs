@@ -12,7 +12,7 @@ use crate::{
     domain::{end_of_local_day, format_ts, now_ts, parse_instant},
     error::{AppError, AppResult},
     lists::{get_uuid, orders::record_event},
-    matching::{self, RankedCandidate},
+    matching::{self, DemandFacts, MatchResult, RankedCandidate},
     state::AppState,
 };
 
@@ -168,55 +168,62 @@ pub enum Dispatched {
     NoCandidates,
 }
 
-/// Dispatches an open demand: ranks its candidates with the street's rule, records the rule
-/// and ranking on a new order and offers it to the best of them. `offer_count` overrides the
-/// street's setting.
-pub async fn dispatch_demand(
+/// A dispatch decided and not yet written: the street's settings for the demand, how many
+/// candidates are offered at once, and the ranking.
+pub struct Plan {
+    pub settings: Settings,
+    pub offer_count: usize,
+    pub matched: MatchResult,
+}
+
+/// Ranks a demand's candidates with the street's rule. `offer_count` overrides the street's
+/// setting.
+pub async fn plan(
     state: &AppState,
-    demand: Uuid,
+    demand: &DemandFacts,
+    settings: Settings,
     offer_count: Option<i64>,
+) -> AppResult<Plan> {
+    let offer_count = offer_count.unwrap_or(settings.offer_count).max(1) as usize;
+    let matched = matching::match_demand(state, demand).await?;
+    Ok(Plan {
+        settings,
+        offer_count,
+        matched,
+    })
+}
+
+/// Writes a planned dispatch in the caller's transaction: claims the open demand, records the
+/// rule and ranking on a new order and offers it to the best candidates; or, when nobody can
+/// take it, escalates and leaves the demand open.
+pub async fn write(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    state: &AppState,
+    demand: &DemandFacts,
+    plan: &Plan,
     actor: &str,
 ) -> AppResult<Dispatched> {
-    let row = sqlx::query("SELECT street_id, status, category FROM demands WHERE id = $1")
-        .bind(demand.to_string())
-        .fetch_optional(state.db.read())
-        .await?
-        .ok_or(AppError::NotFound("demand"))?;
-    let street = get_uuid(&row, "street_id")?;
-    if row.try_get::<String, _>("status")? != "open" {
-        return Err(AppError::conflict(
-            "not_open",
-            "only an open demand can be dispatched",
-        ));
-    }
-    let settings = settings_for(
-        state.db.read(),
-        street,
-        &row.try_get::<String, _>("category")?,
-    )
-    .await?;
-    let offer_count = offer_count.unwrap_or(settings.offer_count).max(1) as usize;
-    let m = matching::match_demand(state, demand, street).await?;
+    let (street, m) = (demand.street, &plan.matched);
     let now = state.clock.now();
-    let mut tx = state.db.write().begin().await?;
+    let accept_by = now + Duration::minutes(plan.settings.accept_minutes);
     if m.ranked.is_empty() {
         escalate(
-            &mut tx,
+            tx,
             street,
-            demand,
+            demand.id,
             None,
             "no volunteer or resource can take it",
-            now + Duration::minutes(settings.accept_minutes),
+            accept_by,
             actor,
         )
         .await?;
-        tx.commit().await?;
         return Ok(Dispatched::NoCandidates);
     }
+    let at = now_ts();
     let claimed = sqlx::query("UPDATE demands SET status = 'dispatched', updated_at = $1 WHERE id = $2 AND status = 'open'")
-        .bind(now_ts())
-        .bind(demand.to_string())
-        .execute(&mut *tx)
+        .bind(at.clone())
+        .bind(demand.id.to_string())
+        .execute(&mut **tx)
         .await?;
     if claimed.rows_affected() == 0 {
         return Err(AppError::conflict(
@@ -230,26 +237,18 @@ pub async fn dispatch_demand(
          offer_count, next_rank, created_by, created_at, updated_at) VALUES ($1, $2, $3, 'offered', $4, $5, $6, $7, $8, 0, $9, $10, $10)",
     )
     .bind(id.to_string())
-    .bind(demand.to_string())
+    .bind(demand.id.to_string())
     .bind(street.to_string())
     .bind(m.rule.kind.clone())
     .bind(m.rule.version_id.map(|v| v.to_string()))
     .bind(m.rule.content_hash.clone())
     .bind(serde_json::to_string(&m.ranked).expect("serialises"))
-    .bind(offer_count as i64)
+    .bind(plan.offer_count as i64)
     .bind(actor.to_string())
-    .bind(now_ts())
-    .execute(&mut *tx)
+    .bind(at)
+    .execute(&mut **tx)
     .await?;
-    let offered = offer_next(
-        &mut tx,
-        id,
-        &m.ranked,
-        0,
-        offer_count,
-        now + Duration::minutes(settings.accept_minutes),
-    )
-    .await?;
+    let offered = offer_next(tx, id, &m.ranked, 0, plan.offer_count, accept_by).await?;
     let rule = match m.rule.version_number {
         Some(n) => format!("{} v{n}", m.rule.kind),
         None => m.rule.kind.clone(),
@@ -260,16 +259,16 @@ pub async fn dispatch_demand(
         .map(|f| format!("; plugin fault ({}), built-in rule used", f.kind))
         .unwrap_or_default();
     record_event(
-        &mut tx,
+        tx,
         "demand",
-        demand,
+        demand.id,
         actor,
         "dispatched",
         Some(&format!("order {id}")),
     )
     .await?;
     record_event(
-        &mut tx,
+        tx,
         "order",
         id,
         actor,
@@ -280,8 +279,30 @@ pub async fn dispatch_demand(
         )),
     )
     .await?;
-    tx.commit().await?;
     Ok(Dispatched::Order(id))
+}
+
+/// Dispatches an open demand now (an admin's request). `offer_count` overrides the street's
+/// setting.
+pub async fn dispatch_demand(
+    state: &AppState,
+    demand: Uuid,
+    offer_count: Option<i64>,
+    actor: &str,
+) -> AppResult<Dispatched> {
+    let facts = DemandFacts::read(state.db.read(), demand).await?;
+    if facts.status != "open" {
+        return Err(AppError::conflict(
+            "not_open",
+            "only an open demand can be dispatched",
+        ));
+    }
+    let settings = settings_for(state.db.read(), facts.street, &facts.category).await?;
+    let plan = plan(state, &facts, settings, offer_count).await?;
+    let mut tx = state.db.write().begin().await?;
+    let out = write(&mut tx, state, &facts, &plan, actor).await?;
+    tx.commit().await?;
+    Ok(out)
 }
 
 /// Moves an offered order on when its open offers are gone (declined or expired): offers it

@@ -20,6 +20,7 @@ pub mod matching;
 pub mod metrics;
 pub mod pagination;
 pub mod plugin;
+pub mod pool;
 pub mod scheduler;
 pub mod state;
 pub mod system;

@@ -7,6 +7,7 @@ use crate::{
     db::Db,
     metrics::Metrics,
     plugin::host::{PluginHost, PluginSettings},
+    pool::Pools,
 };
 
 #[derive(Clone)]
@@ -14,6 +15,8 @@ pub struct AppState {
     pub db: Db,
     pub metrics: Arc<Metrics>,
     pub plugins: Arc<PluginHost>,
+    /// Each street's candidates, kept in memory between dispatches.
+    pub pools: Arc<Pools>,
     /// The time deadlines are set and checked against.
     pub clock: Arc<dyn Clock>,
 }
@@ -29,6 +32,7 @@ impl AppState {
             db,
             metrics: Arc::new(Metrics::new()),
             plugins: Arc::new(PluginHost::new(settings)),
+            pools: Arc::new(Pools::new()),
             clock: Arc::new(SystemClock),
         }
     }

@@ -26,6 +26,7 @@ use crate::{
     domain::{mask_address, mask_name, mask_phone, now_ts, Channel, Check, DemandStatus, Urgency},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
+    matching::DemandFacts,
     pagination::{Page, PageRequest},
     state::AppState,
 };
@@ -291,8 +292,35 @@ async fn create_demand(
     let street = grid_in_street(db, body.grid_id).await?;
     caller.authorize(Action::Create, Target::Demand { street })?;
     require_category(db, street, &category).await?;
-    let row_category = category.clone();
     let id = Uuid::now_v7();
+    let filed_at = now_ts();
+    let urgency = body.urgency.unwrap_or(Urgency::Normal);
+    let facts = DemandFacts {
+        id,
+        street,
+        grid: body.grid_id,
+        category,
+        tags,
+        urgency,
+        window_start: start,
+        window_end: end,
+        filed_at: filed_at.clone(),
+        status: "open".into(),
+    };
+    // A street may dispatch a category as soon as it is filed: then the demand is ranked
+    // before it is written, and the filing and its order commit together.
+    let settings = dispatch::settings_for(state.db.read(), street, &facts.category).await?;
+    let plan = if settings.auto_dispatch {
+        match dispatch::plan(&state, &facts, settings, None).await {
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                tracing::warn!(demand = %id, error = %e, "automatic dispatch failed; the demand stays open");
+                None
+            }
+        }
+    } else {
+        None
+    };
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
@@ -303,18 +331,18 @@ async fn create_demand(
     .bind(id.to_string())
     .bind(street.to_string())
     .bind(body.grid_id.to_string())
-    .bind(category)
-    .bind(to_json(&tags))
-    .bind(body.urgency.unwrap_or(Urgency::Normal).as_str())
+    .bind(facts.category.clone())
+    .bind(to_json(&facts.tags))
+    .bind(urgency.as_str())
     .bind(body.channel.as_str())
     .bind(description)
     .bind(resident.name)
     .bind(resident.phone)
     .bind(resident.address)
-    .bind(start)
-    .bind(end)
+    .bind(facts.window_start.clone())
+    .bind(facts.window_end.clone())
     .bind(caller.token_id.to_string())
-    .bind(now_ts())
+    .bind(filed_at)
     .execute(&mut *tx)
     .await?;
     record_event(
@@ -326,16 +354,10 @@ async fn create_demand(
         Some(&format!("via {}", body.channel.as_str())),
     )
     .await?;
-    tx.commit().await?;
-    // A street may dispatch a category as soon as it is filed.
-    if dispatch::settings_for(db, street, &row_category)
-        .await?
-        .auto_dispatch
-    {
-        if let Err(e) = dispatch::dispatch_demand(&state, id, None, "system").await {
-            tracing::warn!(demand = %id, error = %e, "automatic dispatch failed; the demand stays open");
-        }
+    if let Some(plan) = &plan {
+        dispatch::write(&mut tx, &state, &facts, plan, "system").await?;
     }
+    tx.commit().await?;
     let row = fetch_row(db, id).await?;
     Ok(Created(
         format!("/api/v1/demands/{id}"),

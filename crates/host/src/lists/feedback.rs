@@ -12,7 +12,8 @@ use time::Duration;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{get_uuid, orders::record_event};
+use super::{get_opt_uuid, get_uuid, orders::record_event};
+use crate::pool;
 use crate::{
     access::{Action, Target},
     auth::{generate_token, hash_token, Principal, RoleKind},
@@ -96,13 +97,20 @@ async fn apply(
             "only a completed order is rated, and only once",
         ));
     }
-    let demand = get_uuid(
-        &sqlx::query("SELECT demand_id FROM service_orders WHERE id = $1")
-            .bind(order.to_string())
-            .fetch_one(&mut *tx)
-            .await?,
-        "demand_id",
-    )?;
+    let row = sqlx::query(
+        "SELECT demand_id, street_id, assignee_kind, assignee_id FROM service_orders WHERE id = $1",
+    )
+    .bind(order.to_string())
+    .fetch_one(&mut *tx)
+    .await?;
+    let demand = get_uuid(&row, "demand_id")?;
+    // The rating counts in the assignee's record.
+    if let (Some(kind), Some(assignee)) = (
+        row.try_get::<Option<String>, _>("assignee_kind")?,
+        get_opt_uuid(&row, "assignee_id")?,
+    ) {
+        pool::touch_load(&mut tx, get_uuid(&row, "street_id")?, &kind, assignee).await?;
+    }
     let note = match &comment {
         Some(c) => format!("{rating}/5: {c}"),
         None => format!("{rating}/5"),

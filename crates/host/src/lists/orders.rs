@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{demands::Resident, get_json, get_opt_uuid, get_uuid, push_in, Created};
+use crate::pool;
 use crate::{
     access::{Action, ListScope, Target},
     auth::{Principal, Role},
@@ -566,6 +567,7 @@ async fn accept(
         Some(&format!("order {id}")),
     )
     .await?;
+    pool::touch_load(&mut tx, l.street, &kind, candidate).await?;
     tx.commit().await?;
     reload(&state, &caller, id).await
 }
@@ -754,6 +756,12 @@ async fn complete(
         Some(&format!("order {id}")),
     )
     .await?;
+    if let (Some(kind), Some(assignee)) = (
+        l.row.try_get::<Option<String>, _>("assignee_kind")?,
+        l.assignee,
+    ) {
+        pool::touch_load(&mut tx, l.street, &kind, assignee).await?;
+    }
     tx.commit().await?;
     reload(&state, &caller, id).await
 }
@@ -840,6 +848,12 @@ async fn cancel(
         Some(&format!("order {id} cancelled: {reason}")),
     )
     .await?;
+    if let (Some(kind), Some(assignee)) = (
+        l.row.try_get::<Option<String>, _>("assignee_kind")?,
+        l.assignee,
+    ) {
+        pool::touch_load(&mut tx, l.street, &kind, assignee).await?;
+    }
     tx.commit().await?;
     reload(&state, &caller, id).await
 }

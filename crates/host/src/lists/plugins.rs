@@ -22,7 +22,8 @@ use crate::{
     error::{AppError, AppResult, FieldError},
     extract::{path_id, ApiJson, ApiQuery},
     matching::{
-        self, decode_source, describe, CandidateRef, MatchResult, RankedCandidate, RuleUsed,
+        self, decode_source, describe, CandidateRef, DemandFacts, MatchResult, RankedCandidate,
+        Refs, RuleUsed,
     },
     pagination::{Page, PageRequest},
     plugin::{
@@ -333,53 +334,41 @@ async fn upload_version(
     let id = Uuid::now_v7();
     let hash = content_hash(&bytes);
     let size = bytes.len() as i64;
-    // Numbers are taken in order; two uploads racing for the same number (possible on
-    // PostgreSQL) make the later one try the next.
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let mut tx = state.db.write().begin().await?;
-        let next: i64 = sqlx::query(
-            "SELECT COALESCE(MAX(number), 0) + 1 AS next FROM plugin_versions WHERE street_id = $1",
-        )
+    // Numbers are taken in order. Touching the street's row first makes simultaneous uploads
+    // for one street take their numbers one after another (on PostgreSQL the row lock holds
+    // the next until this one commits; SQLite has one writer anyway).
+    let mut tx = state.db.write().begin().await?;
+    sqlx::query("UPDATE streets SET updated_at = updated_at WHERE id = $1")
         .bind(street.to_string())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("next")?;
-        let inserted = sqlx::query(
-            "INSERT INTO plugin_versions (id, street_id, number, kind, content_hash, source, source_bytes, config, \
-             contract_version, note, status, consecutive_faults, total_faults, total_calls, created_by, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ready', 0, 0, 0, $11, $12)",
-        )
-        .bind(id.to_string())
-        .bind(street.to_string())
-        .bind(next)
-        .bind(body.kind.as_str())
-        .bind(hash.clone())
-        .bind(stored.clone())
-        .bind(size)
-        .bind(config_text.clone())
-        .bind(gongjian_plugin_sdk::CONTRACT_VERSION)
-        .bind(note.clone())
-        .bind(caller.token_id.to_string())
-        .bind(now_ts())
         .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {
-                tx.commit().await?;
-                break;
-            }
-            Err(e)
-                if attempt < 5
-                    && crate::error::constraint_violation(&e)
-                        == Some(sqlx::error::ErrorKind::UniqueViolation) =>
-            {
-                tx.rollback().await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
+        .await?;
+    let next: i64 = sqlx::query(
+        "SELECT COALESCE(MAX(number), 0) + 1 AS next FROM plugin_versions WHERE street_id = $1",
+    )
+    .bind(street.to_string())
+    .fetch_one(&mut *tx)
+    .await?
+    .try_get("next")?;
+    sqlx::query(
+        "INSERT INTO plugin_versions (id, street_id, number, kind, content_hash, source, source_bytes, config, \
+         contract_version, note, status, consecutive_faults, total_faults, total_calls, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ready', 0, 0, 0, $11, $12)",
+    )
+    .bind(id.to_string())
+    .bind(street.to_string())
+    .bind(next)
+    .bind(body.kind.as_str())
+    .bind(hash)
+    .bind(stored)
+    .bind(size)
+    .bind(config_text)
+    .bind(gongjian_plugin_sdk::CONTRACT_VERSION)
+    .bind(note)
+    .bind(caller.token_id.to_string())
+    .bind(now_ts())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
     state.plugins.remember(id, compiled);
     let version = fetch_version(state.db.write(), street, id, true).await?;
     Ok(Created(
@@ -607,11 +596,12 @@ async fn dry_run(
     let config: String = row.try_get("config")?;
     let (request, refs) = match (body.demand_id, body.demand, body.candidates) {
         (Some(demand), None, None) => {
-            let prepared = matching::prepare(&state, demand, &config).await?;
-            if prepared.street != street {
+            let facts = DemandFacts::read(state.db.read(), demand).await?;
+            if facts.street != street {
                 return Err(AppError::NotFound("demand"));
             }
-            (prepared.request, prepared.candidates)
+            let prepared = matching::prepare(&state, &facts, &config).await?;
+            (prepared.request, prepared.refs)
         }
         (None, Some(demand), Some(candidates)) => {
             if candidates.len() > 10_000 {
@@ -640,7 +630,7 @@ async fn dry_run(
                     }
                 })
                 .collect();
-            (b.finish(), refs)
+            (b.finish(), Refs::Listed(refs))
         }
         _ => {
             return Err(AppError::field(
@@ -730,12 +720,8 @@ async fn match_demand(
     Path(id): Path<String>,
 ) -> AppResult<Json<MatchResult>> {
     let id = path_id("id", &id)?;
-    let row = sqlx::query("SELECT street_id FROM demands WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(state.db.read())
-        .await?
-        .ok_or(AppError::NotFound("demand"))?;
-    let street = get_uuid(&row, "street_id")?;
+    let facts = DemandFacts::read(state.db.read(), id).await?;
+    let street = facts.street;
     caller.authorize(Action::Read, Target::Demand { street })?;
     caller.require(
         &[
@@ -745,5 +731,5 @@ async fn match_demand(
         ],
         "match demands",
     )?;
-    Ok(Json(matching::match_demand(&state, id, street).await?))
+    Ok(Json(matching::match_demand(&state, &facts).await?))
 }

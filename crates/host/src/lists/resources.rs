@@ -20,6 +20,7 @@ use super::{
     volunteers::fetch_volunteer,
     with_links, Created,
 };
+use crate::pool;
 use crate::{
     access::{Action, ListScope, Owner, Target},
     auth::{Principal, Role},
@@ -432,6 +433,8 @@ async fn write_streets(
     id: Uuid,
     streets: &[Uuid],
 ) -> AppResult<()> {
+    // The streets it leaves and the streets it joins both see the change.
+    pool::touch_resource(tx, id).await?;
     sqlx::query("DELETE FROM resource_streets WHERE resource_id = $1")
         .bind(id.to_string())
         .execute(&mut **tx)
@@ -443,7 +446,7 @@ async fn write_streets(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(())
+    pool::touch_resource(tx, id).await
 }
 
 #[utoipa::path(get, path = "/api/v1/resources/{id}", tag = "resources",
@@ -580,6 +583,8 @@ async fn update_resource(
     }
     if body.street_ids.is_some() {
         write_streets(&mut tx, id, &streets).await?;
+    } else {
+        pool::touch_resource(&mut tx, id).await?;
     }
     tx.commit().await?;
     Ok(Json(fetch_resource(db, id).await?.0))
@@ -604,10 +609,13 @@ async fn archive_resource(
             streets: &cur.street_ids,
         },
     )?;
+    let mut tx = state.db.write().begin().await?;
     sqlx::query("UPDATE resources SET status = 'archived', updated_at = $1 WHERE id = $2")
         .bind(now_ts())
         .bind(id.to_string())
-        .execute(state.db.write())
+        .execute(&mut *tx)
         .await?;
+    pool::touch_resource(&mut tx, id).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

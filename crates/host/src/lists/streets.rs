@@ -12,6 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{get_uuid, require_street, Created};
+use crate::pool;
 use crate::{
     access::{Action, Target},
     auth::{Principal, RoleKind},
@@ -334,13 +335,16 @@ async fn update_community(
     let mut c = Check::new();
     let name = c.text("name", &body.name, 1, 64);
     c.finish()?;
+    let mut tx = state.db.write().begin().await?;
     sqlx::query("UPDATE communities SET name = $1, updated_at = $2 WHERE id = $3")
         .bind(name)
         .bind(now_ts())
         .bind(id.to_string())
-        .execute(state.db.write())
+        .execute(&mut *tx)
         .await
         .map_err(|e| unique_as_conflict(e, "name", "the street has a community with this name"))?;
+    pool::touch_registry(&mut tx, street).await?;
+    tx.commit().await?;
     Ok(Json(fetch_community(state.db.write(), street, id).await?))
 }
 
@@ -530,6 +534,7 @@ async fn create_grid(
     c.finish()?;
     require_community(state.db.write(), street, body.community_id).await?;
     let id = Uuid::now_v7();
+    let mut tx = state.db.write().begin().await?;
     sqlx::query(
         "INSERT INTO grids (id, street_id, community_id, code, name, households, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -541,9 +546,11 @@ async fn create_grid(
     .bind(name)
     .bind(body.households)
     .bind(now_ts())
-    .execute(state.db.write())
+    .execute(&mut *tx)
     .await
     .map_err(|e| unique_as_conflict(e, "code", "the street has a grid with this code"))?;
+    pool::touch_registry(&mut tx, street).await?;
+    tx.commit().await?;
     let grid = fetch_grid(state.db.write(), street, id).await?;
     Ok(Created(
         format!("/api/v1/streets/{street}/grids/{id}"),
@@ -595,6 +602,7 @@ async fn update_grid(
     if body.community_id.is_some() {
         require_community(state.db.write(), street, community).await?;
     }
+    let mut tx = state.db.write().begin().await?;
     sqlx::query(
         "UPDATE grids SET community_id = $1, code = $2, name = $3, households = $4, updated_at = $5 WHERE id = $6",
     )
@@ -604,9 +612,11 @@ async fn update_grid(
     .bind(body.households.unwrap_or(current.households))
     .bind(now_ts())
     .bind(id.to_string())
-    .execute(state.db.write())
+    .execute(&mut *tx)
     .await
     .map_err(|e| unique_as_conflict(e, "code", "the street has a grid with this code"))?;
+    pool::touch_registry(&mut tx, street).await?;
+    tx.commit().await?;
     Ok(Json(fetch_grid(state.db.write(), street, id).await?))
 }
 
@@ -625,11 +635,14 @@ async fn delete_grid(
     let id = path_id("grid_id", &id)?;
     fetch_grid(state.db.write(), street, id).await?;
     caller.authorize(Action::Delete, Target::StreetArea(street))?;
+    let mut tx = state.db.write().begin().await?;
     sqlx::query("DELETE FROM grids WHERE id = $1")
         .bind(id.to_string())
-        .execute(state.db.write())
+        .execute(&mut *tx)
         .await
         .map_err(in_use)?;
+    pool::touch_registry(&mut tx, street).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -731,6 +744,7 @@ async fn create_category(
             field: Some("code".into()),
         });
     }
+    let mut tx = state.db.write().begin().await?;
     sqlx::query(
         "INSERT INTO categories (street_id, code, label, created_at) VALUES ($1, $2, $3, $4)",
     )
@@ -738,9 +752,11 @@ async fn create_category(
     .bind(code.clone())
     .bind(label.clone())
     .bind(now_ts())
-    .execute(state.db.write())
+    .execute(&mut *tx)
     .await
     .map_err(|e| unique_as_conflict(e, "code", "the street has a category with this code"))?;
+    pool::touch_registry(&mut tx, street).await?;
+    tx.commit().await?;
     Ok(Created(
         format!("/api/v1/streets/{street}/categories"),
         Category {

@@ -12,6 +12,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{get_uuid, links, require_all, with_links, Created};
+use crate::pool;
 use crate::{
     access::{Action, RegistryScope, Target},
     auth::{Principal, RoleKind},
@@ -358,6 +359,8 @@ async fn update_unit(
     if body.street_ids.is_some() {
         write_streets(&mut tx, id, &f.street_ids).await?;
     }
+    // Matching sees the kind of the unit that owns a resource.
+    pool::touch_owned_registry(&mut tx, pool::Owner::Unit, id).await?;
     tx.commit().await?;
     Ok(Json(fetch_unit(state.db.write(), id).await?))
 }
@@ -381,12 +384,16 @@ async fn archive_unit(
             streets: &current.street_ids,
         },
     )?;
+    let mut tx = state.db.write().begin().await?;
     sqlx::query(
         "UPDATE units SET archived_at = $1, updated_at = $1 WHERE id = $2 AND archived_at IS NULL",
     )
     .bind(now_ts())
     .bind(id.to_string())
-    .execute(state.db.write())
+    .execute(&mut *tx)
     .await?;
+    // Its resources are no longer matched.
+    pool::touch_owned_registry(&mut tx, pool::Owner::Unit, id).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

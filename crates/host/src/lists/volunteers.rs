@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{
     get_bool, get_json, get_uuid, push_json_contains, streets::grid_street, to_json, Created,
 };
+use crate::pool::{self, Owner};
 use crate::{
     access::{Action, RegistryScope, Target},
     auth::Principal,
@@ -250,6 +251,7 @@ async fn create_volunteer(
         },
     )?;
     let id = Uuid::now_v7();
+    let mut tx = state.db.write().begin().await?;
     sqlx::query(
         "INSERT INTO volunteers (id, street_id, home_grid_id, name, phone, skills, team, party_member, \
          availability, max_open_orders, active, created_at, updated_at) \
@@ -267,8 +269,10 @@ async fn create_volunteer(
     .bind(f.max_open_orders)
     .bind(i64::from(body.active.unwrap_or(true)))
     .bind(now_ts())
-    .execute(state.db.write())
+    .execute(&mut *tx)
     .await?;
+    pool::touch_registry(&mut tx, street).await?;
+    tx.commit().await?;
     Ok(Created(
         format!("/api/v1/volunteers/{id}"),
         fetch_volunteer(state.db.write(), id).await?,
@@ -340,6 +344,7 @@ async fn update_volunteer(
             "the home grid must be in the volunteer's street",
         ));
     }
+    let mut tx = state.db.write().begin().await?;
     sqlx::query(
         "UPDATE volunteers SET home_grid_id = $1, name = $2, phone = $3, skills = $4, team = $5, \
          party_member = $6, availability = $7, max_open_orders = $8, active = $9, updated_at = $10 WHERE id = $11",
@@ -355,8 +360,12 @@ async fn update_volunteer(
     .bind(i64::from(body.active.unwrap_or(cur.active)))
     .bind(now_ts())
     .bind(id.to_string())
-    .execute(state.db.write())
+    .execute(&mut *tx)
     .await?;
+    // Its resources name its home grid too.
+    pool::touch_registry(&mut tx, cur.street_id).await?;
+    pool::touch_owned_registry(&mut tx, Owner::Volunteer, id).await?;
+    tx.commit().await?;
     Ok(Json(fetch_volunteer(state.db.write(), id).await?))
 }
 
@@ -379,10 +388,13 @@ async fn archive_volunteer(
             street: cur.street_id,
         },
     )?;
+    let mut tx = state.db.write().begin().await?;
     sqlx::query("UPDATE volunteers SET archived_at = $1, active = 0, updated_at = $1 WHERE id = $2 AND archived_at IS NULL")
         .bind(now_ts())
         .bind(id.to_string())
-        .execute(state.db.write())
+        .execute(&mut *tx)
         .await?;
+    pool::touch_registry(&mut tx, cur.street_id).await?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

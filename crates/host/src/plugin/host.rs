@@ -138,6 +138,15 @@ impl PluginHost {
         Ok(compiled)
     }
 
+    /// The compiled form of a version, when it is in memory.
+    pub fn loaded(&self, version: Uuid) -> Option<Arc<Compiled>> {
+        self.compiled
+            .lock()
+            .expect("not poisoned")
+            .get(&version)
+            .cloned()
+    }
+
     /// Keeps a freshly validated version's compiled form, so activation needs no compile.
     pub fn remember(&self, version: Uuid, compiled: Compiled) {
         self.compiled
