@@ -181,7 +181,7 @@ fn plugin_check_and_run_work_offline() {
     std::fs::write(&good, &rhai).unwrap();
     let out = run_ok(bare().args(["plugin", "check"]).arg(&good));
     assert!(
-        out.starts_with("ok: ") && out.contains("rhai plugin for contract 1.0.0"),
+        out.starts_with("ok: ") && out.contains("rhai plugin for contract 1.1.0"),
         "{out}"
     );
 

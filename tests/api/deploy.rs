@@ -54,7 +54,8 @@ async fn upload_validates_and_stores_immutable_versions() {
     assert_eq!(v1["kind"], "rhai");
     assert_eq!(v1["status"], "ready");
     assert_eq!(v1["active"], false);
-    assert_eq!(v1["contract_version"], "1.0.0");
+    assert_eq!(v1["contract_version"], "1.1.0");
+    assert_eq!(v1["hooks"], json!([]));
     assert_eq!(v1["source"], source.as_str());
     assert_eq!(
         v1["content_hash"],

@@ -10,6 +10,7 @@ mod errors;
 #[path = "../support/example_plugins.rs"]
 mod example_plugins;
 mod helpers;
+mod hooks;
 mod lists;
 mod orders;
 mod pagination;

@@ -17,7 +17,7 @@ pub fn rhai_source(name: &str) -> String {
     std::fs::read_to_string(root().join(format!("plugins/rhai/{name}.rhai"))).unwrap()
 }
 
-fn wasm_runtime() -> &'static WasmRuntime {
+pub fn wasm_runtime() -> &'static WasmRuntime {
     static RT: OnceLock<WasmRuntime> = OnceLock::new();
     RT.get_or_init(|| {
         WasmRuntime::new(Limits {
@@ -28,7 +28,7 @@ fn wasm_runtime() -> &'static WasmRuntime {
     })
 }
 
-fn rhai_runtime() -> RhaiRuntime {
+pub fn rhai_runtime() -> RhaiRuntime {
     RhaiRuntime::new(Limits {
         timeout: std::time::Duration::from_millis(200),
         ..Limits::default()
@@ -36,7 +36,7 @@ fn rhai_runtime() -> RhaiRuntime {
 }
 
 /// A compiled example plugin, compiled once per test run.
-fn wasm(name: &str) -> &'static Compiled {
+pub fn wasm(name: &str) -> &'static Compiled {
     static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, &'static Compiled>>> =
         OnceLock::new();
     let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
@@ -47,7 +47,7 @@ fn wasm(name: &str) -> &'static Compiled {
     })
 }
 
-fn rhai(source: &str) -> Compiled {
+pub fn rhai(source: &str) -> Compiled {
     Compiled::Rhai(rhai_runtime().compile(source).unwrap())
 }
 

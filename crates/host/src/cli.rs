@@ -99,6 +99,26 @@ pub enum PluginCommand {
         #[arg(long, default_value_t = 20)]
         max_results: u32,
     },
+    /// Run a plugin's triage on a demand given as JSON; print its decision.
+    Triage {
+        file: PathBuf,
+        /// A JSON file: the demand as filed (see `TriageRequest` in the plugin SDK).
+        #[arg(long)]
+        demand: PathBuf,
+        /// A JSON file with the plugin's configuration document.
+        #[arg(long, value_name = "JSON_FILE")]
+        plugin_config: Option<PathBuf>,
+    },
+    /// Run a plugin's points rule on a completed order given as JSON; print the award.
+    Points {
+        file: PathBuf,
+        /// A JSON file: the completed order (see `PointsRequest` in the plugin SDK).
+        #[arg(long)]
+        order: PathBuf,
+        /// A JSON file with the plugin's configuration document.
+        #[arg(long, value_name = "JSON_FILE")]
+        plugin_config: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,7 @@ use crate::{
     domain::{end_of_local_day, format_ts, now_ts, parse_instant},
     error::{AppError, AppResult},
     lists::{get_uuid, orders::record_event},
-    matching::{self, DemandFacts, MatchResult, RankedCandidate},
+    matching::{self, ActiveVersion, DemandFacts, MatchResult, RankedCandidate},
     state::AppState,
 };
 
@@ -176,16 +176,17 @@ pub struct Plan {
     pub matched: MatchResult,
 }
 
-/// Ranks a demand's candidates with the street's rule. `offer_count` overrides the street's
-/// setting.
+/// Ranks a demand's candidates with the street's active version (none: the built-in rule).
+/// `offer_count` overrides the street's setting.
 pub async fn plan(
     state: &AppState,
     demand: &DemandFacts,
+    active: Option<ActiveVersion>,
     settings: Settings,
     offer_count: Option<i64>,
 ) -> AppResult<Plan> {
     let offer_count = offer_count.unwrap_or(settings.offer_count).max(1) as usize;
-    let matched = matching::match_demand(state, demand).await?;
+    let matched = matching::match_with(state, demand, active).await?;
     Ok(Plan {
         settings,
         offer_count,
@@ -298,7 +299,8 @@ pub async fn dispatch_demand(
         ));
     }
     let settings = settings_for(state.db.read(), facts.street, &facts.category).await?;
-    let plan = plan(state, &facts, settings, offer_count).await?;
+    let active = matching::active_version(state, facts.street).await?;
+    let plan = plan(state, &facts, active, settings, offer_count).await?;
     let mut tx = state.db.write().begin().await?;
     let out = write(&mut tx, state, &facts, &plan, actor).await?;
     tx.commit().await?;

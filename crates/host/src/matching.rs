@@ -222,6 +222,7 @@ pub fn describe(ranked: &[Ranked], refs: &Refs) -> Vec<RankedCandidate> {
 }
 
 /// The street's active version, if it has one that is not quarantined.
+#[derive(Debug, Clone)]
 pub struct ActiveVersion {
     pub id: Uuid,
     pub number: i64,
@@ -286,10 +287,19 @@ pub fn decode_source(kind: PluginKind, stored: &str) -> AppResult<Vec<u8>> {
 /// Ranks the candidates for a demand of `street` with the street's active rule. A plugin
 /// fault is recorded against its version and the built-in rule ranks instead.
 pub async fn match_demand(state: &AppState, facts: &DemandFacts) -> AppResult<MatchResult> {
-    let (demand, street) = (facts.id, facts.street);
     // The version is read once: a match finishes on the version it started with, whatever is
     // activated meanwhile.
-    let active = active_version(state, street).await?;
+    let active = active_version(state, facts.street).await?;
+    match_with(state, facts, active).await
+}
+
+/// Ranks with a given active version (none: the built-in rule).
+pub async fn match_with(
+    state: &AppState,
+    facts: &DemandFacts,
+    active: Option<ActiveVersion>,
+) -> AppResult<MatchResult> {
+    let (demand, street) = (facts.id, facts.street);
     let config = active
         .as_ref()
         .map(|a| a.config.clone())
@@ -391,7 +401,7 @@ async fn reset_faults(state: &AppState, version: Uuid) -> AppResult<()> {
 
 /// Records a fault; quarantines the version when it reaches the limit of consecutive faults.
 /// Returns whether this fault quarantined it. Host faults are logged but not held against it.
-async fn record_fault(
+pub(crate) async fn record_fault(
     state: &AppState,
     street: Uuid,
     version: Uuid,

@@ -284,6 +284,18 @@ impl StreetPool {
         }
     }
 
+    /// The street's categories: the built-in taxonomy, then its own.
+    pub fn categories(&self) -> Vec<gongjian_plugin_sdk::Category> {
+        let mut own: Vec<_> = self.registry.labels.iter().collect();
+        own.sort();
+        DEFAULT_CATEGORIES
+            .iter()
+            .map(|(c, l)| (c.to_string(), l.to_string()))
+            .chain(own.into_iter().map(|(c, l)| (c.clone(), l.clone())))
+            .map(|(code, label)| gongjian_plugin_sdk::Category { code, label })
+            .collect()
+    }
+
     fn load(&self, id: Uuid) -> Load {
         self.loads.records.get(&id).copied().unwrap_or_default()
     }

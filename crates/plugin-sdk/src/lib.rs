@@ -46,23 +46,40 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+pub mod hooks;
 mod request;
 pub mod rules;
 
+pub use hooks::{Award, Category, PointsRequest, TriageDecision, TriageRequest};
 pub use request::{
     best_first, Candidate, CandidateKind, Demand, MalformedRequest, Ranked, Request, Urgency,
     CANDIDATE_SIZE, CONTRACT_VERSION,
 };
 
-/// A matching rule.
+/// A street's rules: ranking, and optionally triage and points.
 pub trait Plugin {
     /// Ranks the request's candidates, best first. Leave out a candidate to exclude it. An
     /// error is reported against the plugin version, and the host falls back to its default
     /// rule for this match.
     fn rank(request: &Request<'_>) -> Result<Vec<Ranked>, String>;
+
+    /// Triage of a new demand: a correction of its category, urgency or tags, or `None` to
+    /// keep it as filed (the default). An error keeps it as filed and is reported against the
+    /// plugin version.
+    fn triage(request: &TriageRequest) -> Result<Option<TriageDecision>, String> {
+        let _ = request;
+        Ok(None)
+    }
+
+    /// The points a completed order earns, or `None` for the host's default of one point per
+    /// hour (the default). An error leaves the default and is reported against the version.
+    fn points(request: &PointsRequest) -> Result<Option<Award>, String> {
+        let _ = request;
+        Ok(None)
+    }
 }
 
-/// The bindings generated from `wit/matcher.wit`. Used by [`export_plugin!`].
+/// The bindings generated from `wit/matcher.wit` (world `matcher`). Used by [`export_plugin!`].
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod bindings {
@@ -79,8 +96,31 @@ pub mod bindings {
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __private {
-    use crate::bindings::exports::gongjian::matcher::ranking as wit;
-    use crate::{Demand, Plugin, Request, Urgency};
+    use crate::bindings::exports::gongjian::matcher::{
+        points as wit_points, ranking as wit, triage as wit_triage,
+    };
+    use crate::{
+        Award, CandidateKind, Category, Demand, Plugin, PointsRequest, Request, TriageDecision,
+        TriageRequest, Urgency,
+    };
+
+    fn urgency(u: wit::Urgency) -> Urgency {
+        match u {
+            wit::Urgency::Low => Urgency::Low,
+            wit::Urgency::Normal => Urgency::Normal,
+            wit::Urgency::High => Urgency::High,
+            wit::Urgency::Critical => Urgency::Critical,
+        }
+    }
+
+    fn wit_urgency(u: Urgency) -> wit::Urgency {
+        match u {
+            Urgency::Low => wit::Urgency::Low,
+            Urgency::Normal => wit::Urgency::Normal,
+            Urgency::High => wit::Urgency::High,
+            Urgency::Critical => wit::Urgency::Critical,
+        }
+    }
 
     pub fn run<P: Plugin>(r: wit::RankRequest) -> Result<Vec<wit::Ranked>, String> {
         let d = &r.demand;
@@ -88,12 +128,7 @@ pub mod __private {
             category: d.category,
             category_label: d.category_label,
             tags: &d.tags,
-            urgency: match d.urgency {
-                wit::Urgency::Low => Urgency::Low,
-                wit::Urgency::Normal => Urgency::Normal,
-                wit::Urgency::High => Urgency::High,
-                wit::Urgency::Critical => Urgency::Critical,
-            },
+            urgency: urgency(d.urgency),
             grid: d.grid,
             community: d.community,
             window_start: d.window_start,
@@ -121,25 +156,107 @@ pub mod __private {
             })
             .collect())
     }
+
+    pub fn triage<P: Plugin>(
+        r: wit_triage::TriageRequest,
+    ) -> Result<Option<wit_triage::TriageDecision>, String> {
+        let req = TriageRequest {
+            street: r.street,
+            category: r.category,
+            category_label: r.category_label,
+            tags: r.tags,
+            urgency: urgency(r.urgency),
+            channel: r.channel,
+            description: r.description,
+            grid: r.grid,
+            community: r.community,
+            window_start: r.window_start,
+            window_end: r.window_end,
+            filed_at: r.filed_at,
+            categories: r
+                .categories
+                .into_iter()
+                .map(|c| Category {
+                    code: c.code,
+                    label: c.label,
+                })
+                .collect(),
+            config: r.config,
+            now: r.now,
+        };
+        Ok(
+            P::triage(&req)?.map(|d: TriageDecision| wit_triage::TriageDecision {
+                category: d.category,
+                urgency: d.urgency.map(wit_urgency),
+                tags: d.tags,
+                note: d.note,
+            }),
+        )
+    }
+
+    pub fn points<P: Plugin>(
+        r: wit_points::PointsRequest,
+    ) -> Result<Option<wit_points::Award>, String> {
+        let req = PointsRequest {
+            street: r.street,
+            category: r.category,
+            urgency: urgency(r.urgency),
+            assignee_kind: match r.assignee_kind {
+                wit_points::AssigneeKind::Volunteer => CandidateKind::Volunteer,
+                wit_points::AssigneeKind::Resource => CandidateKind::Resource,
+            },
+            service_minutes: r.service_minutes,
+            filed_at: r.filed_at,
+            accepted_at: r.accepted_at,
+            completed_at: r.completed_at,
+            complete_by: r.complete_by,
+            escalations: r.escalations,
+            completed_before: r.completed_before,
+            config: r.config,
+        };
+        Ok(P::points(&req)?.map(|a: Award| wit_points::Award {
+            points: a.points,
+            reason: a.reason,
+        }))
+    }
 }
 
-/// Exports a [`Plugin`] as the plugin's implementation of the contract. Use it once, at the
-/// root of the plugin crate. It does nothing when not building for WebAssembly, so the same
-/// crate can be tested natively.
+/// Exports a [`Plugin`] as the plugin's implementation of the contract (world `matcher`:
+/// ranking, triage and points). Use it once, at the root of the plugin crate. It does nothing
+/// when not building for WebAssembly, so the same crate can be tested natively.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
+            use $crate::bindings::exports::gongjian::matcher::{points, ranking, triage};
             struct GongjianExport;
-            impl $crate::bindings::exports::gongjian::matcher::ranking::Guest for GongjianExport {
+            impl ranking::Guest for GongjianExport {
                 fn rank(
-                    request: $crate::bindings::exports::gongjian::matcher::ranking::RankRequest,
+                    request: ranking::RankRequest,
+                ) -> ::core::result::Result<::std::vec::Vec<ranking::Ranked>, ::std::string::String>
+                {
+                    $crate::__private::run::<$plugin>(request)
+                }
+            }
+            impl triage::Guest for GongjianExport {
+                fn triage(
+                    request: triage::TriageRequest,
                 ) -> ::core::result::Result<
-                    ::std::vec::Vec<$crate::bindings::exports::gongjian::matcher::ranking::Ranked>,
+                    ::core::option::Option<triage::TriageDecision>,
                     ::std::string::String,
                 > {
-                    $crate::__private::run::<$plugin>(request)
+                    $crate::__private::triage::<$plugin>(request)
+                }
+            }
+            impl points::Guest for GongjianExport {
+                fn points(
+                    request: points::PointsRequest,
+                ) -> ::core::result::Result<
+                    ::core::option::Option<points::Award>,
+                    ::std::string::String,
+                > {
+                    $crate::__private::points::<$plugin>(request)
                 }
             }
     $crate::bindings::__export_matcher!(GongjianExport with_types_in $crate::bindings);

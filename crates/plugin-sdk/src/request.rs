@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 pub const CANDIDATE_SIZE: usize = 72;
 
 /// The contract version this SDK implements.
-pub const CONTRACT_VERSION: &str = "1.0.0";
+pub const CONTRACT_VERSION: &str = "1.1.0";
 
 /// How urgent a demand is.
 #[derive(
@@ -256,12 +256,7 @@ impl<'a> Request<'a> {
 
     /// The configuration document, parsed into `T`. An empty document parses as `{}`.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, String> {
-        let text = if self.config.trim().is_empty() {
-            "{}"
-        } else {
-            self.config
-        };
-        serde_json::from_str(text).map_err(|e| format!("bad configuration: {e}"))
+        parse_config(self.config)
     }
 
     /// The current time, seconds since the Unix epoch (UTC). Plugins have no clock of their
@@ -456,4 +451,10 @@ pub fn best_first(mut ranked: Vec<Ranked>, max: usize) -> Vec<Ranked> {
     });
     ranked.truncate(max);
     ranked
+}
+
+/// Parses a configuration document; an empty one parses as `{}`.
+pub(crate) fn parse_config<T: DeserializeOwned>(text: &str) -> Result<T, String> {
+    let text = if text.trim().is_empty() { "{}" } else { text };
+    serde_json::from_str(text).map_err(|e| format!("bad configuration: {e}"))
 }

@@ -1,11 +1,21 @@
 //! Same-day arrival (当日必达): only those who can be at the scene today, nearest first, then
 //! the ones with the most free time.
 //!
+//! Triage: a demand whose requested window ends before the end of the day it is filed on is
+//! raised to at least `high` urgency, so it is offered to those near enough to arrive today.
+//!
+//! Points: one per hour of service, plus a bonus when the order was completed by its deadline.
+//!
 //! Configuration (all optional):
 //! - `max_distance`: 0 own grid only, 1 own community, 2 anywhere in the street (default 2);
-//! - `urgent_max_distance`: the same for high and critical demands (default 1).
+//! - `urgent_max_distance`: the same for high and critical demands (default 1);
+//! - `raise_same_day`: raise same-day demands at triage (default true);
+//! - `on_time_bonus`: points added for completing by the deadline (default 1).
 
-use gongjian_plugin_sdk::{best_first, Candidate, CandidateKind, Plugin, Ranked, Request, Urgency};
+use gongjian_plugin_sdk::{
+    best_first, Award, Candidate, CandidateKind, Plugin, PointsRequest, Ranked, Request,
+    TriageDecision, TriageRequest, Urgency,
+};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -13,6 +23,8 @@ use serde::Deserialize;
 struct Config {
     max_distance: u8,
     urgent_max_distance: u8,
+    raise_same_day: bool,
+    on_time_bonus: f64,
 }
 
 impl Default for Config {
@@ -20,8 +32,19 @@ impl Default for Config {
         Config {
             max_distance: 2,
             urgent_max_distance: 1,
+            raise_same_day: true,
+            on_time_bonus: 1.0,
         }
     }
+}
+
+/// Seconds east of UTC of the streets' local time (China Standard Time).
+const LOCAL_OFFSET: i64 = 8 * 3600;
+
+/// The end of the local day that contains `t`, seconds since the Unix epoch.
+fn end_of_local_day(t: i64) -> i64 {
+    let local = t + LOCAL_OFFSET;
+    local - local.rem_euclid(86_400) + 86_400 - LOCAL_OFFSET
 }
 
 /// 0 in the demand's grid, 1 in its community, 2 elsewhere in the street.
@@ -72,6 +95,34 @@ impl Plugin for SameDay {
             })
             .collect();
         Ok(best_first(ranked, req.max_results()))
+    }
+
+    fn triage(req: &TriageRequest) -> Result<Option<TriageDecision>, String> {
+        let cfg: Config = req.config()?;
+        let Some(end) = req.window_end.or(req.window_start) else {
+            return Ok(None);
+        };
+        let same_day = end <= end_of_local_day(req.filed_at);
+        if !cfg.raise_same_day || !same_day || req.urgency >= Urgency::High {
+            return Ok(None);
+        }
+        Ok(Some(TriageDecision {
+            urgency: Some(Urgency::High),
+            note: "当日窗口，升为高优先级".into(),
+            ..TriageDecision::default()
+        }))
+    }
+
+    fn points(req: &PointsRequest) -> Result<Option<Award>, String> {
+        let cfg: Config = req.config()?;
+        let base = req.default_points();
+        if req.on_time() && cfg.on_time_bonus > 0.0 {
+            return Ok(Some(Award::new(
+                base + cfg.on_time_bonus,
+                format!("每小时 1 分 · 按时完成 +{}", cfg.on_time_bonus),
+            )));
+        }
+        Ok(Some(Award::new(base, "每小时 1 分")))
     }
 }
 

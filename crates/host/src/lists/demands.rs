@@ -26,7 +26,8 @@ use crate::{
     domain::{mask_address, mask_name, mask_phone, now_ts, Channel, Check, DemandStatus, Urgency},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
-    matching::DemandFacts,
+    hooks::{self, Intake, Triage},
+    matching::{self, DemandFacts},
     pagination::{Page, PageRequest},
     state::AppState,
 };
@@ -68,6 +69,8 @@ pub struct Demand {
     pub status: DemandStatus,
     /// Set when the resident rated the service 2 or less: the street looks at it again.
     pub flagged: bool,
+    /// How the street's rule triaged it on intake (absent for demands filed before triage).
+    pub triage: Option<Triage>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -165,6 +168,11 @@ fn demand_from_row(row: &AnyRow, caller: &Principal) -> AppResult<Demand> {
         window_end: row.try_get("window_end")?,
         status: DemandStatus::from_db(&row.try_get::<String, _>("status")?)?,
         flagged: super::get_bool(row, "flagged")?,
+        triage: row
+            .try_get::<Option<String>, _>("triage")?
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("bad triage record: {e}")))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
@@ -295,7 +303,7 @@ async fn create_demand(
     let id = Uuid::now_v7();
     let filed_at = now_ts();
     let urgency = body.urgency.unwrap_or(Urgency::Normal);
-    let facts = DemandFacts {
+    let mut facts = DemandFacts {
         id,
         street,
         grid: body.grid_id,
@@ -307,11 +315,26 @@ async fn create_demand(
         filed_at: filed_at.clone(),
         status: "open".into(),
     };
+    // The street's rule may correct what was filed; the decision is kept either way.
+    let active = matching::active_version(&state, street).await?;
+    let pool = state.pools.get(state.db.read(), street).await?;
+    let triage = hooks::triage(
+        &state,
+        active.as_ref(),
+        &pool,
+        &mut facts,
+        Intake {
+            channel: body.channel,
+            description: &description,
+            resident: [&resident.name, &resident.phone, &resident.address],
+        },
+    )
+    .await?;
     // A street may dispatch a category as soon as it is filed: then the demand is ranked
     // before it is written, and the filing and its order commit together.
     let settings = dispatch::settings_for(state.db.read(), street, &facts.category).await?;
     let plan = if settings.auto_dispatch {
-        match dispatch::plan(&state, &facts, settings, None).await {
+        match dispatch::plan(&state, &facts, active, settings, None).await {
             Ok(plan) => Some(plan),
             Err(e) => {
                 tracing::warn!(demand = %id, error = %e, "automatic dispatch failed; the demand stays open");
@@ -325,15 +348,15 @@ async fn create_demand(
     sqlx::query(
         "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
          resident_name, resident_phone, resident_address, window_start, window_end, status, filed_by, \
-         created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, $15, $15)",
+         triage, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, $15, $16, $16)",
     )
     .bind(id.to_string())
     .bind(street.to_string())
     .bind(body.grid_id.to_string())
     .bind(facts.category.clone())
     .bind(to_json(&facts.tags))
-    .bind(urgency.as_str())
+    .bind(facts.urgency.as_str())
     .bind(body.channel.as_str())
     .bind(description)
     .bind(resident.name)
@@ -342,6 +365,7 @@ async fn create_demand(
     .bind(facts.window_start.clone())
     .bind(facts.window_end.clone())
     .bind(caller.token_id.to_string())
+    .bind(to_json(&triage))
     .bind(filed_at)
     .execute(&mut *tx)
     .await?;
@@ -354,6 +378,17 @@ async fn create_demand(
         Some(&format!("via {}", body.channel.as_str())),
     )
     .await?;
+    if triage.rule != "none" {
+        record_event(
+            &mut tx,
+            "demand",
+            id,
+            "system",
+            "triaged",
+            Some(&triage.summary()),
+        )
+        .await?;
+    }
     if let Some(plan) = &plan {
         dispatch::write(&mut tx, &state, &facts, plan, "system").await?;
     }

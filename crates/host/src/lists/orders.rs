@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 use super::{demands::Resident, get_json, get_opt_uuid, get_uuid, push_in, Created};
 use crate::pool;
+use gongjian_plugin_sdk::{CandidateKind, PointsRequest};
+
 use crate::{
     access::{Action, ListScope, Target},
     auth::{Principal, Role},
@@ -25,6 +27,10 @@ use crate::{
     matching::{RankedCandidate, RuleUsed},
     pagination::{Page, PageRequest},
     state::AppState,
+};
+use crate::{
+    domain::{parse_instant, Urgency},
+    hooks,
 };
 
 str_enum!(
@@ -100,8 +106,13 @@ pub struct Order {
     pub completed_at: Option<String>,
     pub service_minutes: Option<i64>,
     pub completion_note: Option<String>,
-    /// Points earned by completing it: one per hour of service.
+    /// Points earned by completing it: by the street's points rule, else one per hour of
+    /// service.
     pub points: Option<f64>,
+    /// The rule that awarded them: `builtin`, or the plugin kind and version (`rhai v3`).
+    pub points_rule: Option<String>,
+    /// Why, as the rule put it.
+    pub points_reason: Option<String>,
     /// The resident's rating, 1 to 5.
     pub rating: Option<i64>,
     pub rating_comment: Option<String>,
@@ -221,8 +232,8 @@ struct Loaded {
 async fn load(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
     let db = state.db.write();
     let row = sqlx::query(
-        "SELECT o.*, d.category, d.description, d.grid_id, d.window_start, d.window_end, d.resident_name, \
-         d.created_at AS demand_created_at, \
+        "SELECT o.*, d.category, d.urgency AS demand_urgency, d.description, d.grid_id, d.window_start, d.window_end, \
+         d.resident_name, d.created_at AS demand_created_at, \
          d.resident_phone, d.resident_address FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1",
     )
     .bind(id.to_string())
@@ -342,6 +353,8 @@ async fn to_order(state: &AppState, caller: &Principal, l: &Loaded) -> AppResult
         service_minutes: row.try_get("service_minutes")?,
         completion_note: row.try_get("completion_note")?,
         points: row.try_get("points")?,
+        points_rule: row.try_get("points_rule")?,
+        points_reason: row.try_get("points_reason")?,
         rating: row.try_get("rating")?,
         rating_comment: row.try_get("rating_comment")?,
         rated_at: row.try_get("rated_at")?,
@@ -711,19 +724,23 @@ async fn complete(
     let note = c.opt_text("note", body.note.as_deref(), 1000);
     c.finish()?;
     let l = assignee_at(&state, &caller, id, OrderStatus::InProgress).await?;
+    let completed = state.clock.now();
+    let points = award(&state, &l, minutes, completed).await?;
     let now = now_ts();
     let actor = caller.token_id.to_string();
     let mut tx = state.db.write().begin().await?;
     let moved = sqlx::query(
         "UPDATE service_orders SET status = 'completed', completed_at = $1, updated_at = $1, service_minutes = $2, \
-         completion_note = $3, points = $5, complete_deadline = NULL WHERE id = $4 AND status = 'in_progress'",
+         completion_note = $3, points = $5, points_rule = $6, points_reason = $7, complete_deadline = NULL \
+         WHERE id = $4 AND status = 'in_progress'",
     )
     .bind(now.clone())
     .bind(minutes)
     .bind(note.clone())
     .bind(id.to_string())
-    // One point per hour of service.
-    .bind(minutes as f64 / 60.0)
+    .bind(points.points)
+    .bind(points.rule.clone())
+    .bind(points.reason.clone())
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() == 0 {
@@ -744,7 +761,10 @@ async fn complete(
         id,
         &actor,
         "completed",
-        Some(&format!("{minutes} minutes")),
+        Some(&format!(
+            "{minutes} minutes; {} points ({}: {})",
+            points.points, points.rule, points.reason
+        )),
     )
     .await?;
     record_event(
@@ -764,6 +784,53 @@ async fn complete(
     }
     tx.commit().await?;
     reload(&state, &caller, id).await
+}
+
+/// The points an order completing now earns under the street's rule.
+async fn award(
+    state: &AppState,
+    l: &Loaded,
+    minutes: i64,
+    completed: time::OffsetDateTime,
+) -> AppResult<hooks::Points> {
+    let row = &l.row;
+    let seconds = |col: &str| -> AppResult<Option<i64>> {
+        Ok(row
+            .try_get::<Option<String>, _>(col)?
+            .as_deref()
+            .and_then(parse_instant)
+            .map(|t| t.unix_timestamp()))
+    };
+    let kind: Option<String> = row.try_get("assignee_kind")?;
+    let street = sqlx::query(
+        "SELECT s.code, COALESCE(cl.completed_orders, 0) AS completed FROM streets s \
+         LEFT JOIN candidate_loads cl ON cl.street_id = s.id AND cl.candidate_id = $2 WHERE s.id = $1",
+    )
+    .bind(l.street.to_string())
+    .bind(l.assignee.map(|a| a.to_string()).unwrap_or_default())
+    .fetch_one(state.db.read())
+    .await?;
+    let req = PointsRequest {
+        street: street.try_get("code")?,
+        category: row.try_get("category")?,
+        urgency: hooks::plugin_urgency(Urgency::from_db(
+            &row.try_get::<String, _>("demand_urgency")?,
+        )?),
+        assignee_kind: if kind.as_deref() == Some("resource") {
+            CandidateKind::Resource
+        } else {
+            CandidateKind::Volunteer
+        },
+        service_minutes: u32::try_from(minutes).unwrap_or(0),
+        filed_at: seconds("demand_created_at")?.unwrap_or(0),
+        accepted_at: seconds("accepted_at")?.unwrap_or(0),
+        completed_at: completed.unix_timestamp(),
+        complete_by: seconds("complete_deadline")?,
+        escalations: u32::try_from(row.try_get::<i64, _>("escalations")?).unwrap_or(0),
+        completed_before: u32::try_from(street.try_get::<i64, _>("completed")?).unwrap_or(0),
+        config: String::new(),
+    };
+    hooks::award(state, l.street, req).await
 }
 
 /// Cancels an order that is not finished (the street's admins). The demand opens again and

@@ -64,6 +64,8 @@ pub struct PluginVersion {
     pub source_bytes: i64,
     /// The contract version the plugin implements.
     pub contract_version: String,
+    /// What it does beyond ranking (contract 1.1.0): `triage` of new demands, a `points` rule.
+    pub hooks: Vec<String>,
     /// The configuration document the plugin version runs with.
     #[schema(value_type = Object)]
     pub config: serde_json::Value,
@@ -180,6 +182,12 @@ fn version_from_row(
         content_hash: row.try_get("content_hash")?,
         source_bytes: row.try_get("source_bytes")?,
         contract_version: row.try_get("contract_version")?,
+        hooks: row
+            .try_get::<String, _>("hooks")?
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+            .collect(),
         config: serde_json::from_str(&config).unwrap_or(serde_json::Value::Null),
         note: row.try_get("note")?,
         status: row.try_get("status")?,
@@ -235,7 +243,7 @@ async fn list_versions(
     authorize(&state, &caller, street).await?;
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let mut sql = Sql::new(
-        "SELECT id, street_id, number, kind, content_hash, source_bytes, contract_version, config, note, status, \
+        "SELECT id, street_id, number, kind, content_hash, source_bytes, contract_version, hooks, config, note, status, \
          consecutive_faults, total_faults, created_at, quarantined_at FROM plugin_versions WHERE street_id = ",
     );
     sql.bind(street.to_string());
@@ -332,6 +340,15 @@ async fn upload_version(
     })?;
 
     let id = Uuid::now_v7();
+    let hooks = [
+        ("triage", compiled.has_triage()),
+        ("points", compiled.has_points()),
+    ]
+    .iter()
+    .filter(|(_, has)| *has)
+    .map(|(h, _)| *h)
+    .collect::<Vec<_>>()
+    .join(",");
     let hash = content_hash(&bytes);
     let size = bytes.len() as i64;
     // Numbers are taken in order. Touching the street's row first makes simultaneous uploads
@@ -351,8 +368,8 @@ async fn upload_version(
     .try_get("next")?;
     sqlx::query(
         "INSERT INTO plugin_versions (id, street_id, number, kind, content_hash, source, source_bytes, config, \
-         contract_version, note, status, consecutive_faults, total_faults, total_calls, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'ready', 0, 0, 0, $11, $12)",
+         contract_version, hooks, note, status, consecutive_faults, total_faults, total_calls, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'ready', 0, 0, 0, $12, $13)",
     )
     .bind(id.to_string())
     .bind(street.to_string())
@@ -362,7 +379,8 @@ async fn upload_version(
     .bind(stored)
     .bind(size)
     .bind(config_text)
-    .bind(gongjian_plugin_sdk::CONTRACT_VERSION)
+    .bind(compiled.contract_version())
+    .bind(hooks)
     .bind(note)
     .bind(caller.token_id.to_string())
     .bind(now_ts())

@@ -1,9 +1,12 @@
-//! `gongjian plugin check` and `gongjian plugin run`: develop a rule offline, against the
+//! `gongjian plugin check`, `run`, `triage` and `points`: develop a rule offline, against the
 //! contract, before uploading it.
 
 use std::path::Path;
 
-use gongjian_plugin_sdk::builder::{CandidateSpec, DemandSpec, RequestBuilder};
+use gongjian_plugin_sdk::{
+    builder::{CandidateSpec, DemandSpec, RequestBuilder},
+    PointsRequest, TriageRequest,
+};
 use serde_json::json;
 
 use super::host::{sample_request, PluginHost, PluginKind, PluginSettings};
@@ -60,14 +63,28 @@ pub fn run(command: PluginCommand, settings: PluginSettings) -> anyhow::Result<(
             let bytes = read(&file)?;
             let kind = kind_of(&file, &bytes)?;
             let config = config_text(plugin_config.as_deref())?;
-            host.validate(kind, &bytes, &config)
+            let plugin = host
+                .validate(kind, &bytes, &config)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let sample = sample_request(&config, host.settings().max_results);
+            let hooks: Vec<&str> = [
+                ("triage", plugin.has_triage()),
+                ("points", plugin.has_points()),
+            ]
+            .iter()
+            .filter(|(_, has)| *has)
+            .map(|(h, _)| *h)
+            .collect();
             println!(
-                "ok: {} is a {kind} plugin for contract {}; it ranked the sample request of {} candidates",
+                "ok: {} is a {kind} plugin for contract {}; it ranked the sample request of {} candidates; hooks: {}",
                 file.display(),
-                gongjian_plugin_sdk::CONTRACT_VERSION,
-                sample.candidate_count
+                plugin.contract_version(),
+                sample.candidate_count,
+                if hooks.is_empty() {
+                    "none".to_string()
+                } else {
+                    hooks.join(", ")
+                }
             );
             Ok(())
         }
@@ -109,6 +126,56 @@ pub fn run(command: PluginCommand, settings: PluginSettings) -> anyhow::Result<(
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({ "ranked": out }))?
+            );
+            Ok(())
+        }
+        PluginCommand::Triage {
+            file,
+            demand,
+            plugin_config,
+        } => {
+            let bytes = read(&file)?;
+            let plugin = host
+                .compile(kind_of(&file, &bytes)?, &bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let mut req: TriageRequest = json_file(&demand)?;
+            req.config = config_text(plugin_config.as_deref())?;
+            if !plugin.has_triage() {
+                anyhow::bail!("{} has no triage hook", file.display());
+            }
+            let (result, log) = plugin.triage(&req);
+            for line in &log.lines {
+                eprintln!("log: {line}");
+            }
+            let decision = result.map_err(|f| anyhow::anyhow!("{}: {f}", file.display()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "decision": decision }))?
+            );
+            Ok(())
+        }
+        PluginCommand::Points {
+            file,
+            order,
+            plugin_config,
+        } => {
+            let bytes = read(&file)?;
+            let plugin = host
+                .compile(kind_of(&file, &bytes)?, &bytes)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let mut req: PointsRequest = json_file(&order)?;
+            req.config = config_text(plugin_config.as_deref())?;
+            if !plugin.has_points() {
+                anyhow::bail!("{} has no points rule", file.display());
+            }
+            let (result, log) = plugin.points(&req);
+            for line in &log.lines {
+                eprintln!("log: {line}");
+            }
+            let award = result.map_err(|f| anyhow::anyhow!("{}: {f}", file.display()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "award": award }))?
             );
             Ok(())
         }

@@ -10,7 +10,7 @@ use std::{
 
 use gongjian_plugin_sdk::{
     builder::{CandidateSpec, DemandSpec, OwnedRequest, RequestBuilder},
-    CandidateKind, Ranked,
+    Award, CandidateKind, Category, PointsRequest, Ranked, TriageDecision, TriageRequest, Urgency,
 };
 use uuid::Uuid;
 
@@ -117,6 +117,10 @@ impl PluginHost {
         let compiled = self.compile(kind, source).map_err(Refusal::Compile)?;
         let (result, _log) = compiled.rank(&sample_request(config, self.settings.max_results));
         result.map_err(Refusal::DryRun)?;
+        let (result, _log) = compiled.triage(&sample_triage(config));
+        result.map_err(|f| Refusal::DryRun(hook_fault("triage", f)))?;
+        let (result, _log) = compiled.points(&sample_points(config));
+        result.map_err(|f| Refusal::DryRun(hook_fault("points", f)))?;
         Ok(compiled)
     }
 
@@ -177,6 +181,89 @@ pub async fn run_blocking(
     match joined {
         Ok(out) => out,
         Err(e) => panic!("a plugin call's thread failed: {e}"),
+    }
+}
+
+/// Runs a plugin's triage off the async runtime.
+pub async fn triage_blocking(
+    plugin: Arc<Compiled>,
+    req: TriageRequest,
+) -> (
+    TriageRequest,
+    Result<Option<TriageDecision>, Fault>,
+    CallLog,
+) {
+    tokio::task::spawn_blocking(move || {
+        let (result, log) = plugin.triage(&req);
+        (req, result, log)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("a plugin call's thread failed: {e}"))
+}
+
+/// Runs a plugin's points rule off the async runtime.
+pub async fn points_blocking(
+    plugin: Arc<Compiled>,
+    req: PointsRequest,
+) -> (Result<Option<Award>, Fault>, CallLog) {
+    tokio::task::spawn_blocking(move || plugin.points(&req))
+        .await
+        .unwrap_or_else(|e| panic!("a plugin call's thread failed: {e}"))
+}
+
+/// Names the hook in a fault of one.
+fn hook_fault(hook: &str, f: Fault) -> Fault {
+    match f {
+        Fault::Trap(m) => Fault::Trap(format!("{hook}: {m}")),
+        Fault::Limit(m) => Fault::Limit(format!("{hook}: {m}")),
+        Fault::Plugin(m) => Fault::Plugin(format!("{hook}: {m}")),
+        Fault::InvalidOutput(m) => Fault::InvalidOutput(format!("{hook}: {m}")),
+        other => other,
+    }
+}
+
+/// The demand a new version's triage must handle without a fault.
+pub fn sample_triage(config: &str) -> TriageRequest {
+    TriageRequest {
+        street: "sample".into(),
+        category: "other".into(),
+        category_label: "其他".into(),
+        tags: vec!["样例".into()],
+        urgency: Urgency::Normal,
+        channel: "hotline".into(),
+        description: "楼道灯坏了，晚上看不见".into(),
+        grid: "g-01".into(),
+        community: "样例社区".into(),
+        window_start: Some(1_767_225_600),
+        window_end: Some(1_767_232_800),
+        filed_at: 1_767_200_000,
+        categories: crate::domain::DEFAULT_CATEGORIES
+            .iter()
+            .map(|(code, label)| Category {
+                code: code.to_string(),
+                label: label.to_string(),
+            })
+            .collect(),
+        config: config.to_string(),
+        now: 1_767_210_000,
+    }
+}
+
+/// The order a new version's points rule must handle without a fault.
+pub fn sample_points(config: &str) -> PointsRequest {
+    PointsRequest {
+        street: "sample".into(),
+        category: "repair".into(),
+        urgency: Urgency::High,
+        assignee_kind: CandidateKind::Volunteer,
+        service_minutes: 90,
+        filed_at: 1_767_200_000,
+        accepted_at: 1_767_201_000,
+        completed_at: 1_767_210_000,
+        complete_by: Some(1_767_225_600),
+        escalations: 0,
+        completed_before: 3,
+        config: config.to_string(),
     }
 }
 

@@ -14,7 +14,9 @@ pub mod wasm;
 
 use std::time::Duration;
 
-use gongjian_plugin_sdk::{builder::OwnedRequest, Ranked};
+use gongjian_plugin_sdk::{
+    builder::OwnedRequest, Award, PointsRequest, Ranked, TriageDecision, TriageRequest,
+};
 
 /// Limits that apply to every plugin call.
 #[derive(Debug, Clone)]
@@ -120,17 +122,79 @@ pub enum Compiled {
 }
 
 impl Compiled {
+    fn limits(&self) -> &Limits {
+        match self {
+            Compiled::Rhai(p) => p.limits(),
+            Compiled::Wasm(p) => p.limits(),
+        }
+    }
+
+    /// The contract version the plugin implements: 1.1.0 when it has the triage and points
+    /// hooks (a rhai script, which may define either, always runs under 1.1.0).
+    pub fn contract_version(&self) -> &'static str {
+        match self {
+            Compiled::Rhai(_) => "1.1.0",
+            Compiled::Wasm(p) => p.contract_version(),
+        }
+    }
+
+    /// Whether it triages new demands.
+    pub fn has_triage(&self) -> bool {
+        match self {
+            Compiled::Rhai(p) => p.has_triage(),
+            Compiled::Wasm(p) => p.has_hooks(),
+        }
+    }
+
+    /// Whether it has a points rule.
+    pub fn has_points(&self) -> bool {
+        match self {
+            Compiled::Rhai(p) => p.has_points(),
+            Compiled::Wasm(p) => p.has_hooks(),
+        }
+    }
+
+    /// Triages a demand, the decision checked against the request. `None` (also from a
+    /// plugin without the hook) keeps the demand as filed.
+    pub fn triage(&self, req: &TriageRequest) -> (Result<Option<TriageDecision>, Fault>, CallLog) {
+        if !self.has_triage() {
+            return (Ok(None), CallLog::default());
+        }
+        let (result, log) = match self {
+            Compiled::Rhai(p) => p.triage(req),
+            Compiled::Wasm(p) => (p.triage(req), CallLog::default()),
+        };
+        let limits = self.limits();
+        (
+            result.and_then(|d| d.map(|d| validate_triage(d, req, limits)).transpose()),
+            log,
+        )
+    }
+
+    /// The points for a completed order, checked. `None` (also from a plugin without the
+    /// rule) leaves the host's default.
+    pub fn points(&self, req: &PointsRequest) -> (Result<Option<Award>, Fault>, CallLog) {
+        if !self.has_points() {
+            return (Ok(None), CallLog::default());
+        }
+        let (result, log) = match self {
+            Compiled::Rhai(p) => p.points(req),
+            Compiled::Wasm(p) => (p.points(req), CallLog::default()),
+        };
+        let limits = self.limits();
+        (
+            result.and_then(|a| a.map(|a| validate_award(a, limits)).transpose()),
+            log,
+        )
+    }
+
     /// Ranks a request, with the output checked against it.
     pub fn rank(&self, req: &OwnedRequest) -> (Result<Vec<Ranked>, Fault>, CallLog) {
         let (result, log) = match self {
             Compiled::Rhai(p) => p.rank(req),
             Compiled::Wasm(p) => (p.rank(req), CallLog::default()),
         };
-        let limits = match self {
-            Compiled::Rhai(p) => p.limits(),
-            Compiled::Wasm(p) => p.limits(),
-        };
-        (result.and_then(|r| validate(r, req, limits)), log)
+        (result.and_then(|r| validate(r, req, self.limits())), log)
     }
 }
 
@@ -177,6 +241,67 @@ pub fn validate(
     }
     ranked.truncate(req.max_results as usize);
     Ok(ranked)
+}
+
+/// Checks a triage decision: a category of the street, valid tags, a bounded note. A decision
+/// that changes nothing is as good as none.
+pub fn validate_triage(
+    d: TriageDecision,
+    req: &TriageRequest,
+    limits: &Limits,
+) -> Result<TriageDecision, Fault> {
+    if let Some(c) = &d.category {
+        if !req.is_category(c) {
+            return Err(Fault::InvalidOutput(format!(
+                "triage chose category {c:?}, which is not one of the street's"
+            )));
+        }
+    }
+    if let Some(tags) = &d.tags {
+        if tags.len() > 20 {
+            return Err(Fault::InvalidOutput(format!(
+                "triage gave {} tags; at most 20 are allowed",
+                tags.len()
+            )));
+        }
+        if let Some(t) = tags
+            .iter()
+            .find(|t| t.trim().is_empty() || t.chars().count() > 32 || t.trim() != t.as_str())
+        {
+            return Err(Fault::InvalidOutput(format!(
+                "triage gave the tag {t:?}; a tag is 1 to 32 characters without surrounding spaces"
+            )));
+        }
+    }
+    if d.note.len() > limits.reason_bytes {
+        return Err(Fault::InvalidOutput(format!(
+            "the triage note is {} bytes; at most {} are allowed",
+            d.note.len(),
+            limits.reason_bytes
+        )));
+    }
+    Ok(d)
+}
+
+/// The most points one order may earn.
+pub const MAX_POINTS: f64 = 1000.0;
+
+/// Checks an award: finite, 0 to [`MAX_POINTS`], a bounded reason.
+pub fn validate_award(a: Award, limits: &Limits) -> Result<Award, Fault> {
+    if !a.points.is_finite() || !(0.0..=MAX_POINTS).contains(&a.points) {
+        return Err(Fault::InvalidOutput(format!(
+            "points must be a finite number from 0 to {MAX_POINTS}, not {}",
+            a.points
+        )));
+    }
+    if a.reason.len() > limits.reason_bytes {
+        return Err(Fault::InvalidOutput(format!(
+            "the points reason is {} bytes; at most {} are allowed",
+            a.reason.len(),
+            limits.reason_bytes
+        )));
+    }
+    Ok(a)
 }
 
 /// Runs the built-in default rule natively.

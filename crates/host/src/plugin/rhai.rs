@@ -10,6 +10,16 @@
 //! fn rank(request) { … }
 //! ```
 //!
+//! and may also define the hooks of contract 1.1.0:
+//!
+//! ```rhai
+//! // Triage of a new demand: () keeps it as filed; a map corrects it.
+//! fn triage(demand, config) { #{category: "…", urgency: "high", tags: […], note: "…"} }
+//!
+//! // Points for a completed order: () for the default; a number or #{points: n, reason: "…"}.
+//! fn points(order, config) { … }
+//! ```
+//!
 //! The engine is locked down: `import`, `eval` and `export` do not parse; there is no module
 //! resolver; operations, call depth, expression depth and string, array and map sizes are
 //! bounded; a call past its deadline is stopped; `print` and `debug` go to a bounded log
@@ -21,7 +31,10 @@ use std::{
     time::Instant,
 };
 
-use gongjian_plugin_sdk::{builder::OwnedRequest, CandidateKind, Ranked, Urgency};
+use gongjian_plugin_sdk::{
+    builder::OwnedRequest, Award, CandidateKind, PointsRequest, Ranked, TriageDecision,
+    TriageRequest, Urgency,
+};
 use rhai::{
     Array, CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position, Scope,
     AST, FLOAT, INT,
@@ -70,6 +83,8 @@ pub struct RhaiPlugin {
     engine: Arc<Engine>,
     ast: AST,
     entry: Entry,
+    triage: bool,
+    points: bool,
     limits: Limits,
 }
 
@@ -140,10 +155,13 @@ impl RhaiRuntime {
                 ))
             }
         };
+        let (triage, points) = (has("triage", 2), has("points", 2));
         Ok(RhaiPlugin {
             engine: self.engine.clone(),
             ast,
             entry,
+            triage,
+            points,
             limits: self.limits.clone(),
         })
     }
@@ -154,14 +172,59 @@ impl RhaiPlugin {
         &self.limits
     }
 
-    /// Runs the script on a request.
-    pub fn rank(&self, req: &OwnedRequest) -> (Result<Vec<Ranked>, Fault>, CallLog) {
+    /// Whether the script defines `triage(demand, config)`.
+    pub fn has_triage(&self) -> bool {
+        self.triage
+    }
+
+    /// Whether the script defines `points(order, config)`.
+    pub fn has_points(&self) -> bool {
+        self.points
+    }
+
+    /// Runs one call of the script under its deadline, collecting its log.
+    fn call<T>(&self, f: impl FnOnce() -> Result<T, Fault>) -> (Result<T, Fault>, CallLog) {
         DEADLINE.with(|d| d.set(Some(Instant::now() + self.limits.timeout)));
         LOG.with(|l| *l.borrow_mut() = (Vec::new(), self.limits.log_lines));
-        let result = self.run(req);
+        let result = f();
         DEADLINE.with(|d| d.set(None));
         let lines = LOG.with(|l| std::mem::take(&mut l.borrow_mut().0));
         (result, CallLog { lines })
+    }
+
+    /// Runs the script on a request.
+    pub fn rank(&self, req: &OwnedRequest) -> (Result<Vec<Ranked>, Fault>, CallLog) {
+        self.call(|| self.run(req))
+    }
+
+    fn hook(&self, name: &str, subject: Map, config: &str) -> Result<Dynamic, Fault> {
+        let config = parse_config(&self.engine, config)?;
+        let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
+        self.engine
+            .call_fn_with_options(
+                options,
+                &mut Scope::new(),
+                &self.ast,
+                name,
+                (Dynamic::from_map(subject), config),
+            )
+            .map_err(|e| self.classify(*e))
+    }
+
+    /// Runs `triage(demand, config)`.
+    pub fn triage(&self, req: &TriageRequest) -> (Result<Option<TriageDecision>, Fault>, CallLog) {
+        self.call(|| {
+            let out = self.hook("triage", triage_map(req), &req.config)?;
+            triage_decision(out)
+        })
+    }
+
+    /// Runs `points(order, config)`.
+    pub fn points(&self, req: &PointsRequest) -> (Result<Option<Award>, Fault>, CallLog) {
+        self.call(|| {
+            let out = self.hook("points", points_map(req), &req.config)?;
+            award(out)
+        })
     }
 
     fn run(&self, req: &OwnedRequest) -> Result<Vec<Ranked>, Fault> {
@@ -265,6 +328,168 @@ fn number(value: &Dynamic) -> Option<f64> {
     } else {
         value.clone().try_cast::<INT>().map(|i| i as f64)
     }
+}
+
+fn urgency_name(u: Urgency) -> &'static str {
+    match u {
+        Urgency::Low => "low",
+        Urgency::Normal => "normal",
+        Urgency::High => "high",
+        Urgency::Critical => "critical",
+    }
+}
+
+fn text_list(items: &[String]) -> Dynamic {
+    Dynamic::from_array(items.iter().map(|t| Dynamic::from(t.clone())).collect())
+}
+
+fn opt_int(v: Option<i64>) -> Dynamic {
+    v.map(Dynamic::from).unwrap_or(Dynamic::UNIT)
+}
+
+/// The demand a triage sees, as a map.
+fn triage_map(r: &TriageRequest) -> Map {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Dynamic| {
+        m.insert(k.into(), v);
+    };
+    put("street", r.street.clone().into());
+    put("category", r.category.clone().into());
+    put("category_label", r.category_label.clone().into());
+    put("tags", text_list(&r.tags));
+    put("urgency", urgency_name(r.urgency).into());
+    put("channel", r.channel.clone().into());
+    put("description", r.description.clone().into());
+    put("grid", r.grid.clone().into());
+    put("community", r.community.clone().into());
+    put("window_start", opt_int(r.window_start));
+    put("window_end", opt_int(r.window_end));
+    put("filed_at", r.filed_at.into());
+    put("now", r.now.into());
+    put(
+        "categories",
+        Dynamic::from_array(
+            r.categories
+                .iter()
+                .map(|c| {
+                    let mut cm = Map::new();
+                    cm.insert("code".into(), c.code.clone().into());
+                    cm.insert("label".into(), c.label.clone().into());
+                    Dynamic::from_map(cm)
+                })
+                .collect(),
+        ),
+    );
+    m
+}
+
+/// The order a points rule sees, as a map.
+fn points_map(r: &PointsRequest) -> Map {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Dynamic| {
+        m.insert(k.into(), v);
+    };
+    put("street", r.street.clone().into());
+    put("category", r.category.clone().into());
+    put("urgency", urgency_name(r.urgency).into());
+    put(
+        "assignee_kind",
+        match r.assignee_kind {
+            CandidateKind::Volunteer => "volunteer",
+            CandidateKind::Resource => "resource",
+        }
+        .into(),
+    );
+    put("service_minutes", INT::from(r.service_minutes).into());
+    put("filed_at", r.filed_at.into());
+    put("accepted_at", r.accepted_at.into());
+    put("completed_at", r.completed_at.into());
+    put("complete_by", opt_int(r.complete_by));
+    put("on_time", r.on_time().into());
+    put("escalations", INT::from(r.escalations).into());
+    put("completed_before", INT::from(r.completed_before).into());
+    m
+}
+
+/// Reads what `triage` returned.
+fn triage_decision(out: Dynamic) -> Result<Option<TriageDecision>, Fault> {
+    if out.is_unit() {
+        return Ok(None);
+    }
+    let bad = |what: String| Fault::InvalidOutput(format!("triage: {what}"));
+    let map = out
+        .try_cast::<Map>()
+        .ok_or_else(|| bad("must return () or a map #{category, urgency, tags, note}".into()))?;
+    let mut d = TriageDecision::default();
+    for (key, value) in map {
+        match key.as_str() {
+            "category" => {
+                d.category = Some(
+                    value
+                        .into_immutable_string()
+                        .map_err(|_| bad("`category` must be a string".into()))?
+                        .to_string(),
+                )
+            }
+            "urgency" => {
+                let text = value
+                    .into_immutable_string()
+                    .map_err(|_| bad("`urgency` must be a string".into()))?;
+                d.urgency = Some(match text.as_str() {
+                    "low" => Urgency::Low,
+                    "normal" => Urgency::Normal,
+                    "high" => Urgency::High,
+                    "critical" => Urgency::Critical,
+                    other => {
+                        return Err(bad(format!(
+                            "`urgency` is low, normal, high or critical, not {other:?}"
+                        )))
+                    }
+                });
+            }
+            "tags" => {
+                let items = value
+                    .try_cast::<Array>()
+                    .ok_or_else(|| bad("`tags` must be an array of strings".into()))?;
+                d.tags = Some(
+                    items
+                        .into_iter()
+                        .map(|t| {
+                            t.into_immutable_string()
+                                .map(|t| t.to_string())
+                                .map_err(|_| bad("`tags` must be an array of strings".into()))
+                        })
+                        .collect::<Result<_, _>>()?,
+                );
+            }
+            "note" => d.note = value.to_string(),
+            other => {
+                return Err(bad(format!(
+                    "unknown key {other:?}; a decision has category, urgency, tags and note"
+                )))
+            }
+        }
+    }
+    Ok(Some(d))
+}
+
+/// Reads what `points` returned.
+fn award(out: Dynamic) -> Result<Option<Award>, Fault> {
+    if out.is_unit() {
+        return Ok(None);
+    }
+    if let Some(points) = number(&out) {
+        return Ok(Some(Award::new(points, "")));
+    }
+    let map = out.try_cast::<Map>().ok_or_else(|| {
+        Fault::InvalidOutput("points must return (), a number or #{points, reason}".into())
+    })?;
+    let points = map
+        .get("points")
+        .and_then(number)
+        .ok_or_else(|| Fault::InvalidOutput("points: the map needs a numeric `points`".into()))?;
+    let reason = map.get("reason").map(|r| r.to_string()).unwrap_or_default();
+    Ok(Some(Award::new(points, reason)))
 }
 
 /// Reads what `score` returned for one candidate.

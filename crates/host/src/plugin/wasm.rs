@@ -1,5 +1,9 @@
 //! The WebAssembly runtime: components implementing `wit/matcher.wit`, run by wasmtime.
 //!
+//! Every plugin exports `ranking` (contract 1.0.0, world `ranker`); a plugin of contract 1.1.0
+//! also exports `triage` and `points` (world `matcher`). Wasmtime finds exports by semver-
+//! compatible name, so one set of bindings at 1.1.0 calls `ranking@1.0.0` of older plugins.
+//!
 //! One engine per process, with a pooling allocator (instances are slots reused call after
 //! call) and epoch interruption (a ticker thread advances the epoch every millisecond; each
 //! call gets a deadline). A plugin is compiled once into an `InstancePre`; every call gets a
@@ -15,9 +19,12 @@ use std::{
     time::Duration,
 };
 
-use gongjian_plugin_sdk::{builder::OwnedRequest, Ranked, Urgency};
+use gongjian_plugin_sdk::{
+    builder::OwnedRequest, Award, CandidateKind, PointsRequest, Ranked, TriageDecision,
+    TriageRequest, Urgency,
+};
 use wasmtime::{
-    component::{Component, Linker},
+    component::{Component, Instance, InstancePre, Linker},
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder, Trap,
 };
@@ -27,15 +34,26 @@ use super::{CompileError, Fault, Limits};
 mod bindings {
     wasmtime::component::bindgen!({
         path: "../plugin-sdk/wit",
+        world: "ranker",
+        ownership: Borrowing { duplicate_if_necessary: true },
+    });
+}
+
+mod hook_bindings {
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
         world: "matcher",
         ownership: Borrowing { duplicate_if_necessary: true },
     });
 }
 
 use bindings::exports::gongjian::matcher::ranking as wit;
+use hook_bindings::exports::gongjian::matcher::{points as wit_points, triage as wit_triage};
 
-/// The interface a plugin must export, with the contract version it was built for.
+/// The interface every plugin exports; 1.0.0 is the oldest contract version this host runs.
 pub const RANKING_EXPORT: &str = "gongjian:matcher/ranking@1.0.0";
+/// The hooks a plugin of contract 1.1.0 exports beside its ranking.
+pub const TRIAGE_EXPORT: &str = "gongjian:matcher/triage@1.1.0";
 
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
@@ -149,22 +167,32 @@ impl WasmRuntime {
     }
 
     fn finish(&self, component: Component) -> Result<WasmPlugin, CompileError> {
-        self.check_contract(&component)?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .and_then(bindings::MatcherPre::new)
-            .map_err(|e| {
-                CompileError::new(format!("the component does not fit the contract: {e:#}"))
-            })?;
+        let has_hooks = self.check_contract(&component)?;
+        let misfit = |e: wasmtime::Error| {
+            CompileError::new(format!("the component does not fit the contract: {e:#}"))
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(misfit)?;
+        let ranker = bindings::RankerIndices::new(&pre).map_err(misfit)?;
+        let hooks = if has_hooks {
+            Some(hook_bindings::MatcherIndices::new(&pre).map_err(|e| {
+                CompileError::new(format!(
+                    "a plugin of contract 1.1.0 exports ranking, triage and points (world matcher): {e:#}"
+                ))
+            })?)
+        } else {
+            None
+        };
         Ok(WasmPlugin {
             pre,
+            ranker,
+            hooks,
             engine: self.engine.clone(),
             limits: self.limits.clone(),
         })
     }
 
-    fn check_contract(&self, component: &Component) -> Result<(), CompileError> {
+    /// Checks imports and exports; returns whether the plugin has the 1.1.0 hooks.
+    fn check_contract(&self, component: &Component) -> Result<bool, CompileError> {
         let ty = component.component_type();
         let imports: Vec<String> = ty
             .imports(&self.engine)
@@ -180,8 +208,12 @@ impl WasmRuntime {
             .exports(&self.engine)
             .map(|(name, _)| name.to_string())
             .collect();
-        if exports.iter().any(|e| e == RANKING_EXPORT) {
-            return Ok(());
+        let ranks = exports
+            .iter()
+            .any(|e| e == RANKING_EXPORT || e == "gongjian:matcher/ranking@1.1.0");
+        let hooks = exports.iter().any(|e| e == TRIAGE_EXPORT);
+        if ranks {
+            return Ok(hooks);
         }
         let found = exports
             .iter()
@@ -258,9 +290,41 @@ fn wasmparser_is_core(bytes: &[u8]) -> bool {
 
 /// A compiled WebAssembly plugin.
 pub struct WasmPlugin {
-    pre: bindings::MatcherPre<CallState>,
+    pre: InstancePre<CallState>,
+    ranker: bindings::RankerIndices,
+    /// The 1.1.0 hooks, when it has them.
+    hooks: Option<hook_bindings::MatcherIndices>,
     engine: Engine,
     limits: Limits,
+}
+
+fn wit_urgency(u: Urgency) -> wit::Urgency {
+    match u {
+        Urgency::Low => wit::Urgency::Low,
+        Urgency::Normal => wit::Urgency::Normal,
+        Urgency::High => wit::Urgency::High,
+        Urgency::Critical => wit::Urgency::Critical,
+    }
+}
+
+fn hook_urgency(u: Urgency) -> hook_bindings::exports::gongjian::matcher::ranking::Urgency {
+    use hook_bindings::exports::gongjian::matcher::ranking::Urgency as U;
+    match u {
+        Urgency::Low => U::Low,
+        Urgency::Normal => U::Normal,
+        Urgency::High => U::High,
+        Urgency::Critical => U::Critical,
+    }
+}
+
+fn from_hook_urgency(u: hook_bindings::exports::gongjian::matcher::ranking::Urgency) -> Urgency {
+    use hook_bindings::exports::gongjian::matcher::ranking::Urgency as U;
+    match u {
+        U::Low => Urgency::Low,
+        U::Normal => Urgency::Normal,
+        U::High => Urgency::High,
+        U::Critical => Urgency::Critical,
+    }
 }
 
 impl WasmPlugin {
@@ -268,8 +332,22 @@ impl WasmPlugin {
         &self.limits
     }
 
-    /// Calls the plugin in a fresh store.
-    pub fn rank(&self, req: &OwnedRequest) -> Result<Vec<Ranked>, Fault> {
+    /// The contract version it was built for.
+    pub fn contract_version(&self) -> &'static str {
+        if self.hooks.is_some() {
+            "1.1.0"
+        } else {
+            "1.0.0"
+        }
+    }
+
+    /// Whether it has the 1.1.0 hooks (triage and points).
+    pub fn has_hooks(&self) -> bool {
+        self.hooks.is_some()
+    }
+
+    /// A fresh store and instance for one call, with the call's limits and deadline.
+    fn instantiate(&self) -> Result<(Store<CallState>, Instance), Fault> {
         let state = CallState {
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.wasm_memory_bytes)
@@ -284,9 +362,19 @@ impl WasmPlugin {
         store.limiter(|s| &mut s.limits);
         let ticks = (self.limits.timeout.as_millis() as u64).max(1);
         store.set_epoch_deadline(ticks);
-        let matcher = self
+        let instance = self
             .pre
             .instantiate(&mut store)
+            .map_err(|e| classify(e, &self.limits))?;
+        Ok((store, instance))
+    }
+
+    /// Calls the plugin's ranking in a fresh store.
+    pub fn rank(&self, req: &OwnedRequest) -> Result<Vec<Ranked>, Fault> {
+        let (mut store, instance) = self.instantiate()?;
+        let ranker = self
+            .ranker
+            .load(&mut store, &instance)
             .map_err(|e| classify(e, &self.limits))?;
         let strings: Vec<&str> = req.strings.iter().map(String::as_str).collect();
         let request = wit::RankRequest {
@@ -296,12 +384,7 @@ impl WasmPlugin {
                 category: req.category,
                 category_label: req.category_label,
                 tags: &req.tags,
-                urgency: match req.urgency {
-                    Urgency::Low => wit::Urgency::Low,
-                    Urgency::Normal => wit::Urgency::Normal,
-                    Urgency::High => wit::Urgency::High,
-                    Urgency::Critical => wit::Urgency::Critical,
-                },
+                urgency: wit_urgency(req.urgency),
                 grid: req.grid,
                 community: req.community,
                 window_start: req.window_start,
@@ -315,7 +398,7 @@ impl WasmPlugin {
             now: req.now,
             max_results: req.max_results,
         };
-        let answer = matcher
+        let answer = ranker
             .gongjian_matcher_ranking()
             .call_rank(&mut store, request)
             .map_err(|e| classify(e, &self.limits))?;
@@ -328,6 +411,89 @@ impl WasmPlugin {
                 reason: r.reason,
             })
             .collect())
+    }
+
+    fn hooks(&self) -> Result<(Store<CallState>, hook_bindings::Matcher), Fault> {
+        let indices = self
+            .hooks
+            .as_ref()
+            .expect("hooks are called only on plugins that have them");
+        let (mut store, instance) = self.instantiate()?;
+        let matcher = indices
+            .load(&mut store, &instance)
+            .map_err(|e| classify(e, &self.limits))?;
+        Ok((store, matcher))
+    }
+
+    /// Calls the plugin's triage in a fresh store. Only for a plugin with hooks.
+    pub fn triage(&self, req: &TriageRequest) -> Result<Option<TriageDecision>, Fault> {
+        let (mut store, matcher) = self.hooks()?;
+        let tags: Vec<&str> = req.tags.iter().map(String::as_str).collect();
+        let categories: Vec<wit_triage::Category> = req
+            .categories
+            .iter()
+            .map(|c| wit_triage::Category {
+                code: &c.code,
+                label: &c.label,
+            })
+            .collect();
+        let request = wit_triage::TriageRequest {
+            street: &req.street,
+            category: &req.category,
+            category_label: &req.category_label,
+            tags: &tags,
+            urgency: hook_urgency(req.urgency),
+            channel: &req.channel,
+            description: &req.description,
+            grid: &req.grid,
+            community: &req.community,
+            window_start: req.window_start,
+            window_end: req.window_end,
+            filed_at: req.filed_at,
+            categories: &categories,
+            config: &req.config,
+            now: req.now,
+        };
+        let answer = matcher
+            .gongjian_matcher_triage()
+            .call_triage(&mut store, request)
+            .map_err(|e| classify(e, &self.limits))?;
+        Ok(answer.map_err(Fault::Plugin)?.map(|d| TriageDecision {
+            category: d.category,
+            urgency: d.urgency.map(from_hook_urgency),
+            tags: d.tags,
+            note: d.note,
+        }))
+    }
+
+    /// Calls the plugin's points rule in a fresh store. Only for a plugin with hooks.
+    pub fn points(&self, req: &PointsRequest) -> Result<Option<Award>, Fault> {
+        let (mut store, matcher) = self.hooks()?;
+        let request = wit_points::PointsRequest {
+            street: &req.street,
+            category: &req.category,
+            urgency: hook_urgency(req.urgency),
+            assignee_kind: match req.assignee_kind {
+                CandidateKind::Volunteer => wit_points::AssigneeKind::Volunteer,
+                CandidateKind::Resource => wit_points::AssigneeKind::Resource,
+            },
+            service_minutes: req.service_minutes,
+            filed_at: req.filed_at,
+            accepted_at: req.accepted_at,
+            completed_at: req.completed_at,
+            complete_by: req.complete_by,
+            escalations: req.escalations,
+            completed_before: req.completed_before,
+            config: &req.config,
+        };
+        let answer = matcher
+            .gongjian_matcher_points()
+            .call_points(&mut store, request)
+            .map_err(|e| classify(e, &self.limits))?;
+        Ok(answer.map_err(Fault::Plugin)?.map(|a| Award {
+            points: a.points,
+            reason: a.reason,
+        }))
     }
 }
 
