@@ -157,3 +157,191 @@ async fn sigterm_stops_the_server_cleanly_with_json_logs() {
         "{messages:?}"
     );
 }
+
+/// Filings from many clients at once share commits; every one acknowledged before a
+/// `kill -9` is there after the restart, also those killed mid-batch around it.
+#[tokio::test]
+async fn concurrent_filings_acknowledged_before_kill_9_survive() {
+    let db = TestDb::new().await;
+    let token = issue_district_token(&db);
+    let http = reqwest::Client::new();
+    let server = Server::start(&db).await;
+    let post = |path: &str, body: Value| {
+        http.post(format!("{}{path}", server.base))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let street: Value = post(
+        "/api/v1/streets",
+        json!({"name": "市西街道", "code": "shixi", "district": "滨城区"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let sid = street["id"].as_str().unwrap().to_string();
+    let c: Value = post(
+        &format!("/api/v1/streets/{sid}/communities"),
+        json!({"name": "魏鑫社区"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let g: Value = post(
+        &format!("/api/v1/streets/{sid}/grids"),
+        json!({"community_id": c["id"], "code": "g01", "name": "一网格"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let grid = g["id"].as_str().unwrap().to_string();
+
+    // 32 clients file as fast as they can; the server is killed while they do.
+    let acknowledged = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut clients = vec![];
+    for k in 0..32 {
+        let (http, base, token, grid, acknowledged) = (
+            http.clone(),
+            server.base.clone(),
+            token.clone(),
+            grid.clone(),
+            acknowledged.clone(),
+        );
+        clients.push(tokio::spawn(async move {
+            for i in 0.. {
+                let resp = http
+                    .post(format!("{base}/api/v1/demands"))
+                    .bearer_auth(&token)
+                    .json(&json!({"grid_id": grid, "category": "repair", "channel": "hotline",
+                                  "description": format!("第{k}-{i}号"),
+                                  "resident": {"name": "李秀英", "phone": "13912345678", "address": "魏鑫家园"}}))
+                    .send()
+                    .await;
+                let Ok(resp) = resp else { break };
+                if resp.status() != 201 {
+                    break;
+                }
+                let Ok(body) = resp.json::<Value>().await else { break };
+                acknowledged
+                    .lock()
+                    .unwrap()
+                    .push(body["id"].as_str().unwrap().to_string());
+            }
+        }));
+    }
+    // Let a few hundred through, then kill.
+    let start = Instant::now();
+    while acknowledged.lock().unwrap().len() < 300 && start.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    for c in clients {
+        c.await.unwrap();
+    }
+    drop(server);
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() >= 300, "{} filed", acknowledged.len());
+
+    let server = Server::start(&db).await;
+    let mut found = std::collections::HashSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!("{}/api/v1/demands?limit=200", server.base);
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = http
+            .get(url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for d in page["items"].as_array().unwrap() {
+            found.insert(d["id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    let lost: Vec<_> = acknowledged
+        .iter()
+        .filter(|id| !found.contains(*id))
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged filings lost: {lost:?}",
+        lost.len()
+    );
+}
+
+/// Records a probe event with a given id (the id is the primary key).
+fn probe<'c>(
+    tx: &'c mut sqlx::Transaction<'_, sqlx::Any>,
+    id: String,
+) -> gongjian_host::group_commit::BoxFuture<'c, gongjian_host::error::AppResult<()>> {
+    Box::pin(async move {
+        sqlx::query(
+            "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) \
+             VALUES ($1, 'demand', $1, 'test', 'probe', NULL, '2026-01-01T00:00:00.000000Z')",
+        )
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    })
+}
+
+/// A write that fails inside a shared commit takes nothing else down with it: the others
+/// commit, it alone gets its error and leaves no trace.
+#[tokio::test]
+async fn a_failing_write_in_a_shared_commit_fails_alone() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let taken = uuid::Uuid::now_v7().to_string();
+    let first = taken.clone();
+    app.db.transact(move |tx| probe(tx, first)).await.unwrap();
+    let mut writes = vec![];
+    for i in 0..40 {
+        let (db, id) = (
+            app.db.clone(),
+            if i == 20 {
+                taken.clone()
+            } else {
+                uuid::Uuid::now_v7().to_string()
+            },
+        );
+        writes.push(tokio::spawn(async move {
+            let mine = id.clone();
+            (id, db.transact(move |tx| probe(tx, mine)).await)
+        }));
+    }
+    let mut committed = vec![];
+    let mut failed = 0;
+    for w in writes {
+        let (id, outcome) = w.await.unwrap();
+        match outcome {
+            Ok(()) => committed.push(id),
+            Err(_) => {
+                assert_eq!(id, taken, "only the duplicate fails");
+                failed += 1;
+            }
+        }
+    }
+    assert_eq!((committed.len(), failed), (39, 1));
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE action = 'probe'")
+        .fetch_one(app.db.read())
+        .await
+        .unwrap();
+    assert_eq!(count, 40, "the first and the 39 others");
+}

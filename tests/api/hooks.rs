@@ -422,6 +422,12 @@ async fn triage_on_intake_is_recorded_either_way() {
     );
     assert_eq!(t["changed"], json!(["category", "urgency"]));
     assert_eq!(t["note"], "描述提到“摔倒”：医疗，特急");
+    // The answer to the filing is what was stored.
+    let stored = app
+        .get(&format!("/api/v1/demands/{}", id(&urgent)), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(stored, urgent);
     let events = app
         .get(&format!("/api/v1/demands/{}/events", id(&urgent)), &s.admin)
         .await

@@ -13,6 +13,11 @@ use sqlx::{
     Any, AnyPool, Arguments, Executor,
 };
 
+use crate::{
+    error::AppResult,
+    group_commit::{BoxFuture, GroupCommit},
+};
+
 /// The embedded migrations in `migrations/`.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
 
@@ -97,6 +102,8 @@ pub struct Db {
     read: AnyPool,
     write: AnyPool,
     backend: Backend,
+    /// SQLite's committer, which groups concurrent transactions into one commit.
+    group: Option<GroupCommit>,
 }
 
 impl Db {
@@ -138,6 +145,7 @@ impl Db {
                     .map_err(DbError::Connect)?;
                 Ok(Db {
                     read,
+                    group: Some(GroupCommit::start(write.clone())),
                     write,
                     backend,
                 })
@@ -153,6 +161,7 @@ impl Db {
                     read: pool.clone(),
                     write: pool,
                     backend,
+                    group: None,
                 })
             }
         }
@@ -178,6 +187,27 @@ impl Db {
     /// The pool for writes (and reads that must see them in the same transaction).
     pub fn write(&self) -> &AnyPool {
         &self.write
+    }
+
+    /// Runs `f` in a write transaction and commits it. On SQLite the transaction is committed
+    /// together with others waiting at the same time (see [`crate::group_commit`]); either
+    /// way it returns only once the commit is durable.
+    pub async fn transact<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c, 't> FnOnce(&'c mut sqlx::Transaction<'t, Any>) -> BoxFuture<'c, AppResult<T>>
+            + Send
+            + 'static,
+    {
+        match &self.group {
+            Some(group) => group.transact(f).await,
+            None => {
+                let mut tx = self.write.begin().await?;
+                let value = f(&mut tx).await?;
+                tx.commit().await?;
+                Ok(value)
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {

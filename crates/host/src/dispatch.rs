@@ -2,6 +2,8 @@
 //! (吹哨) when candidates run out or a deadline passes. Used by the order API, by filing (when a
 //! street dispatches automatically) and by the scheduler.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use time::{Duration, OffsetDateTime};
@@ -9,10 +11,15 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
+    db::Sql,
     domain::{end_of_local_day, format_ts, now_ts, parse_instant},
     error::{AppError, AppResult},
-    lists::{get_uuid, orders::record_event},
+    lists::{
+        get_uuid,
+        orders::{record_event, record_events},
+    },
     matching::{self, ActiveVersion, DemandFacts, MatchResult, RankedCandidate},
+    pool::StreetPool,
     state::AppState,
 };
 
@@ -125,6 +132,39 @@ pub async fn escalate(
     Ok(())
 }
 
+/// Offers the order to the next `count` candidates of its ranking, from `from`, in one
+/// statement; returns how many were offered.
+async fn insert_offers(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    order: Uuid,
+    ranking: &[RankedCandidate],
+    from: usize,
+    count: usize,
+) -> AppResult<usize> {
+    let now = now_ts();
+    let mut sql = Sql::new(
+        "INSERT INTO order_offers (id, order_id, candidate_kind, candidate_id, rank, status, offered_at) VALUES ",
+    );
+    let mut n = 0;
+    for (rank, c) in ranking.iter().enumerate().skip(from).take(count) {
+        if n > 0 {
+            sql.push(", ");
+        }
+        sql.push("(");
+        sql.bind(Uuid::now_v7().to_string()).push(", ");
+        sql.bind(order.to_string()).push(", ");
+        sql.bind(c.kind.clone()).push(", ");
+        sql.bind(c.id.to_string()).push(", ");
+        sql.bind(rank as i64).push(", 'open', ");
+        sql.bind(now.clone()).push(")");
+        n += 1;
+    }
+    if n > 0 {
+        sql.execute(&mut **tx).await?;
+    }
+    Ok(n)
+}
+
 /// Offers the order to the next `count` candidates of its ranking, from `from`; returns how
 /// many were offered.
 pub async fn offer_next(
@@ -135,23 +175,7 @@ pub async fn offer_next(
     count: usize,
     accept_by: OffsetDateTime,
 ) -> AppResult<usize> {
-    let now = now_ts();
-    let mut n = 0;
-    for (rank, c) in ranking.iter().enumerate().skip(from).take(count) {
-        sqlx::query(
-            "INSERT INTO order_offers (id, order_id, candidate_kind, candidate_id, rank, status, offered_at) \
-             VALUES ($1, $2, $3, $4, $5, 'open', $6)",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(order.to_string())
-        .bind(c.kind.clone())
-        .bind(c.id.to_string())
-        .bind(rank as i64)
-        .bind(now.clone())
-        .execute(&mut **tx)
-        .await?;
-        n += 1;
-    }
+    let n = insert_offers(tx, order, ranking, from, count).await?;
     sqlx::query("UPDATE service_orders SET next_rank = $1, accept_deadline = $2 WHERE id = $3")
         .bind((from + n) as i64)
         .bind((n > 0).then(|| format_ts(accept_by)))
@@ -176,17 +200,19 @@ pub struct Plan {
     pub matched: MatchResult,
 }
 
-/// Ranks a demand's candidates with the street's active version (none: the built-in rule).
-/// `offer_count` overrides the street's setting.
+/// Ranks a demand's candidates with the street's active version (none: the built-in rule),
+/// from `pool` when the caller has just read the street's. `offer_count` overrides the
+/// street's setting.
 pub async fn plan(
     state: &AppState,
     demand: &DemandFacts,
     active: Option<ActiveVersion>,
+    pool: Option<Arc<StreetPool>>,
     settings: Settings,
     offer_count: Option<i64>,
 ) -> AppResult<Plan> {
     let offer_count = offer_count.unwrap_or(settings.offer_count).max(1) as usize;
-    let matched = matching::match_with(state, demand, active).await?;
+    let matched = matching::match_with(state, demand, active, pool).await?;
     Ok(Plan {
         settings,
         offer_count,
@@ -194,7 +220,8 @@ pub async fn plan(
     })
 }
 
-/// Writes a planned dispatch in the caller's transaction: claims the open demand, records the
+/// Writes a planned dispatch in the caller's transaction: claims the open demand (unless the
+/// caller is filing it as dispatched in the same transaction, `claim` false), records the
 /// rule and ranking on a new order and offers it to the best candidates; or, when nobody can
 /// take it, escalates and leaves the demand open.
 pub async fn write(
@@ -203,6 +230,7 @@ pub async fn write(
     demand: &DemandFacts,
     plan: &Plan,
     actor: &str,
+    claim: bool,
 ) -> AppResult<Dispatched> {
     let (street, m) = (demand.street, &plan.matched);
     let now = state.clock.now();
@@ -221,21 +249,25 @@ pub async fn write(
         return Ok(Dispatched::NoCandidates);
     }
     let at = now_ts();
-    let claimed = sqlx::query("UPDATE demands SET status = 'dispatched', updated_at = $1 WHERE id = $2 AND status = 'open'")
-        .bind(at.clone())
-        .bind(demand.id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    if claimed.rows_affected() == 0 {
-        return Err(AppError::conflict(
-            "not_open",
-            "the demand was dispatched meanwhile",
-        ));
+    if claim {
+        let claimed = sqlx::query("UPDATE demands SET status = 'dispatched', updated_at = $1 WHERE id = $2 AND status = 'open'")
+            .bind(at.clone())
+            .bind(demand.id.to_string())
+            .execute(&mut **tx)
+            .await?;
+        if claimed.rows_affected() == 0 {
+            return Err(AppError::conflict(
+                "not_open",
+                "the demand was dispatched meanwhile",
+            ));
+        }
     }
     let id = Uuid::now_v7();
+    let offered = m.ranked.len().min(plan.offer_count);
     sqlx::query(
         "INSERT INTO service_orders (id, demand_id, street_id, status, rule_kind, plugin_version_id, content_hash, ranking, \
-         offer_count, next_rank, created_by, created_at, updated_at) VALUES ($1, $2, $3, 'offered', $4, $5, $6, $7, $8, 0, $9, $10, $10)",
+         offer_count, next_rank, accept_deadline, created_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'offered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
     )
     .bind(id.to_string())
     .bind(demand.id.to_string())
@@ -245,11 +277,13 @@ pub async fn write(
     .bind(m.rule.content_hash.clone())
     .bind(serde_json::to_string(&m.ranked).expect("serialises"))
     .bind(plan.offer_count as i64)
+    .bind(offered as i64)
+    .bind(format_ts(accept_by))
     .bind(actor.to_string())
     .bind(at)
     .execute(&mut **tx)
     .await?;
-    let offered = offer_next(tx, id, &m.ranked, 0, plan.offer_count, accept_by).await?;
+    insert_offers(tx, id, &m.ranked, 0, offered).await?;
     let rule = match m.rule.version_number {
         Some(n) => format!("{} v{n}", m.rule.kind),
         None => m.rule.kind.clone(),
@@ -259,25 +293,27 @@ pub async fn write(
         .as_ref()
         .map(|f| format!("; plugin fault ({}), built-in rule used", f.kind))
         .unwrap_or_default();
-    record_event(
+    record_events(
         tx,
-        "demand",
-        demand.id,
-        actor,
-        "dispatched",
-        Some(&format!("order {id}")),
-    )
-    .await?;
-    record_event(
-        tx,
-        "order",
-        id,
-        actor,
-        "offered",
-        Some(&format!(
-            "ranked by {rule}{fallback}; offered to {offered} of {}",
-            m.ranked.len()
-        )),
+        &[
+            (
+                "demand",
+                demand.id,
+                actor,
+                "dispatched",
+                &format!("order {id}"),
+            ),
+            (
+                "order",
+                id,
+                actor,
+                "offered",
+                &format!(
+                    "ranked by {rule}{fallback}; offered to {offered} of {}",
+                    m.ranked.len()
+                ),
+            ),
+        ],
     )
     .await?;
     Ok(Dispatched::Order(id))
@@ -300,9 +336,9 @@ pub async fn dispatch_demand(
     }
     let settings = settings_for(state.db.read(), facts.street, &facts.category).await?;
     let active = matching::active_version(state, facts.street).await?;
-    let plan = plan(state, &facts, active, settings, offer_count).await?;
+    let plan = plan(state, &facts, active, None, settings, offer_count).await?;
     let mut tx = state.db.write().begin().await?;
-    let out = write(&mut tx, state, &facts, &plan, actor).await?;
+    let out = write(&mut tx, state, &facts, &plan, actor, true).await?;
     tx.commit().await?;
     Ok(out)
 }

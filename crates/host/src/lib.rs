@@ -15,6 +15,7 @@ pub mod docs;
 pub mod domain;
 pub mod error;
 pub mod extract;
+pub mod group_commit;
 pub mod hooks;
 pub mod lists;
 pub mod matching;

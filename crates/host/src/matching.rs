@@ -131,6 +131,16 @@ fn ts_seconds(text: &str) -> Option<i64> {
 /// enters it.
 pub async fn prepare(state: &AppState, demand: &DemandFacts, config: &str) -> AppResult<Prepared> {
     let pool = state.pools.get(state.db.read(), demand.street).await?;
+    Ok(prepare_from(state, demand, config, pool))
+}
+
+/// Builds the request from a pool the caller has just read.
+pub fn prepare_from(
+    state: &AppState,
+    demand: &DemandFacts,
+    config: &str,
+    pool: Arc<StreetPool>,
+) -> Prepared {
     let spec = demand.spec(&pool);
     let (request, members) = pool.request(
         &spec,
@@ -138,10 +148,10 @@ pub async fn prepare(state: &AppState, demand: &DemandFacts, config: &str) -> Ap
         now().unix_timestamp(),
         state.plugins.settings().max_results,
     );
-    Ok(Prepared {
+    Prepared {
         request,
         refs: Refs::Pool(pool, members),
-    })
+    }
 }
 
 /// The rule a match used.
@@ -290,21 +300,26 @@ pub async fn match_demand(state: &AppState, facts: &DemandFacts) -> AppResult<Ma
     // The version is read once: a match finishes on the version it started with, whatever is
     // activated meanwhile.
     let active = active_version(state, facts.street).await?;
-    match_with(state, facts, active).await
+    match_with(state, facts, active, None).await
 }
 
-/// Ranks with a given active version (none: the built-in rule).
+/// Ranks with a given active version (none: the built-in rule), from the street's pool as
+/// the caller just read it, or as it is now.
 pub async fn match_with(
     state: &AppState,
     facts: &DemandFacts,
     active: Option<ActiveVersion>,
+    pool: Option<Arc<StreetPool>>,
 ) -> AppResult<MatchResult> {
     let (demand, street) = (facts.id, facts.street);
     let config = active
         .as_ref()
         .map(|a| a.config.clone())
         .unwrap_or_default();
-    let prepared = prepare(state, facts, &config).await?;
+    let prepared = match pool {
+        Some(pool) => prepare_from(state, facts, &config, pool),
+        None => prepare(state, facts, &config).await?,
+    };
     let considered = prepared.request.candidate_count as usize;
     let Some(active) = active else {
         let (_, result) = run_builtin(prepared.request).await;

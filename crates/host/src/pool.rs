@@ -19,13 +19,14 @@ use std::{
 };
 
 use gongjian_plugin_sdk::{
-    builder::{CandidateSpec, DemandSpec, OwnedRequest, RequestBuilder},
+    builder::{DemandSpec, InternedCandidate, OwnedRequest, RequestBuilder, StringTable},
     CandidateKind,
 };
 use sqlx::Row;
 use uuid::Uuid;
 
 use crate::{
+    dispatch::Settings,
     domain::{clock_minutes, parse_instant, WeeklySlot, DEFAULT_CATEGORIES, LOCAL_OFFSET},
     error::{AppError, AppResult},
     lists::{get_json, get_opt_uuid, get_uuid},
@@ -183,6 +184,20 @@ pub struct VolunteerProfile {
     pub max_open_orders: u32,
     pub grid: String,
     pub community: String,
+    /// Its text in the pool's string table.
+    ids: Ids,
+}
+
+/// A profile's text as indexes into the pool's string table.
+#[derive(Debug, Default)]
+struct Ids {
+    grid: u32,
+    community: u32,
+    team: u32,
+    category: u32,
+    owner_kind: u32,
+    labels: Vec<u32>,
+    served_grids: Vec<u32>,
 }
 
 /// A resource serving the street.
@@ -201,6 +216,7 @@ pub struct ResourceProfile {
     /// The owning volunteer's home grid, for a volunteer's resource.
     pub grid: String,
     pub community: String,
+    ids: Ids,
 }
 
 /// A candidate's record in a street.
@@ -220,8 +236,12 @@ struct Registry {
     grids: HashMap<Uuid, (String, String)>,
     /// The street's own categories: code → label.
     labels: HashMap<String, String>,
+    /// Dispatch settings by category ('' for the street's default).
+    settings: HashMap<String, Settings>,
     volunteers: Vec<VolunteerProfile>,
     resources: Vec<ResourceProfile>,
+    /// Every text of the profiles, interned once for all the requests built from them.
+    table: Arc<StringTable>,
 }
 
 #[derive(Debug)]
@@ -284,6 +304,22 @@ impl StreetPool {
         }
     }
 
+    /// How the street dispatches a category: its own settings, else the street's default, else
+    /// the built-in default (as [`crate::dispatch::settings_for`] reads them).
+    pub fn settings(&self, category: &str) -> Settings {
+        let s = &self.registry.settings;
+        s.get(category)
+            .or_else(|| s.get(""))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Whether `code` is one of the street's categories.
+    pub fn has_category(&self, code: &str) -> bool {
+        DEFAULT_CATEGORIES.iter().any(|(c, _)| *c == code)
+            || self.registry.labels.contains_key(code)
+    }
+
     /// The street's categories: the built-in taxonomy, then its own.
     pub fn categories(&self) -> Vec<gongjian_plugin_sdk::Category> {
         let mut own: Vec<_> = self.registry.labels.iter().collect();
@@ -310,7 +346,14 @@ impl StreetPool {
         max_results: u32,
     ) -> (OwnedRequest, Vec<Member>) {
         let reg = &self.registry;
-        let mut b = RequestBuilder::new(&self.code, demand, config, now, max_results);
+        let mut b = RequestBuilder::with_table(
+            reg.table.clone(),
+            &self.code,
+            demand,
+            config,
+            now,
+            max_results,
+        );
         b.reserve(reg.volunteers.len() + reg.resources.len());
         let mut members = Vec::with_capacity(reg.volunteers.len() + reg.resources.len());
         let (start, end) = (demand.window_start, demand.window_end);
@@ -319,21 +362,25 @@ impl StreetPool {
             if load.open_orders >= v.max_open_orders {
                 continue;
             }
-            b.push(&CandidateSpec {
+            b.push_interned(&InternedCandidate {
                 kind: CandidateKind::Volunteer,
                 party_member: v.party_member,
                 availability_fits: weekly_fits(&v.slots, start, end),
-                home_grid: v.grid.clone(),
-                community: v.community.clone(),
-                team: v.team.clone(),
-                labels: v.skills.clone(),
-                max_open_orders: v.max_open_orders,
+                owned_by_unit: false,
+                home_grid: v.ids.grid,
+                community: v.ids.community,
+                team: v.ids.team,
+                category: 0,
+                owner_kind: 0,
+                labels: &v.ids.labels,
+                served_grids: &[],
                 open_orders: load.open_orders,
+                max_open_orders: v.max_open_orders,
                 completed_orders: load.completed_orders,
+                capacity_left: 0,
+                average_rating: load.average_rating,
                 service_minutes: load.service_minutes,
                 last_order_at: load.last_order_at,
-                average_rating: load.average_rating,
-                ..CandidateSpec::default()
             });
             members.push(Member::Volunteer(i));
         }
@@ -346,24 +393,25 @@ impl StreetPool {
             let load = self.load(r.id);
             let fits = r.available_from.is_none_or(|f| f <= need_from)
                 && r.available_until.is_none_or(|u| u >= need_until);
-            b.push(&CandidateSpec {
+            b.push_interned(&InternedCandidate {
                 kind: CandidateKind::Resource,
+                party_member: false,
                 availability_fits: fits,
                 owned_by_unit: r.owned_by_unit,
-                home_grid: r.grid.clone(),
-                community: r.community.clone(),
-                category: Some(r.category.clone()),
-                owner_kind: r.owner_kind.clone(),
-                labels: r.tags.clone(),
-                served_grids: r.served_grids.clone(),
-                capacity_left: capacity,
-                max_open_orders: 0,
+                home_grid: r.ids.grid,
+                community: r.ids.community,
+                team: 0,
+                category: r.ids.category,
+                owner_kind: r.ids.owner_kind,
+                labels: &r.ids.labels,
+                served_grids: &r.ids.served_grids,
                 open_orders: load.open_orders,
+                max_open_orders: 0,
                 completed_orders: load.completed_orders,
+                capacity_left: capacity,
+                average_rating: load.average_rating,
                 service_minutes: load.service_minutes,
                 last_order_at: load.last_order_at,
-                average_rating: load.average_rating,
-                ..CandidateSpec::default()
             });
             members.push(Member::Resource(i));
         }
@@ -474,6 +522,7 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
             max_open_orders: u32::try_from(v.try_get::<i64, _>("max_open_orders")?).unwrap_or(0),
             grid,
             community,
+            ids: Ids::default(),
         })
     })
     .collect::<AppResult<Vec<_>>>()?;
@@ -506,9 +555,34 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
             owner_kind: r.try_get("unit_kind")?,
             grid,
             community,
+            ids: Ids::default(),
         })
     })
     .collect::<AppResult<Vec<_>>>()?;
+    let mut volunteers = volunteers;
+    let mut resources = resources;
+    let mut table = StringTable::new();
+    let list = |t: &mut StringTable, items: &[String]| items.iter().map(|i| t.add(i)).collect();
+    for v in &mut volunteers {
+        v.ids = Ids {
+            grid: table.add(&v.grid),
+            community: table.add(&v.community),
+            team: table.add_opt(v.team.as_deref()),
+            labels: list(&mut table, &v.skills),
+            ..Ids::default()
+        };
+    }
+    for r in &mut resources {
+        r.ids = Ids {
+            grid: table.add(&r.grid),
+            community: table.add(&r.community),
+            team: 0,
+            category: table.add(&r.category),
+            owner_kind: table.add_opt(r.owner_kind.as_deref()),
+            labels: list(&mut table, &r.tags),
+            served_grids: list(&mut table, &r.served_grids),
+        };
+    }
     let labels = sqlx::query("SELECT code, label FROM categories WHERE street_id = $1")
         .bind(street.to_string())
         .fetch_all(db)
@@ -516,10 +590,32 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
         .iter()
         .map(|r| Ok((r.try_get("code")?, r.try_get("label")?)))
         .collect::<AppResult<_>>()?;
+    let settings = sqlx::query(
+        "SELECT category, auto_dispatch, offer_count, accept_minutes, complete_minutes FROM dispatch_settings \
+         WHERE street_id = $1",
+    )
+    .bind(street.to_string())
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok((
+            r.try_get::<String, _>("category")?,
+            Settings {
+                auto_dispatch: r.try_get::<i64, _>("auto_dispatch")? != 0,
+                offer_count: r.try_get("offer_count")?,
+                accept_minutes: r.try_get("accept_minutes")?,
+                complete_minutes: r.try_get("complete_minutes")?,
+            },
+        ))
+    })
+    .collect::<AppResult<_>>()?;
     Ok(Registry {
         version,
         grids,
         labels,
+        settings,
+        table: Arc::new(table),
         volunteers,
         resources,
     })

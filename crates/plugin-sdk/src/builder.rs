@@ -1,7 +1,7 @@
 //! Building requests: the host packs its candidates with this, and plugin authors use it to
 //! make requests in tests and with `gongjian plugin run`.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
@@ -98,6 +98,55 @@ impl Default for CandidateSpec {
     }
 }
 
+/// A candidate by reference: what [`CandidateSpec`] holds, borrowed. The host packs its
+/// candidates from these, so building a request copies no text but the distinct strings.
+#[derive(Debug, Clone, Copy)]
+pub struct CandidateFields<'a> {
+    /// `volunteer` or `resource`.
+    pub kind: CandidateKind,
+    /// A party member.
+    pub party_member: bool,
+    /// Availability fits the demand's window.
+    pub availability_fits: bool,
+    /// Owned by a co-building unit.
+    pub owned_by_unit: bool,
+    /// Home grid.
+    pub home_grid: &'a str,
+    /// Community of the home grid.
+    pub community: &'a str,
+    /// Team.
+    pub team: Option<&'a str>,
+    /// Category (resources).
+    pub category: Option<&'a str>,
+    /// Kind of the owning unit.
+    pub owner_kind: Option<&'a str>,
+    /// Skills or tags.
+    pub labels: &'a [String],
+    /// Grids served (resources); empty: all.
+    pub served_grids: &'a [String],
+    /// Orders open now.
+    pub open_orders: u32,
+    /// Most orders it may hold open.
+    pub max_open_orders: u32,
+    /// Orders completed.
+    pub completed_orders: u32,
+    /// Capacity left.
+    pub capacity_left: u32,
+    /// Average rating, when rated.
+    pub average_rating: Option<f32>,
+    /// Service minutes recorded.
+    pub service_minutes: u32,
+    /// Last order taken, seconds since the Unix epoch; 0 if never.
+    pub last_order_at: i64,
+}
+
+fn flags(party_member: bool, fits: bool, rating: Option<f32>, by_unit: bool) -> u8 {
+    u8::from(party_member)
+        | u8::from(fits) << 1
+        | u8::from(rating.is_some()) << 2
+        | u8::from(by_unit) << 3
+}
+
 /// A request with its data owned; [`OwnedRequest::view`] reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OwnedRequest {
@@ -185,12 +234,107 @@ impl OwnedRequest {
     }
 }
 
+/// Strings interned once and shared by many requests: a host that sends the same candidates
+/// again and again interns their text ahead of time and packs each request with
+/// [`RequestBuilder::with_table`] and [`RequestBuilder::push_interned`].
+#[derive(Debug, Clone)]
+pub struct StringTable {
+    strings: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Default for StringTable {
+    fn default() -> Self {
+        StringTable {
+            strings: vec![String::new()],
+            index: HashMap::from([(String::new(), 0)]),
+        }
+    }
+}
+
+impl StringTable {
+    /// A table holding only "" (index 0).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The index of `text`, adding it if new.
+    pub fn add(&mut self, text: &str) -> u32 {
+        if let Some(i) = self.index.get(text) {
+            return *i;
+        }
+        let i = self.strings.len() as u32;
+        self.strings.push(text.to_string());
+        self.index.insert(text.to_string(), i);
+        i
+    }
+
+    /// The index of an optional text (0 for none).
+    pub fn add_opt(&mut self, text: Option<&str>) -> u32 {
+        text.map(|t| self.add(t)).unwrap_or(0)
+    }
+
+    /// How many strings it holds, "" included.
+    pub fn len(&self) -> usize {
+        self.strings.len()
+    }
+
+    /// Whether it holds only "".
+    pub fn is_empty(&self) -> bool {
+        self.strings.len() == 1
+    }
+}
+
+/// A candidate whose text is already in the builder's [`StringTable`]: every string field is
+/// an index into it.
+#[derive(Debug, Clone, Copy)]
+pub struct InternedCandidate<'a> {
+    /// `volunteer` or `resource`.
+    pub kind: CandidateKind,
+    /// A party member.
+    pub party_member: bool,
+    /// Availability fits the demand's window.
+    pub availability_fits: bool,
+    /// Owned by a co-building unit.
+    pub owned_by_unit: bool,
+    /// Home grid.
+    pub home_grid: u32,
+    /// Community of the home grid.
+    pub community: u32,
+    /// Team (0: none).
+    pub team: u32,
+    /// Category (0: none).
+    pub category: u32,
+    /// Kind of the owning unit (0: none).
+    pub owner_kind: u32,
+    /// Skills or tags.
+    pub labels: &'a [u32],
+    /// Grids served; empty: all.
+    pub served_grids: &'a [u32],
+    /// Orders open now.
+    pub open_orders: u32,
+    /// Most orders it may hold open.
+    pub max_open_orders: u32,
+    /// Orders completed.
+    pub completed_orders: u32,
+    /// Capacity left.
+    pub capacity_left: u32,
+    /// Average rating, when rated.
+    pub average_rating: Option<f32>,
+    /// Service minutes recorded.
+    pub service_minutes: u32,
+    /// Last order taken, seconds since the Unix epoch; 0 if never.
+    pub last_order_at: i64,
+}
+
 /// Packs a request: interns every string once and lays candidates out in the contract's
 /// byte layout.
 #[derive(Debug)]
 pub struct RequestBuilder {
     req: OwnedRequest,
+    /// Strings added to this request beyond the shared table.
     index: HashMap<String, u32>,
+    table: Option<Arc<StringTable>>,
 }
 
 impl RequestBuilder {
@@ -223,14 +367,42 @@ impl RequestBuilder {
                 max_results,
             },
             index: HashMap::from([(String::new(), 0)]),
+            table: None,
         };
+        b.init(street, demand);
+        b
+    }
+
+    /// Starts a request whose strings begin with a shared table, so candidates interned in it
+    /// are added with [`RequestBuilder::push_interned`] without hashing their text again.
+    pub fn with_table(
+        table: Arc<StringTable>,
+        street: &str,
+        demand: &DemandSpec,
+        config: &str,
+        now: i64,
+        max_results: u32,
+    ) -> Self {
+        let mut b = RequestBuilder::new("", &DemandSpec::default(), config, now, max_results);
+        b.req.strings = table.strings.clone();
+        b.req.urgency = demand.urgency;
+        b.req.window_start = demand.window_start;
+        b.req.window_end = demand.window_end;
+        b.req.filed_at = demand.filed_at;
+        b.index = HashMap::new();
+        b.table = Some(table);
+        b.init(street, demand);
+        b
+    }
+
+    fn init(&mut self, street: &str, demand: &DemandSpec) {
+        let b = self;
         b.req.street = b.intern(street);
         b.req.category = b.intern(&demand.category);
         b.req.category_label = b.intern(&demand.category_label);
         b.req.tags = demand.tags.iter().map(|t| b.intern(t)).collect();
         b.req.grid = b.intern(&demand.grid);
         b.req.community = b.intern(&demand.community);
-        b
     }
 
     /// Reserves room for `n` more candidates.
@@ -240,6 +412,9 @@ impl RequestBuilder {
 
     /// The index of `text`, adding it if new.
     pub fn intern(&mut self, text: &str) -> u32 {
+        if let Some(i) = self.table.as_ref().and_then(|t| t.index.get(text)) {
+            return *i;
+        }
         if let Some(i) = self.index.get(text) {
             return *i;
         }
@@ -260,45 +435,140 @@ impl RequestBuilder {
 
     /// Adds a candidate; its position is the number of candidates added before it.
     pub fn push(&mut self, c: &CandidateSpec) -> u32 {
-        let opt = |b: &mut Self, s: &Option<String>| s.as_deref().map(|s| b.intern(s)).unwrap_or(0);
-        let home_grid = self.intern(&c.home_grid);
-        let community = self.intern(&c.community);
-        let team = opt(self, &c.team);
-        let category = opt(self, &c.category);
-        let owner_kind = opt(self, &c.owner_kind);
-        let (labels_start, labels_len) = self.push_labels(&c.labels);
-        let (grids_start, grids_len) = self.push_labels(&c.served_grids);
-        let flags = u8::from(c.party_member)
-            | u8::from(c.availability_fits) << 1
-            | u8::from(c.average_rating.is_some()) << 2
-            | u8::from(c.owned_by_unit) << 3;
-        let out = &mut self.req.candidates;
-        out.push(match c.kind {
+        self.push_fields(&CandidateFields {
+            kind: c.kind,
+            party_member: c.party_member,
+            availability_fits: c.availability_fits,
+            owned_by_unit: c.owned_by_unit,
+            home_grid: &c.home_grid,
+            community: &c.community,
+            team: c.team.as_deref(),
+            category: c.category.as_deref(),
+            owner_kind: c.owner_kind.as_deref(),
+            labels: &c.labels,
+            served_grids: &c.served_grids,
+            open_orders: c.open_orders,
+            max_open_orders: c.max_open_orders,
+            completed_orders: c.completed_orders,
+            capacity_left: c.capacity_left,
+            average_rating: c.average_rating,
+            service_minutes: c.service_minutes,
+            last_order_at: c.last_order_at,
+        })
+    }
+
+    /// Adds a candidate given by reference, without copying its text.
+    pub fn push_fields(&mut self, c: &CandidateFields<'_>) -> u32 {
+        let opt = |b: &mut Self, s: Option<&str>| s.map(|s| b.intern(s)).unwrap_or(0);
+        let home_grid = self.intern(c.home_grid);
+        let community = self.intern(c.community);
+        let team = opt(self, c.team);
+        let category = opt(self, c.category);
+        let owner_kind = opt(self, c.owner_kind);
+        let labels = self.push_labels(c.labels);
+        let grids = self.push_labels(c.served_grids);
+        self.pack(
+            c.kind,
+            flags(
+                c.party_member,
+                c.availability_fits,
+                c.average_rating,
+                c.owned_by_unit,
+            ),
+            [home_grid, community, team, category, owner_kind],
+            labels,
+            grids,
+            [
+                c.open_orders,
+                c.max_open_orders,
+                c.completed_orders,
+                c.capacity_left,
+            ],
+            c.average_rating,
+            c.service_minutes,
+            c.last_order_at,
+        )
+    }
+
+    /// Adds a candidate whose text is in the table the builder was started with
+    /// ([`RequestBuilder::with_table`]).
+    ///
+    /// # Panics
+    /// When the builder has no table, or an index is not in it.
+    pub fn push_interned(&mut self, c: &InternedCandidate<'_>) -> u32 {
+        let known = self
+            .table
+            .as_ref()
+            .expect("push_interned needs a builder started with_table")
+            .strings
+            .len() as u32;
+        let max = [c.home_grid, c.community, c.team, c.category, c.owner_kind]
+            .into_iter()
+            .chain(c.labels.iter().copied())
+            .chain(c.served_grids.iter().copied())
+            .max()
+            .unwrap_or(0);
+        assert!(max < known, "string index {max} is not in the table");
+        let start = self.req.labels.len() as u32;
+        self.req.labels.extend_from_slice(c.labels);
+        let labels = (start, c.labels.len() as u32);
+        let start = self.req.labels.len() as u32;
+        self.req.labels.extend_from_slice(c.served_grids);
+        let grids = (start, c.served_grids.len() as u32);
+        self.pack(
+            c.kind,
+            flags(
+                c.party_member,
+                c.availability_fits,
+                c.average_rating,
+                c.owned_by_unit,
+            ),
+            [c.home_grid, c.community, c.team, c.category, c.owner_kind],
+            labels,
+            grids,
+            [
+                c.open_orders,
+                c.max_open_orders,
+                c.completed_orders,
+                c.capacity_left,
+            ],
+            c.average_rating,
+            c.service_minutes,
+            c.last_order_at,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn pack(
+        &mut self,
+        kind: CandidateKind,
+        flags: u8,
+        text: [u32; 5],
+        labels: (u32, u32),
+        grids: (u32, u32),
+        counts: [u32; 4],
+        rating: Option<f32>,
+        minutes: u32,
+        last_order_at: i64,
+    ) -> u32 {
+        // One record at a time, laid out in place: the request is built per dispatch.
+        let mut rec = [0u8; CANDIDATE_SIZE];
+        rec[0] = match kind {
             CandidateKind::Volunteer => 0,
             CandidateKind::Resource => 1,
-        });
-        out.push(flags);
-        out.extend_from_slice(&[0, 0]);
-        for v in [
-            home_grid,
-            community,
-            team,
-            category,
-            owner_kind,
-            labels_start,
-            labels_len,
-            grids_start,
-            grids_len,
-            c.open_orders,
-            c.max_open_orders,
-            c.completed_orders,
-            c.capacity_left,
-        ] {
-            out.extend_from_slice(&v.to_le_bytes());
+        };
+        rec[1] = flags;
+        let words = text
+            .into_iter()
+            .chain([labels.0, labels.1, grids.0, grids.1])
+            .chain(counts);
+        for (i, v) in words.enumerate() {
+            rec[4 + 4 * i..8 + 4 * i].copy_from_slice(&v.to_le_bytes());
         }
-        out.extend_from_slice(&c.average_rating.unwrap_or(0.0).to_le_bytes());
-        out.extend_from_slice(&c.service_minutes.to_le_bytes());
-        out.extend_from_slice(&c.last_order_at.to_le_bytes());
+        rec[56..60].copy_from_slice(&rating.unwrap_or(0.0).to_le_bytes());
+        rec[60..64].copy_from_slice(&minutes.to_le_bytes());
+        rec[64..72].copy_from_slice(&last_order_at.to_le_bytes());
+        self.req.candidates.extend_from_slice(&rec);
         let index = self.req.candidate_count;
         self.req.candidate_count += 1;
         index
@@ -313,6 +583,77 @@ impl RequestBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_table_packs_the_same_request() {
+        let demand = DemandSpec {
+            category: "repair".into(),
+            grid: "g2".into(),
+            tags: vec!["新标签".into()],
+            ..DemandSpec::default()
+        };
+        let spec = |i: u32| CandidateSpec {
+            home_grid: format!("g{}", i % 3),
+            community: "c".into(),
+            team: (i % 2 == 0).then(|| "队".into()),
+            labels: vec!["维修".into(), format!("技能{i}")],
+            open_orders: i,
+            ..CandidateSpec::default()
+        };
+        let mut plain = RequestBuilder::new("shixi", &demand, "{}", 7, 5);
+        let mut table = StringTable::new();
+        let ids: Vec<_> = (0..4)
+            .map(|i| {
+                let c = spec(i);
+                let labels: Vec<u32> = c.labels.iter().map(|l| table.add(l)).collect();
+                (
+                    table.add(&c.home_grid),
+                    table.add(&c.community),
+                    table.add_opt(c.team.as_deref()),
+                    labels,
+                )
+            })
+            .collect();
+        let mut shared = RequestBuilder::with_table(Arc::new(table), "shixi", &demand, "{}", 7, 5);
+        for (i, (grid, community, team, labels)) in ids.iter().enumerate() {
+            let c = spec(i as u32);
+            plain.push(&c);
+            shared.push_interned(&InternedCandidate {
+                kind: c.kind,
+                party_member: c.party_member,
+                availability_fits: c.availability_fits,
+                owned_by_unit: c.owned_by_unit,
+                home_grid: *grid,
+                community: *community,
+                team: *team,
+                category: 0,
+                owner_kind: 0,
+                labels,
+                served_grids: &[],
+                open_orders: c.open_orders,
+                max_open_orders: c.max_open_orders,
+                completed_orders: c.completed_orders,
+                capacity_left: c.capacity_left,
+                average_rating: c.average_rating,
+                service_minutes: c.service_minutes,
+                last_order_at: c.last_order_at,
+            });
+        }
+        let (a, b) = (plain.finish(), shared.finish());
+        let (va, vb) = (a.view(), b.view());
+        assert_eq!(va.len(), vb.len());
+        assert_eq!(va.str(va.demand().grid), vb.str(vb.demand().grid));
+        assert_eq!(va.str(va.demand().tags[0]), vb.str(vb.demand().tags[0]));
+        for (x, y) in va.candidates().zip(vb.candidates()) {
+            assert_eq!(va.str(x.home_grid()), vb.str(y.home_grid()));
+            assert_eq!(va.str(x.team()), vb.str(y.team()));
+            let names = |v: &Request<'_>, l: &[u32]| {
+                l.iter().map(|i| v.str(*i).to_string()).collect::<Vec<_>>()
+            };
+            assert_eq!(names(&va, x.labels()), names(&vb, y.labels()));
+            assert_eq!(x.open_orders(), y.open_orders());
+        }
+    }
 
     #[test]
     fn packs_and_reads_back_every_field() {

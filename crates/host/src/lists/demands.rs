@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     get_json, get_uuid,
-    orders::record_event,
+    orders::{record_event, record_events},
     push_in, push_json_contains,
     streets::{category_exists, grid_street},
     to_json, Created,
@@ -135,35 +135,21 @@ pub struct ListDemands {
 }
 
 fn demand_from_row(row: &AnyRow, caller: &Principal) -> AppResult<Demand> {
-    let street_id = get_uuid(row, "street_id")?;
-    let full = caller.sees_resident_data(street_id);
-    let name: String = row.try_get("resident_name")?;
-    let phone: String = row.try_get("resident_phone")?;
-    let address: String = row.try_get("resident_address")?;
-    let resident = if full {
-        Resident {
-            name,
-            phone,
-            address,
-        }
-    } else {
-        Resident {
-            name: mask_name(&name),
-            phone: mask_phone(&phone),
-            address: mask_address(&address),
-        }
-    };
-    Ok(Demand {
+    let demand = Demand {
         id: get_uuid(row, "id")?,
-        street_id,
+        street_id: get_uuid(row, "street_id")?,
         grid_id: get_uuid(row, "grid_id")?,
         category: row.try_get("category")?,
         tags: get_json(row, "tags")?,
         urgency: Urgency::from_db(&row.try_get::<String, _>("urgency")?)?,
         channel: Channel::from_db(&row.try_get::<String, _>("channel")?)?,
         description: row.try_get("description")?,
-        resident,
-        resident_masked: !full,
+        resident: Resident {
+            name: row.try_get("resident_name")?,
+            phone: row.try_get("resident_phone")?,
+            address: row.try_get("resident_address")?,
+        },
+        resident_masked: false,
         window_start: row.try_get("window_start")?,
         window_end: row.try_get("window_end")?,
         status: DemandStatus::from_db(&row.try_get::<String, _>("status")?)?,
@@ -175,7 +161,22 @@ fn demand_from_row(row: &AnyRow, caller: &Principal) -> AppResult<Demand> {
             .map_err(|e| AppError::Internal(anyhow::anyhow!("bad triage record: {e}")))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
-    })
+    };
+    Ok(shown_to(demand, caller))
+}
+
+/// A demand as `caller` may see it: the resident's data masked unless the caller needs it.
+fn shown_to(mut demand: Demand, caller: &Principal) -> Demand {
+    if !caller.sees_resident_data(demand.street_id) {
+        let r = &demand.resident;
+        demand.resident = Resident {
+            name: mask_name(&r.name),
+            phone: mask_phone(&r.phone),
+            address: mask_address(&r.address),
+        };
+        demand.resident_masked = true;
+    }
+    demand
 }
 
 async fn fetch_row(db: &sqlx::AnyPool, id: Uuid) -> AppResult<AnyRow> {
@@ -204,12 +205,16 @@ async fn require_category(db: &sqlx::AnyPool, street: Uuid, category: &str) -> A
     if category_exists(db, street, category).await? {
         Ok(())
     } else {
-        Err(AppError::field(
-            "category",
-            "unknown_category",
-            format!("{category:?} is not a category of this street"),
-        ))
+        Err(unknown_category(category))
     }
+}
+
+fn unknown_category(category: &str) -> AppError {
+    AppError::field(
+        "category",
+        "unknown_category",
+        format!("{category:?} is not a category of this street"),
+    )
 }
 
 #[utoipa::path(get, path = "/api/v1/demands", tag = "demands", params(ListDemands),
@@ -287,7 +292,8 @@ async fn create_demand(
     caller: Principal,
     ApiJson(body): ApiJson<CreateDemand>,
 ) -> AppResult<Created<Demand>> {
-    let db = state.db.write();
+    // Reads only: the writes go through the committer.
+    let db = state.db.read();
     let mut c = Check::new();
     let category = c.code("category", &body.category, 32);
     let tags = c.labels("tags", &body.tags, 20);
@@ -299,7 +305,11 @@ async fn create_demand(
     c.finish()?;
     let street = grid_in_street(db, body.grid_id).await?;
     caller.authorize(Action::Create, Target::Demand { street })?;
-    require_category(db, street, &category).await?;
+    // The street's pool is current as of this read; it knows the street's categories.
+    let pool = state.pools.get(db, street).await?;
+    if !pool.has_category(&category) {
+        return Err(unknown_category(&category));
+    }
     let id = Uuid::now_v7();
     let filed_at = now_ts();
     let urgency = body.urgency.unwrap_or(Urgency::Normal);
@@ -317,7 +327,6 @@ async fn create_demand(
     };
     // The street's rule may correct what was filed; the decision is kept either way.
     let active = matching::active_version(&state, street).await?;
-    let pool = state.pools.get(state.db.read(), street).await?;
     let triage = hooks::triage(
         &state,
         active.as_ref(),
@@ -332,9 +341,9 @@ async fn create_demand(
     .await?;
     // A street may dispatch a category as soon as it is filed: then the demand is ranked
     // before it is written, and the filing and its order commit together.
-    let settings = dispatch::settings_for(state.db.read(), street, &facts.category).await?;
+    let settings = pool.settings(&facts.category);
     let plan = if settings.auto_dispatch {
-        match dispatch::plan(&state, &facts, active, settings, None).await {
+        match dispatch::plan(&state, &facts, active, Some(pool), settings, None).await {
             Ok(plan) => Some(plan),
             Err(e) => {
                 tracing::warn!(demand = %id, error = %e, "automatic dispatch failed; the demand stays open");
@@ -344,59 +353,81 @@ async fn create_demand(
     } else {
         None
     };
-    let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
-         resident_name, resident_phone, resident_address, window_start, window_end, status, filed_by, \
-         triage, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14, $15, $16, $16)",
-    )
-    .bind(id.to_string())
-    .bind(street.to_string())
-    .bind(body.grid_id.to_string())
-    .bind(facts.category.clone())
-    .bind(to_json(&facts.tags))
-    .bind(facts.urgency.as_str())
-    .bind(body.channel.as_str())
-    .bind(description)
-    .bind(resident.name)
-    .bind(resident.phone)
-    .bind(resident.address)
-    .bind(facts.window_start.clone())
-    .bind(facts.window_end.clone())
-    .bind(caller.token_id.to_string())
-    .bind(to_json(&triage))
-    .bind(filed_at)
-    .execute(&mut *tx)
-    .await?;
-    record_event(
-        &mut tx,
-        "demand",
+    // Written through the committer: concurrent filings share one commit.
+    let actor = caller.token_id.to_string();
+    let triage_json = to_json(&triage);
+    let triaged = (triage.rule != "none").then(|| triage.summary());
+    let (st, channel, grid) = (state.clone(), body.channel, body.grid_id);
+    // What was written, to answer with, without reading it back.
+    let filed = Demand {
         id,
-        &caller.token_id.to_string(),
-        "filed",
-        Some(&format!("via {}", body.channel.as_str())),
-    )
-    .await?;
-    if triage.rule != "none" {
-        record_event(
-            &mut tx,
-            "demand",
-            id,
-            "system",
-            "triaged",
-            Some(&triage.summary()),
-        )
+        street_id: street,
+        grid_id: grid,
+        category: facts.category.clone(),
+        tags: facts.tags.clone(),
+        urgency: facts.urgency,
+        channel,
+        description: description.clone(),
+        resident: resident.clone(),
+        resident_masked: false,
+        window_start: facts.window_start.clone(),
+        window_end: facts.window_end.clone(),
+        status: DemandStatus::Open,
+        flagged: false,
+        triage: Some(triage.clone()),
+        created_at: filed_at.clone(),
+        updated_at: filed_at.clone(),
+    };
+    // Filed as dispatched when it is about to be: one statement fewer.
+    let status = match &plan {
+        Some(p) if !p.matched.ranked.is_empty() => DemandStatus::Dispatched,
+        _ => DemandStatus::Open,
+    };
+    state
+        .db
+        .transact(move |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
+                     resident_name, resident_phone, resident_address, window_start, window_end, status, filed_by, \
+                     triage, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
+                )
+                .bind(id.to_string())
+                .bind(street.to_string())
+                .bind(grid.to_string())
+                .bind(facts.category.clone())
+                .bind(to_json(&facts.tags))
+                .bind(facts.urgency.as_str())
+                .bind(channel.as_str())
+                .bind(description)
+                .bind(resident.name)
+                .bind(resident.phone)
+                .bind(resident.address)
+                .bind(facts.window_start.clone())
+                .bind(facts.window_end.clone())
+                .bind(status.as_str())
+                .bind(actor.clone())
+                .bind(triage_json)
+                .bind(filed_at)
+                .execute(&mut **tx)
+                .await?;
+                let via = format!("via {}", channel.as_str());
+                let mut events = vec![("demand", id, actor.as_str(), "filed", via.as_str())];
+                if let Some(note) = &triaged {
+                    events.push(("demand", id, "system", "triaged", note.as_str()));
+                }
+                record_events(tx, &events).await?;
+                if let Some(plan) = &plan {
+                    dispatch::write(tx, &st, &facts, plan, "system", false).await?;
+                }
+                Ok(())
+            })
+        })
         .await?;
-    }
-    if let Some(plan) = &plan {
-        dispatch::write(&mut tx, &state, &facts, plan, "system").await?;
-    }
-    tx.commit().await?;
-    let row = fetch_row(db, id).await?;
     Ok(Created(
         format!("/api/v1/demands/{id}"),
-        demand_from_row(&row, &caller)?,
+        shown_to(Demand { status, ..filed }, &caller),
     ))
 }
 

@@ -198,6 +198,32 @@ pub async fn record_event(
     Ok(())
 }
 
+/// Records several events in one statement: (subject kind, subject, actor, action, note).
+pub async fn record_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    events: &[(&str, Uuid, &str, &str, &str)],
+) -> AppResult<()> {
+    let at = now_ts();
+    let mut sql = Sql::new(
+        "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ",
+    );
+    for (i, (kind, subject, actor, action, note)) in events.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(");
+        sql.bind(Uuid::now_v7().to_string()).push(", ");
+        sql.bind(kind.to_string()).push(", ");
+        sql.bind(subject.to_string()).push(", ");
+        sql.bind(actor.to_string()).push(", ");
+        sql.bind(action.to_string()).push(", ");
+        sql.bind(note.to_string()).push(", ");
+        sql.bind(at.clone()).push(")");
+    }
+    sql.execute(&mut **tx).await?;
+    Ok(())
+}
+
 /// The candidates a caller can act as: a volunteer, and the resources it or its unit owns.
 async fn identities(db: &sqlx::AnyPool, caller: &Principal) -> AppResult<Vec<Uuid>> {
     let (column, owner) = match &caller.role {

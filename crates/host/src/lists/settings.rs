@@ -18,6 +18,7 @@ use crate::{
     domain::{now_ts, Check},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson},
+    pool,
     state::AppState,
 };
 
@@ -118,6 +119,7 @@ async fn put_settings(
             format!("{category:?} is not a category of this street"),
         ));
     }
+    let mut tx = state.db.write().begin().await?;
     sqlx::query(
         "INSERT INTO dispatch_settings (street_id, category, auto_dispatch, offer_count, accept_minutes, complete_minutes, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (street_id, category) DO UPDATE SET auto_dispatch = $3, \
@@ -130,8 +132,11 @@ async fn put_settings(
     .bind(body.accept_minutes)
     .bind(body.complete_minutes)
     .bind(now_ts())
-    .execute(state.db.write())
+    .execute(&mut *tx)
     .await?;
+    // Filing reads a street's settings from its candidate pool.
+    pool::touch_registry(&mut tx, street).await?;
+    tx.commit().await?;
     Ok(Json(CategorySettings {
         category,
         settings: settings_for(state.db.write(), street, &stored).await?,

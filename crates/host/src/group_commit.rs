@@ -1,0 +1,157 @@
+//! Group commit: many writers' transactions committed together, with one fsync.
+//!
+//! SQLite has one writer, and with `synchronous = FULL` every commit waits for the disk. A
+//! request that goes through [`Db::transact`](crate::db::Db::transact) hands its writes to
+//! the committer task instead of opening a transaction itself. The committer takes every job
+//! that is waiting, runs each in its own savepoint inside one transaction, and commits once;
+//! only then does each job learn its outcome. A job that fails rolls back to its savepoint
+//! alone and gets its error; the others commit. Nothing is acknowledged before the commit
+//! that makes it durable, so this trades nothing of durability for the throughput: while one
+//! batch waits on the disk, the next one gathers.
+//!
+//! On PostgreSQL, which commits concurrent transactions in parallel and groups their WAL
+//! flushes itself, a job simply runs in its own transaction.
+
+use std::{any::Any, future::Future, panic::AssertUnwindSafe, pin::Pin};
+
+use futures_util::FutureExt;
+use sqlx::{Acquire, AnyPool};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{AppError, AppResult};
+
+/// A boxed future borrowing its transaction.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+type Output = AppResult<Box<dyn Any + Send>>;
+
+type JobFn = Box<
+    dyn for<'c, 't> FnOnce(&'c mut sqlx::Transaction<'t, sqlx::Any>) -> BoxFuture<'c, Output>
+        + Send,
+>;
+
+struct Job {
+    run: JobFn,
+    done: oneshot::Sender<Output>,
+}
+
+/// The most jobs committed together.
+const MAX_BATCH: usize = 128;
+
+/// A handle on the committer task; the task ends when every handle is dropped.
+#[derive(Debug, Clone)]
+pub struct GroupCommit {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Job")
+    }
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
+    AppError::Internal(anyhow::anyhow!("{what}: {e}"))
+}
+
+impl GroupCommit {
+    /// Starts the committer for the writer pool.
+    pub fn start(pool: AnyPool) -> Self {
+        let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
+        tokio::spawn(run(pool, rx));
+        GroupCommit { jobs }
+    }
+
+    /// Runs `f` in a transaction committed with whatever else is waiting; returns once that
+    /// commit is done.
+    pub async fn transact<T, F>(&self, f: F) -> AppResult<T>
+    where
+        T: Send + 'static,
+        F: for<'c, 't> FnOnce(
+                &'c mut sqlx::Transaction<'t, sqlx::Any>,
+            ) -> BoxFuture<'c, AppResult<T>>
+            + Send
+            + 'static,
+    {
+        let (done, outcome) = oneshot::channel();
+        let run: JobFn = Box::new(move |tx| {
+            Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Box<dyn Any + Send>) })
+        });
+        self.jobs
+            .send(Job { run, done })
+            .await
+            .map_err(|_| internal("the committer has stopped", "closed"))?;
+        let value = outcome
+            .await
+            .map_err(|_| internal("the committer has stopped", "no answer"))??;
+        Ok(*value
+            .downcast::<T>()
+            .expect("a job's answer has the job's type"))
+    }
+}
+
+async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        commit_batch(&pool, batch).await;
+    }
+}
+
+async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
+    let mut outer = match pool.begin().await {
+        Ok(tx) => tx,
+        Err(e) => {
+            for job in batch {
+                let _ = job
+                    .done
+                    .send(Err(internal("cannot begin a transaction", &e)));
+            }
+            return;
+        }
+    };
+    let mut answers = Vec::with_capacity(batch.len());
+    for job in batch {
+        let outcome = match outer.begin().await {
+            Ok(mut savepoint) => {
+                match AssertUnwindSafe((job.run)(&mut savepoint))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(Ok(value)) => match savepoint.commit().await {
+                        Ok(()) => Ok(value),
+                        Err(e) => Err(internal("cannot release a savepoint", e)),
+                    },
+                    Ok(Err(e)) => {
+                        let _ = savepoint.rollback().await;
+                        Err(e)
+                    }
+                    Err(_) => {
+                        let _ = savepoint.rollback().await;
+                        Err(internal("a write failed", "it panicked"))
+                    }
+                }
+            }
+            Err(e) => Err(internal("cannot open a savepoint", e)),
+        };
+        answers.push((job.done, outcome));
+    }
+    match outer.commit().await {
+        Ok(()) => {
+            for (done, outcome) in answers {
+                let _ = done.send(outcome);
+            }
+        }
+        Err(e) => {
+            // Nothing of the batch was written: every job fails, none is acknowledged.
+            for (done, outcome) in answers {
+                let _ = done.send(outcome.and(Err(internal("the commit failed", &e))));
+            }
+        }
+    }
+}
