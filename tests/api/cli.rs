@@ -242,4 +242,52 @@ fn plugin_check_and_run_work_offline() {
             .arg(&candidates),
     );
     assert!(err.contains("colour"), "{err}");
+
+    // The 1.1.0 hooks, offline.
+    let out = run_ok(bare().args(["plugin", "check"]).arg(&wasm));
+    assert!(
+        out.contains("contract 1.1.0") && out.contains("hooks: triage, points"),
+        "{out}"
+    );
+    let medical = dir.path().join("medical.rhai");
+    std::fs::write(&medical, crate::plugins::rhai_source("medical-to-hospital")).unwrap();
+    let filed = dir.path().join("filed.json");
+    std::fs::write(
+        &filed,
+        r#"{"category": "other", "description": "老人胸闷", "categories": [{"code": "medical", "label": "医疗"}]}"#,
+    )
+    .unwrap();
+    let out = run_ok(
+        bare()
+            .args(["plugin", "triage"])
+            .arg(&medical)
+            .arg("--demand")
+            .arg(&filed),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["decision"]["category"], "medical");
+    assert_eq!(v["decision"]["urgency"], "critical");
+    let done = dir.path().join("done.json");
+    std::fs::write(
+        &done,
+        r#"{"service_minutes": 120, "completed_at": 100, "complete_by": 200}"#,
+    )
+    .unwrap();
+    let out = run_ok(
+        bare()
+            .args(["plugin", "points"])
+            .arg(&wasm)
+            .arg("--order")
+            .arg(&done),
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["award"]["points"], 3.0, "two hours and the on-time point");
+    let err = run_err(
+        bare()
+            .args(["plugin", "points"])
+            .arg(&medical)
+            .arg("--order")
+            .arg(&done),
+    );
+    assert!(err.contains("no points rule"), "{err}");
 }

@@ -265,18 +265,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> Resp {
-        let mut req = Request::builder().method(method).uri(path);
-        if let Some(t) = token {
-            req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(serde_json::to_vec(&b).unwrap())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        self.raw(req).await
+        self.raw(request(method, path, token, body)).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> Resp {
@@ -368,6 +357,20 @@ impl TestApp {
     }
 }
 
+fn request(method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Request<Body> {
+    let mut req = Request::builder().method(method).uri(path);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    match body {
+        Some(b) => req
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(serde_json::to_vec(&b).unwrap())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap()
+}
+
 async fn send(router: &Router, req: Request<Body>) -> Resp {
     let res = router
         .clone()
@@ -397,18 +400,7 @@ pub struct Host {
 
 impl Host {
     pub async fn call(&self, method: Method, path: &str, token: &str, body: Option<Value>) -> Resp {
-        let req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {token}"));
-        let req = match body {
-            Some(b) => req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(serde_json::to_vec(&b).unwrap())),
-            None => req.body(Body::empty()),
-        }
-        .unwrap();
-        send(&self.router, req).await
+        send(&self.router, request(method, path, Some(token), body)).await
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Resp {

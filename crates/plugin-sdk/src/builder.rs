@@ -98,48 +98,6 @@ impl Default for CandidateSpec {
     }
 }
 
-/// A candidate by reference: what [`CandidateSpec`] holds, borrowed. The host packs its
-/// candidates from these, so building a request copies no text but the distinct strings.
-#[derive(Debug, Clone, Copy)]
-pub struct CandidateFields<'a> {
-    /// `volunteer` or `resource`.
-    pub kind: CandidateKind,
-    /// A party member.
-    pub party_member: bool,
-    /// Availability fits the demand's window.
-    pub availability_fits: bool,
-    /// Owned by a co-building unit.
-    pub owned_by_unit: bool,
-    /// Home grid.
-    pub home_grid: &'a str,
-    /// Community of the home grid.
-    pub community: &'a str,
-    /// Team.
-    pub team: Option<&'a str>,
-    /// Category (resources).
-    pub category: Option<&'a str>,
-    /// Kind of the owning unit.
-    pub owner_kind: Option<&'a str>,
-    /// Skills or tags.
-    pub labels: &'a [String],
-    /// Grids served (resources); empty: all.
-    pub served_grids: &'a [String],
-    /// Orders open now.
-    pub open_orders: u32,
-    /// Most orders it may hold open.
-    pub max_open_orders: u32,
-    /// Orders completed.
-    pub completed_orders: u32,
-    /// Capacity left.
-    pub capacity_left: u32,
-    /// Average rating, when rated.
-    pub average_rating: Option<f32>,
-    /// Service minutes recorded.
-    pub service_minutes: u32,
-    /// Last order taken, seconds since the Unix epoch; 0 if never.
-    pub last_order_at: i64,
-}
-
 fn flags(party_member: bool, fits: bool, rating: Option<f32>, by_unit: bool) -> u8 {
     u8::from(party_member)
         | u8::from(fits) << 1
@@ -435,38 +393,14 @@ impl RequestBuilder {
 
     /// Adds a candidate; its position is the number of candidates added before it.
     pub fn push(&mut self, c: &CandidateSpec) -> u32 {
-        self.push_fields(&CandidateFields {
-            kind: c.kind,
-            party_member: c.party_member,
-            availability_fits: c.availability_fits,
-            owned_by_unit: c.owned_by_unit,
-            home_grid: &c.home_grid,
-            community: &c.community,
-            team: c.team.as_deref(),
-            category: c.category.as_deref(),
-            owner_kind: c.owner_kind.as_deref(),
-            labels: &c.labels,
-            served_grids: &c.served_grids,
-            open_orders: c.open_orders,
-            max_open_orders: c.max_open_orders,
-            completed_orders: c.completed_orders,
-            capacity_left: c.capacity_left,
-            average_rating: c.average_rating,
-            service_minutes: c.service_minutes,
-            last_order_at: c.last_order_at,
-        })
-    }
-
-    /// Adds a candidate given by reference, without copying its text.
-    pub fn push_fields(&mut self, c: &CandidateFields<'_>) -> u32 {
-        let opt = |b: &mut Self, s: Option<&str>| s.map(|s| b.intern(s)).unwrap_or(0);
-        let home_grid = self.intern(c.home_grid);
-        let community = self.intern(c.community);
-        let team = opt(self, c.team);
-        let category = opt(self, c.category);
-        let owner_kind = opt(self, c.owner_kind);
-        let labels = self.push_labels(c.labels);
-        let grids = self.push_labels(c.served_grids);
+        let opt = |b: &mut Self, s: &Option<String>| s.as_deref().map(|s| b.intern(s)).unwrap_or(0);
+        let home_grid = self.intern(&c.home_grid);
+        let community = self.intern(&c.community);
+        let team = opt(self, &c.team);
+        let category = opt(self, &c.category);
+        let owner_kind = opt(self, &c.owner_kind);
+        let labels = self.push_labels(&c.labels);
+        let grids = self.push_labels(&c.served_grids);
         self.pack(
             c.kind,
             flags(

@@ -6,6 +6,11 @@
 //! and the plugin returns the candidates it ranks, best first, each with a score and a short
 //! reason. A candidate left out is not offered the order.
 //!
+//! Since contract 1.1.0 a plugin may also triage a new demand ([`Plugin::triage`]: correct
+//! its category, urgency or tags) and award the points a completed order earns
+//! ([`Plugin::points`]). Both default to having no opinion, so a plugin that only ranks
+//! implements [`Plugin::rank`] alone.
+//!
 //! Implement [`Plugin`] and export it with [`export_plugin!`]; build with
 //! `cargo build --release --target wasm32-unknown-unknown` and upload the `.wasm` file. The
 //! contract is `wit/matcher.wit` in this crate ([`CONTRACT_VERSION`]); plugins in other

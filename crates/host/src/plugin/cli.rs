@@ -9,7 +9,10 @@ use gongjian_plugin_sdk::{
 };
 use serde_json::json;
 
-use super::host::{sample_request, PluginHost, PluginKind, PluginSettings};
+use super::{
+    host::{sample_request, PluginHost, PluginKind, PluginSettings},
+    CallLog, Compiled, Fault,
+};
 use crate::cli::PluginCommand;
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
@@ -47,6 +50,27 @@ fn config_text(path: Option<&Path>) -> anyhow::Result<String> {
 fn json_file<T: serde::de::DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
     let bytes = read(path)?;
     serde_json::from_slice(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+}
+
+fn compile_file(host: &PluginHost, file: &Path) -> anyhow::Result<Compiled> {
+    let bytes = read(file)?;
+    host.compile(kind_of(file, &bytes)?, &bytes)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+/// Prints a hook's log to stderr and its answer, as `{"<key>": …}`, to stdout.
+fn print_outcome<T: serde::Serialize>(
+    file: &Path,
+    key: &str,
+    result: Result<T, Fault>,
+    log: CallLog,
+) -> anyhow::Result<()> {
+    for line in &log.lines {
+        eprintln!("log: {line}");
+    }
+    let value = result.map_err(|f| anyhow::anyhow!("{}: {f}", file.display()))?;
+    println!("{}", serde_json::to_string_pretty(&json!({ key: value }))?);
+    Ok(())
 }
 
 pub fn run(command: PluginCommand, settings: PluginSettings) -> anyhow::Result<()> {
@@ -134,50 +158,24 @@ pub fn run(command: PluginCommand, settings: PluginSettings) -> anyhow::Result<(
             demand,
             plugin_config,
         } => {
-            let bytes = read(&file)?;
-            let plugin = host
-                .compile(kind_of(&file, &bytes)?, &bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let plugin = compile_file(&host, &file)?;
+            anyhow::ensure!(plugin.has_triage(), "{} has no triage hook", file.display());
             let mut req: TriageRequest = json_file(&demand)?;
             req.config = config_text(plugin_config.as_deref())?;
-            if !plugin.has_triage() {
-                anyhow::bail!("{} has no triage hook", file.display());
-            }
             let (result, log) = plugin.triage(&req);
-            for line in &log.lines {
-                eprintln!("log: {line}");
-            }
-            let decision = result.map_err(|f| anyhow::anyhow!("{}: {f}", file.display()))?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({ "decision": decision }))?
-            );
-            Ok(())
+            print_outcome(&file, "decision", result, log)
         }
         PluginCommand::Points {
             file,
             order,
             plugin_config,
         } => {
-            let bytes = read(&file)?;
-            let plugin = host
-                .compile(kind_of(&file, &bytes)?, &bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let plugin = compile_file(&host, &file)?;
+            anyhow::ensure!(plugin.has_points(), "{} has no points rule", file.display());
             let mut req: PointsRequest = json_file(&order)?;
             req.config = config_text(plugin_config.as_deref())?;
-            if !plugin.has_points() {
-                anyhow::bail!("{} has no points rule", file.display());
-            }
             let (result, log) = plugin.points(&req);
-            for line in &log.lines {
-                eprintln!("log: {line}");
-            }
-            let award = result.map_err(|f| anyhow::anyhow!("{}: {f}", file.display()))?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({ "award": award }))?
-            );
-            Ok(())
+            print_outcome(&file, "award", result, log)
         }
     }
 }

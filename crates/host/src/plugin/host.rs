@@ -168,20 +168,38 @@ impl PluginHost {
     }
 }
 
-/// Runs a compiled plugin off the async runtime (plugin calls are CPU-bound).
+/// Plugin calls that may run at once: one per core. A call's time limit is wall-clock, so a
+/// call must not wait for a core while its clock runs; calls beyond this wait their turn
+/// before their clock starts.
+fn call_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// Runs a plugin call on a blocking thread once a core is free for it.
+async fn off_runtime<T: Send + 'static>(call: impl FnOnce() -> T + Send + 'static) -> T {
+    let _slot = call_slots()
+        .acquire()
+        .await
+        .expect("the call slots are never closed");
+    tokio::task::spawn_blocking(call)
+        .await
+        .unwrap_or_else(|e| panic!("a plugin call's thread failed: {e}"))
+}
+
+/// Runs a compiled plugin's ranking off the async runtime (plugin calls are CPU-bound).
 pub async fn run_blocking(
     plugin: Arc<Compiled>,
     req: OwnedRequest,
 ) -> (OwnedRequest, Result<Vec<Ranked>, Fault>, CallLog) {
-    let joined = tokio::task::spawn_blocking(move || {
+    off_runtime(move || {
         let (result, log) = plugin.rank(&req);
         (req, result, log)
     })
-    .await;
-    match joined {
-        Ok(out) => out,
-        Err(e) => panic!("a plugin call's thread failed: {e}"),
-    }
+    .await
 }
 
 /// Runs a plugin's triage off the async runtime.
@@ -193,12 +211,11 @@ pub async fn triage_blocking(
     Result<Option<TriageDecision>, Fault>,
     CallLog,
 ) {
-    tokio::task::spawn_blocking(move || {
+    off_runtime(move || {
         let (result, log) = plugin.triage(&req);
         (req, result, log)
     })
     .await
-    .unwrap_or_else(|e| panic!("a plugin call's thread failed: {e}"))
 }
 
 /// Runs a plugin's points rule off the async runtime.
@@ -206,9 +223,7 @@ pub async fn points_blocking(
     plugin: Arc<Compiled>,
     req: PointsRequest,
 ) -> (Result<Option<Award>, Fault>, CallLog) {
-    tokio::task::spawn_blocking(move || plugin.points(&req))
-        .await
-        .unwrap_or_else(|e| panic!("a plugin call's thread failed: {e}"))
+    off_runtime(move || plugin.points(&req)).await
 }
 
 /// Names the hook in a fault of one.
