@@ -104,13 +104,6 @@ async fn apply(
     .fetch_one(&mut *tx)
     .await?;
     let demand = get_uuid(&row, "demand_id")?;
-    // The rating counts in the assignee's record.
-    if let (Some(kind), Some(assignee)) = (
-        row.try_get::<Option<String>, _>("assignee_kind")?,
-        get_opt_uuid(&row, "assignee_id")?,
-    ) {
-        pool::touch_load(&mut tx, get_uuid(&row, "street_id")?, &kind, assignee).await?;
-    }
     let note = match &comment {
         Some(c) => format!("{rating}/5: {c}"),
         None => format!("{rating}/5"),
@@ -132,6 +125,14 @@ async fn apply(
             Some(&format!("rated {note}")),
         )
         .await?;
+    }
+    // The rating counts in the assignee's record. The street's counter row is locked last, as
+    // in every transaction that moves it.
+    if let (Some(kind), Some(assignee)) = (
+        row.try_get::<Option<String>, _>("assignee_kind")?,
+        get_opt_uuid(&row, "assignee_id")?,
+    ) {
+        pool::touch_load(&mut tx, get_uuid(&row, "street_id")?, &kind, assignee).await?;
     }
     tx.commit().await?;
     Ok(Rated {
