@@ -113,6 +113,12 @@ async fn openapi_document_describes_every_collection() {
         "bearer"
     );
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    // What contract 1.1.0 added to demands and orders is described too.
+    let schemas = &doc["components"]["schemas"];
+    assert!(schemas["Demand"]["properties"]["triage"].is_object());
+    assert!(schemas["Triage"]["properties"]["filed"].is_object());
+    assert!(schemas["Order"]["properties"]["points_rule"].is_object());
+    assert!(schemas["PluginVersion"]["properties"]["hooks"].is_object());
     let page = app
         .call(Method::GET, "/api/v1/docs", None, None)
         .await
