@@ -562,6 +562,62 @@ async fn every_declined_candidate_leaves_the_order_unassigned() {
         .await
         .expect(200);
     assert_eq!(actions(&demand_events).last().unwrap(), "escalated");
+
+    // While an order is still offered, the demand is not dispatched again.
+    let other = repair_demand(&app, &s).await;
+    app.post(
+        &format!("/api/v1/demands/{other}/dispatch"),
+        &s.admin,
+        json!({}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        &format!("/api/v1/demands/{other}/dispatch"),
+        &s.admin,
+        json!({}),
+    )
+    .await
+    .problem(409, "not_open", None);
+
+    // The street finds another volunteer and dispatches the demand again in one step: the
+    // ran-out order is cancelled, and those who declined are not asked again.
+    let newcomer = id(&app
+        .post("/api/v1/volunteers", &app.admin, json!({"name": "新志愿者", "phone": "13800002222", "home_grid_id": s.grid, "skills": ["维修"]}))
+        .await
+        .expect(201));
+    let again = app
+        .post(
+            &format!("/api/v1/demands/{demand}/dispatch"),
+            &s.admin,
+            json!({"offer_count": 3}),
+        )
+        .await
+        .expect(201);
+    assert_ne!(id(&again), oid);
+    let offered: Vec<&str> = again["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["candidate_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(offered, [newcomer.as_str()]);
+    let old = app
+        .get(&format!("/api/v1/orders/{oid}"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(old["status"], "cancelled");
+    let d = app
+        .get(&format!("/api/v1/demands/{demand}"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(d["status"], "dispatched");
+    let demand_events = app
+        .get(&format!("/api/v1/demands/{demand}/events"), &s.admin)
+        .await
+        .expect(200);
+    let all = actions(&demand_events);
+    assert_eq!(all[all.len() - 2..], ["reopened", "dispatched"]);
 }
 
 /// Dispatches, accepts, starts and completes an order; returns (order id, demand id, assignee).

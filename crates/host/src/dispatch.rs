@@ -319,8 +319,10 @@ pub async fn write(
     Ok(Dispatched::Order(id))
 }
 
-/// Dispatches an open demand now (an admin's request). `offer_count` overrides the street's
-/// setting.
+/// Dispatches a demand now (an admin's request): an open one, or one whose order ran out of
+/// candidates (`unassigned`), which is then re-dispatched as a new order in the same
+/// transaction — the old order is cancelled. Candidates who declined an earlier order of the
+/// demand are not offered it again. `offer_count` overrides the street's setting.
 pub async fn dispatch_demand(
     state: &AppState,
     demand: Uuid,
@@ -328,16 +330,88 @@ pub async fn dispatch_demand(
     actor: &str,
 ) -> AppResult<Dispatched> {
     let facts = DemandFacts::read(state.db.read(), demand).await?;
-    if facts.status != "open" {
-        return Err(AppError::conflict(
-            "not_open",
-            "only an open demand can be dispatched",
-        ));
-    }
+    let superseded = match facts.status.as_str() {
+        "open" => None,
+        "dispatched" => Some(
+            sqlx::query(
+                "SELECT id FROM service_orders WHERE demand_id = $1 AND status = 'unassigned' \
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(demand.to_string())
+            .fetch_optional(state.db.read())
+            .await?
+            .map(|r| get_uuid(&r, "id"))
+            .transpose()?
+            .ok_or_else(|| {
+                AppError::conflict(
+                    "not_open",
+                    "the demand's order is still offered; it is dispatched again only once its candidates run out",
+                )
+            })?,
+        ),
+        _ => {
+            return Err(AppError::conflict(
+                "not_open",
+                "only an open demand, or one whose order ran out of candidates, can be dispatched",
+            ))
+        }
+    };
     let settings = settings_for(state.db.read(), facts.street, &facts.category).await?;
     let active = matching::active_version(state, facts.street).await?;
-    let plan = plan(state, &facts, active, None, settings, offer_count).await?;
+    let mut plan = plan(state, &facts, active, None, settings, offer_count).await?;
+    let declined: std::collections::HashSet<Uuid> = sqlx::query(
+        "SELECT f.candidate_id FROM order_offers f JOIN service_orders o ON o.id = f.order_id \
+         WHERE o.demand_id = $1 AND f.status = 'declined'",
+    )
+    .bind(demand.to_string())
+    .fetch_all(state.db.read())
+    .await?
+    .iter()
+    .map(|r| get_uuid(r, "candidate_id"))
+    .collect::<AppResult<_>>()?;
+    plan.matched.ranked.retain(|c| !declined.contains(&c.id));
     let mut tx = state.db.write().begin().await?;
+    if let Some(old) = superseded {
+        let moved = sqlx::query(
+            "UPDATE service_orders SET status = 'cancelled', updated_at = $1, accept_deadline = NULL \
+             WHERE id = $2 AND status = 'unassigned'",
+        )
+        .bind(now_ts())
+        .bind(old.to_string())
+        .execute(&mut *tx)
+        .await?;
+        if moved.rows_affected() == 0 {
+            return Err(AppError::conflict(
+                "not_open",
+                "the demand's order changed meanwhile",
+            ));
+        }
+        sqlx::query("UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status = 'dispatched'")
+            .bind(now_ts())
+            .bind(demand.to_string())
+            .execute(&mut *tx)
+            .await?;
+        record_events(
+            &mut tx,
+            &[
+                (
+                    "order",
+                    old,
+                    actor,
+                    "cancelled",
+                    "re-dispatched: its candidates had run out",
+                ),
+                (
+                    "demand",
+                    demand,
+                    actor,
+                    "reopened",
+                    &format!("order {old} re-dispatched"),
+                ),
+            ],
+        )
+        .await?;
+    }
     let out = write(&mut tx, state, &facts, &plan, actor, true).await?;
     tx.commit().await?;
     Ok(out)

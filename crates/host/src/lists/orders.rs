@@ -395,7 +395,9 @@ async fn reload(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Jso
 }
 
 /// Dispatches an open demand: ranks its candidates with the street's rule and offers the
-/// order to the best of them.
+/// order to the best of them. A demand whose order ran out of candidates (`unassigned`) is
+/// dispatched again the same way, its old order cancelled; those who declined it are not
+/// offered it again.
 #[utoipa::path(post, path = "/api/v1/demands/{id}/dispatch", tag = "orders", request_body = DispatchRequest,
     params(("id" = Uuid, Path, description = "demand id")),
     responses((status = 201, body = Order), (status = 403, body = crate::error::Problem),
