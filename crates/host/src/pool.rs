@@ -269,14 +269,6 @@ pub enum Member {
 }
 
 impl StreetPool {
-    pub fn volunteers(&self) -> &[VolunteerProfile] {
-        &self.registry.volunteers
-    }
-
-    pub fn resources(&self) -> &[ResourceProfile] {
-        &self.registry.resources
-    }
-
     /// The kind, id and name of a member.
     pub fn describe(&self, m: Member) -> (&'static str, Uuid, &str) {
         match m {
