@@ -8,7 +8,7 @@ use gongjian_host::{auth::RoleKind, clock::ManualClock, scheduler, AppState};
 use serde_json::{json, Value};
 use time::Duration;
 
-use crate::helpers::{demand_body, id, TestApp};
+use crate::helpers::{actions, demand_body, id, TestApp};
 
 struct Setup {
     app: TestApp,
@@ -88,17 +88,13 @@ impl Setup {
     }
 
     async fn events(&self, path: &str) -> Vec<String> {
-        let page = self
-            .app
-            .get(&format!("{path}?limit=200"), &self.admin)
-            .await
-            .expect(200);
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["action"].as_str().unwrap().to_string())
-            .collect()
+        actions(
+            &self
+                .app
+                .get(&format!("{path}?limit=200"), &self.admin)
+                .await
+                .expect(200),
+        )
     }
 
     fn token(&self, volunteer: &str) -> String {

@@ -450,6 +450,16 @@ pub async fn issue_token(
     issue(db, subject, None).await.expect("issue a token").token
 }
 
+/// The actions of a page of events, in order.
+pub fn actions(events: &Value) -> Vec<String> {
+    events["items"]
+        .as_array()
+        .expect("a page of events")
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_string()
 }

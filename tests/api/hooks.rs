@@ -13,7 +13,7 @@ use gongjian_plugin_sdk::{
 use serde_json::{json, Value};
 
 use crate::{
-    helpers::{id, TestApp},
+    helpers::{actions, id, TestApp},
     plugins::{rhai, rhai_source, wasm, wasm_bytes},
 };
 
@@ -374,15 +374,12 @@ async fn file(app: &TestApp, s: &Street, category: &str, description: &str) -> V
     .expect(201)
 }
 
-async fn actions(app: &TestApp, s: &Street, demand: &str) -> Vec<String> {
-    app.get(&format!("/api/v1/demands/{demand}/events"), &s.admin)
-        .await
-        .expect(200)["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect()
+async fn demand_actions(app: &TestApp, s: &Street, demand: &str) -> Vec<String> {
+    actions(
+        &app.get(&format!("/api/v1/demands/{demand}/events"), &s.admin)
+            .await
+            .expect(200),
+    )
 }
 
 #[tokio::test]
@@ -396,7 +393,7 @@ async fn triage_on_intake_is_recorded_either_way() {
     assert_eq!(plain["triage"]["rule"], "none");
     assert_eq!(plain["triage"]["changed"], json!([]));
     assert_eq!(plain["triage"]["filed"]["category"], "other");
-    assert_eq!(actions(&app, &s, &id(&plain)).await, ["filed"]);
+    assert_eq!(demand_actions(&app, &s, &id(&plain)).await, ["filed"]);
 
     // The street's rhai rule triages: an emergency in the description becomes medical and
     // critical, and the demand is matched as such.

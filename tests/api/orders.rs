@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use gongjian_host::auth::RoleKind;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::helpers::{demand_body, id, TestApp};
+use crate::helpers::{actions, demand_body, id, TestApp};
 
 struct Street {
     id: String,
@@ -56,15 +56,6 @@ fn token_of<'a>(s: &'a Street, volunteer: &str) -> &'a str {
         .find(|(v, _)| v == volunteer)
         .expect("a volunteer of the street")
         .1
-}
-
-fn actions(events: &Value) -> Vec<String> {
-    events["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[tokio::test]

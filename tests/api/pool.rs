@@ -9,10 +9,15 @@ use crate::helpers::{demand_body, id, TestApp};
 
 /// The ranking host A gives a demand now: (name, reason), best first.
 async fn ranking(app: &TestApp, admin: &str, demand: &str) -> Vec<(String, String)> {
-    let m = app
-        .post(&format!("/api/v1/demands/{demand}/match"), admin, json!({}))
-        .await
-        .expect(200);
+    named(
+        &app.post(&format!("/api/v1/demands/{demand}/match"), admin, json!({}))
+            .await
+            .expect(200),
+    )
+}
+
+/// A match's ranking as (name, reason), best first.
+fn named(m: &Value) -> Vec<(String, String)> {
     m["ranked"]
         .as_array()
         .unwrap()
@@ -204,21 +209,12 @@ async fn a_kept_pool_ranks_as_a_fresh_one() {
     let warm = ranking(&app, &admin, &d).await;
     let again = ranking(&app, &admin, &d).await;
     let fresh_host = app.other_host();
-    let fresh: Value = fresh_host
-        .post(&format!("/api/v1/demands/{d}/match"), &admin, json!({}))
-        .await
-        .expect(200);
-    let fresh: Vec<(String, String)> = fresh["ranked"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_string(),
-                r["reason"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
+    let fresh = named(
+        &fresh_host
+            .post(&format!("/api/v1/demands/{d}/match"), &admin, json!({}))
+            .await
+            .expect(200),
+    );
     assert_eq!(warm.len(), 12);
     assert_eq!(warm, again);
     assert_eq!(warm, fresh);

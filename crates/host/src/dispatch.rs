@@ -2,7 +2,7 @@
 //! (吹哨) when candidates run out or a deadline passes. Used by the order API, by filing (when a
 //! street dispatches automatically) and by the scheduler.
 
-use std::sync::Arc;
+use std::{collections::HashMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -51,26 +51,54 @@ impl Default for Settings {
     }
 }
 
-/// The settings for a category of a street: its own, else the street's default, else the
-/// built-in default.
-pub async fn settings_for(db: &sqlx::AnyPool, street: Uuid, category: &str) -> AppResult<Settings> {
-    let rows = sqlx::query(
+/// A street's stored settings by category (`''` for its default), for `category`s in `only`
+/// or, with none, all of them.
+pub async fn stored_settings(
+    db: &sqlx::AnyPool,
+    street: Uuid,
+    only: Option<&str>,
+) -> AppResult<HashMap<String, Settings>> {
+    let mut sql = Sql::new(
         "SELECT category, auto_dispatch, offer_count, accept_minutes, complete_minutes FROM dispatch_settings \
-         WHERE street_id = $1 AND category IN ($2, '') ORDER BY category DESC",
-    )
-    .bind(street.to_string())
-    .bind(category.to_string())
-    .fetch_all(db)
-    .await?;
-    match rows.first() {
-        Some(r) => Ok(Settings {
-            auto_dispatch: r.try_get::<i64, _>("auto_dispatch")? != 0,
-            offer_count: r.try_get("offer_count")?,
-            accept_minutes: r.try_get("accept_minutes")?,
-            complete_minutes: r.try_get("complete_minutes")?,
-        }),
-        None => Ok(Settings::default()),
+         WHERE street_id = ",
+    );
+    sql.bind(street.to_string());
+    if let Some(category) = only {
+        sql.push(" AND category IN (")
+            .bind(category.to_string())
+            .push(", '')");
     }
+    sql.fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("category")?,
+                Settings {
+                    auto_dispatch: r.try_get::<i64, _>("auto_dispatch")? != 0,
+                    offer_count: r.try_get("offer_count")?,
+                    accept_minutes: r.try_get("accept_minutes")?,
+                    complete_minutes: r.try_get("complete_minutes")?,
+                },
+            ))
+        })
+        .collect()
+}
+
+/// The settings for a category among a street's stored ones: its own, else the street's
+/// default, else the built-in default.
+pub fn choose_settings(stored: &HashMap<String, Settings>, category: &str) -> Settings {
+    stored
+        .get(category)
+        .or_else(|| stored.get(""))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The settings for a category of a street, read from the database.
+pub async fn settings_for(db: &sqlx::AnyPool, street: Uuid, category: &str) -> AppResult<Settings> {
+    let stored = stored_settings(db, street, Some(category)).await?;
+    Ok(choose_settings(&stored, category))
 }
 
 /// When an accepted order must be completed.
@@ -301,17 +329,17 @@ pub async fn write(
                 demand.id,
                 actor,
                 "dispatched",
-                &format!("order {id}"),
+                Some(&format!("order {id}")),
             ),
             (
                 "order",
                 id,
                 actor,
                 "offered",
-                &format!(
+                Some(&format!(
                     "ranked by {rule}{fallback}; offered to {offered} of {}",
                     m.ranked.len()
-                ),
+                )),
             ),
         ],
     )
@@ -399,14 +427,14 @@ pub async fn dispatch_demand(
                     old,
                     actor,
                     "cancelled",
-                    "re-dispatched: its candidates had run out",
+                    Some("re-dispatched: its candidates had run out"),
                 ),
                 (
                     "demand",
                     demand,
                     actor,
                     "reopened",
-                    &format!("order {old} re-dispatched"),
+                    Some(&format!("order {old} re-dispatched")),
                 ),
             ],
         )

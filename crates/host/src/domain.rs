@@ -77,6 +77,30 @@ str_enum!(
     }
 );
 
+impl Urgency {
+    /// The same urgency as the plugin contract names it.
+    pub fn to_plugin(self) -> gongjian_plugin_sdk::Urgency {
+        use gongjian_plugin_sdk::Urgency as P;
+        match self {
+            Urgency::Low => P::Low,
+            Urgency::Normal => P::Normal,
+            Urgency::High => P::High,
+            Urgency::Critical => P::Critical,
+        }
+    }
+
+    /// An urgency a plugin gave.
+    pub fn from_plugin(u: gongjian_plugin_sdk::Urgency) -> Self {
+        use gongjian_plugin_sdk::Urgency as P;
+        match u {
+            P::Low => Urgency::Low,
+            P::Normal => Urgency::Normal,
+            P::High => Urgency::High,
+            P::Critical => Urgency::Critical,
+        }
+    }
+}
+
 str_enum!(
     /// Where a demand stands in the loop.
     DemandStatus {
@@ -173,6 +197,11 @@ pub const LOCAL_OFFSET: UtcOffset = time::macros::offset!(+8);
 /// Reads an RFC 3339 instant (a stored timestamp, or one from a client).
 pub fn parse_instant(text: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
+/// A stored instant as seconds since the Unix epoch, as plugins get time.
+pub fn unix_seconds(text: &str) -> Option<i64> {
+    parse_instant(text).map(|t| t.unix_timestamp())
 }
 
 /// The end of the local day of an instant: the deadline of the same-day promise.

@@ -7,7 +7,7 @@
 //! was filed, what changed and why), an order its points rule and reason. A fault counts
 //! against the version as a ranking fault does, towards quarantine.
 
-use gongjian_plugin_sdk::{PointsRequest, TriageRequest, Urgency as PluginUrgency};
+use gongjian_plugin_sdk::{PointsRequest, TriageRequest};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -62,25 +62,6 @@ impl Triage {
             return format!("{rule}: kept as filed; {}", self.note);
         }
         format!("{rule}: {} changed; {}", self.changed.join(", "), self.note)
-    }
-}
-
-/// The plugin's urgency for a demand's.
-pub fn plugin_urgency(u: Urgency) -> PluginUrgency {
-    match u {
-        Urgency::Low => PluginUrgency::Low,
-        Urgency::Normal => PluginUrgency::Normal,
-        Urgency::High => PluginUrgency::High,
-        Urgency::Critical => PluginUrgency::Critical,
-    }
-}
-
-fn from_plugin(u: PluginUrgency) -> Urgency {
-    match u {
-        PluginUrgency::Low => Urgency::Low,
-        PluginUrgency::Normal => Urgency::Normal,
-        PluginUrgency::High => Urgency::High,
-        PluginUrgency::Critical => Urgency::Critical,
     }
 }
 
@@ -200,7 +181,11 @@ pub async fn triage(
                 facts.category = c;
                 record.changed.push("category".into());
             }
-            if let Some(u) = d.urgency.map(from_plugin).filter(|u| *u != facts.urgency) {
+            if let Some(u) = d
+                .urgency
+                .map(Urgency::from_plugin)
+                .filter(|u| *u != facts.urgency)
+            {
                 facts.urgency = u;
                 record.changed.push("urgency".into());
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use gongjian_plugin_sdk::{
     builder::{DemandSpec, OwnedRequest},
-    Ranked, Urgency as PluginUrgency,
+    Ranked,
 };
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{now, now_ts, parse_instant, Urgency},
+    domain::{now, now_ts, unix_seconds, Urgency},
     error::{AppError, AppResult},
     lists::{get_json, get_uuid},
     plugin::{
@@ -107,23 +107,14 @@ impl DemandFacts {
             category: self.category.clone(),
             category_label: pool.category_label(&self.category),
             tags: self.tags.clone(),
-            urgency: match self.urgency {
-                Urgency::Low => PluginUrgency::Low,
-                Urgency::Normal => PluginUrgency::Normal,
-                Urgency::High => PluginUrgency::High,
-                Urgency::Critical => PluginUrgency::Critical,
-            },
+            urgency: self.urgency.to_plugin(),
             grid,
             community,
-            window_start: self.window_start.as_deref().and_then(ts_seconds),
-            window_end: self.window_end.as_deref().and_then(ts_seconds),
-            filed_at: ts_seconds(&self.filed_at).unwrap_or(0),
+            window_start: self.window_start.as_deref().and_then(unix_seconds),
+            window_end: self.window_end.as_deref().and_then(unix_seconds),
+            filed_at: unix_seconds(&self.filed_at).unwrap_or(0),
         }
     }
-}
-
-fn ts_seconds(text: &str) -> Option<i64> {
-    parse_instant(text).map(|t| t.unix_timestamp())
 }
 
 /// Builds the request for a demand from its street's candidate pool: the active volunteers

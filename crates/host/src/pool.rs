@@ -26,8 +26,8 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::{
-    dispatch::Settings,
-    domain::{clock_minutes, parse_instant, WeeklySlot, DEFAULT_CATEGORIES, LOCAL_OFFSET},
+    dispatch::{choose_settings, stored_settings, Settings},
+    domain::{clock_minutes, unix_seconds, WeeklySlot, DEFAULT_CATEGORIES, LOCAL_OFFSET},
     error::{AppError, AppResult},
     lists::{get_json, get_opt_uuid, get_uuid},
 };
@@ -299,11 +299,7 @@ impl StreetPool {
     /// How the street dispatches a category: its own settings, else the street's default, else
     /// the built-in default (as [`crate::dispatch::settings_for`] reads them).
     pub fn settings(&self, category: &str) -> Settings {
-        let s = &self.registry.settings;
-        s.get(category)
-            .or_else(|| s.get(""))
-            .cloned()
-            .unwrap_or_default()
+        choose_settings(&self.registry.settings, category)
     }
 
     /// Whether `code` is one of the street's categories.
@@ -415,12 +411,6 @@ impl StreetPool {
 #[derive(Debug, Default)]
 pub struct Pools {
     streets: Mutex<HashMap<Uuid, Arc<StreetPool>>>,
-}
-
-fn seconds(text: Option<String>) -> Option<i64> {
-    text.as_deref()
-        .and_then(parse_instant)
-        .map(|t| t.unix_timestamp())
 }
 
 impl Pools {
@@ -541,8 +531,14 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
                 .iter()
                 .filter_map(|g| grids.get(g).map(|(code, _)| code.clone()))
                 .collect(),
-            available_from: seconds(r.try_get("available_from")?),
-            available_until: seconds(r.try_get("available_until")?),
+            available_from: r
+                .try_get::<Option<String>, _>("available_from")?
+                .as_deref()
+                .and_then(unix_seconds),
+            available_until: r
+                .try_get::<Option<String>, _>("available_until")?
+                .as_deref()
+                .and_then(unix_seconds),
             owned_by_unit: get_opt_uuid(r, "owner_unit_id")?.is_some(),
             owner_kind: r.try_get("unit_kind")?,
             grid,
@@ -582,26 +578,7 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
         .iter()
         .map(|r| Ok((r.try_get("code")?, r.try_get("label")?)))
         .collect::<AppResult<_>>()?;
-    let settings = sqlx::query(
-        "SELECT category, auto_dispatch, offer_count, accept_minutes, complete_minutes FROM dispatch_settings \
-         WHERE street_id = $1",
-    )
-    .bind(street.to_string())
-    .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok((
-            r.try_get::<String, _>("category")?,
-            Settings {
-                auto_dispatch: r.try_get::<i64, _>("auto_dispatch")? != 0,
-                offer_count: r.try_get("offer_count")?,
-                accept_minutes: r.try_get("accept_minutes")?,
-                complete_minutes: r.try_get("complete_minutes")?,
-            },
-        ))
-    })
-    .collect::<AppResult<_>>()?;
+    let settings = stored_settings(db, street, None).await?;
     Ok(Registry {
         version,
         grids,
@@ -632,7 +609,11 @@ async fn load_loads(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppResult
                 open_orders: count(r, "open_orders")?,
                 completed_orders: count(r, "completed_orders")?,
                 service_minutes: count(r, "service_minutes")?,
-                last_order_at: seconds(r.try_get("last_order_at")?).unwrap_or(0),
+                last_order_at: r
+                    .try_get::<Option<String>, _>("last_order_at")?
+                    .as_deref()
+                    .and_then(unix_seconds)
+                    .unwrap_or(0),
                 average_rating: r.try_get::<Option<f64>, _>("average_rating")?.map(|x| x as f32),
             },
         ))
@@ -658,7 +639,7 @@ async fn load_loads(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppResult
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Weekday;
+    use crate::domain::{parse_instant, Weekday};
 
     #[test]
     fn weekly_slots_cover_windows_in_local_time() {

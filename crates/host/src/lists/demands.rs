@@ -413,9 +413,9 @@ async fn create_demand(
                 .execute(&mut **tx)
                 .await?;
                 let via = format!("via {}", channel.as_str());
-                let mut events = vec![("demand", id, actor.as_str(), "filed", via.as_str())];
+                let mut events = vec![("demand", id, actor.as_str(), "filed", Some(via.as_str()))];
                 if let Some(note) = &triaged {
-                    events.push(("demand", id, "system", "triaged", note.as_str()));
+                    events.push(("demand", id, "system", "triaged", Some(note.as_str())));
                 }
                 record_events(tx, &events).await?;
                 if let Some(plan) = &plan {

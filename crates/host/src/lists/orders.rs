@@ -29,7 +29,7 @@ use crate::{
     state::AppState,
 };
 use crate::{
-    domain::{parse_instant, Urgency},
+    domain::{unix_seconds, Urgency},
     hooks,
 };
 
@@ -185,23 +185,16 @@ pub async fn record_event(
     action: &str,
     note: Option<&str>,
 ) -> AppResult<()> {
-    sqlx::query("INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
-        .bind(Uuid::now_v7().to_string())
-        .bind(subject_kind.to_string())
-        .bind(subject_id.to_string())
-        .bind(actor.to_string())
-        .bind(action.to_string())
-        .bind(note.map(str::to_string))
-        .bind(now_ts())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+    record_events(tx, &[(subject_kind, subject_id, actor, action, note)]).await
 }
 
-/// Records several events in one statement: (subject kind, subject, actor, action, note).
+/// An event to record: (subject kind, subject, actor, action, note).
+pub type NewEvent<'a> = (&'a str, Uuid, &'a str, &'a str, Option<&'a str>);
+
+/// Records several events in one statement, in the transaction of the change they describe.
 pub async fn record_events(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    events: &[(&str, Uuid, &str, &str, &str)],
+    events: &[NewEvent<'_>],
 ) -> AppResult<()> {
     let at = now_ts();
     let mut sql = Sql::new(
@@ -217,7 +210,7 @@ pub async fn record_events(
         sql.bind(subject.to_string()).push(", ");
         sql.bind(actor.to_string()).push(", ");
         sql.bind(action.to_string()).push(", ");
-        sql.bind(note.to_string()).push(", ");
+        sql.bind(note.map(str::to_string)).push(", ");
         sql.bind(at.clone()).push(")");
     }
     sql.execute(&mut **tx).await?;
@@ -253,6 +246,20 @@ struct Loaded {
     /// The caller's offer on this order, if any: (offer id, candidate kind, candidate id, status).
     offer: Option<(Uuid, String, Uuid, String)>,
     is_assignee: bool,
+}
+
+impl Loaded {
+    /// Recomputes the assignee's record in the candidate pool, if the order has one.
+    async fn touch_assignee_load(
+        &self,
+        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    ) -> AppResult<()> {
+        let kind: Option<String> = self.row.try_get("assignee_kind")?;
+        if let (Some(kind), Some(assignee)) = (kind, self.assignee) {
+            pool::touch_load(tx, self.street, &kind, assignee).await?;
+        }
+        Ok(())
+    }
 }
 
 async fn load(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
@@ -590,22 +597,24 @@ async fn accept(
         .execute(&mut *tx)
         .await?;
     let actor = caller.token_id.to_string();
-    record_event(
+    record_events(
         &mut tx,
-        "order",
-        id,
-        &actor,
-        "accepted",
-        Some(&format!("{kind} {candidate}")),
-    )
-    .await?;
-    record_event(
-        &mut tx,
-        "demand",
-        demand,
-        &actor,
-        "accepted",
-        Some(&format!("order {id}")),
+        &[
+            (
+                "order",
+                id,
+                &actor,
+                "accepted",
+                Some(&format!("{kind} {candidate}")),
+            ),
+            (
+                "demand",
+                demand,
+                &actor,
+                "accepted",
+                Some(&format!("order {id}")),
+            ),
+        ],
     )
     .await?;
     pool::touch_load(&mut tx, l.street, &kind, candidate).await?;
@@ -783,33 +792,25 @@ async fn complete(
         .bind(demand.to_string())
         .execute(&mut *tx)
         .await?;
-    record_event(
+    let done = format!(
+        "{minutes} minutes; {} points ({}: {})",
+        points.points, points.rule, points.reason
+    );
+    record_events(
         &mut tx,
-        "order",
-        id,
-        &actor,
-        "completed",
-        Some(&format!(
-            "{minutes} minutes; {} points ({}: {})",
-            points.points, points.rule, points.reason
-        )),
+        &[
+            ("order", id, &actor, "completed", Some(&done)),
+            (
+                "demand",
+                demand,
+                &actor,
+                "completed",
+                Some(&format!("order {id}")),
+            ),
+        ],
     )
     .await?;
-    record_event(
-        &mut tx,
-        "demand",
-        demand,
-        &actor,
-        "completed",
-        Some(&format!("order {id}")),
-    )
-    .await?;
-    if let (Some(kind), Some(assignee)) = (
-        l.row.try_get::<Option<String>, _>("assignee_kind")?,
-        l.assignee,
-    ) {
-        pool::touch_load(&mut tx, l.street, &kind, assignee).await?;
-    }
+    l.touch_assignee_load(&mut tx).await?;
     tx.commit().await?;
     reload(&state, &caller, id).await
 }
@@ -826,8 +827,7 @@ async fn award(
         Ok(row
             .try_get::<Option<String>, _>(col)?
             .as_deref()
-            .and_then(parse_instant)
-            .map(|t| t.unix_timestamp()))
+            .and_then(unix_seconds))
     };
     let kind: Option<String> = row.try_get("assignee_kind")?;
     let street = sqlx::query(
@@ -841,9 +841,7 @@ async fn award(
     let req = PointsRequest {
         street: street.try_get("code")?,
         category: row.try_get("category")?,
-        urgency: hooks::plugin_urgency(Urgency::from_db(
-            &row.try_get::<String, _>("demand_urgency")?,
-        )?),
+        urgency: Urgency::from_db(&row.try_get::<String, _>("demand_urgency")?)?.to_plugin(),
         assignee_kind: if kind.as_deref() == Some("resource") {
             CandidateKind::Resource
         } else {
@@ -933,22 +931,16 @@ async fn cancel(
         .bind(demand.to_string())
         .execute(&mut *tx)
         .await?;
-    record_event(&mut tx, "order", id, &actor, "cancelled", Some(&reason)).await?;
-    record_event(
+    let reopened = format!("order {id} cancelled: {reason}");
+    record_events(
         &mut tx,
-        "demand",
-        demand,
-        &actor,
-        "reopened",
-        Some(&format!("order {id} cancelled: {reason}")),
+        &[
+            ("order", id, &actor, "cancelled", Some(&reason)),
+            ("demand", demand, &actor, "reopened", Some(&reopened)),
+        ],
     )
     .await?;
-    if let (Some(kind), Some(assignee)) = (
-        l.row.try_get::<Option<String>, _>("assignee_kind")?,
-        l.assignee,
-    ) {
-        pool::touch_load(&mut tx, l.street, &kind, assignee).await?;
-    }
+    l.touch_assignee_load(&mut tx).await?;
     tx.commit().await?;
     reload(&state, &caller, id).await
 }
