@@ -246,7 +246,7 @@ fn plugin_check_and_run_work_offline() {
     // The 1.1.0 hooks, offline.
     let out = run_ok(bare().args(["plugin", "check"]).arg(&wasm));
     assert!(
-        out.contains("contract 1.1.0") && out.contains("hooks: triage, points"),
+        out.contains("contract 1.2.0") && out.contains("hooks: triage, points"),
         "{out}"
     );
     let medical = dir.path().join("medical.rhai");

@@ -66,7 +66,7 @@ fn points_request(category: &str, urgency: Urgency, minutes: u32, on_time: bool)
 #[test]
 fn same_day_raises_todays_demands_and_rewards_punctuality() {
     let plugin = wasm("same_day");
-    assert_eq!(plugin.contract_version(), "1.1.0");
+    assert_eq!(plugin.contract_version(), "1.2.0");
     assert!(plugin.has_triage() && plugin.has_points());
     let mut today = triage_request("repair", "水管漏水", "");
     today.window_start = Some(MAY_1_MORNING + 3_600);
@@ -260,6 +260,58 @@ fn hook_faults_are_caught_in_rhai() {
             .expect_err(hook);
         assert!(expect(&fault), "{hook}: {fault:?}");
     }
+}
+
+#[test]
+fn a_plugin_built_for_contract_1_1_keeps_working() {
+    let rt = WasmRuntime::new(Limits::default()).unwrap();
+    let bytes = std::fs::read(
+        crate::example_plugins::root().join("tests/fixtures/contract-1.1.0/same_day.wasm"),
+    )
+    .unwrap();
+    let old = Compiled::Wasm(rt.compile(&bytes).unwrap());
+    assert_eq!(old.contract_version(), "1.1.0");
+    assert!(old.has_triage() && old.has_points());
+    // Its strings arrive as a list, those of the same plugin built today in one block: the
+    // two give the same answers.
+    let new = wasm("same_day");
+    let mut b = RequestBuilder::new(
+        "shixi",
+        &DemandSpec {
+            category: "repair".into(),
+            grid: "g1".into(),
+            urgency: Urgency::High,
+            window_start: Some(MAY_1_MORNING + 3_600),
+            window_end: Some(MAY_1_MORNING + 7_200),
+            ..DemandSpec::default()
+        },
+        "",
+        MAY_1_MORNING,
+        20,
+    );
+    for i in 0..30u32 {
+        b.push(&CandidateSpec {
+            home_grid: format!("g{}", i % 4),
+            community: format!("社区{}", i % 2),
+            labels: vec![["维修", "陪护"][i as usize % 2].into()],
+            open_orders: i % 3,
+            availability_fits: i % 5 != 0,
+            ..CandidateSpec::default()
+        });
+    }
+    let req = b.finish();
+    let ranked = old.rank(&req).0.unwrap();
+    assert!(ranked.len() > 5, "{ranked:?}");
+    assert_eq!(ranked, new.rank(&req).0.unwrap());
+    let mut today = triage_request("repair", "水管漏水", "");
+    today.window_start = Some(MAY_1_MORNING + 3_600);
+    today.window_end = Some(MAY_1_MORNING + 7_200);
+    assert_eq!(
+        old.triage(&today).0.unwrap().and_then(|d| d.urgency),
+        Some(Urgency::High)
+    );
+    let request = points_request("repair", Urgency::High, 90, true);
+    assert_eq!(old.points(&request).0.unwrap().unwrap().points, 2.5);
 }
 
 fn contract_1_0_plugin() -> Vec<u8> {

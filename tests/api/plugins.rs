@@ -128,8 +128,9 @@ fn street() -> Vec<CandidateSpec> {
 }
 
 #[test]
-fn the_default_rule_gives_the_same_answer_natively_and_as_webassembly() {
+fn the_default_rule_gives_the_same_answer_natively_as_webassembly_and_in_rhai() {
     let plugin = wasm("default_rule");
+    let script = rhai(&rhai_source("default-rule"));
     for (category, label) in [
         ("repair", "维修服务"),
         ("medical", "医疗健康"),
@@ -141,6 +142,7 @@ fn the_default_rule_gives_the_same_answer_natively_and_as_webassembly() {
             let native = builtin(&req).unwrap();
             assert!(!native.is_empty());
             assert_eq!(ok(plugin, &req), native, "{category} {config}");
+            assert_eq!(ok(&script, &req), native, "rhai: {category} {config}");
         }
     }
 }
@@ -407,6 +409,18 @@ fn hostile_rhai_cannot_hurt_the_host() {
         ("fn rank(r) { [#{candidate: 7, score: 1.0}] }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("candidate 7"))),
         ("fn rank(r) { [#{candidate: -1, score: 1.0}] }", |f| matches!(f, Fault::InvalidOutput(_))),
         ("fn rank(r) { 42 }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("array"))),
+        ("fn score_all(c, d, config) { let a = []; loop { a.push(c.open_orders + 1); } }", |f| matches!(f, Fault::Limit(_) | Fault::Timeout(_))),
+        ("fn score_all(c, d, config) { c.open_orders / c.open_orders }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("NaN"))),
+        ("fn score_all(c, d, config) { #{ score: 1.0, kept: true } }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("unknown key \"kept\""))),
+        ("fn score_all(c, d, config) { #{ score: 1.0, notes: 3 } }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("`notes` must be a map"))),
+        ("fn score_all(c, d, config) { #{ score: 1.0, notes: #{ s: c.skills } } }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("note `s`"))),
+        ("fn score_all(c, d, config) { #{ keep: c.party_member } }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("needs a `score`"))),
+        ("fn score_all(c, d, config) { c.team }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("not Texts"))),
+        ("fn score_all(c, d, config) { #{ score: 1.0, keep: c.open_orders } }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("`keep` must be"))),
+        ("fn score_all(c, d, config) { c.open_orders + \"x\" }", |f| matches!(f, Fault::Plugin(m) | Fault::Trap(m) if m.contains("does not combine with string") && m.contains("line 1"))),
+        ("fn score_all(c, d, config) { c[5].open_orders }", |f| matches!(f, Fault::Plugin(m) | Fault::Trap(m) if m.contains("no candidate 5"))),
+        ("fn score_all(c, d, config) { 1.0 } fn reason(c, d, config) { 42 }", |f| matches!(f, Fault::InvalidOutput(m) if m.contains("reason for candidate 0"))),
+        ("fn score_all(c, d, config) { 1.0 } fn reason(c, d, config) { throw \"no words\" }", |f| matches!(f, Fault::Plugin(m) if m.contains("no words"))),
     ];
     for (source, expected) in cases {
         let plugin = &rhai(source);
@@ -424,6 +438,43 @@ fn hostile_rhai_cannot_hurt_the_host() {
         2,
         "the runtime still works"
     );
+
+    // Columns a call keeps allocating run into their own bound before time or memory does.
+    let small = RhaiRuntime::new(Limits {
+        rhai_column_bytes: 64 << 10,
+        ..Limits::default()
+    });
+    let hoarder = Compiled::Rhai(
+        small
+            .compile(
+                "fn score_all(c, d, config) { let a = []; loop { a.push(c.open_orders + 1); } }",
+            )
+            .unwrap(),
+    );
+    let many: Vec<CandidateSpec> = (0..1_000).map(|_| volunteer("g1", "c1")).collect();
+    let fault = hoarder
+        .rank(&request(&demand("repair", "维修服务"), "", &many))
+        .0
+        .unwrap_err();
+    assert!(
+        matches!(&fault, Fault::Limit(m) if m.contains("column data too large")),
+        "{fault:?}"
+    );
+    let fine = Compiled::Rhai(
+        small
+            .compile("fn score_all(c, d, config) { c.open_orders + 1 }")
+            .unwrap(),
+    );
+    assert_eq!(
+        ok(&fine, &request(&demand("repair", "维修服务"), "", &many)).len(),
+        10,
+        "the bound is per call"
+    );
+    assert_eq!(
+        ok(&fine, &request(&demand("repair", "维修服务"), "", &many)).len(),
+        10,
+        "and starts afresh with the next"
+    );
 }
 
 #[test]
@@ -440,7 +491,102 @@ fn rhai_refuses_imports_eval_and_bad_scripts_with_line_and_column() {
     assert!(err("let x = 1;").message.contains("fn score"));
     assert!(err("fn score(c, d, config) { 1 } fn rank(r) { [] }")
         .message
-        .contains("not both"));
+        .contains("only one of"));
+    assert!(
+        err("fn score_all(c, d, config) { 1 } fn score(c, d, config) { 1 }")
+            .message
+            .contains("only one of")
+    );
+    assert!(
+        err("fn score(c, d, config) { 1 } fn reason(c, d, config) { \"\" }")
+            .message
+            .contains("goes with fn score_all")
+    );
+}
+
+#[test]
+fn rhai_rules_over_the_whole_list_work_column_by_column() {
+    let member = |team: &str, open: u32, party: bool| CandidateSpec {
+        team: Some(team.into()),
+        open_orders: open,
+        party_member: party,
+        labels: vec!["维修".into()],
+        ..volunteer("g1", "c1")
+    };
+    let cands = [
+        member("A", 2, false),
+        member("A", 1, true),
+        member("B", 0, false),
+        CandidateSpec {
+            kind: CandidateKind::Resource,
+            category: Some("repair".into()),
+            capacity_left: 4,
+            ..volunteer("g2", "c2")
+        },
+        member("", 0, true),
+    ];
+    let req = request(&demand("repair", "维修服务"), r#"{"bonus": 2}"#, &cands);
+    // Team load is the sum over the members; the resource has no team and no open orders.
+    let plugin = &rhai(
+        r#"
+        fn score_all(c, d, config) {
+            let team_load = sum_by(c.open_orders, c.team);
+            let volunteer = c.kind == "volunteer";
+            let score = 10 - pick(c.team.is_empty(), 0, team_load) * 2
+                + c.party_member * config.bonus
+                - min(count_by(c.team), 2);
+            #{ score: score, keep: volunteer & !(c.team == "B") }
+        }
+        "#,
+    );
+    let got = ok(plugin, &req);
+    // A: load 3, two members; "" holds one member (and the resource, left out by kind).
+    let scores: Vec<(u32, f64)> = got.iter().map(|r| (r.candidate, r.score)).collect();
+    assert_eq!(scores, [(4, 10.0), (1, 4.0), (0, 2.0)], "{got:?}");
+
+    // Texts, lists and reductions, and a reason for each one ranked.
+    let plugin = &rhai(
+        r#"
+        fn score_all(c, d, config) {
+            let fit = c.skills.contains("维修") | c.category == d.category;
+            let near = c.home_grid.is_one_of([d.grid, "g9"]);
+            print(c.open_orders);
+            let share = c.open_orders / c.open_orders.max();
+            #{ score: fit * 1.0 + near * 0.5 + share, keep: fit, notes: #{ near: near, share: share, team: c.team, street: "石溪" } }
+        }
+        fn reason(c, d, config, notes) {
+            `${c.kind} ${notes.team} ${fixed(c.open_orders, 1)} ${notes.near} ${notes.share} ${notes.street}`
+        }
+        "#,
+    );
+    let (result, log) = plugin.rank(&req);
+    let got = result.unwrap();
+    assert_eq!(order(&got), [0, 1, 2, 4, 3], "{got:?}");
+    assert_eq!(got[0].score, 2.5);
+    assert_eq!(got[0].reason, "volunteer A 2.0 true 1.0 石溪");
+    assert_eq!(got[4].reason, "resource  0.0 false 0.0 石溪");
+    assert_eq!(log.lines, ["[2.0, 1.0, 0.0, 0.0, 0.0]"]);
+
+    // The example in the README.
+    let plugin = &rhai(
+        r#"
+        fn score_all(c, d, config) {
+            let eligible = c.has_room() & c.availability_fits;
+            let near = c.serves_grid(d.grid);
+            let team_load = sum_by(c.open_orders, c.team);
+            let score = near * 4.0 + c.party_member * (config.party_bonus ?? 5)
+                - pick(c.team == "", 0, team_load) / 10.0;
+            #{ score: score, keep: eligible & c.kind == "volunteer", notes: #{ near: near, load: team_load } }
+        }
+        fn reason(c, d, config, notes) {
+            (if notes.near { "同网格" } else { "邻近网格" }) + ` · 队内在办 ${notes.load}`
+        }
+        "#,
+    );
+    let got = ok(plugin, &request(&demand("repair", "维修服务"), "", &cands));
+    let scores: Vec<(u32, f64)> = got.iter().map(|r| (r.candidate, r.score)).collect();
+    assert_eq!(scores, [(4, 9.0), (1, 8.7), (2, 4.0), (0, 3.7)], "{got:?}");
+    assert_eq!(got[1].reason, "同网格 · 队内在办 3.0");
 }
 
 #[test]

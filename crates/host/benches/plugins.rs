@@ -79,10 +79,17 @@ fn bench(c: &mut Criterion) {
             .compile(&example_plugins::wasm_bytes("default_rule"))
             .unwrap(),
     );
-    let source =
-        std::fs::read_to_string(example_plugins::root().join("plugins/rhai/default-rule.rhai"))
-            .unwrap();
-    let rhai = Compiled::Rhai(RhaiRuntime::new(limits).compile(&source).unwrap());
+    let runtime = RhaiRuntime::new(limits);
+    let rhai = |name: &str| {
+        let path = example_plugins::root().join(format!("plugins/rhai/{name}.rhai"));
+        Compiled::Rhai(
+            runtime
+                .compile(&std::fs::read_to_string(path).unwrap())
+                .unwrap(),
+        )
+    };
+    // The rule over the whole list, and written per candidate.
+    let (rhai, rhai_per_candidate) = (rhai("default-rule"), rhai("default-rule-per-candidate"));
 
     let mut group = c.benchmark_group("rank");
     group
@@ -91,9 +98,11 @@ fn bench(c: &mut Criterion) {
         .sample_size(30);
     for n in [0usize, 10, 100, 1_000, 10_000] {
         let req = street(n);
-        // The two compiled forms of the rule agree.
-        assert_eq!(wasm.rank(&req).0.unwrap(), builtin(&req).unwrap());
-        assert!(rhai.rank(&req).0.is_ok());
+        // The rule gives the same answer in every form that implements all of it.
+        let expected = builtin(&req).unwrap();
+        assert_eq!(wasm.rank(&req).0.unwrap(), expected);
+        assert_eq!(rhai.rank(&req).0.unwrap(), expected);
+        assert!(rhai_per_candidate.rank(&req).0.is_ok());
         group.throughput(Throughput::Elements(n.max(1) as u64));
         group.bench_with_input(BenchmarkId::new("native", n), &req, |b, req| {
             b.iter(|| builtin(req).unwrap())
@@ -103,6 +112,9 @@ fn bench(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("rhai", n), &req, |b, req| {
             b.iter(|| rhai.rank(req).0.unwrap())
+        });
+        group.bench_with_input(BenchmarkId::new("rhai-per-candidate", n), &req, |b, req| {
+            b.iter(|| rhai_per_candidate.rank(req).0.unwrap())
         });
     }
     group.finish();

@@ -62,6 +62,8 @@ pub struct PluginFileConfig {
     pub wasm_instances: Option<u32>,
     /// rhai operations per call (default 5,000,000).
     pub rhai_operations: Option<u64>,
+    /// Column data one rhai call may allocate, MiB (default 256).
+    pub rhai_column_mb: Option<usize>,
     /// Consecutive faults before a version is quarantined (default 5).
     pub quarantine_after: Option<u32>,
     /// Most ranked candidates a match returns (default 20).
@@ -87,6 +89,10 @@ impl PluginFileConfig {
                     .unwrap_or(l.wasm_memory_bytes),
                 wasm_instances: self.wasm_instances.unwrap_or(l.wasm_instances),
                 rhai_operations: self.rhai_operations.unwrap_or(l.rhai_operations),
+                rhai_column_bytes: self
+                    .rhai_column_mb
+                    .map(|mb| mb << 20)
+                    .unwrap_or(l.rhai_column_bytes),
                 ..l
             },
             quarantine_after: self.quarantine_after.unwrap_or(d.quarantine_after).max(1),

@@ -177,6 +177,21 @@ impl OwnedRequest {
         )
     }
 
+    /// The strings as one block of UTF-8 and the end of each, as contract 1.2.0 sends them
+    /// (see [`Request::new_packed`]).
+    pub fn packed_text(&self) -> (Vec<u8>, Vec<u32>) {
+        let mut text = Vec::with_capacity(self.strings.iter().map(String::len).sum());
+        let ends = self
+            .strings
+            .iter()
+            .map(|s| {
+                text.extend_from_slice(s.as_bytes());
+                text.len() as u32
+            })
+            .collect();
+        (text, ends)
+    }
+
     fn demand(&self) -> Demand<'_> {
         Demand {
             category: self.category,
@@ -695,5 +710,58 @@ mod tests {
         rec[28] = 5; // five labels, but there are none
         assert!(Request::new(&strings, 0, demand, 1, &rec, &[], "", 0, 1).is_err());
         assert!(Request::new(&[], 0, demand, 0, &[], &[], "", 0, 1).is_err());
+    }
+
+    #[test]
+    fn a_packed_request_reads_as_the_list_it_was_packed_from() {
+        let mut b = RequestBuilder::new("shixi", &DemandSpec::default(), "", 0, 5);
+        for (grid, team) in [("g1", "党员先锋队"), ("g2", ""), ("g1", "红马甲")] {
+            b.push(&CandidateSpec {
+                home_grid: grid.into(),
+                team: Some(team.into()).filter(|t: &String| !t.is_empty()),
+                labels: vec!["维修".into()],
+                ..CandidateSpec::default()
+            });
+        }
+        let owned = b.finish();
+        let (text, ends) = owned.packed_text();
+        let list = owned.view();
+        let packed = Request::new_packed(
+            &text,
+            &ends,
+            owned.street,
+            *list.demand(),
+            owned.candidate_count,
+            &owned.candidates,
+            &owned.labels,
+            &owned.config,
+            owned.now,
+            owned.max_results,
+        )
+        .unwrap();
+        assert_eq!(packed.string_count(), list.string_count());
+        for i in 0..list.string_count() as u32 {
+            assert_eq!(packed.str(i), list.str(i));
+        }
+        assert_eq!(packed.find("红马甲"), list.find("红马甲"));
+        assert!(packed.find("红马甲").is_some());
+        assert_eq!(packed.street(), "shixi");
+
+        let demand = *list.demand();
+        let packed_with = |text: &[u8], ends: &[u32]| {
+            Request::new_packed(text, ends, 0, demand, 0, &[], &[], "", 0, 1).map(|_| ())
+        };
+        assert!(packed_with(b"", &[0]).is_ok());
+        assert!(packed_with(b"", &[]).is_err(), "string 0 is missing");
+        assert!(packed_with(b"a", &[1]).is_err(), "string 0 is not empty");
+        assert!(
+            packed_with("维".as_bytes(), &[0, 1]).is_err(),
+            "cut inside a character"
+        );
+        assert!(packed_with(b"ab", &[0, 2, 1]).is_err(), "ends go back");
+        assert!(packed_with(b"ab", &[0, 1]).is_err(), "text left over");
+        assert!(packed_with(&[0, 0xff], &[0, 2]).is_err(), "not UTF-8");
+        // Every index must be in range of the packed strings too.
+        assert!(Request::new_packed(b"ab", &[0, 2], 2, demand, 0, &[], &[], "", 0, 1).is_err());
     }
 }

@@ -84,15 +84,15 @@ pub trait Plugin {
     }
 }
 
-/// The bindings generated from `wit/matcher.wit` (world `matcher`). Used by [`export_plugin!`].
+/// The bindings generated from `wit/matcher.wit` (world `plugin`). Used by [`export_plugin!`].
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
         path: "wit",
-        world: "matcher",
+        world: "plugin",
         pub_export_macro: true,
-        export_macro_name: "__export_matcher",
+        export_macro_name: "__export_plugin",
         default_bindings_module: "gongjian_plugin_sdk::bindings",
     });
 }
@@ -102,7 +102,7 @@ pub mod bindings {
 #[doc(hidden)]
 pub mod __private {
     use crate::bindings::exports::gongjian::matcher::{
-        points as wit_points, ranking as wit, triage as wit_triage,
+        packed_ranking as wit_packed, points as wit_points, ranking as wit, triage as wit_triage,
     };
     use crate::{
         Award, CandidateKind, Category, Demand, Plugin, PointsRequest, Request, TriageDecision,
@@ -127,9 +127,8 @@ pub mod __private {
         }
     }
 
-    pub fn run<P: Plugin>(r: wit::RankRequest) -> Result<Vec<wit::Ranked>, String> {
-        let d = &r.demand;
-        let demand = Demand {
+    fn demand(d: &wit::Demand) -> Demand<'_> {
+        Demand {
             category: d.category,
             category_label: d.category_label,
             tags: &d.tags,
@@ -139,11 +138,25 @@ pub mod __private {
             window_start: d.window_start,
             window_end: d.window_end,
             filed_at: d.filed_at,
-        };
+        }
+    }
+
+    fn answer<P: Plugin>(req: &Request<'_>) -> Result<Vec<wit::Ranked>, String> {
+        Ok(P::rank(req)?
+            .into_iter()
+            .map(|x| wit::Ranked {
+                candidate: x.candidate,
+                score: x.score,
+                reason: x.reason,
+            })
+            .collect())
+    }
+
+    pub fn run<P: Plugin>(r: wit::RankRequest) -> Result<Vec<wit::Ranked>, String> {
         let req = Request::new(
             &r.strings,
             r.street,
-            demand,
+            demand(&r.demand),
             r.candidate_count,
             &r.candidates,
             &r.labels,
@@ -152,14 +165,24 @@ pub mod __private {
             r.max_results,
         )
         .map_err(|e| e.to_string())?;
-        Ok(P::rank(&req)?
-            .into_iter()
-            .map(|x| wit::Ranked {
-                candidate: x.candidate,
-                score: x.score,
-                reason: x.reason,
-            })
-            .collect())
+        answer::<P>(&req)
+    }
+
+    pub fn run_packed<P: Plugin>(r: wit_packed::PackedRequest) -> Result<Vec<wit::Ranked>, String> {
+        let req = Request::new_packed(
+            &r.text,
+            &r.text_ends,
+            r.street,
+            demand(&r.demand),
+            r.candidate_count,
+            &r.candidates,
+            &r.labels,
+            &r.config,
+            r.now,
+            r.max_results,
+        )
+        .map_err(|e| e.to_string())?;
+        answer::<P>(&req)
     }
 
     pub fn triage<P: Plugin>(
@@ -226,15 +249,17 @@ pub mod __private {
     }
 }
 
-/// Exports a [`Plugin`] as the plugin's implementation of the contract (world `matcher`:
-/// ranking, triage and points). Use it once, at the root of the plugin crate. It does nothing
+/// Exports a [`Plugin`] as the plugin's implementation of the contract (world `plugin`:
+/// ranking, on a list of strings and on a packed request, triage and points). Use it once, at the root of the plugin crate. It does nothing
 /// when not building for WebAssembly, so the same crate can be tested natively.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            use $crate::bindings::exports::gongjian::matcher::{points, ranking, triage};
+            use $crate::bindings::exports::gongjian::matcher::{
+                packed_ranking, points, ranking, triage,
+            };
             struct GongjianExport;
             impl ranking::Guest for GongjianExport {
                 fn rank(
@@ -242,6 +267,14 @@ macro_rules! export_plugin {
                 ) -> ::core::result::Result<::std::vec::Vec<ranking::Ranked>, ::std::string::String>
                 {
                     $crate::__private::run::<$plugin>(request)
+                }
+            }
+            impl packed_ranking::Guest for GongjianExport {
+                fn rank(
+                    request: packed_ranking::PackedRequest,
+                ) -> ::core::result::Result<::std::vec::Vec<ranking::Ranked>, ::std::string::String>
+                {
+                    $crate::__private::run_packed::<$plugin>(request)
                 }
             }
             impl triage::Guest for GongjianExport {
@@ -264,7 +297,7 @@ macro_rules! export_plugin {
                     $crate::__private::points::<$plugin>(request)
                 }
             }
-    $crate::bindings::__export_matcher!(GongjianExport with_types_in $crate::bindings);
+    $crate::bindings::__export_plugin!(GongjianExport with_types_in $crate::bindings);
         };
     };
 }

@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 pub const CANDIDATE_SIZE: usize = 72;
 
 /// The contract version this SDK implements.
-pub const CONTRACT_VERSION: &str = "1.1.0";
+pub const CONTRACT_VERSION: &str = "1.2.0";
 
 /// How urgent a demand is.
 #[derive(
@@ -70,10 +70,38 @@ pub struct Demand<'a> {
     pub filed_at: i64,
 }
 
+/// The request's interned text: a list of strings (contract 1.0.0), or one block of UTF-8
+/// with the end of each string (since 1.2.0).
+#[derive(Debug, Clone, Copy)]
+enum Strings<'a> {
+    List(&'a [String]),
+    Packed { text: &'a str, ends: &'a [u32] },
+}
+
+impl<'a> Strings<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Strings::List(list) => list.len(),
+            Strings::Packed { ends, .. } => ends.len(),
+        }
+    }
+
+    fn get(&self, index: u32) -> &'a str {
+        match *self {
+            Strings::List(list) => &list[index as usize],
+            Strings::Packed { text, ends } => {
+                let i = index as usize;
+                let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+                &text[start..ends[i] as usize]
+            }
+        }
+    }
+}
+
 /// A request to rank candidates for a demand.
 #[derive(Debug, Clone, Copy)]
 pub struct Request<'a> {
-    strings: &'a [String],
+    strings: Strings<'a>,
     street: u32,
     demand: Demand<'a>,
     candidates: &'a [u8],
@@ -108,9 +136,69 @@ impl<'a> Request<'a> {
         now: i64,
         max_results: u32,
     ) -> Result<Self, MalformedRequest> {
+        Request {
+            strings: Strings::List(strings),
+            street,
+            demand,
+            candidates,
+            labels,
+            config,
+            now,
+            max_results,
+        }
+        .checked(candidate_count)
+    }
+
+    /// Like [`Request::new`], with the strings in one block of UTF-8 `text`: string `i` ends
+    /// at `ends[i]` and starts where string `i - 1` ends (contract 1.2.0).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_packed(
+        text: &'a [u8],
+        ends: &'a [u32],
+        street: u32,
+        demand: Demand<'a>,
+        candidate_count: u32,
+        candidates: &'a [u8],
+        labels: &'a [u32],
+        config: &'a str,
+        now: i64,
+        max_results: u32,
+    ) -> Result<Self, MalformedRequest> {
         let bad = |what: &str| Err(MalformedRequest(what.to_string()));
-        if strings.first().map(String::as_str) != Some("") {
-            return bad("strings[0] must be the empty string");
+        let Ok(text) = std::str::from_utf8(text) else {
+            return bad("text is not UTF-8");
+        };
+        if ends.last().map(|e| *e as usize) != Some(text.len())
+            || ends.windows(2).any(|w| w[0] > w[1])
+            || ends.iter().any(|e| !text.is_char_boundary(*e as usize))
+        {
+            return bad("text-ends must rise to the end of text, each at a character boundary");
+        }
+        Request {
+            strings: Strings::Packed { text, ends },
+            street,
+            demand,
+            candidates,
+            labels,
+            config,
+            now,
+            max_results,
+        }
+        .checked(candidate_count)
+    }
+
+    /// Checks that every index is in range, so the accessors never fail.
+    fn checked(self, candidate_count: u32) -> Result<Self, MalformedRequest> {
+        let bad = |what: &str| Err(MalformedRequest(what.to_string()));
+        let (strings, street, demand, candidates, labels) = (
+            self.strings,
+            self.street,
+            self.demand,
+            self.candidates,
+            self.labels,
+        );
+        if strings.len() == 0 || !strings.get(0).is_empty() {
+            return bad("string 0 must be the empty string");
         }
         if candidates.len() != candidate_count as usize * CANDIDATE_SIZE {
             return bad("candidates is not candidate-count records of 72 bytes");
@@ -131,16 +219,7 @@ impl<'a> Request<'a> {
         {
             return bad("a string index is out of range");
         }
-        let req = Request {
-            strings,
-            street,
-            demand,
-            candidates,
-            labels,
-            config,
-            now,
-            max_results,
-        };
+        let req = self;
         for c in req.candidates() {
             let strs = [
                 c.home_grid(),
@@ -174,7 +253,7 @@ impl<'a> Request<'a> {
         max_results: u32,
     ) -> Self {
         Request {
-            strings,
+            strings: Strings::List(strings),
             street,
             demand,
             candidates,
@@ -187,7 +266,7 @@ impl<'a> Request<'a> {
 
     /// The text at a string index.
     pub fn str(&self, index: u32) -> &'a str {
-        &self.strings[index as usize]
+        self.strings.get(index)
     }
 
     /// How many strings the request interns; indexes run from 0 to this, exclusive.
@@ -198,10 +277,7 @@ impl<'a> Request<'a> {
     /// The index of a text in this request, if the request mentions it. Compare indexes
     /// instead of strings in a loop over candidates.
     pub fn find(&self, text: &str) -> Option<u32> {
-        self.strings
-            .iter()
-            .position(|s| s == text)
-            .map(|i| i as u32)
+        (0..self.strings.len() as u32).find(|i| self.strings.get(*i) == text)
     }
 
     /// The street's code.

@@ -29,6 +29,8 @@ pub struct Limits {
     pub wasm_instances: u32,
     /// rhai operations for one call.
     pub rhai_operations: u64,
+    /// Column data one rhai call may allocate, in bytes (see `score_all`).
+    pub rhai_column_bytes: usize,
     /// Longest reason accepted, in bytes.
     pub reason_bytes: usize,
     /// Lines of print/debug output kept per call.
@@ -42,6 +44,7 @@ impl Default for Limits {
             wasm_memory_bytes: 32 << 20,
             wasm_instances: 64,
             rhai_operations: 5_000_000,
+            rhai_column_bytes: 256 << 20,
             reason_bytes: 200,
             log_lines: 50,
         }

@@ -1,8 +1,11 @@
 //! The WebAssembly runtime: components implementing `wit/matcher.wit`, run by wasmtime.
 //!
 //! Every plugin exports `ranking` (contract 1.0.0, world `ranker`); a plugin of contract 1.1.0
-//! also exports `triage` and `points` (world `matcher`). Wasmtime finds exports by semver-
-//! compatible name, so one set of bindings at 1.1.0 calls `ranking@1.0.0` of older plugins.
+//! also exports `triage` and `points` (world `matcher`); one of 1.2.0 also exports
+//! `packed-ranking` (world `plugin`), which the host calls instead of `ranking`: the request's
+//! strings go in one block rather than one allocation in the plugin each. Wasmtime finds
+//! exports by semver-compatible name, so one set of bindings at 1.2.0 calls `ranking@1.0.0`
+//! of older plugins.
 //!
 //! One engine per process, with a pooling allocator (instances are slots reused call after
 //! call) and epoch interruption (a ticker thread advances the epoch every millisecond; each
@@ -25,8 +28,8 @@ use gongjian_plugin_sdk::{
 };
 use wasmtime::{
     component::{Component, Instance, InstancePre, Linker},
-    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
-    StoreLimitsBuilder, Trap,
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store,
+    StoreLimits, StoreLimitsBuilder, Trap,
 };
 
 use super::{CompileError, Fault, Limits};
@@ -47,13 +50,33 @@ mod hook_bindings {
     });
 }
 
+mod packed_bindings {
+    wasmtime::component::bindgen!({
+        path: "../plugin-sdk/wit",
+        world: "plugin",
+        ownership: Borrowing { duplicate_if_necessary: true },
+    });
+}
+
 use bindings::exports::gongjian::matcher::ranking as wit;
 use hook_bindings::exports::gongjian::matcher::{points as wit_points, triage as wit_triage};
+use packed_bindings::exports::gongjian::matcher::{
+    packed_ranking as wit_packed, ranking as wit_packed_types,
+};
 
 /// The interface every plugin exports; 1.0.0 is the oldest contract version this host runs.
 pub const RANKING_EXPORT: &str = "gongjian:matcher/ranking@1.0.0";
-/// The hooks a plugin of contract 1.1.0 exports beside its ranking.
-pub const TRIAGE_EXPORT: &str = "gongjian:matcher/triage@1.1.0";
+
+/// The minor version at which `export` names `interface` of contract 1.x, e.g. 2 for
+/// `gongjian:matcher/ranking@1.2.0`. A plugin built for a later 1.x than this host knows is
+/// accepted: versions only add interfaces, so what the host calls is there unchanged.
+fn exports_at(export: &str, interface: &str) -> Option<u64> {
+    let version = export
+        .strip_prefix("gongjian:matcher/")?
+        .strip_prefix(interface)?
+        .strip_prefix("@1.")?;
+    version.split('.').next()?.parse().ok()
+}
 
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
@@ -84,7 +107,10 @@ impl WasmRuntime {
             // Reset the first megabytes of a slot by zeroing rather than unmapping, so a fresh
             // call does not page-fault its request into memory again.
             .linear_memory_keep_resident(4 << 20)
-            .table_keep_resident(64 << 10);
+            .table_keep_resident(64 << 10)
+            // Where the kernel can say which pages a call wrote (Linux 6.7 and later), reset
+            // only those instead of every accessible page.
+            .pagemap_scan(Enabled::Auto);
         let mut config = Config::new();
         config
             .epoch_interruption(true)
@@ -167,12 +193,23 @@ impl WasmRuntime {
     }
 
     fn finish(&self, component: Component) -> Result<WasmPlugin, CompileError> {
-        let has_hooks = self.check_contract(&component)?;
+        let Exports {
+            hooks: has_hooks,
+            packed,
+        } = self.check_contract(&component)?;
         let misfit = |e: wasmtime::Error| {
             CompileError::new(format!("the component does not fit the contract: {e:#}"))
         };
         let pre = self.linker.instantiate_pre(&component).map_err(misfit)?;
-        let ranker = bindings::RankerIndices::new(&pre).map_err(misfit)?;
+        let ranker = if packed {
+            Ranker::Packed(packed_bindings::PluginIndices::new(&pre).map_err(|e| {
+                CompileError::new(format!(
+                    "a plugin of contract 1.2.0 exports ranking, packed-ranking, triage and points (world plugin): {e:#}"
+                ))
+            })?)
+        } else {
+            Ranker::List(bindings::RankerIndices::new(&pre).map_err(misfit)?)
+        };
         let hooks = if has_hooks {
             Some(hook_bindings::MatcherIndices::new(&pre).map_err(|e| {
                 CompileError::new(format!(
@@ -191,8 +228,8 @@ impl WasmRuntime {
         })
     }
 
-    /// Checks imports and exports; returns whether the plugin has the 1.1.0 hooks.
-    fn check_contract(&self, component: &Component) -> Result<bool, CompileError> {
+    /// Checks imports and exports; returns which interfaces beyond `ranking` it has.
+    fn check_contract(&self, component: &Component) -> Result<Exports, CompileError> {
         let ty = component.component_type();
         let imports: Vec<String> = ty
             .imports(&self.engine)
@@ -208,12 +245,18 @@ impl WasmRuntime {
             .exports(&self.engine)
             .map(|(name, _)| name.to_string())
             .collect();
-        let ranks = exports
-            .iter()
-            .any(|e| e == RANKING_EXPORT || e == "gongjian:matcher/ranking@1.1.0");
-        let hooks = exports.iter().any(|e| e == TRIAGE_EXPORT);
+        let has = |interface: &str, since_minor: u64| {
+            exports
+                .iter()
+                .any(|e| exports_at(e, interface).is_some_and(|minor| minor >= since_minor))
+        };
+        let (ranks, hooks, packed) = (
+            has("ranking", 0),
+            has("triage", 1) && has("points", 1),
+            has("packed-ranking", 2),
+        );
         if ranks {
-            return Ok(hooks);
+            return Ok(Exports { hooks, packed });
         }
         let found = exports
             .iter()
@@ -288,34 +331,51 @@ fn wasmparser_is_core(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [0, 0]
 }
 
+/// What a plugin exports beyond `ranking`.
+struct Exports {
+    /// `triage` and `points` (1.1.0).
+    hooks: bool,
+    /// `packed-ranking` (1.2.0).
+    packed: bool,
+}
+
+/// How the host calls a plugin's ranking.
+enum Ranker {
+    /// `ranking.rank`, strings as a list (1.0.0 and 1.1.0).
+    List(bindings::RankerIndices),
+    /// `packed-ranking.rank`, strings in one block (1.2.0).
+    Packed(packed_bindings::PluginIndices),
+}
+
 /// A compiled WebAssembly plugin.
 pub struct WasmPlugin {
     pre: InstancePre<CallState>,
-    ranker: bindings::RankerIndices,
+    ranker: Ranker,
     /// The 1.1.0 hooks, when it has them.
     hooks: Option<hook_bindings::MatcherIndices>,
     engine: Engine,
     limits: Limits,
 }
 
-fn wit_urgency(u: Urgency) -> wit::Urgency {
-    match u {
-        Urgency::Low => wit::Urgency::Low,
-        Urgency::Normal => wit::Urgency::Normal,
-        Urgency::High => wit::Urgency::High,
-        Urgency::Critical => wit::Urgency::Critical,
-    }
+/// The urgency as one of the bindings' enums: each set of bindings has its own copy.
+macro_rules! urgency_into {
+    ($($name:ident -> $t:ty),*) => {$(
+        fn $name(u: Urgency) -> $t {
+            match u {
+                Urgency::Low => <$t>::Low,
+                Urgency::Normal => <$t>::Normal,
+                Urgency::High => <$t>::High,
+                Urgency::Critical => <$t>::Critical,
+            }
+        }
+    )*};
 }
 
-fn hook_urgency(u: Urgency) -> hook_bindings::exports::gongjian::matcher::ranking::Urgency {
-    use hook_bindings::exports::gongjian::matcher::ranking::Urgency as U;
-    match u {
-        Urgency::Low => U::Low,
-        Urgency::Normal => U::Normal,
-        Urgency::High => U::High,
-        Urgency::Critical => U::Critical,
-    }
-}
+urgency_into!(
+    wit_urgency -> wit::Urgency,
+    packed_urgency -> wit_packed_types::Urgency,
+    hook_urgency -> hook_bindings::exports::gongjian::matcher::ranking::Urgency
+);
 
 fn from_hook_urgency(u: hook_bindings::exports::gongjian::matcher::ranking::Urgency) -> Urgency {
     use hook_bindings::exports::gongjian::matcher::ranking::Urgency as U;
@@ -334,10 +394,10 @@ impl WasmPlugin {
 
     /// The contract version it was built for.
     pub fn contract_version(&self) -> &'static str {
-        if self.hooks.is_some() {
-            "1.1.0"
-        } else {
-            "1.0.0"
+        match (&self.ranker, &self.hooks) {
+            (Ranker::Packed(_), _) => "1.2.0",
+            (Ranker::List(_), Some(_)) => "1.1.0",
+            (Ranker::List(_), None) => "1.0.0",
         }
     }
 
@@ -371,9 +431,12 @@ impl WasmPlugin {
 
     /// Calls the plugin's ranking in a fresh store.
     pub fn rank(&self, req: &OwnedRequest) -> Result<Vec<Ranked>, Fault> {
+        let indices = match &self.ranker {
+            Ranker::List(indices) => indices,
+            Ranker::Packed(indices) => return self.rank_packed(indices, req),
+        };
         let (mut store, instance) = self.instantiate()?;
-        let ranker = self
-            .ranker
+        let ranker = indices
             .load(&mut store, &instance)
             .map_err(|e| classify(e, &self.limits))?;
         let strings: Vec<&str> = req.strings.iter().map(String::as_str).collect();
@@ -404,6 +467,53 @@ impl WasmPlugin {
             .map_err(|e| classify(e, &self.limits))?;
         let ranked = answer.map_err(Fault::Plugin)?;
         Ok(ranked
+            .into_iter()
+            .map(|r| Ranked {
+                candidate: r.candidate,
+                score: r.score,
+                reason: r.reason,
+            })
+            .collect())
+    }
+
+    fn rank_packed(
+        &self,
+        indices: &packed_bindings::PluginIndices,
+        req: &OwnedRequest,
+    ) -> Result<Vec<Ranked>, Fault> {
+        let (mut store, instance) = self.instantiate()?;
+        let plugin = indices
+            .load(&mut store, &instance)
+            .map_err(|e| classify(e, &self.limits))?;
+        let (text, text_ends) = req.packed_text();
+        let request = wit_packed::PackedRequest {
+            text: &text,
+            text_ends: &text_ends,
+            street: req.street,
+            demand: wit_packed_types::Demand {
+                category: req.category,
+                category_label: req.category_label,
+                tags: &req.tags,
+                urgency: packed_urgency(req.urgency),
+                grid: req.grid,
+                community: req.community,
+                window_start: req.window_start,
+                window_end: req.window_end,
+                filed_at: req.filed_at,
+            },
+            candidate_count: req.candidate_count,
+            candidates: &req.candidates,
+            labels: &req.labels,
+            config: &req.config,
+            now: req.now,
+            max_results: req.max_results,
+        };
+        let answer = plugin
+            .gongjian_matcher_packed_ranking()
+            .call_rank(&mut store, request)
+            .map_err(|e| classify(e, &self.limits))?;
+        Ok(answer
+            .map_err(Fault::Plugin)?
             .into_iter()
             .map(|r| Ranked {
                 candidate: r.candidate,
@@ -519,5 +629,36 @@ fn classify(err: wasmtime::Error, limits: &Limits) -> Fault {
                 Fault::Trap(text)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exports_at;
+
+    #[test]
+    fn export_names_give_their_contract_minor_version() {
+        assert_eq!(
+            exports_at("gongjian:matcher/ranking@1.0.0", "ranking"),
+            Some(0)
+        );
+        assert_eq!(
+            exports_at("gongjian:matcher/ranking@1.2.0", "ranking"),
+            Some(2)
+        );
+        assert_eq!(
+            exports_at("gongjian:matcher/packed-ranking@1.2.0", "packed-ranking"),
+            Some(2)
+        );
+        assert_eq!(
+            exports_at("gongjian:matcher/packed-ranking@1.2.0", "ranking"),
+            None
+        );
+        assert_eq!(
+            exports_at("gongjian:matcher/ranking@2.0.0", "ranking"),
+            None
+        );
+        assert_eq!(exports_at("other:matcher/ranking@1.0.0", "ranking"), None);
+        assert_eq!(exports_at("gongjian:matcher/ranking", "ranking"), None);
     }
 }
