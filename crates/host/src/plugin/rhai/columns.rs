@@ -241,7 +241,7 @@ impl Operand {
         }
         error(format!(
             "a column of numbers does not combine with {}",
-            type_name(&value)
+            type_name(value)
         ))
     }
 
@@ -305,7 +305,7 @@ impl Truth {
         }
         error(format!(
             "a column of flags does not combine with {}",
-            type_name(&value)
+            type_name(value)
         ))
     }
 
@@ -353,7 +353,7 @@ fn text_eq(a: &Texts, b: &Dynamic) -> Fallible<Flags> {
     let Some(text) = b.read_lock::<ImmutableString>().map(|t| t.clone()) else {
         return error(format!(
             "a column of texts compares with a string, not {}",
-            type_name(&b)
+            type_name(b)
         ));
     };
     match a.table.find(&text) {
