@@ -647,7 +647,7 @@ async fn hook_faults_fall_back_and_count_against_the_version() {
 }
 
 #[tokio::test]
-async fn uploads_dry_run_the_hooks_and_old_plugins_deploy_as_before() {
+async fn uploads_are_dry_run_and_plugins_of_every_contract_version_deploy() {
     let app = TestApp::spawn().await;
     let s = street(&app).await;
     let base = format!("/api/v1/streets/{}/plugins", s.id);
@@ -683,4 +683,51 @@ async fn uploads_dry_run_the_hooks_and_old_plugins_deploy_as_before() {
     assert_eq!(m["rule"]["kind"], "wasm");
     assert_eq!(m["ranked"].as_array().unwrap().len(), 1);
     assert!(m["fault"].is_null());
+
+    // A plugin of 1.1.0 deploys with its hooks; its strings still arrive as a list.
+    let v11 = deploy(
+        &app,
+        &s,
+        wasm_upload(
+            &std::fs::read(
+                crate::example_plugins::root().join("tests/fixtures/contract-1.1.0/same_day.wasm"),
+            )
+            .unwrap(),
+            json!({}),
+        ),
+    )
+    .await;
+    assert_eq!(v11["contract_version"], "1.1.0");
+    assert_eq!(v11["hooks"], json!(["triage", "points"]));
+
+    // A rhai rule over the whole list: a broken one is refused at upload, the default rule
+    // in that form deploys and ranks with its reasons.
+    app.post(
+        &base,
+        &s.admin,
+        json!({"kind": "rhai", "source": "fn score_all(c, d, config) { c.team }"}),
+    )
+    .await
+    .problem(422, "plugin_dry_run_failed", Some("source"));
+    deploy(
+        &app,
+        &s,
+        json!({"kind": "rhai", "source": crate::plugins::rhai_source("default-rule")}),
+    )
+    .await;
+    let m = app
+        .post(
+            &format!("/api/v1/demands/{}/match", id(&d)),
+            &s.admin,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(m["rule"]["kind"], "rhai");
+    assert!(m["fault"].is_null(), "{m}");
+    let reason = m["ranked"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("技能/类别匹配 · 同网格 · 在办 0/"),
+        "{m}"
+    );
 }
