@@ -265,11 +265,7 @@ fn hook_faults_are_caught_in_rhai() {
 #[test]
 fn a_plugin_built_for_contract_1_1_keeps_working() {
     let rt = WasmRuntime::new(Limits::default()).unwrap();
-    let bytes = std::fs::read(
-        crate::example_plugins::root().join("tests/fixtures/contract-1.1.0/same_day.wasm"),
-    )
-    .unwrap();
-    let old = Compiled::Wasm(rt.compile(&bytes).unwrap());
+    let old = Compiled::Wasm(rt.compile(&contract_1_1_plugin()).unwrap());
     assert_eq!(old.contract_version(), "1.1.0");
     assert!(old.has_triage() && old.has_points());
     // Its strings arrive as a list, those of the same plugin built today in one block: the
@@ -314,11 +310,21 @@ fn a_plugin_built_for_contract_1_1_keeps_working() {
     assert_eq!(old.points(&request).0.unwrap().unwrap().points, 2.5);
 }
 
-fn contract_1_0_plugin() -> Vec<u8> {
+fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(
-        crate::example_plugins::root().join("tests/fixtures/contract-1.0.0/default_rule.wasm"),
+        crate::example_plugins::root()
+            .join("tests/fixtures")
+            .join(path),
     )
     .unwrap()
+}
+
+fn contract_1_0_plugin() -> Vec<u8> {
+    fixture("contract-1.0.0/default_rule.wasm")
+}
+
+fn contract_1_1_plugin() -> Vec<u8> {
+    fixture("contract-1.1.0/same_day.wasm")
 }
 
 #[test]
@@ -424,6 +430,16 @@ async fn file(app: &TestApp, s: &Street, category: &str, description: &str) -> V
     )
     .await
     .expect(201)
+}
+
+async fn match_now(app: &TestApp, s: &Street, demand: &Value) -> Value {
+    app.post(
+        &format!("/api/v1/demands/{}/match", id(demand)),
+        &s.admin,
+        json!({}),
+    )
+    .await
+    .expect(200)
 }
 
 async fn demand_actions(app: &TestApp, s: &Street, demand: &str) -> Vec<String> {
@@ -672,31 +688,13 @@ async fn uploads_are_dry_run_and_plugins_of_every_contract_version_deploy() {
     assert_eq!(old["hooks"], json!([]));
     let d = file(&app, &s, "repair", "水管漏水").await;
     assert_eq!(d["triage"]["rule"], "none");
-    let m = app
-        .post(
-            &format!("/api/v1/demands/{}/match", id(&d)),
-            &s.admin,
-            json!({}),
-        )
-        .await
-        .expect(200);
+    let m = match_now(&app, &s, &d).await;
     assert_eq!(m["rule"]["kind"], "wasm");
     assert_eq!(m["ranked"].as_array().unwrap().len(), 1);
     assert!(m["fault"].is_null());
 
     // A plugin of 1.1.0 deploys with its hooks; its strings still arrive as a list.
-    let v11 = deploy(
-        &app,
-        &s,
-        wasm_upload(
-            &std::fs::read(
-                crate::example_plugins::root().join("tests/fixtures/contract-1.1.0/same_day.wasm"),
-            )
-            .unwrap(),
-            json!({}),
-        ),
-    )
-    .await;
+    let v11 = deploy(&app, &s, wasm_upload(&contract_1_1_plugin(), json!({}))).await;
     assert_eq!(v11["contract_version"], "1.1.0");
     assert_eq!(v11["hooks"], json!(["triage", "points"]));
 
@@ -715,14 +713,7 @@ async fn uploads_are_dry_run_and_plugins_of_every_contract_version_deploy() {
         json!({"kind": "rhai", "source": crate::plugins::rhai_source("default-rule")}),
     )
     .await;
-    let m = app
-        .post(
-            &format!("/api/v1/demands/{}/match", id(&d)),
-            &s.admin,
-            json!({}),
-        )
-        .await
-        .expect(200);
+    let m = match_now(&app, &s, &d).await;
     assert_eq!(m["rule"]["kind"], "rhai");
     assert!(m["fault"].is_null(), "{m}");
     let reason = m["ranked"][0]["reason"].as_str().unwrap();

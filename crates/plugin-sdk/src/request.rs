@@ -136,8 +136,8 @@ impl<'a> Request<'a> {
         now: i64,
         max_results: u32,
     ) -> Result<Self, MalformedRequest> {
-        Request {
-            strings: Strings::List(strings),
+        Request::new_unchecked(
+            strings,
             street,
             demand,
             candidates,
@@ -145,7 +145,7 @@ impl<'a> Request<'a> {
             config,
             now,
             max_results,
-        }
+        )
         .checked(candidate_count)
     }
 

@@ -113,6 +113,20 @@ impl Table {
             Table::Kinds => KINDS.iter().position(|k| *k == text).map(|i| i as u32),
         }
     }
+
+    /// Which texts of the table are among `texts`, by index.
+    fn marking(&self, texts: impl IntoIterator<Item = Dynamic>) -> Fallible<Vec<bool>> {
+        let mut wanted = vec![false; self.len()];
+        for t in texts {
+            let Some(t) = t.read_lock::<ImmutableString>().map(|t| t.clone()) else {
+                return error(format!("expected strings, found {}", type_name(&t)));
+            };
+            if let Some(i) = self.find(&t) {
+                wanted[i as usize] = true;
+            }
+        }
+        Ok(wanted)
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -199,16 +213,10 @@ impl TextSets {
         ))
     }
 
+    /// Which strings are among `texts`; never "", which no list holds.
     fn marking(&self, texts: impl IntoIterator<Item = Dynamic>) -> Fallible<Vec<bool>> {
-        let mut wanted = vec![false; self.shared.strings.len()];
-        for t in texts {
-            let Some(t) = t.read_lock::<ImmutableString>().map(|t| t.clone()) else {
-                return error(format!("expected strings, found {}", type_name(&t)));
-            };
-            if let Some(i) = self.shared.find(&t) {
-                wanted[i as usize] = i != 0;
-            }
-        }
+        let mut wanted = Table::Request(self.shared.clone()).marking(texts)?;
+        wanted[0] = false;
         Ok(wanted)
     }
 }
@@ -260,11 +268,11 @@ impl Operand {
     }
 }
 
-/// The length shared by the columns among `operands`.
-fn common_len(operands: &[&Operand]) -> Fallible<usize> {
+/// The length shared by the columns among some operands (`None` for a plain value).
+fn common_len(lens: impl IntoIterator<Item = Option<usize>>) -> Fallible<usize> {
     let mut len = None;
-    for o in operands {
-        match (len, o.len()) {
+    for l in lens {
+        match (len, l) {
             (Some(a), Some(b)) if a != b => {
                 return error(format!("columns of {a} and {b} candidates do not combine"))
             }
@@ -277,12 +285,12 @@ fn common_len(operands: &[&Operand]) -> Fallible<usize> {
 
 fn zip(a: &Dynamic, b: &Dynamic, f: fn(f64, f64) -> f64) -> Fallible<Numbers> {
     let (a, b) = (Operand::of(a)?, Operand::of(b)?);
-    numbers(common_len(&[&a, &b])?, |i| f(a.at(i), b.at(i)))
+    numbers(common_len([a.len(), b.len()])?, |i| f(a.at(i), b.at(i)))
 }
 
 fn compare(a: &Dynamic, b: &Dynamic, f: fn(f64, f64) -> bool) -> Fallible<Flags> {
     let (a, b) = (Operand::of(a)?, Operand::of(b)?);
-    flags(common_len(&[&a, &b])?, |i| f(a.at(i), b.at(i)))
+    flags(common_len([a.len(), b.len()])?, |i| f(a.at(i), b.at(i)))
 }
 
 fn map(a: &Numbers, f: fn(f64) -> f64) -> Fallible<Numbers> {
@@ -326,28 +334,17 @@ impl Truth {
 
 fn logic(a: &Dynamic, b: &Dynamic, f: fn(bool, bool) -> bool) -> Fallible<Flags> {
     let (a, b) = (Truth::of(a)?, Truth::of(b)?);
-    let n = match (a.len(), b.len()) {
-        (Some(x), Some(y)) if x != y => {
-            return error(format!("columns of {x} and {y} candidates do not combine"))
-        }
-        (Some(x), _) | (_, Some(x)) => x,
-        (None, None) => return error("expected a column"),
-    };
-    flags(n, |i| f(a.at(i), b.at(i)))
+    flags(common_len([a.len(), b.len()])?, |i| f(a.at(i), b.at(i)))
 }
 
 fn text_eq(a: &Texts, b: &Dynamic) -> Fallible<Flags> {
     if let Some(b) = b.read_lock::<Texts>() {
-        if a.ids.len() != b.ids.len() {
-            return error("columns of different lengths do not combine");
-        }
+        let n = common_len([Some(a.ids.len()), Some(b.ids.len())])?;
         return match (&a.table, &b.table) {
             (Table::Request(_), Table::Request(_)) | (Table::Kinds, Table::Kinds) => {
-                flags(a.ids.len(), |i| a.ids[i] == b.ids[i])
+                flags(n, |i| a.ids[i] == b.ids[i])
             }
-            _ => flags(a.ids.len(), |i| {
-                a.table.text(a.ids[i]) == b.table.text(b.ids[i])
-            }),
+            _ => flags(n, |i| a.table.text(a.ids[i]) == b.table.text(b.ids[i])),
         };
     }
     let Some(text) = b.read_lock::<ImmutableString>().map(|t| t.clone()) else {
@@ -370,25 +367,18 @@ fn negate(f: Fallible<Flags>) -> Fallible<Flags> {
 /// Sums `values` over the candidates sharing each key: every candidate gets its group's total.
 fn sum_by(values: &Dynamic, keys: &Texts) -> Fallible<Numbers> {
     let values = Operand::of(values)?;
-    if values.len().is_some_and(|n| n != keys.ids.len()) {
-        return error("columns of different lengths do not combine");
-    }
+    let n = common_len([values.len(), Some(keys.ids.len())])?;
     charge(keys.table.len() * std::mem::size_of::<f64>())?;
     let mut totals = vec![0.0; keys.table.len()];
     for (i, k) in keys.ids.iter().enumerate() {
         totals[*k as usize] += values.at(i);
     }
-    numbers(keys.ids.len(), |i| totals[keys.ids[i] as usize])
+    numbers(n, |i| totals[keys.ids[i] as usize])
 }
 
 fn pick(when: &Flags, then: &Dynamic, otherwise: &Dynamic) -> Fallible<Numbers> {
     let (a, b) = (Operand::of(then)?, Operand::of(otherwise)?);
-    let n = when.0.len();
-    for o in [&a, &b] {
-        if o.len().is_some_and(|m| m != n) {
-            return error("columns of different lengths do not combine");
-        }
-    }
+    let n = common_len([Some(when.0.len()), a.len(), b.len()])?;
     numbers(n, |i| if when.0[i] { a.at(i) } else { b.at(i) })
 }
 
@@ -558,15 +548,7 @@ pub(super) fn register(engine: &mut Engine) {
     engine.register_fn(
         "is_one_of",
         |a: &mut Texts, texts: Array| -> Fallible<Flags> {
-            let mut wanted = vec![false; a.table.len()];
-            for t in texts {
-                let Some(t) = t.read_lock::<ImmutableString>().map(|t| t.clone()) else {
-                    return error(format!("expected strings, found {}", type_name(&t)));
-                };
-                if let Some(i) = a.table.find(&t) {
-                    wanted[i as usize] = true;
-                }
-            }
+            let wanted = a.table.marking(texts)?;
             flags(a.ids.len(), |i| wanted[a.ids[i] as usize])
         },
     );

@@ -43,8 +43,8 @@ use gongjian_plugin_sdk::{
     TriageRequest, Urgency,
 };
 use rhai::{
-    Array, CallFnOptions, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position, Scope,
-    AST, FLOAT, INT,
+    Array, CallFnOptions, Dynamic, Engine, EvalAltResult, FuncArgs, ImmutableString, Map, Position,
+    Scope, AST, FLOAT, INT,
 };
 
 use super::{CallLog, CompileError, Fault, Limits};
@@ -227,18 +227,26 @@ impl RhaiPlugin {
         self.call(|| self.run(req))
     }
 
-    fn hook(&self, name: &str, subject: Map, config: &str) -> Result<Dynamic, Fault> {
-        let config = parse_config(&self.engine, config)?;
+    /// Calls one of the script's functions; its top level is not run again.
+    fn call_fn(
+        &self,
+        scope: &mut Scope,
+        name: &str,
+        args: impl FuncArgs,
+    ) -> Result<Dynamic, Fault> {
         let options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         self.engine
-            .call_fn_with_options(
-                options,
-                &mut Scope::new(),
-                &self.ast,
-                name,
-                (Dynamic::from_map(subject), config),
-            )
+            .call_fn_with_options(options, scope, &self.ast, name, args)
             .map_err(|e| self.classify(*e))
+    }
+
+    fn hook(&self, name: &str, subject: Map, config: &str) -> Result<Dynamic, Fault> {
+        let config = parse_config(&self.engine, config)?;
+        self.call_fn(
+            &mut Scope::new(),
+            name,
+            (Dynamic::from_map(subject), config),
+        )
     }
 
     /// Runs `triage(demand, config)`.
@@ -263,23 +271,17 @@ impl RhaiPlugin {
         let demand = RDemand {
             shared: shared.clone(),
         };
-        let options = || CallFnOptions::new().eval_ast(false).rewind_scope(true);
         let mut scope = Scope::new();
         match self.entry {
             Entry::Score => {
                 let mut ranked = Vec::new();
                 for index in 0..req.candidate_count {
                     let candidate = RCandidate::new(&shared, index);
-                    let out: Dynamic = self
-                        .engine
-                        .call_fn_with_options(
-                            options(),
-                            &mut scope,
-                            &self.ast,
-                            "score",
-                            (candidate, demand.clone(), config.clone()),
-                        )
-                        .map_err(|e| self.classify(*e))?;
+                    let out = self.call_fn(
+                        &mut scope,
+                        "score",
+                        (candidate, demand.clone(), config.clone()),
+                    )?;
                     if let Some(r) = scored(index, out)? {
                         ranked.push(r);
                     }
@@ -291,16 +293,11 @@ impl RhaiPlugin {
                 let candidates = columns::Candidates {
                     shared: shared.clone(),
                 };
-                let out: Dynamic = self
-                    .engine
-                    .call_fn_with_options(
-                        options(),
-                        &mut scope,
-                        &self.ast,
-                        "score_all",
-                        (candidates, demand.clone(), config.clone()),
-                    )
-                    .map_err(|e| self.classify(*e))?;
+                let out = self.call_fn(
+                    &mut scope,
+                    "score_all",
+                    (candidates, demand.clone(), config.clone()),
+                )?;
                 let scored = columns::scores(out, req.candidate_count as usize)?;
                 let mut ranked = Vec::new();
                 for (i, score) in scored.scores.iter().copied().enumerate() {
@@ -330,10 +327,7 @@ impl RhaiPlugin {
                         if notes {
                             args.push(Dynamic::from_map(scored.notes_for(r.candidate as usize)));
                         }
-                        let out: Dynamic = self
-                            .engine
-                            .call_fn_with_options(options(), &mut scope, &self.ast, "reason", args)
-                            .map_err(|e| self.classify(*e))?;
+                        let out = self.call_fn(&mut scope, "reason", args)?;
                         r.reason = match out {
                             out if out.is_unit() => String::new(),
                             out if out.is_string() => out.to_string(),
@@ -351,10 +345,7 @@ impl RhaiPlugin {
             }
             Entry::Rank => {
                 let request = RRequest { shared, config };
-                let out: Dynamic = self
-                    .engine
-                    .call_fn_with_options(options(), &mut scope, &self.ast, "rank", (request,))
-                    .map_err(|e| self.classify(*e))?;
+                let out = self.call_fn(&mut scope, "rank", (request,))?;
                 let items = out
                     .try_cast::<Array>()
                     .ok_or_else(|| Fault::InvalidOutput("rank must return an array".into()))?;
