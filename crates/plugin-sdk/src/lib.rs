@@ -84,6 +84,16 @@ pub trait Plugin {
     }
 }
 
+/// The plugin's heap: dlmalloc, as the standard library has on `wasm32-unknown-unknown`, but
+/// starting in the memory the module declares beyond its data (`__heap_base` to `__heap_end`)
+/// before it grows any. The host gives every call a fresh instance and must re-protect the
+/// pages a call grew, which costs system calls; a plugin built with enough initial memory
+/// (`-C link-arg=--initial-memory=...`, as `plugins/.cargo/config.toml` does) never grows for
+/// a usual request. Turn off the `allocator` feature to bring another global allocator.
+#[cfg(all(target_arch = "wasm32", feature = "allocator"))]
+#[global_allocator]
+static HEAP: dlmalloc::GlobalDlmalloc = dlmalloc::GlobalDlmalloc;
+
 /// The bindings generated from `wit/matcher.wit` (world `plugin`). Used by [`export_plugin!`].
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

@@ -201,14 +201,18 @@ impl WasmRuntime {
             CompileError::new(format!("the component does not fit the contract: {e:#}"))
         };
         let pre = self.linker.instantiate_pre(&component).map_err(misfit)?;
+        // Each call loads (and type-checks) only the function it calls; the whole world is
+        // checked here, once.
         let ranker = if packed {
-            Ranker::Packed(packed_bindings::PluginIndices::new(&pre).map_err(|e| {
+            packed_bindings::PluginIndices::new(&pre).map_err(|e| {
                 CompileError::new(format!(
                     "a plugin of contract 1.2.0 exports ranking, packed-ranking, triage and points (world plugin): {e:#}"
                 ))
-            })?)
+            })?;
+            Ranker::Packed(wit_packed::GuestIndices::new(&pre).map_err(misfit)?)
         } else {
-            Ranker::List(bindings::RankerIndices::new(&pre).map_err(misfit)?)
+            bindings::RankerIndices::new(&pre).map_err(misfit)?;
+            Ranker::List(wit::GuestIndices::new(&pre).map_err(misfit)?)
         };
         let hooks = if has_hooks {
             Some(hook_bindings::MatcherIndices::new(&pre).map_err(|e| {
@@ -342,9 +346,9 @@ struct Exports {
 /// How the host calls a plugin's ranking.
 enum Ranker {
     /// `ranking.rank`, strings as a list (1.0.0 and 1.1.0).
-    List(bindings::RankerIndices),
+    List(wit::GuestIndices),
     /// `packed-ranking.rank`, strings in one block (1.2.0).
-    Packed(packed_bindings::PluginIndices),
+    Packed(wit_packed::GuestIndices),
 }
 
 /// A compiled WebAssembly plugin.
@@ -462,7 +466,6 @@ impl WasmPlugin {
             max_results: req.max_results,
         };
         let answer = ranker
-            .gongjian_matcher_ranking()
             .call_rank(&mut store, request)
             .map_err(|e| classify(e, &self.limits))?;
         let ranked = answer.map_err(Fault::Plugin)?;
@@ -478,7 +481,7 @@ impl WasmPlugin {
 
     fn rank_packed(
         &self,
-        indices: &packed_bindings::PluginIndices,
+        indices: &wit_packed::GuestIndices,
         req: &OwnedRequest,
     ) -> Result<Vec<Ranked>, Fault> {
         let (mut store, instance) = self.instantiate()?;
@@ -509,7 +512,6 @@ impl WasmPlugin {
             max_results: req.max_results,
         };
         let answer = plugin
-            .gongjian_matcher_packed_ranking()
             .call_rank(&mut store, request)
             .map_err(|e| classify(e, &self.limits))?;
         Ok(answer
