@@ -12,7 +12,11 @@
 //! implements [`Plugin::rank`] alone.
 //!
 //! Implement [`Plugin`] and export it with [`export_plugin!`]; build with
-//! `cargo build --release --target wasm32-unknown-unknown` and upload the `.wasm` file. The
+//! `cargo build --release --target wasm32-unknown-unknown` and upload the `.wasm` file. Link
+//! with a small stack and enough initial memory for the heap (`-C link-arg=-zstack-size=131072
+//! -C link-arg=--initial-memory=524288`, as the repository's `plugins/.cargo/config.toml`
+//! does): the SDK's allocator starts the heap there, and a call that never grows memory costs
+//! the host about half as much. The
 //! contract is `wit/matcher.wit` in this crate ([`CONTRACT_VERSION`]); plugins in other
 //! languages implement that file.
 //!
