@@ -366,6 +366,41 @@ fn hostile_webassembly_cannot_hurt_the_host() {
 }
 
 #[test]
+fn an_idle_runtime_parks_its_ticker_and_the_next_looping_call_still_times_out() {
+    let rt = WasmRuntime::new(Limits {
+        timeout: std::time::Duration::from_millis(50),
+        ..Limits::default()
+    })
+    .unwrap();
+    let plugin = std::sync::Arc::new(Compiled::Wasm(rt.compile(&wasm_bytes("hostile")).unwrap()));
+    let req = |mode: &str| {
+        request(
+            &demand("repair", "维修服务"),
+            &format!(r#"{{"mode": "{mode}"}}"#),
+            &[volunteer("g1", "c1"), volunteer("g2", "c1")],
+        )
+    };
+    assert_eq!(plugin.rank(&req("ok")).0.unwrap().len(), 2);
+    let waited = std::time::Instant::now();
+    while rt.ticking() {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(10),
+            "the epoch ticker never parks while no call runs"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Without ticks a looping call would never reach its deadline: run it where a hang shows.
+    let (done, finished) = std::sync::mpsc::channel();
+    let (looping, looping_req) = (plugin.clone(), req("loop"));
+    std::thread::spawn(move || done.send(looping.rank(&looping_req).0));
+    let result = finished
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a looping call after the ticker parked never timed out");
+    assert!(matches!(result, Err(Fault::Timeout(_))), "{result:?}");
+    assert_eq!(plugin.rank(&req("ok")).0.unwrap().len(), 2);
+}
+
+#[test]
 fn webassembly_that_breaks_the_contract_is_refused_at_compile() {
     let rt = wasm_runtime();
     let err = |bytes: &[u8]| rt.compile(bytes).err().expect("refused").message;

@@ -8,16 +8,16 @@
 //! of older plugins.
 //!
 //! One engine per process, with a pooling allocator (instances are slots reused call after
-//! call) and epoch interruption (a ticker thread advances the epoch every millisecond; each
-//! call gets a deadline). A plugin is compiled once into an `InstancePre`; every call gets a
+//! call) and epoch interruption (a ticker thread advances the epoch every millisecond while
+//! calls run, and parks when none has run for a while; each call gets a deadline). A plugin is compiled once into an `InstancePre`; every call gets a
 //! fresh store with its own memory and table limits, so calls share nothing. Plugins may
 //! import nothing: no clock, randomness, filesystem, network or environment.
 
 use std::{
     path::Path,
     sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Condvar, Mutex, PoisonError,
     },
     time::Duration,
 };
@@ -80,17 +80,110 @@ fn exports_at(export: &str, interface: &str) -> Option<u64> {
 
 const EPOCH_TICK: Duration = Duration::from_millis(1);
 
+/// Ticks without a call after which the ticker parks.
+const IDLE_TICKS: u32 = 100;
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] while calls run, so that a call's deadline
+/// (a number of ticks) passes. After [`IDLE_TICKS`] ticks without a call it parks, so an idle
+/// service does not wake a thousand times a second; the next call wakes it.
+struct Ticker {
+    engine: Engine,
+    /// Calls running now.
+    running: AtomicUsize,
+    /// Whether the thread waits on `wake`; guards the check of `running` before it does.
+    parked: Mutex<bool>,
+    wake: Condvar,
+    stop: AtomicBool,
+}
+
+impl Ticker {
+    fn start(engine: Engine) -> std::io::Result<Arc<Ticker>> {
+        let ticker = Arc::new(Ticker {
+            engine,
+            running: AtomicUsize::new(0),
+            parked: Mutex::new(false),
+            wake: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let thread = ticker.clone();
+        std::thread::Builder::new()
+            .name("wasm-epoch".into())
+            .spawn(move || thread.run())?;
+        Ok(ticker)
+    }
+
+    fn run(&self) {
+        let mut idle = 0;
+        while !self.stop.load(Ordering::SeqCst) {
+            std::thread::sleep(EPOCH_TICK);
+            self.engine.increment_epoch();
+            if self.running.load(Ordering::SeqCst) > 0 {
+                idle = 0;
+                continue;
+            }
+            idle += 1;
+            if idle < IDLE_TICKS {
+                continue;
+            }
+            // A call that starts after this check finds `parked` set (it takes the lock
+            // after counting itself) and wakes the thread.
+            let mut parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+            while self.running.load(Ordering::SeqCst) == 0 && !self.stop.load(Ordering::SeqCst) {
+                *parked = true;
+                parked = self
+                    .wake
+                    .wait(parked)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            *parked = false;
+            idle = 0;
+        }
+    }
+
+    /// Counts a call as running until the returned guard drops, waking the ticker if parked.
+    fn enter(self: &Arc<Self>) -> Running {
+        if self.running.fetch_add(1, Ordering::SeqCst) == 0 {
+            let parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+            if *parked {
+                self.wake.notify_one();
+            }
+        }
+        Running(self.clone())
+    }
+
+    fn is_parked(&self) -> bool {
+        *self.parked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _parked = self.parked.lock().unwrap_or_else(PoisonError::into_inner);
+        self.wake.notify_one();
+    }
+}
+
+/// A call counted by [`Ticker::enter`].
+struct Running(Arc<Ticker>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.running.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The process-wide WebAssembly engine.
 pub struct WasmRuntime {
     engine: Engine,
     linker: Linker<CallState>,
     limits: Limits,
-    stop: Arc<AtomicBool>,
+    ticker: Arc<Ticker>,
     engine_fingerprint: String,
 }
 
 struct CallState {
     limits: StoreLimits,
+    /// Keeps the epoch ticking for as long as the call's store lives.
+    _running: Running,
 }
 
 impl WasmRuntime {
@@ -118,19 +211,7 @@ impl WasmRuntime {
             .wasm_component_model(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config)?;
-        let stop = Arc::new(AtomicBool::new(false));
-        {
-            let engine = engine.clone();
-            let stop = stop.clone();
-            std::thread::Builder::new()
-                .name("wasm-epoch".into())
-                .spawn(move || {
-                    while !stop.load(Ordering::Relaxed) {
-                        std::thread::sleep(EPOCH_TICK);
-                        engine.increment_epoch();
-                    }
-                })?;
-        }
+        let ticker = Ticker::start(engine.clone())?;
         let linker = Linker::new(&engine);
         let engine_fingerprint = {
             use std::hash::{Hash, Hasher};
@@ -142,9 +223,14 @@ impl WasmRuntime {
             engine,
             linker,
             limits,
-            stop,
+            ticker,
             engine_fingerprint,
         })
+    }
+
+    /// Whether the epoch ticker is running; it parks after 100 ms without a call.
+    pub fn ticking(&self) -> bool {
+        !self.ticker.is_parked()
     }
 
     /// Compiles plugin bytes: a component, or a core module built with the SDK (which embeds
@@ -228,6 +314,7 @@ impl WasmRuntime {
             ranker,
             hooks,
             engine: self.engine.clone(),
+            ticker: self.ticker.clone(),
             limits: self.limits.clone(),
         })
     }
@@ -284,7 +371,7 @@ impl WasmRuntime {
 
 impl Drop for WasmRuntime {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.ticker.stop();
     }
 }
 
@@ -358,6 +445,7 @@ pub struct WasmPlugin {
     /// The 1.1.0 hooks, when it has them.
     hooks: Option<hook_bindings::MatcherIndices>,
     engine: Engine,
+    ticker: Arc<Ticker>,
     limits: Limits,
 }
 
@@ -421,6 +509,7 @@ impl WasmPlugin {
                 .instances(4)
                 .trap_on_grow_failure(true)
                 .build(),
+            _running: self.ticker.enter(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
