@@ -79,6 +79,7 @@ enum Strings<'a> {
 }
 
 impl<'a> Strings<'a> {
+    #[inline]
     fn len(&self) -> usize {
         match self {
             Strings::List(list) => list.len(),
@@ -86,6 +87,7 @@ impl<'a> Strings<'a> {
         }
     }
 
+    #[inline]
     fn get(&self, index: u32) -> &'a str {
         match *self {
             Strings::List(list) => &list[index as usize],
@@ -356,14 +358,17 @@ pub struct Candidate<'a> {
 }
 
 impl<'a> Candidate<'a> {
+    #[inline]
     fn u32_at(&self, at: usize) -> u32 {
         u32::from_le_bytes(self.raw[at..at + 4].try_into().unwrap())
     }
 
+    #[inline]
     fn flag(&self, bit: u8) -> bool {
         self.raw[1] & (1 << bit) != 0
     }
 
+    #[inline]
     fn label_range(&self, at: usize) -> &'a [u32] {
         let start = self.u32_at(at) as usize;
         let len = self.u32_at(at + 4) as usize;
@@ -371,11 +376,13 @@ impl<'a> Candidate<'a> {
     }
 
     /// The candidate's position in the request: what a result refers to.
+    #[inline]
     pub fn index(&self) -> u32 {
         self.index
     }
 
     /// Volunteer or resource.
+    #[inline]
     pub fn kind(&self) -> CandidateKind {
         if self.raw[0] == 1 {
             CandidateKind::Resource
@@ -385,97 +392,116 @@ impl<'a> Candidate<'a> {
     }
 
     /// A party member (volunteers).
+    #[inline]
     pub fn party_member(&self) -> bool {
         self.flag(0)
     }
 
     /// Whether the candidate's availability fits the demand's window.
+    #[inline]
     pub fn availability_fits(&self) -> bool {
         self.flag(1)
     }
 
     /// Whether `average_rating` means anything.
+    #[inline]
     pub fn has_ratings(&self) -> bool {
         self.flag(2)
     }
 
     /// Whether a co-building unit owns it (resources).
+    #[inline]
     pub fn owned_by_unit(&self) -> bool {
         self.flag(3)
     }
 
     /// Home grid (string index).
+    #[inline]
     pub fn home_grid(&self) -> u32 {
         self.u32_at(4)
     }
 
     /// Community of the home grid (string index).
+    #[inline]
     pub fn community(&self) -> u32 {
         self.u32_at(8)
     }
 
     /// Team (string index, 0 for none).
+    #[inline]
     pub fn team(&self) -> u32 {
         self.u32_at(12)
     }
 
     /// Category of a resource (string index, 0 for volunteers).
+    #[inline]
     pub fn category(&self) -> u32 {
         self.u32_at(16)
     }
 
     /// Kind of the owning unit, e.g. `hospital` (string index, 0 for none).
+    #[inline]
     pub fn owner_kind(&self) -> u32 {
         self.u32_at(20)
     }
 
     /// Skills of a volunteer or tags of a resource (string indexes).
+    #[inline]
     pub fn labels(&self) -> &'a [u32] {
         self.label_range(24)
     }
 
     /// Grids a resource serves (string indexes); empty means every grid of its streets.
+    #[inline]
     pub fn served_grids(&self) -> &'a [u32] {
         self.label_range(32)
     }
 
     /// Orders open now.
+    #[inline]
     pub fn open_orders(&self) -> u32 {
         self.u32_at(40)
     }
 
     /// Most orders it may hold open.
+    #[inline]
     pub fn max_open_orders(&self) -> u32 {
         self.u32_at(44)
     }
 
     /// Orders completed.
+    #[inline]
     pub fn completed_orders(&self) -> u32 {
         self.u32_at(48)
     }
 
     /// Capacity left (resources).
+    #[inline]
     pub fn capacity_left(&self) -> u32 {
         self.u32_at(52)
     }
 
     /// Average rating, 1 to 5; 0 without ratings.
+    #[inline]
     pub fn average_rating(&self) -> f32 {
         f32::from_le_bytes(self.raw[56..60].try_into().unwrap())
     }
 
     /// Service minutes recorded.
+    #[inline]
     pub fn service_minutes(&self) -> u32 {
         self.u32_at(60)
     }
 
     /// When it last took an order, seconds since the Unix epoch; 0 if never.
+    #[inline]
     pub fn last_order_at(&self) -> i64 {
         i64::from_le_bytes(self.raw[64..72].try_into().unwrap())
     }
 
     /// Whether it serves `grid`: its home grid (volunteers) or one of the grids it serves,
     /// or any grid when it names none (resources).
+    #[inline]
     pub fn serves_grid(&self, grid: u32) -> bool {
         match self.kind() {
             CandidateKind::Volunteer => self.home_grid() == grid,
@@ -488,6 +514,7 @@ impl<'a> Candidate<'a> {
 
     /// Whether it can take another order now: below its open-order limit and, for a
     /// resource, with capacity left.
+    #[inline]
     pub fn has_room(&self) -> bool {
         match self.kind() {
             CandidateKind::Volunteer => self.open_orders() < self.max_open_orders(),
