@@ -9,8 +9,9 @@
 //!
 //! One engine per process, with a pooling allocator (instances are slots reused call after
 //! call) and epoch interruption (a ticker thread advances the epoch every millisecond while
-//! calls run, and parks when none has run for a while; each call gets a deadline). A plugin is compiled once into an `InstancePre`; every call gets a
-//! fresh store with its own memory and table limits, so calls share nothing. Plugins may
+//! calls run, and parks when none has run for a while; each call gets a deadline). A plugin
+//! is compiled once into an `InstancePre`; every call gets a fresh store with its own memory
+//! and table limits, so calls share nothing, and loads only the export it calls. Plugins may
 //! import nothing: no clock, randomness, filesystem, network or environment.
 
 use std::{
@@ -301,11 +302,15 @@ impl WasmRuntime {
             Ranker::List(wit::GuestIndices::new(&pre).map_err(misfit)?)
         };
         let hooks = if has_hooks {
-            Some(hook_bindings::MatcherIndices::new(&pre).map_err(|e| {
+            hook_bindings::MatcherIndices::new(&pre).map_err(|e| {
                 CompileError::new(format!(
                     "a plugin of contract 1.1.0 exports ranking, triage and points (world matcher): {e:#}"
                 ))
-            })?)
+            })?;
+            Some(Hooks {
+                triage: wit_triage::GuestIndices::new(&pre).map_err(misfit)?,
+                points: wit_points::GuestIndices::new(&pre).map_err(misfit)?,
+            })
         } else {
             None
         };
@@ -438,12 +443,18 @@ enum Ranker {
     Packed(wit_packed::GuestIndices),
 }
 
+/// The 1.1.0 hooks, each loaded on its own by the call that uses it.
+struct Hooks {
+    triage: wit_triage::GuestIndices,
+    points: wit_points::GuestIndices,
+}
+
 /// A compiled WebAssembly plugin.
 pub struct WasmPlugin {
     pre: InstancePre<CallState>,
     ranker: Ranker,
     /// The 1.1.0 hooks, when it has them.
-    hooks: Option<hook_bindings::MatcherIndices>,
+    hooks: Option<Hooks>,
     engine: Engine,
     ticker: Arc<Ticker>,
     limits: Limits,
@@ -614,21 +625,20 @@ impl WasmPlugin {
             .collect())
     }
 
-    fn hooks(&self) -> Result<(Store<CallState>, hook_bindings::Matcher), Fault> {
-        let indices = self
-            .hooks
+    fn hooks(&self) -> &Hooks {
+        self.hooks
             .as_ref()
-            .expect("hooks are called only on plugins that have them");
-        let (mut store, instance) = self.instantiate()?;
-        let matcher = indices
-            .load(&mut store, &instance)
-            .map_err(|e| classify(e, &self.limits))?;
-        Ok((store, matcher))
+            .expect("hooks are called only on plugins that have them")
     }
 
     /// Calls the plugin's triage in a fresh store. Only for a plugin with hooks.
     pub fn triage(&self, req: &TriageRequest) -> Result<Option<TriageDecision>, Fault> {
-        let (mut store, matcher) = self.hooks()?;
+        let (mut store, instance) = self.instantiate()?;
+        let triage = self
+            .hooks()
+            .triage
+            .load(&mut store, &instance)
+            .map_err(|e| classify(e, &self.limits))?;
         let tags: Vec<&str> = req.tags.iter().map(String::as_str).collect();
         let categories: Vec<wit_triage::Category> = req
             .categories
@@ -655,8 +665,7 @@ impl WasmPlugin {
             config: &req.config,
             now: req.now,
         };
-        let answer = matcher
-            .gongjian_matcher_triage()
+        let answer = triage
             .call_triage(&mut store, request)
             .map_err(|e| classify(e, &self.limits))?;
         Ok(answer.map_err(Fault::Plugin)?.map(|d| TriageDecision {
@@ -669,7 +678,12 @@ impl WasmPlugin {
 
     /// Calls the plugin's points rule in a fresh store. Only for a plugin with hooks.
     pub fn points(&self, req: &PointsRequest) -> Result<Option<Award>, Fault> {
-        let (mut store, matcher) = self.hooks()?;
+        let (mut store, instance) = self.instantiate()?;
+        let points = self
+            .hooks()
+            .points
+            .load(&mut store, &instance)
+            .map_err(|e| classify(e, &self.limits))?;
         let request = wit_points::PointsRequest {
             street: &req.street,
             category: &req.category,
@@ -687,8 +701,7 @@ impl WasmPlugin {
             completed_before: req.completed_before,
             config: &req.config,
         };
-        let answer = matcher
-            .gongjian_matcher_points()
+        let answer = points
             .call_points(&mut store, request)
             .map_err(|e| classify(e, &self.limits))?;
         Ok(answer.map_err(Fault::Plugin)?.map(|a| Award {
