@@ -501,7 +501,7 @@ impl<'a> Candidate<'a> {
 
     /// Whether it serves `grid`: its home grid (volunteers) or one of the grids it serves,
     /// or any grid when it names none (resources).
-    #[inline]
+    #[inline(always)]
     pub fn serves_grid(&self, grid: u32) -> bool {
         match self.kind() {
             CandidateKind::Volunteer => self.home_grid() == grid,

@@ -69,7 +69,8 @@ fn room_share(c: &Candidate<'_>) -> f64 {
             1.0 - f64::from(c.open_orders()) / f64::from(c.max_open_orders())
         }
         CandidateKind::Volunteer => 0.0,
-        CandidateKind::Resource => (f64::from(c.capacity_left()) / 10.0).min(1.0),
+        // Full at 10. (In integers: `f64::min` is a library call on WebAssembly.)
+        CandidateKind::Resource => f64::from(c.capacity_left().min(10)) / 10.0,
     }
 }
 
@@ -137,20 +138,32 @@ pub fn default_rule(req: &Request<'_>) -> Result<Vec<Ranked>, String> {
     let w: DefaultRuleConfig = req.config()?;
     let fits = fitting_strings(req);
     let category = req.demand().category;
-    let eligible = || {
-        req.candidates()
-            .filter(|c| c.has_room() && c.availability_fits())
-    };
-    let any_fit = eligible().any(|c| fits_demand(&c, &fits, category));
-    let mut scored: Vec<Scored> = eligible()
-        .filter_map(|c| {
-            let fitting = fits_demand(&c, &fits, category);
-            (fitting || !any_fit).then(|| Scored {
+    // One plain loop over the candidates: the fitting ones are scored as they come; the
+    // others are kept aside only while none fits, for the fallback.
+    let mut scored: Vec<Scored> = Vec::new();
+    let mut others: Vec<u32> = Vec::new();
+    for c in req.candidates() {
+        if !(c.has_room() && c.availability_fits()) {
+            continue;
+        }
+        if fits_demand(&c, &fits, category) {
+            scored.push(Scored {
                 candidate: c.index(),
-                score: score(&c, &w, req, fitting),
+                score: score(&c, &w, req, true),
+            });
+        } else if scored.is_empty() {
+            others.push(c.index());
+        }
+    }
+    if scored.is_empty() {
+        scored = others
+            .into_iter()
+            .map(|i| Scored {
+                candidate: i,
+                score: score(&req.candidate(i), &w, req, false),
             })
-        })
-        .collect();
+            .collect();
+    }
     // Reasons only for what will be used: sort on scores, then describe the best.
     scored.sort_by(|a, b| {
         b.score
@@ -288,6 +301,21 @@ mod tests {
         );
         assert_eq!(got.iter().map(|r| r.candidate).collect::<Vec<_>>(), [1, 0]);
         assert!(got[0].reason.starts_with("无技能匹配"));
+    }
+
+    #[test]
+    fn once_one_fits_those_that_do_not_are_left_out_wherever_they_stand() {
+        let got = rank(
+            "",
+            &[
+                volunteer("g1", "c1", &["书法"]),
+                volunteer("g9", "c9", &["英语"]),
+                volunteer("g9", "c9", &["维修"]),
+                volunteer("g1", "c1", &["英语"]),
+            ],
+            10,
+        );
+        assert_eq!(got.iter().map(|r| r.candidate).collect::<Vec<_>>(), [2]);
     }
 
     #[test]
