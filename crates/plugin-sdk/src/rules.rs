@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::request::{best_first, Candidate, CandidateKind, Ranked, Request};
+use crate::request::{Candidate, CandidateKind, Ranked, Request};
 
 /// Weights of the default rule; every one is optional in the configuration document.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -155,7 +155,9 @@ pub fn default_rule(req: &Request<'_>) -> Result<Vec<Ranked>, String> {
             others.push(c.index());
         }
     }
-    if scored.is_empty() {
+    // Either all of `scored` fit the demand or, when none does, none of it.
+    let fitting = !scored.is_empty();
+    if !fitting {
         scored = others
             .into_iter()
             .map(|i| Scored {
@@ -164,26 +166,22 @@ pub fn default_rule(req: &Request<'_>) -> Result<Vec<Ranked>, String> {
             })
             .collect();
     }
-    // Reasons only for what will be used: sort on scores, then describe the best.
+    // Reasons only for what will be used: sort on scores (best first, ties by position, as
+    // `best_first` orders), then describe the best.
     scored.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then(a.candidate.cmp(&b.candidate))
     });
     scored.truncate(req.max_results());
-    let ranked = scored
+    Ok(scored
         .into_iter()
-        .map(|s| {
-            let c = req.candidate(s.candidate);
-            let fitting = fits_demand(&c, &fits, category);
-            Ranked {
-                candidate: s.candidate,
-                score: s.score,
-                reason: reason(&c, req, fitting),
-            }
+        .map(|s| Ranked {
+            candidate: s.candidate,
+            score: s.score,
+            reason: reason(&req.candidate(s.candidate), req, fitting),
         })
-        .collect();
-    Ok(best_first(ranked, req.max_results()))
+        .collect())
 }
 
 #[cfg(test)]
