@@ -203,6 +203,7 @@ impl TestApp {
         Self::spawn_full(
             plugins,
             std::sync::Arc::new(gongjian_host::clock::SystemClock),
+            Self::pool_options(),
         )
         .await
     }
@@ -211,12 +212,36 @@ impl TestApp {
     pub async fn spawn_with_clock(
         clock: std::sync::Arc<dyn gongjian_host::clock::Clock>,
     ) -> TestApp {
-        Self::spawn_full(Default::default(), clock).await
+        Self::spawn_full(Default::default(), clock, Self::pool_options()).await
+    }
+
+    /// An app whose pool holds `max_connections` and fails a request that waits longer than
+    /// `acquire_timeout` for one (503): a request held up by a starved pool fails instead of
+    /// waiting.
+    pub async fn spawn_with_pool(
+        max_connections: u32,
+        acquire_timeout: std::time::Duration,
+        clock: std::sync::Arc<dyn gongjian_host::clock::Clock>,
+    ) -> TestApp {
+        let opts = DbOptions {
+            max_connections,
+            acquire_timeout,
+            ..DbOptions::default()
+        };
+        Self::spawn_full(Default::default(), clock, opts).await
+    }
+
+    fn pool_options() -> DbOptions {
+        DbOptions {
+            max_connections: 4,
+            ..DbOptions::default()
+        }
     }
 
     async fn spawn_full(
         plugins: gongjian_host::plugin::host::PluginSettings,
         clock: std::sync::Arc<dyn gongjian_host::clock::Clock>,
+        opts: DbOptions,
     ) -> TestApp {
         APPS.fetch_add(1, Ordering::Relaxed);
         // Logs show in a failing test's output.
@@ -225,15 +250,9 @@ impl TestApp {
             .with_test_writer()
             .try_init();
         let test_db = TestDb::new().await;
-        let db = Db::open(
-            &test_db.url,
-            &DbOptions {
-                max_connections: 4,
-                ..DbOptions::default()
-            },
-        )
-        .await
-        .expect("open the test database");
+        let db = Db::open(&test_db.url, &opts)
+            .await
+            .expect("open the test database");
         let admin = issue_token(&db, RoleKind::DistrictAdmin, None, None, None).await;
         let state = AppState::with_plugins(db.clone(), plugins).with_clock(clock);
         let router = gongjian_host::app(state.clone());
@@ -252,6 +271,22 @@ impl TestApp {
         Host {
             router: gongjian_host::app(AppState::new(self.db.clone())),
         }
+    }
+
+    /// Checks the database's invariants, as `gongjian check` does, and fails the test with
+    /// every broken one.
+    pub async fn assert_consistent(&self) {
+        let report = gongjian_host::check::check_database(&self.test_db.url)
+            .await
+            .expect("the checker runs");
+        assert!(report.checked > 0);
+        let broken: Vec<String> = report.violations.iter().map(|v| v.to_string()).collect();
+        assert!(
+            broken.is_empty(),
+            "{} broken invariants:\n{}",
+            broken.len(),
+            broken.join("\n")
+        );
     }
 
     pub async fn raw(&self, req: Request<Body>) -> Resp {
@@ -447,7 +482,10 @@ pub async fn issue_token(
     let subject = TokenSubject::resolve(db.write(), req)
         .await
         .expect("a valid token subject");
-    issue(db, subject, None).await.expect("issue a token").token
+    issue(db, subject, None, time::OffsetDateTime::now_utc())
+        .await
+        .expect("issue a token")
+        .token
 }
 
 /// The actions of a page of events, in order.

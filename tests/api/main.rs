@@ -2,7 +2,9 @@
 //! default, or a fresh PostgreSQL database when `GONGJIAN_TEST_DATABASE` is a `postgres://` URL.
 
 mod access;
+mod check;
 mod cli;
+mod concurrency;
 mod deadlines;
 mod deploy;
 mod durability;
@@ -16,4 +18,5 @@ mod orders;
 mod pagination;
 mod plugins;
 mod pool;
+mod scenario;
 mod system;

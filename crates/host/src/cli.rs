@@ -41,6 +41,9 @@ pub struct GlobalArgs {
     /// Database connections in the pool.
     #[arg(long, env = "GONGJIAN_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<u32>,
+    /// Seconds a request waits for a free database connection before it is answered 503.
+    #[arg(long, env = "GONGJIAN_ACQUIRE_TIMEOUT_SECONDS", global = true, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub acquire_timeout_seconds: Option<u64>,
     /// SQLite commit durability: full (fsync every commit) or normal.
     #[arg(long, env = "GONGJIAN_SQLITE_SYNCHRONOUS", global = true)]
     pub sqlite_synchronous: Option<SqliteSync>,
@@ -61,6 +64,9 @@ pub enum Command {
     Migrate,
     /// Fill an empty database with a demo street and print how to log in.
     Demo,
+    /// Check the database's invariants, read-only: list every broken one with the ids
+    /// involved, and exit non-zero if there is one. Run it after a restore or an incident.
+    Check,
     /// Manage API tokens.
     Token {
         #[command(subcommand)]
@@ -199,6 +205,11 @@ impl GlobalArgs {
                     .sqlite_synchronous
                     .or(file.sqlite_synchronous)
                     .unwrap_or(defaults.sqlite_sync),
+                acquire_timeout: self
+                    .acquire_timeout_seconds
+                    .or(file.acquire_timeout_seconds)
+                    .map(std::time::Duration::from_secs)
+                    .unwrap_or(defaults.acquire_timeout),
             },
         })
     }
@@ -244,6 +255,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             db.close().await;
             Ok(())
         }
+        Command::Check => {
+            let report = crate::check::check_database(config.database.expose()).await?;
+            for v in &report.violations {
+                println!("{v}");
+            }
+            if report.is_clean() {
+                eprintln!("all {} invariants hold", report.checked);
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "{} rows break the database's invariants",
+                    report.violations.len()
+                ))
+            }
+        }
         Command::Plugin { command } => crate::plugin::cli::run(command, config.plugins),
         Command::Token {
             command:
@@ -266,7 +292,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let subject = TokenSubject::resolve(db.write(), req)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
-            let issued = issue(&db, subject, None)
+            let issued = issue(&db, subject, None, time::OffsetDateTime::now_utc())
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
             db.close().await;

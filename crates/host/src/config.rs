@@ -46,6 +46,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub max_connections: Option<u32>,
+    pub acquire_timeout_seconds: Option<u64>,
     pub sqlite_synchronous: Option<SqliteSync>,
     pub plugins: Option<PluginFileConfig>,
 }

@@ -85,6 +85,8 @@ impl FromStr for SqliteSync {
 pub struct DbOptions {
     pub max_connections: u32,
     pub sqlite_sync: SqliteSync,
+    /// How long a request waits for a free connection before it fails with 503.
+    pub acquire_timeout: Duration,
 }
 
 impl Default for DbOptions {
@@ -92,8 +94,44 @@ impl Default for DbOptions {
         Self {
             max_connections: 8,
             sqlite_sync: SqliteSync::Full,
+            acquire_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// A write transaction.
+pub type Tx<'c> = sqlx::Transaction<'c, Any>;
+
+/// The clause that locks the rows a `SELECT` reads until the transaction ends, so that what
+/// the transaction decides from them still holds when it writes. On PostgreSQL it is `FOR NO
+/// KEY UPDATE`, the lock an `UPDATE` of the row takes itself (no id is ever updated): it
+/// excludes every other writer of the row but not the key-share locks that inserts referring
+/// to the row take, so an insert elsewhere never makes two writers wait on each other. SQLite
+/// needs none: every write transaction of the process runs on the one writer connection,
+/// alone.
+pub fn for_update(tx: &Tx<'_>) -> &'static str {
+    if tx.backend_name().eq_ignore_ascii_case("postgres")
+        || tx.backend_name().eq_ignore_ascii_case("postgresql")
+    {
+        " FOR NO KEY UPDATE"
+    } else {
+        ""
+    }
+}
+
+/// Locks one row of `table` by id for the rest of the transaction (see [`for_update`]);
+/// false when there is no such row.
+pub async fn lock_row(
+    tx: &mut Tx<'_>,
+    table: &'static str,
+    id: uuid::Uuid,
+) -> Result<bool, sqlx::Error> {
+    let sql = format!("SELECT id FROM {table} WHERE id = $1{}", for_update(tx));
+    Ok(sqlx::query(&sql)
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .is_some())
 }
 
 /// The database handle shared by every request.
@@ -118,11 +156,12 @@ impl Db {
                     SqliteSync::Full => "FULL",
                     SqliteSync::Normal => "NORMAL",
                 };
+                let acquire_timeout = opts.acquire_timeout;
                 let pool = |max: u32| {
                     AnyPoolOptions::new()
                         .max_connections(max)
                         .min_connections(1)
-                        .acquire_timeout(Duration::from_secs(30))
+                        .acquire_timeout(acquire_timeout)
                         .after_connect(move |conn, _| {
                             Box::pin(async move {
                                 conn.execute(
@@ -153,7 +192,7 @@ impl Db {
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(opts.max_connections.max(2))
-                    .acquire_timeout(Duration::from_secs(30))
+                    .acquire_timeout(opts.acquire_timeout)
                     .connect(url)
                     .await
                     .map_err(DbError::Connect)?;

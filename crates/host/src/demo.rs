@@ -65,7 +65,7 @@ async fn token(
     let subject = TokenSubject::resolve(db.write(), req)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(issue(db, subject, None)
+    Ok(issue(db, subject, None, time::OffsetDateTime::now_utc())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .token)

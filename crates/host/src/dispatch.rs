@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    db::Sql,
-    domain::{end_of_local_day, format_ts, now_ts, parse_instant},
+    db::{Sql, Tx},
+    domain::{end_of_local_day, format_ts, parse_instant},
     error::{AppError, AppResult},
     lists::{
         get_uuid,
@@ -53,11 +53,14 @@ impl Default for Settings {
 
 /// A street's stored settings by category (`''` for its default), for `category`s in `only`
 /// or, with none, all of them.
-pub async fn stored_settings(
-    db: &sqlx::AnyPool,
+pub async fn stored_settings<'e, E>(
+    db: E,
     street: Uuid,
     only: Option<&str>,
-) -> AppResult<HashMap<String, Settings>> {
+) -> AppResult<HashMap<String, Settings>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let mut sql = Sql::new(
         "SELECT category, auto_dispatch, offer_count, accept_minutes, complete_minutes FROM dispatch_settings \
          WHERE street_id = ",
@@ -95,8 +98,12 @@ pub fn choose_settings(stored: &HashMap<String, Settings>, category: &str) -> Se
         .unwrap_or_default()
 }
 
-/// The settings for a category of a street, read from the database.
-pub async fn settings_for(db: &sqlx::AnyPool, street: Uuid, category: &str) -> AppResult<Settings> {
+/// The settings for a category of a street, read from the database (a pool, or the
+/// transaction that acts on them).
+pub async fn settings_for<'e, E>(db: E, street: Uuid, category: &str) -> AppResult<Settings>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let stored = stored_settings(db, street, Some(category)).await?;
     Ok(choose_settings(&stored, category))
 }
@@ -120,10 +127,12 @@ pub fn complete_deadline(
         .unwrap_or(accepted + Duration::hours(1))
 }
 
-/// Records an escalation and its events, in the transaction of the change that caused it.
+/// Records an escalation and its events, in the transaction of the change that caused it, at
+/// `at`.
 #[allow(clippy::too_many_arguments)]
 pub async fn escalate(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
+    at: &str,
     street: Uuid,
     demand: Uuid,
     order: Option<Uuid>,
@@ -143,19 +152,19 @@ pub async fn escalate(
     .bind(reason.to_string())
     .bind(ESCALATED_TO)
     .bind(deadline.clone())
-    .bind(now_ts())
+    .bind(at.to_string())
     .execute(&mut **tx)
     .await?;
     let note = format!(
         "{reason}; escalated to the street's admins and the district; new deadline {deadline}"
     );
-    record_event(tx, "demand", demand, actor, "escalated", Some(&note)).await?;
+    record_event(tx, at, "demand", demand, actor, "escalated", Some(&note)).await?;
     if let Some(order) = order {
         sqlx::query("UPDATE service_orders SET escalations = escalations + 1 WHERE id = $1")
             .bind(order.to_string())
             .execute(&mut **tx)
             .await?;
-        record_event(tx, "order", order, actor, "escalated", Some(&note)).await?;
+        record_event(tx, at, "order", order, actor, "escalated", Some(&note)).await?;
     }
     Ok(())
 }
@@ -163,13 +172,13 @@ pub async fn escalate(
 /// Offers the order to the next `count` candidates of its ranking, from `from`, in one
 /// statement; returns how many were offered.
 async fn insert_offers(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
+    at: &str,
     order: Uuid,
     ranking: &[RankedCandidate],
     from: usize,
     count: usize,
 ) -> AppResult<usize> {
-    let now = now_ts();
     let mut sql = Sql::new(
         "INSERT INTO order_offers (id, order_id, candidate_kind, candidate_id, rank, status, offered_at) VALUES ",
     );
@@ -184,7 +193,7 @@ async fn insert_offers(
         sql.bind(c.kind.clone()).push(", ");
         sql.bind(c.id.to_string()).push(", ");
         sql.bind(rank as i64).push(", 'open', ");
-        sql.bind(now.clone()).push(")");
+        sql.bind(at.to_string()).push(")");
         n += 1;
     }
     if n > 0 {
@@ -195,19 +204,23 @@ async fn insert_offers(
 
 /// Offers the order to the next `count` candidates of its ranking, from `from`; returns how
 /// many were offered.
-pub async fn offer_next(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+async fn offer_next(
+    tx: &mut Tx<'_>,
+    at: &str,
     order: Uuid,
     ranking: &[RankedCandidate],
     from: usize,
     count: usize,
     accept_by: OffsetDateTime,
 ) -> AppResult<usize> {
-    let n = insert_offers(tx, order, ranking, from, count).await?;
-    sqlx::query("UPDATE service_orders SET next_rank = $1, accept_deadline = $2 WHERE id = $3")
-        .bind((from + n) as i64)
-        .bind((n > 0).then(|| format_ts(accept_by)))
-        .bind(order.to_string())
+    let n = insert_offers(tx, at, order, ranking, from, count).await?;
+    sqlx::query(
+        "UPDATE service_orders SET next_rank = $1, accept_deadline = $2, updated_at = $3 WHERE id = $4",
+    )
+    .bind((from + n) as i64)
+    .bind((n > 0).then(|| format_ts(accept_by)))
+    .bind(at.to_string())
+    .bind(order.to_string())
         .execute(&mut **tx)
         .await?;
     Ok(n)
@@ -248,24 +261,25 @@ pub async fn plan(
     })
 }
 
-/// Writes a planned dispatch in the caller's transaction: claims the open demand (unless the
-/// caller is filing it as dispatched in the same transaction, `claim` false), records the
-/// rule and ranking on a new order and offers it to the best candidates; or, when nobody can
-/// take it, escalates and leaves the demand open.
+/// Writes a planned dispatch in the caller's transaction, at `now`: claims the open demand
+/// (unless the caller is filing it as dispatched in the same transaction, `claim` false),
+/// records the rule and ranking on a new order and offers it to the best candidates; or, when
+/// nobody can take it, escalates and leaves the demand open.
 pub async fn write(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    state: &AppState,
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
     demand: &DemandFacts,
     plan: &Plan,
     actor: &str,
     claim: bool,
 ) -> AppResult<Dispatched> {
     let (street, m) = (demand.street, &plan.matched);
-    let now = state.clock.now();
+    let at = format_ts(now);
     let accept_by = now + Duration::minutes(plan.settings.accept_minutes);
     if m.ranked.is_empty() {
         escalate(
             tx,
+            &at,
             street,
             demand.id,
             None,
@@ -276,7 +290,6 @@ pub async fn write(
         .await?;
         return Ok(Dispatched::NoCandidates);
     }
-    let at = now_ts();
     if claim {
         let claimed = sqlx::query("UPDATE demands SET status = 'dispatched', updated_at = $1 WHERE id = $2 AND status = 'open'")
             .bind(at.clone())
@@ -308,10 +321,10 @@ pub async fn write(
     .bind(offered as i64)
     .bind(format_ts(accept_by))
     .bind(actor.to_string())
-    .bind(at)
+    .bind(at.clone())
     .execute(&mut **tx)
     .await?;
-    insert_offers(tx, id, &m.ranked, 0, offered).await?;
+    insert_offers(tx, &at, id, &m.ranked, 0, offered).await?;
     let rule = match m.rule.version_number {
         Some(n) => format!("{} v{n}", m.rule.kind),
         None => m.rule.kind.clone(),
@@ -323,6 +336,7 @@ pub async fn write(
         .unwrap_or_default();
     record_events(
         tx,
+        &at,
         &[
             (
                 "demand",
@@ -347,80 +361,97 @@ pub async fn write(
     Ok(Dispatched::Order(id))
 }
 
-/// Dispatches a demand now (an admin's request): an open one, or one whose order ran out of
-/// candidates (`unassigned`), which is then re-dispatched as a new order in the same
-/// transaction — the old order is cancelled. Candidates who declined an earlier order of the
-/// demand are not offered it again. `offer_count` overrides the street's setting.
-pub async fn dispatch_demand(
-    state: &AppState,
-    demand: Uuid,
-    offer_count: Option<i64>,
-    actor: &str,
-) -> AppResult<Dispatched> {
+/// A demand ranked for dispatch by an admin's request, not yet written: what it was ranked
+/// on, and the plan.
+pub struct Ranked {
+    facts: DemandFacts,
+    plan: Plan,
+}
+
+/// Ranks a demand for dispatch now (an admin's request): an open one, or one whose order ran
+/// out of candidates (`unassigned`). Nothing is written; [`commit_dispatch`] writes it. The
+/// ranking runs outside any transaction: a plugin call never holds a connection.
+/// `offer_count` overrides the street's setting.
+pub async fn rank(state: &AppState, demand: Uuid, offer_count: Option<i64>) -> AppResult<Ranked> {
     let facts = DemandFacts::read(state.db.read(), demand).await?;
-    let superseded = match facts.status.as_str() {
-        "open" => None,
-        "dispatched" => Some(
-            sqlx::query(
-                "SELECT id FROM service_orders WHERE demand_id = $1 AND status = 'unassigned' \
-                 ORDER BY id DESC LIMIT 1",
-            )
-            .bind(demand.to_string())
-            .fetch_optional(state.db.read())
-            .await?
-            .map(|r| get_uuid(&r, "id"))
-            .transpose()?
-            .ok_or_else(|| {
-                AppError::conflict(
-                    "not_open",
-                    "the demand's order is still offered; it is dispatched again only once its candidates run out",
-                )
-            })?,
-        ),
-        _ => {
-            return Err(AppError::conflict(
-                "not_open",
-                "only an open demand, or one whose order ran out of candidates, can be dispatched",
-            ))
-        }
-    };
+    if !matches!(facts.status.as_str(), "open" | "dispatched") {
+        return Err(not_dispatchable());
+    }
     let settings = settings_for(state.db.read(), facts.street, &facts.category).await?;
     let active = matching::active_version(state, facts.street).await?;
-    let mut plan = plan(state, &facts, active, None, settings, offer_count).await?;
-    let declined: std::collections::HashSet<Uuid> = sqlx::query(
-        "SELECT f.candidate_id FROM order_offers f JOIN service_orders o ON o.id = f.order_id \
-         WHERE o.demand_id = $1 AND f.status = 'declined'",
+    let plan = plan(state, &facts, active, None, settings, offer_count).await?;
+    Ok(Ranked { facts, plan })
+}
+
+fn not_dispatchable() -> AppError {
+    AppError::conflict(
+        "not_open",
+        "only an open demand, or one whose order ran out of candidates, can be dispatched",
     )
-    .bind(demand.to_string())
-    .fetch_all(state.db.read())
-    .await?
-    .iter()
-    .map(|r| get_uuid(r, "candidate_id"))
-    .collect::<AppResult<_>>()?;
-    plan.matched.ranked.retain(|c| !declined.contains(&c.id));
-    let mut tx = state.db.write().begin().await?;
-    if let Some(old) = superseded {
+}
+
+/// Writes a dispatch ranked by [`rank`] in the caller's transaction, at `now`. The demand is
+/// locked and compared with what was ranked: if it changed meanwhile (edited, dispatched,
+/// cancelled), nothing is written and the answer is 409. A demand whose order ran out of
+/// candidates is dispatched again as a new order; the old one is cancelled. Candidates who
+/// declined an earlier order of the demand are not offered it again.
+pub async fn commit_dispatch(
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
+    ranked: Ranked,
+    actor: &str,
+) -> AppResult<Dispatched> {
+    let Ranked { facts, mut plan } = ranked;
+    let demand = facts.id;
+    // The demand first, as in every transaction that changes a demand and its orders.
+    let current = DemandFacts::lock(tx, demand).await?;
+    if current != facts {
+        return Err(AppError::conflict(
+            "demand_changed",
+            "the demand changed while it was being ranked; dispatch it again",
+        ));
+    }
+    let at = format_ts(now);
+    if facts.status == "dispatched" {
+        let old = sqlx::query(
+            "SELECT id FROM service_orders WHERE demand_id = $1 AND status = 'unassigned' \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(demand.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .map(|r| get_uuid(&r, "id"))
+        .transpose()?
+        .ok_or_else(|| {
+            AppError::conflict(
+                "not_open",
+                "the demand's order is still offered or taken; it is dispatched again only once its candidates run out",
+            )
+        })?;
         let moved = sqlx::query(
             "UPDATE service_orders SET status = 'cancelled', updated_at = $1, accept_deadline = NULL \
              WHERE id = $2 AND status = 'unassigned'",
         )
-        .bind(now_ts())
+        .bind(at.clone())
         .bind(old.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        if moved.rows_affected() == 0 {
+        let reopened = sqlx::query(
+            "UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status = 'dispatched'",
+        )
+        .bind(at.clone())
+        .bind(demand.to_string())
+        .execute(&mut **tx)
+        .await?;
+        if moved.rows_affected() == 0 || reopened.rows_affected() == 0 {
             return Err(AppError::conflict(
                 "not_open",
                 "the demand's order changed meanwhile",
             ));
         }
-        sqlx::query("UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status = 'dispatched'")
-            .bind(now_ts())
-            .bind(demand.to_string())
-            .execute(&mut *tx)
-            .await?;
         record_events(
-            &mut tx,
+            tx,
+            &at,
             &[
                 (
                     "order",
@@ -439,18 +470,29 @@ pub async fn dispatch_demand(
             ],
         )
         .await?;
+    } else if facts.status != "open" {
+        return Err(not_dispatchable());
     }
-    let out = write(&mut tx, state, &facts, &plan, actor, true).await?;
-    tx.commit().await?;
-    Ok(out)
+    let declined: std::collections::HashSet<Uuid> = sqlx::query(
+        "SELECT f.candidate_id FROM order_offers f JOIN service_orders o ON o.id = f.order_id \
+         WHERE o.demand_id = $1 AND f.status = 'declined'",
+    )
+    .bind(demand.to_string())
+    .fetch_all(&mut **tx)
+    .await?
+    .iter()
+    .map(|r| get_uuid(r, "candidate_id"))
+    .collect::<AppResult<_>>()?;
+    plan.matched.ranked.retain(|c| !declined.contains(&c.id));
+    write(tx, now, &facts, &plan, actor, true).await
 }
 
-/// Moves an offered order on when its open offers are gone (declined or expired): offers it
-/// to the next candidates of its ranking, or, when the ranking is used up, marks it
-/// unassigned and escalates.
+/// Moves an offered order on when its open offers are gone (declined or expired), at `now`:
+/// offers it to the next candidates of its ranking, or, when the ranking is used up, marks it
+/// unassigned and escalates. Everything it reads, it reads through the caller's transaction.
 pub async fn offer_onward(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    state: &AppState,
+    tx: &mut Tx<'_>,
+    now: OffsetDateTime,
     order: Uuid,
     why: &str,
 ) -> AppResult<()> {
@@ -464,17 +506,13 @@ pub async fn offer_onward(
     let street = get_uuid(&row, "street_id")?;
     let demand = get_uuid(&row, "demand_id")?;
     let ranking: Vec<RankedCandidate> = crate::lists::get_json(&row, "ranking")?;
-    let settings = settings_for(
-        state.db.read(),
-        street,
-        &row.try_get::<String, _>("category")?,
-    )
-    .await?;
-    let now = state.clock.now();
+    let settings = settings_for(&mut **tx, street, &row.try_get::<String, _>("category")?).await?;
+    let at = format_ts(now);
     let next = row.try_get::<i64, _>("next_rank")? as usize;
     let count = row.try_get::<i64, _>("offer_count")? as usize;
     let offered = offer_next(
         tx,
+        &at,
         order,
         &ranking,
         next,
@@ -485,6 +523,7 @@ pub async fn offer_onward(
     if offered > 0 {
         record_event(
             tx,
+            &at,
             "order",
             order,
             "system",
@@ -495,12 +534,13 @@ pub async fn offer_onward(
         return Ok(());
     }
     sqlx::query("UPDATE service_orders SET status = 'unassigned', accept_deadline = NULL, updated_at = $1 WHERE id = $2")
-        .bind(now_ts())
+        .bind(at.clone())
         .bind(order.to_string())
         .execute(&mut **tx)
         .await?;
     record_event(
         tx,
+        &at,
         "order",
         order,
         "system",
@@ -510,6 +550,7 @@ pub async fn offer_onward(
     .await?;
     escalate(
         tx,
+        &at,
         street,
         demand,
         Some(order),

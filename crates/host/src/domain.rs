@@ -165,11 +165,6 @@ pub fn is_default_category(code: &str) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Time
 
-/// The current time in UTC.
-pub fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-}
-
 /// The storage and wire form of an instant: RFC 3339 in UTC with microseconds, fixed width
 /// so that text order is time order.
 pub fn format_ts(t: OffsetDateTime) -> String {
@@ -184,10 +179,6 @@ pub fn format_ts(t: OffsetDateTime) -> String {
         t.second(),
         t.microsecond()
     )
-}
-
-pub fn now_ts() -> String {
-    format_ts(now())
 }
 
 /// Streets keep local time at UTC+8: weekly availability and the same-day promise (当日必达)

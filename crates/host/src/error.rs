@@ -220,7 +220,14 @@ impl IntoResponse for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
-        AppError::Internal(err.into())
+        match err {
+            // Every connection stayed busy for the whole wait: the service is overloaded, and
+            // nothing was written by this request.
+            sqlx::Error::PoolTimedOut => AppError::Unavailable(
+                "every database connection is busy; try again shortly".to_string(),
+            ),
+            err => AppError::Internal(err.into()),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{now, now_ts, Channel, Urgency},
+    domain::{Channel, Urgency},
     error::AppResult,
     matching::{self, ActiveVersion, DemandFacts, FaultReport},
     plugin::host::{points_blocking, triage_blocking},
@@ -137,7 +137,7 @@ pub async fn triage(
         changed: vec![],
         note: "the street's rule does not triage".into(),
         fault: None,
-        at: now_ts(),
+        at: state.now_ts(),
     };
     let Some(active) = active else {
         return Ok(record);
@@ -167,7 +167,7 @@ pub async fn triage(
         filed_at: spec.filed_at,
         categories: pool.categories(),
         config: active.config.clone(),
-        now: now().unix_timestamp(),
+        now: state.now().unix_timestamp(),
     };
     let (_, outcome, _log) = triage_blocking(plugin, req).await;
     match outcome {

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;

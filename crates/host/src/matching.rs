@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{now, now_ts, unix_seconds, Urgency},
+    db::{for_update, Tx},
+    domain::{unix_seconds, Urgency},
     error::{AppError, AppResult},
     lists::{get_json, get_uuid},
     plugin::{
@@ -62,7 +63,7 @@ pub struct Prepared {
 }
 
 /// A demand as matching needs it; no personal data.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DemandFacts {
     pub id: Uuid,
     pub street: Uuid,
@@ -76,22 +77,41 @@ pub struct DemandFacts {
     pub status: String,
 }
 
+const FACTS: &str =
+    "SELECT street_id, grid_id, category, tags, urgency, window_start, window_end, \
+    created_at, status FROM demands WHERE id = $1";
+
 impl DemandFacts {
-    pub async fn read(db: &sqlx::AnyPool, id: Uuid) -> AppResult<DemandFacts> {
-        let d = sqlx::query(
-            "SELECT street_id, grid_id, category, tags, urgency, window_start, window_end, created_at, status \
-             FROM demands WHERE id = $1",
-        )
-        .bind(id.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or(AppError::NotFound("demand"))?;
+    pub async fn read<'e, E>(db: E, id: Uuid) -> AppResult<DemandFacts>
+    where
+        E: sqlx::Executor<'e, Database = sqlx::Any>,
+    {
+        let d = sqlx::query(FACTS)
+            .bind(id.to_string())
+            .fetch_optional(db)
+            .await?
+            .ok_or(AppError::NotFound("demand"))?;
+        Self::from_row(id, &d)
+    }
+
+    /// Reads the demand and locks it until the transaction ends.
+    pub async fn lock(tx: &mut Tx<'_>, id: Uuid) -> AppResult<DemandFacts> {
+        let sql = format!("{FACTS}{}", for_update(tx));
+        let d = sqlx::query(&sql)
+            .bind(id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?
+            .ok_or(AppError::NotFound("demand"))?;
+        Self::from_row(id, &d)
+    }
+
+    fn from_row(id: Uuid, d: &sqlx::any::AnyRow) -> AppResult<DemandFacts> {
         Ok(DemandFacts {
             id,
-            street: get_uuid(&d, "street_id")?,
-            grid: get_uuid(&d, "grid_id")?,
+            street: get_uuid(d, "street_id")?,
+            grid: get_uuid(d, "grid_id")?,
             category: d.try_get("category")?,
-            tags: get_json(&d, "tags")?,
+            tags: get_json(d, "tags")?,
             urgency: Urgency::from_db(&d.try_get::<String, _>("urgency")?)?,
             window_start: d.try_get("window_start")?,
             window_end: d.try_get("window_end")?,
@@ -136,7 +156,7 @@ pub fn prepare_from(
     let (request, members) = pool.request(
         &spec,
         config,
-        now().unix_timestamp(),
+        state.now().unix_timestamp(),
         state.plugins.settings().max_results,
     );
     Prepared {
@@ -327,7 +347,7 @@ pub async fn match_with(
             candidates_considered: considered,
             fault: None,
             log: vec![],
-            matched_at: now_ts(),
+            matched_at: state.now_ts(),
         });
     };
     let (request, outcome, log) = match compiled(state, active.id, active.kind).await? {
@@ -356,7 +376,7 @@ pub async fn match_with(
                 candidates_considered: considered,
                 fault: None,
                 log: log.lines,
-                matched_at: now_ts(),
+                matched_at: state.now_ts(),
             })
         }
         Err(fault) => {
@@ -383,7 +403,7 @@ pub async fn match_with(
                     quarantined,
                 }),
                 log: log.lines,
-                matched_at: now_ts(),
+                matched_at: state.now_ts(),
             })
         }
     }
@@ -416,7 +436,7 @@ pub(crate) async fn record_fault(
     if !fault.is_plugins() {
         return Ok(false);
     }
-    let at = now_ts();
+    let at = state.now_ts();
     let mut message = fault.to_string();
     if message.len() > 2000 {
         let mut cut = 2000;

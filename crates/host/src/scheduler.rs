@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::{
     dispatch::{escalate, offer_onward, settings_for},
-    domain::{format_ts, now_ts},
+    domain::format_ts,
     error::AppResult,
     lists::{get_uuid, orders::record_event},
     state::AppState,
@@ -30,9 +30,11 @@ pub struct Tick {
 /// The most deadlines handled in one pass; the rest wait for the next.
 const BATCH: i64 = 200;
 
-/// One pass over the deadlines that have passed.
+/// One pass over the deadlines that have passed. Each order is acted on in a transaction of
+/// its own, which reads nothing through any other connection.
 pub async fn tick(state: &AppState) -> AppResult<Tick> {
-    let now = format_ts(state.clock.now());
+    let at = state.now();
+    let now = format_ts(at);
     let mut done = Tick::default();
 
     let expired = sqlx::query(
@@ -52,7 +54,7 @@ pub async fn tick(state: &AppState) -> AppResult<Tick> {
             "UPDATE service_orders SET accept_deadline = NULL, updated_at = $1 \
              WHERE id = $2 AND status = 'offered' AND accept_deadline = $3",
         )
-        .bind(now_ts())
+        .bind(now.clone())
         .bind(id.to_string())
         .bind(deadline)
         .execute(&mut *tx)
@@ -64,12 +66,13 @@ pub async fn tick(state: &AppState) -> AppResult<Tick> {
             "UPDATE order_offers SET status = 'withdrawn', reason = 'no answer in time', responded_at = $1 \
              WHERE order_id = $2 AND status = 'open'",
         )
-        .bind(now_ts())
+        .bind(now.clone())
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
         record_event(
             &mut tx,
+            &now,
             "order",
             id,
             "system",
@@ -77,7 +80,7 @@ pub async fn tick(state: &AppState) -> AppResult<Tick> {
             Some("no answer in time"),
         )
         .await?;
-        offer_onward(&mut tx, state, id, "the offers expired").await?;
+        offer_onward(&mut tx, at, id, "the offers expired").await?;
         tx.commit().await?;
         done.expired_offers += 1;
     }
@@ -103,14 +106,14 @@ pub async fn tick(state: &AppState) -> AppResult<Tick> {
         .await?;
         // The escalated case gets as long again as the category allows, at least two hours.
         let grace = Duration::minutes(settings.complete_minutes.unwrap_or(120).max(120));
-        let new_deadline = state.clock.now() + grace;
+        let new_deadline = at + grace;
         let mut tx = state.db.write().begin().await?;
         let claimed = sqlx::query(
             "UPDATE service_orders SET complete_deadline = $1, updated_at = $2 \
              WHERE id = $3 AND status IN ('accepted', 'in_progress') AND complete_deadline = $4",
         )
         .bind(format_ts(new_deadline))
-        .bind(now_ts())
+        .bind(now.clone())
         .bind(id.to_string())
         .bind(deadline)
         .execute(&mut *tx)
@@ -121,6 +124,7 @@ pub async fn tick(state: &AppState) -> AppResult<Tick> {
         let demand: Uuid = get_uuid(row, "demand_id")?;
         escalate(
             &mut tx,
+            &now,
             street,
             demand,
             Some(id),

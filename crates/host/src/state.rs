@@ -37,6 +37,17 @@ impl AppState {
         }
     }
 
+    /// The time now, by the service's clock: every instant the service records comes from
+    /// here.
+    pub fn now(&self) -> time::OffsetDateTime {
+        self.clock.now()
+    }
+
+    /// [`AppState::now`] in the stored form.
+    pub fn now_ts(&self) -> String {
+        crate::domain::format_ts(self.clock.now())
+    }
+
     /// The same state acting on another clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     get_json, get_uuid,
-    orders::{record_event, record_events},
+    orders::{record_events, NewEvent},
     push_in, push_json_contains,
     streets::{category_exists, grid_street},
     to_json, Created,
@@ -21,9 +21,11 @@ use super::{
 use crate::{
     access::{Action, ListScope, Target},
     auth::Principal,
-    db::Sql,
+    db::{for_update, Sql},
     dispatch,
-    domain::{mask_address, mask_name, mask_phone, now_ts, Channel, Check, DemandStatus, Urgency},
+    domain::{
+        format_ts, mask_address, mask_name, mask_phone, Channel, Check, DemandStatus, Urgency,
+    },
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     hooks::{self, Intake, Triage},
@@ -311,7 +313,8 @@ async fn create_demand(
         return Err(unknown_category(&category));
     }
     let id = Uuid::now_v7();
-    let filed_at = now_ts();
+    let filed = state.now();
+    let filed_at = format_ts(filed);
     let urgency = body.urgency.unwrap_or(Urgency::Normal);
     let mut facts = DemandFacts {
         id,
@@ -357,9 +360,9 @@ async fn create_demand(
     let actor = caller.token_id.to_string();
     let triage_json = to_json(&triage);
     let triaged = (triage.rule != "none").then(|| triage.summary());
-    let (st, channel, grid) = (state.clone(), body.channel, body.grid_id);
+    let (channel, grid) = (body.channel, body.grid_id);
     // What was written, to answer with, without reading it back.
-    let filed = Demand {
+    let answer = Demand {
         id,
         street_id: street,
         grid_id: grid,
@@ -409,7 +412,7 @@ async fn create_demand(
                 .bind(status.as_str())
                 .bind(actor.clone())
                 .bind(triage_json)
-                .bind(filed_at)
+                .bind(filed_at.clone())
                 .execute(&mut **tx)
                 .await?;
                 let via = format!("via {}", channel.as_str());
@@ -417,9 +420,9 @@ async fn create_demand(
                 if let Some(note) = &triaged {
                     events.push(("demand", id, "system", "triaged", Some(note.as_str())));
                 }
-                record_events(tx, &events).await?;
+                record_events(tx, &filed_at, &events).await?;
                 if let Some(plan) = &plan {
-                    dispatch::write(tx, &st, &facts, plan, "system", false).await?;
+                    dispatch::write(tx, filed, &facts, plan, "system", false).await?;
                 }
                 Ok(())
             })
@@ -427,7 +430,7 @@ async fn create_demand(
         .await?;
     Ok(Created(
         format!("/api/v1/demands/{id}"),
-        shown_to(Demand { status, ..filed }, &caller),
+        shown_to(Demand { status, ..answer }, &caller),
     ))
 }
 
@@ -447,6 +450,12 @@ async fn get_demand(
     Ok(Json(demand_from_row(&row, &caller)?))
 }
 
+/// Edits a demand (the street's admins and grid workers). `status` moves it by hand:
+/// `cancelled` withdraws an open or dispatched demand — a dispatched one's order is cancelled
+/// with it and its open offers withdrawn, so nobody can accept it any more; a demand whose
+/// order was accepted is cancelled by cancelling that order first (409 `invalid_transition`).
+/// `open` reopens a cancelled one. The edit is decided from the demand as it stands when the
+/// edit is written, so it never undoes a dispatch, an accept or a completion made meanwhile.
 #[utoipa::path(patch, path = "/api/v1/demands/{id}", tag = "demands", request_body = UpdateDemand,
     params(("id" = Uuid, Path, description = "demand id")),
     responses((status = 200, body = Demand), (status = 403, body = crate::error::Problem),
@@ -459,40 +468,61 @@ async fn update_demand(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<UpdateDemand>,
 ) -> AppResult<Json<Demand>> {
-    let db = state.db.write();
     let id = path_id("id", &id)?;
-    let row = fetch_row(db, id).await?;
-    let street = get_uuid(&row, "street_id")?;
+    // Access and the references the edit names are checked first; a demand never changes
+    // street.
+    let street = get_uuid(&fetch_row(state.db.read(), id).await?, "street_id")?;
     caller.authorize(Action::Update, Target::Demand { street })?;
     let mut c = Check::new();
-    let category = match body.category {
-        Some(v) => c.code("category", &v, 32),
-        None => row.try_get("category")?,
-    };
-    let tags = match body.tags {
-        Some(v) => c.labels("tags", &v, 20),
-        None => get_json(&row, "tags")?,
-    };
-    let description = match body.description {
-        Some(v) => c.text("description", &v, 1, 2000),
-        None => row.try_get("description")?,
-    };
-    let resident = match &body.resident {
-        Some(r) => check_resident(&mut c, r),
-        None => Resident {
-            name: row.try_get("resident_name")?,
-            phone: row.try_get("resident_phone")?,
-            address: row.try_get("resident_address")?,
-        },
-    };
-    let start = match body.window_start {
-        Some(v) => c.ts("window_start", v.as_deref()),
+    let category = body.category.as_deref().map(|v| c.code("category", v, 32));
+    let tags = body.tags.as_deref().map(|v| c.labels("tags", v, 20));
+    let description = body
+        .description
+        .as_deref()
+        .map(|v| c.text("description", v, 1, 2000));
+    let resident = body.resident.as_ref().map(|r| check_resident(&mut c, r));
+    let start = body
+        .window_start
+        .as_ref()
+        .map(|v| c.ts("window_start", v.as_deref()));
+    let end = body
+        .window_end
+        .as_ref()
+        .map(|v| c.ts("window_end", v.as_deref()));
+    c.finish()?;
+    if let Some(grid) = body.grid_id {
+        if grid_in_street(state.db.read(), grid).await? != street {
+            return Err(AppError::field(
+                "grid_id",
+                "other_street",
+                "the grid must be in the demand's street",
+            ));
+        }
+    }
+    if let Some(category) = &category {
+        require_category(state.db.read(), street, category).await?;
+    }
+    let now = state.now_ts();
+    let actor = caller.token_id.to_string();
+    let mut tx = state.db.write().begin().await?;
+    // The demand as it stands, locked until the edit commits.
+    let row = sqlx::query(&format!(
+        "SELECT * FROM demands WHERE id = $1{}",
+        for_update(&tx)
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(AppError::NotFound("demand"))?;
+    let start = match start {
+        Some(v) => v,
         None => row.try_get("window_start")?,
     };
-    let end = match body.window_end {
-        Some(v) => c.ts("window_end", v.as_deref()),
+    let end = match end {
+        Some(v) => v,
         None => row.try_get("window_end")?,
     };
+    let mut c = Check::new();
     c.window("window_end", &start, &end);
     c.finish()?;
     let current = DemandStatus::from_db(&row.try_get::<String, _>("status")?)?;
@@ -506,35 +536,100 @@ async fn update_demand(
         }
         Some(DemandStatus::Open) if current == DemandStatus::Cancelled => DemandStatus::Open,
         Some(next) => {
+            let hint = if current == DemandStatus::InProgress {
+                "; cancel its order first"
+            } else {
+                ""
+            };
             return Err(AppError::Conflict {
                 code: "invalid_transition",
-                message: format!("a demand cannot go from {current} to {next} by an edit"),
+                message: format!("a demand cannot go from {current} to {next} by an edit{hint}"),
                 field: Some("status".into()),
-            })
+            });
         }
     };
-    let grid = body.grid_id.unwrap_or(get_uuid(&row, "grid_id")?);
-    if grid_in_street(db, grid).await? != street {
-        return Err(AppError::field(
-            "grid_id",
-            "other_street",
-            "the grid must be in the demand's street",
-        ));
+    let mut events: Vec<(Uuid, &str, Option<String>)> = Vec::new();
+    if (current, status) == (DemandStatus::Dispatched, DemandStatus::Cancelled) {
+        // Its order goes with it: offered (or out of candidates), never yet accepted.
+        let live = sqlx::query(
+            "SELECT id, status FROM service_orders WHERE demand_id = $1 \
+             AND status IN ('offered', 'accepted', 'in_progress', 'unassigned')",
+        )
+        .bind(id.to_string())
+        .fetch_all(&mut *tx)
+        .await?;
+        for order in &live {
+            let order_id = get_uuid(order, "id")?;
+            let moved = sqlx::query(
+                "UPDATE service_orders SET status = 'cancelled', updated_at = $1, accept_deadline = NULL, \
+                 complete_deadline = NULL WHERE id = $2 AND status IN ('offered', 'unassigned')",
+            )
+            .bind(now.clone())
+            .bind(order_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            if moved.rows_affected() == 0 {
+                return Err(AppError::Conflict {
+                    code: "invalid_transition",
+                    message: format!(
+                        "the demand's order {order_id} is {}; cancel the order first",
+                        order.try_get::<String, _>("status")?
+                    ),
+                    field: Some("status".into()),
+                });
+            }
+            sqlx::query(
+                "UPDATE order_offers SET status = 'withdrawn', reason = 'the demand was cancelled', \
+                 responded_at = $1 WHERE order_id = $2 AND status = 'open'",
+            )
+            .bind(now.clone())
+            .bind(order_id.to_string())
+            .execute(&mut *tx)
+            .await?;
+            events.push((
+                order_id,
+                "cancelled",
+                Some("the demand was cancelled".into()),
+            ));
+        }
     }
-    require_category(db, street, &category).await?;
-    let mut tx = db.begin().await?;
-    sqlx::query(
+    let category = match category {
+        Some(v) => v,
+        None => row.try_get("category")?,
+    };
+    let tags = match tags {
+        Some(v) => v,
+        None => get_json(&row, "tags")?,
+    };
+    let description = match description {
+        Some(v) => v,
+        None => row.try_get("description")?,
+    };
+    let resident = match resident {
+        Some(r) => r,
+        None => Resident {
+            name: row.try_get("resident_name")?,
+            phone: row.try_get("resident_phone")?,
+            address: row.try_get("resident_address")?,
+        },
+    };
+    let grid = match body.grid_id {
+        Some(g) => g,
+        None => get_uuid(&row, "grid_id")?,
+    };
+    let urgency = match body.urgency {
+        Some(u) => u.as_str().to_string(),
+        None => row.try_get::<String, _>("urgency")?,
+    };
+    let updated = sqlx::query(
         "UPDATE demands SET grid_id = $1, category = $2, tags = $3, urgency = $4, description = $5, \
          resident_name = $6, resident_phone = $7, resident_address = $8, window_start = $9, window_end = $10, \
-         status = $11, updated_at = $12 WHERE id = $13",
+         status = $11, updated_at = $12 WHERE id = $13 AND status = $14",
     )
     .bind(grid.to_string())
     .bind(category)
     .bind(to_json(&tags))
-    .bind(match body.urgency {
-        Some(u) => u.as_str().to_string(),
-        None => row.try_get::<String, _>("urgency")?,
-    })
+    .bind(urgency)
     .bind(description)
     .bind(resident.name)
     .bind(resident.phone)
@@ -542,25 +637,33 @@ async fn update_demand(
     .bind(start)
     .bind(end)
     .bind(status.as_str())
-    .bind(now_ts())
+    .bind(now.clone())
     .bind(id.to_string())
+    .bind(current.as_str())
     .execute(&mut *tx)
     .await?;
+    if updated.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "demand_changed",
+            "the demand changed meanwhile; read it and edit it again",
+        ));
+    }
     let action = match (current, status) {
         (a, b) if a == b => "edited",
         (_, DemandStatus::Cancelled) => "cancelled",
         _ => "reopened",
     };
-    record_event(
-        &mut tx,
-        "demand",
-        id,
-        &caller.token_id.to_string(),
-        action,
-        None,
-    )
-    .await?;
+    let mut all: Vec<NewEvent<'_>> = events
+        .iter()
+        .map(|(order, action, note)| ("order", *order, actor.as_str(), *action, note.as_deref()))
+        .collect();
+    all.push(("demand", id, actor.as_str(), action, None));
+    record_events(&mut tx, &now, &all).await?;
+    let row = sqlx::query("SELECT * FROM demands WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+    let answer = demand_from_row(&row, &caller)?;
     tx.commit().await?;
-    let row = fetch_row(db, id).await?;
-    Ok(Json(demand_from_row(&row, &caller)?))
+    Ok(Json(answer))
 }

@@ -17,7 +17,7 @@ use crate::pool;
 use crate::{
     access::{Action, Target},
     auth::{generate_token, hash_token, Principal, RoleKind},
-    domain::{format_ts, now, now_ts, Check},
+    domain::{format_ts, Check},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson},
     state::AppState,
@@ -78,8 +78,10 @@ async fn apply(
     comment: Option<String>,
     rated_by: &str,
 ) -> AppResult<Rated> {
-    let now = now_ts();
+    let now = state.now_ts();
     let mut tx = state.db.write().begin().await?;
+    // The demand first, then the order, as every transaction that changes both.
+    super::orders::lock_order(&mut tx, order).await?;
     let done = sqlx::query(
         "UPDATE service_orders SET rating = $1, rating_comment = $2, rated_at = $3, rated_by = $4 \
          WHERE id = $5 AND status = 'completed' AND rating IS NULL",
@@ -108,16 +110,26 @@ async fn apply(
         Some(c) => format!("{rating}/5: {c}"),
         None => format!("{rating}/5"),
     };
-    record_event(&mut tx, "order", order, rated_by, "rated", Some(&note)).await?;
+    record_event(
+        &mut tx,
+        &now,
+        "order",
+        order,
+        rated_by,
+        "rated",
+        Some(&note),
+    )
+    .await?;
     let flagged = rating <= 2;
     if flagged {
         sqlx::query("UPDATE demands SET flagged = 1, updated_at = $1 WHERE id = $2")
-            .bind(now)
+            .bind(now.clone())
             .bind(demand.to_string())
             .execute(&mut *tx)
             .await?;
         record_event(
             &mut tx,
+            &now,
             "demand",
             demand,
             rated_by,
@@ -236,12 +248,12 @@ async fn create_link(
         ));
     }
     let token = generate_token();
-    let expires = format_ts(now() + Duration::days(LINK_VALID_DAYS));
+    let expires = format_ts(state.now() + Duration::days(LINK_VALID_DAYS));
     sqlx::query("INSERT INTO feedback_links (token_hash, order_id, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
         .bind(hash_token(&token))
         .bind(id.to_string())
         .bind(caller.token_id.to_string())
-        .bind(now_ts())
+        .bind(state.now_ts())
         .bind(expires.clone())
         .execute(state.db.write())
         .await?;
@@ -265,7 +277,7 @@ async fn link_order(state: &AppState, token: &str) -> AppResult<(Uuid, bool)> {
     .fetch_optional(state.db.read())
     .await?
     .ok_or(AppError::NotFound("feedback link"))?;
-    if row.try_get::<String, _>("expires_at")? < now_ts() {
+    if row.try_get::<String, _>("expires_at")? < state.now_ts() {
         return Err(AppError::conflict(
             "link_expired",
             "this feedback link has expired",
@@ -325,7 +337,7 @@ async fn rate_by_link(
     let claimed = sqlx::query(
         "UPDATE feedback_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
     )
-    .bind(now_ts())
+    .bind(state.now_ts())
     .bind(hash_token(&token))
     .execute(state.db.write())
     .await?;

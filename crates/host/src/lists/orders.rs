@@ -7,7 +7,7 @@ use axum::{
     Json,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, AnyConnection, Row};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -19,9 +19,9 @@ use gongjian_plugin_sdk::{CandidateKind, PointsRequest};
 use crate::{
     access::{Action, ListScope, Target},
     auth::{Principal, Role},
-    db::Sql,
+    db::{for_update, Sql, Tx},
     dispatch,
-    domain::{mask_address, mask_name, mask_phone, now_ts, str_enum, Check},
+    domain::{format_ts, mask_address, mask_name, mask_phone, str_enum, Check},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     matching::{RankedCandidate, RuleUsed},
@@ -176,27 +176,25 @@ pub struct ListEvents {
     pub limit: Option<u32>,
 }
 
-/// Records an event in the transaction of the change it describes.
+/// Records an event in the transaction of the change it describes, at `at` (by the service's
+/// clock, as every instant it records).
 pub async fn record_event(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tx: &mut Tx<'_>,
+    at: &str,
     subject_kind: &str,
     subject_id: Uuid,
     actor: &str,
     action: &str,
     note: Option<&str>,
 ) -> AppResult<()> {
-    record_events(tx, &[(subject_kind, subject_id, actor, action, note)]).await
+    record_events(tx, at, &[(subject_kind, subject_id, actor, action, note)]).await
 }
 
 /// An event to record: (subject kind, subject, actor, action, note).
 pub type NewEvent<'a> = (&'a str, Uuid, &'a str, &'a str, Option<&'a str>);
 
 /// Records several events in one statement, in the transaction of the change they describe.
-pub async fn record_events(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    events: &[NewEvent<'_>],
-) -> AppResult<()> {
-    let at = now_ts();
+pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -> AppResult<()> {
     let mut sql = Sql::new(
         "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ",
     );
@@ -211,14 +209,38 @@ pub async fn record_events(
         sql.bind(actor.to_string()).push(", ");
         sql.bind(action.to_string()).push(", ");
         sql.bind(note.map(str::to_string)).push(", ");
-        sql.bind(at.clone()).push(")");
+        sql.bind(at.to_string()).push(")");
     }
     sql.execute(&mut **tx).await?;
     Ok(())
 }
 
+/// Locks an order and its demand for a change, the demand first. Every transaction that
+/// changes a demand and its orders takes them in that order — demand, order, offers, then the
+/// candidate's row, then the street's counters — so no two of them ever wait on each other.
+/// What the transaction then reads of them holds until it commits.
+pub(crate) async fn lock_order(tx: &mut Tx<'_>, id: Uuid) -> AppResult<()> {
+    let lock = for_update(tx);
+    if lock.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(&format!(
+        "SELECT id FROM demands WHERE id = (SELECT demand_id FROM service_orders WHERE id = $1){lock}"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    sqlx::query(&format!(
+        "SELECT id FROM service_orders WHERE id = $1{lock}"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// The candidates a caller can act as: a volunteer, and the resources it or its unit owns.
-async fn identities(db: &sqlx::AnyPool, caller: &Principal) -> AppResult<Vec<Uuid>> {
+async fn identities(conn: &mut AnyConnection, caller: &Principal) -> AppResult<Vec<Uuid>> {
     let (column, owner) = match &caller.role {
         Role::Volunteer { volunteer, .. } => ("owner_volunteer_id", *volunteer),
         Role::Unit { unit, .. } => ("owner_unit_id", *unit),
@@ -226,7 +248,7 @@ async fn identities(db: &sqlx::AnyPool, caller: &Principal) -> AppResult<Vec<Uui
     };
     let rows = sqlx::query(&format!("SELECT id FROM resources WHERE {column} = $1"))
         .bind(owner.to_string())
-        .fetch_all(db)
+        .fetch_all(&mut *conn)
         .await?;
     let mut ids: Vec<Uuid> = rows
         .iter()
@@ -238,45 +260,64 @@ async fn identities(db: &sqlx::AnyPool, caller: &Principal) -> AppResult<Vec<Uui
     Ok(ids)
 }
 
+/// The caller's offer on an order.
+#[derive(Debug, Clone)]
+struct MyOffer {
+    id: Uuid,
+    kind: String,
+    candidate: Uuid,
+    /// `open`, `declined`, `accepted` or `withdrawn`.
+    status: String,
+}
+
 struct Loaded {
     row: AnyRow,
     street: Uuid,
+    demand: Uuid,
     status: OrderStatus,
     assignee: Option<Uuid>,
-    /// The caller's offer on this order, if any: (offer id, candidate kind, candidate id, status).
-    offer: Option<(Uuid, String, Uuid, String)>,
+    offer: Option<MyOffer>,
     is_assignee: bool,
 }
 
 impl Loaded {
     /// Recomputes the assignee's record in the candidate pool, if the order has one.
-    async fn touch_assignee_load(
-        &self,
-        tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    ) -> AppResult<()> {
+    async fn touch_assignee_load(&self, tx: &mut Tx<'_>) -> AppResult<()> {
         let kind: Option<String> = self.row.try_get("assignee_kind")?;
         if let (Some(kind), Some(assignee)) = (kind, self.assignee) {
             pool::touch_load(tx, self.street, &kind, assignee).await?;
         }
         Ok(())
     }
+
+    /// What the points of completing the order are worked out from: when it was accepted,
+    /// its deadline and its escalations.
+    fn points_inputs(&self) -> AppResult<(Option<String>, Option<String>, i64)> {
+        Ok((
+            self.row.try_get("accepted_at")?,
+            self.row.try_get("complete_deadline")?,
+            self.row.try_get("escalations")?,
+        ))
+    }
 }
 
-async fn load(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
-    let db = state.db.write();
+/// Reads an order for `caller`, through `conn`: a pooled connection for a read, or the
+/// transaction of a change (after [`lock_order`]).
+async fn load(conn: &mut AnyConnection, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
     let row = sqlx::query(
         "SELECT o.*, d.category, d.urgency AS demand_urgency, d.description, d.grid_id, d.window_start, d.window_end, \
          d.resident_name, d.created_at AS demand_created_at, \
          d.resident_phone, d.resident_address FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1",
     )
     .bind(id.to_string())
-    .fetch_optional(db)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or(AppError::NotFound("order"))?;
     let street = get_uuid(&row, "street_id")?;
+    let demand = get_uuid(&row, "demand_id")?;
     let status = OrderStatus::from_db(&row.try_get::<String, _>("status")?)?;
     let assignee = get_opt_uuid(&row, "assignee_id")?;
-    let mine = identities(db, caller).await?;
+    let mine = identities(conn, caller).await?;
     let mut offer = None;
     if !mine.is_empty() {
         let mut sql = Sql::new(
@@ -285,13 +326,13 @@ async fn load(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Loade
         sql.bind(id.to_string());
         push_in(&mut sql, "candidate_id", &mine);
         sql.push(" ORDER BY rank");
-        if let Some(r) = sql.fetch_all(db).await?.first() {
-            offer = Some((
-                get_uuid(r, "id")?,
-                r.try_get("candidate_kind")?,
-                get_uuid(r, "candidate_id")?,
-                r.try_get("status")?,
-            ));
+        if let Some(r) = sql.fetch_all(&mut *conn).await?.first() {
+            offer = Some(MyOffer {
+                id: get_uuid(r, "id")?,
+                kind: r.try_get("candidate_kind")?,
+                candidate: get_uuid(r, "candidate_id")?,
+                status: r.try_get("status")?,
+            });
         }
     }
     let is_assignee = assignee.is_some_and(|a| mine.contains(&a));
@@ -305,6 +346,7 @@ async fn load(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Loade
     Ok(Loaded {
         row,
         street,
+        demand,
         status,
         assignee,
         offer,
@@ -312,7 +354,7 @@ async fn load(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Loade
     })
 }
 
-async fn to_order(state: &AppState, caller: &Principal, l: &Loaded) -> AppResult<Order> {
+async fn to_order(conn: &mut AnyConnection, caller: &Principal, l: &Loaded) -> AppResult<Order> {
     let row = &l.row;
     let id = get_uuid(row, "id")?;
     let staff = caller.sees_resident_data(l.street) || matches!(caller.role, Role::DistrictAdmin);
@@ -335,7 +377,7 @@ async fn to_order(state: &AppState, caller: &Principal, l: &Loaded) -> AppResult
     let offers = if staff {
         let rows = sqlx::query("SELECT * FROM order_offers WHERE order_id = $1 ORDER BY rank")
             .bind(id.to_string())
-            .fetch_all(state.db.write())
+            .fetch_all(&mut *conn)
             .await?;
         Some(
             rows.iter()
@@ -357,7 +399,7 @@ async fn to_order(state: &AppState, caller: &Principal, l: &Loaded) -> AppResult
     };
     Ok(Order {
         id,
-        demand_id: get_uuid(row, "demand_id")?,
+        demand_id: l.demand,
         street_id: l.street,
         status: l.status,
         rule: RuleUsed {
@@ -396,15 +438,19 @@ async fn to_order(state: &AppState, caller: &Principal, l: &Loaded) -> AppResult
     })
 }
 
-async fn reload(state: &AppState, caller: &Principal, id: Uuid) -> AppResult<Json<Order>> {
-    let l = load(state, caller, id).await?;
-    Ok(Json(to_order(state, caller, &l).await?))
+/// The order as the caller sees it now, read through `conn`. A change answers with what its
+/// own transaction reads before it commits, so a committed change never waits for another
+/// connection to answer.
+async fn answer(conn: &mut AnyConnection, caller: &Principal, id: Uuid) -> AppResult<Order> {
+    let l = load(conn, caller, id).await?;
+    to_order(conn, caller, &l).await
 }
 
 /// Dispatches an open demand: ranks its candidates with the street's rule and offers the
 /// order to the best of them. A demand whose order ran out of candidates (`unassigned`) is
 /// dispatched again the same way, its old order cancelled; those who declined it are not
-/// offered it again.
+/// offered it again. A demand edited, cancelled or dispatched while it was being ranked is
+/// not dispatched (409 `demand_changed` or `not_open`).
 #[utoipa::path(post, path = "/api/v1/demands/{id}/dispatch", tag = "orders", request_body = DispatchRequest,
     params(("id" = Uuid, Path, description = "demand id")),
     responses((status = 201, body = Order), (status = 403, body = crate::error::Problem),
@@ -429,15 +475,25 @@ async fn dispatch(
         c.range_i64("offer_count", n, 1, 10);
     }
     c.finish()?;
-    match dispatch::dispatch_demand(&state, demand, body.offer_count, &caller.token_id.to_string()).await? {
+    // Ranked first, with no connection held while the rule runs; then written if the demand
+    // is still as it was ranked.
+    let ranked = dispatch::rank(&state, demand, body.offer_count).await?;
+    let actor = caller.token_id.to_string();
+    let mut tx = state.db.write().begin().await?;
+    match dispatch::commit_dispatch(&mut tx, state.now(), ranked, &actor).await? {
         dispatch::Dispatched::Order(id) => {
-            let l = load(&state, &caller, id).await?;
-            Ok(Created(format!("/api/v1/orders/{id}"), to_order(&state, &caller, &l).await?))
+            let order = answer(&mut tx, &caller, id).await?;
+            tx.commit().await?;
+            Ok(Created(format!("/api/v1/orders/{id}"), order))
         }
-        dispatch::Dispatched::NoCandidates => Err(AppError::conflict(
-            "no_candidates",
-            "no volunteer or resource of the street can take this demand now; the case was escalated",
-        )),
+        dispatch::Dispatched::NoCandidates => {
+            // The escalation is kept.
+            tx.commit().await?;
+            Err(AppError::conflict(
+                "no_candidates",
+                "no volunteer or resource of the street can take this demand now; the case was escalated",
+            ))
+        }
     }
 }
 
@@ -450,13 +506,14 @@ async fn list_orders(
     ApiQuery(q): ApiQuery<ListOrders>,
 ) -> AppResult<Json<Page<Order>>> {
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let mut conn = state.db.read().acquire().await?;
     let mut sql = Sql::new("SELECT o.id FROM service_orders o WHERE 1 = 1");
     match caller.staff_scope() {
         Some(ListScope::All) => {}
         Some(ListScope::Streets(streets)) => push_in(&mut sql, "o.street_id", &streets),
         None => {
             // Volunteers and units see the orders offered to them or assigned to them.
-            let mine = identities(state.db.read(), &caller).await?;
+            let mine = identities(&mut conn, &caller).await?;
             sql.push(" AND (EXISTS (SELECT 1 FROM order_offers f WHERE f.order_id = o.id");
             push_in(&mut sql, "f.candidate_id", &mine);
             sql.push(")");
@@ -479,11 +536,10 @@ async fn list_orders(
         sql.push(" AND o.status = ").bind(s.as_str().to_string());
     }
     page.apply(&mut sql, "o.id");
-    let rows = sql.fetch_all(state.db.read()).await?;
+    let rows = sql.fetch_all(&mut *conn).await?;
     let mut items = Vec::with_capacity(rows.len());
     for r in &rows {
-        let l = load(&state, &caller, get_uuid(r, "id")?).await?;
-        items.push(to_order(&state, &caller, &l).await?);
+        items.push(answer(&mut conn, &caller, get_uuid(r, "id")?).await?);
     }
     Ok(Json(page.finish(items, |o| o.id)))
 }
@@ -498,11 +554,15 @@ async fn get_order(
     Path(id): Path<String>,
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
-    reload(&state, &caller, id).await
+    let mut conn = state.db.read().acquire().await?;
+    Ok(Json(answer(&mut conn, &caller, id).await?))
 }
 
-/// Accepts an order offered to the caller. When several accept at once, exactly one wins;
-/// the others get 409. Accepting a resource's order uses one unit of its capacity.
+/// Accepts an order offered to the caller, while the offer is open and its deadline has not
+/// passed (409 `not_offered`, `offer_expired`). When several accept at once, exactly one wins;
+/// the others get 409 `already_taken`. Accepting a resource's order uses one unit of its
+/// capacity (409 `no_capacity`); a volunteer holds at most `max_open_orders` accepted or
+/// started orders (409 `order_limit`).
 #[utoipa::path(post, path = "/api/v1/orders/{id}/accept", tag = "orders",
     params(("id" = Uuid, Path, description = "order id")),
     responses((status = 200, body = Order), (status = 403, body = crate::error::Problem),
@@ -514,37 +574,44 @@ async fn accept(
     Path(id): Path<String>,
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
-    let l = load(&state, &caller, id).await?;
-    let Some((offer, kind, candidate, offer_status)) = l.offer.clone() else {
+    let now = state.now();
+    let at = format_ts(now);
+    let mut tx = state.db.write().begin().await?;
+    lock_order(&mut tx, id).await?;
+    let l = load(&mut tx, &caller, id).await?;
+    let Some(offer) = l.offer.clone() else {
         return Err(AppError::forbidden("the order was not offered to you"));
     };
-    if offer_status != "open" || l.status != OrderStatus::Offered {
+    if offer.status != "open" || l.status != OrderStatus::Offered {
         return Err(AppError::conflict(
             "not_offered",
-            format!("the order is {} and your offer is {offer_status}", l.status),
+            format!(
+                "the order is {} and your offer is {}",
+                l.status, offer.status
+            ),
         ));
     }
-    let now = now_ts();
-    let settings = dispatch::settings_for(
-        state.db.read(),
-        l.street,
-        &l.row.try_get::<String, _>("category")?,
-    )
-    .await?;
+    let accept_by: Option<String> = l.row.try_get("accept_deadline")?;
+    if let Some(deadline) = accept_by.filter(|d| d.as_str() <= at.as_str()) {
+        return Err(AppError::conflict(
+            "offer_expired",
+            format!("the offer expired at {deadline}; it goes to the next candidates"),
+        ));
+    }
+    let category: String = l.row.try_get("category")?;
+    let settings = dispatch::settings_for(&mut *tx, l.street, &category).await?;
     let window_end: Option<String> = l.row.try_get("window_end")?;
     let filed: String = l.row.try_get("demand_created_at")?;
-    let complete_by =
-        dispatch::complete_deadline(&settings, state.clock.now(), window_end.as_deref(), &filed);
-    let mut tx = state.db.write().begin().await?;
+    let complete_by = dispatch::complete_deadline(&settings, now, window_end.as_deref(), &filed);
     let won = sqlx::query(
         "UPDATE service_orders SET status = 'accepted', assignee_kind = $1, assignee_id = $2, accepted_at = $3, updated_at = $3, \
-         accept_deadline = NULL, complete_deadline = $5 WHERE id = $4 AND status = 'offered'",
+         accept_deadline = NULL, complete_deadline = $5 WHERE id = $4 AND status = 'offered' AND assignee_id IS NULL",
     )
-    .bind(kind.clone())
-    .bind(candidate.to_string())
-    .bind(now.clone())
+    .bind(offer.kind.clone())
+    .bind(offer.candidate.to_string())
+    .bind(at.clone())
     .bind(id.to_string())
-    .bind(crate::domain::format_ts(complete_by))
+    .bind(format_ts(complete_by))
     .execute(&mut *tx)
     .await?;
     if won.rows_affected() == 0 {
@@ -553,10 +620,23 @@ async fn accept(
             "someone else accepted the order first",
         ));
     }
-    if kind == "resource" {
+    let taken = sqlx::query(
+        "UPDATE order_offers SET status = 'accepted', responded_at = $1 WHERE id = $2 AND status = 'open'",
+    )
+    .bind(at.clone())
+    .bind(offer.id.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if taken.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "not_offered",
+            "your offer is no longer open",
+        ));
+    }
+    if offer.kind == "resource" {
         let used = sqlx::query("UPDATE resources SET capacity_left = capacity_left - 1, updated_at = $1 WHERE id = $2 AND capacity_left > 0")
-            .bind(now.clone())
-            .bind(candidate.to_string())
+            .bind(at.clone())
+            .bind(offer.candidate.to_string())
             .execute(&mut *tx)
             .await?;
         if used.rows_affected() == 0 {
@@ -566,46 +646,61 @@ async fn accept(
             ));
         }
     } else {
-        let row = sqlx::query(
-            "SELECT v.max_open_orders, (SELECT COUNT(*) FROM service_orders s WHERE s.assignee_id = v.id \
-             AND s.status IN ('accepted', 'in_progress')) AS open FROM volunteers v WHERE v.id = $1",
-        )
-        .bind(candidate.to_string())
+        // The limit is counted under the volunteer's lock: two accepts of different orders
+        // by one volunteer take turns here, and the second counts the first.
+        let lock = for_update(&tx);
+        let limit = sqlx::query(&format!(
+            "SELECT max_open_orders FROM volunteers WHERE id = $1{lock}"
+        ))
+        .bind(offer.candidate.to_string())
         .fetch_one(&mut *tx)
-        .await?;
-        if row.try_get::<i64, _>("open")? > row.try_get::<i64, _>("max_open_orders")? {
+        .await?
+        .try_get::<i64, _>("max_open_orders")?;
+        let open: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM service_orders WHERE assignee_id = $1 \
+             AND status IN ('accepted', 'in_progress')",
+        )
+        .bind(offer.candidate.to_string())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if open > limit {
             return Err(AppError::conflict(
                 "order_limit",
                 "you hold as many open orders as you may",
             ));
         }
     }
-    sqlx::query("UPDATE order_offers SET status = 'accepted', responded_at = $1 WHERE id = $2")
-        .bind(now.clone())
-        .bind(offer.to_string())
-        .execute(&mut *tx)
-        .await?;
     sqlx::query("UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'")
-        .bind(now.clone())
+        .bind(at.clone())
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    let demand = get_uuid(&l.row, "demand_id")?;
-    sqlx::query("UPDATE demands SET status = 'in_progress', updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(demand.to_string())
-        .execute(&mut *tx)
-        .await?;
+    let demand = l.demand;
+    let started = sqlx::query(
+        "UPDATE demands SET status = 'in_progress', updated_at = $1 WHERE id = $2 AND status = 'dispatched'",
+    )
+    .bind(at.clone())
+    .bind(demand.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if started.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "demand_changed",
+            "the demand is no longer waiting for this order",
+        ));
+    }
     let actor = caller.token_id.to_string();
     record_events(
         &mut tx,
+        &at,
         &[
             (
                 "order",
                 id,
                 &actor,
                 "accepted",
-                Some(&format!("{kind} {candidate}")),
+                Some(&format!("{} {}", offer.kind, offer.candidate)),
             ),
             (
                 "demand",
@@ -617,9 +712,10 @@ async fn accept(
         ],
     )
     .await?;
-    pool::touch_load(&mut tx, l.street, &kind, candidate).await?;
+    pool::touch_load(&mut tx, l.street, &offer.kind, offer.candidate).await?;
+    let order = answer(&mut tx, &caller, id).await?;
     tx.commit().await?;
-    reload(&state, &caller, id).await
+    Ok(Json(order))
 }
 
 /// Declines an offered order, with a reason. When every open offer is declined, the next
@@ -639,23 +735,24 @@ async fn decline(
     let mut c = Check::new();
     let reason = c.text("reason", &body.reason, 1, 200);
     c.finish()?;
-    let l = load(&state, &caller, id).await?;
-    let Some((offer, _, _, offer_status)) = l.offer.clone() else {
+    let now = state.now();
+    let at = format_ts(now);
+    let mut tx = state.db.write().begin().await?;
+    lock_order(&mut tx, id).await?;
+    let l = load(&mut tx, &caller, id).await?;
+    let Some(offer) = l.offer.clone() else {
         return Err(AppError::forbidden("the order was not offered to you"));
     };
-    if offer_status != "open" {
+    if offer.status != "open" {
         return Err(AppError::conflict(
             "not_offered",
-            format!("your offer is {offer_status}"),
+            format!("your offer is {}", offer.status),
         ));
     }
-    let now = now_ts();
-    let actor = caller.token_id.to_string();
-    let mut tx = state.db.write().begin().await?;
     let closed = sqlx::query("UPDATE order_offers SET status = 'declined', reason = $1, responded_at = $2 WHERE id = $3 AND status = 'open'")
         .bind(reason.clone())
-        .bind(now.clone())
-        .bind(offer.to_string())
+        .bind(at.clone())
+        .bind(offer.id.to_string())
         .execute(&mut *tx)
         .await?;
     if closed.rows_affected() == 0 {
@@ -664,7 +761,8 @@ async fn decline(
             "your offer is no longer open",
         ));
     }
-    record_event(&mut tx, "order", id, &actor, "declined", Some(&reason)).await?;
+    let actor = caller.token_id.to_string();
+    record_event(&mut tx, &at, "order", id, &actor, "declined", Some(&reason)).await?;
     let open: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM order_offers WHERE order_id = $1 AND status = 'open'",
     )
@@ -672,26 +770,22 @@ async fn decline(
     .fetch_one(&mut *tx)
     .await?
     .try_get("n")?;
-    let status: String = sqlx::query("SELECT status FROM service_orders WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("status")?;
-    if open == 0 && status == "offered" {
-        dispatch::offer_onward(&mut tx, &state, id, "every open offer was declined").await?;
+    if open == 0 && l.status == OrderStatus::Offered {
+        dispatch::offer_onward(&mut tx, now, id, "every open offer was declined").await?;
     }
+    let order = answer(&mut tx, &caller, id).await?;
     tx.commit().await?;
-    reload(&state, &caller, id).await
+    Ok(Json(order))
 }
 
 /// Checks that the caller is the order's assignee and the order is in `from`.
 async fn assignee_at(
-    state: &AppState,
+    conn: &mut AnyConnection,
     caller: &Principal,
     id: Uuid,
     from: OrderStatus,
 ) -> AppResult<Loaded> {
-    let l = load(state, caller, id).await?;
+    let l = load(conn, caller, id).await?;
     if !l.is_assignee {
         return Err(AppError::forbidden("only the order's assignee may do that"));
     }
@@ -716,11 +810,12 @@ async fn start(
     Path(id): Path<String>,
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
-    assignee_at(&state, &caller, id, OrderStatus::Accepted).await?;
-    let now = now_ts();
+    let at = state.now_ts();
     let mut tx = state.db.write().begin().await?;
+    lock_order(&mut tx, id).await?;
+    assignee_at(&mut tx, &caller, id, OrderStatus::Accepted).await?;
     let moved = sqlx::query("UPDATE service_orders SET status = 'in_progress', started_at = $1, updated_at = $1 WHERE id = $2 AND status = 'accepted'")
-        .bind(now)
+        .bind(at.clone())
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
@@ -732,6 +827,7 @@ async fn start(
     }
     record_event(
         &mut tx,
+        &at,
         "order",
         id,
         &caller.token_id.to_string(),
@@ -739,8 +835,9 @@ async fn start(
         None,
     )
     .await?;
+    let order = answer(&mut tx, &caller, id).await?;
     tx.commit().await?;
-    reload(&state, &caller, id).await
+    Ok(Json(order))
 }
 
 /// Completes an order in progress (the assignee), recording the service time.
@@ -760,18 +857,31 @@ async fn complete(
     let minutes = c.range_i64("service_minutes", body.service_minutes, 1, 1440);
     let note = c.opt_text("note", body.note.as_deref(), 1000);
     c.finish()?;
-    let l = assignee_at(&state, &caller, id, OrderStatus::InProgress).await?;
-    let completed = state.clock.now();
-    let points = award(&state, &l, minutes, completed).await?;
-    let now = now_ts();
+    // The points rule is a plugin call: it runs before the transaction, on the order as read
+    // now, and the transaction then checks that the order is still as it was read.
+    let read = {
+        let mut conn = state.db.read().acquire().await?;
+        assignee_at(&mut conn, &caller, id, OrderStatus::InProgress).await?
+    };
+    let completed = state.now();
+    let points = award(&state, &read, minutes, completed).await?;
+    let at = format_ts(completed);
     let actor = caller.token_id.to_string();
     let mut tx = state.db.write().begin().await?;
+    lock_order(&mut tx, id).await?;
+    let l = assignee_at(&mut tx, &caller, id, OrderStatus::InProgress).await?;
+    if l.points_inputs()? != read.points_inputs()? {
+        return Err(AppError::conflict(
+            "order_changed",
+            "the order changed while its points were worked out; complete it again",
+        ));
+    }
     let moved = sqlx::query(
         "UPDATE service_orders SET status = 'completed', completed_at = $1, updated_at = $1, service_minutes = $2, \
          completion_note = $3, points = $5, points_rule = $6, points_reason = $7, complete_deadline = NULL \
          WHERE id = $4 AND status = 'in_progress'",
     )
-    .bind(now.clone())
+    .bind(at.clone())
     .bind(minutes)
     .bind(note.clone())
     .bind(id.to_string())
@@ -786,18 +896,27 @@ async fn complete(
             "the order changed meanwhile",
         ));
     }
-    let demand = get_uuid(&l.row, "demand_id")?;
-    sqlx::query("UPDATE demands SET status = 'completed', updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(demand.to_string())
-        .execute(&mut *tx)
-        .await?;
+    let demand = l.demand;
+    let done_demand = sqlx::query(
+        "UPDATE demands SET status = 'completed', updated_at = $1 WHERE id = $2 AND status = 'in_progress'",
+    )
+    .bind(at.clone())
+    .bind(demand.to_string())
+    .execute(&mut *tx)
+    .await?;
+    if done_demand.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "demand_changed",
+            "the demand is no longer in progress with this order",
+        ));
+    }
     let done = format!(
         "{minutes} minutes; {} points ({}: {})",
         points.points, points.rule, points.reason
     );
     record_events(
         &mut tx,
+        &at,
         &[
             ("order", id, &actor, "completed", Some(&done)),
             (
@@ -811,8 +930,9 @@ async fn complete(
     )
     .await?;
     l.touch_assignee_load(&mut tx).await?;
+    let order = answer(&mut tx, &caller, id).await?;
     tx.commit().await?;
-    reload(&state, &caller, id).await
+    Ok(Json(order))
 }
 
 /// The points an order completing now earns under the street's rule.
@@ -876,7 +996,11 @@ async fn cancel(
     let mut c = Check::new();
     let reason = c.text("reason", &body.reason, 1, 200);
     c.finish()?;
-    let l = load(&state, &caller, id).await?;
+    let at = state.now_ts();
+    let actor = caller.token_id.to_string();
+    let mut tx = state.db.write().begin().await?;
+    lock_order(&mut tx, id).await?;
+    let l = load(&mut tx, &caller, id).await?;
     caller.authorize(
         Action::Update,
         Target::Order {
@@ -890,14 +1014,11 @@ async fn cancel(
             format!("the order is {}", l.status),
         ));
     }
-    let now = now_ts();
-    let actor = caller.token_id.to_string();
-    let mut tx = state.db.write().begin().await?;
     let moved = sqlx::query(
         "UPDATE service_orders SET status = 'cancelled', updated_at = $1, accept_deadline = NULL, \
          complete_deadline = NULL WHERE id = $2 AND status = $3",
     )
-    .bind(now.clone())
+    .bind(at.clone())
     .bind(id.to_string())
     .bind(l.status.as_str())
     .execute(&mut *tx)
@@ -909,7 +1030,7 @@ async fn cancel(
         ));
     }
     sqlx::query("UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'")
-        .bind(now.clone())
+        .bind(at.clone())
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
@@ -920,29 +1041,41 @@ async fn cancel(
             == Some("resource");
     if let (true, Some(resource)) = (took_capacity, l.assignee) {
         sqlx::query("UPDATE resources SET capacity_left = capacity_left + 1, updated_at = $1 WHERE id = $2 AND capacity_left < capacity")
-            .bind(now.clone())
+            .bind(at.clone())
             .bind(resource.to_string())
             .execute(&mut *tx)
             .await?;
     }
-    let demand = get_uuid(&l.row, "demand_id")?;
-    sqlx::query("UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status IN ('dispatched', 'in_progress')")
-        .bind(now)
+    let demand = l.demand;
+    let reopened = sqlx::query("UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status IN ('dispatched', 'in_progress')")
+        .bind(at.clone())
         .bind(demand.to_string())
         .execute(&mut *tx)
-        .await?;
-    let reopened = format!("order {id} cancelled: {reason}");
-    record_events(
-        &mut tx,
-        &[
-            ("order", id, &actor, "cancelled", Some(&reason)),
-            ("demand", demand, &actor, "reopened", Some(&reopened)),
-        ],
-    )
-    .await?;
+        .await?
+        .rows_affected()
+        > 0;
+    let note = format!("order {id} cancelled: {reason}");
+    let mut events = vec![(
+        "order",
+        id,
+        actor.as_str(),
+        "cancelled",
+        Some(reason.as_str()),
+    )];
+    if reopened {
+        events.push((
+            "demand",
+            demand,
+            actor.as_str(),
+            "reopened",
+            Some(note.as_str()),
+        ));
+    }
+    record_events(&mut tx, &at, &events).await?;
     l.touch_assignee_load(&mut tx).await?;
+    let order = answer(&mut tx, &caller, id).await?;
     tx.commit().await?;
-    reload(&state, &caller, id).await
+    Ok(Json(order))
 }
 
 async fn events_of(
@@ -987,7 +1120,10 @@ async fn order_events(
     ApiQuery(q): ApiQuery<ListEvents>,
 ) -> AppResult<Json<Page<Event>>> {
     let id = path_id("id", &id)?;
-    load(&state, &caller, id).await?;
+    {
+        let mut conn = state.db.read().acquire().await?;
+        load(&mut conn, &caller, id).await?;
+    }
     events_of(&state, "order", id, &q).await
 }
 

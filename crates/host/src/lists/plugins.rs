@@ -18,7 +18,7 @@ use crate::{
     access::{Action, Target},
     auth::{Principal, RoleKind},
     db::Sql,
-    domain::{now_ts, Check},
+    domain::Check,
     error::{AppError, AppResult, FieldError},
     extract::{path_id, ApiJson, ApiQuery},
     matching::{
@@ -383,7 +383,7 @@ async fn upload_version(
     .bind(hooks)
     .bind(note)
     .bind(caller.token_id.to_string())
-    .bind(now_ts())
+    .bind(state.now_ts())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -443,7 +443,7 @@ async fn switch_to(
     version: Option<Uuid>,
     action: &str,
 ) -> AppResult<()> {
-    let now = now_ts();
+    let now = state.now_ts();
     let mut tx = state.db.write().begin().await?;
     sqlx::query(
         "INSERT INTO street_plugins (street_id, active_version_id, changed_at, changed_by) VALUES ($1, $2, $3, $4) \
@@ -633,7 +633,7 @@ async fn dry_run(
                 "dry-run",
                 &demand,
                 &config,
-                crate::domain::now().unix_timestamp(),
+                state.now().unix_timestamp(),
                 state.plugins.settings().max_results,
             );
             let refs = candidates

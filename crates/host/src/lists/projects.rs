@@ -17,7 +17,7 @@ use crate::{
     access::{Action, ListScope, Target},
     auth::Principal,
     db::Sql,
-    domain::{now_ts, Check, ProjectStatus},
+    domain::{Check, ProjectStatus},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     pagination::{Page, PageRequest},
@@ -320,7 +320,7 @@ async fn create_project(
     .bind(description)
     .bind(goal)
     .bind(budget)
-    .bind(now_ts())
+    .bind(state.now_ts())
     .execute(&mut *tx)
     .await?;
     write_links(&mut tx, id, Some(&demands), Some(&resources)).await?;
@@ -429,7 +429,7 @@ async fn update_project(
     .bind(budget)
     .bind(progress)
     .bind(status.as_str())
-    .bind(now_ts())
+    .bind(state.now_ts())
     .bind(id.to_string())
     .bind(cur.status.as_str())
     .execute(&mut *tx)
@@ -497,7 +497,7 @@ async fn claim_project(
          WHERE id = $3 AND status = 'published'",
     )
     .bind(unit.to_string())
-    .bind(now_ts())
+    .bind(state.now_ts())
     .bind(id.to_string())
     .execute(db)
     .await?;
@@ -568,7 +568,7 @@ async fn report_progress(
             format!("progress is not reported on a {} project", cur.status),
         ));
     }
-    let now = now_ts();
+    let now = state.now_ts();
     let update = Uuid::now_v7();
     let mut tx = db.begin().await?;
     let status = if body.start {
@@ -663,7 +663,7 @@ async fn complete_project(
     let evaluation = c.text("evaluation", &body.evaluation, 1, 2000);
     let score = c.range_i64("score", body.score, 1, 5);
     c.finish()?;
-    let now = now_ts();
+    let now = state.now_ts();
     let done = sqlx::query(
         "UPDATE projects SET status = 'done', evaluation = $1, evaluation_score = $2, completed_at = $3, updated_at = $3 \
          WHERE id = $4 AND status = 'in_progress'",

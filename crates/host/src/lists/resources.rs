@@ -25,7 +25,7 @@ use crate::{
     access::{Action, ListScope, Owner, Target},
     auth::{Principal, Role},
     db::Sql,
-    domain::{now_ts, Check, ResourceStatus},
+    domain::{Check, ResourceStatus},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     pagination::{Page, PageRequest},
@@ -401,7 +401,7 @@ async fn create_resource(
     check_placement(db, &category, &streets, &grids).await?;
 
     let id = Uuid::now_v7();
-    let now = now_ts();
+    let now = state.now_ts();
     let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO resources (id, owner_unit_id, owner_volunteer_id, title, category, tags, description, \
@@ -570,7 +570,7 @@ async fn update_resource(
     .bind(from)
     .bind(until)
     .bind(status.as_str())
-    .bind(now_ts())
+    .bind(state.now_ts())
     .bind(id.to_string())
     .execute(&mut *tx)
     .await?;
@@ -611,7 +611,7 @@ async fn archive_resource(
     )?;
     let mut tx = state.db.write().begin().await?;
     sqlx::query("UPDATE resources SET status = 'archived', updated_at = $1 WHERE id = $2")
-        .bind(now_ts())
+        .bind(state.now_ts())
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;

@@ -15,7 +15,7 @@ use crate::{
     access::{Action, Target},
     auth::Principal,
     dispatch::{settings_for, Settings},
-    domain::{now_ts, Check},
+    domain::Check,
     error::{AppError, AppResult},
     extract::{path_id, ApiJson},
     pool,
@@ -131,7 +131,7 @@ async fn put_settings(
     .bind(body.offer_count)
     .bind(body.accept_minutes)
     .bind(body.complete_minutes)
-    .bind(now_ts())
+    .bind(state.now_ts())
     .execute(&mut *tx)
     .await?;
     // Filing reads a street's settings from its candidate pool.

@@ -17,7 +17,7 @@ use crate::{
     access::{Action, Target},
     auth::{Principal, RoleKind},
     db::Sql,
-    domain::{is_default_category, now_ts, Check, DEFAULT_CATEGORIES},
+    domain::{is_default_category, Check, DEFAULT_CATEGORIES},
     error::{constraint_violation, unique_as_conflict, AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     pagination::{Page, PageRequest},
@@ -139,7 +139,7 @@ async fn create_street(
     let district = c.text("district", &body.district, 1, 64);
     c.finish()?;
     let id = Uuid::now_v7();
-    let now = now_ts();
+    let now = state.now_ts();
     sqlx::query("INSERT INTO streets (id, name, code, district, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
         .bind(id.to_string())
         .bind(name)
@@ -202,7 +202,7 @@ async fn update_street(
     .bind(name)
     .bind(code)
     .bind(district)
-    .bind(now_ts())
+    .bind(state.now_ts())
     .bind(id.to_string())
     .execute(state.db.write())
     .await
@@ -305,7 +305,7 @@ async fn create_community(
         .bind(id.to_string())
         .bind(street.to_string())
         .bind(name)
-        .bind(now_ts())
+        .bind(state.now_ts())
         .execute(state.db.write())
         .await
         .map_err(|e| unique_as_conflict(e, "name", "the street has a community with this name"))?;
@@ -338,7 +338,7 @@ async fn update_community(
     let mut tx = state.db.write().begin().await?;
     sqlx::query("UPDATE communities SET name = $1, updated_at = $2 WHERE id = $3")
         .bind(name)
-        .bind(now_ts())
+        .bind(state.now_ts())
         .bind(id.to_string())
         .execute(&mut *tx)
         .await
@@ -545,7 +545,7 @@ async fn create_grid(
     .bind(code)
     .bind(name)
     .bind(body.households)
-    .bind(now_ts())
+    .bind(state.now_ts())
     .execute(&mut *tx)
     .await
     .map_err(|e| unique_as_conflict(e, "code", "the street has a grid with this code"))?;
@@ -610,7 +610,7 @@ async fn update_grid(
     .bind(code.unwrap_or(current.code))
     .bind(name.unwrap_or(current.name))
     .bind(body.households.unwrap_or(current.households))
-    .bind(now_ts())
+    .bind(state.now_ts())
     .bind(id.to_string())
     .execute(&mut *tx)
     .await
@@ -751,7 +751,7 @@ async fn create_category(
     .bind(street.to_string())
     .bind(code.clone())
     .bind(label.clone())
-    .bind(now_ts())
+    .bind(state.now_ts())
     .execute(&mut *tx)
     .await
     .map_err(|e| unique_as_conflict(e, "code", "the street has a category with this code"))?;

@@ -18,7 +18,7 @@ use crate::{
     access::{Action, ListScope, Target},
     auth::{generate_token, hash_token, Principal, Role, RoleKind},
     db::{Db, Sql},
-    domain::{now_ts, Check},
+    domain::Check,
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     pagination::{Page, PageRequest},
@@ -226,11 +226,12 @@ impl TokenSubject {
     }
 }
 
-/// Stores a new token for a checked subject and returns it with its secret.
+/// Stores a new token for a checked subject, issued at `at`, and returns it with its secret.
 pub async fn issue(
     db: &Db,
     subject: TokenSubject,
     issued_by: Option<Uuid>,
+    at: time::OffsetDateTime,
 ) -> AppResult<IssuedToken> {
     let token = generate_token();
     let id = Uuid::now_v7();
@@ -246,7 +247,7 @@ pub async fn issue(
     .bind(subject.unit.map(|s| s.to_string()))
     .bind(subject.volunteer.map(|s| s.to_string()))
     .bind(issued_by.map(|s| s.to_string()))
-    .bind(now_ts())
+    .bind(crate::domain::format_ts(at))
     .execute(db.write())
     .await?;
     Ok(IssuedToken {
@@ -301,7 +302,7 @@ async fn create_token(
     caller.token_scope()?;
     let subject = TokenSubject::resolve(state.db.write(), body).await?;
     caller.authorize(Action::Create, subject.target())?;
-    let issued = issue(&state.db, subject, Some(caller.token_id)).await?;
+    let issued = issue(&state.db, subject, Some(caller.token_id), state.now()).await?;
     Ok(Created(
         format!("/api/v1/tokens/{}", issued.info.id),
         issued,
@@ -330,7 +331,7 @@ async fn revoke_token(
         },
     )?;
     sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(now_ts())
+        .bind(state.now_ts())
         .bind(id.to_string())
         .execute(state.db.write())
         .await?;

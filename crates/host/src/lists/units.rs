@@ -17,7 +17,7 @@ use crate::{
     access::{Action, RegistryScope, Target},
     auth::{Principal, RoleKind},
     db::Sql,
-    domain::{now_ts, Check, UnitKind},
+    domain::{Check, UnitKind},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     pagination::{Page, PageRequest},
@@ -255,7 +255,7 @@ async fn create_unit(
     )?;
     require_all(state.db.write(), "streets", "street_ids", &f.street_ids).await?;
     let id = Uuid::now_v7();
-    let now = now_ts();
+    let now = state.now_ts();
     let mut tx = state.db.write().begin().await?;
     sqlx::query(
         "INSERT INTO units (id, name, kind, contact_name, contact_phone, address, description, created_at, updated_at) \
@@ -352,7 +352,7 @@ async fn update_unit(
     .bind(f.contact_phone)
     .bind(f.address)
     .bind(f.description)
-    .bind(now_ts())
+    .bind(state.now_ts())
     .bind(id.to_string())
     .execute(&mut *tx)
     .await?;
@@ -388,7 +388,7 @@ async fn archive_unit(
     sqlx::query(
         "UPDATE units SET archived_at = $1, updated_at = $1 WHERE id = $2 AND archived_at IS NULL",
     )
-    .bind(now_ts())
+    .bind(state.now_ts())
     .bind(id.to_string())
     .execute(&mut *tx)
     .await?;

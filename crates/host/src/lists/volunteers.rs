@@ -19,7 +19,7 @@ use crate::{
     access::{Action, RegistryScope, Target},
     auth::Principal,
     db::Sql,
-    domain::{now_ts, Check, WeeklySlot},
+    domain::{Check, WeeklySlot},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     pagination::{Page, PageRequest},
@@ -268,7 +268,7 @@ async fn create_volunteer(
     .bind(to_json(&f.availability))
     .bind(f.max_open_orders)
     .bind(i64::from(body.active.unwrap_or(true)))
-    .bind(now_ts())
+    .bind(state.now_ts())
     .execute(&mut *tx)
     .await?;
     pool::touch_registry(&mut tx, street).await?;
@@ -358,7 +358,7 @@ async fn update_volunteer(
     .bind(to_json(&f.availability))
     .bind(f.max_open_orders)
     .bind(i64::from(body.active.unwrap_or(cur.active)))
-    .bind(now_ts())
+    .bind(state.now_ts())
     .bind(id.to_string())
     .execute(&mut *tx)
     .await?;
@@ -390,7 +390,7 @@ async fn archive_volunteer(
     )?;
     let mut tx = state.db.write().begin().await?;
     sqlx::query("UPDATE volunteers SET archived_at = $1, active = 0, updated_at = $1 WHERE id = $2 AND archived_at IS NULL")
-        .bind(now_ts())
+        .bind(state.now_ts())
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;

@@ -128,7 +128,7 @@ pub fn run(command: PluginCommand, settings: PluginSettings) -> anyhow::Result<(
                 "local",
                 &demand,
                 &config,
-                crate::domain::now().unix_timestamp(),
+                time::OffsetDateTime::now_utc().unix_timestamp(),
                 max_results,
             );
             for c in &candidates {
