@@ -149,6 +149,14 @@ async fn the_checker_names_every_broken_invariant_and_the_rows_at_fault() {
         &[&orders[6]],
     )
     .await;
+    // An offer made after the accepted one: the order was accepted from a stale round.
+    sql(
+        &s.app,
+        "UPDATE order_offers SET offered_at = '2999-01-01T00:00:00.000000Z' WHERE id = \
+         (SELECT id FROM order_offers WHERE order_id = $1 AND status = 'withdrawn' ORDER BY rank LIMIT 1)",
+        &[&orders[4]],
+    )
+    .await;
 
     let report = gongjian_host::check::check_database(&s.app.test_db.url)
         .await
@@ -159,10 +167,12 @@ async fn the_checker_names_every_broken_invariant_and_the_rows_at_fault() {
         ("accepted_offer_matches_assignee", &orders[2]),
         ("open_offers_only_on_offered_orders", &orders[3]),
         ("capacity_within_bounds", &resource),
+        ("capacity_taken_by_orders", &resource),
         ("volunteer_within_order_limit", &v0),
         ("candidate_load_matches_orders", &v0),
         ("candidate_load_matches_orders", &v2),
         ("status_has_its_events", &orders[6]),
+        ("accepted_offer_matches_assignee", &orders[4]),
     ] {
         assert!(
             reports(&report, invariant, row),

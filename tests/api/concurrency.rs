@@ -734,6 +734,74 @@ async fn a_volunteer_never_holds_more_open_orders_than_the_limit() {
     }
 }
 
+/// A unit's resource is accepted for order after order while the street changes its capacity:
+/// what is left always equals the capacity less what the accepted orders took.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resources_capacity_follows_accepts_and_edits_at_once() {
+    use gongjian_host::auth::RoleKind;
+    let s = Scene::new(TestApp::spawn().await, 0, 1).await;
+    let unit = id(&s.app.unit(&[&s.street], "维修公司").await);
+    let unit_token = s.app.token(RoleKind::Unit, None, Some(&unit), None).await;
+    let resource = id(&s
+        .app
+        .post(
+            "/api/v1/resources",
+            &s.app.admin,
+            json!({"owner_unit_id": unit, "title": "上门维修", "category": "repair", "capacity": 20,
+                   "street_ids": [s.street]}),
+        )
+        .await
+        .expect(201));
+    let demands = s.file(30).await;
+    let mut orders = vec![];
+    for d in &demands {
+        let order = s.dispatch(d, 1).await;
+        assert_eq!(open_offers(&order), std::slice::from_ref(&resource));
+        orders.push(id(&order));
+    }
+    let accepts = orders.iter().map(|o| {
+        post(
+            &s.app,
+            format!("/api/v1/orders/{o}/accept"),
+            &unit_token,
+            json!({}),
+        )
+    });
+    let edits = (0..20).map(|i| {
+        patch(
+            &s.app,
+            format!("/api/v1/resources/{resource}"),
+            &s.admin,
+            json!({"capacity": if i % 2 == 0 { 24 } else { 22 }}),
+        )
+    });
+    let (accepted, edited) = tokio::join!(at_once(accepts), at_once(edits));
+    let won = accepted.iter().filter(|a| a.status == 200).count();
+    for a in accepted.iter().filter(|a| a.status != 200) {
+        assert_eq!(a.status, 409, "{}", a.body);
+        assert_eq!(code(&a.body), "no_capacity", "{}", a.body);
+    }
+    for e in &edited {
+        match e.status.as_u16() {
+            200 => {}
+            409 => assert_eq!(code(&e.body), "capacity_in_use", "{}", e.body),
+            other => panic!("edit answered {other}: {}", e.body),
+        }
+    }
+    let r = s
+        .app
+        .get(&format!("/api/v1/resources/{resource}"), &s.admin)
+        .await
+        .expect(200);
+    let (capacity, left) = (
+        r["capacity"].as_i64().unwrap(),
+        r["capacity_left"].as_i64().unwrap(),
+    );
+    assert_eq!(capacity - left, won as i64, "{r}");
+    assert!(won >= 20, "at least the first capacity was taken: {won}");
+    s.app.assert_consistent().await;
+}
+
 /// With a pool of two connections, 64 declines, 64 accepts and the scheduler's re-offers at
 /// once all finish, and none fails: no transaction waits for a second connection, so none
 /// starves the pool. A request that waits 5 s for a connection fails with 503, which fails

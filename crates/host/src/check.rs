@@ -99,6 +99,11 @@ fn invariants() -> Vec<Invariant> {
                  WHERE f.status = 'accepted' AND (o.assignee_id IS NULL OR o.assignee_id <> f.candidate_id \
                  OR o.status IN ('offered', 'unassigned')) \
                  UNION ALL \
+                 SELECT 'order ' || f.order_id, 'offer ' || f.id, \
+                 'accepted through an offer of an earlier round than the last' \
+                 FROM order_offers f WHERE f.status = 'accepted' AND EXISTS (SELECT 1 FROM order_offers g \
+                 WHERE g.order_id = f.order_id AND g.offered_at > f.offered_at) \
+                 UNION ALL \
                  SELECT 'order ' || o.id, CAST(NULL AS TEXT), \
                  'assigned to ' || o.assignee_id || ' without an accepted offer to them' \
                  FROM service_orders o WHERE o.assignee_id IS NOT NULL AND NOT EXISTS \
@@ -128,6 +133,20 @@ fn invariants() -> Vec<Invariant> {
             query: "SELECT 'resource ' || id AS subject, CAST(NULL AS TEXT) AS related, \
                  'capacity left ' || CAST(capacity_left AS TEXT) || ' of ' || CAST(capacity AS TEXT) AS detail \
                  FROM resources WHERE capacity_left < 0 OR capacity_left > capacity"
+                .to_string(),
+        },
+        // Accepting takes one unit of capacity, cancelling an accepted order gives it back,
+        // and a new capacity moves what is left by as much: what is taken is what the orders
+        // that took it hold.
+        Invariant {
+            name: "capacity_taken_by_orders",
+            query: "SELECT 'resource ' || r.id AS subject, CAST(NULL AS TEXT) AS related, \
+                 CAST(r.capacity - r.capacity_left AS TEXT) || ' of its capacity taken, but ' \
+                 || CAST(COALESCE(o.n, 0) AS TEXT) || ' orders took it' AS detail \
+                 FROM resources r LEFT JOIN (SELECT assignee_id, COUNT(*) AS n FROM service_orders \
+                 WHERE assignee_kind = 'resource' AND status IN ('accepted', 'in_progress', 'completed') \
+                 GROUP BY assignee_id) o ON o.assignee_id = r.id \
+                 WHERE r.capacity - r.capacity_left <> COALESCE(o.n, 0)"
                 .to_string(),
         },
         // A volunteer may hold more than the limit only when the limit was lowered after the

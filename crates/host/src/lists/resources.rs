@@ -553,32 +553,47 @@ async fn update_resource(
         )?;
     }
     check_placement(db, &category, &streets, &grids).await?;
-    let delta = capacity - cur.capacity;
     let mut tx = db.begin().await?;
+    // The capacity left moves by the change of capacity as the row stands when it is written
+    // (accepts take from it meanwhile), and the status is the one the edit was decided from:
+    // an archive made meanwhile is not undone.
     let updated = sqlx::query(
         "UPDATE resources SET title = $1, category = $2, tags = $3, description = $4, capacity = $5, \
-         capacity_left = capacity_left + $6, served_grid_ids = $7, available_from = $8, available_until = $9, \
-         status = $10, updated_at = $11 WHERE id = $12 AND capacity_left + $6 >= 0",
+         capacity_left = capacity_left + ($5 - capacity), served_grid_ids = $6, available_from = $7, \
+         available_until = $8, status = $9, updated_at = $10 \
+         WHERE id = $11 AND status = $12 AND capacity_left + ($5 - capacity) >= 0",
     )
     .bind(title)
     .bind(category)
     .bind(to_json(&tags))
     .bind(description)
     .bind(capacity)
-    .bind(delta)
     .bind(to_json(&grids))
     .bind(from)
     .bind(until)
     .bind(status.as_str())
     .bind(state.now_ts())
     .bind(id.to_string())
+    .bind(cur.status.as_str())
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
-        return Err(AppError::Conflict {
-            code: "capacity_in_use",
-            message: "the new capacity is less than what is already in use".into(),
-            field: Some("capacity".into()),
+        let now: String = sqlx::query("SELECT status FROM resources WHERE id = $1")
+            .bind(id.to_string())
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("status")?;
+        return Err(if now != cur.status.as_str() {
+            AppError::conflict(
+                "concurrent_change",
+                "the resource was archived or changed status meanwhile; read it again",
+            )
+        } else {
+            AppError::Conflict {
+                code: "capacity_in_use",
+                message: "the new capacity is less than what is already in use".into(),
+                field: Some("capacity".into()),
+            }
         });
     }
     if body.street_ids.is_some() {

@@ -134,7 +134,10 @@ fn volunteer_from_row(row: &AnyRow) -> AppResult<Volunteer> {
     })
 }
 
-pub async fn fetch_volunteer(db: &sqlx::AnyPool, id: Uuid) -> AppResult<Volunteer> {
+pub async fn fetch_volunteer<'e, E>(db: E, id: Uuid) -> AppResult<Volunteer>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let row = sqlx::query("SELECT * FROM volunteers WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(db)
@@ -312,7 +315,7 @@ async fn update_volunteer(
     ApiJson(body): ApiJson<UpdateVolunteer>,
 ) -> AppResult<Json<Volunteer>> {
     let id = path_id("id", &id)?;
-    let cur = fetch_volunteer(state.db.write(), id).await?;
+    let cur = fetch_volunteer(state.db.read(), id).await?;
     caller.authorize(
         Action::Update,
         Target::Volunteer {
@@ -323,6 +326,16 @@ async fn update_volunteer(
     if body.max_open_orders.is_some() {
         caller.authorize_order_limit(cur.street_id)?;
     }
+    // Only the fields the request names are written, so two edits of different fields at
+    // once both hold (an admin's new limit is not undone by the volunteer's new phone).
+    let given = Given {
+        name: body.name.is_some(),
+        phone: body.phone.is_some(),
+        skills: body.skills.is_some(),
+        team: body.team.is_some(),
+        availability: body.availability.is_some(),
+        max_open_orders: body.max_open_orders.is_some(),
+    };
     let mut c = Check::new();
     let f = check_fields(
         &mut c,
@@ -336,37 +349,63 @@ async fn update_volunteer(
         },
     );
     c.finish()?;
-    let grid = body.home_grid_id.unwrap_or(cur.home_grid_id);
-    if home_street(state.db.write(), grid).await? != cur.street_id {
-        return Err(AppError::field(
-            "home_grid_id",
-            "other_street",
-            "the home grid must be in the volunteer's street",
-        ));
+    if let Some(grid) = body.home_grid_id {
+        if home_street(state.db.read(), grid).await? != cur.street_id {
+            return Err(AppError::field(
+                "home_grid_id",
+                "other_street",
+                "the home grid must be in the volunteer's street",
+            ));
+        }
     }
+    let mut sql = Sql::new("UPDATE volunteers SET updated_at = ");
+    sql.bind(state.now_ts());
+    if let Some(grid) = body.home_grid_id {
+        sql.push(", home_grid_id = ").bind(grid.to_string());
+    }
+    if given.name {
+        sql.push(", name = ").bind(f.name);
+    }
+    if given.phone {
+        sql.push(", phone = ").bind(f.phone);
+    }
+    if given.skills {
+        sql.push(", skills = ").bind(to_json(&f.skills));
+    }
+    if given.team {
+        sql.push(", team = ").bind(f.team);
+    }
+    if let Some(party) = body.party_member {
+        sql.push(", party_member = ").bind(i64::from(party));
+    }
+    if given.availability {
+        sql.push(", availability = ").bind(to_json(&f.availability));
+    }
+    if given.max_open_orders {
+        sql.push(", max_open_orders = ").bind(f.max_open_orders);
+    }
+    if let Some(active) = body.active {
+        sql.push(", active = ").bind(i64::from(active));
+    }
+    sql.push(" WHERE id = ").bind(id.to_string());
     let mut tx = state.db.write().begin().await?;
-    sqlx::query(
-        "UPDATE volunteers SET home_grid_id = $1, name = $2, phone = $3, skills = $4, team = $5, \
-         party_member = $6, availability = $7, max_open_orders = $8, active = $9, updated_at = $10 WHERE id = $11",
-    )
-    .bind(grid.to_string())
-    .bind(f.name)
-    .bind(f.phone)
-    .bind(to_json(&f.skills))
-    .bind(f.team)
-    .bind(i64::from(body.party_member.unwrap_or(cur.party_member)))
-    .bind(to_json(&f.availability))
-    .bind(f.max_open_orders)
-    .bind(i64::from(body.active.unwrap_or(cur.active)))
-    .bind(state.now_ts())
-    .bind(id.to_string())
-    .execute(&mut *tx)
-    .await?;
+    sql.execute(&mut *tx).await?;
     // Its resources name its home grid too.
     pool::touch_registry(&mut tx, cur.street_id).await?;
     pool::touch_owned_registry(&mut tx, Owner::Volunteer, id).await?;
+    let answer = fetch_volunteer(&mut *tx, id).await?;
     tx.commit().await?;
-    Ok(Json(fetch_volunteer(state.db.write(), id).await?))
+    Ok(Json(answer))
+}
+
+/// Which of a volunteer's fields an edit names.
+struct Given {
+    name: bool,
+    phone: bool,
+    skills: bool,
+    team: bool,
+    availability: bool,
+    max_open_orders: bool,
 }
 
 /// Archives a volunteer: hidden from listings, no longer matched, its tokens stop working.
