@@ -802,6 +802,66 @@ async fn a_resources_capacity_follows_accepts_and_edits_at_once() {
     s.app.assert_consistent().await;
 }
 
+/// One volunteer finishes thirty orders while accepting thirty others, all at once: the
+/// volunteer's record in the candidate pool (open and completed orders, minutes) counts every
+/// one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_candidates_record_counts_every_change_made_at_once() {
+    let s = Scene::new(TestApp::spawn().await, 1, 100).await;
+    let volunteer = s.volunteers[0].1.clone();
+    let mut started = vec![];
+    for d in s.file(30).await {
+        let o = id(&s.dispatch(&d, 1).await);
+        for action in ["accept", "start"] {
+            s.app
+                .post(
+                    &format!("/api/v1/orders/{o}/{action}"),
+                    &volunteer,
+                    json!({}),
+                )
+                .await
+                .expect(200);
+        }
+        started.push(o);
+    }
+    let mut offered = vec![];
+    for d in s.file(30).await {
+        offered.push(id(&s.dispatch(&d, 1).await));
+    }
+    let completes = started.iter().map(|o| {
+        post(
+            &s.app,
+            format!("/api/v1/orders/{o}/complete"),
+            &volunteer,
+            json!({"service_minutes": 30}),
+        )
+    });
+    let accepts = offered.iter().map(|o| {
+        post(
+            &s.app,
+            format!("/api/v1/orders/{o}/accept"),
+            &volunteer,
+            json!({}),
+        )
+    });
+    let (completed, accepted) = tokio::join!(at_once(completes), at_once(accepts));
+    for r in completed.iter().chain(&accepted) {
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let ratings = started.iter().enumerate().map(|(i, o)| {
+        post(
+            &s.app,
+            format!("/api/v1/orders/{o}/rating"),
+            &s.admin,
+            json!({"rating": 1 + (i % 5)}),
+        )
+    });
+    for r in at_once(ratings).await {
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    s.app.assert_consistent().await;
+}
+
 /// With a pool of two connections, 64 declines, 64 accepts and the scheduler's re-offers at
 /// once all finish, and none fails: no transaction waits for a second connection, so none
 /// starves the pool. A request that waits 5 s for a connection fails with 503, which fails

@@ -169,7 +169,10 @@ fn invariants() -> Vec<Invariant> {
                  'recorded ' || CAST(cl.open_orders AS TEXT) || ' open, ' || CAST(cl.completed_orders AS TEXT) \
                  || ' completed, ' || CAST(cl.service_minutes AS TEXT) || ' minutes; the orders say ' \
                  || CAST(COALESCE(o.open_orders, 0) AS TEXT) || ', ' || CAST(COALESCE(o.completed_orders, 0) AS TEXT) \
-                 || ', ' || CAST(COALESCE(o.minutes, 0) AS TEXT) AS detail \
+                 || ', ' || CAST(COALESCE(o.minutes, 0) AS TEXT) \
+                 || '; last order ' || COALESCE(cl.last_order_at, 'none') || ' against ' || COALESCE(o.last, 'none') \
+                 || '; rating ' || COALESCE(CAST(cl.average_rating AS TEXT), 'none') || ' against ' \
+                 || COALESCE(CAST(o.rating AS TEXT), 'none') AS detail \
                  FROM candidate_loads cl LEFT JOIN (SELECT street_id, assignee_id, \
                  SUM(CASE WHEN status IN ('accepted', 'in_progress') THEN 1 ELSE 0 END) AS open_orders, \
                  SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END) AS completed_orders, \

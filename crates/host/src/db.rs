@@ -119,19 +119,21 @@ pub fn for_update(tx: &Tx<'_>) -> &'static str {
     }
 }
 
-/// Locks one row of `table` by id for the rest of the transaction (see [`for_update`]);
-/// false when there is no such row.
+/// Locks one row of `table` by id for the rest of the transaction (see [`for_update`]; on
+/// SQLite there is nothing to do).
 pub async fn lock_row(
     tx: &mut Tx<'_>,
     table: &'static str,
     id: uuid::Uuid,
-) -> Result<bool, sqlx::Error> {
-    let sql = format!("SELECT id FROM {table} WHERE id = $1{}", for_update(tx));
-    Ok(sqlx::query(&sql)
-        .bind(id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-        .is_some())
+) -> Result<(), sqlx::Error> {
+    let lock = for_update(tx);
+    if !lock.is_empty() {
+        sqlx::query(&format!("SELECT id FROM {table} WHERE id = $1{lock}"))
+            .bind(id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+    }
+    Ok(())
 }
 
 /// The database handle shared by every request.

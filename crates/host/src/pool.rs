@@ -84,12 +84,22 @@ pub enum Owner {
 /// Recomputes a candidate's record in a street from its orders and moves the load counter of
 /// the street (and, for a resource, whose capacity every street it serves sees, of those
 /// streets too). Called in the transaction of every order change that alters a record.
+///
+/// The candidate's row is locked first: two transactions changing orders of one candidate
+/// take turns here, and the second counts what the first committed, so the record never
+/// misses a change made at the same moment.
 pub async fn touch_load(
     tx: &mut Tx<'_>,
     street: Uuid,
     kind: &str,
     candidate: Uuid,
 ) -> AppResult<()> {
+    let table = if kind == "resource" {
+        "resources"
+    } else {
+        "volunteers"
+    };
+    crate::db::lock_row(tx, table, candidate).await?;
     sqlx::query(
         "INSERT INTO candidate_loads (street_id, candidate_id, open_orders, completed_orders, service_minutes, \
          last_order_at, average_rating) \

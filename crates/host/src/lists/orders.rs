@@ -220,23 +220,44 @@ pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -
 /// candidate's row, then the street's counters — so no two of them ever wait on each other.
 /// What the transaction then reads of them holds until it commits.
 pub(crate) async fn lock_order(tx: &mut Tx<'_>, id: Uuid) -> AppResult<()> {
+    lock_demand_of(tx, id).await?;
     let lock = for_update(tx);
-    if lock.is_empty() {
-        return Ok(());
+    if !lock.is_empty() {
+        sqlx::query(&format!(
+            "SELECT id FROM service_orders WHERE id = $1{lock}"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
     }
-    sqlx::query(&format!(
-        "SELECT id FROM demands WHERE id = (SELECT demand_id FROM service_orders WHERE id = $1){lock}"
-    ))
-    .bind(id.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
-    sqlx::query(&format!(
-        "SELECT id FROM service_orders WHERE id = $1{lock}"
-    ))
-    .bind(id.to_string())
-    .fetch_optional(&mut **tx)
-    .await?;
     Ok(())
+}
+
+/// Locks the demand of an order (see [`lock_order`]).
+async fn lock_demand_of(tx: &mut Tx<'_>, order: Uuid) -> AppResult<()> {
+    let lock = for_update(tx);
+    if !lock.is_empty() {
+        sqlx::query(&format!(
+            "SELECT id FROM demands WHERE id = (SELECT demand_id FROM service_orders WHERE id = $1){lock}"
+        ))
+        .bind(order.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Locks an order and its demand, as [`lock_order`], and reads the order for `caller`
+/// through the transaction: what a change is decided from.
+async fn load_for_change(tx: &mut Tx<'_>, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
+    lock_demand_of(tx, id).await?;
+    // The order is locked by the read itself.
+    let lock = if for_update(tx).is_empty() {
+        ""
+    } else {
+        " FOR NO KEY UPDATE OF o"
+    };
+    load_with(tx, caller, id, lock).await
 }
 
 /// The candidates a caller can act as: a volunteer, and the resources it or its unit owns.
@@ -302,13 +323,23 @@ impl Loaded {
 }
 
 /// Reads an order for `caller`, through `conn`: a pooled connection for a read, or the
-/// transaction of a change (after [`lock_order`]).
+/// transaction of a change.
 async fn load(conn: &mut AnyConnection, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
-    let row = sqlx::query(
+    load_with(conn, caller, id, "").await
+}
+
+/// [`load`], with `lock` appended to the read of the order.
+async fn load_with(
+    conn: &mut AnyConnection,
+    caller: &Principal,
+    id: Uuid,
+    lock: &str,
+) -> AppResult<Loaded> {
+    let row = sqlx::query(&format!(
         "SELECT o.*, d.category, d.urgency AS demand_urgency, d.description, d.grid_id, d.window_start, d.window_end, \
          d.resident_name, d.created_at AS demand_created_at, \
-         d.resident_phone, d.resident_address FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1",
-    )
+         d.resident_phone, d.resident_address FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1{lock}",
+    ))
     .bind(id.to_string())
     .fetch_optional(&mut *conn)
     .await?
@@ -577,8 +608,7 @@ async fn accept(
     let now = state.now();
     let at = format_ts(now);
     let mut tx = state.db.write().begin().await?;
-    lock_order(&mut tx, id).await?;
-    let l = load(&mut tx, &caller, id).await?;
+    let l = load_for_change(&mut tx, &caller, id).await?;
     let Some(offer) = l.offer.clone() else {
         return Err(AppError::forbidden("the order was not offered to you"));
     };
@@ -712,8 +742,10 @@ async fn accept(
         ],
     )
     .await?;
-    pool::touch_load(&mut tx, l.street, &offer.kind, offer.candidate).await?;
+    // The answer is read before the street's counters are moved: their row is the one every
+    // order change in the street waits for, so it is locked last and held least.
     let order = answer(&mut tx, &caller, id).await?;
+    pool::touch_load(&mut tx, l.street, &offer.kind, offer.candidate).await?;
     tx.commit().await?;
     Ok(Json(order))
 }
@@ -738,8 +770,7 @@ async fn decline(
     let now = state.now();
     let at = format_ts(now);
     let mut tx = state.db.write().begin().await?;
-    lock_order(&mut tx, id).await?;
-    let l = load(&mut tx, &caller, id).await?;
+    let l = load_for_change(&mut tx, &caller, id).await?;
     let Some(offer) = l.offer.clone() else {
         return Err(AppError::forbidden("the order was not offered to you"));
     };
@@ -779,13 +810,7 @@ async fn decline(
 }
 
 /// Checks that the caller is the order's assignee and the order is in `from`.
-async fn assignee_at(
-    conn: &mut AnyConnection,
-    caller: &Principal,
-    id: Uuid,
-    from: OrderStatus,
-) -> AppResult<Loaded> {
-    let l = load(conn, caller, id).await?;
+fn assignee_at(l: Loaded, from: OrderStatus) -> AppResult<Loaded> {
     if !l.is_assignee {
         return Err(AppError::forbidden("only the order's assignee may do that"));
     }
@@ -812,8 +837,10 @@ async fn start(
     let id = path_id("id", &id)?;
     let at = state.now_ts();
     let mut tx = state.db.write().begin().await?;
-    lock_order(&mut tx, id).await?;
-    assignee_at(&mut tx, &caller, id, OrderStatus::Accepted).await?;
+    assignee_at(
+        load_for_change(&mut tx, &caller, id).await?,
+        OrderStatus::Accepted,
+    )?;
     let moved = sqlx::query("UPDATE service_orders SET status = 'in_progress', started_at = $1, updated_at = $1 WHERE id = $2 AND status = 'accepted'")
         .bind(at.clone())
         .bind(id.to_string())
@@ -861,15 +888,17 @@ async fn complete(
     // now, and the transaction then checks that the order is still as it was read.
     let read = {
         let mut conn = state.db.read().acquire().await?;
-        assignee_at(&mut conn, &caller, id, OrderStatus::InProgress).await?
+        assignee_at(load(&mut conn, &caller, id).await?, OrderStatus::InProgress)?
     };
     let completed = state.now();
     let points = award(&state, &read, minutes, completed).await?;
     let at = format_ts(completed);
     let actor = caller.token_id.to_string();
     let mut tx = state.db.write().begin().await?;
-    lock_order(&mut tx, id).await?;
-    let l = assignee_at(&mut tx, &caller, id, OrderStatus::InProgress).await?;
+    let l = assignee_at(
+        load_for_change(&mut tx, &caller, id).await?,
+        OrderStatus::InProgress,
+    )?;
     if l.points_inputs()? != read.points_inputs()? {
         return Err(AppError::conflict(
             "order_changed",
@@ -929,8 +958,8 @@ async fn complete(
         ],
     )
     .await?;
-    l.touch_assignee_load(&mut tx).await?;
     let order = answer(&mut tx, &caller, id).await?;
+    l.touch_assignee_load(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(order))
 }
@@ -999,8 +1028,7 @@ async fn cancel(
     let at = state.now_ts();
     let actor = caller.token_id.to_string();
     let mut tx = state.db.write().begin().await?;
-    lock_order(&mut tx, id).await?;
-    let l = load(&mut tx, &caller, id).await?;
+    let l = load_for_change(&mut tx, &caller, id).await?;
     caller.authorize(
         Action::Update,
         Target::Order {
@@ -1072,8 +1100,8 @@ async fn cancel(
         ));
     }
     record_events(&mut tx, &at, &events).await?;
-    l.touch_assignee_load(&mut tx).await?;
     let order = answer(&mut tx, &caller, id).await?;
+    l.touch_assignee_load(&mut tx).await?;
     tx.commit().await?;
     Ok(Json(order))
 }
