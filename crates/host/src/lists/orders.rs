@@ -663,44 +663,6 @@ async fn accept(
             "your offer is no longer open",
         ));
     }
-    if offer.kind == "resource" {
-        let used = sqlx::query("UPDATE resources SET capacity_left = capacity_left - 1, updated_at = $1 WHERE id = $2 AND capacity_left > 0")
-            .bind(at.clone())
-            .bind(offer.candidate.to_string())
-            .execute(&mut *tx)
-            .await?;
-        if used.rows_affected() == 0 {
-            return Err(AppError::conflict(
-                "no_capacity",
-                "the resource has no capacity left",
-            ));
-        }
-    } else {
-        // The limit is counted under the volunteer's lock: two accepts of different orders
-        // by one volunteer take turns here, and the second counts the first.
-        let lock = for_update(&tx);
-        let limit = sqlx::query(&format!(
-            "SELECT max_open_orders FROM volunteers WHERE id = $1{lock}"
-        ))
-        .bind(offer.candidate.to_string())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get::<i64, _>("max_open_orders")?;
-        let open: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM service_orders WHERE assignee_id = $1 \
-             AND status IN ('accepted', 'in_progress')",
-        )
-        .bind(offer.candidate.to_string())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
-        if open > limit {
-            return Err(AppError::conflict(
-                "order_limit",
-                "you hold as many open orders as you may",
-            ));
-        }
-    }
     sqlx::query("UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'")
         .bind(at.clone())
         .bind(id.to_string())
@@ -742,9 +704,48 @@ async fn accept(
         ],
     )
     .await?;
-    // The answer is read before the street's counters are moved: their row is the one every
-    // order change in the street waits for, so it is locked last and held least.
+    // The answer is read before the candidate's row and the street's counters are locked:
+    // every accept of the candidate waits for the one, every order change in the street for
+    // the other, so they are taken last and held least.
     let order = answer(&mut tx, &caller, id).await?;
+    if offer.kind == "resource" {
+        let used = sqlx::query("UPDATE resources SET capacity_left = capacity_left - 1, updated_at = $1 WHERE id = $2 AND capacity_left > 0")
+            .bind(at.clone())
+            .bind(offer.candidate.to_string())
+            .execute(&mut *tx)
+            .await?;
+        if used.rows_affected() == 0 {
+            return Err(AppError::conflict(
+                "no_capacity",
+                "the resource has no capacity left",
+            ));
+        }
+    } else {
+        // The limit is counted under the volunteer's lock: two accepts of different orders
+        // by one volunteer take turns here, and the second counts the first.
+        let lock = for_update(&tx);
+        let limit = sqlx::query(&format!(
+            "SELECT max_open_orders FROM volunteers WHERE id = $1{lock}"
+        ))
+        .bind(offer.candidate.to_string())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get::<i64, _>("max_open_orders")?;
+        let open: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM service_orders WHERE assignee_id = $1 \
+             AND status IN ('accepted', 'in_progress')",
+        )
+        .bind(offer.candidate.to_string())
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("n")?;
+        if open > limit {
+            return Err(AppError::conflict(
+                "order_limit",
+                "you hold as many open orders as you may",
+            ));
+        }
+    }
     pool::touch_load(&mut tx, l.street, &offer.kind, offer.candidate).await?;
     tx.commit().await?;
     Ok(Json(order))
