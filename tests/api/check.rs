@@ -57,16 +57,7 @@ async fn the_checker_names_every_broken_invariant_and_the_rows_at_fault() {
             .await
             .expect(200);
     }
-    let resource = id(&s
-        .app
-        .post(
-            "/api/v1/resources",
-            &s.app.admin,
-            json!({"owner_volunteer_id": v2, "title": "工具箱", "category": "repair", "capacity": 3,
-                   "street_ids": [s.street]}),
-        )
-        .await
-        .expect(201));
+    let (_, _, resource) = s.unit_resource("维修公司", "工具箱", "repair", 3).await;
     let out = gongjian(&s.app.test_db).arg("check").output().unwrap();
     assert!(
         out.status.success(),

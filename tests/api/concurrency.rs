@@ -93,6 +93,46 @@ impl Scene {
             .expect(201)
     }
 
+    /// Files `n` demands and dispatches each to one candidate: (demand, order, the token of
+    /// the candidate offered it).
+    pub async fn offered_one_each(&self, n: usize) -> Vec<(String, String, String)> {
+        let mut orders = vec![];
+        for d in self.file(n).await {
+            let order = self.dispatch(&d, 1).await;
+            let taker = self.token(&open_offers(&order)[0]);
+            orders.push((d, id(&order), taker));
+        }
+        orders
+    }
+
+    /// A unit co-building with the street, its token, and a resource of `capacity` it offers
+    /// in `category`.
+    pub async fn unit_resource(
+        &self,
+        name: &str,
+        title: &str,
+        category: &str,
+        capacity: i64,
+    ) -> (String, String, String) {
+        use gongjian_host::auth::RoleKind;
+        let unit = id(&self.app.unit(&[&self.street], name).await);
+        let token = self
+            .app
+            .token(RoleKind::Unit, None, Some(&unit), None)
+            .await;
+        let resource = id(&self
+            .app
+            .post(
+                "/api/v1/resources",
+                &self.app.admin,
+                json!({"owner_unit_id": unit, "title": title, "category": category, "capacity": capacity,
+                       "street_ids": [self.street]}),
+            )
+            .await
+            .expect(201));
+        (unit, token, resource)
+    }
+
     pub async fn order(&self, order: &str) -> Value {
         self.app
             .get(&format!("/api/v1/orders/{order}"), &self.admin)
@@ -300,13 +340,7 @@ async fn hold_row(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_edit_racing_an_accept_never_undoes_it() {
     let s = Scene::new(TestApp::spawn().await, 4, 100).await;
-    let demands = s.file(100).await;
-    let mut orders = vec![];
-    for d in &demands {
-        let order = s.dispatch(d, 1).await;
-        let taker = open_offers(&order)[0].clone();
-        orders.push((d.clone(), id(&order), s.token(&taker)));
-    }
+    let orders = s.offered_one_each(100).await;
     let raced = at_once(orders.into_iter().map(|(d, o, taker)| {
         let (app, admin) = (s.app.clone(), s.admin.clone());
         async move {
@@ -419,13 +453,7 @@ async fn cancelling_a_dispatched_demand_withdraws_its_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_cancel_racing_an_accept_lets_exactly_one_win() {
     let s = Scene::new(TestApp::spawn().await, 4, 100).await;
-    let demands = s.file(100).await;
-    let mut orders = vec![];
-    for d in &demands {
-        let order = s.dispatch(d, 1).await;
-        let taker = open_offers(&order)[0].clone();
-        orders.push((d.clone(), id(&order), s.token(&taker)));
-    }
+    let orders = s.offered_one_each(100).await;
     let raced = at_once(orders.into_iter().map(|(d, o, taker)| {
         let (app, admin) = (s.app.clone(), s.admin.clone());
         async move {
@@ -738,20 +766,8 @@ async fn a_volunteer_never_holds_more_open_orders_than_the_limit() {
 /// what is left always equals the capacity less what the accepted orders took.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_resources_capacity_follows_accepts_and_edits_at_once() {
-    use gongjian_host::auth::RoleKind;
     let s = Scene::new(TestApp::spawn().await, 0, 1).await;
-    let unit = id(&s.app.unit(&[&s.street], "维修公司").await);
-    let unit_token = s.app.token(RoleKind::Unit, None, Some(&unit), None).await;
-    let resource = id(&s
-        .app
-        .post(
-            "/api/v1/resources",
-            &s.app.admin,
-            json!({"owner_unit_id": unit, "title": "上门维修", "category": "repair", "capacity": 20,
-                   "street_ids": [s.street]}),
-        )
-        .await
-        .expect(201));
+    let (_, unit_token, resource) = s.unit_resource("维修公司", "上门维修", "repair", 20).await;
     let demands = s.file(30).await;
     let mut orders = vec![];
     for d in &demands {

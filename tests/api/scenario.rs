@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use axum::http::Method;
-use gongjian_host::{auth::RoleKind, clock::ManualClock, scheduler};
+use gongjian_host::{clock::ManualClock, scheduler};
 use serde_json::{json, Value};
 use time::{macros::datetime, Duration};
 
@@ -69,18 +69,7 @@ async fn a_day_of_a_street_leaves_the_database_consistent() {
         )
         .await
         .expect(200);
-    let unit = id(&s.app.unit(&[&s.street], "市立医院").await);
-    let unit_token = s.app.token(RoleKind::Unit, None, Some(&unit), None).await;
-    let resource = id(&s
-        .app
-        .post(
-            "/api/v1/resources",
-            &s.app.admin,
-            json!({"owner_unit_id": unit, "title": "上门体检", "category": "medical", "capacity": 2,
-                   "street_ids": [s.street]}),
-        )
-        .await
-        .expect(201));
+    let (_, unit_token, resource) = s.unit_resource("市立医院", "上门体检", "medical", 2).await;
 
     // 08:00: five repairs, each offered to two volunteers as it is filed.
     let repairs = s.file(5).await;

@@ -295,13 +295,7 @@ pub async fn check_database(url: &str) -> anyhow::Result<Report> {
 
 /// A SQLite URL opened read-only: the checker never creates or writes the file.
 fn read_only_sqlite(url: &str) -> String {
-    let rest = url
-        .trim_start_matches("sqlite://")
-        .trim_start_matches("sqlite:");
-    let (path, query) = match rest.split_once('?') {
-        Some((p, q)) => (p, Some(q)),
-        None => (rest, None),
-    };
+    let (path, query) = crate::db::sqlite_path_and_query(url);
     let kept: Vec<&str> = query
         .into_iter()
         .flat_map(|q| q.split('&'))

@@ -266,15 +266,20 @@ impl Db {
     }
 }
 
-/// Makes sure the directory of a SQLite file exists and asks sqlx to create the file.
-fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
+/// A SQLite URL's file path and query string.
+pub(crate) fn sqlite_path_and_query(url: &str) -> (&str, Option<&str>) {
     let rest = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
-    let (path, query) = match rest.split_once('?') {
+    match rest.split_once('?') {
         Some((p, q)) => (p, Some(q)),
         None => (rest, None),
-    };
+    }
+}
+
+/// Makes sure the directory of a SQLite file exists and asks sqlx to create the file.
+fn sqlite_url_with_create(url: &str) -> Result<String, DbError> {
+    let (path, query) = sqlite_path_and_query(url);
     if path != ":memory:" && !path.is_empty() {
         if let Some(dir) = Path::new(path).parent() {
             if !dir.as_os_str().is_empty() {
