@@ -93,6 +93,18 @@ impl Scene {
             .expect(201)
     }
 
+    /// A scene whose service's clock stands at 08:00 in the street until moved.
+    pub async fn at_morning(volunteers: usize, limit: i64) -> (Scene, ManualClock) {
+        let clock = ManualClock::new(morning());
+        let app = TestApp::spawn_with_clock(Arc::new(clock.clone())).await;
+        (Scene::new(app, volunteers, limit).await, clock)
+    }
+
+    /// Another host on the scene's database whose clock stands at `at`.
+    pub fn host_at(&self, at: OffsetDateTime) -> AppState {
+        AppState::new(self.app.db.clone()).with_clock(Arc::new(ManualClock::new(at)))
+    }
+
     /// Files `n` demands and dispatches each to one candidate: (demand, order, the token of
     /// the candidate offered it).
     pub async fn offered_one_each(&self, n: usize) -> Vec<(String, String, String)> {
@@ -499,19 +511,13 @@ async fn a_cancel_racing_an_accept_lets_exactly_one_win() {
 }
 
 /// The service's clock for the deadline tests: 08:00 in the street.
-fn morning() -> OffsetDateTime {
+pub fn morning() -> OffsetDateTime {
     datetime!(2026-05-04 08:00 +8)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_offer_past_its_deadline_cannot_be_accepted() {
-    let clock = ManualClock::new(morning());
-    let s = Scene::new(
-        TestApp::spawn_with_clock(Arc::new(clock.clone())).await,
-        3,
-        100,
-    )
-    .await;
+    let (s, clock) = Scene::at_morning(3, 100).await;
     let d = s.file(1).await.remove(0);
     let order = s.dispatch(&d, 1).await;
     let oid = id(&order);
@@ -558,13 +564,7 @@ async fn an_offer_past_its_deadline_cannot_be_accepted() {
 /// one of them, and an accept that lost its offer is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn accepts_racing_the_scheduler_never_take_a_withdrawn_offer() {
-    let clock = ManualClock::new(morning());
-    let s = Scene::new(
-        TestApp::spawn_with_clock(Arc::new(clock.clone())).await,
-        3,
-        100,
-    )
-    .await;
+    let (s, clock) = Scene::at_morning(3, 100).await;
     let demands = s.file(90).await;
     let mut orders = vec![];
     for d in &demands {
@@ -572,9 +572,7 @@ async fn accepts_racing_the_scheduler_never_take_a_withdrawn_offer() {
         orders.push((id(&order), open_offers(&order).remove(0)));
     }
     clock.advance(Duration::minutes(29));
-    let late = AppState::new(s.app.db.clone()).with_clock(Arc::new(ManualClock::new(
-        morning() + Duration::minutes(31),
-    )));
+    let late = s.host_at(morning() + Duration::minutes(31));
     // Two hosts move the orders on, oldest deadline first, while the accepts arrive newest
     // first: they cross.
     let ticks: Vec<_> = (0..2)
@@ -644,21 +642,13 @@ async fn accepts_racing_the_scheduler_never_take_a_withdrawn_offer() {
 /// transaction alone, the accept simply comes after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_accept_behind_the_schedulers_open_transaction_is_refused() {
-    let clock = ManualClock::new(morning());
-    let s = Scene::new(
-        TestApp::spawn_with_clock(Arc::new(clock.clone())).await,
-        3,
-        100,
-    )
-    .await;
+    let (s, clock) = Scene::at_morning(3, 100).await;
     let d = s.file(1).await.remove(0);
     let order = s.dispatch(&d, 1).await;
     let (oid, first) = (id(&order), open_offers(&order).remove(0));
     let next = order["ranking"][1]["id"].as_str().unwrap().to_string();
     clock.advance(Duration::minutes(29));
-    let late = AppState::new(s.app.db.clone()).with_clock(Arc::new(ManualClock::new(
-        morning() + Duration::minutes(31),
-    )));
+    let late = s.host_at(morning() + Duration::minutes(31));
     let postgres = s.app.db.backend() == gongjian_host::db::Backend::Postgres;
     let accept = if postgres {
         let mut hold = s.app.db.write().begin().await.unwrap();
@@ -904,9 +894,7 @@ async fn a_pool_of_two_serves_declines_accepts_and_reoffers_at_once() {
         offered.push((id(&order), open_offers(&order).remove(0)));
     }
     let (declines, accepts) = offered.split_at(64);
-    let late = AppState::new(s.app.db.clone()).with_clock(Arc::new(ManualClock::new(
-        morning() + Duration::minutes(31),
-    )));
+    let late = s.host_at(morning() + Duration::minutes(31));
     let ticks = at_once((0..4).map(|_| {
         let late = late.clone();
         async move { scheduler::tick(&late).await }

@@ -5,16 +5,14 @@
 //! link — and at the end the invariant checker finds the database consistent and the
 //! street's figures say what happened.
 
-use std::sync::Arc;
-
 use axum::http::Method;
-use gongjian_host::{clock::ManualClock, scheduler};
+use gongjian_host::scheduler;
 use serde_json::{json, Value};
-use time::{macros::datetime, Duration};
+use time::Duration;
 
 use crate::{
     concurrency::{open_offers, Scene},
-    helpers::{actions, demand_body, id, TestApp},
+    helpers::{actions, demand_body, id},
 };
 
 impl Scene {
@@ -53,13 +51,7 @@ impl Scene {
 
 #[tokio::test]
 async fn a_day_of_a_street_leaves_the_database_consistent() {
-    let clock = ManualClock::new(datetime!(2026-05-04 08:00 +8));
-    let s = Scene::new(
-        TestApp::spawn_with_clock(Arc::new(clock.clone())).await,
-        5,
-        3,
-    )
-    .await;
+    let (s, clock) = Scene::at_morning(5, 3).await;
     s.app
         .call(
             Method::PUT,
