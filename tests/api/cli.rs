@@ -171,6 +171,15 @@ fn config_file_is_overridden_by_flags_and_rejects_unknown_keys() {
     assert!(stderr.contains("colour"), "{stderr}");
     let stderr = run_err(in_dir().args(["--database", "mysql://x", "migrate"]));
     assert!(stderr.contains("unsupported database URL"), "{stderr}");
+
+    // How long a request may wait for a connection: from 1 second to 10 minutes.
+    std::fs::write(&cfg, "acquire_timeout_seconds = 5\n").unwrap();
+    run_ok(in_dir().arg("--config").arg(&cfg).arg("migrate"));
+    std::fs::write(&cfg, "acquire_timeout_seconds = 0\n").unwrap();
+    let stderr = run_err(in_dir().arg("--config").arg(&cfg).arg("migrate"));
+    assert!(stderr.contains("acquire_timeout_seconds"), "{stderr}");
+    let stderr = run_err(in_dir().args(["--acquire-timeout-seconds", "0", "migrate"]));
+    assert!(stderr.contains("acquire-timeout-seconds"), "{stderr}");
 }
 
 #[test]

@@ -185,6 +185,12 @@ impl GlobalArgs {
             .or(file.database)
             .unwrap_or_else(|| Secret::new(default_database(&data_dir)));
         let defaults = DbOptions::default();
+        if let Some(s) = file
+            .acquire_timeout_seconds
+            .filter(|s| !(1..=600).contains(s))
+        {
+            anyhow::bail!("acquire_timeout_seconds must be from 1 to 600, not {s}");
+        }
         let plugins = file.plugins.unwrap_or_default().settings(&data_dir);
         Ok(Config {
             plugins,
