@@ -11,7 +11,7 @@ use gongjian_host::{clock::ManualClock, scheduler, AppState};
 use serde_json::{json, Value};
 use time::{macros::datetime, Duration, OffsetDateTime};
 
-use crate::helpers::{actions, demand_body, id, TestApp};
+use crate::helpers::{actions, demand_body, id, Resp, TestApp};
 
 /// A street with volunteers in one grid who repair things, each with a token and room for
 /// `limit` open orders.
@@ -145,6 +145,34 @@ impl Scene {
         (unit, token, resource)
     }
 
+    /// For each (demand, order, taker) at once: the demand edited with `edit` while the taker
+    /// accepts the order. (demand, order, the edit's answer, the accept's answer).
+    async fn edit_while_accepting(
+        &self,
+        orders: Vec<(String, String, String)>,
+        edit: Value,
+    ) -> Vec<(String, String, Resp, Resp)> {
+        at_once(orders.into_iter().map(|(d, o, taker)| {
+            let edit = patch(
+                &self.app,
+                format!("/api/v1/demands/{d}"),
+                &self.admin,
+                edit.clone(),
+            );
+            let accept = post(
+                &self.app,
+                format!("/api/v1/orders/{o}/accept"),
+                &taker,
+                json!({}),
+            );
+            async move {
+                let (edit, accept) = both(edit, accept).await;
+                (d, o, edit, accept)
+            }
+        }))
+        .await
+    }
+
     pub async fn order(&self, order: &str) -> Value {
         self.app
             .get(&format!("/api/v1/orders/{order}"), &self.admin)
@@ -192,7 +220,7 @@ fn post(
     path: String,
     token: &str,
     body: Value,
-) -> impl Future<Output = crate::helpers::Resp> + Send + 'static {
+) -> impl Future<Output = Resp> + Send + 'static {
     let (app, token) = (app.clone(), token.to_string());
     async move { app.post(&path, &token, body).await }
 }
@@ -202,7 +230,7 @@ fn patch(
     path: String,
     token: &str,
     body: Value,
-) -> impl Future<Output = crate::helpers::Resp> + Send + 'static {
+) -> impl Future<Output = Resp> + Send + 'static {
     let (app, token) = (app.clone(), token.to_string());
     async move { app.patch(&path, &token, body).await }
 }
@@ -353,28 +381,12 @@ async fn hold_row(
 async fn an_edit_racing_an_accept_never_undoes_it() {
     let s = Scene::new(TestApp::spawn().await, 4, 100).await;
     let orders = s.offered_one_each(100).await;
-    let raced = at_once(orders.into_iter().map(|(d, o, taker)| {
-        let (app, admin) = (s.app.clone(), s.admin.clone());
-        async move {
-            let (edit, accept) = both(
-                patch(
-                    &app,
-                    format!("/api/v1/demands/{d}"),
-                    &admin,
-                    json!({"urgency": "low", "description": "独居老人家中水管漏水"}),
-                ),
-                post(
-                    &app,
-                    format!("/api/v1/orders/{o}/accept"),
-                    &taker,
-                    json!({}),
-                ),
-            )
-            .await;
-            (d, o, edit, accept)
-        }
-    }))
-    .await;
+    let raced = s
+        .edit_while_accepting(
+            orders,
+            json!({"urgency": "low", "description": "独居老人家中水管漏水"}),
+        )
+        .await;
     for (d, o, edit, accept) in raced {
         assert_eq!(edit.status, 200, "the edit: {}", edit.body);
         assert_eq!(accept.status, 200, "the accept: {}", accept.body);
@@ -466,28 +478,9 @@ async fn cancelling_a_dispatched_demand_withdraws_its_order() {
 async fn a_cancel_racing_an_accept_lets_exactly_one_win() {
     let s = Scene::new(TestApp::spawn().await, 4, 100).await;
     let orders = s.offered_one_each(100).await;
-    let raced = at_once(orders.into_iter().map(|(d, o, taker)| {
-        let (app, admin) = (s.app.clone(), s.admin.clone());
-        async move {
-            let (cancel, accept) = both(
-                patch(
-                    &app,
-                    format!("/api/v1/demands/{d}"),
-                    &admin,
-                    json!({"status": "cancelled"}),
-                ),
-                post(
-                    &app,
-                    format!("/api/v1/orders/{o}/accept"),
-                    &taker,
-                    json!({}),
-                ),
-            )
-            .await;
-            (d, o, cancel, accept)
-        }
-    }))
-    .await;
+    let raced = s
+        .edit_while_accepting(orders, json!({"status": "cancelled"}))
+        .await;
     for (d, o, cancel, accept) in raced {
         let (demand, order) = (s.demand(&d).await, s.order(&o).await);
         match (cancel.status.as_u16(), accept.status.as_u16()) {
