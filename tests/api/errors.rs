@@ -317,6 +317,21 @@ async fn bad_paths_queries_routes_and_methods() {
             "invalid_query",
             Some("color"),
         ),
+        // Bytes that are not UTF-8 once percent-decoded, in a path or a query value: refused,
+        // not decoded into something else.
+        ("/api/v1/demands/%FF%FE".into(), 400, "invalid_path", None),
+        (
+            "/api/v1/demands?category=%FF".into(),
+            400,
+            "invalid_query",
+            Some("category"),
+        ),
+        (
+            "/api/v1/demands?%C3%28=1".into(),
+            400,
+            "invalid_query",
+            None,
+        ),
         (
             "/api/v1/streets?cursor=garbage".into(),
             400,

@@ -729,6 +729,14 @@ async fn residents_rate_through_staff_or_a_one_time_link() {
     )
     .await
     .problem(409, "link_used", None);
+    // The order is rated: no further link is issued, since every use of it would fail.
+    app.post(
+        &format!("/api/v1/orders/{oid2}/feedback-link"),
+        &s.grid_worker,
+        json!({}),
+    )
+    .await
+    .problem(409, "not_ratable", None);
     app.call(
         axum::http::Method::GET,
         "/api/v1/feedback/gj_not_a_link",
@@ -1000,6 +1008,9 @@ async fn the_whole_loop_with_the_streets_plugin() {
     assert_eq!(order["rule"]["kind"], "rhai");
     assert_eq!(order["rule"]["version_id"], v["id"]);
     assert_eq!(order["rule"]["content_hash"], v["content_hash"]);
+    // The order names the numbered version that ranked it, as a match does.
+    assert_eq!(order["rule"]["version_number"], v["number"], "{order}");
+    assert!(order["rule"]["version_number"].is_i64(), "{v}");
     assert!(
         order["ranking"]
             .as_array()

@@ -189,3 +189,36 @@ pub fn path_id(field: &str, raw: &str) -> Result<Uuid, AppError> {
         field: Some(field.to_string()),
     })
 }
+
+/// Refuses a request whose path or query string is not UTF-8 once percent-decoded, with a
+/// 400 problem, before any route sees it: the path extractor would answer in plain text, and
+/// the query's decoding would replace what it cannot read and go on with a different value.
+pub async fn utf8_only(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    use percent_encoding::percent_decode_str;
+    let uri = req.uri();
+    if percent_decode_str(uri.path()).decode_utf8().is_err() {
+        return AppError::BadRequest {
+            code: "invalid_path",
+            message: "the path is not valid UTF-8 once percent-decoded".into(),
+            field: None,
+        }
+        .into_response();
+    }
+    for pair in uri.query().unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_decode_str(key).decode_utf8();
+        if key.is_err() || percent_decode_str(value).decode_utf8().is_err() {
+            return AppError::BadRequest {
+                code: "invalid_query",
+                message: "the query string is not valid UTF-8 once percent-decoded".into(),
+                field: key.ok().map(|k| k.into_owned()),
+            }
+            .into_response();
+        }
+    }
+    next.run(req).await
+}

@@ -236,27 +236,26 @@ async fn create_link(
             party: false,
         },
     )?;
-    let status: String = sqlx::query("SELECT status FROM service_orders WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_one(state.db.read())
-        .await?
-        .try_get("status")?;
-    if status != "completed" {
-        return Err(AppError::conflict(
-            "not_ratable",
-            "only a completed order is rated",
-        ));
-    }
     let token = generate_token();
     let expires = format_ts(state.now() + Duration::days(LINK_VALID_DAYS));
-    sqlx::query("INSERT INTO feedback_links (token_hash, order_id, created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-        .bind(hash_token(&token))
-        .bind(id.to_string())
-        .bind(caller.token_id.to_string())
-        .bind(state.now_ts())
-        .bind(expires.clone())
-        .execute(state.db.write())
-        .await?;
+    // Issued only for an order that can still be rated, decided as the link is written.
+    let issued = sqlx::query(
+        "INSERT INTO feedback_links (token_hash, order_id, created_by, created_at, expires_at) \
+         SELECT $1, id, $2, $3, $4 FROM service_orders WHERE id = $5 AND status = 'completed' AND rating IS NULL",
+    )
+    .bind(hash_token(&token))
+    .bind(caller.token_id.to_string())
+    .bind(state.now_ts())
+    .bind(expires.clone())
+    .bind(id.to_string())
+    .execute(state.db.write())
+    .await?;
+    if issued.rows_affected() == 0 {
+        return Err(AppError::conflict(
+            "not_ratable",
+            "only a completed order that has not been rated gets a feedback link",
+        ));
+    }
     let path = format!("/api/v1/feedback/{token}");
     Ok((
         axum::http::StatusCode::CREATED,

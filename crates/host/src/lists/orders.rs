@@ -338,7 +338,9 @@ async fn load_with(
     let row = sqlx::query(&format!(
         "SELECT o.*, d.category, d.urgency AS demand_urgency, d.description, d.grid_id, d.window_start, d.window_end, \
          d.resident_name, d.created_at AS demand_created_at, \
-         d.resident_phone, d.resident_address FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1{lock}",
+         d.resident_phone, d.resident_address, pv.number AS plugin_version_number \
+         FROM service_orders o JOIN demands d ON d.id = o.demand_id \
+         LEFT JOIN plugin_versions pv ON pv.id = o.plugin_version_id WHERE o.id = $1{lock}",
     ))
     .bind(id.to_string())
     .fetch_optional(&mut *conn)
@@ -436,7 +438,7 @@ async fn to_order(conn: &mut AnyConnection, caller: &Principal, l: &Loaded) -> A
         rule: RuleUsed {
             kind: row.try_get("rule_kind")?,
             version_id: get_opt_uuid(row, "plugin_version_id")?,
-            version_number: None,
+            version_number: row.try_get("plugin_version_number")?,
             content_hash: row.try_get("content_hash")?,
         },
         ranking: if staff {
