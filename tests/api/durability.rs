@@ -345,3 +345,114 @@ async fn a_failing_write_in_a_shared_commit_fails_alone() {
         .unwrap();
     assert_eq!(count, 40, "the first and the 39 others");
 }
+
+/// Reads from a connection until the server closes it, or answers; what it answered.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut answer = vec![];
+    let mut buf = [0u8; 1024];
+    // The server's own timeouts end this; the outer bound only keeps a broken server from
+    // hanging the suite.
+    let read = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .expect("the server closes a stalled connection");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Hundreds of clients that open a connection and never finish their request — stalled in
+/// the headers, or in a body — hold nothing for long: the service answers everyone else all
+/// along, disconnects those stalled in their headers, and answers a stalled body 408.
+#[tokio::test]
+async fn stalled_clients_do_not_hold_the_service() {
+    use tokio::io::AsyncWriteExt;
+    let db = TestDb::new().await;
+    let token = issue_district_token(&db);
+    let server = Server::start(&db).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut in_headers = vec![];
+    for _ in 0..300 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(b"GET /api/v1/streets HTTP/1.1\r\nHost: x\r\nAuthorization: Bea")
+            .await
+            .unwrap();
+        in_headers.push(s);
+    }
+    let mut in_bodies = vec![];
+    for _ in 0..50 {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(
+            format!(
+                "POST /api/v1/streets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\
+                 Content-Type: application/json\r\nContent-Length: 200\r\n\r\n{{\"name\": \"慢"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        in_bodies.push(s);
+    }
+    // Everyone else is served meanwhile.
+    let http = reqwest::Client::new();
+    for i in 0..20 {
+        let r = http
+            .post(format!("{}/api/v1/streets", server.base))
+            .bearer_auth(&token)
+            .json(
+                &json!({"name": format!("街道{i}"), "code": format!("s{i}"), "district": "滨城区"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    }
+    assert_eq!(
+        http.get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Those stalled in their headers are disconnected without an answer to act on; those
+    // stalled in a body get 408.
+    let headers = tokio::spawn(async move {
+        let mut answers = vec![];
+        for mut s in in_headers {
+            answers.push(until_closed(&mut s).await);
+        }
+        answers
+    });
+    let bodies = tokio::spawn(async move {
+        let mut answers = vec![];
+        for mut s in in_bodies {
+            answers.push(until_closed(&mut s).await);
+        }
+        answers
+    });
+    for answer in headers.await.unwrap() {
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+            "{answer}"
+        );
+    }
+    for answer in bodies.await.unwrap() {
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(answer.contains("request_timeout"), "{answer}");
+    }
+    // And the service still answers.
+    let r = http
+        .get(format!("{}/api/v1/streets?limit=1", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}

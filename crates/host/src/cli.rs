@@ -308,6 +308,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// How long a client has to send a request's headers; it also bounds how long an idle
+/// keep-alive connection stays open. A client that takes longer is disconnected.
+pub const HEADER_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Connections served at once; more wait to be accepted until one closes.
+pub const MAX_OPEN_CONNECTIONS: usize = 1024;
+
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
 pub async fn serve(
     db: Db,
@@ -323,13 +330,62 @@ pub async fn serve(
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = db.backend().name(), "gongjian serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    serve_http(listener, app, shutdown_signal()).await;
     scheduler.abort();
     db.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown`, then lets the requests in flight finish.
+/// A client that is slow to send its headers (or leaves a keep-alive connection idle) past
+/// [`HEADER_READ_TIMEOUT`] is disconnected, and at most [`MAX_OPEN_CONNECTIONS`] are open at
+/// once, so stalled clients cannot hold the service; a slow body is bounded by the body
+/// extractor ([`crate::extract::ApiJson`], 408).
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::{
+        rt::{TokioIo, TokioTimer},
+        server::graceful::GracefulShutdown,
+        service::TowerToHyperService,
+    };
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_OPEN_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = open.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, _) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 async fn shutdown_signal() {

@@ -26,17 +26,21 @@ where
         if !is_json(req.headers().get(header::CONTENT_TYPE)) {
             return Err(AppError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::PayloadTooLarge
-            } else {
-                AppError::BadRequest {
-                    code: "unreadable_body",
-                    message: rejection.body_text(),
-                    field: None,
+        let read = Bytes::from_request(req, state);
+        let bytes = tokio::time::timeout(crate::BODY_READ_TIMEOUT, read)
+            .await
+            .map_err(|_| AppError::RequestTimeout)?
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    AppError::PayloadTooLarge
+                } else {
+                    AppError::BadRequest {
+                        code: "unreadable_body",
+                        message: rejection.body_text(),
+                        field: None,
+                    }
                 }
-            }
-        })?;
+            })?;
         decode_json(&bytes).map(ApiJson)
     }
 }

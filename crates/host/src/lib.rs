@@ -43,6 +43,10 @@ pub use crate::state::AppState;
 /// The largest request body any endpoint accepts.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
 
+/// How long a client has to send a request's whole body once its headers are in; a slower
+/// one is answered 408 and the connection is freed.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The API's routes with their OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
