@@ -62,6 +62,25 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Registers street number `i` (code `s{i}`).
+    async fn create_street(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+        i: usize,
+    ) -> reqwest::Response {
+        http.post(format!("{}/api/v1/streets", self.base))
+            .bearer_auth(token)
+            .json(
+                &json!({"name": format!("街道{i}"), "code": format!("s{i}"), "district": "滨城区"}),
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -77,15 +96,7 @@ async fn acknowledged_writes_survive_kill_9() {
     let server = Server::start(&db).await;
     let mut acknowledged = vec![];
     for i in 0..25 {
-        let resp = http
-            .post(format!("{}/api/v1/streets", server.base))
-            .bearer_auth(&token)
-            .json(
-                &json!({"name": format!("街道{i}"), "code": format!("s{i}"), "district": "滨城区"}),
-            )
-            .send()
-            .await
-            .unwrap();
+        let resp = server.create_street(&http, &token, i).await;
         assert_eq!(resp.status(), 201);
         let body: Value = resp.json().await.unwrap();
         acknowledged.push(body["id"].as_str().unwrap().to_string());
@@ -402,15 +413,7 @@ async fn stalled_clients_do_not_hold_the_service() {
     // Everyone else is served meanwhile.
     let http = reqwest::Client::new();
     for i in 0..20 {
-        let r = http
-            .post(format!("{}/api/v1/streets", server.base))
-            .bearer_auth(&token)
-            .json(
-                &json!({"name": format!("街道{i}"), "code": format!("s{i}"), "district": "滨城区"}),
-            )
-            .send()
-            .await
-            .unwrap();
+        let r = server.create_street(&http, &token, i).await;
         assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     }
     assert_eq!(
