@@ -75,13 +75,17 @@ async fn metrics_count_requests_by_route_template() {
     );
 }
 
+/// The API description, as a client fetches it.
+async fn document(app: &TestApp) -> serde_json::Value {
+    app.call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await
+        .expect(200)
+}
+
 #[tokio::test]
 async fn openapi_document_describes_every_collection() {
     let app = TestApp::spawn().await;
-    let doc = app
-        .call(Method::GET, "/api/v1/openapi.json", None, None)
-        .await
-        .expect(200);
+    let doc = document(&app).await;
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     for p in [
@@ -125,6 +129,84 @@ async fn openapi_document_describes_every_collection() {
         .expect(200);
     let html = page.as_str().unwrap();
     assert!(html.contains("/api/v1/demands/{id}") && html.contains("schema-CreateDemand"));
+}
+
+/// Errors are published with the content type they are served with.
+#[tokio::test]
+async fn every_error_response_is_documented_as_a_problem() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let mut errors = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let Some(responses) = op["responses"].as_object() else {
+                continue;
+            };
+            for (status, response) in responses {
+                let content = response["content"].as_object();
+                if status.starts_with('4') || status.starts_with('5') {
+                    errors += 1;
+                    let types: Vec<&String> =
+                        content.map(|c| c.keys().collect()).unwrap_or_default();
+                    assert_eq!(
+                        types,
+                        ["application/problem+json"],
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(errors > 50, "{errors} error responses documented");
+    // And that is what an error is served as.
+    app.get("/api/v1/streets/not-a-uuid", &app.admin)
+        .await
+        .problem(400, "invalid_id", Some("id"));
+}
+
+/// Every closed set of values is published as the strings the API reads and writes, so a
+/// client generated from the document sends and parses what the service does.
+#[tokio::test]
+async fn every_enum_in_the_document_is_the_wire_form() {
+    use gongjian_host::{
+        auth::RoleKind,
+        domain::{
+            Channel, DemandStatus, ProjectStatus, ResourceStatus, UnitKind, Urgency, Weekday,
+        },
+        lists::{orders::OrderStatus, stats::GroupBy},
+        plugin::host::PluginKind,
+    };
+    fn wire<T: serde::Serialize>(all: &[T]) -> Vec<serde_json::Value> {
+        all.iter()
+            .map(|v| serde_json::to_value(v).unwrap())
+            .collect()
+    }
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    for (name, values) in [
+        ("RoleKind", wire(RoleKind::ALL)),
+        ("UnitKind", wire(UnitKind::ALL)),
+        ("Channel", wire(Channel::ALL)),
+        ("Urgency", wire(Urgency::ALL)),
+        ("DemandStatus", wire(DemandStatus::ALL)),
+        ("ResourceStatus", wire(ResourceStatus::ALL)),
+        ("ProjectStatus", wire(ProjectStatus::ALL)),
+        ("Weekday", wire(Weekday::ALL)),
+        ("OrderStatus", wire(OrderStatus::ALL)),
+        ("PluginKind", wire(PluginKind::ALL)),
+        ("GroupBy", wire(GroupBy::ALL)),
+    ] {
+        assert_eq!(
+            schemas[name]["enum"].as_array(),
+            Some(&values),
+            "{name}: {}",
+            schemas[name]
+        );
+        assert!(values.iter().all(|v| v
+            .as_str()
+            .is_some_and(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '_'))));
+    }
 }
 
 #[tokio::test]

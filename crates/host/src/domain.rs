@@ -8,9 +8,11 @@ use utoipa::ToSchema;
 use crate::error::{AppError, FieldError};
 
 /// Declares a closed set of values that travels as a snake_case string in JSON and in the
-/// database.
+/// database. The wire text is one definition for serde, the database and the OpenAPI schema;
+/// it is taken as a `tt`, not a `literal`, because the schema derive does not see a string
+/// handed on as a `literal` fragment, and would publish the variants' Rust names instead.
 macro_rules! str_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema)]
         pub enum $name {

@@ -49,7 +49,7 @@ pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 
 /// The API's routes with their OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+    let (router, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
         .merge(lists::streets::router())
         .merge(lists::units::router())
         .merge(lists::volunteers::router())
@@ -62,7 +62,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lists::feedback::router())
         .merge(lists::stats::router())
         .merge(lists::settings::router())
-        .split_for_parts()
+        .split_for_parts();
+    let mut openapi = openapi;
+    docs::errors_as_problems(&mut openapi);
+    (router, openapi)
 }
 
 /// The whole HTTP application.
