@@ -158,6 +158,26 @@ async fn every_error_response_is_documented_as_a_problem() {
         }
     }
     assert!(errors > 50, "{errors} error responses documented");
+    // What the edge answers for any operation is documented where it applies.
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let has = |status: &str| op["responses"][status].is_object();
+            assert!(has("400") && has("503"), "{method} {path}");
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                assert!(has("401"), "{method} {path}");
+            }
+            if path.contains('{') {
+                assert!(has("404"), "{method} {path}");
+            }
+            if op["requestBody"].is_object() {
+                for status in ["408", "413", "415", "422"] {
+                    assert!(has(status), "{method} {path} {status}");
+                }
+            }
+        }
+    }
+    let demands = &doc["paths"]["/api/v1/demands/{id}"]["patch"]["responses"];
+    assert!(demands["401"].is_object() && demands["415"].is_object());
     // And that is what an error is served as.
     app.get("/api/v1/streets/not-a-uuid", &app.admin)
         .await

@@ -37,10 +37,29 @@ use utoipa::{
 )]
 pub struct ApiDoc;
 
-/// Every error response is served as `application/problem+json` (`AppError`'s answer): says
-/// so in the document, where the annotations give error bodies as plain JSON.
-pub fn errors_as_problems(doc: &mut utoipa::openapi::OpenApi) {
-    for item in doc.paths.paths.values_mut() {
+/// Says in the document what every error is served as, and which errors the edge can answer
+/// for any operation, where the annotations name only those the handler decides:
+/// - every error body is `application/problem+json` (`AppError`'s answer);
+/// - 400 for a path or query that does not parse (`invalid_id`, `invalid_path`,
+///   `invalid_query`); 401 where a token is needed; 404 where the path names an item;
+/// - 408, 413, 415 and 422 where there is a body (too slow, too large, not JSON, invalid);
+/// - 503 when no database connection frees up in time.
+pub fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{path::ParameterIn, ContentBuilder, Ref, ResponseBuilder};
+    let problem = |description: &str| {
+        RefOr::T(
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build(),
+        )
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
         let operations = [
             &mut item.get,
             &mut item.put,
@@ -52,7 +71,8 @@ pub fn errors_as_problems(doc: &mut utoipa::openapi::OpenApi) {
             &mut item.trace,
         ];
         for op in operations.into_iter().flatten() {
-            for (status, response) in op.responses.responses.iter_mut() {
+            let responses = &mut op.responses.responses;
+            for (status, response) in responses.iter_mut() {
                 let RefOr::T(response) = response else {
                     continue;
                 };
@@ -65,6 +85,40 @@ pub fn errors_as_problems(doc: &mut utoipa::openapi::OpenApi) {
                         .insert("application/problem+json".to_string(), content);
                 }
             }
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| problem(description));
+            };
+            let has_query = op
+                .parameters
+                .iter()
+                .flatten()
+                .any(|p| matches!(p.parameter_in, ParameterIn::Query));
+            add(
+                "400",
+                if path.contains('{') || has_query {
+                    "A path id or query parameter that does not parse"
+                } else {
+                    "A path or query that is not UTF-8"
+                },
+            );
+            if op.security.as_ref().is_some_and(|s| !s.is_empty()) {
+                add(
+                    "401",
+                    "No token, or one that is unknown, revoked or expired",
+                );
+            }
+            if path.contains('{') {
+                add("404", "No such item, or one the caller may not see");
+            }
+            if op.request_body.is_some() {
+                add("408", "The body did not arrive in time");
+                add("413", "The body is larger than this operation accepts");
+                add("415", "The body is not JSON");
+                add("422", "A field is missing, unknown or invalid");
+            }
+            add("503", "No database connection freed up in time; try again");
         }
     }
 }

@@ -64,7 +64,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(lists::settings::router())
         .split_for_parts();
     let mut openapi = openapi;
-    docs::errors_as_problems(&mut openapi);
+    docs::document_errors(&mut openapi);
     (router, openapi)
 }
 
