@@ -173,6 +173,14 @@ impl Scene {
         .await
     }
 
+    /// Takes `action` on an order as `token`, which must succeed; the order as answered.
+    pub async fn act(&self, order: &str, action: &str, token: &str, body: Value) -> Value {
+        self.app
+            .post(&format!("/api/v1/orders/{order}/{action}"), token, body)
+            .await
+            .expect(200)
+    }
+
     pub async fn order(&self, order: &str) -> Value {
         self.app
             .get(&format!("/api/v1/orders/{order}"), &self.admin)
@@ -812,14 +820,7 @@ async fn a_candidates_record_counts_every_change_made_at_once() {
     for d in s.file(30).await {
         let o = id(&s.dispatch(&d, 1).await);
         for action in ["accept", "start"] {
-            s.app
-                .post(
-                    &format!("/api/v1/orders/{o}/{action}"),
-                    &volunteer,
-                    json!({}),
-                )
-                .await
-                .expect(200);
+            s.act(&o, action, &volunteer, json!({})).await;
         }
         started.push(o);
     }
@@ -923,13 +924,8 @@ async fn a_pool_of_two_serves_declines_accepts_and_reoffers_at_once() {
 
 #[tokio::test]
 async fn every_instant_recorded_comes_from_the_service_clock() {
-    let clock = ManualClock::new(datetime!(2026-05-04 00:00 UTC));
-    let s = Scene::new(
-        TestApp::spawn_with_clock(Arc::new(clock.clone())).await,
-        1,
-        5,
-    )
-    .await;
+    // 08:00 in the street is midnight UTC.
+    let (s, clock) = Scene::at_morning(1, 5).await;
     let d = s.file(1).await.remove(0);
     assert_eq!(
         s.demand(&d).await["created_at"],
@@ -939,29 +935,15 @@ async fn every_instant_recorded_comes_from_the_service_clock() {
     let oid = id(&order);
     let taker = s.token(&open_offers(&order)[0]);
     clock.advance(Duration::minutes(5));
-    let accepted = s
-        .app
-        .post(&format!("/api/v1/orders/{oid}/accept"), &taker, json!({}))
-        .await
-        .expect(200);
+    let accepted = s.act(&oid, "accept", &taker, json!({})).await;
     assert_eq!(accepted["accepted_at"], "2026-05-04T00:05:00.000000Z");
     clock.advance(Duration::minutes(10));
-    let started = s
-        .app
-        .post(&format!("/api/v1/orders/{oid}/start"), &taker, json!({}))
-        .await
-        .expect(200);
+    let started = s.act(&oid, "start", &taker, json!({})).await;
     assert_eq!(started["started_at"], "2026-05-04T00:15:00.000000Z");
     clock.advance(Duration::minutes(60));
     let done = s
-        .app
-        .post(
-            &format!("/api/v1/orders/{oid}/complete"),
-            &taker,
-            json!({"service_minutes": 60}),
-        )
-        .await
-        .expect(200);
+        .act(&oid, "complete", &taker, json!({"service_minutes": 60}))
+        .await;
     assert_eq!(done["completed_at"], "2026-05-04T01:15:00.000000Z");
     assert_eq!(done["updated_at"], "2026-05-04T01:15:00.000000Z");
     let events = s

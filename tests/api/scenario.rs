@@ -26,13 +26,6 @@ impl Scene {
         page["items"].as_array().unwrap().last().unwrap().clone()
     }
 
-    async fn act(&self, order: &str, action: &str, token: &str, body: Value) -> Value {
-        self.app
-            .post(&format!("/api/v1/orders/{order}/{action}"), token, body)
-            .await
-            .expect(200)
-    }
-
     async fn decline_all(&self, order: &str) -> Value {
         let mut last = Value::Null;
         for v in open_offers(&self.order(order).await) {

@@ -16,7 +16,7 @@ use crate::{
     error::{AppError, AppResult},
     lists::{
         get_uuid,
-        orders::{record_event, record_events},
+        orders::{cancel_order_row, record_event, record_events, OrderStatus},
     },
     matching::{self, ActiveVersion, DemandFacts, MatchResult, RankedCandidate},
     pool::StreetPool,
@@ -428,14 +428,7 @@ pub async fn commit_dispatch(
                 "the demand's order is still offered or taken; it is dispatched again only once its candidates run out",
             )
         })?;
-        let moved = sqlx::query(
-            "UPDATE service_orders SET status = 'cancelled', updated_at = $1, accept_deadline = NULL \
-             WHERE id = $2 AND status = 'unassigned'",
-        )
-        .bind(at.clone())
-        .bind(old.to_string())
-        .execute(&mut **tx)
-        .await?;
+        let moved = cancel_order_row(tx, &at, old, &[OrderStatus::Unassigned], None).await?;
         let reopened = sqlx::query(
             "UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status = 'dispatched'",
         )
@@ -443,7 +436,7 @@ pub async fn commit_dispatch(
         .bind(demand.to_string())
         .execute(&mut **tx)
         .await?;
-        if moved.rows_affected() == 0 || reopened.rows_affected() == 0 {
+        if !moved || reopened.rows_affected() == 0 {
             return Err(AppError::conflict(
                 "not_open",
                 "the demand's order changed meanwhile",

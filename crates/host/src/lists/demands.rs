@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     get_json, get_uuid,
-    orders::{record_events, NewEvent},
+    orders::{cancel_order_row, record_events, NewEvent, OrderStatus},
     push_in, push_json_contains,
     streets::{category_exists, grid_street},
     to_json, Created,
@@ -548,9 +548,10 @@ async fn update_demand(
             });
         }
     };
-    let mut events: Vec<(Uuid, &str, Option<String>)> = Vec::new();
+    // Its order goes with it: offered (or out of candidates), never yet accepted.
+    const WITH_THE_DEMAND: &str = "the demand was cancelled";
+    let mut cancelled = Vec::new();
     if (current, status) == (DemandStatus::Dispatched, DemandStatus::Cancelled) {
-        // Its order goes with it: offered (or out of candidates), never yet accepted.
         let live = sqlx::query(
             "SELECT id, status FROM service_orders WHERE demand_id = $1 \
              AND status IN ('offered', 'accepted', 'in_progress', 'unassigned')",
@@ -560,15 +561,8 @@ async fn update_demand(
         .await?;
         for order in &live {
             let order_id = get_uuid(order, "id")?;
-            let moved = sqlx::query(
-                "UPDATE service_orders SET status = 'cancelled', updated_at = $1, accept_deadline = NULL, \
-                 complete_deadline = NULL WHERE id = $2 AND status IN ('offered', 'unassigned')",
-            )
-            .bind(now.clone())
-            .bind(order_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-            if moved.rows_affected() == 0 {
+            let from = [OrderStatus::Offered, OrderStatus::Unassigned];
+            if !cancel_order_row(&mut tx, &now, order_id, &from, Some(WITH_THE_DEMAND)).await? {
                 return Err(AppError::Conflict {
                     code: "invalid_transition",
                     message: format!(
@@ -578,19 +572,7 @@ async fn update_demand(
                     field: Some("status".into()),
                 });
             }
-            sqlx::query(
-                "UPDATE order_offers SET status = 'withdrawn', reason = 'the demand was cancelled', \
-                 responded_at = $1 WHERE order_id = $2 AND status = 'open'",
-            )
-            .bind(now.clone())
-            .bind(order_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-            events.push((
-                order_id,
-                "cancelled",
-                Some("the demand was cancelled".into()),
-            ));
+            cancelled.push(order_id);
         }
     }
     let category = match category {
@@ -653,12 +635,20 @@ async fn update_demand(
         (_, DemandStatus::Cancelled) => "cancelled",
         _ => "reopened",
     };
-    let mut all: Vec<NewEvent<'_>> = events
+    let mut events: Vec<NewEvent<'_>> = cancelled
         .iter()
-        .map(|(order, action, note)| ("order", *order, actor.as_str(), *action, note.as_deref()))
+        .map(|order| {
+            (
+                "order",
+                *order,
+                actor.as_str(),
+                "cancelled",
+                Some(WITH_THE_DEMAND),
+            )
+        })
         .collect();
-    all.push(("demand", id, actor.as_str(), action, None));
-    record_events(&mut tx, &now, &all).await?;
+    events.push(("demand", id, actor.as_str(), action, None));
+    record_events(&mut tx, &now, &events).await?;
     let row = sqlx::query("SELECT * FROM demands WHERE id = $1")
         .bind(id.to_string())
         .fetch_one(&mut *tx)

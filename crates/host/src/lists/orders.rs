@@ -19,7 +19,7 @@ use gongjian_plugin_sdk::{CandidateKind, PointsRequest};
 use crate::{
     access::{Action, ListScope, Target},
     auth::{Principal, Role},
-    db::{for_update, Sql, Tx},
+    db::{for_update, lock_row, Sql, Tx},
     dispatch,
     domain::{format_ts, mask_address, mask_name, mask_phone, str_enum, Check},
     error::{AppError, AppResult},
@@ -221,15 +221,7 @@ pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -
 /// What the transaction then reads of them holds until it commits.
 pub(crate) async fn lock_order(tx: &mut Tx<'_>, id: Uuid) -> AppResult<()> {
     lock_demand_of(tx, id).await?;
-    let lock = for_update(tx);
-    if !lock.is_empty() {
-        sqlx::query(&format!(
-            "SELECT id FROM service_orders WHERE id = $1{lock}"
-        ))
-        .bind(id.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    }
+    lock_row(tx, "service_orders", id).await?;
     Ok(())
 }
 
@@ -251,13 +243,48 @@ async fn lock_demand_of(tx: &mut Tx<'_>, order: Uuid) -> AppResult<()> {
 /// through the transaction: what a change is decided from.
 async fn load_for_change(tx: &mut Tx<'_>, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
     lock_demand_of(tx, id).await?;
-    // The order is locked by the read itself.
-    let lock = if for_update(tx).is_empty() {
-        ""
-    } else {
-        " FOR NO KEY UPDATE OF o"
+    // The order is locked by the read itself (and only the order, not the joined rows).
+    let lock = match for_update(tx) {
+        "" => String::new(),
+        clause => format!("{clause} OF o"),
     };
-    load_with(tx, caller, id, lock).await
+    load_with(tx, caller, id, &lock).await
+}
+
+/// Cancels order `id` if it is in one of `from`, at `at`: its deadlines are cleared and its
+/// open offers withdrawn (with `why`, if given). False when the order was in none of `from`.
+pub(crate) async fn cancel_order_row(
+    tx: &mut Tx<'_>,
+    at: &str,
+    id: Uuid,
+    from: &[OrderStatus],
+    why: Option<&str>,
+) -> AppResult<bool> {
+    let mut sql = Sql::new("UPDATE service_orders SET status = 'cancelled', updated_at = ");
+    sql.bind(at.to_string())
+        .push(", accept_deadline = NULL, complete_deadline = NULL WHERE id = ")
+        .bind(id.to_string())
+        .push(" AND status IN (");
+    for (i, status) in from.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(status.as_str());
+    }
+    sql.push(")");
+    if sql.execute(&mut **tx).await? == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE order_offers SET status = 'withdrawn', reason = $1, responded_at = $2 \
+         WHERE order_id = $3 AND status = 'open'",
+    )
+    .bind(why.map(str::to_string))
+    .bind(at.to_string())
+    .bind(id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
 }
 
 /// The candidates a caller can act as: a volunteer, and the resources it or its unit owns.
@@ -1045,26 +1072,12 @@ async fn cancel(
             format!("the order is {}", l.status),
         ));
     }
-    let moved = sqlx::query(
-        "UPDATE service_orders SET status = 'cancelled', updated_at = $1, accept_deadline = NULL, \
-         complete_deadline = NULL WHERE id = $2 AND status = $3",
-    )
-    .bind(at.clone())
-    .bind(id.to_string())
-    .bind(l.status.as_str())
-    .execute(&mut *tx)
-    .await?;
-    if moved.rows_affected() == 0 {
+    if !cancel_order_row(&mut tx, &at, id, &[l.status], None).await? {
         return Err(AppError::conflict(
             "invalid_transition",
             "the order changed meanwhile",
         ));
     }
-    sqlx::query("UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'")
-        .bind(at.clone())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
     let took_capacity = matches!(l.status, OrderStatus::Accepted | OrderStatus::InProgress)
         && l.row
             .try_get::<Option<String>, _>("assignee_kind")?

@@ -326,25 +326,18 @@ async fn update_volunteer(
     if body.max_open_orders.is_some() {
         caller.authorize_order_limit(cur.street_id)?;
     }
-    // Only the fields the request names are written, so two edits of different fields at
-    // once both hold (an admin's new limit is not undone by the volunteer's new phone).
-    let given = Given {
-        name: body.name.is_some(),
-        phone: body.phone.is_some(),
-        skills: body.skills.is_some(),
-        team: body.team.is_some(),
-        availability: body.availability.is_some(),
-        max_open_orders: body.max_open_orders.is_some(),
-    };
+    // The fields are checked as they will stand, but only those the request names are
+    // written, so two edits of different fields at once both hold (an admin's new limit is
+    // not undone by the volunteer's new phone).
     let mut c = Check::new();
     let f = check_fields(
         &mut c,
         Fields {
-            name: body.name.unwrap_or(cur.name),
-            phone: body.phone.unwrap_or(cur.phone),
-            skills: body.skills.unwrap_or(cur.skills),
-            team: body.team.unwrap_or(cur.team),
-            availability: body.availability.unwrap_or(cur.availability),
+            name: body.name.clone().unwrap_or(cur.name),
+            phone: body.phone.clone().unwrap_or(cur.phone),
+            skills: body.skills.clone().unwrap_or(cur.skills),
+            team: body.team.clone().unwrap_or(cur.team),
+            availability: body.availability.clone().unwrap_or(cur.availability),
             max_open_orders: body.max_open_orders.unwrap_or(cur.max_open_orders),
         },
     );
@@ -363,25 +356,25 @@ async fn update_volunteer(
     if let Some(grid) = body.home_grid_id {
         sql.push(", home_grid_id = ").bind(grid.to_string());
     }
-    if given.name {
+    if body.name.is_some() {
         sql.push(", name = ").bind(f.name);
     }
-    if given.phone {
+    if body.phone.is_some() {
         sql.push(", phone = ").bind(f.phone);
     }
-    if given.skills {
+    if body.skills.is_some() {
         sql.push(", skills = ").bind(to_json(&f.skills));
     }
-    if given.team {
+    if body.team.is_some() {
         sql.push(", team = ").bind(f.team);
     }
     if let Some(party) = body.party_member {
         sql.push(", party_member = ").bind(i64::from(party));
     }
-    if given.availability {
+    if body.availability.is_some() {
         sql.push(", availability = ").bind(to_json(&f.availability));
     }
-    if given.max_open_orders {
+    if body.max_open_orders.is_some() {
         sql.push(", max_open_orders = ").bind(f.max_open_orders);
     }
     if let Some(active) = body.active {
@@ -396,16 +389,6 @@ async fn update_volunteer(
     let answer = fetch_volunteer(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(Json(answer))
-}
-
-/// Which of a volunteer's fields an edit names.
-struct Given {
-    name: bool,
-    phone: bool,
-    skills: bool,
-    team: bool,
-    availability: bool,
-    max_open_orders: bool,
 }
 
 /// Archives a volunteer: hidden from listings, no longer matched, its tokens stop working.
