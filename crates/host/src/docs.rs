@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use crate::rules::Rule;
 use utoipa::{
     openapi::{
         path::{Operation, Parameter},
@@ -120,6 +121,278 @@ pub fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
             }
             add("503", "No database connection freed up in time; try again");
         }
+    }
+}
+
+/// The rules each request field follows, by schema and property: what `Check` enforces,
+/// published as JSON Schema keywords by [`declare_rules`].
+const FIELD_RULES: &[(&str, &str, Rule)] = {
+    use crate::rules::*;
+    &[
+        ("CreateStreet", "name", Rule::Text(PLACE_NAME)),
+        ("CreateStreet", "code", Rule::Code(CODE)),
+        ("CreateStreet", "district", Rule::Text(PLACE_NAME)),
+        ("UpdateStreet", "name", Rule::Text(PLACE_NAME)),
+        ("UpdateStreet", "code", Rule::Code(CODE)),
+        ("UpdateStreet", "district", Rule::Text(PLACE_NAME)),
+        ("CreateCommunity", "name", Rule::Text(PLACE_NAME)),
+        ("CreateGrid", "code", Rule::Code(CODE)),
+        ("CreateGrid", "name", Rule::Text(PLACE_NAME)),
+        ("CreateGrid", "households", Rule::Int(HOUSEHOLDS)),
+        ("UpdateGrid", "code", Rule::Code(CODE)),
+        ("UpdateGrid", "name", Rule::Text(PLACE_NAME)),
+        ("UpdateGrid", "households", Rule::Int(HOUSEHOLDS)),
+        ("CreateCategory", "code", Rule::Code(CODE)),
+        ("CreateCategory", "label", Rule::Text(CATEGORY_LABEL)),
+        ("CreateUnit", "name", Rule::Text(NAME)),
+        ("CreateUnit", "contact_name", Rule::Text(PERSON_NAME)),
+        ("CreateUnit", "contact_phone", Rule::Phone),
+        ("CreateUnit", "address", Rule::OptionalText(ADDRESS)),
+        ("CreateUnit", "description", Rule::OptionalText(DESCRIPTION)),
+        ("CreateUnit", "street_ids", Rule::SomeIds(STREET_IDS)),
+        ("UpdateUnit", "name", Rule::Text(NAME)),
+        ("UpdateUnit", "contact_name", Rule::Text(PERSON_NAME)),
+        ("UpdateUnit", "contact_phone", Rule::Phone),
+        ("UpdateUnit", "address", Rule::OptionalText(ADDRESS)),
+        ("UpdateUnit", "description", Rule::OptionalText(DESCRIPTION)),
+        ("UpdateUnit", "street_ids", Rule::SomeIds(STREET_IDS)),
+        ("CreateVolunteer", "name", Rule::Text(PERSON_NAME)),
+        ("CreateVolunteer", "phone", Rule::Phone),
+        ("CreateVolunteer", "team", Rule::OptionalText(TEAM)),
+        (
+            "CreateVolunteer",
+            "max_open_orders",
+            Rule::Int(MAX_OPEN_ORDERS),
+        ),
+        ("CreateVolunteer", "skills", Rule::Labels(LABELS)),
+        ("CreateVolunteer", "availability", Rule::Items(WEEKLY_SLOTS)),
+        ("UpdateVolunteer", "name", Rule::Text(PERSON_NAME)),
+        ("UpdateVolunteer", "phone", Rule::Phone),
+        ("UpdateVolunteer", "team", Rule::OptionalText(TEAM)),
+        (
+            "UpdateVolunteer",
+            "max_open_orders",
+            Rule::Int(MAX_OPEN_ORDERS),
+        ),
+        ("UpdateVolunteer", "skills", Rule::Labels(LABELS)),
+        ("UpdateVolunteer", "availability", Rule::Items(WEEKLY_SLOTS)),
+        ("WeeklySlot", "start", Rule::ClockTime),
+        ("WeeklySlot", "end", Rule::ClockTime),
+        ("CreateResource", "title", Rule::Text(TITLE)),
+        ("CreateResource", "category", Rule::Code(CODE)),
+        (
+            "CreateResource",
+            "description",
+            Rule::OptionalText(DESCRIPTION),
+        ),
+        ("CreateResource", "capacity", Rule::Int(CAPACITY)),
+        ("CreateResource", "tags", Rule::Labels(LABELS)),
+        ("CreateResource", "street_ids", Rule::Ids(STREET_IDS)),
+        ("CreateResource", "served_grid_ids", Rule::Ids(GRID_IDS)),
+        ("CreateResource", "available_from", Rule::Timestamp),
+        ("CreateResource", "available_until", Rule::Timestamp),
+        ("UpdateResource", "title", Rule::Text(TITLE)),
+        ("UpdateResource", "category", Rule::Code(CODE)),
+        (
+            "UpdateResource",
+            "description",
+            Rule::OptionalText(DESCRIPTION),
+        ),
+        ("UpdateResource", "capacity", Rule::Int(CAPACITY)),
+        ("UpdateResource", "tags", Rule::Labels(LABELS)),
+        ("UpdateResource", "street_ids", Rule::Ids(STREET_IDS)),
+        ("UpdateResource", "served_grid_ids", Rule::Ids(GRID_IDS)),
+        ("UpdateResource", "available_from", Rule::Timestamp),
+        ("UpdateResource", "available_until", Rule::Timestamp),
+        ("CreateDemand", "category", Rule::Code(CODE)),
+        ("CreateDemand", "description", Rule::Text(DESCRIPTION)),
+        ("CreateDemand", "tags", Rule::Labels(LABELS)),
+        ("CreateDemand", "window_start", Rule::Timestamp),
+        ("CreateDemand", "window_end", Rule::Timestamp),
+        ("UpdateDemand", "category", Rule::Code(CODE)),
+        ("UpdateDemand", "description", Rule::Text(DESCRIPTION)),
+        ("UpdateDemand", "tags", Rule::Labels(LABELS)),
+        ("UpdateDemand", "window_start", Rule::Timestamp),
+        ("UpdateDemand", "window_end", Rule::Timestamp),
+        ("Resident", "name", Rule::Text(PERSON_NAME)),
+        ("Resident", "phone", Rule::Phone),
+        ("Resident", "address", Rule::Text(ADDRESS)),
+        ("CreateProject", "title", Rule::Text(TITLE)),
+        (
+            "CreateProject",
+            "description",
+            Rule::Text(PROJECT_DESCRIPTION),
+        ),
+        ("CreateProject", "goal", Rule::Text(GOAL)),
+        ("CreateProject", "budget_fen", Rule::Int(BUDGET_FEN)),
+        ("CreateProject", "demand_ids", Rule::Ids(LINKED_IDS)),
+        ("CreateProject", "resource_ids", Rule::Ids(LINKED_IDS)),
+        ("UpdateProject", "title", Rule::Text(TITLE)),
+        (
+            "UpdateProject",
+            "description",
+            Rule::Text(PROJECT_DESCRIPTION),
+        ),
+        ("UpdateProject", "goal", Rule::Text(GOAL)),
+        ("UpdateProject", "budget_fen", Rule::Int(BUDGET_FEN)),
+        ("UpdateProject", "demand_ids", Rule::Ids(LINKED_IDS)),
+        ("UpdateProject", "resource_ids", Rule::Ids(LINKED_IDS)),
+        ("UpdateProject", "progress_note", Rule::OptionalText(REPORT)),
+        ("ProgressReport", "note", Rule::Text(REPORT)),
+        ("ProjectEvaluation", "evaluation", Rule::Text(REPORT)),
+        ("ProjectEvaluation", "score", Rule::Int(RATING)),
+        ("CreateToken", "name", Rule::Text(NAME)),
+        ("UploadVersion", "note", Rule::OptionalText(COMMENT)),
+        ("DispatchRequest", "offer_count", Rule::Int(OFFER_COUNT)),
+        ("PutSettings", "offer_count", Rule::Int(OFFER_COUNT)),
+        ("PutSettings", "accept_minutes", Rule::Int(ACCEPT_MINUTES)),
+        (
+            "PutSettings",
+            "complete_minutes",
+            Rule::Int(COMPLETE_MINUTES),
+        ),
+        ("ReasonRequest", "reason", Rule::Text(REASON)),
+        (
+            "CompleteRequest",
+            "service_minutes",
+            Rule::Int(SERVICE_MINUTES),
+        ),
+        ("CompleteRequest", "note", Rule::OptionalText(ORDER_NOTE)),
+        ("RatingRequest", "rating", Rule::Int(RATING)),
+        ("RatingRequest", "comment", Rule::OptionalText(COMMENT)),
+        (
+            "DryRunInline",
+            "candidates",
+            Rule::Items(DRY_RUN_CANDIDATES),
+        ),
+        (
+            "plugin.CandidateSpec",
+            "open_orders",
+            Rule::Int(PLUGIN_COUNT),
+        ),
+        (
+            "plugin.CandidateSpec",
+            "max_open_orders",
+            Rule::Int(PLUGIN_COUNT),
+        ),
+        (
+            "plugin.CandidateSpec",
+            "completed_orders",
+            Rule::Int(PLUGIN_COUNT),
+        ),
+        (
+            "plugin.CandidateSpec",
+            "capacity_left",
+            Rule::Int(PLUGIN_COUNT),
+        ),
+        (
+            "plugin.CandidateSpec",
+            "service_minutes",
+            Rule::Int(PLUGIN_COUNT),
+        ),
+    ]
+};
+
+/// The rules of query and path parameters, by name: the same name means the same rule on
+/// every operation.
+const PARAMETER_RULES: &[(&str, Rule)] = &[
+    ("limit", Rule::PageLimit),
+    ("cursor", Rule::Cursor),
+    ("from", Rule::Timestamp),
+    ("to", Rule::Timestamp),
+    ("filed_from", Rule::Timestamp),
+    ("filed_to", Rule::Timestamp),
+];
+
+/// Publishes every rule of [`FIELD_RULES`] and [`PARAMETER_RULES`] in the document. A rule
+/// naming a schema or property the document lacks is a defect, caught when the router is
+/// built (and so by every test).
+pub fn declare_rules(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::Schema;
+    let schemas = &mut doc
+        .components
+        .as_mut()
+        .expect("the document has components")
+        .schemas;
+    for (schema, property, rule) in FIELD_RULES {
+        let Some(RefOr::T(Schema::Object(object))) = schemas.get_mut(*schema) else {
+            panic!("a field rule names {schema}, which is not an object schema");
+        };
+        let Some(RefOr::T(target)) = object.properties.get_mut(*property) else {
+            panic!("a field rule names {schema}.{property}, which is not an inline property");
+        };
+        apply(target, *rule);
+    }
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            for p in op.parameters.iter_mut().flatten() {
+                let rule = PARAMETER_RULES
+                    .iter()
+                    .find(|(name, _)| *name == p.name)
+                    .map(|(_, rule)| *rule);
+                if let (Some(rule), Some(RefOr::T(schema))) = (rule, p.schema.as_mut()) {
+                    apply(schema, rule);
+                }
+            }
+        }
+    }
+}
+
+/// Merges a rule's keywords into a schema of the type it constrains.
+fn apply(schema: &mut utoipa::openapi::schema::Schema, rule: Rule) {
+    use utoipa::openapi::schema::{ArrayItems, Schema, SchemaFormat};
+    use utoipa::Number;
+    let keywords = rule.keywords();
+    let usize_of = |key: &str| {
+        keywords
+            .get(key)
+            .and_then(|v| v.as_u64())
+            .map(|v| v as usize)
+    };
+    let number_of = |key: &str| {
+        keywords
+            .get(key)
+            .and_then(|v| v.as_i64())
+            .map(|v| Number::Int(v as isize))
+    };
+    match schema {
+        Schema::Object(o) => {
+            o.min_length = usize_of("minLength").or(o.min_length);
+            o.max_length = usize_of("maxLength").or(o.max_length);
+            o.minimum = number_of("minimum").or(o.minimum.take());
+            o.maximum = number_of("maximum").or(o.maximum.take());
+            if let Some(pattern) = keywords.get("pattern").and_then(|v| v.as_str()) {
+                o.pattern = Some(pattern.to_string());
+            }
+            if let Some(format) = keywords.get("format").and_then(|v| v.as_str()) {
+                o.format = Some(SchemaFormat::Custom(format.to_string()));
+            }
+            assert!(
+                !keywords.contains_key("maxItems"),
+                "a list rule on a scalar: {rule:?}"
+            );
+        }
+        Schema::Array(a) => {
+            a.min_items = usize_of("minItems").or(a.min_items);
+            a.max_items = usize_of("maxItems").or(a.max_items);
+            if keywords.get("uniqueItems").and_then(|v| v.as_bool()) == Some(true) {
+                a.unique_items = true;
+            }
+            if let (Some(item_rule), ArrayItems::RefOrSchema(items)) = (rule.items(), &mut a.items)
+            {
+                if let RefOr::T(items) = items.as_mut() {
+                    apply(items, item_rule);
+                }
+            }
+        }
+        _ => panic!("rule {rule:?} on a schema it cannot constrain"),
     }
 }
 

@@ -5,7 +5,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
 use utoipa::ToSchema;
 
-use crate::error::{AppError, FieldError};
+use crate::{
+    error::{AppError, FieldError},
+    rules,
+};
 
 /// Declares a closed set of values that travels as a snake_case string in JSON and in the
 /// database. The wire text is one definition for serde, the database and the OpenAPI schema;
@@ -236,74 +239,71 @@ impl Check {
         self.errors.push(FieldError::new(field, code, message));
     }
 
-    /// Trims `value` and checks that it has between `min` and `max` characters.
-    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
-        let value = value.trim();
+    /// Checks free text as sent ([`rules::Text`]) and returns it trimmed.
+    pub fn text(&mut self, field: &str, value: &str, rule: rules::Text) -> String {
         let len = value.chars().count();
-        if len < min {
-            if min == 1 {
-                self.push(field, "required", format!("{field} must not be empty"));
-            } else {
-                self.push(
-                    field,
-                    "too_short",
-                    format!("{field} needs at least {min} characters"),
-                );
-            }
-        } else if len > max {
-            self.push(
-                field,
-                "too_long",
-                format!("{field} may have at most {max} characters, got {len}"),
-            );
-        } else if value
-            .chars()
-            .any(|c| c.is_control() && c != '\n' && c != '\t')
-        {
+        if !value.chars().all(rules::is_allowed_char) {
             self.push(
                 field,
                 "invalid_characters",
                 format!("{field} contains control characters"),
             );
+        } else if value.trim().is_empty() {
+            self.push(field, "required", format!("{field} must not be empty"));
+        } else if len > rule.max {
+            self.push(
+                field,
+                "too_long",
+                format!(
+                    "{field} may have at most {} characters, got {len}",
+                    rule.max
+                ),
+            );
         }
-        value.to_string()
+        value.trim().to_string()
     }
 
-    /// Like [`Check::text`], but an empty value becomes `None`.
-    pub fn opt_text(&mut self, field: &str, value: Option<&str>, max: usize) -> Option<String> {
-        let value = value.map(str::trim).filter(|v| !v.is_empty())?;
-        Some(self.text(field, value, 1, max))
+    /// Like [`Check::text`], but a blank value becomes `None`.
+    pub fn opt_text(
+        &mut self,
+        field: &str,
+        value: Option<&str>,
+        rule: rules::Text,
+    ) -> Option<String> {
+        let value = value?;
+        if value.trim().is_empty() && value.chars().all(rules::is_allowed_char) {
+            return None;
+        }
+        Some(self.text(field, value, rule))
     }
 
-    /// A mainland phone number: 7 to 20 characters of digits, `+`, `-` and spaces.
+    /// A phone number as [`rules::is_phone`] reads one.
     pub fn phone(&mut self, field: &str, value: &str) -> String {
-        let value = value.trim();
-        let digits = value.chars().filter(char::is_ascii_digit).count();
-        let ok_chars = value
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '+' | '-' | ' '));
+        let (min, max) = rules::PHONE_DIGITS;
         if value.is_empty() {
             self.push(field, "required", format!("{field} must not be empty"));
-        } else if !ok_chars || !(7..=15).contains(&digits) || value.len() > 20 {
+        } else if !rules::is_phone(value) {
             self.push(
                 field,
                 "invalid_phone",
-                format!("{field} must be a phone number of 7 to 15 digits"),
+                format!(
+                    "{field} must be a phone number of {min} to {max} digits, an optional leading \
+                     '+', and single spaces or '-' between digits"
+                ),
             );
         }
         value.to_string()
     }
 
-    /// A short identifier-like code: lowercase ASCII letters, digits, `_` and `-`.
-    pub fn code(&mut self, field: &str, value: &str, max: usize) -> String {
-        let value = value.trim();
+    /// A short identifier-like code ([`rules::Code`]), exactly as sent.
+    pub fn code(&mut self, field: &str, value: &str, rule: rules::Code) -> String {
         if value.is_empty() {
             self.push(field, "required", format!("{field} must not be empty"));
-        } else if value.len() > max {
+        } else if value.chars().count() > rule.max {
             self.push(
                 field,
                 "too_long",
-                format!("{field} may have at most {max} characters"),
+                format!("{field} may have at most {} characters", rule.max),
             );
         } else if !value
             .chars()
@@ -319,7 +319,8 @@ impl Check {
     }
 
     /// A list of short labels (tags, skills): trimmed, de-duplicated, order kept.
-    pub fn labels(&mut self, field: &str, values: &[String], max_items: usize) -> Vec<String> {
+    pub fn labels(&mut self, field: &str, values: &[String]) -> Vec<String> {
+        let max_items = rules::LABELS.max;
         if values.len() > max_items {
             self.push(
                 field,
@@ -331,7 +332,7 @@ impl Check {
         let mut out: Vec<String> = Vec::with_capacity(values.len());
         for (i, v) in values.iter().enumerate() {
             let item = format!("{field}[{i}]");
-            let v = self.text(&item, v, 1, 32);
+            let v = self.text(&item, v, rules::LABEL);
             if v.contains('"') || v.contains('\\') {
                 self.push(
                     item,
@@ -347,7 +348,8 @@ impl Check {
 
     /// Checks a list of ids: no id twice, at most `max` of them. Order is kept, so an error
     /// index such as `street_ids[2]` points into the list the client sent.
-    pub fn ids(&mut self, field: &str, ids: &[uuid::Uuid], max: usize) {
+    pub fn ids(&mut self, field: &str, ids: &[uuid::Uuid], rule: rules::Items) {
+        let max = rule.max;
         if ids.len() > max {
             self.push(
                 field,
@@ -366,7 +368,8 @@ impl Check {
         }
     }
 
-    pub fn range_i64(&mut self, field: &str, value: i64, min: i64, max: i64) -> i64 {
+    pub fn range_i64(&mut self, field: &str, value: i64, rule: rules::Range) -> i64 {
+        let rules::Range { min, max } = rule;
         if value < min || value > max {
             self.push(
                 field,
@@ -408,11 +411,9 @@ impl Check {
 #[serde(deny_unknown_fields)]
 pub struct WeeklySlot {
     pub day: Weekday,
-    /// Start, `HH:MM`.
-    #[schema(example = "08:30")]
+    /// Start, `HH:MM` (e.g. `08:30`).
     pub start: String,
-    /// End, `HH:MM`, after the start.
-    #[schema(example = "11:30")]
+    /// End, `HH:MM`, after the start (e.g. `11:30`).
     pub end: String,
 }
 
@@ -430,11 +431,11 @@ pub fn clock_minutes(hhmm: &str) -> Option<u32> {
 
 impl Check {
     pub fn weekly(&mut self, field: &str, slots: &[WeeklySlot]) {
-        if slots.len() > 42 {
+        if slots.len() > rules::WEEKLY_SLOTS.max {
             self.push(
                 field,
                 "too_many",
-                format!("{field} may have at most 42 slots"),
+                format!("{field} may have at most {} slots", rules::WEEKLY_SLOTS.max),
             );
             return;
         }

@@ -74,7 +74,28 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+    let decoded = serde_path_to_error::deserialize(&mut de);
+    let value = match decoded {
+        // JSON has one number type: `3.0` is the integer 3, as JSON Schema's `integer` says,
+        // and some encoders write whole numbers so. serde takes only `3` as an integer; the
+        // rare body with such a number is decoded again with it written as one.
+        Err(err)
+            if err
+                .inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            let mut document: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|inner| malformed(&inner))?;
+            whole_numbers_as_integers(&mut document);
+            return serde_path_to_error::deserialize(document).map_err(|err| {
+                let path = err.path().to_string();
+                AppError::Validation(vec![data_error(&path, err.inner())])
+            });
+        }
+        decoded => decoded,
+    };
+    let value = value.map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         match inner.classify() {
@@ -95,19 +116,39 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
                     "this value has the wrong type",
                 )])
             }
-            _ => AppError::BadRequest {
-                code: "malformed_json",
-                message: format!("the body is not valid JSON: {inner}"),
-                field: None,
-            },
+            _ => malformed(&inner),
         }
     })?;
-    de.end().map_err(|inner| AppError::BadRequest {
+    de.end().map_err(|inner| malformed(&inner))?;
+    Ok(value)
+}
+
+fn malformed(inner: &serde_json::Error) -> AppError {
+    AppError::BadRequest {
         code: "malformed_json",
         message: format!("the body is not valid JSON: {inner}"),
         field: None,
-    })?;
-    Ok(value)
+    }
+}
+
+/// Rewrites every number written with a zero fraction (`3.0`, `3e2`) as an integer. Only
+/// magnitudes below 2^53 are rewritten: beyond, a double no longer holds every integer, so the
+/// number read may not be the number written, and it stays a float (a type error).
+fn whole_numbers_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    match value {
+        Value::Number(n) => {
+            if let Some(f) = n.as_f64().filter(|_| n.is_f64()) {
+                if f.fract() == 0.0 && f.abs() < EXACT {
+                    *n = (f as i64).into();
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(map) => map.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 /// Classifies a serde data error into a field error. serde reports these only as text, so

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod pagination;
 pub mod plugin;
 pub mod pool;
+pub mod rules;
 pub mod scheduler;
 pub mod state;
 pub mod system;
@@ -65,6 +66,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts();
     let mut openapi = openapi;
     docs::document_errors(&mut openapi);
+    docs::declare_rules(&mut openapi);
     (router, openapi)
 }
 

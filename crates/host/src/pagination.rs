@@ -12,6 +12,11 @@ use crate::{db::Sql, error::AppError};
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = 200;
 
+/// A cursor is the last id of a page, its 16 bytes in unpadded base64url: 22 characters, the
+/// last of which carries two bits. Every string of this form is a position in id order, so
+/// any cursor a client could send that matches the pattern is one the service can serve.
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{21}[AQgw]$";
+
 /// One page of a listing.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Page<T> {
@@ -75,15 +80,16 @@ impl PageRequest {
 }
 
 fn encode_cursor(id: Uuid) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{id}"))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
 }
 
 fn decode_cursor(cursor: &str) -> Option<Uuid> {
+    // The engine refuses a last character with stray low bits, so exactly the strings that
+    // match `CURSOR_PATTERN` decode.
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    Uuid::parse_str(text.strip_prefix("v1:")?).ok()
+    Uuid::from_slice(&bytes).ok()
 }
 
 #[cfg(test)]
@@ -95,6 +101,23 @@ mod tests {
         let id = Uuid::now_v7();
         assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
         assert_eq!(decode_cursor("nonsense"), None);
+        let pattern = regex::Regex::new(CURSOR_PATTERN).unwrap();
+        assert!(pattern.is_match(&encode_cursor(id)));
+        // What the pattern takes decodes, and what it refuses does not.
+        for cursor in [
+            "AAAAAAAAAAAAAAAAAAAAAA",
+            "_____________________w",
+            "abcdefghijklmnopqrstuQ",
+        ] {
+            assert!(pattern.is_match(cursor) && decode_cursor(cursor).is_some());
+        }
+        for cursor in [
+            "AAAAAAAAAAAAAAAAAAAAAB",
+            "AAAAAAAAAAAAAAAAAAAAA",
+            "AAAAAAAAAAAAAAAAAAAAAA==",
+        ] {
+            assert!(!pattern.is_match(cursor) && decode_cursor(cursor).is_none());
+        }
         assert!(PageRequest::parse(Some("bm9wZQ"), None).is_err());
         assert!(PageRequest::parse(None, Some(0)).is_err());
         assert!(PageRequest::parse(None, Some(MAX_LIMIT + 1)).is_err());

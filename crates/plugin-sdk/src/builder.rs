@@ -9,6 +9,7 @@ use crate::request::{CandidateKind, Demand, Request, Urgency, CANDIDATE_SIZE};
 
 /// A demand described in plain text.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema), schema(as = plugin::DemandSpec))]
 #[serde(deny_unknown_fields, default)]
 pub struct DemandSpec {
     /// Category code.
@@ -33,6 +34,7 @@ pub struct DemandSpec {
 
 /// A candidate described in plain text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema), schema(as = plugin::CandidateSpec))]
 #[serde(deny_unknown_fields, default)]
 pub struct CandidateSpec {
     /// `volunteer` or `resource`.

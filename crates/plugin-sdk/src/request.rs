@@ -23,6 +23,7 @@ pub const CONTRACT_VERSION: &str = "1.2.0";
     serde::Serialize,
     serde::Deserialize,
 )]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema), schema(as = plugin::Urgency))]
 #[serde(rename_all = "snake_case")]
 pub enum Urgency {
     /// Can wait.
@@ -38,6 +39,7 @@ pub enum Urgency {
 
 /// What a candidate is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema), schema(as = plugin::CandidateKind))]
 #[serde(rename_all = "snake_case")]
 pub enum CandidateKind {
     /// A volunteer who would carry the order out.

@@ -18,6 +18,7 @@ use super::{
     streets::{category_exists, grid_street},
     to_json, Created,
 };
+use crate::rules;
 use crate::{
     access::{Action, ListScope, Target},
     auth::Principal,
@@ -49,6 +50,16 @@ pub struct Resident {
     pub address: String,
 }
 
+/// The resident as an answer shows them: in full, or masked for those who may not see it.
+/// (Masked text does not follow the input rules of [`Resident`].)
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ResidentView {
+    name: String,
+    phone: String,
+    address: String,
+}
+
 /// A resident's need.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Demand {
@@ -62,6 +73,7 @@ pub struct Demand {
     pub description: String,
     /// In full for the street's admins and grid workers; masked (`张**`, `138****5678`) for
     /// everyone else.
+    #[schema(value_type = ResidentView)]
     pub resident: Resident,
     /// Whether `resident` is masked in this response.
     pub resident_masked: bool,
@@ -191,9 +203,9 @@ async fn fetch_row(db: &sqlx::AnyPool, id: Uuid) -> AppResult<AnyRow> {
 
 fn check_resident(c: &mut Check, r: &Resident) -> Resident {
     Resident {
-        name: c.text("resident.name", &r.name, 1, 32),
+        name: c.text("resident.name", &r.name, rules::PERSON_NAME),
         phone: c.phone("resident.phone", &r.phone),
-        address: c.text("resident.address", &r.address, 1, 200),
+        address: c.text("resident.address", &r.address, rules::ADDRESS),
     }
 }
 
@@ -297,9 +309,9 @@ async fn create_demand(
     // Reads only: the writes go through the committer.
     let db = state.db.read();
     let mut c = Check::new();
-    let category = c.code("category", &body.category, 32);
-    let tags = c.labels("tags", &body.tags, 20);
-    let description = c.text("description", &body.description, 1, 2000);
+    let category = c.code("category", &body.category, rules::CODE);
+    let tags = c.labels("tags", &body.tags);
+    let description = c.text("description", &body.description, rules::DESCRIPTION);
     let resident = check_resident(&mut c, &body.resident);
     let start = c.ts("window_start", body.window_start.as_deref());
     let end = c.ts("window_end", body.window_end.as_deref());
@@ -474,12 +486,15 @@ async fn update_demand(
     let street = get_uuid(&fetch_row(state.db.read(), id).await?, "street_id")?;
     caller.authorize(Action::Update, Target::Demand { street })?;
     let mut c = Check::new();
-    let category = body.category.as_deref().map(|v| c.code("category", v, 32));
-    let tags = body.tags.as_deref().map(|v| c.labels("tags", v, 20));
+    let category = body
+        .category
+        .as_deref()
+        .map(|v| c.code("category", v, rules::CODE));
+    let tags = body.tags.as_deref().map(|v| c.labels("tags", v));
     let description = body
         .description
         .as_deref()
-        .map(|v| c.text("description", v, 1, 2000));
+        .map(|v| c.text("description", v, rules::DESCRIPTION));
     let resident = body.resident.as_ref().map(|r| check_resident(&mut c, r));
     let start = body
         .window_start

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{get_opt_uuid, get_uuid, orders::record_event};
 use crate::pool;
+use crate::rules;
 use crate::{
     access::{Action, Target},
     auth::{generate_token, hash_token, Principal, RoleKind},
@@ -156,8 +157,8 @@ async fn apply(
 
 fn check_rating(body: &RatingRequest) -> AppResult<Option<String>> {
     let mut c = Check::new();
-    c.range_i64("rating", body.rating, 1, 5);
-    let comment = c.opt_text("comment", body.comment.as_deref(), 500);
+    c.range_i64("rating", body.rating, rules::RATING);
+    let comment = c.opt_text("comment", body.comment.as_deref(), rules::COMMENT);
     c.finish()?;
     Ok(comment)
 }

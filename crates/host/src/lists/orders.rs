@@ -16,6 +16,7 @@ use super::{demands::Resident, get_json, get_opt_uuid, get_uuid, push_in, Create
 use crate::pool;
 use gongjian_plugin_sdk::{CandidateKind, PointsRequest};
 
+use crate::rules;
 use crate::{
     access::{Action, ListScope, Target},
     auth::{Principal, Role},
@@ -100,6 +101,7 @@ pub struct Order {
     pub window_end: Option<String>,
     /// The resident: in full for the street's staff and, once accepted, the assignee, who
     /// needs to reach them; masked for candidates still deciding.
+    #[schema(value_type = crate::lists::demands::ResidentView)]
     pub resident: Resident,
     pub accepted_at: Option<String>,
     pub started_at: Option<String>,
@@ -532,7 +534,7 @@ async fn dispatch(
     caller.authorize(Action::Update, Target::Demand { street })?;
     let mut c = Check::new();
     if let Some(n) = body.offer_count {
-        c.range_i64("offer_count", n, 1, 10);
+        c.range_i64("offer_count", n, rules::OFFER_COUNT);
     }
     c.finish()?;
     // Ranked first, with no connection held while the rule runs; then written if the demand
@@ -795,7 +797,7 @@ async fn decline(
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
     let mut c = Check::new();
-    let reason = c.text("reason", &body.reason, 1, 200);
+    let reason = c.text("reason", &body.reason, rules::REASON);
     c.finish()?;
     let now = state.now();
     let at = format_ts(now);
@@ -911,8 +913,12 @@ async fn complete(
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
     let mut c = Check::new();
-    let minutes = c.range_i64("service_minutes", body.service_minutes, 1, 1440);
-    let note = c.opt_text("note", body.note.as_deref(), 1000);
+    let minutes = c.range_i64(
+        "service_minutes",
+        body.service_minutes,
+        rules::SERVICE_MINUTES,
+    );
+    let note = c.opt_text("note", body.note.as_deref(), rules::ORDER_NOTE);
     c.finish()?;
     // The points rule is a plugin call: it runs before the transaction, on the order as read
     // now, and the transaction then checks that the order is still as it was read.
@@ -1053,7 +1059,7 @@ async fn cancel(
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
     let mut c = Check::new();
-    let reason = c.text("reason", &body.reason, 1, 200);
+    let reason = c.text("reason", &body.reason, rules::REASON);
     c.finish()?;
     let at = state.now_ts();
     let actor = caller.token_id.to_string();

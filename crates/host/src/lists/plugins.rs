@@ -14,6 +14,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{get_uuid, require_street, Created};
+use crate::rules;
 use crate::{
     access::{Action, Target},
     auth::{Principal, RoleKind},
@@ -113,11 +114,37 @@ pub struct DryRunRequest {
     /// A demand of the street: its real candidates are used.
     pub demand_id: Option<Uuid>,
     /// Or a demand described inline…
-    #[schema(value_type = Option<Object>)]
     pub demand: Option<DemandSpec>,
-    /// …with its candidates.
-    #[schema(value_type = Option<Vec<Object>>)]
+    /// …with its candidates (at most 10,000).
     pub candidates: Option<Vec<CandidateSpec>>,
+}
+
+/// What a dry run takes, as the API description states it: exactly one of the two forms
+/// [`DryRunRequest`] reads (with field-by-field errors when a body is neither).
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum DryRunBody {
+    ByDemand(DryRunByDemand),
+    Inline(DryRunInline),
+}
+
+/// A demand of the street: its real candidates are used.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct DryRunByDemand {
+    demand_id: Uuid,
+}
+
+/// A demand described inline, with its candidates.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct DryRunInline {
+    demand: DemandSpec,
+    /// At most 10,000.
+    candidates: Vec<CandidateSpec>,
 }
 
 /// The outcome of a dry run: nothing is dispatched or recorded.
@@ -273,7 +300,7 @@ async fn upload_version(
     let street = path_id("id", &street)?;
     authorize(&state, &caller, street).await?;
     let mut c = Check::new();
-    let note = c.opt_text("note", body.note.as_deref(), 500);
+    let note = c.opt_text("note", body.note.as_deref(), rules::COMMENT);
     let config = match body.config {
         None => serde_json::json!({}),
         Some(v @ serde_json::Value::Object(_)) => v,
@@ -596,7 +623,7 @@ async fn deactivate(
 /// given inline. Nothing is dispatched and no fault is recorded.
 #[utoipa::path(post, path = "/api/v1/streets/{id}/plugins/{version_id}/dry-run", tag = "plugins",
     params(("id" = Uuid, Path, description = "street id"), ("version_id" = Uuid, Path)),
-    request_body = DryRunRequest,
+    request_body = DryRunBody,
     responses((status = 200, body = DryRunResult), (status = 404, body = crate::error::Problem),
               (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
@@ -622,11 +649,11 @@ async fn dry_run(
             (prepared.request, prepared.refs)
         }
         (None, Some(demand), Some(candidates)) => {
-            if candidates.len() > 10_000 {
+            if candidates.len() > rules::DRY_RUN_CANDIDATES.max {
                 return Err(AppError::field(
                     "candidates",
                     "too_many",
-                    "at most 10000 candidates",
+                    format!("at most {} candidates", rules::DRY_RUN_CANDIDATES.max),
                 ));
             }
             let mut b = RequestBuilder::new(

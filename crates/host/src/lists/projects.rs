@@ -13,6 +13,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{get_opt_uuid, get_uuid, links, push_in, require_street, streets::ListPage, Created};
+use crate::rules;
 use crate::{
     access::{Action, ListScope, Target},
     auth::Principal,
@@ -287,14 +288,14 @@ async fn create_project(
 ) -> AppResult<Created<Project>> {
     let db = state.db.write();
     let mut c = Check::new();
-    let title = c.text("title", &body.title, 1, 100);
-    let description = c.text("description", &body.description, 1, 5000);
-    let goal = c.text("goal", &body.goal, 1, 1000);
-    let budget = c.range_i64("budget_fen", body.budget_fen, 0, 100_000_000_000);
+    let title = c.text("title", &body.title, rules::TITLE);
+    let description = c.text("description", &body.description, rules::PROJECT_DESCRIPTION);
+    let goal = c.text("goal", &body.goal, rules::GOAL);
+    let budget = c.range_i64("budget_fen", body.budget_fen, rules::BUDGET_FEN);
     let demands = body.demand_ids;
-    c.ids("demand_ids", &demands, 500);
+    c.ids("demand_ids", &demands, rules::LINKED_IDS);
     let resources = body.resource_ids;
-    c.ids("resource_ids", &resources, 500);
+    c.ids("resource_ids", &resources, rules::LINKED_IDS);
     c.finish()?;
     require_street(db, body.street_id)
         .await
@@ -365,31 +366,31 @@ async fn update_project(
     let mut c = Check::new();
     let title = body
         .title
-        .map(|v| c.text("title", &v, 1, 100))
+        .map(|v| c.text("title", &v, rules::TITLE))
         .unwrap_or(cur.title);
     let description = body
         .description
-        .map(|v| c.text("description", &v, 1, 5000))
+        .map(|v| c.text("description", &v, rules::PROJECT_DESCRIPTION))
         .unwrap_or(cur.description);
     let goal = body
         .goal
-        .map(|v| c.text("goal", &v, 1, 1000))
+        .map(|v| c.text("goal", &v, rules::GOAL))
         .unwrap_or(cur.goal);
     let budget = body
         .budget_fen
-        .map(|v| c.range_i64("budget_fen", v, 0, 100_000_000_000))
+        .map(|v| c.range_i64("budget_fen", v, rules::BUDGET_FEN))
         .unwrap_or(cur.budget_fen);
     let progress = match body.progress_note {
-        Some(v) => c.opt_text("progress_note", v.as_deref(), 2000),
+        Some(v) => c.opt_text("progress_note", v.as_deref(), rules::REPORT),
         None => cur.progress_note,
     };
     let demands = body.demand_ids;
     if let Some(d) = &demands {
-        c.ids("demand_ids", d, 500);
+        c.ids("demand_ids", d, rules::LINKED_IDS);
     }
     let resources = body.resource_ids;
     if let Some(r) = &resources {
-        c.ids("resource_ids", r, 500);
+        c.ids("resource_ids", r, rules::LINKED_IDS);
     }
     c.finish()?;
     use ProjectStatus::*;
@@ -555,7 +556,7 @@ async fn report_progress(
     caller.authorize(Action::Read, target(&cur))?;
     caller.authorize_project_progress(cur.street_id, cur.claimed_by_unit_id)?;
     let mut c = Check::new();
-    let note = c.text("note", &body.note, 1, 2000);
+    let note = c.text("note", &body.note, rules::REPORT);
     c.finish()?;
     let ok = matches!(
         (cur.status, body.start),
@@ -660,8 +661,8 @@ async fn complete_project(
     let cur = fetch_project(db, id).await?;
     caller.authorize(Action::Update, target(&cur))?;
     let mut c = Check::new();
-    let evaluation = c.text("evaluation", &body.evaluation, 1, 2000);
-    let score = c.range_i64("score", body.score, 1, 5);
+    let evaluation = c.text("evaluation", &body.evaluation, rules::REPORT);
+    let score = c.range_i64("score", body.score, rules::RATING);
     c.finish()?;
     let now = state.now_ts();
     let done = sqlx::query(

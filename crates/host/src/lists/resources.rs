@@ -21,6 +21,7 @@ use super::{
     with_links, Created,
 };
 use crate::pool;
+use crate::rules;
 use crate::{
     access::{Action, ListScope, Owner, Target},
     auth::{Principal, Role},
@@ -310,6 +311,7 @@ async fn list_resources(
 /// Registers a resource on offer.
 #[utoipa::path(post, path = "/api/v1/resources", tag = "resources", request_body = CreateResource,
     responses((status = 201, body = Resource), (status = 403, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem, description = "The unit or volunteer named is archived"),
               (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
 async fn create_resource(
@@ -344,11 +346,11 @@ async fn create_resource(
                 AppError::field("owner_unit_id", "unknown_reference", "no unit has this id")
             })?;
             if unit.archived_at.is_some() {
-                return Err(AppError::field(
-                    "owner_unit_id",
-                    "archived",
-                    "the unit is archived",
-                ));
+                return Err(AppError::Conflict {
+                    code: "archived",
+                    message: "the unit is archived".into(),
+                    field: Some("owner_unit_id".into()),
+                });
             }
             Owner::Unit(u)
         }
@@ -361,11 +363,11 @@ async fn create_resource(
                 )
             })?;
             if vol.archived_at.is_some() {
-                return Err(AppError::field(
-                    "owner_volunteer_id",
-                    "archived",
-                    "the volunteer is archived",
-                ));
+                return Err(AppError::Conflict {
+                    code: "archived",
+                    message: "the volunteer is archived".into(),
+                    field: Some("owner_volunteer_id".into()),
+                });
             }
             Owner::Volunteer {
                 id: v,
@@ -375,18 +377,22 @@ async fn create_resource(
         (None, None) => unreachable!(),
     };
     let mut c = Check::new();
-    let title = c.text("title", &body.title, 1, 100);
-    let category = c.code("category", &body.category, 32);
-    let tags = c.labels("tags", &body.tags, 20);
-    let description = c.opt_text("description", body.description.as_deref(), 2000);
-    let capacity = c.range_i64("capacity", body.capacity, 1, 1_000_000);
+    let title = c.text("title", &body.title, rules::TITLE);
+    let category = c.code("category", &body.category, rules::CODE);
+    let tags = c.labels("tags", &body.tags);
+    let description = c.opt_text(
+        "description",
+        body.description.as_deref(),
+        rules::DESCRIPTION,
+    );
+    let capacity = c.range_i64("capacity", body.capacity, rules::CAPACITY);
     let mut streets = body.street_ids;
     if let (true, Owner::Volunteer { street, .. }) = (streets.is_empty(), owner) {
         streets.push(street);
     }
-    c.ids("street_ids", &streets, 50);
+    c.ids("street_ids", &streets, rules::STREET_IDS);
     let grids = body.served_grid_ids;
-    c.ids("served_grid_ids", &grids, 500);
+    c.ids("served_grid_ids", &grids, rules::GRID_IDS);
     let from = c.ts("available_from", body.available_from.as_deref());
     let until = c.ts("available_until", body.available_until.as_deref());
     c.window("available_until", &from, &until);
@@ -495,28 +501,25 @@ async fn update_resource(
     let mut c = Check::new();
     let title = body
         .title
-        .map(|t| c.text("title", &t, 1, 100))
+        .map(|t| c.text("title", &t, rules::TITLE))
         .unwrap_or(cur.title);
     let category = body
         .category
-        .map(|t| c.code("category", &t, 32))
+        .map(|t| c.code("category", &t, rules::CODE))
         .unwrap_or(cur.category);
-    let tags = body
-        .tags
-        .map(|t| c.labels("tags", &t, 20))
-        .unwrap_or(cur.tags);
+    let tags = body.tags.map(|t| c.labels("tags", &t)).unwrap_or(cur.tags);
     let description = match body.description {
-        Some(d) => c.opt_text("description", d.as_deref(), 2000),
+        Some(d) => c.opt_text("description", d.as_deref(), rules::DESCRIPTION),
         None => cur.description,
     };
     let capacity = body
         .capacity
-        .map(|v| c.range_i64("capacity", v, 1, 1_000_000))
+        .map(|v| c.range_i64("capacity", v, rules::CAPACITY))
         .unwrap_or(cur.capacity);
     let streets = body.street_ids.clone().unwrap_or(cur.street_ids.clone());
-    c.ids("street_ids", &streets, 50);
+    c.ids("street_ids", &streets, rules::STREET_IDS);
     let grids = body.served_grid_ids.unwrap_or(cur.served_grid_ids);
-    c.ids("served_grid_ids", &grids, 500);
+    c.ids("served_grid_ids", &grids, rules::GRID_IDS);
     let from = match body.available_from {
         Some(v) => c.ts("available_from", v.as_deref()),
         None => cur.available_from,

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{require_street, streets::category_exists};
+use crate::rules;
 use crate::{
     access::{Action, Target},
     auth::Principal,
@@ -101,10 +102,10 @@ async fn put_settings(
     require_street(state.db.write(), street).await?;
     caller.authorize(Action::Update, Target::StreetArea(street))?;
     let mut c = Check::new();
-    c.range_i64("offer_count", body.offer_count, 1, 10);
-    c.range_i64("accept_minutes", body.accept_minutes, 1, 10_080);
+    c.range_i64("offer_count", body.offer_count, rules::OFFER_COUNT);
+    c.range_i64("accept_minutes", body.accept_minutes, rules::ACCEPT_MINUTES);
     if let Some(m) = body.complete_minutes {
-        c.range_i64("complete_minutes", m, 1, 43_200);
+        c.range_i64("complete_minutes", m, rules::COMPLETE_MINUTES);
     }
     c.finish()?;
     let stored = if category == "default" {

@@ -43,6 +43,14 @@ str_enum!(
     }
 );
 
+str_enum!(
+    /// What `/stats` answers in.
+    StatsFormat {
+        Json => "json",
+        Csv => "csv",
+    }
+);
+
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(stats))
 }
@@ -59,8 +67,8 @@ pub struct StatsQuery {
     pub group_by: Option<GroupBy>,
     /// Only this street (the district sees every street).
     pub street_id: Option<Uuid>,
-    /// `json` (default) or `csv`.
-    pub format: Option<String>,
+    /// Default `json`.
+    pub format: Option<StatsFormat>,
 }
 
 /// The figures of one group.
@@ -181,17 +189,7 @@ async fn stats(
         });
     }
     let (from, to) = (from.expect("checked"), to.expect("checked"));
-    let csv = match q.format.as_deref() {
-        None | Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            return Err(AppError::BadRequest {
-                code: "invalid_query",
-                message: format!("format must be json or csv, not {other:?}"),
-                field: Some("format".into()),
-            })
-        }
-    };
+    let csv = q.format == Some(StatsFormat::Csv);
     let group_by = q.group_by.unwrap_or(GroupBy::Street);
     let db = state.db.read();
 

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{get_uuid, require_street, Created};
 use crate::pool;
+use crate::rules;
 use crate::{
     access::{Action, Target},
     auth::{Principal, RoleKind},
@@ -134,9 +135,9 @@ async fn create_street(
 ) -> AppResult<Created<Street>> {
     caller.require(&[RoleKind::DistrictAdmin], "register streets")?;
     let mut c = Check::new();
-    let name = c.text("name", &body.name, 1, 64);
-    let code = c.code("code", &body.code, 32);
-    let district = c.text("district", &body.district, 1, 64);
+    let name = c.text("name", &body.name, rules::PLACE_NAME);
+    let code = c.code("code", &body.code, rules::CODE);
+    let district = c.text("district", &body.district, rules::PLACE_NAME);
     c.finish()?;
     let id = Uuid::now_v7();
     let now = state.now_ts();
@@ -171,7 +172,8 @@ async fn get_street(
 #[utoipa::path(patch, path = "/api/v1/streets/{id}", tag = "streets", request_body = UpdateStreet,
     params(("id" = Uuid, Path, description = "street id")),
     responses((status = 200, body = Street), (status = 403, body = crate::error::Problem),
-              (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
 async fn update_street(
     State(state): State<AppState>,
@@ -185,15 +187,15 @@ async fn update_street(
     let mut c = Check::new();
     let name = body
         .name
-        .map(|v| c.text("name", &v, 1, 64))
+        .map(|v| c.text("name", &v, rules::PLACE_NAME))
         .unwrap_or(current.name);
     let code = body
         .code
-        .map(|v| c.code("code", &v, 32))
+        .map(|v| c.code("code", &v, rules::CODE))
         .unwrap_or(current.code);
     let district = body
         .district
-        .map(|v| c.text("district", &v, 1, 64))
+        .map(|v| c.text("district", &v, rules::PLACE_NAME))
         .unwrap_or(current.district);
     c.finish()?;
     sqlx::query(
@@ -298,7 +300,7 @@ async fn create_community(
     require_street(state.db.write(), street).await?;
     caller.authorize(Action::Create, Target::StreetArea(street))?;
     let mut c = Check::new();
-    let name = c.text("name", &body.name, 1, 64);
+    let name = c.text("name", &body.name, rules::PLACE_NAME);
     c.finish()?;
     let id = Uuid::now_v7();
     sqlx::query("INSERT INTO communities (id, street_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
@@ -333,7 +335,7 @@ async fn update_community(
     fetch_community(state.db.write(), street, id).await?;
     caller.authorize(Action::Update, Target::StreetArea(street))?;
     let mut c = Check::new();
-    let name = c.text("name", &body.name, 1, 64);
+    let name = c.text("name", &body.name, rules::PLACE_NAME);
     c.finish()?;
     let mut tx = state.db.write().begin().await?;
     sqlx::query("UPDATE communities SET name = $1, updated_at = $2 WHERE id = $3")
@@ -466,10 +468,10 @@ fn check_grid_fields(
     name: Option<&str>,
     households: Option<i64>,
 ) -> (Option<String>, Option<String>) {
-    let code = code.map(|v| c.code("code", v, 32));
-    let name = name.map(|v| c.text("name", v, 1, 64));
+    let code = code.map(|v| c.code("code", v, rules::CODE));
+    let name = name.map(|v| c.text("name", v, rules::PLACE_NAME));
     if let Some(h) = households {
-        c.range_i64("households", h, 0, 100_000);
+        c.range_i64("households", h, rules::HOUSEHOLDS);
     }
     (code, name)
 }
@@ -734,8 +736,8 @@ async fn create_category(
     require_street(state.db.write(), street).await?;
     caller.authorize(Action::Create, Target::StreetArea(street))?;
     let mut c = Check::new();
-    let code = c.code("code", &body.code, 32);
-    let label = c.text("label", &body.label, 1, 32);
+    let code = c.code("code", &body.code, rules::CODE);
+    let label = c.text("label", &body.label, rules::CATEGORY_LABEL);
     c.finish()?;
     if is_default_category(&code) {
         return Err(AppError::Conflict {

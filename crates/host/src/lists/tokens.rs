@@ -14,6 +14,7 @@ use uuid::Uuid;
 use super::{
     get_opt_uuid, get_uuid, push_in, units::fetch_unit, volunteers::fetch_volunteer, Created,
 };
+use crate::rules;
 use crate::{
     access::{Action, ListScope, Target},
     auth::{generate_token, hash_token, Principal, Role, RoleKind},
@@ -128,7 +129,7 @@ pub struct TokenSubject {
 impl TokenSubject {
     pub async fn resolve(db: &sqlx::AnyPool, req: CreateToken) -> AppResult<Self> {
         let mut c = Check::new();
-        let name = c.text("name", &req.name, 1, 100);
+        let name = c.text("name", &req.name, rules::NAME);
         let need = |c: &mut Check, present: bool, field: &str| {
             if !present {
                 c.push(
@@ -188,11 +189,11 @@ impl TokenSubject {
                 AppError::field("unit_id", "unknown_reference", "no unit has this id")
             })?;
             if u.archived_at.is_some() {
-                return Err(AppError::field(
-                    "unit_id",
-                    "archived",
-                    "the unit is archived",
-                ));
+                return Err(AppError::Conflict {
+                    code: "archived",
+                    message: "the unit is archived".into(),
+                    field: Some("unit_id".into()),
+                });
             }
             subject.unit_streets = u.street_ids;
         }
@@ -205,11 +206,11 @@ impl TokenSubject {
                 )
             })?;
             if v.archived_at.is_some() {
-                return Err(AppError::field(
-                    "volunteer_id",
-                    "archived",
-                    "the volunteer is archived",
-                ));
+                return Err(AppError::Conflict {
+                    code: "archived",
+                    message: "the volunteer is archived".into(),
+                    field: Some("volunteer_id".into()),
+                });
             }
             // A volunteer token is scoped to the volunteer's street.
             subject.street = Some(v.street_id);
@@ -292,6 +293,7 @@ async fn list_tokens(
 /// volunteer tokens for its street, and unit tokens for units serving it.
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = CreateToken,
     responses((status = 201, body = IssuedToken), (status = 403, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem, description = "The unit or volunteer named is archived"),
               (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
 async fn create_token(

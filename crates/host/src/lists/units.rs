@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::{get_uuid, links, require_all, with_links, Created};
 use crate::pool;
+use crate::rules;
 use crate::{
     access::{Action, RegistryScope, Target},
     auth::{Principal, RoleKind},
@@ -140,14 +141,21 @@ struct UnitFields {
 }
 
 fn check_unit(c: &mut Check, f: UnitFields) -> UnitFields {
-    c.ids("street_ids", &f.street_ids, 50);
+    if f.street_ids.is_empty() {
+        c.push(
+            "street_ids",
+            "required",
+            "a unit co-builds with at least one street",
+        );
+    }
+    c.ids("street_ids", &f.street_ids, rules::STREET_IDS);
     UnitFields {
-        name: c.text("name", &f.name, 1, 100),
+        name: c.text("name", &f.name, rules::NAME),
         kind: f.kind,
-        contact_name: c.text("contact_name", &f.contact_name, 1, 32),
+        contact_name: c.text("contact_name", &f.contact_name, rules::PERSON_NAME),
         contact_phone: c.phone("contact_phone", &f.contact_phone),
-        address: c.opt_text("address", f.address.as_deref(), 200),
-        description: c.opt_text("description", f.description.as_deref(), 2000),
+        address: c.opt_text("address", f.address.as_deref(), rules::ADDRESS),
+        description: c.opt_text("description", f.description.as_deref(), rules::DESCRIPTION),
         street_ids: f.street_ids,
     }
 }
@@ -238,13 +246,6 @@ async fn create_unit(
             street_ids: body.street_ids,
         },
     );
-    if f.street_ids.is_empty() {
-        c.push(
-            "street_ids",
-            "required",
-            "a unit co-builds with at least one street",
-        );
-    }
     c.finish()?;
     caller.authorize(
         Action::Create,

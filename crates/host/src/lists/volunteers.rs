@@ -15,6 +15,7 @@ use super::{
     get_bool, get_json, get_uuid, push_json_contains, streets::grid_street, to_json, Created,
 };
 use crate::pool::{self, Owner};
+use crate::rules;
 use crate::{
     access::{Action, RegistryScope, Target},
     auth::Principal,
@@ -158,11 +159,11 @@ struct Fields {
 fn check_fields(c: &mut Check, f: Fields) -> Fields {
     c.weekly("availability", &f.availability);
     Fields {
-        name: c.text("name", &f.name, 1, 32),
+        name: c.text("name", &f.name, rules::PERSON_NAME),
         phone: c.phone("phone", &f.phone),
-        skills: c.labels("skills", &f.skills, 20),
-        team: c.opt_text("team", f.team.as_deref(), 64),
-        max_open_orders: c.range_i64("max_open_orders", f.max_open_orders, 0, 100),
+        skills: c.labels("skills", &f.skills),
+        team: c.opt_text("team", f.team.as_deref(), rules::TEAM),
+        max_open_orders: c.range_i64("max_open_orders", f.max_open_orders, rules::MAX_OPEN_ORDERS),
         availability: f.availability,
     }
 }
