@@ -18,5 +18,6 @@ mod orders;
 mod pagination;
 mod plugins;
 mod pool;
+mod rules;
 mod scenario;
 mod system;
