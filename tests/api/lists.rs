@@ -418,7 +418,7 @@ async fn resources_register_capacity_and_archive() {
         json!({"status": "active"}),
     )
     .await
-    .problem(422, "invalid_transition", Some("status"));
+    .problem(409, "invalid_transition", Some("status"));
 }
 
 #[tokio::test]

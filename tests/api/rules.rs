@@ -116,6 +116,14 @@ async fn every_request_field_declares_what_it_accepts() {
         .unwrap()["schema"];
     assert_eq!(limit["minimum"], 1);
     assert_eq!(limit["maximum"], gongjian_host::pagination::MAX_LIMIT);
+    // A body of two forms is published as both, each closed.
+    let forms = s["UploadBody"]["oneOf"].as_array().unwrap();
+    assert_eq!(forms.len(), 2);
+    for form in forms {
+        assert_eq!(form["additionalProperties"], false, "{form}");
+        assert_eq!(form["properties"]["note"]["maxLength"], rules::COMMENT.max);
+    }
+    assert_eq!(s["DryRunBody"]["oneOf"].as_array().unwrap().len(), 2);
     // What answers show (masked personal data) is not held to what requests must send.
     assert_eq!(
         s["Demand"]["properties"]["resident"]["$ref"],
@@ -268,6 +276,28 @@ async fn a_unit_keeps_a_street_and_an_archived_owner_is_a_conflict() {
     )
     .await
     .problem(409, "archived", Some("unit_id"));
+    // An edit sets only the statuses it may: archiving is DELETE, and for good.
+    let other = id(&app.unit(&[&street], "滨城区司法局").await);
+    let resource = id(&app
+        .post(
+            "/api/v1/resources",
+            &app.admin,
+            json!({"title": "法律咨询", "category": "legal", "capacity": 5,
+                   "owner_unit_id": other, "street_ids": [street]}),
+        )
+        .await
+        .expect(201));
+    let path = format!("/api/v1/resources/{resource}");
+    app.patch(&path, &app.admin, json!({"status": "archived"}))
+        .await
+        .problem(422, "invalid_choice", Some("status"));
+    app.patch(&path, &app.admin, json!({"status": "paused"}))
+        .await
+        .expect(200);
+    app.delete(&path, &app.admin).await.expect(204);
+    app.patch(&path, &app.admin, json!({"status": "active"}))
+        .await
+        .problem(409, "invalid_transition", Some("status"));
 }
 
 /// Any string of the cursor's declared form is a position: a client may resume from one it

@@ -6,7 +6,8 @@ parameters and body references, then runs
 schemathesis (configuration: schemathesis.toml, rules JSON Schema cannot state: hooks.py)
 once as a street admin and once as a district admin. Exits non-zero on any failure.
 
-Usage: run.py GONGJIAN_BINARY [SCHEMATHESIS_BINARY]
+Usage: run.py GONGJIAN_BINARY [SCHEMATHESIS_BINARY [SCHEMATHESIS_RUN_OPTIONS...]]
+(e.g. `--seed 7 --max-examples 100` to explore beyond what CI runs).
 """
 
 import json
@@ -57,6 +58,7 @@ class Api:
 def main():
     binary = sys.argv[1]
     st = sys.argv[2] if len(sys.argv) > 2 else "schemathesis"
+    extra = sys.argv[3:]
     work = Path(tempfile.mkdtemp(prefix="gongjian-schemathesis-"))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -122,7 +124,7 @@ def main():
             env["GJ_TOKEN"] = tokens[role]
             result = subprocess.run(
                 [st, "--config-file", str(HERE / "schemathesis.toml"), "run",
-                 f"{base}/api/v1/openapi.json"],
+                 f"{base}/api/v1/openapi.json", *extra],
                 env=env, cwd=work,
             )
             failed |= result.returncode != 0

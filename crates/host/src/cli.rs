@@ -245,7 +245,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve { demo, .. } => {
             let db = Db::open(config.database.expose(), &config.db).await?;
             if demo {
-                crate::demo::fill_and_report(&db).await?;
+                crate::demo::fill_and_report(&db, config.listen).await?;
             }
             serve(db, config.listen, config.plugins).await
         }
@@ -257,7 +257,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Demo => {
             let db = Db::open(config.database.expose(), &config.db).await?;
-            crate::demo::fill_and_report(&db).await?;
+            crate::demo::fill_and_report(&db, config.listen).await?;
             db.close().await;
             Ok(())
         }

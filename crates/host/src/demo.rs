@@ -442,8 +442,9 @@ pub async fn fill(db: &Db) -> anyhow::Result<Option<DemoLogins>> {
     }))
 }
 
-/// Fills the demo street if the database is empty and prints how to log in.
-pub async fn fill_and_report(db: &Db) -> anyhow::Result<()> {
+/// Fills the demo street if the database is empty and prints how to log in to the service
+/// at `listen`.
+pub async fn fill_and_report(db: &Db, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     match fill(db).await? {
         None => {
             eprintln!("the database already has data; the demo street was not added");
@@ -457,8 +458,8 @@ pub async fn fill_and_report(db: &Db) -> anyhow::Result<()> {
                 println!("  {role:<15} {token}  {who}");
             }
             println!();
-            println!("Try:  curl -H \"Authorization: Bearer <street admin token>\" http://127.0.0.1:8080/api/v1/demands");
-            println!("API docs: http://127.0.0.1:8080/api/v1/docs");
+            println!("Try:  curl -H \"Authorization: Bearer <street admin token>\" http://{listen}/api/v1/demands");
+            println!("API docs: http://{listen}/api/v1/docs");
         }
     }
     Ok(())

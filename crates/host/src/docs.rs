@@ -242,7 +242,7 @@ const FIELD_RULES: &[(&str, &str, Rule)] = {
         ("ProjectEvaluation", "evaluation", Rule::Text(REPORT)),
         ("ProjectEvaluation", "score", Rule::Int(RATING)),
         ("CreateToken", "name", Rule::Text(NAME)),
-        ("UploadVersion", "note", Rule::OptionalText(COMMENT)),
+        ("UploadBody", "note", Rule::OptionalText(COMMENT)),
         ("DispatchRequest", "offer_count", Rule::Int(OFFER_COUNT)),
         ("PutSettings", "offer_count", Rule::Int(OFFER_COUNT)),
         ("PutSettings", "accept_minutes", Rule::Int(ACCEPT_MINUTES)),
@@ -293,6 +293,9 @@ const FIELD_RULES: &[(&str, &str, Rule)] = {
     ]
 };
 
+/// Request bodies of several forms (`oneOf`), each of which takes no other field.
+const CLOSED_FORMS: &[&str] = &["UploadBody"];
+
 /// The rules of query and path parameters, by name: the same name means the same rule on
 /// every operation.
 const PARAMETER_RULES: &[(&str, Rule)] = &[
@@ -315,13 +318,41 @@ pub fn declare_rules(doc: &mut utoipa::openapi::OpenApi) {
         .expect("the document has components")
         .schemas;
     for (schema, property, rule) in FIELD_RULES {
-        let Some(RefOr::T(Schema::Object(object))) = schemas.get_mut(*schema) else {
-            panic!("a field rule names {schema}, which is not an object schema");
+        // An object, or one of several forms (`oneOf`), each object with the property.
+        let objects: Vec<&mut utoipa::openapi::schema::Object> = match schemas.get_mut(*schema) {
+            Some(RefOr::T(Schema::Object(object))) => vec![object],
+            Some(RefOr::T(Schema::OneOf(one_of))) => one_of
+                .items
+                .iter_mut()
+                .filter_map(|item| match item {
+                    RefOr::T(Schema::Object(o)) if o.properties.contains_key(*property) => Some(o),
+                    _ => None,
+                })
+                .collect(),
+            _ => panic!("a field rule names {schema}, which is not an object schema"),
         };
-        let Some(RefOr::T(target)) = object.properties.get_mut(*property) else {
-            panic!("a field rule names {schema}.{property}, which is not an inline property");
+        assert!(
+            !objects.is_empty(),
+            "a field rule names {schema}.{property}, which no form of {schema} has"
+        );
+        for object in objects {
+            let Some(RefOr::T(target)) = object.properties.get_mut(*property) else {
+                panic!("a field rule names {schema}.{property}, which is not an inline property");
+            };
+            apply(target, *rule);
+        }
+    }
+    for name in CLOSED_FORMS {
+        let Some(RefOr::T(Schema::OneOf(one_of))) = schemas.get_mut(*name) else {
+            panic!("{name} is not a schema of several forms");
         };
-        apply(target, *rule);
+        for item in &mut one_of.items {
+            if let RefOr::T(Schema::Object(o)) = item {
+                o.additional_properties = Some(Box::new(
+                    utoipa::openapi::schema::AdditionalProperties::FreeForm(false),
+                ));
+            }
+        }
     }
     for item in doc.paths.paths.values_mut() {
         let operations = [

@@ -99,6 +99,33 @@ pub struct UploadVersion {
     pub note: Option<String>,
 }
 
+/// A plugin version: a rhai script, or a WebAssembly module.
+// The form the API description states; `UploadVersion` reads it, with an error naming the
+// field a body lacks.
+#[derive(Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+#[allow(dead_code)]
+pub enum UploadBody {
+    Rhai {
+        /// The rhai script.
+        source: String,
+        /// The configuration document (a JSON object), e.g. weights. Default `{}`.
+        #[schema(value_type = Option<Object>)]
+        config: Option<serde_json::Value>,
+        /// What changed, for the street's records.
+        note: Option<String>,
+    },
+    Wasm {
+        /// The WebAssembly component, or core module built with the SDK, in base64.
+        wasm_base64: String,
+        /// The configuration document (a JSON object), e.g. weights. Default `{}`.
+        #[schema(value_type = Option<Object>)]
+        config: Option<serde_json::Value>,
+        /// What changed, for the street's records.
+        note: Option<String>,
+    },
+}
+
 /// Which rule a street uses now.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ActiveRule {
@@ -119,8 +146,9 @@ pub struct DryRunRequest {
     pub candidates: Option<Vec<CandidateSpec>>,
 }
 
-/// What a dry run takes, as the API description states it: exactly one of the two forms
-/// [`DryRunRequest`] reads (with field-by-field errors when a body is neither).
+/// A dry run: of a demand of the street, or of a demand described inline with candidates.
+// The form the API description states; `DryRunRequest` reads it, with field-by-field errors
+// when a body is neither.
 #[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
@@ -286,7 +314,7 @@ async fn list_versions(
 
 /// Uploads a new version: it must compile, implement the contract and rank a sample request
 /// without a fault. It is stored but not activated.
-#[utoipa::path(post, path = "/api/v1/streets/{id}/plugins", tag = "plugins", request_body = UploadVersion,
+#[utoipa::path(post, path = "/api/v1/streets/{id}/plugins", tag = "plugins", request_body = UploadBody,
     params(("id" = Uuid, Path, description = "street id")),
     responses((status = 201, body = PluginVersion), (status = 403, body = crate::error::Problem),
               (status = 413, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),

@@ -26,7 +26,7 @@ use crate::{
     access::{Action, ListScope, Owner, Target},
     auth::{Principal, Role},
     db::Sql,
-    domain::{Check, ResourceStatus},
+    domain::{str_enum, Check, ResourceStatus},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     pagination::{Page, PageRequest},
@@ -114,8 +114,25 @@ pub struct UpdateResource {
     #[serde(default, deserialize_with = "crate::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub available_until: Option<Option<String>>,
-    /// `active` or `paused` (archive with DELETE).
-    pub status: Option<ResourceStatus>,
+    /// Pause or resume matching (archive with DELETE).
+    pub status: Option<StatusChange>,
+}
+
+str_enum!(
+    /// The statuses an edit may set: archiving is DELETE, and for good.
+    StatusChange {
+        Active => "active",
+        Paused => "paused",
+    }
+);
+
+impl From<StatusChange> for ResourceStatus {
+    fn from(s: StatusChange) -> Self {
+        match s {
+            StatusChange::Active => ResourceStatus::Active,
+            StatusChange::Paused => ResourceStatus::Paused,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -529,22 +546,15 @@ async fn update_resource(
         None => cur.available_until,
     };
     c.window("available_until", &from, &until);
-    let status = body.status.unwrap_or(cur.status);
-    if body.status == Some(ResourceStatus::Archived) {
-        c.push(
-            "status",
-            "invalid_transition",
-            "archive a resource with DELETE",
-        );
-    }
-    if cur.status == ResourceStatus::Archived && body.status.is_some() {
-        c.push(
-            "status",
-            "invalid_transition",
-            "an archived resource stays archived",
-        );
-    }
+    let status = body.status.map_or(cur.status, ResourceStatus::from);
     c.finish()?;
+    if cur.status == ResourceStatus::Archived && body.status.is_some() {
+        return Err(AppError::Conflict {
+            code: "invalid_transition",
+            message: "an archived resource stays archived".into(),
+            field: Some("status".into()),
+        });
+    }
     if body.street_ids.is_some() {
         // The new set must be one the caller could have registered.
         caller.authorize(
