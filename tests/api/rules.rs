@@ -52,6 +52,33 @@ fn types(schema: &Value) -> Vec<&str> {
     }
 }
 
+/// A reference that names no schema leaves a generated client without a type.
+#[tokio::test]
+async fn every_reference_in_the_document_resolves() {
+    let app = TestApp::spawn().await;
+    let doc = document(&app).await;
+    fn walk(v: &Value, doc: &Value, seen: &mut usize) {
+        match v {
+            Value::Object(map) => {
+                if let Some(r) = map.get("$ref").and_then(Value::as_str) {
+                    let name = r.strip_prefix("#/components/schemas/").unwrap();
+                    assert!(
+                        doc["components"]["schemas"][name].is_object(),
+                        "{r} names no schema"
+                    );
+                    *seen += 1;
+                }
+                map.values().for_each(|v| walk(v, doc, seen));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, doc, seen)),
+            _ => {}
+        }
+    }
+    let mut seen = 0;
+    walk(&doc, &doc, &mut seen);
+    assert!(seen > 100, "{seen} references");
+}
+
 #[tokio::test]
 async fn every_request_field_declares_what_it_accepts() {
     let app = TestApp::spawn().await;

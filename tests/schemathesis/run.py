@@ -107,6 +107,25 @@ def main():
         # A dispatched demand gives an order to act on.
         api.call("POST", f"/api/v1/demands/{demands[1]['id']}/dispatch", {})
         ids["order"] = api.first(f"/api/v1/orders?demand_id={demands[1]['id']}")
+        # A completed order gives a feedback link for the resident's side.
+        offer = None
+        for demand in demands[2:]:
+            api.call("POST", f"/api/v1/demands/{demand['id']}/dispatch", {"offer_count": 1})
+            order = api.call("GET", f"/api/v1/orders?demand_id={demand['id']}")["items"][0]
+            order = api.call("GET", f"/api/v1/orders/{order['id']}")
+            offer = next(o for o in order["offers"] if o["status"] == "open")
+            if offer["candidate_kind"] == "volunteer":
+                break
+        else:
+            sys.exit("no demand of the demo was offered to a volunteer")
+        volunteer = Api(base, api.call("POST", "/api/v1/tokens", {
+            "role": "volunteer", "name": "schemathesis", "volunteer_id": offer["candidate_id"],
+        })["token"])
+        for action, body in (("accept", {}), ("start", {}),
+                             ("complete", {"service_minutes": 30, "note": "已完成"})):
+            volunteer.call("POST", f"/api/v1/orders/{order['id']}/{action}", body)
+        link = api.call("POST", f"/api/v1/orders/{order['id']}/feedback-link", {})
+        ids["feedback"] = link["token"]
         version = api.call("POST", f"/api/v1/streets/{street}/plugins", {
             "kind": "rhai",
             "source": (HERE.parents[1] / "plugins" / "rhai" / "default-rule.rhai").read_text(),

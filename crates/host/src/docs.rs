@@ -23,7 +23,12 @@ use utoipa::{
                        `application/problem+json` with a stable `code`."
     ),
     modifiers(&BearerAuth),
-    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    // Schemas no request or answer body names, only a parameter.
+    components(schemas(
+        crate::error::Problem,
+        crate::error::FieldError,
+        crate::lists::stats::StatsFormat
+    )),
     tags(
         (name = "streets", description = "Streets, their communities, grids and categories"),
         (name = "units", description = "Co-building units"),

@@ -166,7 +166,8 @@ struct Row_ {
 
 /// The figures for demands filed in a range.
 #[utoipa::path(get, path = "/api/v1/stats", tag = "orders", params(StatsQuery),
-    responses((status = 200, body = Stats, description = "JSON, or CSV with `format=csv`"),
+    responses((status = 200, description = "JSON, or CSV with `format=csv`",
+               content((Stats = "application/json"), (String = "text/csv"))),
               (status = 400, body = crate::error::Problem), (status = 403, body = crate::error::Problem)),
     security(("bearer" = [])))]
 async fn stats(
