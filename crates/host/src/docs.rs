@@ -66,17 +66,7 @@ pub fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
         )
     };
     for (path, item) in doc.paths.paths.iter_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.options,
-            &mut item.head,
-            &mut item.patch,
-            &mut item.trace,
-        ];
-        for op in operations.into_iter().flatten() {
+        for op in operations_mut(item) {
             let responses = &mut op.responses.responses;
             for (status, response) in responses.iter_mut() {
                 let RefOr::T(response) = response else {
@@ -360,14 +350,7 @@ pub fn declare_rules(doc: &mut utoipa::openapi::OpenApi) {
         }
     }
     for item in doc.paths.paths.values_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for op in operations.into_iter().flatten() {
+        for op in operations_mut(item) {
             for p in op.parameters.iter_mut().flatten() {
                 let rule = PARAMETER_RULES
                     .iter()
@@ -430,6 +413,22 @@ fn apply(schema: &mut utoipa::openapi::schema::Schema, rule: Rule) {
         }
         _ => panic!("rule {rule:?} on a schema it cannot constrain"),
     }
+}
+
+/// Every operation of a path.
+fn operations_mut(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .flatten()
 }
 
 struct BearerAuth;
