@@ -150,18 +150,7 @@ str_enum!(
     }
 );
 
-/// The built-in category taxonomy every street starts with: (code, label).
-pub const DEFAULT_CATEGORIES: &[(&str, &str)] = &[
-    ("elderly_care", "养老助老"),
-    ("medical", "医疗健康"),
-    ("legal", "法律服务"),
-    ("education", "教育辅导"),
-    ("repair", "维修服务"),
-    ("environment", "环境整治"),
-    ("safety", "平安建设"),
-    ("venue", "场地设施"),
-    ("other", "其他"),
-];
+pub use crate::plugin::DEFAULT_CATEGORIES;
 
 pub fn is_default_category(code: &str) -> bool {
     DEFAULT_CATEGORIES.iter().any(|(c, _)| *c == code)

@@ -22,7 +22,8 @@ pub mod lists;
 pub mod matching;
 pub mod metrics;
 pub mod pagination;
-pub mod plugin;
+/// The plugin runtimes, their own crate: the host depends on them, never the reverse.
+pub use gongjian_plugin_runtime as plugin;
 pub mod pool;
 pub mod rules;
 pub mod scheduler;

@@ -7,12 +7,25 @@
 //! [`Fault`]: the outer failure (a trap, a timeout, a limit, malformed output) or the inner
 //! one (the plugin's own error).
 
-pub mod cli;
 pub mod host;
 pub mod rhai;
 pub mod wasm;
 
 use std::time::Duration;
+
+/// The built-in category taxonomy every street starts with: (code, label). Plugins see a
+/// street's categories in every request; the sample request at upload carries these.
+pub const DEFAULT_CATEGORIES: &[(&str, &str)] = &[
+    ("elderly_care", "养老助老"),
+    ("medical", "医疗健康"),
+    ("legal", "法律服务"),
+    ("education", "教育辅导"),
+    ("repair", "维修服务"),
+    ("environment", "环境整治"),
+    ("safety", "平安建设"),
+    ("venue", "场地设施"),
+    ("other", "其他"),
+];
 
 use gongjian_plugin_sdk::{
     builder::OwnedRequest, Award, PointsRequest, Ranked, TriageDecision, TriageRequest,

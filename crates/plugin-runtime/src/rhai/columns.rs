@@ -17,7 +17,7 @@ use gongjian_plugin_sdk::{Candidate, CandidateKind};
 use rhai::{Array, Dynamic, Engine, EvalAltResult, ImmutableString, Map, Position, FLOAT, INT};
 
 use super::{RCandidate, Shared};
-use crate::plugin::Fault;
+use crate::Fault;
 
 type Fallible<T> = Result<T, Box<EvalAltResult>>;
 

@@ -9,11 +9,11 @@ use gongjian_plugin_sdk::{
 };
 use serde_json::json;
 
-use super::{
+use super::PluginCommand;
+use crate::plugin::{
     host::{sample_request, PluginHost, PluginKind, PluginSettings},
     CallLog, Compiled, Fault,
 };
-use crate::cli::PluginCommand;
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))

@@ -1,5 +1,7 @@
 //! The `gongjian` command line.
 
+mod plugin;
+
 use std::{net::SocketAddr, path::PathBuf};
 
 use clap::{Args, Parser, Subcommand};
@@ -276,7 +278,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ))
             }
         }
-        Command::Plugin { command } => crate::plugin::cli::run(command, config.plugins),
+        Command::Plugin { command } => plugin::run(command, config.plugins),
         Command::Token {
             command:
                 TokenCommand::Create {

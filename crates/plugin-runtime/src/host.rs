@@ -17,15 +17,40 @@ use uuid::Uuid;
 use super::{
     builtin, rhai::RhaiRuntime, wasm::WasmRuntime, CallLog, CompileError, Compiled, Fault, Limits,
 };
-use crate::domain::str_enum;
+/// How a plugin is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum PluginKind {
+    Rhai,
+    Wasm,
+}
 
-str_enum!(
-    /// How a plugin is written.
-    PluginKind {
-        Rhai => "rhai",
-        Wasm => "wasm",
+impl PluginKind {
+    pub const ALL: &'static [PluginKind] = &[PluginKind::Rhai, PluginKind::Wasm];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PluginKind::Rhai => "rhai",
+            PluginKind::Wasm => "wasm",
+        }
     }
-);
+
+    /// Reads a value stored by the host; anything else is corruption.
+    pub fn from_db(text: &str) -> anyhow::Result<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|k| k.as_str() == text)
+            .ok_or_else(|| anyhow::anyhow!("unknown PluginKind {text:?} in the database"))
+    }
+}
+
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Settings of the plugin host, from configuration.
 #[derive(Debug, Clone)]
@@ -252,7 +277,7 @@ pub fn sample_triage(config: &str) -> TriageRequest {
         window_start: Some(1_767_225_600),
         window_end: Some(1_767_232_800),
         filed_at: 1_767_200_000,
-        categories: crate::domain::DEFAULT_CATEGORIES
+        categories: crate::DEFAULT_CATEGORIES
             .iter()
             .map(|(code, label)| Category {
                 code: code.to_string(),
