@@ -185,7 +185,7 @@ fn config_file_is_overridden_by_flags_and_rejects_unknown_keys() {
 #[test]
 fn plugin_check_and_run_work_offline() {
     let dir = tempfile::tempdir().unwrap();
-    let rhai = crate::plugins::rhai_source("elderly-party-members");
+    let rhai = crate::example_plugins::rhai_source("elderly-party-members");
     let good = dir.path().join("rule.rhai");
     std::fs::write(&good, &rhai).unwrap();
     let out = run_ok(bare().args(["plugin", "check"]).arg(&good));
@@ -200,10 +200,10 @@ fn plugin_check_and_run_work_offline() {
     assert!(err.contains("line 2, column 11"), "{err}");
 
     let wasm = dir.path().join("same_day.wasm");
-    std::fs::write(&wasm, crate::plugins::wasm_bytes("same_day")).unwrap();
+    std::fs::write(&wasm, crate::example_plugins::wasm_bytes("same_day")).unwrap();
     run_ok(bare().args(["plugin", "check"]).arg(&wasm));
     let hostile = dir.path().join("hostile.wasm");
-    std::fs::write(&hostile, crate::plugins::wasm_bytes("hostile")).unwrap();
+    std::fs::write(&hostile, crate::example_plugins::wasm_bytes("hostile")).unwrap();
     let cfg = dir.path().join("loop.json");
     std::fs::write(&cfg, r#"{"mode": "loop"}"#).unwrap();
     let err = run_err(
@@ -259,7 +259,11 @@ fn plugin_check_and_run_work_offline() {
         "{out}"
     );
     let medical = dir.path().join("medical.rhai");
-    std::fs::write(&medical, crate::plugins::rhai_source("medical-to-hospital")).unwrap();
+    std::fs::write(
+        &medical,
+        crate::example_plugins::rhai_source("medical-to-hospital"),
+    )
+    .unwrap();
     let filed = dir.path().join("filed.json");
     std::fs::write(
         &filed,

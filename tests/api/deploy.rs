@@ -10,8 +10,8 @@ use gongjian_plugin_sdk::builder::{CandidateSpec, DemandSpec};
 use serde_json::{json, Value};
 
 use crate::{
+    example_plugins::{rhai_source, wasm_bytes},
     helpers::{demand_body, id, TestApp, World},
-    plugins::{rhai_source, wasm_bytes},
 };
 
 fn b64(bytes: &[u8]) -> String {

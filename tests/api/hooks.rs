@@ -13,8 +13,9 @@ use gongjian_plugin_sdk::{
 use serde_json::{json, Value};
 
 use crate::{
+    compiled_plugins::{rhai, wasm},
+    example_plugins::{rhai_source, wasm_bytes},
     helpers::{actions, id, TestApp},
-    plugins::{rhai, rhai_source, wasm, wasm_bytes},
 };
 
 /// 2026-05-01 08:00 at UTC+8.
@@ -710,7 +711,7 @@ async fn uploads_are_dry_run_and_plugins_of_every_contract_version_deploy() {
     deploy(
         &app,
         &s,
-        json!({"kind": "rhai", "source": crate::plugins::rhai_source("default-rule")}),
+        json!({"kind": "rhai", "source": crate::example_plugins::rhai_source("default-rule")}),
     )
     .await;
     let m = match_now(&app, &s, &d).await;

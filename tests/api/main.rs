@@ -4,6 +4,8 @@
 mod access;
 mod check;
 mod cli;
+#[path = "../support/compiled_plugins.rs"]
+mod compiled_plugins;
 mod concurrency;
 mod deadlines;
 mod deploy;
@@ -16,7 +18,6 @@ mod hooks;
 mod lists;
 mod orders;
 mod pagination;
-mod plugins;
 mod pool;
 mod rules;
 mod scenario;

@@ -65,3 +65,8 @@ pub fn wasm_dir() -> &'static PathBuf {
 pub fn wasm_bytes(name: &str) -> Vec<u8> {
     std::fs::read(wasm_dir().join(format!("{name}.wasm"))).unwrap()
 }
+
+/// The source of an example rhai rule, by name (`plugins/rhai/NAME.rhai`).
+pub fn rhai_source(name: &str) -> String {
+    std::fs::read_to_string(root().join(format!("plugins/rhai/{name}.rhai"))).unwrap()
+}

@@ -179,9 +179,9 @@ async fn street(url: &str, n: usize, rule: &str, tokens: bool) -> Street {
     };
     let upload = match rule {
         "builtin" => None,
-        "rhai" => Some(
-            json!({"kind": "rhai", "source": std::fs::read_to_string(example_plugins::root().join("plugins/rhai/default-rule.rhai")).unwrap()}),
-        ),
+        "rhai" => {
+            Some(json!({"kind": "rhai", "source": example_plugins::rhai_source("default-rule")}))
+        }
         "wasm" => Some(
             json!({"kind": "wasm", "wasm_base64": base64::engine::general_purpose::STANDARD.encode(example_plugins::wasm_bytes("default_rule"))}),
         ),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use gongjian_host::plugin::{builtin, wasm::WasmRuntime, Compiled, Limits};
 
 #[path = "../../../tests/support/example_plugins.rs"]
+#[allow(dead_code)]
 mod example_plugins;
 #[path = "support/street.rs"]
 mod street;

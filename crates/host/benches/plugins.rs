@@ -29,10 +29,9 @@ fn bench(c: &mut Criterion) {
     );
     let runtime = RhaiRuntime::new(limits);
     let rhai = |name: &str| {
-        let path = example_plugins::root().join(format!("plugins/rhai/{name}.rhai"));
         Compiled::Rhai(
             runtime
-                .compile(&std::fs::read_to_string(path).unwrap())
+                .compile(&example_plugins::rhai_source(name))
                 .unwrap(),
         )
     };

@@ -1,55 +1,20 @@
-//! The plugin runtimes: every example plugin, every fault kind in both runtimes, and the
-//! checks on what plugins return.
+//! The plugin runtimes on their own: every example plugin, every fault kind in both runtimes,
+//! and the checks on what plugins return. `cargo test -p gongjian-plugin-runtime`.
 
-use std::sync::OnceLock;
+#[path = "support/compiled_plugins.rs"]
+mod compiled_plugins;
+#[path = "support/example_plugins.rs"]
+mod example_plugins;
 
-pub use crate::example_plugins::{root, wasm_bytes};
-
-use gongjian_host::plugin::{
+use compiled_plugins::{rhai, rhai_runtime, wasm, wasm_runtime};
+use example_plugins::{rhai_source, wasm_bytes};
+use gongjian_plugin_runtime::{
     builtin, rhai::RhaiRuntime, wasm::WasmRuntime, Compiled, Fault, Limits,
 };
 use gongjian_plugin_sdk::{
     builder::{CandidateSpec, DemandSpec, OwnedRequest, RequestBuilder},
     CandidateKind, Ranked, Urgency,
 };
-
-pub fn rhai_source(name: &str) -> String {
-    std::fs::read_to_string(root().join(format!("plugins/rhai/{name}.rhai"))).unwrap()
-}
-
-pub fn wasm_runtime() -> &'static WasmRuntime {
-    static RT: OnceLock<WasmRuntime> = OnceLock::new();
-    RT.get_or_init(|| {
-        WasmRuntime::new(Limits {
-            timeout: std::time::Duration::from_millis(100),
-            ..Limits::default()
-        })
-        .unwrap()
-    })
-}
-
-pub fn rhai_runtime() -> RhaiRuntime {
-    RhaiRuntime::new(Limits {
-        timeout: std::time::Duration::from_millis(200),
-        ..Limits::default()
-    })
-}
-
-/// A compiled example plugin, compiled once per test run.
-pub fn wasm(name: &str) -> &'static Compiled {
-    static CACHE: OnceLock<std::sync::Mutex<std::collections::HashMap<String, &'static Compiled>>> =
-        OnceLock::new();
-    let mut cache = CACHE.get_or_init(Default::default).lock().unwrap();
-    cache.entry(name.to_string()).or_insert_with(|| {
-        Box::leak(Box::new(Compiled::Wasm(
-            wasm_runtime().compile(&wasm_bytes(name)).unwrap(),
-        )))
-    })
-}
-
-pub fn rhai(source: &str) -> Compiled {
-    Compiled::Rhai(rhai_runtime().compile(source).unwrap())
-}
 
 fn volunteer(grid: &str, community: &str) -> CandidateSpec {
     CandidateSpec {
@@ -650,7 +615,7 @@ fn compiled_webassembly_is_cached_on_disk_across_restarts() {
         .collect();
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
-    let hash = gongjian_host::plugin::wasm::content_hash(&bytes);
+    let hash = gongjian_plugin_runtime::wasm::content_hash(&bytes);
     assert!(
         name.starts_with(&hash) && name.ends_with(".cwasm"),
         "{name}"
@@ -660,7 +625,7 @@ fn compiled_webassembly_is_cached_on_disk_across_restarts() {
     let impostor = b"these bytes are not WebAssembly".to_vec();
     let renamed = name.replacen(
         &hash,
-        &gongjian_host::plugin::wasm::content_hash(&impostor),
+        &gongjian_plugin_runtime::wasm::content_hash(&impostor),
         1,
     );
     std::fs::copy(&files[0], dir.path().join(renamed)).unwrap();
