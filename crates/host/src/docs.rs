@@ -294,7 +294,7 @@ const CLOSED_FORMS: &[&str] = &["UploadBody"];
 /// The rules of query and path parameters, by name: the same name means the same rule on
 /// every operation.
 const PARAMETER_RULES: &[(&str, Rule)] = &[
-    ("limit", Rule::PageLimit),
+    ("limit", Rule::Int(crate::rules::PAGE_LIMIT)),
     ("cursor", Rule::Cursor),
     ("from", Rule::Timestamp),
     ("to", Rule::Timestamp),
@@ -368,42 +368,26 @@ pub fn declare_rules(doc: &mut utoipa::openapi::OpenApi) {
 fn apply(schema: &mut utoipa::openapi::schema::Schema, rule: Rule) {
     use utoipa::openapi::schema::{ArrayItems, Schema, SchemaFormat};
     use utoipa::Number;
-    let keywords = rule.keywords();
-    let usize_of = |key: &str| {
-        keywords
-            .get(key)
-            .and_then(|v| v.as_u64())
-            .map(|v| v as usize)
-    };
-    let number_of = |key: &str| {
-        keywords
-            .get(key)
-            .and_then(|v| v.as_i64())
-            .map(|v| Number::Int(v as isize))
-    };
+    let k = rule.keywords();
+    let number = |n: Option<i64>| n.map(|n| Number::Int(n as isize));
     match schema {
         Schema::Object(o) => {
-            o.min_length = usize_of("minLength").or(o.min_length);
-            o.max_length = usize_of("maxLength").or(o.max_length);
-            o.minimum = number_of("minimum").or(o.minimum.take());
-            o.maximum = number_of("maximum").or(o.maximum.take());
-            if let Some(pattern) = keywords.get("pattern").and_then(|v| v.as_str()) {
-                o.pattern = Some(pattern.to_string());
+            assert!(k.max_items.is_none(), "a list rule on a scalar: {rule:?}");
+            o.min_length = k.min_length.or(o.min_length);
+            o.max_length = k.max_length.or(o.max_length);
+            o.minimum = number(k.minimum).or(o.minimum.take());
+            o.maximum = number(k.maximum).or(o.maximum.take());
+            if let Some(pattern) = k.pattern {
+                o.pattern = Some(pattern);
             }
-            if let Some(format) = keywords.get("format").and_then(|v| v.as_str()) {
+            if let Some(format) = k.format {
                 o.format = Some(SchemaFormat::Custom(format.to_string()));
             }
-            assert!(
-                !keywords.contains_key("maxItems"),
-                "a list rule on a scalar: {rule:?}"
-            );
         }
         Schema::Array(a) => {
-            a.min_items = usize_of("minItems").or(a.min_items);
-            a.max_items = usize_of("maxItems").or(a.max_items);
-            if keywords.get("uniqueItems").and_then(|v| v.as_bool()) == Some(true) {
-                a.unique_items = true;
-            }
+            a.min_items = k.min_items.or(a.min_items);
+            a.max_items = k.max_items.or(a.max_items);
+            a.unique_items |= k.unique_items;
             if let (Some(item_rule), ArrayItems::RefOrSchema(items)) = (rule.items(), &mut a.items)
             {
                 if let RefOr::T(items) = items.as_mut() {

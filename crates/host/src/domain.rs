@@ -230,14 +230,14 @@ impl Check {
 
     /// Checks free text as sent ([`rules::Text`]) and returns it trimmed.
     pub fn text(&mut self, field: &str, value: &str, rule: rules::Text) -> String {
-        let len = value.chars().count();
+        let (len, trimmed) = (value.chars().count(), value.trim());
         if !value.chars().all(rules::is_allowed_char) {
             self.push(
                 field,
                 "invalid_characters",
                 format!("{field} contains control characters"),
             );
-        } else if value.trim().is_empty() {
+        } else if trimmed.is_empty() {
             self.push(field, "required", format!("{field} must not be empty"));
         } else if len > rule.max {
             self.push(
@@ -249,7 +249,7 @@ impl Check {
                 ),
             );
         }
-        value.trim().to_string()
+        trimmed.to_string()
     }
 
     /// Like [`Check::text`], but a blank value becomes `None`.

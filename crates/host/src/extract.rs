@@ -74,8 +74,11 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let decoded = serde_path_to_error::deserialize(&mut de);
-    let value = match decoded {
+    match serde_path_to_error::deserialize(&mut de) {
+        Ok(value) => {
+            de.end().map_err(|inner| malformed(&inner))?;
+            Ok(value)
+        }
         // JSON has one number type: `3.0` is the integer 3, as JSON Schema's `integer` says,
         // and some encoders write whole numbers so. serde takes only `3` as an integer; the
         // rare body with such a number is decoded again with it written as one.
@@ -88,39 +91,34 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
             let mut document: serde_json::Value =
                 serde_json::from_slice(bytes).map_err(|inner| malformed(&inner))?;
             whole_numbers_as_integers(&mut document);
-            return serde_path_to_error::deserialize(document).map_err(|err| {
-                let path = err.path().to_string();
-                AppError::Validation(vec![data_error(&path, err.inner())])
-            });
+            serde_path_to_error::deserialize(document).map_err(|err| decode_error(err, bytes))
         }
-        decoded => decoded,
-    };
-    let value = value.map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                AppError::Validation(vec![data_error(&path, &inner)])
-            }
-            // serde_json reports some type mismatches (a number where an enum is expected) as
-            // syntax errors; if the document is valid JSON, it is a type error at `path`.
-            _ if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
-                let field = if path.is_empty() || path == "." {
-                    "body".to_string()
-                } else {
-                    path
-                };
-                AppError::Validation(vec![FieldError::new(
-                    field,
-                    "invalid_type",
-                    "this value has the wrong type",
-                )])
-            }
-            _ => malformed(&inner),
+        Err(err) => Err(decode_error(err, bytes)),
+    }
+}
+
+/// Names the field at fault in a decoding error of `bytes`.
+fn decode_error(err: serde_path_to_error::Error<serde_json::Error>, bytes: &[u8]) -> AppError {
+    let path = err.path().to_string();
+    let inner = err.into_inner();
+    match inner.classify() {
+        serde_json::error::Category::Data => AppError::Validation(vec![data_error(&path, &inner)]),
+        // serde_json reports some type mismatches (a number where an enum is expected) as
+        // syntax errors; if the document is valid JSON, it is a type error at `path`.
+        _ if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
+            let field = if path.is_empty() || path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
+            AppError::Validation(vec![FieldError::new(
+                field,
+                "invalid_type",
+                "this value has the wrong type",
+            )])
         }
-    })?;
-    de.end().map_err(|inner| malformed(&inner))?;
-    Ok(value)
+        _ => malformed(&inner),
+    }
 }
 
 fn malformed(inner: &serde_json::Error) -> AppError {

@@ -5,8 +5,6 @@
 //! Lengths count characters (Unicode scalar values), as JSON Schema's `maxLength` does, of the
 //! text as sent; the service stores free text trimmed.
 
-use serde_json::{json, Map, Value};
-
 /// Free text: not blank, no control characters but newline and tab, at most `max` characters.
 /// Optional free text (`Check::opt_text`) also takes a blank value, meaning none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +106,11 @@ pub const PLUGIN_COUNT: Range = Range {
     min: 0,
     max: u32::MAX as i64,
 };
+/// A page's size (`limit`).
+pub const PAGE_LIMIT: Range = Range {
+    min: 1,
+    max: crate::pagination::MAX_LIMIT as i64,
+};
 /// Weekly availability slots of a volunteer.
 pub const WEEKLY_SLOTS: Items = Items { max: 42 };
 
@@ -140,60 +143,78 @@ pub enum Rule {
     Items(Items),
     /// A page cursor, as the service issues it.
     Cursor,
-    /// A page size.
-    PageLimit,
+}
+
+/// The JSON Schema keywords that state a rule, to merge into a property's schema.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Keywords {
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub pattern: Option<String>,
+    pub format: Option<&'static str>,
+    pub minimum: Option<i64>,
+    pub maximum: Option<i64>,
+    pub min_items: Option<usize>,
+    pub max_items: Option<usize>,
+    pub unique_items: bool,
 }
 
 impl Rule {
-    /// The JSON Schema keywords that state the rule, to merge into a property's schema.
-    pub fn keywords(self) -> Map<String, Value> {
-        let value = match self {
-            Rule::Text(t) => json!({
-                "minLength": 1,
-                "maxLength": t.max,
-                "pattern": format!("^[^{CONTROL}]*[^{CONTROL}{BLANK}][^{CONTROL}]*$"),
-            }),
-            Rule::OptionalText(t) => json!({
-                "maxLength": t.max,
-                "pattern": format!("^[^{CONTROL}]*$"),
-            }),
-            Rule::Label(t) => json!({
-                "minLength": 1,
-                "maxLength": t.max,
-                "pattern": format!(
-                    "^[^{CONTROL}\"\\\\]*[^{CONTROL}{BLANK}\"\\\\][^{CONTROL}\"\\\\]*$"
-                ),
-            }),
-            Rule::Code(c) => json!({
-                "minLength": 1,
-                "maxLength": c.max,
-                "pattern": "^[a-z0-9_-]+$",
-            }),
-            Rule::Phone => json!({
-                "maxLength": PHONE_MAX_CHARS,
-                "pattern": format!(
+    pub fn keywords(self) -> Keywords {
+        let text = |min: usize, max: usize, pattern: String| Keywords {
+            min_length: (min > 0).then_some(min),
+            max_length: Some(max),
+            pattern: Some(pattern),
+            ..Keywords::default()
+        };
+        let items = |min: Option<usize>, max: usize, unique: bool| Keywords {
+            min_items: min,
+            max_items: Some(max),
+            unique_items: unique,
+            ..Keywords::default()
+        };
+        match self {
+            Rule::Text(t) => text(
+                1,
+                t.max,
+                format!("^[^{CONTROL}]*[^{CONTROL}{BLANK}][^{CONTROL}]*$"),
+            ),
+            Rule::OptionalText(t) => text(0, t.max, format!("^[^{CONTROL}]*$")),
+            Rule::Label(t) => text(
+                1,
+                t.max,
+                format!("^[^{CONTROL}\"\\\\]*[^{CONTROL}{BLANK}\"\\\\][^{CONTROL}\"\\\\]*$"),
+            ),
+            Rule::Code(c) => text(1, c.max, "^[a-z0-9_-]+$".into()),
+            Rule::Phone => text(
+                0,
+                PHONE_MAX_CHARS,
+                format!(
                     "^\\+?[0-9](?:[ -]?[0-9]){{{},{}}}$",
                     PHONE_DIGITS.0 - 1,
                     PHONE_DIGITS.1 - 1
                 ),
-            }),
-            Rule::Int(r) => json!({ "minimum": r.min, "maximum": r.max }),
-            Rule::Timestamp => json!({ "format": "date-time" }),
-            Rule::ClockTime => json!({
-                "pattern": "^(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$",
-            }),
-            Rule::Ids(i) => json!({ "maxItems": i.max, "uniqueItems": true }),
-            Rule::SomeIds(i) => json!({ "minItems": 1, "maxItems": i.max, "uniqueItems": true }),
-            Rule::Labels(i) | Rule::Items(i) => json!({ "maxItems": i.max }),
-            Rule::Cursor => json!({ "pattern": crate::pagination::CURSOR_PATTERN }),
-            Rule::PageLimit => json!({
-                "minimum": 1,
-                "maximum": crate::pagination::MAX_LIMIT,
-            }),
-        };
-        match value {
-            Value::Object(map) => map,
-            _ => unreachable!("every rule is a JSON object"),
+            ),
+            Rule::Int(r) => Keywords {
+                minimum: Some(r.min),
+                maximum: Some(r.max),
+                ..Keywords::default()
+            },
+            Rule::Timestamp => Keywords {
+                format: Some("date-time"),
+                ..Keywords::default()
+            },
+            Rule::ClockTime => Keywords {
+                pattern: Some("^(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)$".into()),
+                ..Keywords::default()
+            },
+            Rule::Ids(i) => items(None, i.max, true),
+            Rule::SomeIds(i) => items(Some(1), i.max, true),
+            Rule::Labels(i) | Rule::Items(i) => items(None, i.max, false),
+            Rule::Cursor => Keywords {
+                pattern: Some(crate::pagination::CURSOR_PATTERN.into()),
+                ..Keywords::default()
+            },
         }
     }
 
@@ -241,7 +262,7 @@ mod tests {
 
     /// The patterns are ECMA-262 regular expressions in the subset the `regex` crate shares.
     fn matches(rule: Rule, text: &str) -> bool {
-        let pattern = rule.keywords()["pattern"].as_str().unwrap().to_string();
+        let pattern = rule.keywords().pattern.unwrap();
         regex::Regex::new(&pattern).unwrap().is_match(text)
     }
 
