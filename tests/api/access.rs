@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use axum::http::Method;
-use gongjian_host::auth::RoleKind;
+use gongjian_core::domain::access::RoleKind;
 use serde_json::{json, Value};
 
 use crate::helpers::{id, TestApp, World};

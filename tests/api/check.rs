@@ -10,7 +10,7 @@ use crate::{
 };
 
 /// Whether the report names `invariant` for a subject that mentions `row`.
-fn reports(report: &gongjian_host::check::Report, invariant: &str, row: &str) -> bool {
+fn reports(report: &gongjian_core::store::check::Report, invariant: &str, row: &str) -> bool {
     report
         .violations
         .iter()
@@ -97,7 +97,7 @@ async fn the_checker_names_every_broken_invariant_and_the_rows_at_fault() {
     .await;
     // The schema's own check holds capacity within bounds; the checker is for a database
     // restored or migrated without it.
-    if s.app.db.backend() == gongjian_host::db::Backend::Postgres {
+    if s.app.db.backend() == gongjian_core::store::db::Backend::Postgres {
         let name: String = sqlx::query_scalar(
             "SELECT conname::text FROM pg_constraint WHERE conrelid = 'resources'::regclass \
              AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%capacity_left%'",
@@ -149,7 +149,7 @@ async fn the_checker_names_every_broken_invariant_and_the_rows_at_fault() {
     )
     .await;
 
-    let report = gongjian_host::check::check_database(&s.app.test_db.url)
+    let report = gongjian_core::store::check::check_database(&s.app.test_db.url)
         .await
         .unwrap();
     for (invariant, row) in [
@@ -202,7 +202,7 @@ async fn the_checker_names_every_broken_invariant_and_the_rows_at_fault() {
         &[&v0],
     )
     .await;
-    let report = gongjian_host::check::check_database(&s.app.test_db.url)
+    let report = gongjian_core::store::check::check_database(&s.app.test_db.url)
         .await
         .unwrap();
     assert!(!reports(&report, "volunteer_within_order_limit", &v0));

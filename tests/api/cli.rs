@@ -48,7 +48,7 @@ pub fn issue_district_token(db: &TestDb) -> String {
         .to_string()
 }
 
-async fn count(db: &gongjian_host::db::Db, table: &str) -> i64 {
+async fn count(db: &gongjian_core::store::db::Db, table: &str) -> i64 {
     let row: (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
         .fetch_one(db.read())
         .await
@@ -68,16 +68,16 @@ async fn token_create_prints_only_the_token() {
     );
 
     // The token works against the service on the same database.
-    let app_db = gongjian_host::db::Db::open(&db.url, &Default::default())
+    let app_db = gongjian_core::store::db::Db::open(&db.url, &Default::default())
         .await
         .unwrap();
     let state = gongjian_host::AppState::new(app_db.clone());
-    let principal = gongjian_host::auth::resolve(&state, lines[0])
+    let principal = gongjian_core::store::tokens::resolve(state.db.read(), lines[0])
         .await
         .unwrap();
     assert_eq!(
         principal.unwrap().role,
-        gongjian_host::auth::Role::DistrictAdmin
+        gongjian_core::domain::access::Role::DistrictAdmin
     );
     app_db.close().await;
 
@@ -100,7 +100,7 @@ async fn migrate_and_demo_fill_an_empty_database_once() {
         "a token for every role: {stdout}"
     );
 
-    let app_db = gongjian_host::db::Db::open(&db.url, &Default::default())
+    let app_db = gongjian_core::store::db::Db::open(&db.url, &Default::default())
         .await
         .unwrap();
     for (table, at_least) in [

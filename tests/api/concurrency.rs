@@ -7,7 +7,8 @@
 
 use std::{future::Future, sync::Arc, time::Duration as StdDuration};
 
-use gongjian_host::{clock::ManualClock, scheduler, AppState};
+use gongjian_core::domain::clock::ManualClock;
+use gongjian_host::{scheduler, AppState};
 use serde_json::{json, Value};
 use time::{macros::datetime, Duration, OffsetDateTime};
 
@@ -26,7 +27,7 @@ pub struct Scene {
 
 impl Scene {
     pub async fn new(app: TestApp, volunteers: usize, limit: i64) -> Scene {
-        use gongjian_host::auth::RoleKind;
+        use gongjian_core::domain::access::RoleKind;
         let street = id(&app.street("shixi").await);
         let community = id(&app.community(&street, "魏鑫社区").await);
         let grid = id(&app.grid(&street, &community, "g01").await);
@@ -126,7 +127,7 @@ impl Scene {
         category: &str,
         capacity: i64,
     ) -> (String, String, String) {
-        use gongjian_host::auth::RoleKind;
+        use gongjian_core::domain::access::RoleKind;
         let unit = id(&self.app.unit(&[&self.street], name).await);
         let token = self
             .app
@@ -353,7 +354,7 @@ async fn an_edit_queued_behind_a_dispatch_keeps_it() {
     assert_eq!(edit.status, 200, "{}", edit.body);
     let demand = s.demand(&d).await;
     assert_eq!(demand["urgency"], "low");
-    if s.app.db.backend() == gongjian_host::db::Backend::Postgres {
+    if s.app.db.backend() == gongjian_core::store::db::Backend::Postgres {
         assert_eq!(dispatch.status, 201, "{}", dispatch.body);
     }
     match dispatch.status.as_u16() {
@@ -373,7 +374,7 @@ async fn hold_row(
     table: &str,
     id: &str,
 ) -> Option<sqlx::Transaction<'static, sqlx::Any>> {
-    if app.db.backend() != gongjian_host::db::Backend::Postgres {
+    if app.db.backend() != gongjian_core::store::db::Backend::Postgres {
         return None;
     }
     let mut tx = app.db.write().begin().await.unwrap();
@@ -650,7 +651,7 @@ async fn an_accept_behind_the_schedulers_open_transaction_is_refused() {
     let next = order["ranking"][1]["id"].as_str().unwrap().to_string();
     clock.advance(Duration::minutes(29));
     let late = s.host_at(morning() + Duration::minutes(31));
-    let postgres = s.app.db.backend() == gongjian_host::db::Backend::Postgres;
+    let postgres = s.app.db.backend() == gongjian_core::store::db::Backend::Postgres;
     let accept = if postgres {
         let mut hold = s.app.db.write().begin().await.unwrap();
         sqlx::query(

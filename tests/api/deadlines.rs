@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use gongjian_host::{auth::RoleKind, clock::ManualClock, scheduler, AppState};
+use gongjian_core::{domain::access::RoleKind, domain::clock::ManualClock};
+use gongjian_host::{scheduler, AppState};
 use serde_json::{json, Value};
 use time::Duration;
 

@@ -301,7 +301,7 @@ async fn concurrent_filings_acknowledged_before_kill_9_survive() {
 fn probe<'c>(
     tx: &'c mut sqlx::Transaction<'_, sqlx::Any>,
     id: String,
-) -> gongjian_host::group_commit::BoxFuture<'c, gongjian_host::error::AppResult<()>> {
+) -> gongjian_core::store::group_commit::BoxFuture<'c, gongjian_core::Result<()>> {
     Box::pin(async move {
         sqlx::query(
             "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) \

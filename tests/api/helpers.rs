@@ -5,9 +5,11 @@ use axum::{
     http::{header, HeaderMap, Method, Request, StatusCode},
     Router,
 };
+use gongjian_core::{
+    domain::access::RoleKind,
+    store::db::{Db, DbOptions},
+};
 use gongjian_host::{
-    auth::RoleKind,
-    db::{Db, DbOptions},
     lists::tokens::{issue, CreateToken, TokenSubject},
     AppState,
 };
@@ -202,7 +204,7 @@ impl TestApp {
     pub async fn spawn_with(plugins: gongjian_host::plugin::host::PluginSettings) -> TestApp {
         Self::spawn_full(
             plugins,
-            std::sync::Arc::new(gongjian_host::clock::SystemClock),
+            std::sync::Arc::new(gongjian_core::domain::clock::SystemClock),
             Self::pool_options(),
         )
         .await
@@ -210,7 +212,7 @@ impl TestApp {
 
     /// An app whose deadlines follow `clock`.
     pub async fn spawn_with_clock(
-        clock: std::sync::Arc<dyn gongjian_host::clock::Clock>,
+        clock: std::sync::Arc<dyn gongjian_core::domain::clock::Clock>,
     ) -> TestApp {
         Self::spawn_full(Default::default(), clock, Self::pool_options()).await
     }
@@ -221,7 +223,7 @@ impl TestApp {
     pub async fn spawn_with_pool(
         max_connections: u32,
         acquire_timeout: std::time::Duration,
-        clock: std::sync::Arc<dyn gongjian_host::clock::Clock>,
+        clock: std::sync::Arc<dyn gongjian_core::domain::clock::Clock>,
     ) -> TestApp {
         let opts = DbOptions {
             max_connections,
@@ -240,7 +242,7 @@ impl TestApp {
 
     async fn spawn_full(
         plugins: gongjian_host::plugin::host::PluginSettings,
-        clock: std::sync::Arc<dyn gongjian_host::clock::Clock>,
+        clock: std::sync::Arc<dyn gongjian_core::domain::clock::Clock>,
         opts: DbOptions,
     ) -> TestApp {
         APPS.fetch_add(1, Ordering::Relaxed);
@@ -276,7 +278,7 @@ impl TestApp {
     /// Checks the database's invariants, as `gongjian check` does, and fails the test with
     /// every broken one.
     pub async fn assert_consistent(&self) {
-        let report = gongjian_host::check::check_database(&self.test_db.url)
+        let report = gongjian_core::store::check::check_database(&self.test_db.url)
             .await
             .expect("the checker runs");
         assert!(report.checked > 0);

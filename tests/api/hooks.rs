@@ -2,10 +2,8 @@
 //! through the API; their faults; and plugins built for contract 1.0.0 still running.
 
 use base64::Engine;
-use gongjian_host::{
-    auth::RoleKind,
-    plugin::{wasm::WasmRuntime, Compiled, Fault, Limits},
-};
+use gongjian_core::domain::access::RoleKind;
+use gongjian_host::plugin::{wasm::WasmRuntime, Compiled, Fault, Limits};
 use gongjian_plugin_sdk::{
     builder::{CandidateSpec, DemandSpec, RequestBuilder},
     Award, CandidateKind, Category, PointsRequest, TriageDecision, TriageRequest, Urgency,

@@ -1,6 +1,6 @@
 //! Every collection's operations: create, read, update, list with filters, delete or archive.
 
-use gongjian_host::auth::RoleKind;
+use gongjian_core::domain::access::RoleKind;
 use serde_json::json;
 
 use crate::helpers::{demand_body, id, TestApp};

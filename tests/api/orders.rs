@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gongjian_host::auth::RoleKind;
+use gongjian_core::domain::access::RoleKind;
 use serde_json::json;
 
 use crate::helpers::{actions, demand_body, id, TestApp};

@@ -2,7 +2,7 @@
 //! street's candidates, whichever host made it: registry edits, order transitions, ratings and
 //! resources.
 
-use gongjian_host::auth::RoleKind;
+use gongjian_core::domain::access::RoleKind;
 use serde_json::{json, Value};
 
 use crate::helpers::{demand_body, id, TestApp};

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::helpers::{id, TestApp};
-use gongjian_host::rules;
+use gongjian_core::domain::rules;
 
 async fn document(app: &TestApp) -> Value {
     app.get("/api/v1/openapi.json", &app.admin)
@@ -142,7 +142,7 @@ async fn every_request_field_declares_what_it_accepts() {
         .find(|p| p["name"] == "limit")
         .unwrap()["schema"];
     assert_eq!(limit["minimum"], 1);
-    assert_eq!(limit["maximum"], gongjian_host::pagination::MAX_LIMIT);
+    assert_eq!(limit["maximum"], gongjian_core::store::page::MAX_LIMIT);
     // A body of two forms is published as both, each closed.
     let forms = s["UploadBody"]["oneOf"].as_array().unwrap();
     assert_eq!(forms.len(), 2);
@@ -340,7 +340,7 @@ async fn every_cursor_of_the_declared_form_is_served() {
         .await
         .expect(200);
     let cursor = first["next_cursor"].as_str().unwrap().to_string();
-    let pattern = regex::Regex::new(gongjian_host::pagination::CURSOR_PATTERN).unwrap();
+    let pattern = regex::Regex::new(gongjian_core::store::page::CURSOR_PATTERN).unwrap();
     assert!(pattern.is_match(&cursor), "{cursor}");
     let rest = app
         .get(&format!("/api/v1/streets?cursor={cursor}"), &app.admin)

@@ -188,14 +188,14 @@ async fn every_error_response_is_documented_as_a_problem() {
 /// client generated from the document sends and parses what the service does.
 #[tokio::test]
 async fn every_enum_in_the_document_is_the_wire_form() {
-    use gongjian_host::{
-        auth::RoleKind,
+    use gongjian_core::{
+        domain::access::RoleKind,
         domain::{
-            Channel, DemandStatus, ProjectStatus, ResourceStatus, UnitKind, Urgency, Weekday,
+            Channel, DemandStatus, OrderStatus, ProjectStatus, ResourceStatus, UnitKind, Urgency,
+            Weekday,
         },
-        lists::{orders::OrderStatus, stats::GroupBy},
-        plugin::host::PluginKind,
     };
+    use gongjian_host::{lists::stats::GroupBy, plugin::host::PluginKind};
     fn wire<T: serde::Serialize>(all: &[T]) -> Vec<serde_json::Value> {
         all.iter()
             .map(|v| serde_json::to_value(v).unwrap())

@@ -21,10 +21,12 @@ use axum::{
 };
 use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gongjian_host::domain::format_ts;
+use gongjian_core::domain::format_ts;
+use gongjian_core::{
+    domain::access::RoleKind,
+    store::db::{Db, DbOptions},
+};
 use gongjian_host::{
-    auth::RoleKind,
-    db::{Db, DbOptions},
     lists::tokens::{issue, CreateToken, TokenSubject},
     AppState,
 };
@@ -286,7 +288,7 @@ where
 /// Checks the database after the load: nothing the load did breaks an invariant.
 fn assert_consistent(rt: &tokio::runtime::Runtime, url: &str) {
     let report = rt
-        .block_on(gongjian_host::check::check_database(url))
+        .block_on(gongjian_core::store::check::check_database(url))
         .unwrap();
     assert!(
         report.is_clean(),

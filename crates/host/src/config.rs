@@ -5,7 +5,7 @@ use std::{fmt, net::SocketAddr, path::PathBuf};
 
 use serde::Deserialize;
 
-use crate::db::{DbOptions, SqliteSync};
+use gongjian_core::store::db::{DbOptions, SqliteSync};
 
 /// A value that must not be printed, such as a database URL with a password.
 #[derive(Clone, Deserialize)]

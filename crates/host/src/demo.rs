@@ -11,11 +11,10 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 use crate::{
-    auth::RoleKind,
-    db::Db,
     lists::tokens::{issue, CreateToken, TokenSubject},
     AppState,
 };
+use gongjian_core::{domain::access::RoleKind, store::db::Db};
 
 struct Client {
     router: Router,

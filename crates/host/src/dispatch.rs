@@ -2,6 +2,7 @@
 //! (吹哨) when candidates run out or a deadline passes. Used by the order API, by filing (when a
 //! street dispatches automatically) and by the scheduler.
 
+use gongjian_core::{Error, Result};
 use std::{collections::HashMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
@@ -11,16 +12,21 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    db::{Sql, Tx},
-    domain::{end_of_local_day, format_ts, parse_instant},
-    error::{AppError, AppResult},
-    lists::{
-        get_uuid,
-        orders::{cancel_order_row, record_event, record_events, OrderStatus},
-    },
+    lists::get_uuid,
     matching::{self, ActiveVersion, DemandFacts, MatchResult, RankedCandidate},
     pool::StreetPool,
     state::AppState,
+};
+use gongjian_core::{
+    domain::OrderStatus,
+    store::{
+        events::{record_event, record_events},
+        orders::cancel_order_row,
+    },
+};
+use gongjian_core::{
+    domain::{end_of_local_day, format_ts, parse_instant},
+    store::db::{Sql, Tx},
 };
 
 /// Whom an escalation goes to: the street's admins, and the district's departments (街呼区应).
@@ -57,7 +63,7 @@ pub async fn stored_settings<'e, E>(
     db: E,
     street: Uuid,
     only: Option<&str>,
-) -> AppResult<HashMap<String, Settings>>
+) -> Result<HashMap<String, Settings>>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -100,7 +106,7 @@ pub fn choose_settings(stored: &HashMap<String, Settings>, category: &str) -> Se
 
 /// The settings for a category of a street, read from the database (a pool, or the
 /// transaction that acts on them).
-pub async fn settings_for<'e, E>(db: E, street: Uuid, category: &str) -> AppResult<Settings>
+pub async fn settings_for<'e, E>(db: E, street: Uuid, category: &str) -> Result<Settings>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
@@ -139,7 +145,7 @@ pub async fn escalate(
     reason: &str,
     deadline: OffsetDateTime,
     actor: &str,
-) -> AppResult<()> {
+) -> Result<()> {
     let deadline = format_ts(deadline);
     sqlx::query(
         "INSERT INTO escalations (id, street_id, demand_id, order_id, reason, escalated_to, deadline, at) \
@@ -178,7 +184,7 @@ async fn insert_offers(
     ranking: &[RankedCandidate],
     from: usize,
     count: usize,
-) -> AppResult<usize> {
+) -> Result<usize> {
     let mut sql = Sql::new(
         "INSERT INTO order_offers (id, order_id, candidate_kind, candidate_id, rank, status, offered_at) VALUES ",
     );
@@ -212,7 +218,7 @@ async fn offer_next(
     from: usize,
     count: usize,
     accept_by: OffsetDateTime,
-) -> AppResult<usize> {
+) -> Result<usize> {
     let n = insert_offers(tx, at, order, ranking, from, count).await?;
     sqlx::query(
         "UPDATE service_orders SET next_rank = $1, accept_deadline = $2, updated_at = $3 WHERE id = $4",
@@ -251,7 +257,7 @@ pub async fn plan(
     pool: Option<Arc<StreetPool>>,
     settings: Settings,
     offer_count: Option<i64>,
-) -> AppResult<Plan> {
+) -> Result<Plan> {
     let offer_count = offer_count.unwrap_or(settings.offer_count).max(1) as usize;
     let matched = matching::match_with(state, demand, active, pool).await?;
     Ok(Plan {
@@ -272,7 +278,7 @@ pub async fn write(
     plan: &Plan,
     actor: &str,
     claim: bool,
-) -> AppResult<Dispatched> {
+) -> Result<Dispatched> {
     let (street, m) = (demand.street, &plan.matched);
     let at = format_ts(now);
     let accept_by = now + Duration::minutes(plan.settings.accept_minutes);
@@ -297,7 +303,7 @@ pub async fn write(
             .execute(&mut **tx)
             .await?;
         if claimed.rows_affected() == 0 {
-            return Err(AppError::conflict(
+            return Err(Error::conflict(
                 "not_open",
                 "the demand was dispatched meanwhile",
             ));
@@ -372,7 +378,7 @@ pub struct Ranked {
 /// out of candidates (`unassigned`). Nothing is written; [`commit_dispatch`] writes it. The
 /// ranking runs outside any transaction: a plugin call never holds a connection.
 /// `offer_count` overrides the street's setting.
-pub async fn rank(state: &AppState, demand: Uuid, offer_count: Option<i64>) -> AppResult<Ranked> {
+pub async fn rank(state: &AppState, demand: Uuid, offer_count: Option<i64>) -> Result<Ranked> {
     let facts = DemandFacts::read(state.db.read(), demand).await?;
     if !matches!(facts.status.as_str(), "open" | "dispatched") {
         return Err(not_dispatchable());
@@ -383,8 +389,8 @@ pub async fn rank(state: &AppState, demand: Uuid, offer_count: Option<i64>) -> A
     Ok(Ranked { facts, plan })
 }
 
-fn not_dispatchable() -> AppError {
-    AppError::conflict(
+fn not_dispatchable() -> Error {
+    Error::conflict(
         "not_open",
         "only an open demand, or one whose order ran out of candidates, can be dispatched",
     )
@@ -400,13 +406,13 @@ pub async fn commit_dispatch(
     now: OffsetDateTime,
     ranked: Ranked,
     actor: &str,
-) -> AppResult<Dispatched> {
+) -> Result<Dispatched> {
     let Ranked { facts, mut plan } = ranked;
     let demand = facts.id;
     // The demand first, as in every transaction that changes a demand and its orders.
     let current = DemandFacts::lock(tx, demand).await?;
     if current != facts {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "demand_changed",
             "the demand changed while it was being ranked; dispatch it again",
         ));
@@ -423,7 +429,7 @@ pub async fn commit_dispatch(
         .map(|r| get_uuid(&r, "id"))
         .transpose()?
         .ok_or_else(|| {
-            AppError::conflict(
+            Error::conflict(
                 "not_open",
                 "the demand's order is still offered or taken; it is dispatched again only once its candidates run out",
             )
@@ -437,7 +443,7 @@ pub async fn commit_dispatch(
         .execute(&mut **tx)
         .await?;
         if !moved || reopened.rows_affected() == 0 {
-            return Err(AppError::conflict(
+            return Err(Error::conflict(
                 "not_open",
                 "the demand's order changed meanwhile",
             ));
@@ -475,7 +481,7 @@ pub async fn commit_dispatch(
     .await?
     .iter()
     .map(|r| get_uuid(r, "candidate_id"))
-    .collect::<AppResult<_>>()?;
+    .collect::<Result<_>>()?;
     plan.matched.ranked.retain(|c| !declined.contains(&c.id));
     write(tx, now, &facts, &plan, actor, true).await
 }
@@ -488,7 +494,7 @@ pub async fn offer_onward(
     now: OffsetDateTime,
     order: Uuid,
     why: &str,
-) -> AppResult<()> {
+) -> Result<()> {
     let row = sqlx::query(
         "SELECT o.street_id, o.demand_id, o.ranking, o.next_rank, o.offer_count, d.category \
          FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1",

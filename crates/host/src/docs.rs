@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::rules::Rule;
+use gongjian_core::domain::rules::Rule;
 use utoipa::{
     openapi::{
         path::{Operation, Parameter},
@@ -122,7 +122,7 @@ pub fn document_errors(doc: &mut utoipa::openapi::OpenApi) {
 /// The rules each request field follows, by schema and property: what `Check` enforces,
 /// published as JSON Schema keywords by [`declare_rules`].
 const FIELD_RULES: &[(&str, &str, Rule)] = {
-    use crate::rules::*;
+    use gongjian_core::domain::rules::*;
     &[
         ("CreateStreet", "name", Rule::Text(PLACE_NAME)),
         ("CreateStreet", "code", Rule::Code(CODE)),
@@ -294,7 +294,7 @@ const CLOSED_FORMS: &[&str] = &["UploadBody"];
 /// The rules of query and path parameters, by name: the same name means the same rule on
 /// every operation.
 const PARAMETER_RULES: &[(&str, Rule)] = &[
-    ("limit", Rule::Int(crate::rules::PAGE_LIMIT)),
+    ("limit", Rule::Int(gongjian_core::domain::rules::PAGE_LIMIT)),
     ("cursor", Rule::Cursor),
     ("from", Rule::Timestamp),
     ("to", Rule::Timestamp),

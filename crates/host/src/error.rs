@@ -1,37 +1,17 @@
-//! The one error type at the HTTP edge and its `application/problem+json` body (RFC 9457).
+//! The error type of the HTTP edge and its `application/problem+json` body (RFC 9457).
 //!
-//! Every failure a client can cause maps to a 4xx with a stable `code` and, for input errors,
-//! the fields at fault. Database and unexpected errors become a 500 whose body says nothing
+//! An [`AppError`] is an error of the operations ([`Error`], with its stable `code` and the
+//! fields at fault) or one only HTTP has (no such route, a body too large or too slow). Each
+//! maps to one status. Database and unexpected errors become a 500 whose body says nothing
 //! about the cause; the cause is logged with the request.
 
 use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
+pub use gongjian_core::error::{Error, FieldError};
 use serde::Serialize;
 use utoipa::ToSchema;
-
-/// One input field that was rejected.
-#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
-pub struct FieldError {
-    /// Where the field is: a dotted path into the JSON body (`resident.phone`, `tags[2]`), or
-    /// the name of a query or path parameter.
-    pub field: String,
-    /// A stable, machine-readable reason such as `required`, `too_long`, `invalid_type`.
-    pub code: String,
-    /// A human-readable explanation.
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        FieldError {
-            field: field.into(),
-            code: code.to_string(),
-            message: message.into(),
-        }
-    }
-}
 
 /// The problem document every error response carries.
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,121 +34,57 @@ pub struct Problem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// The request was understood but one or more fields are invalid.
-    #[error("validation failed")]
-    Validation(Vec<FieldError>),
-    /// The request itself is malformed (bad JSON syntax, bad query string, bad path id).
-    #[error("{message}")]
-    BadRequest {
-        code: &'static str,
-        message: String,
-        field: Option<String>,
-    },
-    #[error("authentication required")]
-    Unauthorized(&'static str),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0} not found")]
-    NotFound(&'static str),
+    /// An error of the operations.
+    #[error(transparent)]
+    Core(#[from] Error),
     #[error("no route for {0}")]
     RouteNotFound(String),
     #[error("method not allowed")]
     MethodNotAllowed,
-    #[error("{message}")]
-    Conflict {
-        code: &'static str,
-        message: String,
-        field: Option<String>,
-    },
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("the request body did not arrive in time")]
     RequestTimeout,
     #[error("unsupported media type")]
     UnsupportedMediaType,
-    #[error("service unavailable: {0}")]
-    Unavailable(String),
-    #[error("internal error")]
-    Internal(#[from] anyhow::Error),
 }
 
 impl AppError {
-    pub fn field(field: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        AppError::Validation(vec![FieldError::new(field, code, message)])
-    }
-
-    pub fn forbidden(message: impl Into<String>) -> Self {
-        AppError::Forbidden(message.into())
-    }
-
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
-        AppError::Conflict {
-            code,
-            message: message.into(),
-            field: None,
-        }
-    }
-
     pub fn status_code(&self) -> StatusCode {
         match self {
-            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) | AppError::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Core(err) => match err {
+                Error::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
+                Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+                Error::Forbidden(_) => StatusCode::FORBIDDEN,
+                Error::NotFound(_) => StatusCode::NOT_FOUND,
+                Error::Conflict { .. } => StatusCode::CONFLICT,
+                Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            AppError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            AppError::Conflict { .. } => StatusCode::CONFLICT,
             AppError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn code(&self) -> &'static str {
         match self {
-            AppError::Validation(_) => "validation_failed",
-            AppError::BadRequest { code, .. } => code,
-            AppError::Unauthorized(code) => code,
-            AppError::Forbidden(_) => "forbidden",
-            AppError::NotFound(_) => "not_found",
+            AppError::Core(err) => err.code(),
             AppError::RouteNotFound(_) => "route_not_found",
             AppError::MethodNotAllowed => "method_not_allowed",
-            AppError::Conflict { code, .. } => code,
             AppError::PayloadTooLarge => "payload_too_large",
             AppError::RequestTimeout => "request_timeout",
             AppError::UnsupportedMediaType => "unsupported_media_type",
-            AppError::Unavailable(_) => "unavailable",
-            AppError::Internal(_) => "internal_error",
         }
     }
 
     pub fn to_problem(&self) -> Problem {
         let status = self.status_code();
         let (detail, errors) = match self {
-            AppError::Validation(errors) => {
-                let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-                (
-                    format!("invalid input in: {}", fields.join(", ")),
-                    errors.clone(),
-                )
-            }
-            AppError::BadRequest { message, field, .. }
-            | AppError::Conflict { message, field, .. } => (
-                message.clone(),
-                field
-                    .iter()
-                    .map(|f| FieldError::new(f.clone(), self.code(), message.clone()))
-                    .collect(),
-            ),
-            AppError::Unauthorized("invalid_token") => {
-                ("the bearer token is unknown or revoked".to_string(), vec![])
-            }
-            AppError::Unauthorized(_) => (
-                "send an API token as `Authorization: Bearer <token>`".to_string(),
-                vec![],
-            ),
+            AppError::Core(err) => err.detail(),
             AppError::UnsupportedMediaType => (
                 "the request body must be JSON, sent with `Content-Type: application/json`"
                     .to_string(),
@@ -180,10 +96,6 @@ impl AppError {
             ),
             AppError::MethodNotAllowed => (
                 "this route does not support that method".to_string(),
-                vec![],
-            ),
-            AppError::Internal(_) => (
-                "an unexpected error occurred; it has been logged".to_string(),
                 vec![],
             ),
             other => (other.to_string(), vec![]),
@@ -201,7 +113,7 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        if let AppError::Internal(err) = &self {
+        if let AppError::Core(Error::Internal(err)) = &self {
             tracing::error!(error = ?err, "request failed");
         }
         let status = self.status_code();
@@ -224,37 +136,13 @@ impl IntoResponse for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(err: sqlx::Error) -> Self {
-        match err {
-            // Every connection stayed busy for the whole wait: the service is overloaded, and
-            // nothing was written by this request.
-            sqlx::Error::PoolTimedOut => AppError::Unavailable(
-                "every database connection is busy; try again shortly".to_string(),
-            ),
-            err => AppError::Internal(err.into()),
-        }
+        AppError::Core(err.into())
     }
 }
 
-/// The kind of constraint a database error violated, if any.
-pub fn constraint_violation(err: &sqlx::Error) -> Option<sqlx::error::ErrorKind> {
-    match err {
-        sqlx::Error::Database(db) => match db.kind() {
-            sqlx::error::ErrorKind::Other => None,
-            kind => Some(kind),
-        },
-        _ => None,
-    }
-}
-
-/// Turns a unique-constraint violation into a 409 on `field`; other errors pass through.
-pub fn unique_as_conflict(err: sqlx::Error, field: &str, message: &str) -> AppError {
-    match constraint_violation(&err) {
-        Some(sqlx::error::ErrorKind::UniqueViolation) => AppError::Conflict {
-            code: "already_exists",
-            message: message.to_string(),
-            field: Some(field.to_string()),
-        },
-        _ => err.into(),
+impl From<anyhow::Error> for AppError {
+    fn from(err: anyhow::Error) -> Self {
+        AppError::Core(err.into())
     }
 }
 

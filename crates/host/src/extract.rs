@@ -5,6 +5,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request},
     http::{header, request::Parts},
 };
+use gongjian_core::Error;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
@@ -34,11 +35,12 @@ where
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                     AppError::PayloadTooLarge
                 } else {
-                    AppError::BadRequest {
+                    Error::BadRequest {
                         code: "unreadable_body",
                         message: rejection.body_text(),
                         field: None,
                     }
+                    .into()
                 }
             })?;
         decode_json(&bytes).map(ApiJson)
@@ -67,11 +69,7 @@ pub fn decode_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {
     if first.is_some_and(|b| *b != b'{')
         && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
     {
-        return Err(AppError::field(
-            "body",
-            "invalid_type",
-            "the body must be a JSON object",
-        ));
+        return Err(Error::field("body", "invalid_type", "the body must be a JSON object").into());
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(&mut de) {
@@ -102,7 +100,9 @@ fn decode_error(err: serde_path_to_error::Error<serde_json::Error>, bytes: &[u8]
     let path = err.path().to_string();
     let inner = err.into_inner();
     match inner.classify() {
-        serde_json::error::Category::Data => AppError::Validation(vec![data_error(&path, &inner)]),
+        serde_json::error::Category::Data => {
+            Error::Validation(vec![data_error(&path, &inner)]).into()
+        }
         // serde_json reports some type mismatches (a number where an enum is expected) as
         // syntax errors; if the document is valid JSON, it is a type error at `path`.
         _ if serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() => {
@@ -111,22 +111,24 @@ fn decode_error(err: serde_path_to_error::Error<serde_json::Error>, bytes: &[u8]
             } else {
                 path
             };
-            AppError::Validation(vec![FieldError::new(
+            Error::Validation(vec![FieldError::new(
                 field,
                 "invalid_type",
                 "this value has the wrong type",
             )])
+            .into()
         }
         _ => malformed(&inner),
     }
 }
 
 fn malformed(inner: &serde_json::Error) -> AppError {
-    AppError::BadRequest {
+    Error::BadRequest {
         code: "malformed_json",
         message: format!("the body is not valid JSON: {inner}"),
         field: None,
     }
+    .into()
 }
 
 /// Rewrites every number written with a zero fraction (`3.0`, `3e2`) as an integer. Only
@@ -211,11 +213,12 @@ where
                 if fe.field == "body" {
                     fe.field = "query".to_string();
                 }
-                AppError::BadRequest {
+                Error::BadRequest {
                     code: "invalid_query",
                     message: format!("{}: {}", fe.field, fe.message),
                     field: Some(fe.field),
                 }
+                .into()
             })
     }
 }
@@ -226,10 +229,13 @@ fn form_urlencoded_parse(query: &str) -> form_urlencoded::Parse<'_> {
 
 /// Parses an id taken from the path.
 pub fn path_id(field: &str, raw: &str) -> Result<Uuid, AppError> {
-    Uuid::parse_str(raw).map_err(|_| AppError::BadRequest {
-        code: "invalid_id",
-        message: format!("{field} must be a UUID, got {raw:?}"),
-        field: Some(field.to_string()),
+    Uuid::parse_str(raw).map_err(|_| {
+        Error::BadRequest {
+            code: "invalid_id",
+            message: format!("{field} must be a UUID, got {raw:?}"),
+            field: Some(field.to_string()),
+        }
+        .into()
     })
 }
 
@@ -244,22 +250,22 @@ pub async fn utf8_only(
     use percent_encoding::percent_decode_str;
     let uri = req.uri();
     if percent_decode_str(uri.path()).decode_utf8().is_err() {
-        return AppError::BadRequest {
+        return AppError::from(Error::BadRequest {
             code: "invalid_path",
             message: "the path is not valid UTF-8 once percent-decoded".into(),
             field: None,
-        }
+        })
         .into_response();
     }
     for pair in uri.query().unwrap_or("").split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let key = percent_decode_str(key).decode_utf8();
         if key.is_err() || percent_decode_str(value).decode_utf8().is_err() {
-            return AppError::BadRequest {
+            return AppError::from(Error::BadRequest {
                 code: "invalid_query",
                 message: "the query string is not valid UTF-8 once percent-decoded".into(),
                 field: key.ok().map(|k| k.into_owned()),
-            }
+            })
             .into_response();
         }
     }

@@ -13,13 +13,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    domain::{Channel, Urgency},
-    error::AppResult,
     matching::{self, ActiveVersion, DemandFacts, FaultReport},
     plugin::host::{points_blocking, triage_blocking},
     pool::StreetPool,
     state::AppState,
 };
+use gongjian_core::domain::{Channel, Urgency};
+use gongjian_core::Result;
 
 /// What a demand was filed with, before triage.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -122,7 +122,7 @@ pub async fn triage(
     pool: &StreetPool,
     facts: &mut DemandFacts,
     intake: Intake<'_>,
-) -> AppResult<Triage> {
+) -> Result<Triage> {
     let filed = Filed {
         category: facts.category.clone(),
         urgency: facts.urgency,
@@ -234,7 +234,7 @@ pub fn default_points(minutes: u32) -> Points {
 
 /// The points a completed order earns under the street's active rule. `req.config` is
 /// filled in from the version.
-pub async fn award(state: &AppState, street: Uuid, mut req: PointsRequest) -> AppResult<Points> {
+pub async fn award(state: &AppState, street: Uuid, mut req: PointsRequest) -> Result<Points> {
     let fallback = default_points(req.service_minutes);
     let Some(active) = matching::active_version(state, street).await? else {
         return Ok(fallback);

@@ -3,29 +3,21 @@
 //! [`app`] builds the whole HTTP application from an [`AppState`]; tests drive it without a
 //! socket, `gongjian serve` binds it to one.
 
-pub mod access;
 pub mod auth;
-pub mod check;
 pub mod cli;
-pub mod clock;
 pub mod config;
-pub mod db;
 pub mod demo;
 pub mod dispatch;
 pub mod docs;
-pub mod domain;
 pub mod error;
 pub mod extract;
-pub mod group_commit;
 pub mod hooks;
 pub mod lists;
 pub mod matching;
 pub mod metrics;
-pub mod pagination;
 /// The plugin runtimes, their own crate: the host depends on them, never the reverse.
 pub use gongjian_plugin_runtime as plugin;
 pub mod pool;
-pub mod rules;
 pub mod scheduler;
 pub mod state;
 pub mod system;
@@ -82,7 +74,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
-            axum::response::IntoResponse::into_response(AppError::Internal(anyhow::anyhow!(
+            axum::response::IntoResponse::into_response(AppError::from(anyhow::anyhow!(
                 "a request handler panicked"
             )))
         }))

@@ -2,6 +2,7 @@
 //! the built-in rule), and falls back to the built-in rule when the plugin fails, recording
 //! the fault against the version.
 
+use gongjian_core::{Error, Result};
 use std::sync::Arc;
 
 use gongjian_plugin_sdk::{
@@ -14,9 +15,6 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::{
-    db::{for_update, Tx},
-    domain::{unix_seconds, Urgency},
-    error::{AppError, AppResult},
     lists::{get_json, get_uuid},
     plugin::{
         host::{run_blocking, run_builtin, PluginKind},
@@ -24,6 +22,10 @@ use crate::{
     },
     pool::{Member, StreetPool},
     state::AppState,
+};
+use gongjian_core::{
+    domain::{unix_seconds, Urgency},
+    store::db::{for_update, Tx},
 };
 
 /// Which candidate a position in a request stands for.
@@ -82,7 +84,7 @@ const FACTS: &str =
     created_at, status FROM demands WHERE id = $1";
 
 impl DemandFacts {
-    pub async fn read<'e, E>(db: E, id: Uuid) -> AppResult<DemandFacts>
+    pub async fn read<'e, E>(db: E, id: Uuid) -> Result<DemandFacts>
     where
         E: sqlx::Executor<'e, Database = sqlx::Any>,
     {
@@ -90,22 +92,22 @@ impl DemandFacts {
             .bind(id.to_string())
             .fetch_optional(db)
             .await?
-            .ok_or(AppError::NotFound("demand"))?;
+            .ok_or(Error::NotFound("demand"))?;
         Self::from_row(id, &d)
     }
 
     /// Reads the demand and locks it until the transaction ends.
-    pub async fn lock(tx: &mut Tx<'_>, id: Uuid) -> AppResult<DemandFacts> {
+    pub async fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<DemandFacts> {
         let sql = format!("{FACTS}{}", for_update(tx));
         let d = sqlx::query(&sql)
             .bind(id.to_string())
             .fetch_optional(&mut **tx)
             .await?
-            .ok_or(AppError::NotFound("demand"))?;
+            .ok_or(Error::NotFound("demand"))?;
         Self::from_row(id, &d)
     }
 
-    fn from_row(id: Uuid, d: &sqlx::any::AnyRow) -> AppResult<DemandFacts> {
+    fn from_row(id: Uuid, d: &sqlx::any::AnyRow) -> Result<DemandFacts> {
         Ok(DemandFacts {
             id,
             street: get_uuid(d, "street_id")?,
@@ -140,7 +142,7 @@ impl DemandFacts {
 /// Builds the request for a demand from its street's candidate pool: the active volunteers
 /// with room and the active resources with capacity left. Residents' personal data never
 /// enters it.
-pub async fn prepare(state: &AppState, demand: &DemandFacts, config: &str) -> AppResult<Prepared> {
+pub async fn prepare(state: &AppState, demand: &DemandFacts, config: &str) -> Result<Prepared> {
     let pool = state.pools.get(state.db.read(), demand.street).await?;
     Ok(prepare_from(state, demand, config, pool))
 }
@@ -252,7 +254,7 @@ pub struct ActiveVersion {
     pub config: String,
 }
 
-pub async fn active_version(state: &AppState, street: Uuid) -> AppResult<Option<ActiveVersion>> {
+pub async fn active_version(state: &AppState, street: Uuid) -> Result<Option<ActiveVersion>> {
     let row = sqlx::query(
         "SELECT v.id, v.number, v.kind, v.content_hash, v.config FROM street_plugins sp \
          JOIN plugin_versions v ON v.id = sp.active_version_id \
@@ -277,7 +279,7 @@ pub async fn compiled(
     state: &AppState,
     version: Uuid,
     kind: PluginKind,
-) -> AppResult<Result<Arc<Compiled>, crate::plugin::CompileError>> {
+) -> Result<Result<Arc<Compiled>, crate::plugin::CompileError>> {
     if let Some(c) = state.plugins.loaded(version) {
         return Ok(Ok(c));
     }
@@ -291,23 +293,23 @@ pub async fn compiled(
     // Compiling WebAssembly takes a while: off the async runtime.
     tokio::task::spawn_blocking(move || plugins.load(version, kind, &source))
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("compiling a plugin failed: {e}")))
+        .map_err(|e| Error::Internal(anyhow::anyhow!("compiling a plugin failed: {e}")))
 }
 
 /// Stored source as bytes: rhai text as is, WebAssembly from base64.
-pub fn decode_source(kind: PluginKind, stored: &str) -> AppResult<Vec<u8>> {
+pub fn decode_source(kind: PluginKind, stored: &str) -> Result<Vec<u8>> {
     use base64::Engine;
     match kind {
         PluginKind::Rhai => Ok(stored.as_bytes().to_vec()),
         PluginKind::Wasm => base64::engine::general_purpose::STANDARD
             .decode(stored)
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("stored plugin is not base64: {e}"))),
+            .map_err(|e| Error::Internal(anyhow::anyhow!("stored plugin is not base64: {e}"))),
     }
 }
 
 /// Ranks the candidates for a demand of `street` with the street's active rule. A plugin
 /// fault is recorded against its version and the built-in rule ranks instead.
-pub async fn match_demand(state: &AppState, facts: &DemandFacts) -> AppResult<MatchResult> {
+pub async fn match_demand(state: &AppState, facts: &DemandFacts) -> Result<MatchResult> {
     // The version is read once: a match finishes on the version it started with, whatever is
     // activated meanwhile.
     let active = active_version(state, facts.street).await?;
@@ -321,7 +323,7 @@ pub async fn match_with(
     facts: &DemandFacts,
     active: Option<ActiveVersion>,
     pool: Option<Arc<StreetPool>>,
-) -> AppResult<MatchResult> {
+) -> Result<MatchResult> {
     let (demand, street) = (facts.id, facts.street);
     let config = active
         .as_ref()
@@ -339,9 +341,8 @@ pub async fn match_with(
             demand_id: demand,
             rule: RuleUsed::builtin(),
             ranked: describe(
-                &result.map_err(|f| {
-                    AppError::Internal(anyhow::anyhow!("built-in rule failed: {f}"))
-                })?,
+                &result
+                    .map_err(|f| Error::Internal(anyhow::anyhow!("built-in rule failed: {f}")))?,
                 &prepared.refs,
             ),
             candidates_considered: considered,
@@ -390,7 +391,7 @@ pub async fn match_with(
             request.config.clear();
             let (_, fallback) = run_builtin(request).await;
             let ranked = fallback
-                .map_err(|f| AppError::Internal(anyhow::anyhow!("built-in rule failed: {f}")))?;
+                .map_err(|f| Error::Internal(anyhow::anyhow!("built-in rule failed: {f}")))?;
             Ok(MatchResult {
                 demand_id: demand,
                 rule: RuleUsed::builtin(),
@@ -409,7 +410,7 @@ pub async fn match_with(
     }
 }
 
-async fn reset_faults(state: &AppState, version: Uuid) -> AppResult<()> {
+async fn reset_faults(state: &AppState, version: Uuid) -> Result<()> {
     // Only a version with faults on record is written to, so a healthy plugin costs no write.
     let faulty =
         sqlx::query("SELECT 1 FROM plugin_versions WHERE id = $1 AND consecutive_faults > 0")
@@ -432,7 +433,7 @@ pub(crate) async fn record_fault(
     street: Uuid,
     version: Uuid,
     fault: &Fault,
-) -> AppResult<bool> {
+) -> Result<bool> {
     if !fault.is_plugins() {
         return Ok(false);
     }

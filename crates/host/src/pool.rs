@@ -13,6 +13,7 @@
 //! The counters are read before the data, so a copy may hold changes newer than its stamp,
 //! never older: at worst the next dispatch reloads a tier it did not need to.
 
+use gongjian_core::{Error, Result};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -27,16 +28,17 @@ use uuid::Uuid;
 
 use crate::{
     dispatch::{choose_settings, stored_settings, Settings},
-    domain::{clock_minutes, unix_seconds, WeeklySlot, DEFAULT_CATEGORIES, LOCAL_OFFSET},
-    error::{AppError, AppResult},
     lists::{get_json, get_opt_uuid, get_uuid},
+};
+use gongjian_core::domain::{
+    clock_minutes, unix_seconds, WeeklySlot, DEFAULT_CATEGORIES, LOCAL_OFFSET,
 };
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
 /// Moves the registry counter of a street: its volunteers, resources, grids or communities
 /// changed.
-pub async fn touch_registry(tx: &mut Tx<'_>, street: Uuid) -> AppResult<()> {
+pub async fn touch_registry(tx: &mut Tx<'_>, street: Uuid) -> Result<()> {
     sqlx::query("UPDATE streets SET registry_version = registry_version + 1 WHERE id = $1")
         .bind(street.to_string())
         .execute(&mut **tx)
@@ -46,7 +48,7 @@ pub async fn touch_registry(tx: &mut Tx<'_>, street: Uuid) -> AppResult<()> {
 
 /// Moves both counters of every street a resource serves: its profile or its capacity
 /// changed.
-pub async fn touch_resource(tx: &mut Tx<'_>, resource: Uuid) -> AppResult<()> {
+pub async fn touch_resource(tx: &mut Tx<'_>, resource: Uuid) -> Result<()> {
     sqlx::query(
         "UPDATE streets SET registry_version = registry_version + 1, load_version = load_version + 1 \
          WHERE id IN (SELECT street_id FROM resource_streets WHERE resource_id = $1)",
@@ -59,7 +61,7 @@ pub async fn touch_resource(tx: &mut Tx<'_>, resource: Uuid) -> AppResult<()> {
 
 /// Moves the registry counter of every street served by the resources a unit or a volunteer
 /// owns (`owner` is `owner_unit_id` or `owner_volunteer_id`).
-pub async fn touch_owned_registry(tx: &mut Tx<'_>, owner: Owner, id: Uuid) -> AppResult<()> {
+pub async fn touch_owned_registry(tx: &mut Tx<'_>, owner: Owner, id: Uuid) -> Result<()> {
     let column = match owner {
         Owner::Unit => "owner_unit_id",
         Owner::Volunteer => "owner_volunteer_id",
@@ -88,18 +90,13 @@ pub enum Owner {
 /// The candidate's row is locked first: two transactions changing orders of one candidate
 /// take turns here, and the second counts what the first committed, so the record never
 /// misses a change made at the same moment.
-pub async fn touch_load(
-    tx: &mut Tx<'_>,
-    street: Uuid,
-    kind: &str,
-    candidate: Uuid,
-) -> AppResult<()> {
+pub async fn touch_load(tx: &mut Tx<'_>, street: Uuid, kind: &str, candidate: Uuid) -> Result<()> {
     let table = if kind == "resource" {
         "resources"
     } else {
         "volunteers"
     };
-    crate::db::lock_row(tx, table, candidate).await?;
+    gongjian_core::store::db::lock_row(tx, table, candidate).await?;
     sqlx::query(
         "INSERT INTO candidate_loads (street_id, candidate_id, open_orders, completed_orders, service_minutes, \
          last_order_at, average_rating) \
@@ -429,13 +426,13 @@ impl Pools {
     }
 
     /// The street's pool as of the last committed change.
-    pub async fn get(&self, db: &sqlx::AnyPool, street: Uuid) -> AppResult<Arc<StreetPool>> {
+    pub async fn get(&self, db: &sqlx::AnyPool, street: Uuid) -> Result<Arc<StreetPool>> {
         let row =
             sqlx::query("SELECT code, registry_version, load_version FROM streets WHERE id = $1")
                 .bind(street.to_string())
                 .fetch_optional(db)
                 .await?
-                .ok_or(AppError::NotFound("street"))?;
+                .ok_or(Error::NotFound("street"))?;
         let code: String = row.try_get("code")?;
         let registry_version: i64 = row.try_get("registry_version")?;
         let load_version: i64 = row.try_get("load_version")?;
@@ -479,7 +476,7 @@ impl Pools {
     }
 }
 
-async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppResult<Registry> {
+async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> Result<Registry> {
     let grids: HashMap<Uuid, (String, String)> = sqlx::query(
         "SELECT g.id, g.code, c.name FROM grids g JOIN communities c ON c.id = g.community_id WHERE g.street_id = $1",
     )
@@ -488,7 +485,7 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
     .await?
     .iter()
     .map(|r| Ok((get_uuid(r, "id")?, (r.try_get("code")?, r.try_get("name")?))))
-    .collect::<AppResult<_>>()?;
+    .collect::<Result<_>>()?;
     let place = |grid: Option<Uuid>| {
         grid.and_then(|g| grids.get(&g).cloned())
             .unwrap_or_default()
@@ -517,7 +514,7 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
             ids: Ids::default(),
         })
     })
-    .collect::<AppResult<Vec<_>>>()?;
+    .collect::<Result<Vec<_>>>()?;
     let resources = sqlx::query(
         "SELECT r.id, r.title, r.category, r.tags, r.served_grid_ids, r.available_from, r.available_until, \
          r.owner_unit_id, u.kind AS unit_kind, v.home_grid_id AS volunteer_grid \
@@ -556,7 +553,7 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
             ids: Ids::default(),
         })
     })
-    .collect::<AppResult<Vec<_>>>()?;
+    .collect::<Result<Vec<_>>>()?;
     let mut volunteers = volunteers;
     let mut resources = resources;
     let mut table = StringTable::new();
@@ -587,7 +584,7 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
         .await?
         .iter()
         .map(|r| Ok((r.try_get("code")?, r.try_get("label")?)))
-        .collect::<AppResult<_>>()?;
+        .collect::<Result<_>>()?;
     let settings = stored_settings(db, street, None).await?;
     Ok(Registry {
         version,
@@ -600,8 +597,8 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppRes
     })
 }
 
-async fn load_loads(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppResult<Loads> {
-    let count = |r: &sqlx::any::AnyRow, col: &str| -> AppResult<u32> {
+async fn load_loads(db: &sqlx::AnyPool, street: Uuid, version: i64) -> Result<Loads> {
+    let count = |r: &sqlx::any::AnyRow, col: &str| -> Result<u32> {
         Ok(u32::try_from(r.try_get::<i64, _>(col)?.max(0)).unwrap_or(u32::MAX))
     };
     let records = sqlx::query(
@@ -628,7 +625,7 @@ async fn load_loads(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppResult
             },
         ))
     })
-    .collect::<AppResult<_>>()?;
+    .collect::<Result<_>>()?;
     let capacity = sqlx::query(
         "SELECT r.id, r.capacity_left FROM resources r \
          JOIN resource_streets rs ON rs.resource_id = r.id AND rs.street_id = $1 WHERE r.status = 'active'",
@@ -638,7 +635,7 @@ async fn load_loads(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppResult
     .await?
     .iter()
     .map(|r| Ok((get_uuid(r, "id")?, count(r, "capacity_left")?)))
-    .collect::<AppResult<_>>()?;
+    .collect::<Result<_>>()?;
     Ok(Loads {
         version,
         records,
@@ -649,7 +646,7 @@ async fn load_loads(db: &sqlx::AnyPool, street: Uuid, version: i64) -> AppResult
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{parse_instant, Weekday};
+    use gongjian_core::domain::{parse_instant, Weekday};
 
     #[test]
     fn weekly_slots_cover_windows_in_local_time() {

@@ -12,11 +12,10 @@ use uuid::Uuid;
 
 use crate::{
     dispatch::{escalate, offer_onward, settings_for},
-    domain::format_ts,
-    error::AppResult,
-    lists::{get_uuid, orders::record_event},
+    lists::get_uuid,
     state::AppState,
 };
+use gongjian_core::{domain::format_ts, store::events::record_event, Result};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +31,7 @@ const BATCH: i64 = 200;
 
 /// One pass over the deadlines that have passed. Each order is acted on in a transaction of
 /// its own, which reads nothing through any other connection.
-pub async fn tick(state: &AppState) -> AppResult<Tick> {
+pub async fn tick(state: &AppState) -> Result<Tick> {
     let at = state.now();
     let now = format_ts(at);
     let mut done = Tick::default();

@@ -3,11 +3,13 @@
 use std::sync::Arc;
 
 use crate::{
-    clock::{Clock, SystemClock},
-    db::Db,
     metrics::Metrics,
     plugin::host::{PluginHost, PluginSettings},
     pool::Pools,
+};
+use gongjian_core::{
+    domain::clock::{Clock, SystemClock},
+    store::db::Db,
 };
 
 #[derive(Clone)]
@@ -45,7 +47,7 @@ impl AppState {
 
     /// [`AppState::now`] in the stored form.
     pub fn now_ts(&self) -> String {
-        crate::domain::format_ts(self.clock.now())
+        gongjian_core::domain::format_ts(self.clock.now())
     }
 
     /// The same state acting on another clock.

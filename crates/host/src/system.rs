@@ -7,13 +7,11 @@ use axum::{
     routing::get,
     Json, Router,
 };
+use gongjian_core::Error;
 use serde_json::json;
 
-use crate::{
-    auth::{Principal, RoleKind},
-    error::{AppError, AppResult},
-    state::AppState,
-};
+use crate::{error::AppResult, state::AppState};
+use gongjian_core::{domain::access::Principal, domain::access::RoleKind};
 
 pub fn router(openapi: utoipa::openapi::OpenApi) -> Router<AppState> {
     let json = serde_json::to_string_pretty(&openapi).expect("the OpenAPI document serialises");
@@ -47,7 +45,7 @@ async fn healthz() -> Json<serde_json::Value> {
 async fn readyz(State(state): State<AppState>) -> AppResult<Json<serde_json::Value>> {
     state.db.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        AppError::Unavailable("the database does not answer".into())
+        Error::Unavailable("the database does not answer".into())
     })?;
     Ok(Json(
         json!({ "status": "ready", "database": state.db.backend().name() }),

@@ -8,12 +8,14 @@ use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use crate::{
-    auth::RoleKind,
     config::{
         default_database, Config, FileConfig, LogFormat, Secret, DEFAULT_DATA_DIR, DEFAULT_LISTEN,
     },
-    db::{Db, DbOptions, SqliteSync},
     lists::tokens::{issue, CreateToken, TokenSubject},
+};
+use gongjian_core::{
+    domain::access::RoleKind,
+    store::db::{Db, DbOptions, SqliteSync},
 };
 
 #[derive(Debug, Parser)]
@@ -264,7 +266,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Check => {
-            let report = crate::check::check_database(config.database.expose()).await?;
+            let report =
+                gongjian_core::store::check::check_database(config.database.expose()).await?;
             for v in &report.violations {
                 println!("{v}");
             }

@@ -5,6 +5,7 @@ use axum::{
     extract::{Path, State},
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -12,27 +13,34 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
-    get_json, get_uuid,
-    orders::{cancel_order_row, record_events, NewEvent, OrderStatus},
-    push_in, push_json_contains,
+    get_json, get_uuid, push_in, push_json_contains,
     streets::{category_exists, grid_street},
     to_json, Created,
 };
-use crate::rules;
 use crate::{
-    access::{Action, ListScope, Target},
-    auth::Principal,
-    db::{for_update, Sql},
     dispatch,
-    domain::{
-        format_ts, mask_address, mask_name, mask_phone, Channel, Check, DemandStatus, Urgency,
-    },
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     hooks::{self, Intake, Triage},
     matching::{self, DemandFacts},
-    pagination::{Page, PageRequest},
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::{Action, ListScope, Target},
+    domain::{
+        format_ts, mask_address, mask_name, mask_phone, Channel, Check, DemandStatus, Urgency,
+    },
+    store::db::{for_update, Sql},
+    store::page::{Page, PageRequest},
+};
+use gongjian_core::{
+    domain::OrderStatus,
+    store::{
+        events::{record_events, NewEvent},
+        orders::cancel_order_row,
+    },
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -115,10 +123,10 @@ pub struct UpdateDemand {
     pub urgency: Option<Urgency>,
     pub description: Option<String>,
     pub resident: Option<Resident>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub window_start: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub window_end: Option<Option<String>>,
     /// `cancelled` withdraws an open or dispatched demand; `open` reopens a cancelled one.
@@ -172,7 +180,7 @@ fn demand_from_row(row: &AnyRow, caller: &Principal) -> AppResult<Demand> {
             .try_get::<Option<String>, _>("triage")?
             .map(|t| serde_json::from_str(&t))
             .transpose()
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("bad triage record: {e}")))?,
+            .map_err(|e| Error::Internal(anyhow::anyhow!("bad triage record: {e}")))?,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     };
@@ -198,7 +206,7 @@ async fn fetch_row(db: &sqlx::AnyPool, id: Uuid) -> AppResult<AnyRow> {
         .bind(id.to_string())
         .fetch_optional(db)
         .await?
-        .ok_or(AppError::NotFound("demand"))
+        .ok_or(Error::NotFound("demand").into())
 }
 
 fn check_resident(c: &mut Check, r: &Resident) -> Resident {
@@ -209,10 +217,10 @@ fn check_resident(c: &mut Check, r: &Resident) -> Resident {
     }
 }
 
-async fn grid_in_street(db: &sqlx::AnyPool, grid: Uuid) -> AppResult<Uuid> {
+async fn grid_in_street(db: &sqlx::AnyPool, grid: Uuid) -> gongjian_core::Result<Uuid> {
     grid_street(db, grid)
         .await?
-        .ok_or_else(|| AppError::field("grid_id", "unknown_reference", "no grid has this id"))
+        .ok_or_else(|| Error::field("grid_id", "unknown_reference", "no grid has this id"))
 }
 
 async fn require_category(db: &sqlx::AnyPool, street: Uuid, category: &str) -> AppResult<()> {
@@ -224,11 +232,12 @@ async fn require_category(db: &sqlx::AnyPool, street: Uuid, category: &str) -> A
 }
 
 fn unknown_category(category: &str) -> AppError {
-    AppError::field(
+    Error::field(
         "category",
         "unknown_category",
         format!("{category:?} is not a category of this street"),
     )
+    .into()
 }
 
 #[utoipa::path(get, path = "/api/v1/demands", tag = "demands", params(ListDemands),
@@ -245,11 +254,12 @@ async fn list_demands(
     let to = c.ts("filed_to", q.filed_to.as_deref());
     if !c.errors.is_empty() {
         let e = c.errors.remove(0);
-        return Err(AppError::BadRequest {
+        return Err(Error::BadRequest {
             code: "invalid_query",
             message: e.message,
             field: Some(e.field),
-        });
+        }
+        .into());
     }
     let mut sql = Sql::new("SELECT * FROM demands WHERE 1 = 1");
     if let ListScope::Streets(streets) = caller.member_scope() {
@@ -507,11 +517,12 @@ async fn update_demand(
     c.finish()?;
     if let Some(grid) = body.grid_id {
         if grid_in_street(state.db.read(), grid).await? != street {
-            return Err(AppError::field(
+            return Err(Error::field(
                 "grid_id",
                 "other_street",
                 "the grid must be in the demand's street",
-            ));
+            )
+            .into());
         }
     }
     if let Some(category) = &category {
@@ -528,7 +539,7 @@ async fn update_demand(
     .bind(id.to_string())
     .fetch_optional(&mut *tx)
     .await?
-    .ok_or(AppError::NotFound("demand"))?;
+    .ok_or(Error::NotFound("demand"))?;
     let start = match start {
         Some(v) => v,
         None => row.try_get("window_start")?,
@@ -556,11 +567,12 @@ async fn update_demand(
             } else {
                 ""
             };
-            return Err(AppError::Conflict {
+            return Err(Error::Conflict {
                 code: "invalid_transition",
                 message: format!("a demand cannot go from {current} to {next} by an edit{hint}"),
                 field: Some("status".into()),
-            });
+            }
+            .into());
         }
     };
     // Its order goes with it: offered (or out of candidates), never yet accepted.
@@ -578,14 +590,15 @@ async fn update_demand(
             let order_id = get_uuid(order, "id")?;
             let from = [OrderStatus::Offered, OrderStatus::Unassigned];
             if !cancel_order_row(&mut tx, &now, order_id, &from, Some(WITH_THE_DEMAND)).await? {
-                return Err(AppError::Conflict {
+                return Err(Error::Conflict {
                     code: "invalid_transition",
                     message: format!(
                         "the demand's order {order_id} is {}; cancel the order first",
                         order.try_get::<String, _>("status")?
                     ),
                     field: Some("status".into()),
-                });
+                }
+                .into());
             }
             cancelled.push(order_id);
         }
@@ -640,10 +653,11 @@ async fn update_demand(
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "demand_changed",
             "the demand changed meanwhile; read it and edit it again",
-        ));
+        )
+        .into());
     }
     let action = match (current, status) {
         (a, b) if a == b => "edited",

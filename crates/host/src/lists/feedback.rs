@@ -6,22 +6,29 @@ use axum::{
     extract::{Path, State},
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use time::Duration;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{get_opt_uuid, get_uuid, orders::record_event};
+use super::{get_opt_uuid, get_uuid};
 use crate::pool;
-use crate::rules;
 use crate::{
-    access::{Action, Target},
-    auth::{generate_token, hash_token, Principal, RoleKind},
-    domain::{format_ts, Check},
-    error::{AppError, AppResult},
+    error::AppResult,
     extract::{path_id, ApiJson},
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::store::{events::record_event, orders::lock_order};
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::RoleKind,
+    domain::access::{Action, Target},
+    domain::{format_ts, Check},
+    store::tokens::generate_token,
+    store::tokens::hash_token,
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -82,7 +89,7 @@ async fn apply(
     let now = state.now_ts();
     let mut tx = state.db.write().begin().await?;
     // The demand first, then the order, as every transaction that changes both.
-    super::orders::lock_order(&mut tx, order).await?;
+    lock_order(&mut tx, order).await?;
     let done = sqlx::query(
         "UPDATE service_orders SET rating = $1, rating_comment = $2, rated_at = $3, rated_by = $4 \
          WHERE id = $5 AND status = 'completed' AND rating IS NULL",
@@ -95,10 +102,11 @@ async fn apply(
     .execute(&mut *tx)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "not_ratable",
             "only a completed order is rated, and only once",
-        ));
+        )
+        .into());
     }
     let row = sqlx::query(
         "SELECT demand_id, street_id, assignee_kind, assignee_id FROM service_orders WHERE id = $1",
@@ -163,12 +171,12 @@ fn check_rating(body: &RatingRequest) -> AppResult<Option<String>> {
     Ok(comment)
 }
 
-async fn order_street(state: &AppState, order: Uuid) -> AppResult<Uuid> {
+async fn order_street(state: &AppState, order: Uuid) -> gongjian_core::Result<Uuid> {
     let row = sqlx::query("SELECT street_id FROM service_orders WHERE id = $1")
         .bind(order.to_string())
         .fetch_optional(state.db.read())
         .await?
-        .ok_or(AppError::NotFound("order"))?;
+        .ok_or(Error::NotFound("order"))?;
     get_uuid(&row, "street_id")
 }
 
@@ -252,10 +260,11 @@ async fn create_link(
     .execute(state.db.write())
     .await?;
     if issued.rows_affected() == 0 {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "not_ratable",
             "only a completed order that has not been rated gets a feedback link",
-        ));
+        )
+        .into());
     }
     let path = format!("/api/v1/feedback/{token}");
     Ok((
@@ -276,12 +285,9 @@ async fn link_order(state: &AppState, token: &str) -> AppResult<(Uuid, bool)> {
     .bind(hash_token(token))
     .fetch_optional(state.db.read())
     .await?
-    .ok_or(AppError::NotFound("feedback link"))?;
+    .ok_or(Error::NotFound("feedback link"))?;
     if row.try_get::<String, _>("expires_at")? < state.now_ts() {
-        return Err(AppError::conflict(
-            "link_expired",
-            "this feedback link has expired",
-        ));
+        return Err(Error::conflict("link_expired", "this feedback link has expired").into());
     }
     Ok((
         get_uuid(&row, "order_id")?,
@@ -329,10 +335,7 @@ async fn rate_by_link(
     let comment = check_rating(&body)?;
     let (order, used) = link_order(&state, &token).await?;
     if used {
-        return Err(AppError::conflict(
-            "link_used",
-            "this feedback link has been used",
-        ));
+        return Err(Error::conflict("link_used", "this feedback link has been used").into());
     }
     let claimed = sqlx::query(
         "UPDATE feedback_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
@@ -342,10 +345,7 @@ async fn rate_by_link(
     .execute(state.db.write())
     .await?;
     if claimed.rows_affected() == 0 {
-        return Err(AppError::conflict(
-            "link_used",
-            "this feedback link has been used",
-        ));
+        return Err(Error::conflict("link_used", "this feedback link has been used").into());
     }
     Ok(Json(
         apply(&state, order, body.rating, comment, "resident-link").await?,

@@ -1,5 +1,5 @@
 //! The registry and the three lists: one module per collection, each holding its wire types,
-//! its handlers and its SQL. Access is decided by [`crate::access`], never here.
+//! its handlers and its SQL. Access is decided by [`gongjian_core::domain::access`], never here.
 
 pub mod demands;
 pub mod feedback;
@@ -19,11 +19,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use serde::{de::DeserializeOwned, Serialize};
-use sqlx::{any::AnyRow, Row};
-use uuid::Uuid;
-
-use crate::{db::Sql, error::AppError};
+use serde::Serialize;
 
 /// A `201 Created` answer with a `Location` header.
 pub struct Created<T>(pub String, pub T);
@@ -38,132 +34,7 @@ impl<T: Serialize> IntoResponse for Created<T> {
     }
 }
 
-pub fn get_uuid(row: &AnyRow, col: &str) -> Result<Uuid, AppError> {
-    let text: String = row.try_get(col)?;
-    Uuid::parse_str(&text)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("bad uuid in {col}: {e}")))
-}
-
-pub fn get_opt_uuid(row: &AnyRow, col: &str) -> Result<Option<Uuid>, AppError> {
-    let text: Option<String> = row.try_get(col)?;
-    text.map(|t| Uuid::parse_str(&t))
-        .transpose()
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("bad uuid in {col}: {e}")))
-}
-
-pub fn get_json<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T, AppError> {
-    let text: String = row.try_get(col)?;
-    serde_json::from_str(&text)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("bad JSON in {col}: {e}")))
-}
-
-pub fn to_json<T: Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain data serialises")
-}
-
-pub fn get_bool(row: &AnyRow, col: &str) -> Result<bool, AppError> {
-    Ok(row.try_get::<i64, _>(col)? != 0)
-}
-
-/// Appends `AND column IN (...)` for a list of ids; an empty list matches nothing.
-pub fn push_in(sql: &mut Sql, column: &str, ids: &[Uuid]) {
-    if ids.is_empty() {
-        sql.push(" AND 1 = 0");
-        return;
-    }
-    sql.push(" AND ").push(column).push(" IN (");
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(id.to_string());
-    }
-    sql.push(")");
-}
-
-/// Whether a JSON-array text column contains a label (labels cannot contain quotes).
-pub fn push_json_contains(sql: &mut Sql, column: &str, label: &str) {
-    sql.push(" AND ").push(column).push(" LIKE ").bind(format!(
-        "%{}%",
-        serde_json::to_string(label).expect("string")
-    ));
-}
-
-/// Reads a street by id, or 404.
-pub async fn require_street(db: &sqlx::AnyPool, id: Uuid) -> Result<(), AppError> {
-    let found = sqlx::query("SELECT 1 FROM streets WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(db)
-        .await?;
-    found.map(|_| ()).ok_or(AppError::NotFound("street"))
-}
-
-/// Checks that every id in `ids` names a row of `table`, naming the first that does not.
-pub async fn require_all(
-    db: &sqlx::AnyPool,
-    table: &str,
-    field: &str,
-    ids: &[Uuid],
-) -> Result<(), AppError> {
-    for (i, id) in ids.iter().enumerate() {
-        let text = format!("SELECT 1 FROM {table} WHERE id = $1");
-        let found = sqlx::query(&text)
-            .bind(id.to_string())
-            .fetch_optional(db)
-            .await?;
-        if found.is_none() {
-            return Err(AppError::field(
-                format!("{field}[{i}]"),
-                "unknown_reference",
-                format!("no {table} has id {id}"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Reads a link table for many owners at once: `owner → [linked ids]`, each list sorted.
-/// One query per page instead of one per row.
-pub async fn links(
-    db: &sqlx::AnyPool,
-    table: &str,
-    owner_col: &str,
-    linked_col: &str,
-    owners: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, Vec<Uuid>>, AppError> {
-    let mut out: std::collections::HashMap<Uuid, Vec<Uuid>> =
-        owners.iter().map(|o| (*o, Vec::new())).collect();
-    if owners.is_empty() {
-        return Ok(out);
-    }
-    let mut sql = Sql::new(format!(
-        "SELECT {owner_col}, {linked_col} FROM {table} WHERE 1 = 1"
-    ));
-    push_in(&mut sql, owner_col, owners);
-    sql.push(&format!(" ORDER BY {owner_col}, {linked_col}"));
-    for row in sql.fetch_all(db).await? {
-        out.entry(get_uuid(&row, owner_col)?)
-            .or_default()
-            .push(get_uuid(&row, linked_col)?);
-    }
-    Ok(out)
-}
-
-/// Builds one item per row, handing each the ids linked to it in `table` (read for the whole
-/// page in one query).
-pub async fn with_links<T>(
-    db: &sqlx::AnyPool,
-    rows: &[AnyRow],
-    (table, owner_col, linked_col): (&str, &str, &str),
-    build: impl Fn(&AnyRow, Vec<Uuid>) -> Result<T, AppError>,
-) -> Result<Vec<T>, AppError> {
-    let ids = rows
-        .iter()
-        .map(|r| get_uuid(r, "id"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut linked = links(db, table, owner_col, linked_col, &ids).await?;
-    rows.iter()
-        .zip(&ids)
-        .map(|(row, id)| build(row, linked.remove(id).unwrap_or_default()))
-        .collect()
-}
+pub use gongjian_core::store::rows::{
+    get_bool, get_json, get_opt_uuid, get_uuid, links, push_in, push_json_contains, require_all,
+    require_street, to_json, with_links,
+};

@@ -6,6 +6,7 @@ use axum::{
     extract::{Path, State},
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, AnyConnection, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -16,37 +17,31 @@ use super::{demands::Resident, get_json, get_opt_uuid, get_uuid, push_in, Create
 use crate::pool;
 use gongjian_plugin_sdk::{CandidateKind, PointsRequest};
 
-use crate::rules;
+use crate::hooks;
 use crate::{
-    access::{Action, ListScope, Target},
-    auth::{Principal, Role},
-    db::{for_update, lock_row, Sql, Tx},
     dispatch,
-    domain::{format_ts, mask_address, mask_name, mask_phone, str_enum, Check},
-    error::{AppError, AppResult},
+    error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
     matching::{RankedCandidate, RuleUsed},
-    pagination::{Page, PageRequest},
     state::AppState,
 };
-use crate::{
-    domain::{unix_seconds, Urgency},
-    hooks,
+use gongjian_core::domain::rules;
+use gongjian_core::domain::{unix_seconds, Urgency};
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::Role,
+    domain::access::{Action, ListScope, Target},
+    domain::{format_ts, mask_address, mask_name, mask_phone, Check},
+    store::db::{for_update, Sql, Tx},
+    store::page::{Page, PageRequest},
 };
-
-str_enum!(
-    /// Where an order stands.
-    OrderStatus {
-        /// Offered to candidates, none has accepted yet.
-        Offered => "offered",
-        Accepted => "accepted",
-        InProgress => "in_progress",
-        Completed => "completed",
-        Cancelled => "cancelled",
-        /// Every ranked candidate declined.
-        Unassigned => "unassigned",
-    }
-);
+use gongjian_core::{
+    domain::OrderStatus,
+    store::{
+        events::{record_event, record_events},
+        orders::{cancel_order_row, lock_demand_of},
+    },
+};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -178,69 +173,6 @@ pub struct ListEvents {
     pub limit: Option<u32>,
 }
 
-/// Records an event in the transaction of the change it describes, at `at` (by the service's
-/// clock, as every instant it records).
-pub async fn record_event(
-    tx: &mut Tx<'_>,
-    at: &str,
-    subject_kind: &str,
-    subject_id: Uuid,
-    actor: &str,
-    action: &str,
-    note: Option<&str>,
-) -> AppResult<()> {
-    record_events(tx, at, &[(subject_kind, subject_id, actor, action, note)]).await
-}
-
-/// An event to record: (subject kind, subject, actor, action, note).
-pub type NewEvent<'a> = (&'a str, Uuid, &'a str, &'a str, Option<&'a str>);
-
-/// Records several events in one statement, in the transaction of the change they describe.
-pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -> AppResult<()> {
-    let mut sql = Sql::new(
-        "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ",
-    );
-    for (i, (kind, subject, actor, action, note)) in events.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.push("(");
-        sql.bind(Uuid::now_v7().to_string()).push(", ");
-        sql.bind(kind.to_string()).push(", ");
-        sql.bind(subject.to_string()).push(", ");
-        sql.bind(actor.to_string()).push(", ");
-        sql.bind(action.to_string()).push(", ");
-        sql.bind(note.map(str::to_string)).push(", ");
-        sql.bind(at.to_string()).push(")");
-    }
-    sql.execute(&mut **tx).await?;
-    Ok(())
-}
-
-/// Locks an order and its demand for a change, the demand first. Every transaction that
-/// changes a demand and its orders takes them in that order — demand, order, offers, then the
-/// candidate's row, then the street's counters — so no two of them ever wait on each other.
-/// What the transaction then reads of them holds until it commits.
-pub(crate) async fn lock_order(tx: &mut Tx<'_>, id: Uuid) -> AppResult<()> {
-    lock_demand_of(tx, id).await?;
-    lock_row(tx, "service_orders", id).await?;
-    Ok(())
-}
-
-/// Locks the demand of an order (see [`lock_order`]).
-async fn lock_demand_of(tx: &mut Tx<'_>, order: Uuid) -> AppResult<()> {
-    let lock = for_update(tx);
-    if !lock.is_empty() {
-        sqlx::query(&format!(
-            "SELECT id FROM demands WHERE id = (SELECT demand_id FROM service_orders WHERE id = $1){lock}"
-        ))
-        .bind(order.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
 /// Locks an order and its demand, as [`lock_order`], and reads the order for `caller`
 /// through the transaction: what a change is decided from.
 async fn load_for_change(tx: &mut Tx<'_>, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
@@ -251,42 +183,6 @@ async fn load_for_change(tx: &mut Tx<'_>, caller: &Principal, id: Uuid) -> AppRe
         clause => format!("{clause} OF o"),
     };
     load_with(tx, caller, id, &lock).await
-}
-
-/// Cancels order `id` if it is in one of `from`, at `at`: its deadlines are cleared and its
-/// open offers withdrawn (with `why`, if given). False when the order was in none of `from`.
-pub(crate) async fn cancel_order_row(
-    tx: &mut Tx<'_>,
-    at: &str,
-    id: Uuid,
-    from: &[OrderStatus],
-    why: Option<&str>,
-) -> AppResult<bool> {
-    let mut sql = Sql::new("UPDATE service_orders SET status = 'cancelled', updated_at = ");
-    sql.bind(at.to_string())
-        .push(", accept_deadline = NULL, complete_deadline = NULL WHERE id = ")
-        .bind(id.to_string())
-        .push(" AND status IN (");
-    for (i, status) in from.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        sql.bind(status.as_str());
-    }
-    sql.push(")");
-    if sql.execute(&mut **tx).await? == 0 {
-        return Ok(false);
-    }
-    sqlx::query(
-        "UPDATE order_offers SET status = 'withdrawn', reason = $1, responded_at = $2 \
-         WHERE order_id = $3 AND status = 'open'",
-    )
-    .bind(why.map(str::to_string))
-    .bind(at.to_string())
-    .bind(id.to_string())
-    .execute(&mut **tx)
-    .await?;
-    Ok(true)
 }
 
 /// The candidates a caller can act as: a volunteer, and the resources it or its unit owns.
@@ -303,7 +199,7 @@ async fn identities(conn: &mut AnyConnection, caller: &Principal) -> AppResult<V
     let mut ids: Vec<Uuid> = rows
         .iter()
         .map(|r| get_uuid(r, "id"))
-        .collect::<AppResult<_>>()?;
+        .collect::<gongjian_core::Result<_>>()?;
     if let Role::Volunteer { volunteer, .. } = &caller.role {
         ids.push(*volunteer);
     }
@@ -374,7 +270,7 @@ async fn load_with(
     .bind(id.to_string())
     .fetch_optional(&mut *conn)
     .await?
-    .ok_or(AppError::NotFound("order"))?;
+    .ok_or(Error::NotFound("order"))?;
     let street = get_uuid(&row, "street_id")?;
     let demand = get_uuid(&row, "demand_id")?;
     let status = OrderStatus::from_db(&row.try_get::<String, _>("status")?)?;
@@ -529,7 +425,7 @@ async fn dispatch(
         .bind(demand.to_string())
         .fetch_optional(state.db.read())
         .await?
-        .ok_or(AppError::NotFound("demand"))?;
+        .ok_or(Error::NotFound("demand"))?;
     let street = get_uuid(&row, "street_id")?;
     caller.authorize(Action::Update, Target::Demand { street })?;
     let mut c = Check::new();
@@ -551,10 +447,10 @@ async fn dispatch(
         dispatch::Dispatched::NoCandidates => {
             // The escalation is kept.
             tx.commit().await?;
-            Err(AppError::conflict(
+            Err(Error::conflict(
                 "no_candidates",
                 "no volunteer or resource of the street can take this demand now; the case was escalated",
-            ))
+            ).into())
         }
     }
 }
@@ -641,23 +537,25 @@ async fn accept(
     let mut tx = state.db.write().begin().await?;
     let l = load_for_change(&mut tx, &caller, id).await?;
     let Some(offer) = l.offer.clone() else {
-        return Err(AppError::forbidden("the order was not offered to you"));
+        return Err(Error::forbidden("the order was not offered to you").into());
     };
     if offer.status != "open" || l.status != OrderStatus::Offered {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "not_offered",
             format!(
                 "the order is {} and your offer is {}",
                 l.status, offer.status
             ),
-        ));
+        )
+        .into());
     }
     let accept_by: Option<String> = l.row.try_get("accept_deadline")?;
     if let Some(deadline) = accept_by.filter(|d| d.as_str() <= at.as_str()) {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "offer_expired",
             format!("the offer expired at {deadline}; it goes to the next candidates"),
-        ));
+        )
+        .into());
     }
     let category: String = l.row.try_get("category")?;
     let settings = dispatch::settings_for(&mut *tx, l.street, &category).await?;
@@ -676,10 +574,9 @@ async fn accept(
     .execute(&mut *tx)
     .await?;
     if won.rows_affected() == 0 {
-        return Err(AppError::conflict(
-            "already_taken",
-            "someone else accepted the order first",
-        ));
+        return Err(
+            Error::conflict("already_taken", "someone else accepted the order first").into(),
+        );
     }
     let taken = sqlx::query(
         "UPDATE order_offers SET status = 'accepted', responded_at = $1 WHERE id = $2 AND status = 'open'",
@@ -689,10 +586,7 @@ async fn accept(
     .execute(&mut *tx)
     .await?;
     if taken.rows_affected() == 0 {
-        return Err(AppError::conflict(
-            "not_offered",
-            "your offer is no longer open",
-        ));
+        return Err(Error::conflict("not_offered", "your offer is no longer open").into());
     }
     sqlx::query("UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'")
         .bind(at.clone())
@@ -708,10 +602,11 @@ async fn accept(
     .execute(&mut *tx)
     .await?;
     if started.rows_affected() == 0 {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "demand_changed",
             "the demand is no longer waiting for this order",
-        ));
+        )
+        .into());
     }
     let actor = caller.token_id.to_string();
     record_events(
@@ -746,10 +641,7 @@ async fn accept(
             .execute(&mut *tx)
             .await?;
         if used.rows_affected() == 0 {
-            return Err(AppError::conflict(
-                "no_capacity",
-                "the resource has no capacity left",
-            ));
+            return Err(Error::conflict("no_capacity", "the resource has no capacity left").into());
         }
     } else {
         // The limit is counted under the volunteer's lock: two accepts of different orders
@@ -771,10 +663,9 @@ async fn accept(
         .await?
         .try_get("n")?;
         if open > limit {
-            return Err(AppError::conflict(
-                "order_limit",
-                "you hold as many open orders as you may",
-            ));
+            return Err(
+                Error::conflict("order_limit", "you hold as many open orders as you may").into(),
+            );
         }
     }
     pool::touch_load(&mut tx, l.street, &offer.kind, offer.candidate).await?;
@@ -804,13 +695,12 @@ async fn decline(
     let mut tx = state.db.write().begin().await?;
     let l = load_for_change(&mut tx, &caller, id).await?;
     let Some(offer) = l.offer.clone() else {
-        return Err(AppError::forbidden("the order was not offered to you"));
+        return Err(Error::forbidden("the order was not offered to you").into());
     };
     if offer.status != "open" {
-        return Err(AppError::conflict(
-            "not_offered",
-            format!("your offer is {}", offer.status),
-        ));
+        return Err(
+            Error::conflict("not_offered", format!("your offer is {}", offer.status)).into(),
+        );
     }
     let closed = sqlx::query("UPDATE order_offers SET status = 'declined', reason = $1, responded_at = $2 WHERE id = $3 AND status = 'open'")
         .bind(reason.clone())
@@ -819,10 +709,7 @@ async fn decline(
         .execute(&mut *tx)
         .await?;
     if closed.rows_affected() == 0 {
-        return Err(AppError::conflict(
-            "not_offered",
-            "your offer is no longer open",
-        ));
+        return Err(Error::conflict("not_offered", "your offer is no longer open").into());
     }
     let actor = caller.token_id.to_string();
     record_event(&mut tx, &at, "order", id, &actor, "declined", Some(&reason)).await?;
@@ -844,13 +731,14 @@ async fn decline(
 /// Checks that the caller is the order's assignee and the order is in `from`.
 fn assignee_at(l: Loaded, from: OrderStatus) -> AppResult<Loaded> {
     if !l.is_assignee {
-        return Err(AppError::forbidden("only the order's assignee may do that"));
+        return Err(Error::forbidden("only the order's assignee may do that").into());
     }
     if l.status != from {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "invalid_transition",
             format!("the order is {}, not {from}", l.status),
-        ));
+        )
+        .into());
     }
     Ok(l)
 }
@@ -879,10 +767,7 @@ async fn start(
         .execute(&mut *tx)
         .await?;
     if moved.rows_affected() == 0 {
-        return Err(AppError::conflict(
-            "invalid_transition",
-            "the order changed meanwhile",
-        ));
+        return Err(Error::conflict("invalid_transition", "the order changed meanwhile").into());
     }
     record_event(
         &mut tx,
@@ -936,10 +821,11 @@ async fn complete(
         OrderStatus::InProgress,
     )?;
     if l.points_inputs()? != read.points_inputs()? {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "order_changed",
             "the order changed while its points were worked out; complete it again",
-        ));
+        )
+        .into());
     }
     let moved = sqlx::query(
         "UPDATE service_orders SET status = 'completed', completed_at = $1, updated_at = $1, service_minutes = $2, \
@@ -956,10 +842,7 @@ async fn complete(
     .execute(&mut *tx)
     .await?;
     if moved.rows_affected() == 0 {
-        return Err(AppError::conflict(
-            "invalid_transition",
-            "the order changed meanwhile",
-        ));
+        return Err(Error::conflict("invalid_transition", "the order changed meanwhile").into());
     }
     let demand = l.demand;
     let done_demand = sqlx::query(
@@ -970,10 +853,11 @@ async fn complete(
     .execute(&mut *tx)
     .await?;
     if done_demand.rows_affected() == 0 {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "demand_changed",
             "the demand is no longer in progress with this order",
-        ));
+        )
+        .into());
     }
     let done = format!(
         "{minutes} minutes; {} points ({}: {})",
@@ -1041,7 +925,7 @@ async fn award(
         completed_before: u32::try_from(street.try_get::<i64, _>("completed")?).unwrap_or(0),
         config: String::new(),
     };
-    hooks::award(state, l.street, req).await
+    Ok(hooks::award(state, l.street, req).await?)
 }
 
 /// Cancels an order that is not finished (the street's admins). The demand opens again and
@@ -1073,16 +957,12 @@ async fn cancel(
         },
     )?;
     if matches!(l.status, OrderStatus::Completed | OrderStatus::Cancelled) {
-        return Err(AppError::conflict(
-            "invalid_transition",
-            format!("the order is {}", l.status),
-        ));
+        return Err(
+            Error::conflict("invalid_transition", format!("the order is {}", l.status)).into(),
+        );
     }
     if !cancel_order_row(&mut tx, &at, id, &[l.status], None).await? {
-        return Err(AppError::conflict(
-            "invalid_transition",
-            "the order changed meanwhile",
-        ));
+        return Err(Error::conflict("invalid_transition", "the order changed meanwhile").into());
     }
     let took_capacity = matches!(l.status, OrderStatus::Accepted | OrderStatus::InProgress)
         && l.row
@@ -1193,7 +1073,7 @@ async fn demand_events(
         .bind(id.to_string())
         .fetch_optional(state.db.read())
         .await?
-        .ok_or(AppError::NotFound("demand"))?;
+        .ok_or(Error::NotFound("demand"))?;
     caller.authorize(
         Action::Read,
         Target::Demand {

@@ -6,6 +6,7 @@ use axum::{
     Json,
 };
 use base64::Engine as _;
+use gongjian_core::Error;
 use gongjian_plugin_sdk::builder::{CandidateSpec, DemandSpec, RequestBuilder};
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
@@ -14,24 +15,27 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{get_uuid, require_street, Created};
-use crate::rules;
 use crate::{
-    access::{Action, Target},
-    auth::{Principal, RoleKind},
-    db::Sql,
-    domain::Check,
-    error::{AppError, AppResult, FieldError},
+    error::{AppResult, FieldError},
     extract::{path_id, ApiJson, ApiQuery},
     matching::{
         self, decode_source, describe, CandidateRef, DemandFacts, MatchResult, RankedCandidate,
         Refs, RuleUsed,
     },
-    pagination::{Page, PageRequest},
     plugin::{
         host::{run_blocking, PluginKind, Refusal},
         wasm::content_hash,
     },
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::RoleKind,
+    domain::access::{Action, Target},
+    domain::Check,
+    store::db::Sql,
+    store::page::{Page, PageRequest},
 };
 
 /// The largest plugin accepted, in bytes (WebAssembly after base64 decoding, or script text).
@@ -210,7 +214,7 @@ pub struct ListPage {
     pub limit: Option<u32>,
 }
 
-async fn active_id(db: &sqlx::AnyPool, street: Uuid) -> AppResult<Option<Uuid>> {
+async fn active_id(db: &sqlx::AnyPool, street: Uuid) -> gongjian_core::Result<Option<Uuid>> {
     let row = sqlx::query("SELECT active_version_id FROM street_plugins WHERE street_id = $1")
         .bind(street.to_string())
         .fetch_optional(db)
@@ -265,7 +269,7 @@ async fn fetch_row(db: &sqlx::AnyPool, street: Uuid, id: Uuid) -> AppResult<AnyR
         .bind(street.to_string())
         .fetch_optional(db)
         .await?
-        .ok_or(AppError::NotFound("plugin version"))
+        .ok_or(Error::NotFound("plugin version").into())
 }
 
 async fn fetch_version(
@@ -279,7 +283,11 @@ async fn fetch_version(
 }
 
 /// Checks the caller may manage the street's plugins.
-async fn authorize(state: &AppState, caller: &Principal, street: Uuid) -> AppResult<()> {
+async fn authorize(
+    state: &AppState,
+    caller: &Principal,
+    street: Uuid,
+) -> gongjian_core::Result<()> {
     require_street(state.db.read(), street).await?;
     caller.authorize(Action::Update, Target::Plugins(street))
 }
@@ -347,27 +355,30 @@ async fn upload_version(
             match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
                 Ok(bytes) => ("wasm_base64", bytes, b64.trim().to_string()),
                 Err(e) => {
-                    return Err(AppError::field(
+                    return Err(Error::field(
                         "wasm_base64",
                         "invalid_base64",
                         format!("not base64: {e}"),
-                    ))
+                    )
+                    .into())
                 }
             }
         }
         (PluginKind::Rhai, _, _) => {
-            return Err(AppError::field(
+            return Err(Error::field(
                 "source",
                 "required",
                 "a rhai plugin sends its script in `source` (and no `wasm_base64`)",
-            ))
+            )
+            .into())
         }
         (PluginKind::Wasm, _, _) => {
-            return Err(AppError::field(
+            return Err(Error::field(
                 "wasm_base64",
                 "required",
                 "a wasm plugin sends its bytes in `wasm_base64` (and no `source`)",
-            ))
+            )
+            .into())
         }
     };
     if bytes.is_empty() {
@@ -385,13 +396,13 @@ async fn upload_version(
     let (kind, src, cfg) = (body.kind, bytes.clone(), config_text.clone());
     let validated = tokio::task::spawn_blocking(move || host.validate(kind, &src, &cfg))
         .await
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("plugin validation panicked: {e}")))?;
+        .map_err(|e| Error::Internal(anyhow::anyhow!("plugin validation panicked: {e}")))?;
     let compiled = validated.map_err(|refusal| {
         let code = match &refusal {
             Refusal::Compile(_) => "plugin_invalid",
             Refusal::DryRun(_) => "plugin_dry_run_failed",
         };
-        AppError::Validation(vec![FieldError::new(field, code, refusal.to_string())])
+        Error::Validation(vec![FieldError::new(field, code, refusal.to_string())])
     })?;
 
     let id = Uuid::now_v7();
@@ -527,10 +538,11 @@ async fn switch_to(
 async fn ready_to_run(state: &AppState, street: Uuid, id: Uuid) -> AppResult<()> {
     let row = fetch_row(state.db.write(), street, id).await?;
     if row.try_get::<String, _>("status")? != "ready" {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "quarantined",
             "this version is quarantined; deploy a fixed version",
-        ));
+        )
+        .into());
     }
     if !state.plugins.is_loaded(id) {
         let kind = PluginKind::from_db(&row.try_get::<String, _>("kind")?)?;
@@ -538,9 +550,9 @@ async fn ready_to_run(state: &AppState, street: Uuid, id: Uuid) -> AppResult<()>
         let host = state.plugins.clone();
         tokio::task::spawn_blocking(move || host.load(id, kind, &source))
             .await
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("compiling a plugin panicked: {e}")))?
+            .map_err(|e| Error::Internal(anyhow::anyhow!("compiling a plugin panicked: {e}")))?
             .map_err(|e| {
-                AppError::conflict(
+                Error::conflict(
                     "plugin_invalid",
                     format!("the stored version does not compile here: {e}"),
                 )
@@ -593,10 +605,11 @@ async fn rollback(
     .fetch_all(state.db.write())
     .await?;
     if history.is_empty() {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "nothing_to_roll_back",
             "the street has never changed its rule",
-        ));
+        )
+        .into());
     }
     let mut previous: Option<Option<Uuid>> = None;
     for row in &history {
@@ -609,10 +622,11 @@ async fn rollback(
     // The history begins with the built-in rule.
     let target = previous.unwrap_or(None);
     if target == current {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "nothing_to_roll_back",
             "the built-in rule is already in use",
-        ));
+        )
+        .into());
     }
     if let Some(id) = target {
         ready_to_run(&state, street, id).await?;
@@ -671,18 +685,19 @@ async fn dry_run(
         (Some(demand), None, None) => {
             let facts = DemandFacts::read(state.db.read(), demand).await?;
             if facts.street != street {
-                return Err(AppError::NotFound("demand"));
+                return Err(Error::NotFound("demand").into());
             }
             let prepared = matching::prepare(&state, &facts, &config).await?;
             (prepared.request, prepared.refs)
         }
         (None, Some(demand), Some(candidates)) => {
             if candidates.len() > rules::DRY_RUN_CANDIDATES.max {
-                return Err(AppError::field(
+                return Err(Error::field(
                     "candidates",
                     "too_many",
                     format!("at most {} candidates", rules::DRY_RUN_CANDIDATES.max),
-                ));
+                )
+                .into());
             }
             let mut b = RequestBuilder::new(
                 "dry-run",
@@ -706,17 +721,18 @@ async fn dry_run(
             (b.finish(), Refs::Listed(refs))
         }
         _ => {
-            return Err(AppError::field(
+            return Err(Error::field(
                 "demand_id",
                 "required",
                 "send a demand_id, or a demand with its candidates",
-            ))
+            )
+            .into())
         }
     };
     let considered = request.candidate_count as usize;
     let source = decode_source(kind, &row.try_get::<String, _>("source")?)?;
     let compiled = state.plugins.load(id, kind, &source).map_err(|e| {
-        AppError::conflict(
+        Error::conflict(
             "plugin_invalid",
             format!("the stored version does not compile here: {e}"),
         )

@@ -6,6 +6,7 @@ use axum::{
     http::StatusCode,
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -13,16 +14,18 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{get_opt_uuid, get_uuid, links, push_in, require_street, streets::ListPage, Created};
-use crate::rules;
 use crate::{
-    access::{Action, ListScope, Target},
-    auth::Principal,
-    db::Sql,
-    domain::{Check, ProjectStatus},
-    error::{AppError, AppResult},
+    error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
-    pagination::{Page, PageRequest},
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::{Action, ListScope, Target},
+    domain::{Check, ProjectStatus},
+    store::db::Sql,
+    store::page::{Page, PageRequest},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -84,7 +87,7 @@ pub struct UpdateProject {
     pub budget_fen: Option<i64>,
     pub demand_ids: Option<Vec<Uuid>>,
     pub resource_ids: Option<Vec<Uuid>>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub progress_note: Option<Option<String>>,
     /// draft ⇄ published (while unclaimed), claimed → in_progress → done.
@@ -133,7 +136,7 @@ async fn projects_from_rows(db: &sqlx::AnyPool, rows: &[AnyRow]) -> AppResult<Ve
     let ids = rows
         .iter()
         .map(|r| get_uuid(r, "id"))
-        .collect::<AppResult<Vec<_>>>()?;
+        .collect::<gongjian_core::Result<Vec<_>>>()?;
     let mut demands = links(db, "project_demands", "project_id", "demand_id", &ids).await?;
     let mut resources = links(db, "project_resources", "project_id", "resource_id", &ids).await?;
     rows.iter()
@@ -153,7 +156,7 @@ async fn fetch_project(db: &sqlx::AnyPool, id: Uuid) -> AppResult<Project> {
         .bind(id.to_string())
         .fetch_optional(db)
         .await?
-        .ok_or(AppError::NotFound("project"))?;
+        .ok_or(Error::NotFound("project"))?;
     let mut projects = projects_from_rows(db, std::slice::from_ref(&row)).await?;
     Ok(projects.remove(0))
 }
@@ -180,11 +183,12 @@ async fn check_links(
             .fetch_optional(db)
             .await?;
         if row.is_none() {
-            return Err(AppError::field(
+            return Err(Error::field(
                 format!("demand_ids[{i}]"),
                 "unknown_reference",
                 "no demand of this street has this id",
-            ));
+            )
+            .into());
         }
     }
     for (i, r) in resources.iter().enumerate() {
@@ -195,11 +199,12 @@ async fn check_links(
                 .fetch_optional(db)
                 .await?;
         if row.is_none() {
-            return Err(AppError::field(
+            return Err(Error::field(
                 format!("resource_ids[{i}]"),
                 "unknown_reference",
                 "no resource serving this street has this id",
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -299,7 +304,7 @@ async fn create_project(
     c.finish()?;
     require_street(db, body.street_id)
         .await
-        .map_err(|_| AppError::field("street_id", "unknown_reference", "no street has this id"))?;
+        .map_err(|_| Error::field("street_id", "unknown_reference", "no street has this id"))?;
     caller.authorize(
         Action::Create,
         Target::Project {
@@ -403,11 +408,12 @@ async fn update_project(
             | (Claimed, InProgress)
             | (InProgress, Done) => next,
             (from, to) => {
-                return Err(AppError::Conflict {
+                return Err(Error::Conflict {
                     code: "invalid_transition",
                     message: format!("a project cannot go from {from} to {to}"),
                     field: Some("status".into()),
-                })
+                }
+                .into())
             }
         },
     };
@@ -436,10 +442,11 @@ async fn update_project(
     .execute(&mut *tx)
     .await?;
     if updated.rows_affected() == 0 {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "concurrent_change",
             "the project changed meanwhile; read it again",
-        ));
+        )
+        .into());
     }
     write_links(&mut tx, id, demands.as_deref(), resources.as_deref()).await?;
     tx.commit().await?;
@@ -462,10 +469,9 @@ async fn delete_project(
     let cur = fetch_project(db, id).await?;
     caller.authorize(Action::Delete, target(&cur))?;
     if cur.status != ProjectStatus::Draft {
-        return Err(AppError::conflict(
-            "invalid_transition",
-            "only a draft project can be deleted",
-        ));
+        return Err(
+            Error::conflict("invalid_transition", "only a draft project can be deleted").into(),
+        );
     }
     let mut tx = db.begin().await?;
     write_links(&mut tx, id, Some(&[]), Some(&[])).await?;
@@ -503,10 +509,11 @@ async fn claim_project(
     .execute(db)
     .await?;
     if claimed.rows_affected() == 0 {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "not_claimable",
             "the project is not published or was claimed already",
-        ));
+        )
+        .into());
     }
     Ok(Json(fetch_project(db, id).await?))
 }
@@ -564,10 +571,11 @@ async fn report_progress(
             | (ProjectStatus::Claimed | ProjectStatus::InProgress, false)
     );
     if !ok {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "invalid_transition",
             format!("progress is not reported on a {} project", cur.status),
-        ));
+        )
+        .into());
     }
     let now = state.now_ts();
     let update = Uuid::now_v7();
@@ -586,10 +594,11 @@ async fn report_progress(
         .execute(&mut *tx)
         .await?;
     if moved.rows_affected() == 0 {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "concurrent_change",
             "the project changed meanwhile; read it again",
-        ));
+        )
+        .into());
     }
     sqlx::query("INSERT INTO project_updates (id, project_id, by_token, note, at) VALUES ($1, $2, $3, $4, $5)")
         .bind(update.to_string())
@@ -676,10 +685,11 @@ async fn complete_project(
     .execute(db)
     .await?;
     if done.rows_affected() == 0 {
-        return Err(AppError::conflict(
+        return Err(Error::conflict(
             "invalid_transition",
             format!("a {} project cannot be completed", cur.status),
-        ));
+        )
+        .into());
     }
     Ok(Json(fetch_project(db, id).await?))
 }

@@ -6,6 +6,7 @@ use axum::{
     http::StatusCode,
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -21,16 +22,19 @@ use super::{
     with_links, Created,
 };
 use crate::pool;
-use crate::rules;
 use crate::{
-    access::{Action, ListScope, Owner, Target},
-    auth::{Principal, Role},
-    db::Sql,
-    domain::{str_enum, Check, ResourceStatus},
-    error::{AppError, AppResult},
+    error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
-    pagination::{Page, PageRequest},
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::Role,
+    domain::access::{Action, ListScope, Owner, Target},
+    domain::{str_enum, Check, ResourceStatus},
+    store::db::Sql,
+    store::page::{Page, PageRequest},
 };
 
 /// The link table of the streets a resource serves.
@@ -100,7 +104,7 @@ pub struct UpdateResource {
     pub title: Option<String>,
     pub category: Option<String>,
     pub tags: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     /// Changing the capacity moves what is left by the same amount; it may not go below what
@@ -108,10 +112,10 @@ pub struct UpdateResource {
     pub capacity: Option<i64>,
     pub street_ids: Option<Vec<Uuid>>,
     pub served_grid_ids: Option<Vec<Uuid>>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub available_from: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub available_until: Option<Option<String>>,
     /// Pause or resume matching (archive with DELETE).
@@ -203,7 +207,7 @@ pub async fn fetch_resource(db: &sqlx::AnyPool, id: Uuid) -> AppResult<(Resource
     .bind(id.to_string())
     .fetch_optional(db)
     .await?
-    .ok_or(AppError::NotFound("resource"))?;
+    .ok_or(Error::NotFound("resource"))?;
     let resource = resource_from_row(&row, street_ids(db, id).await?)?;
     let volunteer_street = get_opt_uuid(&row, "volunteer_street")?;
     let owner = resource.owner(|| volunteer_street.unwrap_or_default());
@@ -231,28 +235,31 @@ async fn check_placement(
         match grid_street(db, *grid).await? {
             Some(s) if streets.contains(&s) => {}
             Some(_) => {
-                return Err(AppError::field(
+                return Err(Error::field(
                     format!("served_grid_ids[{i}]"),
                     "other_street",
                     "the grid is not in one of the streets served",
-                ))
+                )
+                .into())
             }
             None => {
-                return Err(AppError::field(
+                return Err(Error::field(
                     format!("served_grid_ids[{i}]"),
                     "unknown_reference",
                     "no grid has this id",
-                ))
+                )
+                .into())
             }
         }
     }
     for street in streets {
         if !category_exists(db, *street, category).await? {
-            return Err(AppError::field(
+            return Err(Error::field(
                 "category",
                 "unknown_category",
                 format!("{category:?} is not a category of every street served"),
-            ));
+            )
+            .into());
         }
     }
     Ok(())
@@ -340,51 +347,55 @@ async fn create_resource(
     // The owner: named in the body, or the caller itself.
     let (unit, volunteer) = match (body.owner_unit_id, body.owner_volunteer_id, &caller.role) {
         (Some(_), Some(_), _) => {
-            return Err(AppError::field(
+            return Err(Error::field(
                 "owner_volunteer_id",
                 "conflicting",
                 "name one owner: a unit or a volunteer",
-            ))
+            )
+            .into())
         }
         (None, None, Role::Unit { unit, .. }) => (Some(*unit), None),
         (None, None, Role::Volunteer { volunteer, .. }) => (None, Some(*volunteer)),
         (None, None, _) => {
-            return Err(AppError::field(
+            return Err(Error::field(
                 "owner_unit_id",
                 "required",
                 "name the owner: owner_unit_id or owner_volunteer_id",
-            ))
+            )
+            .into())
         }
         (u, v, _) => (u, v),
     };
     let owner = match (unit, volunteer) {
         (Some(u), _) => {
             let unit = fetch_unit(db, u).await.map_err(|_| {
-                AppError::field("owner_unit_id", "unknown_reference", "no unit has this id")
+                Error::field("owner_unit_id", "unknown_reference", "no unit has this id")
             })?;
             if unit.archived_at.is_some() {
-                return Err(AppError::Conflict {
+                return Err(Error::Conflict {
                     code: "archived",
                     message: "the unit is archived".into(),
                     field: Some("owner_unit_id".into()),
-                });
+                }
+                .into());
             }
             Owner::Unit(u)
         }
         (None, Some(v)) => {
             let vol = fetch_volunteer(db, v).await.map_err(|_| {
-                AppError::field(
+                Error::field(
                     "owner_volunteer_id",
                     "unknown_reference",
                     "no volunteer has this id",
                 )
             })?;
             if vol.archived_at.is_some() {
-                return Err(AppError::Conflict {
+                return Err(Error::Conflict {
                     code: "archived",
                     message: "the volunteer is archived".into(),
                     field: Some("owner_volunteer_id".into()),
-                });
+                }
+                .into());
             }
             Owner::Volunteer {
                 id: v,
@@ -469,7 +480,7 @@ async fn write_streets(
             .execute(&mut **tx)
             .await?;
     }
-    pool::touch_resource(tx, id).await
+    Ok(pool::touch_resource(tx, id).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/resources/{id}", tag = "resources",
@@ -549,11 +560,12 @@ async fn update_resource(
     let status = body.status.map_or(cur.status, ResourceStatus::from);
     c.finish()?;
     if cur.status == ResourceStatus::Archived && body.status.is_some() {
-        return Err(AppError::Conflict {
+        return Err(Error::Conflict {
             code: "invalid_transition",
             message: "an archived resource stays archived".into(),
             field: Some("status".into()),
-        });
+        }
+        .into());
     }
     if body.street_ids.is_some() {
         // The new set must be one the caller could have registered.
@@ -597,16 +609,18 @@ async fn update_resource(
             .await?
             .try_get("status")?;
         return Err(if now != cur.status.as_str() {
-            AppError::conflict(
+            Error::conflict(
                 "concurrent_change",
                 "the resource was archived or changed status meanwhile; read it again",
             )
+            .into()
         } else {
-            AppError::Conflict {
+            Error::Conflict {
                 code: "capacity_in_use",
                 message: "the new capacity is less than what is already in use".into(),
                 field: Some("capacity".into()),
             }
+            .into()
         });
     }
     if body.street_ids.is_some() {

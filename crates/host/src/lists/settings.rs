@@ -5,22 +5,25 @@ use axum::{
     extract::{Path, State},
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{require_street, streets::category_exists};
-use crate::rules;
 use crate::{
-    access::{Action, Target},
-    auth::Principal,
     dispatch::{settings_for, Settings},
-    domain::Check,
-    error::{AppError, AppResult},
+    error::AppResult,
     extract::{path_id, ApiJson},
     pool,
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::{Action, Target},
+    domain::Check,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -114,11 +117,12 @@ async fn put_settings(
         category.clone()
     };
     if !stored.is_empty() && !category_exists(state.db.write(), street, &stored).await? {
-        return Err(AppError::field(
+        return Err(Error::field(
             "category",
             "unknown_category",
             format!("{category:?} is not a category of this street"),
-        ));
+        )
+        .into());
     }
     let mut tx = state.db.write().begin().await?;
     sqlx::query(

@@ -3,6 +3,7 @@
 //! escalations and repeat demands — per street, community, grid, category, volunteer or unit,
 //! over a time range, as JSON or CSV.
 
+use gongjian_core::Error;
 use std::collections::{BTreeMap, HashMap};
 
 use axum::{
@@ -19,13 +20,15 @@ use uuid::Uuid;
 
 use super::{get_opt_uuid, get_uuid, push_in};
 use crate::{
-    access::ListScope,
-    auth::Principal,
-    db::Sql,
-    domain::{end_of_local_day, format_ts, parse_instant, str_enum, Check},
     error::{AppError, AppResult},
     extract::ApiQuery,
     state::AppState,
+};
+use gongjian_core::{
+    domain::access::ListScope,
+    domain::access::Principal,
+    domain::{end_of_local_day, format_ts, parse_instant, str_enum, Check},
+    store::db::Sql,
 };
 
 /// A repeat demand: the same resident and category within this many days before.
@@ -176,18 +179,19 @@ async fn stats(
     ApiQuery(q): ApiQuery<StatsQuery>,
 ) -> AppResult<Response> {
     let scope = caller.staff_scope().ok_or_else(|| {
-        AppError::forbidden("the figures are for the street's staff and the district")
+        Error::forbidden("the figures are for the street's staff and the district")
     })?;
     let mut c = Check::new();
     let from = c.ts("from", Some(&q.from));
     let to = c.ts("to", Some(&q.to));
     c.window("to", &from, &to);
     if let Some(e) = c.errors.first() {
-        return Err(AppError::BadRequest {
+        return Err(Error::BadRequest {
             code: "invalid_query",
             message: e.message.clone(),
             field: Some(e.field.clone()),
-        });
+        }
+        .into());
     }
     let (from, to) = (from.expect("checked"), to.expect("checked"));
     let csv = q.format == Some(StatsFormat::Csv);

@@ -5,6 +5,7 @@ use axum::{
     http::StatusCode,
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -13,16 +14,20 @@ use uuid::Uuid;
 
 use super::{get_uuid, require_street, Created};
 use crate::pool;
-use crate::rules;
 use crate::{
-    access::{Action, Target},
-    auth::{Principal, RoleKind},
-    db::Sql,
-    domain::{is_default_category, Check, DEFAULT_CATEGORIES},
-    error::{constraint_violation, unique_as_conflict, AppError, AppResult},
+    error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
-    pagination::{Page, PageRequest},
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::error::{constraint_violation, unique_as_conflict};
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::RoleKind,
+    domain::access::{Action, Target},
+    domain::{is_default_category, Check, DEFAULT_CATEGORIES},
+    store::db::Sql,
+    store::page::{Page, PageRequest},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -96,7 +101,7 @@ async fn fetch_street(db: &sqlx::AnyPool, id: Uuid) -> AppResult<Street> {
         .bind(id.to_string())
         .fetch_optional(db)
         .await?
-        .ok_or(AppError::NotFound("street"))?;
+        .ok_or(Error::NotFound("street"))?;
     street_from_row(&row)
 }
 
@@ -256,7 +261,7 @@ async fn fetch_community(db: &sqlx::AnyPool, street: Uuid, id: Uuid) -> AppResul
         .bind(street.to_string())
         .fetch_optional(db)
         .await?
-        .ok_or(AppError::NotFound("community"))?;
+        .ok_or(Error::NotFound("community"))?;
     community_from_row(&row)
 }
 
@@ -375,10 +380,11 @@ async fn delete_community(
 
 fn in_use(err: sqlx::Error) -> AppError {
     match constraint_violation(&err) {
-        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => AppError::conflict(
+        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => Error::conflict(
             "in_use",
             "other records still refer to it; move or archive them first",
-        ),
+        )
+        .into(),
         _ => err.into(),
     }
 }
@@ -415,7 +421,7 @@ pub struct UpdateGrid {
     pub community_id: Option<Uuid>,
     pub code: Option<String>,
     pub name: Option<String>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<i64>)]
     pub households: Option<Option<i64>>,
 }
@@ -449,12 +455,12 @@ async fn fetch_grid(db: &sqlx::AnyPool, street: Uuid, id: Uuid) -> AppResult<Gri
         .bind(street.to_string())
         .fetch_optional(db)
         .await?
-        .ok_or(AppError::NotFound("grid"))?;
+        .ok_or(Error::NotFound("grid"))?;
     grid_from_row(&row)
 }
 
 /// The street a grid belongs to, if the grid exists.
-pub async fn grid_street(db: &sqlx::AnyPool, grid: Uuid) -> AppResult<Option<Uuid>> {
+pub async fn grid_street(db: &sqlx::AnyPool, grid: Uuid) -> gongjian_core::Result<Option<Uuid>> {
     let row = sqlx::query("SELECT street_id FROM grids WHERE id = $1")
         .bind(grid.to_string())
         .fetch_optional(db)
@@ -479,11 +485,12 @@ fn check_grid_fields(
 async fn require_community(db: &sqlx::AnyPool, street: Uuid, community: Uuid) -> AppResult<()> {
     match fetch_community(db, street, community).await {
         Ok(_) => Ok(()),
-        Err(AppError::NotFound(_)) => Err(AppError::field(
+        Err(AppError::Core(Error::NotFound(_))) => Err(Error::field(
             "community_id",
             "unknown_reference",
             "no community with this id in the street",
-        )),
+        )
+        .into()),
         Err(e) => Err(e),
     }
 }
@@ -740,11 +747,12 @@ async fn create_category(
     let label = c.text("label", &body.label, rules::CATEGORY_LABEL);
     c.finish()?;
     if is_default_category(&code) {
-        return Err(AppError::Conflict {
+        return Err(Error::Conflict {
             code: "already_exists",
             message: "this is a built-in category".into(),
             field: Some("code".into()),
-        });
+        }
+        .into());
     }
     let mut tx = state.db.write().begin().await?;
     sqlx::query(

@@ -5,6 +5,7 @@ use axum::{
     http::StatusCode,
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -14,16 +15,22 @@ use uuid::Uuid;
 use super::{
     get_opt_uuid, get_uuid, push_in, units::fetch_unit, volunteers::fetch_volunteer, Created,
 };
-use crate::rules;
 use crate::{
-    access::{Action, ListScope, Target},
-    auth::{generate_token, hash_token, Principal, Role, RoleKind},
-    db::{Db, Sql},
-    domain::Check,
-    error::{AppError, AppResult},
+    error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
-    pagination::{Page, PageRequest},
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::Role,
+    domain::access::RoleKind,
+    domain::access::{Action, ListScope, Target},
+    domain::Check,
+    store::db::{Db, Sql},
+    store::page::{Page, PageRequest},
+    store::tokens::generate_token,
+    store::tokens::hash_token,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -112,7 +119,7 @@ async fn fetch_info(db: &sqlx::AnyPool, id: Uuid) -> AppResult<TokenInfo> {
         .bind(id.to_string())
         .fetch_optional(db)
         .await?
-        .ok_or(AppError::NotFound("token"))?;
+        .ok_or(Error::NotFound("token"))?;
     info_from_row(&row)
 }
 
@@ -181,36 +188,38 @@ impl TokenSubject {
         };
         if let Some(street) = req.street_id {
             super::require_street(db, street).await.map_err(|_| {
-                AppError::field("street_id", "unknown_reference", "no street has this id")
+                Error::field("street_id", "unknown_reference", "no street has this id")
             })?;
         }
         if let Some(unit) = req.unit_id {
-            let u = fetch_unit(db, unit).await.map_err(|_| {
-                AppError::field("unit_id", "unknown_reference", "no unit has this id")
-            })?;
+            let u = fetch_unit(db, unit)
+                .await
+                .map_err(|_| Error::field("unit_id", "unknown_reference", "no unit has this id"))?;
             if u.archived_at.is_some() {
-                return Err(AppError::Conflict {
+                return Err(Error::Conflict {
                     code: "archived",
                     message: "the unit is archived".into(),
                     field: Some("unit_id".into()),
-                });
+                }
+                .into());
             }
             subject.unit_streets = u.street_ids;
         }
         if let Some(volunteer) = req.volunteer_id {
             let v = fetch_volunteer(db, volunteer).await.map_err(|_| {
-                AppError::field(
+                Error::field(
                     "volunteer_id",
                     "unknown_reference",
                     "no volunteer has this id",
                 )
             })?;
             if v.archived_at.is_some() {
-                return Err(AppError::Conflict {
+                return Err(Error::Conflict {
                     code: "archived",
                     message: "the volunteer is archived".into(),
                     field: Some("volunteer_id".into()),
-                });
+                }
+                .into());
             }
             // A volunteer token is scoped to the volunteer's street.
             subject.street = Some(v.street_id);
@@ -248,7 +257,7 @@ pub async fn issue(
     .bind(subject.unit.map(|s| s.to_string()))
     .bind(subject.volunteer.map(|s| s.to_string()))
     .bind(issued_by.map(|s| s.to_string()))
-    .bind(crate::domain::format_ts(at))
+    .bind(gongjian_core::domain::format_ts(at))
     .execute(db.write())
     .await?;
     Ok(IssuedToken {

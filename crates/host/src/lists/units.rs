@@ -5,6 +5,7 @@ use axum::{
     http::StatusCode,
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -13,16 +14,19 @@ use uuid::Uuid;
 
 use super::{get_uuid, links, require_all, with_links, Created};
 use crate::pool;
-use crate::rules;
 use crate::{
-    access::{Action, RegistryScope, Target},
-    auth::{Principal, RoleKind},
-    db::Sql,
-    domain::{Check, UnitKind},
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
-    pagination::{Page, PageRequest},
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::RoleKind,
+    domain::access::{Action, RegistryScope, Target},
+    domain::{Check, UnitKind},
+    store::db::Sql,
+    store::page::{Page, PageRequest},
 };
 
 /// The link table of the streets a unit co-builds with.
@@ -72,10 +76,10 @@ pub struct UpdateUnit {
     pub kind: Option<UnitKind>,
     pub contact_name: Option<String>,
     pub contact_phone: Option<String>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub address: Option<Option<String>>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub description: Option<Option<String>>,
     pub street_ids: Option<Vec<Uuid>>,
@@ -125,7 +129,7 @@ pub async fn fetch_unit(db: &sqlx::AnyPool, id: Uuid) -> AppResult<Unit> {
         .bind(id.to_string())
         .fetch_optional(db)
         .await?
-        .ok_or(AppError::NotFound("unit"))?;
+        .ok_or(Error::NotFound("unit"))?;
     let streets = street_ids(db, id).await?;
     unit_from_row(&row, streets)
 }

@@ -5,6 +5,7 @@ use axum::{
     http::StatusCode,
     Json,
 };
+use gongjian_core::Error;
 use serde::{Deserialize, Serialize};
 use sqlx::{any::AnyRow, Row};
 use utoipa::{IntoParams, ToSchema};
@@ -15,16 +16,18 @@ use super::{
     get_bool, get_json, get_uuid, push_json_contains, streets::grid_street, to_json, Created,
 };
 use crate::pool::{self, Owner};
-use crate::rules;
 use crate::{
-    access::{Action, RegistryScope, Target},
-    auth::Principal,
-    db::Sql,
-    domain::{Check, WeeklySlot},
-    error::{AppError, AppResult},
+    error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
-    pagination::{Page, PageRequest},
     state::AppState,
+};
+use gongjian_core::domain::rules;
+use gongjian_core::{
+    domain::access::Principal,
+    domain::access::{Action, RegistryScope, Target},
+    domain::{Check, WeeklySlot},
+    store::db::Sql,
+    store::page::{Page, PageRequest},
 };
 
 pub const DEFAULT_MAX_OPEN_ORDERS: i64 = 3;
@@ -87,7 +90,7 @@ pub struct UpdateVolunteer {
     /// A grid of the same street (moving to another street is a new registration there).
     pub home_grid_id: Option<Uuid>,
     pub skills: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "crate::domain::double_option")]
+    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
     #[schema(value_type = Option<String>)]
     pub team: Option<Option<String>>,
     pub party_member: Option<bool>,
@@ -143,7 +146,7 @@ where
         .bind(id.to_string())
         .fetch_optional(db)
         .await?
-        .ok_or(AppError::NotFound("volunteer"))?;
+        .ok_or(Error::NotFound("volunteer"))?;
     volunteer_from_row(&row)
 }
 
@@ -168,10 +171,10 @@ fn check_fields(c: &mut Check, f: Fields) -> Fields {
     }
 }
 
-async fn home_street(db: &sqlx::AnyPool, grid: Uuid) -> AppResult<Uuid> {
+async fn home_street(db: &sqlx::AnyPool, grid: Uuid) -> gongjian_core::Result<Uuid> {
     grid_street(db, grid)
         .await?
-        .ok_or_else(|| AppError::field("home_grid_id", "unknown_reference", "no grid has this id"))
+        .ok_or_else(|| Error::field("home_grid_id", "unknown_reference", "no grid has this id"))
 }
 
 #[utoipa::path(get, path = "/api/v1/volunteers", tag = "volunteers", params(ListVolunteers),
@@ -345,11 +348,12 @@ async fn update_volunteer(
     c.finish()?;
     if let Some(grid) = body.home_grid_id {
         if home_street(state.db.read(), grid).await? != cur.street_id {
-            return Err(AppError::field(
+            return Err(Error::field(
                 "home_grid_id",
                 "other_street",
                 "the home grid must be in the volunteer's street",
-            ));
+            )
+            .into());
         }
     }
     let mut sql = Sql::new("UPDATE volunteers SET updated_at = ");

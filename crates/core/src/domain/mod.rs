@@ -3,23 +3,26 @@
 
 use serde::{Deserialize, Deserializer, Serialize};
 use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
-use utoipa::ToSchema;
 
-use crate::{
-    error::{AppError, FieldError},
-    rules,
-};
+pub mod access;
+pub mod clock;
+pub mod rules;
+
+use crate::{error::FieldError, Error};
 
 /// Declares a closed set of values that travels as a snake_case string in JSON and in the
 /// database. The wire text is one definition for serde, the database and the OpenAPI schema;
 /// it is taken as a `tt`, not a `literal`, because the schema derive does not see a string
 /// handed on as a `literal` fragment, and would publish the variants' Rust names instead.
+#[macro_export]
 macro_rules! str_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:tt),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize, ::utoipa::ToSchema)]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        $crate::with_schema! {
+            $(#[$meta])*
+            #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, ::serde::Serialize, ::serde::Deserialize)]
+            pub enum $name {
+                $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+            }
         }
 
         impl $name {
@@ -45,7 +48,24 @@ macro_rules! str_enum {
         }
     };
 }
-pub(crate) use str_enum;
+pub use crate::str_enum;
+
+/// Derives the OpenAPI schema of an item when the `schema` feature is on, wherever the item
+/// is declared (a `cfg_attr` inside [`str_enum!`] would read the features of the crate that
+/// uses the macro).
+#[cfg(feature = "schema")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! with_schema {
+    ($($item:tt)*) => { #[derive(::utoipa::ToSchema)] $($item)* };
+}
+
+#[cfg(not(feature = "schema"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! with_schema {
+    ($($item:tt)*) => { $($item)* };
+}
 
 str_enum!(
     /// What kind of organisation a co-building unit is.
@@ -147,6 +167,20 @@ str_enum!(
         Fri => "fri",
         Sat => "sat",
         Sun => "sun",
+    }
+);
+
+str_enum!(
+    /// Where an order stands.
+    OrderStatus {
+        /// Offered to candidates, none has accepted yet.
+        Offered => "offered",
+        Accepted => "accepted",
+        InProgress => "in_progress",
+        Completed => "completed",
+        Cancelled => "cancelled",
+        /// Every ranked candidate declined.
+        Unassigned => "unassigned",
     }
 );
 
@@ -386,17 +420,18 @@ impl Check {
         }
     }
 
-    pub fn finish(self) -> Result<(), AppError> {
+    pub fn finish(self) -> Result<(), Error> {
         if self.errors.is_empty() {
             Ok(())
         } else {
-            Err(AppError::Validation(self.errors))
+            Err(Error::Validation(self.errors))
         }
     }
 }
 
 /// One weekly slot in which a volunteer can serve, local time.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct WeeklySlot {
     pub day: Weekday,

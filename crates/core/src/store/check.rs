@@ -10,7 +10,7 @@ use std::fmt;
 
 use sqlx::{AnyConnection, Connection, Executor, Row};
 
-use crate::db::Backend;
+use crate::store::db::Backend;
 
 /// Order statuses in which an order still stands for its demand.
 const LIVE: &str = "('offered', 'accepted', 'in_progress', 'unassigned')";
@@ -295,7 +295,7 @@ pub async fn check_database(url: &str) -> anyhow::Result<Report> {
 
 /// A SQLite URL opened read-only: the checker never creates or writes the file.
 fn read_only_sqlite(url: &str) -> String {
-    let (path, query) = crate::db::sqlite_path_and_query(url);
+    let (path, query) = crate::store::db::sqlite_path_and_query(url);
     let kept: Vec<&str> = query
         .into_iter()
         .flat_map(|q| q.split('&'))

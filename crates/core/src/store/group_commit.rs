@@ -1,7 +1,7 @@
 //! Group commit: many writers' transactions committed together, with one fsync.
 //!
 //! SQLite has one writer, and with `synchronous = FULL` every commit waits for the disk. A
-//! request that goes through [`Db::transact`](crate::db::Db::transact) hands its writes to
+//! request that goes through [`Db::transact`](crate::store::db::Db::transact) hands its writes to
 //! the committer task instead of opening a transaction itself. The committer takes every job
 //! that is waiting, runs each in its own savepoint inside one transaction, and commits once;
 //! only then does each job learn its outcome. A job that fails rolls back to its savepoint
@@ -18,12 +18,12 @@ use futures_util::FutureExt;
 use sqlx::{Acquire, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::{AppError, AppResult};
+use crate::{Error, Result};
 
 /// A boxed future borrowing its transaction.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-type Output = AppResult<Box<dyn Any + Send>>;
+type Output = Result<Box<dyn Any + Send>>;
 
 type JobFn = Box<
     dyn for<'c, 't> FnOnce(&'c mut sqlx::Transaction<'t, sqlx::Any>) -> BoxFuture<'c, Output>
@@ -50,8 +50,8 @@ impl std::fmt::Debug for Job {
     }
 }
 
-fn internal(what: &str, e: impl std::fmt::Display) -> AppError {
-    AppError::Internal(anyhow::anyhow!("{what}: {e}"))
+fn internal(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::Internal(anyhow::anyhow!("{what}: {e}"))
 }
 
 impl GroupCommit {
@@ -64,12 +64,10 @@ impl GroupCommit {
 
     /// Runs `f` in a transaction committed with whatever else is waiting; returns once that
     /// commit is done.
-    pub async fn transact<T, F>(&self, f: F) -> AppResult<T>
+    pub async fn transact<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c, 't> FnOnce(
-                &'c mut sqlx::Transaction<'t, sqlx::Any>,
-            ) -> BoxFuture<'c, AppResult<T>>
+        F: for<'c, 't> FnOnce(&'c mut sqlx::Transaction<'t, sqlx::Any>) -> BoxFuture<'c, Result<T>>
             + Send
             + 'static,
     {

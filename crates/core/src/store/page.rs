@@ -4,21 +4,18 @@
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{db::Sql, error::AppError};
+use crate::{domain::rules, store::Sql, Error};
 
 pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 200;
+pub const MAX_LIMIT: u32 = rules::PAGE_LIMIT.max as u32;
 
-/// A cursor is the last id of a page, its 16 bytes in unpadded base64url: 22 characters, the
-/// last of which carries two bits. Every string of this form is a position in id order, so
-/// any cursor a client could send that matches the pattern is one the service can serve.
-pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{21}[AQgw]$";
+pub use rules::CURSOR_PATTERN;
 
 /// One page of a listing.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; absent on the last page.
@@ -34,10 +31,10 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
-    pub fn parse(cursor: Option<&str>, limit: Option<u32>) -> Result<Self, AppError> {
+    pub fn parse(cursor: Option<&str>, limit: Option<u32>) -> Result<Self, Error> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if limit == 0 || limit > MAX_LIMIT {
-            return Err(AppError::BadRequest {
+            return Err(Error::BadRequest {
                 code: "invalid_query",
                 message: format!("limit must be between 1 and {MAX_LIMIT}"),
                 field: Some("limit".into()),
@@ -45,7 +42,7 @@ impl PageRequest {
         }
         let after = cursor
             .map(|c| {
-                decode_cursor(c).ok_or_else(|| AppError::BadRequest {
+                decode_cursor(c).ok_or_else(|| Error::BadRequest {
                     code: "invalid_cursor",
                     message: "cursor is not one this service issued".into(),
                     field: Some("cursor".into()),

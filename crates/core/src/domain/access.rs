@@ -7,11 +7,62 @@
 
 use uuid::Uuid;
 
-use crate::{
-    auth::{Principal, Role, RoleKind},
-    domain::ProjectStatus,
-    error::AppError,
-};
+use crate::{domain::ProjectStatus, str_enum, Error};
+
+str_enum!(
+    /// What a token may do.
+    RoleKind {
+        /// Everything, in every street.
+        DistrictAdmin => "district_admin",
+        /// Everything in one street.
+        StreetAdmin => "street_admin",
+        /// Files and reads demands in one street.
+        GridWorker => "grid_worker",
+        /// A co-building unit: its own record and resources.
+        Unit => "unit",
+        /// A volunteer: its own record and resources.
+        Volunteer => "volunteer",
+    }
+);
+
+/// The caller of a request, resolved from its token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub token_id: Uuid,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    DistrictAdmin,
+    StreetAdmin {
+        street: Uuid,
+    },
+    GridWorker {
+        street: Uuid,
+    },
+    /// `streets` are the streets the unit co-builds with, read with the token.
+    Unit {
+        unit: Uuid,
+        streets: Vec<Uuid>,
+    },
+    Volunteer {
+        volunteer: Uuid,
+        street: Uuid,
+    },
+}
+
+impl Role {
+    pub fn kind(&self) -> RoleKind {
+        match self {
+            Role::DistrictAdmin => RoleKind::DistrictAdmin,
+            Role::StreetAdmin { .. } => RoleKind::StreetAdmin,
+            Role::GridWorker { .. } => RoleKind::GridWorker,
+            Role::Unit { .. } => RoleKind::Unit,
+            Role::Volunteer { .. } => RoleKind::Volunteer,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -109,21 +160,21 @@ impl Principal {
     }
 
     /// Checks `action` on `target`.
-    pub fn authorize(&self, action: Action, target: Target<'_>) -> Result<(), AppError> {
+    pub fn authorize(&self, action: Action, target: Target<'_>) -> Result<(), Error> {
         let decision = decide(self, action, target);
         match decision {
             Decision::Allow => Ok(()),
-            Decision::Hidden => Err(AppError::NotFound(target.noun())),
-            Decision::Deny(why) => Err(AppError::Forbidden(why.to_string())),
+            Decision::Hidden => Err(Error::NotFound(target.noun())),
+            Decision::Deny(why) => Err(Error::Forbidden(why.to_string())),
         }
     }
 
     /// Refuses roles that may never list or create a kind of thing at all.
-    pub fn require(&self, allowed: &[RoleKind], what: &str) -> Result<(), AppError> {
+    pub fn require(&self, allowed: &[RoleKind], what: &str) -> Result<(), Error> {
         if allowed.contains(&self.role.kind()) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!(
+            Err(Error::Forbidden(format!(
                 "a {} token may not {what}",
                 self.role.kind()
             )))
@@ -492,7 +543,7 @@ impl Principal {
 impl Principal {
     /// Checks a change of the streets a unit co-builds with. The unit chooses whom it serves;
     /// a street admin may only link or unlink its own street.
-    pub fn authorize_unit_streets(&self, old: &[Uuid], new: &[Uuid]) -> Result<(), AppError> {
+    pub fn authorize_unit_streets(&self, old: &[Uuid], new: &[Uuid]) -> Result<(), Error> {
         match &self.role {
             Role::DistrictAdmin | Role::Unit { .. } => Ok(()),
             Role::StreetAdmin { street } => {
@@ -502,14 +553,14 @@ impl Principal {
                     .chain(new.iter().filter(|s| !old.contains(s)));
                 for s in changed {
                     if s != street {
-                        return Err(AppError::Forbidden(
+                        return Err(Error::Forbidden(
                             "a street admin may only link or unlink its own street".into(),
                         ));
                     }
                 }
                 Ok(())
             }
-            _ => Err(AppError::Forbidden(
+            _ => Err(Error::Forbidden(
                 "this role may not change a unit's streets".into(),
             )),
         }
@@ -527,27 +578,25 @@ pub enum RegistryScope {
 }
 
 impl Principal {
-    pub fn unit_scope(&self) -> Result<RegistryScope, AppError> {
+    pub fn unit_scope(&self) -> Result<RegistryScope, Error> {
         match &self.role {
             Role::DistrictAdmin => Ok(RegistryScope::All),
             Role::StreetAdmin { street } | Role::GridWorker { street } => {
                 Ok(RegistryScope::Street(*street))
             }
             Role::Unit { unit, .. } => Ok(RegistryScope::Own(*unit)),
-            Role::Volunteer { .. } => {
-                Err(AppError::forbidden("a volunteer token may not list units"))
-            }
+            Role::Volunteer { .. } => Err(Error::forbidden("a volunteer token may not list units")),
         }
     }
 
-    pub fn volunteer_scope(&self) -> Result<RegistryScope, AppError> {
+    pub fn volunteer_scope(&self) -> Result<RegistryScope, Error> {
         match &self.role {
             Role::DistrictAdmin => Ok(RegistryScope::All),
             Role::StreetAdmin { street } | Role::GridWorker { street } => {
                 Ok(RegistryScope::Street(*street))
             }
             Role::Volunteer { volunteer, .. } => Ok(RegistryScope::Own(*volunteer)),
-            Role::Unit { .. } => Err(AppError::forbidden("a unit token may not list volunteers")),
+            Role::Unit { .. } => Err(Error::forbidden("a unit token may not list volunteers")),
         }
     }
 
@@ -574,11 +623,11 @@ impl Principal {
     }
 
     /// Streets whose tokens the caller may list.
-    pub fn token_scope(&self) -> Result<ListScope, AppError> {
+    pub fn token_scope(&self) -> Result<ListScope, Error> {
         match &self.role {
             Role::DistrictAdmin => Ok(ListScope::All),
             Role::StreetAdmin { street } => Ok(ListScope::Streets(vec![*street])),
-            _ => Err(AppError::forbidden("only admins manage tokens")),
+            _ => Err(Error::forbidden("only admins manage tokens")),
         }
     }
 }
@@ -586,11 +635,11 @@ impl Principal {
 impl Principal {
     /// The unit that would claim a published project of `street`: only a unit co-building
     /// with the street may.
-    pub fn claimant_for(&self, street: Uuid) -> Result<Uuid, AppError> {
+    pub fn claimant_for(&self, street: Uuid) -> Result<Uuid, Error> {
         match &self.role {
             Role::Unit { unit, streets } if streets.contains(&street) => Ok(*unit),
-            Role::Unit { .. } => Err(AppError::NotFound("project")),
-            _ => Err(AppError::forbidden(
+            Role::Unit { .. } => Err(Error::NotFound("project")),
+            _ => Err(Error::forbidden(
                 "projects are claimed by co-building units",
             )),
         }
@@ -600,11 +649,11 @@ impl Principal {
 impl Principal {
     /// Only the street's admins set how many orders a volunteer may hold open; the volunteer
     /// edits the rest of its own record.
-    pub fn authorize_order_limit(&self, street: Uuid) -> Result<(), AppError> {
+    pub fn authorize_order_limit(&self, street: Uuid) -> Result<(), Error> {
         if self.is_admin_of(street) {
             Ok(())
         } else {
-            Err(AppError::forbidden(
+            Err(Error::forbidden(
                 "the street's admins set a volunteer's limit on open orders",
             ))
         }
@@ -617,12 +666,12 @@ impl Principal {
         &self,
         street: Uuid,
         claimed_by: Option<Uuid>,
-    ) -> Result<(), AppError> {
+    ) -> Result<(), Error> {
         let claimant = matches!(&self.role, Role::Unit { unit, .. } if Some(*unit) == claimed_by);
         if claimant || self.is_admin_of(street) {
             Ok(())
         } else {
-            Err(AppError::forbidden(
+            Err(Error::forbidden(
                 "progress is reported by the unit that claimed the project",
             ))
         }

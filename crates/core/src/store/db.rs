@@ -13,10 +13,8 @@ use sqlx::{
     Any, AnyPool, Arguments, Executor,
 };
 
-use crate::{
-    error::AppResult,
-    group_commit::{BoxFuture, GroupCommit},
-};
+use super::group_commit::{BoxFuture, GroupCommit};
+use crate::Result;
 
 /// The embedded migrations in `migrations/`.
 pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations");
@@ -231,12 +229,12 @@ impl Db {
     }
 
     /// Runs `f` in a write transaction and commits it. On SQLite the transaction is committed
-    /// together with others waiting at the same time (see [`crate::group_commit`]); either
+    /// together with others waiting at the same time (see [`crate::store::group_commit`]); either
     /// way it returns only once the commit is durable.
-    pub async fn transact<T, F>(&self, f: F) -> AppResult<T>
+    pub async fn transact<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: for<'c, 't> FnOnce(&'c mut sqlx::Transaction<'t, Any>) -> BoxFuture<'c, AppResult<T>>
+        F: for<'c, 't> FnOnce(&'c mut sqlx::Transaction<'t, Any>) -> BoxFuture<'c, Result<T>>
             + Send
             + 'static,
     {

@@ -107,10 +107,11 @@ pub const PLUGIN_COUNT: Range = Range {
     max: u32::MAX as i64,
 };
 /// A page's size (`limit`).
-pub const PAGE_LIMIT: Range = Range {
-    min: 1,
-    max: crate::pagination::MAX_LIMIT as i64,
-};
+pub const PAGE_LIMIT: Range = Range { min: 1, max: 200 };
+/// A page cursor: the last id of a page, its 16 bytes in unpadded base64url, 22 characters,
+/// the last of which carries two bits. Every string of this form is a position in id order,
+/// so any cursor a client could send that matches the pattern is one the service can serve.
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{21}[AQgw]$";
 /// Weekly availability slots of a volunteer.
 pub const WEEKLY_SLOTS: Items = Items { max: 42 };
 
@@ -212,7 +213,7 @@ impl Rule {
             Rule::SomeIds(i) => items(Some(1), i.max, true),
             Rule::Labels(i) | Rule::Items(i) => items(None, i.max, false),
             Rule::Cursor => Keywords {
-                pattern: Some(crate::pagination::CURSOR_PATTERN.into()),
+                pattern: Some(CURSOR_PATTERN.into()),
                 ..Keywords::default()
             },
         }

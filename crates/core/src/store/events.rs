@@ -1,0 +1,46 @@
+//! The event log: every change to a demand, an order or a project is recorded in the
+//! transaction that makes it.
+
+use uuid::Uuid;
+
+use super::{Sql, Tx};
+use crate::Result;
+
+/// Records an event in the transaction of the change it describes, at `at` (by the service's
+/// clock, as every instant it records).
+pub async fn record_event(
+    tx: &mut Tx<'_>,
+    at: &str,
+    subject_kind: &str,
+    subject_id: Uuid,
+    actor: &str,
+    action: &str,
+    note: Option<&str>,
+) -> Result<()> {
+    record_events(tx, at, &[(subject_kind, subject_id, actor, action, note)]).await
+}
+
+/// An event to record: (subject kind, subject, actor, action, note).
+pub type NewEvent<'a> = (&'a str, Uuid, &'a str, &'a str, Option<&'a str>);
+
+/// Records several events in one statement, in the transaction of the change they describe.
+pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -> Result<()> {
+    let mut sql = Sql::new(
+        "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ",
+    );
+    for (i, (kind, subject, actor, action, note)) in events.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("(");
+        sql.bind(Uuid::now_v7().to_string()).push(", ");
+        sql.bind(kind.to_string()).push(", ");
+        sql.bind(subject.to_string()).push(", ");
+        sql.bind(actor.to_string()).push(", ");
+        sql.bind(action.to_string()).push(", ");
+        sql.bind(note.map(str::to_string)).push(", ");
+        sql.bind(at.to_string()).push(")");
+    }
+    sql.execute(&mut **tx).await?;
+    Ok(())
+}

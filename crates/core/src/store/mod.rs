@@ -1,0 +1,16 @@
+//! The store: the database and all SQL, one module per table group.
+//!
+//! Functions take the pool or the transaction they use, visibly. SQL is portable between
+//! SQLite and PostgreSQL (see [`db`]).
+
+pub mod check;
+pub mod db;
+pub mod events;
+pub mod group_commit;
+pub mod orders;
+pub mod page;
+pub mod rows;
+pub mod tokens;
+pub mod units;
+
+pub use db::{for_update, lock_row, Backend, Db, DbOptions, Sql, Tx};

@@ -1,0 +1,107 @@
+//! Bearer API tokens: issuing, hashing, and resolving a caller.
+//!
+//! A token is 32 random bytes, shown once; only its SHA-256 is stored. A token has one role,
+//! bound to the street, unit or volunteer it acts for.
+
+use base64::Engine;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::{
+    domain::access::{Principal, Role, RoleKind},
+    Error,
+};
+
+const TOKEN_PREFIX: &str = "gj_";
+
+/// A new random token in its printable form.
+pub fn generate_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// What is stored for a token: its SHA-256, hex. Tokens carry 256 bits of entropy, so a
+/// fast hash is enough; a slow password hash would only slow every request.
+pub fn hash_token(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Resolves a token to its principal; `None` when it is unknown, revoked, or its unit or
+/// volunteer has been archived.
+pub async fn resolve(db: &sqlx::AnyPool, token: &str) -> Result<Option<Principal>, Error> {
+    let row = sqlx::query(
+        "SELECT t.id, t.role, t.street_id, t.unit_id, t.volunteer_id, \
+                v.street_id AS volunteer_street, v.archived_at AS volunteer_archived, \
+                u.archived_at AS unit_archived \
+         FROM api_tokens t \
+         LEFT JOIN volunteers v ON v.id = t.volunteer_id \
+         LEFT JOIN units u ON u.id = t.unit_id \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+    )
+    .bind(hash_token(token))
+    .fetch_optional(db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let id = |col: &str| -> Result<Option<Uuid>, sqlx::Error> {
+        let text: Option<String> = row.try_get(col)?;
+        text.map(|t| Uuid::parse_str(&t).map_err(|e| sqlx::Error::Decode(e.into())))
+            .transpose()
+    };
+    let token_id = id("id")?.expect("primary key");
+    let kind = RoleKind::from_db(row.try_get::<String, _>("role")?.as_str())
+        .map_err(|e| sqlx::Error::Decode(e.into()))?;
+    let missing = || sqlx::Error::Decode("token row lacks its subject".into());
+    let role = match kind {
+        RoleKind::DistrictAdmin => Role::DistrictAdmin,
+        RoleKind::StreetAdmin => Role::StreetAdmin {
+            street: id("street_id")?.ok_or_else(missing)?,
+        },
+        RoleKind::GridWorker => Role::GridWorker {
+            street: id("street_id")?.ok_or_else(missing)?,
+        },
+        RoleKind::Unit => {
+            if row.try_get::<Option<String>, _>("unit_archived")?.is_some() {
+                return Ok(None);
+            }
+            let unit = id("unit_id")?.ok_or_else(missing)?;
+            let streets = super::units::street_ids(db, unit).await?;
+            Role::Unit { unit, streets }
+        }
+        RoleKind::Volunteer => {
+            if row
+                .try_get::<Option<String>, _>("volunteer_archived")?
+                .is_some()
+            {
+                return Ok(None);
+            }
+            Role::Volunteer {
+                volunteer: id("volunteer_id")?.ok_or_else(missing)?,
+                street: id("volunteer_street")?.ok_or_else(missing)?,
+            }
+        }
+    };
+    Ok(Some(Principal { token_id, role }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = generate_token();
+        let b = generate_token();
+        assert_ne!(a, b);
+        assert!(a.starts_with("gj_") && a.len() == 3 + 43);
+        assert_eq!(hash_token(&a).len(), 64);
+        assert_eq!(hash_token(&a), hash_token(&a));
+        assert_ne!(hash_token(&a), hash_token(&b));
+    }
+}
