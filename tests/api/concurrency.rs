@@ -8,7 +8,8 @@
 use std::{future::Future, sync::Arc, time::Duration as StdDuration};
 
 use gongjian_core::domain::clock::ManualClock;
-use gongjian_host::{scheduler, AppState};
+use gongjian_core::service::scheduler;
+use gongjian_host::AppState;
 use serde_json::{json, Value};
 use time::{macros::datetime, Duration, OffsetDateTime};
 

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use gongjian_core::service::scheduler;
 use gongjian_core::{domain::access::RoleKind, domain::clock::ManualClock};
-use gongjian_host::{scheduler, AppState};
+use gongjian_host::AppState;
 use serde_json::{json, Value};
 use time::Duration;
 

@@ -6,7 +6,7 @@
 //! street's figures say what happened.
 
 use axum::http::Method;
-use gongjian_host::scheduler;
+use gongjian_core::service::scheduler;
 use serde_json::{json, Value};
 use time::Duration;
 

@@ -11,6 +11,7 @@
 
 pub mod domain;
 pub mod error;
+pub mod service;
 pub mod store;
 
 pub use error::{Error, FieldError, Result};

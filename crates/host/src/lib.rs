@@ -7,18 +7,13 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod dispatch;
 pub mod docs;
 pub mod error;
 pub mod extract;
-pub mod hooks;
 pub mod lists;
-pub mod matching;
 pub mod metrics;
 /// The plugin runtimes, their own crate: the host depends on them, never the reverse.
 pub use gongjian_plugin_runtime as plugin;
-pub mod pool;
-pub mod scheduler;
 pub mod state;
 pub mod system;
 

@@ -13,6 +13,8 @@ use prometheus_client::{
     registry::Registry,
 };
 
+use gongjian_core::service::telemetry::Telemetry;
+
 use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -29,35 +31,15 @@ pub struct RouteLabels {
     pub route: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PluginCallLabels {
-    /// `builtin`, `rhai` or `wasm`.
-    pub runtime: String,
-    /// `ok` or the kind of fault.
-    pub outcome: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FaultLabels {
-    pub kind: String,
-}
-
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
-    plugin_calls: Family<PluginCallLabels, Counter>,
-    plugin_faults: Family<FaultLabels, Counter>,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// The edge's metrics, with the core's counters (`telemetry`) in the same registry.
+    pub fn new(telemetry: &Telemetry) -> Self {
         let mut registry = Registry::with_prefix("gongjian");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -75,40 +57,12 @@ impl Metrics {
             "Time to answer HTTP requests, by route",
             latency.clone(),
         );
-        let plugin_calls = Family::<PluginCallLabels, Counter>::default();
-        registry.register(
-            "plugin_calls",
-            "Matching rule calls, by runtime and outcome",
-            plugin_calls.clone(),
-        );
-        let plugin_faults = Family::<FaultLabels, Counter>::default();
-        registry.register(
-            "plugin_faults",
-            "Plugin faults recorded against versions, by kind",
-            plugin_faults.clone(),
-        );
+        telemetry.register(&mut registry);
         Metrics {
             registry,
             requests,
             latency,
-            plugin_calls,
-            plugin_faults,
         }
-    }
-
-    pub fn plugin_call(&self, runtime: &str, outcome: &str) {
-        self.plugin_calls
-            .get_or_create(&PluginCallLabels {
-                runtime: runtime.into(),
-                outcome: outcome.into(),
-            })
-            .inc();
-    }
-
-    pub fn plugin_fault(&self, kind: &str) {
-        self.plugin_faults
-            .get_or_create(&FaultLabels { kind: kind.into() })
-            .inc();
     }
 
     pub fn render(&self) -> String {

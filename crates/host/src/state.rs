@@ -1,26 +1,16 @@
-//! What every request handler shares.
+//! What every request handler shares: the core the operations run on, and the edge's own
+//! metrics.
 
-use std::sync::Arc;
+use std::{ops::Deref, sync::Arc};
 
-use crate::{
-    metrics::Metrics,
-    plugin::host::{PluginHost, PluginSettings},
-    pool::Pools,
-};
-use gongjian_core::{
-    domain::clock::{Clock, SystemClock},
-    store::db::Db,
-};
+use gongjian_core::{domain::clock::Clock, service::Core, store::Db};
+
+use crate::{metrics::Metrics, plugin::host::PluginSettings};
 
 #[derive(Clone)]
 pub struct AppState {
-    pub db: Db,
+    pub core: Core,
     pub metrics: Arc<Metrics>,
-    pub plugins: Arc<PluginHost>,
-    /// Each street's candidates, kept in memory between dispatches.
-    pub pools: Arc<Pools>,
-    /// The time deadlines are set and checked against.
-    pub clock: Arc<dyn Clock>,
 }
 
 impl AppState {
@@ -30,29 +20,24 @@ impl AppState {
     }
 
     pub fn with_plugins(db: Db, settings: PluginSettings) -> Self {
-        AppState {
-            db,
-            metrics: Arc::new(Metrics::new()),
-            plugins: Arc::new(PluginHost::new(settings)),
-            pools: Arc::new(Pools::new()),
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// The time now, by the service's clock: every instant the service records comes from
-    /// here.
-    pub fn now(&self) -> time::OffsetDateTime {
-        self.clock.now()
-    }
-
-    /// [`AppState::now`] in the stored form.
-    pub fn now_ts(&self) -> String {
-        gongjian_core::domain::format_ts(self.clock.now())
+        let core = Core::new(db, settings);
+        let metrics = Arc::new(Metrics::new(&core.telemetry));
+        AppState { core, metrics }
     }
 
     /// The same state acting on another clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.core.clock = clock;
         self
+    }
+}
+
+/// A handler reaches the core's database, pools, plugins and clock through the state, and
+/// hands `&state` to an operation that takes `&Core`.
+impl Deref for AppState {
+    type Target = Core;
+
+    fn deref(&self) -> &Core {
+        &self.core
     }
 }

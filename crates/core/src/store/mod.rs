@@ -4,6 +4,7 @@
 //! SQLite and PostgreSQL (see [`db`]).
 
 pub mod check;
+pub mod counters;
 pub mod db;
 pub mod events;
 pub mod group_commit;

@@ -328,7 +328,10 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let state = crate::AppState::with_plugins(db.clone(), plugins);
     // Deadlines: re-offers and escalations.
-    let scheduler = crate::scheduler::spawn(state.clone(), std::time::Duration::from_secs(5));
+    let scheduler = gongjian_core::service::scheduler::spawn(
+        state.core.clone(),
+        std::time::Duration::from_secs(5),
+    );
     let app = crate::app(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -18,11 +18,8 @@ use super::{
     to_json, Created,
 };
 use crate::{
-    dispatch,
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
-    hooks::{self, Intake, Triage},
-    matching::{self, DemandFacts},
     state::AppState,
 };
 use gongjian_core::domain::rules;
@@ -41,6 +38,11 @@ use gongjian_core::{
         events::{record_events, NewEvent},
         orders::cancel_order_row,
     },
+};
+use gongjian_core::{
+    service::dispatch,
+    service::hooks::{self, Intake, Triage},
+    service::matching::{self, DemandFacts},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {

@@ -14,13 +14,13 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{get_opt_uuid, get_uuid};
-use crate::pool;
 use crate::{
     error::AppResult,
     extract::{path_id, ApiJson},
     state::AppState,
 };
 use gongjian_core::domain::rules;
+use gongjian_core::store::counters;
 use gongjian_core::store::{events::record_event, orders::lock_order};
 use gongjian_core::{
     domain::access::Principal,
@@ -153,7 +153,7 @@ async fn apply(
         row.try_get::<Option<String>, _>("assignee_kind")?,
         get_opt_uuid(&row, "assignee_id")?,
     ) {
-        pool::touch_load(&mut tx, get_uuid(&row, "street_id")?, &kind, assignee).await?;
+        counters::touch_load(&mut tx, get_uuid(&row, "street_id")?, &kind, assignee).await?;
     }
     tx.commit().await?;
     Ok(Rated {

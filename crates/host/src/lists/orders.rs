@@ -14,19 +14,17 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{demands::Resident, get_json, get_opt_uuid, get_uuid, push_in, Created};
-use crate::pool;
+use gongjian_core::store::counters;
 use gongjian_plugin_sdk::{CandidateKind, PointsRequest};
 
-use crate::hooks;
 use crate::{
-    dispatch,
     error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
-    matching::{RankedCandidate, RuleUsed},
     state::AppState,
 };
 use gongjian_core::domain::rules;
 use gongjian_core::domain::{unix_seconds, Urgency};
+use gongjian_core::service::hooks;
 use gongjian_core::{
     domain::access::Principal,
     domain::access::Role,
@@ -41,6 +39,10 @@ use gongjian_core::{
         events::{record_event, record_events},
         orders::{cancel_order_row, lock_demand_of},
     },
+};
+use gongjian_core::{
+    service::dispatch,
+    service::matching::{RankedCandidate, RuleUsed},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -231,7 +233,7 @@ impl Loaded {
     async fn touch_assignee_load(&self, tx: &mut Tx<'_>) -> AppResult<()> {
         let kind: Option<String> = self.row.try_get("assignee_kind")?;
         if let (Some(kind), Some(assignee)) = (kind, self.assignee) {
-            pool::touch_load(tx, self.street, &kind, assignee).await?;
+            counters::touch_load(tx, self.street, &kind, assignee).await?;
         }
         Ok(())
     }
@@ -668,7 +670,7 @@ async fn accept(
             );
         }
     }
-    pool::touch_load(&mut tx, l.street, &offer.kind, offer.candidate).await?;
+    counters::touch_load(&mut tx, l.street, &offer.kind, offer.candidate).await?;
     tx.commit().await?;
     Ok(Json(order))
 }

@@ -18,10 +18,6 @@ use super::{get_uuid, require_street, Created};
 use crate::{
     error::{AppResult, FieldError},
     extract::{path_id, ApiJson, ApiQuery},
-    matching::{
-        self, decode_source, describe, CandidateRef, DemandFacts, MatchResult, RankedCandidate,
-        Refs, RuleUsed,
-    },
     plugin::{
         host::{run_blocking, PluginKind, Refusal},
         wasm::content_hash,
@@ -29,6 +25,10 @@ use crate::{
     state::AppState,
 };
 use gongjian_core::domain::rules;
+use gongjian_core::service::matching::{
+    self, decode_source, describe, CandidateRef, DemandFacts, MatchResult, RankedCandidate, Refs,
+    RuleUsed,
+};
 use gongjian_core::{
     domain::access::Principal,
     domain::access::RoleKind,

@@ -21,13 +21,13 @@ use super::{
     volunteers::fetch_volunteer,
     with_links, Created,
 };
-use crate::pool;
 use crate::{
     error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
     state::AppState,
 };
 use gongjian_core::domain::rules;
+use gongjian_core::store::counters;
 use gongjian_core::{
     domain::access::Principal,
     domain::access::Role,
@@ -468,7 +468,7 @@ async fn write_streets(
     streets: &[Uuid],
 ) -> AppResult<()> {
     // The streets it leaves and the streets it joins both see the change.
-    pool::touch_resource(tx, id).await?;
+    counters::touch_resource(tx, id).await?;
     sqlx::query("DELETE FROM resource_streets WHERE resource_id = $1")
         .bind(id.to_string())
         .execute(&mut **tx)
@@ -480,7 +480,7 @@ async fn write_streets(
             .execute(&mut **tx)
             .await?;
     }
-    Ok(pool::touch_resource(tx, id).await?)
+    Ok(counters::touch_resource(tx, id).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/resources/{id}", tag = "resources",
@@ -626,7 +626,7 @@ async fn update_resource(
     if body.street_ids.is_some() {
         write_streets(&mut tx, id, &streets).await?;
     } else {
-        pool::touch_resource(&mut tx, id).await?;
+        counters::touch_resource(&mut tx, id).await?;
     }
     tx.commit().await?;
     Ok(Json(fetch_resource(db, id).await?.0))
@@ -657,7 +657,7 @@ async fn archive_resource(
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    pool::touch_resource(&mut tx, id).await?;
+    counters::touch_resource(&mut tx, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

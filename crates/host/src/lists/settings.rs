@@ -13,13 +13,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{require_street, streets::category_exists};
 use crate::{
-    dispatch::{settings_for, Settings},
     error::AppResult,
     extract::{path_id, ApiJson},
-    pool,
     state::AppState,
 };
 use gongjian_core::domain::rules;
+use gongjian_core::service::dispatch::{settings_for, Settings};
+use gongjian_core::store::counters;
 use gongjian_core::{
     domain::access::Principal,
     domain::access::{Action, Target},
@@ -140,7 +140,7 @@ async fn put_settings(
     .execute(&mut *tx)
     .await?;
     // Filing reads a street's settings from its candidate pool.
-    pool::touch_registry(&mut tx, street).await?;
+    counters::touch_registry(&mut tx, street).await?;
     tx.commit().await?;
     Ok(Json(CategorySettings {
         category,

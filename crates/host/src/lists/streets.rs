@@ -13,7 +13,6 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{get_uuid, require_street, Created};
-use crate::pool;
 use crate::{
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
@@ -21,6 +20,7 @@ use crate::{
 };
 use gongjian_core::domain::rules;
 use gongjian_core::error::{constraint_violation, unique_as_conflict};
+use gongjian_core::store::counters;
 use gongjian_core::{
     domain::access::Principal,
     domain::access::RoleKind,
@@ -350,7 +350,7 @@ async fn update_community(
         .execute(&mut *tx)
         .await
         .map_err(|e| unique_as_conflict(e, "name", "the street has a community with this name"))?;
-    pool::touch_registry(&mut tx, street).await?;
+    counters::touch_registry(&mut tx, street).await?;
     tx.commit().await?;
     Ok(Json(fetch_community(state.db.write(), street, id).await?))
 }
@@ -558,7 +558,7 @@ async fn create_grid(
     .execute(&mut *tx)
     .await
     .map_err(|e| unique_as_conflict(e, "code", "the street has a grid with this code"))?;
-    pool::touch_registry(&mut tx, street).await?;
+    counters::touch_registry(&mut tx, street).await?;
     tx.commit().await?;
     let grid = fetch_grid(state.db.write(), street, id).await?;
     Ok(Created(
@@ -624,7 +624,7 @@ async fn update_grid(
     .execute(&mut *tx)
     .await
     .map_err(|e| unique_as_conflict(e, "code", "the street has a grid with this code"))?;
-    pool::touch_registry(&mut tx, street).await?;
+    counters::touch_registry(&mut tx, street).await?;
     tx.commit().await?;
     Ok(Json(fetch_grid(state.db.write(), street, id).await?))
 }
@@ -650,7 +650,7 @@ async fn delete_grid(
         .execute(&mut *tx)
         .await
         .map_err(in_use)?;
-    pool::touch_registry(&mut tx, street).await?;
+    counters::touch_registry(&mut tx, street).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -765,7 +765,7 @@ async fn create_category(
     .execute(&mut *tx)
     .await
     .map_err(|e| unique_as_conflict(e, "code", "the street has a category with this code"))?;
-    pool::touch_registry(&mut tx, street).await?;
+    counters::touch_registry(&mut tx, street).await?;
     tx.commit().await?;
     Ok(Created(
         format!("/api/v1/streets/{street}/categories"),

@@ -13,13 +13,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{get_uuid, links, require_all, with_links, Created};
-use crate::pool;
 use crate::{
     error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     state::AppState,
 };
 use gongjian_core::domain::rules;
+use gongjian_core::store::counters;
 use gongjian_core::{
     domain::access::Principal,
     domain::access::RoleKind,
@@ -365,7 +365,7 @@ async fn update_unit(
         write_streets(&mut tx, id, &f.street_ids).await?;
     }
     // Matching sees the kind of the unit that owns a resource.
-    pool::touch_owned_registry(&mut tx, pool::Owner::Unit, id).await?;
+    counters::touch_owned_registry(&mut tx, counters::Owner::Unit, id).await?;
     tx.commit().await?;
     Ok(Json(fetch_unit(state.db.write(), id).await?))
 }
@@ -398,7 +398,7 @@ async fn archive_unit(
     .execute(&mut *tx)
     .await?;
     // Its resources are no longer matched.
-    pool::touch_owned_registry(&mut tx, pool::Owner::Unit, id).await?;
+    counters::touch_owned_registry(&mut tx, counters::Owner::Unit, id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,13 +15,13 @@ use uuid::Uuid;
 use super::{
     get_bool, get_json, get_uuid, push_json_contains, streets::grid_street, to_json, Created,
 };
-use crate::pool::{self, Owner};
 use crate::{
     error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
     state::AppState,
 };
 use gongjian_core::domain::rules;
+use gongjian_core::store::counters::{self, Owner};
 use gongjian_core::{
     domain::access::Principal,
     domain::access::{Action, RegistryScope, Target},
@@ -278,7 +278,7 @@ async fn create_volunteer(
     .bind(state.now_ts())
     .execute(&mut *tx)
     .await?;
-    pool::touch_registry(&mut tx, street).await?;
+    counters::touch_registry(&mut tx, street).await?;
     tx.commit().await?;
     Ok(Created(
         format!("/api/v1/volunteers/{id}"),
@@ -389,8 +389,8 @@ async fn update_volunteer(
     let mut tx = state.db.write().begin().await?;
     sql.execute(&mut *tx).await?;
     // Its resources name its home grid too.
-    pool::touch_registry(&mut tx, cur.street_id).await?;
-    pool::touch_owned_registry(&mut tx, Owner::Volunteer, id).await?;
+    counters::touch_registry(&mut tx, cur.street_id).await?;
+    counters::touch_owned_registry(&mut tx, Owner::Volunteer, id).await?;
     let answer = fetch_volunteer(&mut *tx, id).await?;
     tx.commit().await?;
     Ok(Json(answer))
@@ -421,7 +421,7 @@ async fn archive_volunteer(
         .bind(id.to_string())
         .execute(&mut *tx)
         .await?;
-    pool::touch_registry(&mut tx, cur.street_id).await?;
+    counters::touch_registry(&mut tx, cur.street_id).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

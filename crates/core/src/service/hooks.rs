@@ -9,20 +9,20 @@
 
 use gongjian_plugin_sdk::{PointsRequest, TriageRequest};
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{
+use super::{
     matching::{self, ActiveVersion, DemandFacts, FaultReport},
-    plugin::host::{points_blocking, triage_blocking},
     pool::StreetPool,
-    state::AppState,
+    Core,
 };
-use gongjian_core::domain::{Channel, Urgency};
-use gongjian_core::Result;
+use crate::domain::{Channel, Urgency};
+use crate::plugin::host::{points_blocking, triage_blocking};
+use crate::Result;
 
 /// What a demand was filed with, before triage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Filed {
     pub category: String,
     pub urgency: Urgency,
@@ -30,7 +30,8 @@ pub struct Filed {
 }
 
 /// How a demand was triaged on intake.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Triage {
     /// `none` (the street's rule does not triage), `rhai` or `wasm`.
     pub rule: String,
@@ -117,7 +118,7 @@ pub struct Intake<'a> {
 
 /// Triages a new demand with the street's active version, correcting `facts` in place.
 pub async fn triage(
-    state: &AppState,
+    core: &Core,
     active: Option<&ActiveVersion>,
     pool: &StreetPool,
     facts: &mut DemandFacts,
@@ -137,12 +138,12 @@ pub async fn triage(
         changed: vec![],
         note: "the street's rule does not triage".into(),
         fault: None,
-        at: state.now_ts(),
+        at: core.now_ts(),
     };
     let Some(active) = active else {
         return Ok(record);
     };
-    let plugin = match matching::compiled(state, active.id, active.kind).await? {
+    let plugin = match matching::compiled(core, active.id, active.kind).await? {
         Ok(p) if p.has_triage() => p,
         // A version that no longer compiles faults at ranking, where it is recorded.
         _ => return Ok(record),
@@ -167,16 +168,16 @@ pub async fn triage(
         filed_at: spec.filed_at,
         categories: pool.categories(),
         config: active.config.clone(),
-        now: state.now().unix_timestamp(),
+        now: core.now().unix_timestamp(),
     };
     let (_, outcome, _log) = triage_blocking(plugin, req).await;
     match outcome {
         Ok(None) => {
-            state.metrics.plugin_call(active.kind.as_str(), "ok");
+            core.telemetry.plugin_call(active.kind.as_str(), "ok");
             record.note = "the rule kept it as filed".into();
         }
         Ok(Some(d)) => {
-            state.metrics.plugin_call(active.kind.as_str(), "ok");
+            core.telemetry.plugin_call(active.kind.as_str(), "ok");
             if let Some(c) = d.category.filter(|c| *c != facts.category) {
                 facts.category = c;
                 record.changed.push("category".into());
@@ -196,12 +197,10 @@ pub async fn triage(
             record.note = d.note;
         }
         Err(fault) => {
-            state
-                .metrics
+            core.telemetry
                 .plugin_call(active.kind.as_str(), fault.kind());
             tracing::warn!(street = %facts.street, plugin_version = %active.id, kind = fault.kind(), error = %fault, "triage fault; the demand is kept as filed");
-            let quarantined =
-                matching::record_fault(state, facts.street, active.id, &fault).await?;
+            let quarantined = matching::record_fault(core, facts.street, active.id, &fault).await?;
             record.note = "kept as filed: the rule faulted".into();
             record.fault = Some(FaultReport {
                 kind: fault.kind().into(),
@@ -234,12 +233,12 @@ pub fn default_points(minutes: u32) -> Points {
 
 /// The points a completed order earns under the street's active rule. `req.config` is
 /// filled in from the version.
-pub async fn award(state: &AppState, street: Uuid, mut req: PointsRequest) -> Result<Points> {
+pub async fn award(core: &Core, street: Uuid, mut req: PointsRequest) -> Result<Points> {
     let fallback = default_points(req.service_minutes);
-    let Some(active) = matching::active_version(state, street).await? else {
+    let Some(active) = matching::active_version(core, street).await? else {
         return Ok(fallback);
     };
-    let plugin = match matching::compiled(state, active.id, active.kind).await? {
+    let plugin = match matching::compiled(core, active.id, active.kind).await? {
         Ok(p) if p.has_points() => p,
         _ => return Ok(fallback),
     };
@@ -248,7 +247,7 @@ pub async fn award(state: &AppState, street: Uuid, mut req: PointsRequest) -> Re
     let rule = format!("{} v{}", active.kind.as_str(), active.number);
     match outcome {
         Ok(Some(a)) => {
-            state.metrics.plugin_call(active.kind.as_str(), "ok");
+            core.telemetry.plugin_call(active.kind.as_str(), "ok");
             Ok(Points {
                 points: a.points,
                 rule,
@@ -256,15 +255,14 @@ pub async fn award(state: &AppState, street: Uuid, mut req: PointsRequest) -> Re
             })
         }
         Ok(None) => {
-            state.metrics.plugin_call(active.kind.as_str(), "ok");
+            core.telemetry.plugin_call(active.kind.as_str(), "ok");
             Ok(fallback)
         }
         Err(fault) => {
-            state
-                .metrics
+            core.telemetry
                 .plugin_call(active.kind.as_str(), fault.kind());
             tracing::warn!(street = %street, plugin_version = %active.id, kind = fault.kind(), error = %fault, "points rule fault; one point per hour instead");
-            matching::record_fault(state, street, active.id, &fault).await?;
+            matching::record_fault(core, street, active.id, &fault).await?;
             Ok(Points {
                 reason: format!("{rule} faulted ({}); one point per hour", fault.kind()),
                 ..fallback

@@ -2,7 +2,7 @@
 //! the built-in rule), and falls back to the built-in rule when the plugin fails, recording
 //! the fault against the version.
 
-use gongjian_core::{Error, Result};
+use crate::{Error, Result};
 use std::sync::Arc;
 
 use gongjian_plugin_sdk::{
@@ -11,25 +11,27 @@ use gongjian_plugin_sdk::{
 };
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::{
+    pool::{Member, StreetPool},
+    Core,
+};
 use crate::{
-    lists::{get_json, get_uuid},
+    domain::{unix_seconds, Urgency},
+    store::db::{for_update, Tx},
+};
+use crate::{
     plugin::{
         host::{run_blocking, run_builtin, PluginKind},
         Compiled, Fault,
     },
-    pool::{Member, StreetPool},
-    state::AppState,
-};
-use gongjian_core::{
-    domain::{unix_seconds, Urgency},
-    store::db::{for_update, Tx},
+    store::rows::{get_json, get_uuid},
 };
 
 /// Which candidate a position in a request stands for.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CandidateRef {
     /// `volunteer` or `resource`.
     pub kind: String,
@@ -142,14 +144,14 @@ impl DemandFacts {
 /// Builds the request for a demand from its street's candidate pool: the active volunteers
 /// with room and the active resources with capacity left. Residents' personal data never
 /// enters it.
-pub async fn prepare(state: &AppState, demand: &DemandFacts, config: &str) -> Result<Prepared> {
-    let pool = state.pools.get(state.db.read(), demand.street).await?;
-    Ok(prepare_from(state, demand, config, pool))
+pub async fn prepare(core: &Core, demand: &DemandFacts, config: &str) -> Result<Prepared> {
+    let pool = core.pools.get(core.db.read(), demand.street).await?;
+    Ok(prepare_from(core, demand, config, pool))
 }
 
 /// Builds the request from a pool the caller has just read.
 pub fn prepare_from(
-    state: &AppState,
+    core: &Core,
     demand: &DemandFacts,
     config: &str,
     pool: Arc<StreetPool>,
@@ -158,8 +160,8 @@ pub fn prepare_from(
     let (request, members) = pool.request(
         &spec,
         config,
-        state.now().unix_timestamp(),
-        state.plugins.settings().max_results,
+        core.now().unix_timestamp(),
+        core.plugins.settings().max_results,
     );
     Prepared {
         request,
@@ -168,7 +170,8 @@ pub fn prepare_from(
 }
 
 /// The rule a match used.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct RuleUsed {
     /// `builtin`, `rhai` or `wasm`.
     pub kind: String,
@@ -190,7 +193,8 @@ impl RuleUsed {
 }
 
 /// A fault, as reported in a match.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct FaultReport {
     /// `trap`, `timeout`, `limit`, `plugin_error`, `invalid_output` or `host`.
     pub kind: String,
@@ -202,7 +206,8 @@ pub struct FaultReport {
 }
 
 /// One ranked candidate.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct RankedCandidate {
     pub kind: String,
     pub id: Uuid,
@@ -212,7 +217,8 @@ pub struct RankedCandidate {
 }
 
 /// What a match produced.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct MatchResult {
     pub demand_id: Uuid,
     /// The rule whose ranking this is.
@@ -254,14 +260,14 @@ pub struct ActiveVersion {
     pub config: String,
 }
 
-pub async fn active_version(state: &AppState, street: Uuid) -> Result<Option<ActiveVersion>> {
+pub async fn active_version(core: &Core, street: Uuid) -> Result<Option<ActiveVersion>> {
     let row = sqlx::query(
         "SELECT v.id, v.number, v.kind, v.content_hash, v.config FROM street_plugins sp \
          JOIN plugin_versions v ON v.id = sp.active_version_id \
          WHERE sp.street_id = $1 AND v.status = 'ready'",
     )
     .bind(street.to_string())
-    .fetch_optional(state.db.read())
+    .fetch_optional(core.db.read())
     .await?;
     let Some(row) = row else { return Ok(None) };
     Ok(Some(ActiveVersion {
@@ -276,20 +282,20 @@ pub async fn active_version(state: &AppState, street: Uuid) -> Result<Option<Act
 /// The compiled form of a version: from memory, or compiled from its stored source (read
 /// only then: a WebAssembly module is large).
 pub async fn compiled(
-    state: &AppState,
+    core: &Core,
     version: Uuid,
     kind: PluginKind,
 ) -> Result<Result<Arc<Compiled>, crate::plugin::CompileError>> {
-    if let Some(c) = state.plugins.loaded(version) {
+    if let Some(c) = core.plugins.loaded(version) {
         return Ok(Ok(c));
     }
     let stored: String = sqlx::query("SELECT source FROM plugin_versions WHERE id = $1")
         .bind(version.to_string())
-        .fetch_one(state.db.read())
+        .fetch_one(core.db.read())
         .await?
         .try_get("source")?;
     let source = decode_source(kind, &stored)?;
-    let plugins = state.plugins.clone();
+    let plugins = core.plugins.clone();
     // Compiling WebAssembly takes a while: off the async runtime.
     tokio::task::spawn_blocking(move || plugins.load(version, kind, &source))
         .await
@@ -309,17 +315,17 @@ pub fn decode_source(kind: PluginKind, stored: &str) -> Result<Vec<u8>> {
 
 /// Ranks the candidates for a demand of `street` with the street's active rule. A plugin
 /// fault is recorded against its version and the built-in rule ranks instead.
-pub async fn match_demand(state: &AppState, facts: &DemandFacts) -> Result<MatchResult> {
+pub async fn match_demand(core: &Core, facts: &DemandFacts) -> Result<MatchResult> {
     // The version is read once: a match finishes on the version it started with, whatever is
     // activated meanwhile.
-    let active = active_version(state, facts.street).await?;
-    match_with(state, facts, active, None).await
+    let active = active_version(core, facts.street).await?;
+    match_with(core, facts, active, None).await
 }
 
 /// Ranks with a given active version (none: the built-in rule), from the street's pool as
 /// the caller just read it, or as it is now.
 pub async fn match_with(
-    state: &AppState,
+    core: &Core,
     facts: &DemandFacts,
     active: Option<ActiveVersion>,
     pool: Option<Arc<StreetPool>>,
@@ -330,13 +336,13 @@ pub async fn match_with(
         .map(|a| a.config.clone())
         .unwrap_or_default();
     let prepared = match pool {
-        Some(pool) => prepare_from(state, facts, &config, pool),
-        None => prepare(state, facts, &config).await?,
+        Some(pool) => prepare_from(core, facts, &config, pool),
+        None => prepare(core, facts, &config).await?,
     };
     let considered = prepared.request.candidate_count as usize;
     let Some(active) = active else {
         let (_, result) = run_builtin(prepared.request).await;
-        state.metrics.plugin_call("builtin", "ok");
+        core.telemetry.plugin_call("builtin", "ok");
         return Ok(MatchResult {
             demand_id: demand,
             rule: RuleUsed::builtin(),
@@ -348,10 +354,10 @@ pub async fn match_with(
             candidates_considered: considered,
             fault: None,
             log: vec![],
-            matched_at: state.now_ts(),
+            matched_at: core.now_ts(),
         });
     };
-    let (request, outcome, log) = match compiled(state, active.id, active.kind).await? {
+    let (request, outcome, log) = match compiled(core, active.id, active.kind).await? {
         Ok(plugin) => run_blocking(plugin, prepared.request).await,
         Err(e) => (
             prepared.request,
@@ -363,8 +369,8 @@ pub async fn match_with(
     };
     match outcome {
         Ok(ranked) => {
-            state.metrics.plugin_call(active.kind.as_str(), "ok");
-            reset_faults(state, active.id).await?;
+            core.telemetry.plugin_call(active.kind.as_str(), "ok");
+            reset_faults(core, active.id).await?;
             Ok(MatchResult {
                 demand_id: demand,
                 rule: RuleUsed {
@@ -377,15 +383,14 @@ pub async fn match_with(
                 candidates_considered: considered,
                 fault: None,
                 log: log.lines,
-                matched_at: state.now_ts(),
+                matched_at: core.now_ts(),
             })
         }
         Err(fault) => {
-            state
-                .metrics
+            core.telemetry
                 .plugin_call(active.kind.as_str(), fault.kind());
             tracing::warn!(street = %street, plugin_version = %active.id, number = active.number, kind = fault.kind(), error = %fault, "plugin fault; falling back to the built-in rule");
-            let quarantined = record_fault(state, street, active.id, &fault).await?;
+            let quarantined = record_fault(core, street, active.id, &fault).await?;
             // The built-in rule runs with its own defaults, not the plugin's configuration.
             let mut request = request;
             request.config.clear();
@@ -404,23 +409,23 @@ pub async fn match_with(
                     quarantined,
                 }),
                 log: log.lines,
-                matched_at: state.now_ts(),
+                matched_at: core.now_ts(),
             })
         }
     }
 }
 
-async fn reset_faults(state: &AppState, version: Uuid) -> Result<()> {
+async fn reset_faults(core: &Core, version: Uuid) -> Result<()> {
     // Only a version with faults on record is written to, so a healthy plugin costs no write.
     let faulty =
         sqlx::query("SELECT 1 FROM plugin_versions WHERE id = $1 AND consecutive_faults > 0")
             .bind(version.to_string())
-            .fetch_optional(state.db.read())
+            .fetch_optional(core.db.read())
             .await?;
     if faulty.is_some() {
         sqlx::query("UPDATE plugin_versions SET consecutive_faults = 0 WHERE id = $1")
             .bind(version.to_string())
-            .execute(state.db.write())
+            .execute(core.db.write())
             .await?;
     }
     Ok(())
@@ -429,7 +434,7 @@ async fn reset_faults(state: &AppState, version: Uuid) -> Result<()> {
 /// Records a fault; quarantines the version when it reaches the limit of consecutive faults.
 /// Returns whether this fault quarantined it. Host faults are logged but not held against it.
 pub(crate) async fn record_fault(
-    state: &AppState,
+    core: &Core,
     street: Uuid,
     version: Uuid,
     fault: &Fault,
@@ -437,7 +442,7 @@ pub(crate) async fn record_fault(
     if !fault.is_plugins() {
         return Ok(false);
     }
-    let at = state.now_ts();
+    let at = core.now_ts();
     let mut message = fault.to_string();
     if message.len() > 2000 {
         let mut cut = 2000;
@@ -446,7 +451,7 @@ pub(crate) async fn record_fault(
         }
         message.truncate(cut);
     }
-    let mut tx = state.db.write().begin().await?;
+    let mut tx = core.db.write().begin().await?;
     sqlx::query("INSERT INTO plugin_faults (id, version_id, street_id, kind, message, at) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(Uuid::now_v7().to_string())
         .bind(version.to_string())
@@ -465,7 +470,7 @@ pub(crate) async fn record_fault(
     .await?;
     let consecutive: i64 = row.try_get("consecutive_faults")?;
     let status: String = row.try_get("status")?;
-    let limit = i64::from(state.plugins.settings().quarantine_after);
+    let limit = i64::from(core.plugins.settings().quarantine_after);
     let quarantine = status == "ready" && consecutive >= limit;
     if quarantine {
         sqlx::query(
@@ -484,7 +489,7 @@ pub(crate) async fn record_fault(
             .await?;
     }
     tx.commit().await?;
-    state.metrics.plugin_fault(fault.kind());
+    core.telemetry.plugin_fault(fault.kind());
     if quarantine {
         tracing::warn!(street = %street, plugin_version = %version, faults = consecutive, "plugin version quarantined; the street uses the built-in rule until it deploys a fix");
     }

@@ -10,12 +10,12 @@ use sqlx::Row;
 use time::Duration;
 use uuid::Uuid;
 
-use crate::{
+use super::{
     dispatch::{escalate, offer_onward, settings_for},
-    lists::get_uuid,
-    state::AppState,
+    Core,
 };
-use gongjian_core::{domain::format_ts, store::events::record_event, Result};
+use crate::store::rows::get_uuid;
+use crate::{domain::format_ts, store::events::record_event, Result};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +31,8 @@ const BATCH: i64 = 200;
 
 /// One pass over the deadlines that have passed. Each order is acted on in a transaction of
 /// its own, which reads nothing through any other connection.
-pub async fn tick(state: &AppState) -> Result<Tick> {
-    let at = state.now();
+pub async fn tick(core: &Core) -> Result<Tick> {
+    let at = core.now();
     let now = format_ts(at);
     let mut done = Tick::default();
 
@@ -42,12 +42,12 @@ pub async fn tick(state: &AppState) -> Result<Tick> {
     )
     .bind(now.clone())
     .bind(BATCH)
-    .fetch_all(state.db.read())
+    .fetch_all(core.db.read())
     .await?;
     for row in &expired {
         let id = get_uuid(row, "id")?;
         let deadline: String = row.try_get("accept_deadline")?;
-        let mut tx = state.db.write().begin().await?;
+        let mut tx = core.db.write().begin().await?;
         // Claim the deadline: only one instance gets a row here.
         let claimed = sqlx::query(
             "UPDATE service_orders SET accept_deadline = NULL, updated_at = $1 \
@@ -91,14 +91,14 @@ pub async fn tick(state: &AppState) -> Result<Tick> {
     )
     .bind(now.clone())
     .bind(BATCH)
-    .fetch_all(state.db.read())
+    .fetch_all(core.db.read())
     .await?;
     for row in &overdue {
         let id = get_uuid(row, "id")?;
         let street = get_uuid(row, "street_id")?;
         let deadline: String = row.try_get("complete_deadline")?;
         let settings = settings_for(
-            state.db.read(),
+            core.db.read(),
             street,
             &row.try_get::<String, _>("category")?,
         )
@@ -106,7 +106,7 @@ pub async fn tick(state: &AppState) -> Result<Tick> {
         // The escalated case gets as long again as the category allows, at least two hours.
         let grace = Duration::minutes(settings.complete_minutes.unwrap_or(120).max(120));
         let new_deadline = at + grace;
-        let mut tx = state.db.write().begin().await?;
+        let mut tx = core.db.write().begin().await?;
         let claimed = sqlx::query(
             "UPDATE service_orders SET complete_deadline = $1, updated_at = $2 \
              WHERE id = $3 AND status IN ('accepted', 'in_progress') AND complete_deadline = $4",
@@ -139,13 +139,13 @@ pub async fn tick(state: &AppState) -> Result<Tick> {
 }
 
 /// Runs [`tick`] every `every` until the process stops.
-pub fn spawn(state: AppState, every: StdDuration) -> tokio::task::JoinHandle<()> {
+pub fn spawn(core: Core, every: StdDuration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             interval.tick().await;
-            match tick(&state).await {
+            match tick(&core).await {
                 Ok(t) if t != Tick::default() => {
                     tracing::info!(
                         expired_offers = t.expired_offers,

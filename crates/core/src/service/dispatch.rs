@@ -2,29 +2,28 @@
 //! (吹哨) when candidates run out or a deadline passes. Used by the order API, by filing (when a
 //! street dispatches automatically) and by the scheduler.
 
-use gongjian_core::{Error, Result};
+use crate::{Error, Result};
 use std::{collections::HashMap, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use time::{Duration, OffsetDateTime};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{
-    lists::get_uuid,
+use super::{
     matching::{self, ActiveVersion, DemandFacts, MatchResult, RankedCandidate},
     pool::StreetPool,
-    state::AppState,
+    Core,
 };
-use gongjian_core::{
+use crate::store::rows::get_uuid;
+use crate::{
     domain::OrderStatus,
     store::{
         events::{record_event, record_events},
         orders::cancel_order_row,
     },
 };
-use gongjian_core::{
+use crate::{
     domain::{end_of_local_day, format_ts, parse_instant},
     store::db::{Sql, Tx},
 };
@@ -33,7 +32,8 @@ use gongjian_core::{
 pub const ESCALATED_TO: &str = "street_admins,district";
 
 /// How a street dispatches demands of a category.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Settings {
     /// Dispatch a demand as soon as it is filed.
     pub auto_dispatch: bool,
@@ -251,7 +251,7 @@ pub struct Plan {
 /// from `pool` when the caller has just read the street's. `offer_count` overrides the
 /// street's setting.
 pub async fn plan(
-    state: &AppState,
+    core: &Core,
     demand: &DemandFacts,
     active: Option<ActiveVersion>,
     pool: Option<Arc<StreetPool>>,
@@ -259,7 +259,7 @@ pub async fn plan(
     offer_count: Option<i64>,
 ) -> Result<Plan> {
     let offer_count = offer_count.unwrap_or(settings.offer_count).max(1) as usize;
-    let matched = matching::match_with(state, demand, active, pool).await?;
+    let matched = matching::match_with(core, demand, active, pool).await?;
     Ok(Plan {
         settings,
         offer_count,
@@ -378,14 +378,14 @@ pub struct Ranked {
 /// out of candidates (`unassigned`). Nothing is written; [`commit_dispatch`] writes it. The
 /// ranking runs outside any transaction: a plugin call never holds a connection.
 /// `offer_count` overrides the street's setting.
-pub async fn rank(state: &AppState, demand: Uuid, offer_count: Option<i64>) -> Result<Ranked> {
-    let facts = DemandFacts::read(state.db.read(), demand).await?;
+pub async fn rank(core: &Core, demand: Uuid, offer_count: Option<i64>) -> Result<Ranked> {
+    let facts = DemandFacts::read(core.db.read(), demand).await?;
     if !matches!(facts.status.as_str(), "open" | "dispatched") {
         return Err(not_dispatchable());
     }
-    let settings = settings_for(state.db.read(), facts.street, &facts.category).await?;
-    let active = matching::active_version(state, facts.street).await?;
-    let plan = plan(state, &facts, active, None, settings, offer_count).await?;
+    let settings = settings_for(core.db.read(), facts.street, &facts.category).await?;
+    let active = matching::active_version(core, facts.street).await?;
+    let plan = plan(core, &facts, active, None, settings, offer_count).await?;
     Ok(Ranked { facts, plan })
 }
 
@@ -504,7 +504,7 @@ pub async fn offer_onward(
     .await?;
     let street = get_uuid(&row, "street_id")?;
     let demand = get_uuid(&row, "demand_id")?;
-    let ranking: Vec<RankedCandidate> = crate::lists::get_json(&row, "ranking")?;
+    let ranking: Vec<RankedCandidate> = crate::store::rows::get_json(&row, "ranking")?;
     let settings = settings_for(&mut **tx, street, &row.try_get::<String, _>("category")?).await?;
     let at = format_ts(now);
     let next = row.try_get::<i64, _>("next_rank")? as usize;

@@ -5,7 +5,7 @@
 //! served grids, names) changes when the registry does; the *load* tier (orders open and done,
 //! minutes served, last order, rating, capacity left) changes with every order transition.
 //! Each street carries a counter per tier in the database, moved in the same transaction as
-//! any change to that tier ([`touch_registry`], [`touch_load`] and their variants). A
+//! any change to that tier (`store::counters`). A
 //! dispatch reads the two counters (one indexed read) and rebuilds only the tier whose counter
 //! moved, so the copy it ranks is never older than the last committed change, and several
 //! hosts on one database stay correct without talking to each other.
@@ -13,7 +13,7 @@
 //! The counters are read before the data, so a copy may hold changes newer than its stamp,
 //! never older: at worst the next dispatch reloads a tier it did not need to.
 
-use gongjian_core::{Error, Result};
+use crate::{Error, Result};
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -26,110 +26,9 @@ use gongjian_plugin_sdk::{
 use sqlx::Row;
 use uuid::Uuid;
 
-use crate::{
-    dispatch::{choose_settings, stored_settings, Settings},
-    lists::{get_json, get_opt_uuid, get_uuid},
-};
-use gongjian_core::domain::{
-    clock_minutes, unix_seconds, WeeklySlot, DEFAULT_CATEGORIES, LOCAL_OFFSET,
-};
-
-type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
-
-/// Moves the registry counter of a street: its volunteers, resources, grids or communities
-/// changed.
-pub async fn touch_registry(tx: &mut Tx<'_>, street: Uuid) -> Result<()> {
-    sqlx::query("UPDATE streets SET registry_version = registry_version + 1 WHERE id = $1")
-        .bind(street.to_string())
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Moves both counters of every street a resource serves: its profile or its capacity
-/// changed.
-pub async fn touch_resource(tx: &mut Tx<'_>, resource: Uuid) -> Result<()> {
-    sqlx::query(
-        "UPDATE streets SET registry_version = registry_version + 1, load_version = load_version + 1 \
-         WHERE id IN (SELECT street_id FROM resource_streets WHERE resource_id = $1)",
-    )
-    .bind(resource.to_string())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Moves the registry counter of every street served by the resources a unit or a volunteer
-/// owns (`owner` is `owner_unit_id` or `owner_volunteer_id`).
-pub async fn touch_owned_registry(tx: &mut Tx<'_>, owner: Owner, id: Uuid) -> Result<()> {
-    let column = match owner {
-        Owner::Unit => "owner_unit_id",
-        Owner::Volunteer => "owner_volunteer_id",
-    };
-    sqlx::query(&format!(
-        "UPDATE streets SET registry_version = registry_version + 1 WHERE id IN \
-         (SELECT rs.street_id FROM resource_streets rs JOIN resources r ON r.id = rs.resource_id WHERE r.{column} = $1)"
-    ))
-    .bind(id.to_string())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// Who owns resources.
-#[derive(Debug, Clone, Copy)]
-pub enum Owner {
-    Unit,
-    Volunteer,
-}
-
-/// Recomputes a candidate's record in a street from its orders and moves the load counter of
-/// the street (and, for a resource, whose capacity every street it serves sees, of those
-/// streets too). Called in the transaction of every order change that alters a record.
-///
-/// The candidate's row is locked first: two transactions changing orders of one candidate
-/// take turns here, and the second counts what the first committed, so the record never
-/// misses a change made at the same moment.
-pub async fn touch_load(tx: &mut Tx<'_>, street: Uuid, kind: &str, candidate: Uuid) -> Result<()> {
-    let table = if kind == "resource" {
-        "resources"
-    } else {
-        "volunteers"
-    };
-    gongjian_core::store::db::lock_row(tx, table, candidate).await?;
-    sqlx::query(
-        "INSERT INTO candidate_loads (street_id, candidate_id, open_orders, completed_orders, service_minutes, \
-         last_order_at, average_rating) \
-         SELECT $1, $2, \
-         COALESCE(SUM(CASE WHEN status IN ('accepted', 'in_progress') THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(CASE WHEN status = 'completed' THEN 1 ELSE 0 END), 0), \
-         COALESCE(SUM(service_minutes), 0), MAX(accepted_at), CAST(AVG(rating) AS DOUBLE PRECISION) \
-         FROM service_orders WHERE street_id = $1 AND assignee_id = $2 \
-         ON CONFLICT (street_id, candidate_id) DO UPDATE SET open_orders = excluded.open_orders, \
-         completed_orders = excluded.completed_orders, service_minutes = excluded.service_minutes, \
-         last_order_at = excluded.last_order_at, average_rating = excluded.average_rating",
-    )
-    .bind(street.to_string())
-    .bind(candidate.to_string())
-    .execute(&mut **tx)
-    .await?;
-    if kind == "resource" {
-        sqlx::query(
-            "UPDATE streets SET load_version = load_version + 1 WHERE id = $1 \
-             OR id IN (SELECT street_id FROM resource_streets WHERE resource_id = $2)",
-        )
-        .bind(street.to_string())
-        .bind(candidate.to_string())
-        .execute(&mut **tx)
-        .await?;
-    } else {
-        sqlx::query("UPDATE streets SET load_version = load_version + 1 WHERE id = $1")
-            .bind(street.to_string())
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
-}
+use super::dispatch::{choose_settings, stored_settings, Settings};
+use crate::domain::{clock_minutes, unix_seconds, WeeklySlot, DEFAULT_CATEGORIES, LOCAL_OFFSET};
+use crate::store::rows::{get_json, get_opt_uuid, get_uuid};
 
 /// A weekly slot in minutes since local midnight.
 #[derive(Debug, Clone, Copy)]
@@ -304,7 +203,7 @@ impl StreetPool {
     }
 
     /// How the street dispatches a category: its own settings, else the street's default, else
-    /// the built-in default (as [`crate::dispatch::settings_for`] reads them).
+    /// the built-in default (as [`super::dispatch::settings_for`] reads them).
     pub fn settings(&self, category: &str) -> Settings {
         choose_settings(&self.registry.settings, category)
     }
@@ -646,7 +545,7 @@ async fn load_loads(db: &sqlx::AnyPool, street: Uuid, version: i64) -> Result<Lo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gongjian_core::domain::{parse_instant, Weekday};
+    use crate::domain::{parse_instant, Weekday};
 
     #[test]
     fn weekly_slots_cover_windows_in_local_time() {
