@@ -66,7 +66,10 @@ pub fn app(state: AppState) -> Router {
         .fallback(|uri: Uri| async move { AppError::RouteNotFound(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn(extract::utf8_only))
-        .layer(middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(|_: Box<dyn std::any::Any + Send>| {
             axum::response::IntoResponse::into_response(AppError::from(anyhow::anyhow!(

@@ -1,6 +1,6 @@
 //! Prometheus metrics, served as text at `/metrics`.
 
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use axum::{
     extract::{MatchedPath, Request, State},
@@ -14,8 +14,6 @@ use prometheus_client::{
 };
 
 use gongjian_core::service::telemetry::Telemetry;
-
-use crate::state::AppState;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -73,7 +71,7 @@ impl Metrics {
 }
 
 /// Counts and times every request.
-pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().to_string();
     let route = req
@@ -83,8 +81,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         .unwrap_or_else(|| "unmatched".to_string());
     let response = next.run(req).await;
     let elapsed = start.elapsed().as_secs_f64();
-    state
-        .metrics
+    metrics
         .requests
         .get_or_create(&RequestLabels {
             method: method.clone(),
@@ -92,8 +89,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
             status: response.status().as_u16(),
         })
         .inc();
-    state
-        .metrics
+    metrics
         .latency
         .get_or_create(&RouteLabels { method, route })
         .observe(elapsed);

@@ -7,6 +7,7 @@ use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
 pub mod access;
 pub mod clock;
 pub mod rules;
+pub mod settings;
 
 use crate::{error::FieldError, Error};
 

@@ -3,9 +3,8 @@
 //! street dispatches automatically) and by the scheduler.
 
 use crate::{Error, Result};
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
@@ -16,6 +15,7 @@ use super::{
     Core,
 };
 use crate::store::rows::get_uuid;
+use crate::{domain::settings::Settings, store::settings::settings_for};
 use crate::{
     domain::OrderStatus,
     store::{
@@ -30,89 +30,6 @@ use crate::{
 
 /// Whom an escalation goes to: the street's admins, and the district's departments (街呼区应).
 pub const ESCALATED_TO: &str = "street_admins,district";
-
-/// How a street dispatches demands of a category.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-pub struct Settings {
-    /// Dispatch a demand as soon as it is filed.
-    pub auto_dispatch: bool,
-    /// Candidates offered at once (the first to accept wins); 1 offers one after another.
-    pub offer_count: i64,
-    /// Minutes the offered candidates have to accept before the next ones are offered.
-    pub accept_minutes: i64,
-    /// Minutes the assignee has to complete; none: by the requested window's end, or by the
-    /// end of the day the demand was filed (当日必达).
-    pub complete_minutes: Option<i64>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            auto_dispatch: false,
-            offer_count: 3,
-            accept_minutes: 30,
-            complete_minutes: None,
-        }
-    }
-}
-
-/// A street's stored settings by category (`''` for its default), for `category`s in `only`
-/// or, with none, all of them.
-pub async fn stored_settings<'e, E>(
-    db: E,
-    street: Uuid,
-    only: Option<&str>,
-) -> Result<HashMap<String, Settings>>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let mut sql = Sql::new(
-        "SELECT category, auto_dispatch, offer_count, accept_minutes, complete_minutes FROM dispatch_settings \
-         WHERE street_id = ",
-    );
-    sql.bind(street.to_string());
-    if let Some(category) = only {
-        sql.push(" AND category IN (")
-            .bind(category.to_string())
-            .push(", '')");
-    }
-    sql.fetch_all(db)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String, _>("category")?,
-                Settings {
-                    auto_dispatch: r.try_get::<i64, _>("auto_dispatch")? != 0,
-                    offer_count: r.try_get("offer_count")?,
-                    accept_minutes: r.try_get("accept_minutes")?,
-                    complete_minutes: r.try_get("complete_minutes")?,
-                },
-            ))
-        })
-        .collect()
-}
-
-/// The settings for a category among a street's stored ones: its own, else the street's
-/// default, else the built-in default.
-pub fn choose_settings(stored: &HashMap<String, Settings>, category: &str) -> Settings {
-    stored
-        .get(category)
-        .or_else(|| stored.get(""))
-        .cloned()
-        .unwrap_or_default()
-}
-
-/// The settings for a category of a street, read from the database (a pool, or the
-/// transaction that acts on them).
-pub async fn settings_for<'e, E>(db: E, street: Uuid, category: &str) -> Result<Settings>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let stored = stored_settings(db, street, Some(category)).await?;
-    Ok(choose_settings(&stored, category))
-}
 
 /// When an accepted order must be completed.
 pub fn complete_deadline(

@@ -26,9 +26,12 @@ use gongjian_plugin_sdk::{
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::dispatch::{choose_settings, stored_settings, Settings};
 use crate::domain::{clock_minutes, unix_seconds, WeeklySlot, DEFAULT_CATEGORIES, LOCAL_OFFSET};
 use crate::store::rows::{get_json, get_opt_uuid, get_uuid};
+use crate::{
+    domain::settings::{choose_settings, Settings},
+    store::settings::stored_settings,
+};
 
 /// A weekly slot in minutes since local midnight.
 #[derive(Debug, Clone, Copy)]

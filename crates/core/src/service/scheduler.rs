@@ -11,10 +11,10 @@ use time::Duration;
 use uuid::Uuid;
 
 use super::{
-    dispatch::{escalate, offer_onward, settings_for},
+    dispatch::{escalate, offer_onward},
     Core,
 };
-use crate::store::rows::get_uuid;
+use crate::store::{rows::get_uuid, settings::settings_for};
 use crate::{domain::format_ts, store::events::record_event, Result};
 
 /// What one pass did.

@@ -11,6 +11,7 @@ pub mod group_commit;
 pub mod orders;
 pub mod page;
 pub mod rows;
+pub mod settings;
 pub mod tokens;
 pub mod units;
 

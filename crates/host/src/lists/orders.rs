@@ -560,7 +560,8 @@ async fn accept(
         .into());
     }
     let category: String = l.row.try_get("category")?;
-    let settings = dispatch::settings_for(&mut *tx, l.street, &category).await?;
+    let settings =
+        gongjian_core::store::settings::settings_for(&mut *tx, l.street, &category).await?;
     let window_end: Option<String> = l.row.try_get("window_end")?;
     let filed: String = l.row.try_get("demand_created_at")?;
     let complete_by = dispatch::complete_deadline(&settings, now, window_end.as_deref(), &filed);

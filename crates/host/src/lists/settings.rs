@@ -18,13 +18,13 @@ use crate::{
     state::AppState,
 };
 use gongjian_core::domain::rules;
-use gongjian_core::service::dispatch::{settings_for, Settings};
 use gongjian_core::store::counters;
 use gongjian_core::{
     domain::access::Principal,
     domain::access::{Action, Target},
     domain::Check,
 };
+use gongjian_core::{domain::settings::Settings, store::settings::settings_for};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
