@@ -6,6 +6,9 @@ use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
 
 pub mod access;
 pub mod clock;
+pub mod demand;
+pub mod matching;
+pub mod order;
 pub mod rules;
 pub mod settings;
 

@@ -8,7 +8,6 @@
 //! against the version as a ranking fault does, towards quarantine.
 
 use gongjian_plugin_sdk::{PointsRequest, TriageRequest};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
@@ -16,55 +15,10 @@ use super::{
     pool::StreetPool,
     Core,
 };
+pub use crate::domain::demand::{Filed, Triage};
 use crate::domain::{Channel, Urgency};
 use crate::plugin::host::{points_blocking, triage_blocking};
 use crate::Result;
-
-/// What a demand was filed with, before triage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-pub struct Filed {
-    pub category: String,
-    pub urgency: Urgency,
-    pub tags: Vec<String>,
-}
-
-/// How a demand was triaged on intake.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-pub struct Triage {
-    /// `none` (the street's rule does not triage), `rhai` or `wasm`.
-    pub rule: String,
-    pub version_id: Option<Uuid>,
-    pub version_number: Option<i64>,
-    pub content_hash: Option<String>,
-    /// What the demand was filed with.
-    pub filed: Filed,
-    /// The fields the rule changed: `category`, `urgency`, `tags`. Empty: kept as filed.
-    pub changed: Vec<String>,
-    /// The rule's reason, or why the demand was kept as filed.
-    pub note: String,
-    /// When the rule faulted and the demand was kept as filed.
-    pub fault: Option<FaultReport>,
-    pub at: String,
-}
-
-impl Triage {
-    /// A line for the demand's event record.
-    pub fn summary(&self) -> String {
-        let rule = match self.version_number {
-            Some(n) => format!("{} v{n}", self.rule),
-            None => self.rule.clone(),
-        };
-        if let Some(f) = &self.fault {
-            return format!("{rule} faulted ({}); kept as filed", f.kind);
-        }
-        if self.changed.is_empty() {
-            return format!("{rule}: kept as filed; {}", self.note);
-        }
-        format!("{rule}: {} changed; {}", self.changed.join(", "), self.note)
-    }
-}
 
 const REDACTED: &str = "＊＊＊";
 

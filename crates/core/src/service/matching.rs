@@ -9,13 +9,15 @@ use gongjian_plugin_sdk::{
     builder::{DemandSpec, OwnedRequest},
     Ranked,
 };
-use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use uuid::Uuid;
 
 use super::{
     pool::{Member, StreetPool},
     Core,
+};
+pub use crate::domain::matching::{
+    CandidateRef, FaultReport, MatchResult, RankedCandidate, RuleUsed,
 };
 use crate::{
     domain::{unix_seconds, Urgency},
@@ -28,17 +30,6 @@ use crate::{
     },
     store::rows::{get_json, get_uuid},
 };
-
-/// Which candidate a position in a request stands for.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-pub struct CandidateRef {
-    /// `volunteer` or `resource`.
-    pub kind: String,
-    pub id: Uuid,
-    /// The volunteer's name or the resource's title.
-    pub name: String,
-}
 
 /// What the positions of a request stand for.
 pub enum Refs {
@@ -167,71 +158,6 @@ pub fn prepare_from(
         request,
         refs: Refs::Pool(pool, members),
     }
-}
-
-/// The rule a match used.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-pub struct RuleUsed {
-    /// `builtin`, `rhai` or `wasm`.
-    pub kind: String,
-    /// The plugin version, when a plugin ranked.
-    pub version_id: Option<Uuid>,
-    pub version_number: Option<i64>,
-    pub content_hash: Option<String>,
-}
-
-impl RuleUsed {
-    pub fn builtin() -> Self {
-        RuleUsed {
-            kind: "builtin".into(),
-            version_id: None,
-            version_number: None,
-            content_hash: None,
-        }
-    }
-}
-
-/// A fault, as reported in a match.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-pub struct FaultReport {
-    /// `trap`, `timeout`, `limit`, `plugin_error`, `invalid_output` or `host`.
-    pub kind: String,
-    pub message: String,
-    /// The version that failed.
-    pub version_id: Uuid,
-    /// Whether the version was quarantined by this fault.
-    pub quarantined: bool,
-}
-
-/// One ranked candidate.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-pub struct RankedCandidate {
-    pub kind: String,
-    pub id: Uuid,
-    pub name: String,
-    pub score: f64,
-    pub reason: String,
-}
-
-/// What a match produced.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
-pub struct MatchResult {
-    pub demand_id: Uuid,
-    /// The rule whose ranking this is.
-    pub rule: RuleUsed,
-    /// Best first.
-    pub ranked: Vec<RankedCandidate>,
-    /// How many candidates the rule was given.
-    pub candidates_considered: usize,
-    /// When the street's plugin failed and the built-in rule ranked instead.
-    pub fault: Option<FaultReport>,
-    /// The plugin's print/debug lines (rhai).
-    pub log: Vec<String>,
-    pub matched_at: String,
 }
 
 pub fn describe(ranked: &[Ranked], refs: &Refs) -> Vec<RankedCandidate> {

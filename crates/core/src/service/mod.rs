@@ -6,7 +6,9 @@
 
 pub mod dispatch;
 pub mod hooks;
+pub mod intake;
 pub mod matching;
+pub mod orders;
 pub mod pool;
 pub mod scheduler;
 pub mod telemetry;

@@ -6,12 +6,14 @@
 pub mod check;
 pub mod counters;
 pub mod db;
+pub mod demands;
 pub mod events;
 pub mod group_commit;
 pub mod orders;
 pub mod page;
 pub mod rows;
 pub mod settings;
+pub mod streets;
 pub mod tokens;
 pub mod units;
 

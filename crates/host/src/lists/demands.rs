@@ -6,19 +6,15 @@ use axum::{
     Json,
 };
 use gongjian_core::Error;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::{any::AnyRow, Row};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{
-    get_json, get_uuid, push_in, push_json_contains,
-    streets::{category_exists, grid_street},
-    to_json, Created,
-};
+use super::{get_json, get_uuid, push_in, push_json_contains, to_json, Created};
 use crate::{
-    error::{AppError, AppResult},
+    error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
     state::AppState,
 };
@@ -26,11 +22,17 @@ use gongjian_core::domain::rules;
 use gongjian_core::{
     domain::access::Principal,
     domain::access::{Action, ListScope, Target},
-    domain::{
-        format_ts, mask_address, mask_name, mask_phone, Channel, Check, DemandStatus, Urgency,
-    },
+    domain::{Channel, Check, DemandStatus, Urgency},
     store::db::{for_update, Sql},
     store::page::{Page, PageRequest},
+};
+use gongjian_core::{
+    domain::demand::{check_resident, shown_to, CreateDemand, Demand, Resident, UpdateDemand},
+    service::intake,
+    store::{
+        demands,
+        streets::{category_exists, grid_street},
+    },
 };
 use gongjian_core::{
     domain::OrderStatus,
@@ -39,101 +41,11 @@ use gongjian_core::{
         orders::cancel_order_row,
     },
 };
-use gongjian_core::{
-    service::dispatch,
-    service::hooks::{self, Intake, Triage},
-    service::matching::{self, DemandFacts},
-};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_demands, create_demand))
         .routes(routes!(get_demand, update_demand))
-}
-
-/// The resident behind a demand: personal data.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Resident {
-    pub name: String,
-    pub phone: String,
-    pub address: String,
-}
-
-/// The resident as an answer shows them: in full, or masked for those who may not see it.
-/// (Masked text does not follow the input rules of [`Resident`].)
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ResidentView {
-    name: String,
-    phone: String,
-    address: String,
-}
-
-/// A resident's need.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Demand {
-    pub id: Uuid,
-    pub street_id: Uuid,
-    pub grid_id: Uuid,
-    pub category: String,
-    pub tags: Vec<String>,
-    pub urgency: Urgency,
-    pub channel: Channel,
-    pub description: String,
-    /// In full for the street's admins and grid workers; masked (`张**`, `138****5678`) for
-    /// everyone else.
-    #[schema(value_type = ResidentView)]
-    pub resident: Resident,
-    /// Whether `resident` is masked in this response.
-    pub resident_masked: bool,
-    /// When the resident wants the service, RFC 3339.
-    pub window_start: Option<String>,
-    pub window_end: Option<String>,
-    pub status: DemandStatus,
-    /// Set when the resident rated the service 2 or less: the street looks at it again.
-    pub flagged: bool,
-    /// How the street's rule triaged it on intake (absent for demands filed before triage).
-    pub triage: Option<Triage>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateDemand {
-    /// The grid where the service is needed; the demand belongs to its street.
-    pub grid_id: Uuid,
-    pub category: String,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// Default `normal`.
-    pub urgency: Option<Urgency>,
-    pub channel: Channel,
-    pub description: String,
-    pub resident: Resident,
-    pub window_start: Option<String>,
-    pub window_end: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateDemand {
-    pub grid_id: Option<Uuid>,
-    pub category: Option<String>,
-    pub tags: Option<Vec<String>>,
-    pub urgency: Option<Urgency>,
-    pub description: Option<String>,
-    pub resident: Option<Resident>,
-    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
-    #[schema(value_type = Option<String>)]
-    pub window_start: Option<Option<String>>,
-    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
-    #[schema(value_type = Option<String>)]
-    pub window_end: Option<Option<String>>,
-    /// `cancelled` withdraws an open or dispatched demand; `open` reopens a cancelled one.
-    /// Other statuses are reached through dispatch.
-    pub status: Option<DemandStatus>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -159,64 +71,7 @@ pub struct ListDemands {
 }
 
 fn demand_from_row(row: &AnyRow, caller: &Principal) -> AppResult<Demand> {
-    let demand = Demand {
-        id: get_uuid(row, "id")?,
-        street_id: get_uuid(row, "street_id")?,
-        grid_id: get_uuid(row, "grid_id")?,
-        category: row.try_get("category")?,
-        tags: get_json(row, "tags")?,
-        urgency: Urgency::from_db(&row.try_get::<String, _>("urgency")?)?,
-        channel: Channel::from_db(&row.try_get::<String, _>("channel")?)?,
-        description: row.try_get("description")?,
-        resident: Resident {
-            name: row.try_get("resident_name")?,
-            phone: row.try_get("resident_phone")?,
-            address: row.try_get("resident_address")?,
-        },
-        resident_masked: false,
-        window_start: row.try_get("window_start")?,
-        window_end: row.try_get("window_end")?,
-        status: DemandStatus::from_db(&row.try_get::<String, _>("status")?)?,
-        flagged: super::get_bool(row, "flagged")?,
-        triage: row
-            .try_get::<Option<String>, _>("triage")?
-            .map(|t| serde_json::from_str(&t))
-            .transpose()
-            .map_err(|e| Error::Internal(anyhow::anyhow!("bad triage record: {e}")))?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    };
-    Ok(shown_to(demand, caller))
-}
-
-/// A demand as `caller` may see it: the resident's data masked unless the caller needs it.
-fn shown_to(mut demand: Demand, caller: &Principal) -> Demand {
-    if !caller.sees_resident_data(demand.street_id) {
-        let r = &demand.resident;
-        demand.resident = Resident {
-            name: mask_name(&r.name),
-            phone: mask_phone(&r.phone),
-            address: mask_address(&r.address),
-        };
-        demand.resident_masked = true;
-    }
-    demand
-}
-
-async fn fetch_row(db: &sqlx::AnyPool, id: Uuid) -> AppResult<AnyRow> {
-    sqlx::query("SELECT * FROM demands WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound("demand").into())
-}
-
-fn check_resident(c: &mut Check, r: &Resident) -> Resident {
-    Resident {
-        name: c.text("resident.name", &r.name, rules::PERSON_NAME),
-        phone: c.phone("resident.phone", &r.phone),
-        address: c.text("resident.address", &r.address, rules::ADDRESS),
-    }
+    Ok(shown_to(demands::from_row(row)?, caller))
 }
 
 async fn grid_in_street(db: &sqlx::AnyPool, grid: Uuid) -> gongjian_core::Result<Uuid> {
@@ -229,17 +84,8 @@ async fn require_category(db: &sqlx::AnyPool, street: Uuid, category: &str) -> A
     if category_exists(db, street, category).await? {
         Ok(())
     } else {
-        Err(unknown_category(category))
+        Err(intake::unknown_category(category).into())
     }
-}
-
-fn unknown_category(category: &str) -> AppError {
-    Error::field(
-        "category",
-        "unknown_category",
-        format!("{category:?} is not a category of this street"),
-    )
-    .into()
 }
 
 #[utoipa::path(get, path = "/api/v1/demands", tag = "demands", params(ListDemands),
@@ -318,144 +164,8 @@ async fn create_demand(
     caller: Principal,
     ApiJson(body): ApiJson<CreateDemand>,
 ) -> AppResult<Created<Demand>> {
-    // Reads only: the writes go through the committer.
-    let db = state.db.read();
-    let mut c = Check::new();
-    let category = c.code("category", &body.category, rules::CODE);
-    let tags = c.labels("tags", &body.tags);
-    let description = c.text("description", &body.description, rules::DESCRIPTION);
-    let resident = check_resident(&mut c, &body.resident);
-    let start = c.ts("window_start", body.window_start.as_deref());
-    let end = c.ts("window_end", body.window_end.as_deref());
-    c.window("window_end", &start, &end);
-    c.finish()?;
-    let street = grid_in_street(db, body.grid_id).await?;
-    caller.authorize(Action::Create, Target::Demand { street })?;
-    // The street's pool is current as of this read; it knows the street's categories.
-    let pool = state.pools.get(db, street).await?;
-    if !pool.has_category(&category) {
-        return Err(unknown_category(&category));
-    }
-    let id = Uuid::now_v7();
-    let filed = state.now();
-    let filed_at = format_ts(filed);
-    let urgency = body.urgency.unwrap_or(Urgency::Normal);
-    let mut facts = DemandFacts {
-        id,
-        street,
-        grid: body.grid_id,
-        category,
-        tags,
-        urgency,
-        window_start: start,
-        window_end: end,
-        filed_at: filed_at.clone(),
-        status: "open".into(),
-    };
-    // The street's rule may correct what was filed; the decision is kept either way.
-    let active = matching::active_version(&state, street).await?;
-    let triage = hooks::triage(
-        &state,
-        active.as_ref(),
-        &pool,
-        &mut facts,
-        Intake {
-            channel: body.channel,
-            description: &description,
-            resident: [&resident.name, &resident.phone, &resident.address],
-        },
-    )
-    .await?;
-    // A street may dispatch a category as soon as it is filed: then the demand is ranked
-    // before it is written, and the filing and its order commit together.
-    let settings = pool.settings(&facts.category);
-    let plan = if settings.auto_dispatch {
-        match dispatch::plan(&state, &facts, active, Some(pool), settings, None).await {
-            Ok(plan) => Some(plan),
-            Err(e) => {
-                tracing::warn!(demand = %id, error = %e, "automatic dispatch failed; the demand stays open");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    // Written through the committer: concurrent filings share one commit.
-    let actor = caller.token_id.to_string();
-    let triage_json = to_json(&triage);
-    let triaged = (triage.rule != "none").then(|| triage.summary());
-    let (channel, grid) = (body.channel, body.grid_id);
-    // What was written, to answer with, without reading it back.
-    let answer = Demand {
-        id,
-        street_id: street,
-        grid_id: grid,
-        category: facts.category.clone(),
-        tags: facts.tags.clone(),
-        urgency: facts.urgency,
-        channel,
-        description: description.clone(),
-        resident: resident.clone(),
-        resident_masked: false,
-        window_start: facts.window_start.clone(),
-        window_end: facts.window_end.clone(),
-        status: DemandStatus::Open,
-        flagged: false,
-        triage: Some(triage.clone()),
-        created_at: filed_at.clone(),
-        updated_at: filed_at.clone(),
-    };
-    // Filed as dispatched when it is about to be: one statement fewer.
-    let status = match &plan {
-        Some(p) if !p.matched.ranked.is_empty() => DemandStatus::Dispatched,
-        _ => DemandStatus::Open,
-    };
-    state
-        .db
-        .transact(move |tx| {
-            Box::pin(async move {
-                sqlx::query(
-                    "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
-                     resident_name, resident_phone, resident_address, window_start, window_end, status, filed_by, \
-                     triage, created_at, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $17)",
-                )
-                .bind(id.to_string())
-                .bind(street.to_string())
-                .bind(grid.to_string())
-                .bind(facts.category.clone())
-                .bind(to_json(&facts.tags))
-                .bind(facts.urgency.as_str())
-                .bind(channel.as_str())
-                .bind(description)
-                .bind(resident.name)
-                .bind(resident.phone)
-                .bind(resident.address)
-                .bind(facts.window_start.clone())
-                .bind(facts.window_end.clone())
-                .bind(status.as_str())
-                .bind(actor.clone())
-                .bind(triage_json)
-                .bind(filed_at.clone())
-                .execute(&mut **tx)
-                .await?;
-                let via = format!("via {}", channel.as_str());
-                let mut events = vec![("demand", id, actor.as_str(), "filed", Some(via.as_str()))];
-                if let Some(note) = &triaged {
-                    events.push(("demand", id, "system", "triaged", Some(note.as_str())));
-                }
-                record_events(tx, &filed_at, &events).await?;
-                if let Some(plan) = &plan {
-                    dispatch::write(tx, filed, &facts, plan, "system", false).await?;
-                }
-                Ok(())
-            })
-        })
-        .await?;
-    Ok(Created(
-        format!("/api/v1/demands/{id}"),
-        shown_to(Demand { status, ..answer }, &caller),
-    ))
+    let demand = intake::file(&state, &caller, body).await?;
+    Ok(Created(format!("/api/v1/demands/{}", demand.id), demand))
 }
 
 #[utoipa::path(get, path = "/api/v1/demands/{id}", tag = "demands",
@@ -468,7 +178,7 @@ async fn get_demand(
     Path(id): Path<String>,
 ) -> AppResult<Json<Demand>> {
     let id = path_id("id", &id)?;
-    let row = fetch_row(state.db.read(), id).await?;
+    let row = demands::fetch_row(state.db.read(), id).await?;
     let street = get_uuid(&row, "street_id")?;
     caller.authorize(Action::Read, Target::Demand { street })?;
     Ok(Json(demand_from_row(&row, &caller)?))
@@ -495,7 +205,7 @@ async fn update_demand(
     let id = path_id("id", &id)?;
     // Access and the references the edit names are checked first; a demand never changes
     // street.
-    let street = get_uuid(&fetch_row(state.db.read(), id).await?, "street_id")?;
+    let street = get_uuid(&demands::fetch_row(state.db.read(), id).await?, "street_id")?;
     caller.authorize(Action::Update, Target::Demand { street })?;
     let mut c = Check::new();
     let category = body

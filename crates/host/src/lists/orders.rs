@@ -1,48 +1,28 @@
-//! Service orders (点单式派单): a demand is dispatched to the candidates its street's rule ranks
-//! best; they are offered the order; the first to accept wins; the assignee starts and
-//! completes it. Every change is an event.
+//! The order API: dispatching a demand as a service order (点单式派单), the order list, and
+//! each transition of an order — accept, decline, start, complete, cancel — with its events.
+//! Each handler reads the request and calls one operation of `service::orders`.
 
 use axum::{
     extract::{Path, State},
     Json,
 };
-use gongjian_core::Error;
-use serde::{Deserialize, Serialize};
-use sqlx::{any::AnyRow, AnyConnection, Row};
-use utoipa::{IntoParams, ToSchema};
+use gongjian_core::{
+    domain::{
+        access::Principal,
+        order::{
+            CompleteRequest, DispatchRequest, Event, ListEvents, ListOrders, Order, ReasonRequest,
+        },
+    },
+    service::orders,
+    store::page::Page,
+};
 use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
 
-use super::{demands::Resident, get_json, get_opt_uuid, get_uuid, push_in, Created};
-use gongjian_core::store::counters;
-use gongjian_plugin_sdk::{CandidateKind, PointsRequest};
-
+use super::Created;
 use crate::{
     error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
     state::AppState,
-};
-use gongjian_core::domain::rules;
-use gongjian_core::domain::{unix_seconds, Urgency};
-use gongjian_core::service::hooks;
-use gongjian_core::{
-    domain::access::Principal,
-    domain::access::Role,
-    domain::access::{Action, ListScope, Target},
-    domain::{format_ts, mask_address, mask_name, mask_phone, Check},
-    store::db::{for_update, Sql, Tx},
-    store::page::{Page, PageRequest},
-};
-use gongjian_core::{
-    domain::OrderStatus,
-    store::{
-        events::{record_event, record_events},
-        orders::{cancel_order_row, lock_demand_of},
-    },
-};
-use gongjian_core::{
-    service::dispatch,
-    service::matching::{RankedCandidate, RuleUsed},
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -57,353 +37,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(cancel))
         .routes(routes!(order_events))
         .routes(routes!(demand_events))
-}
-
-/// An offer of an order to one candidate.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Offer {
-    pub candidate_kind: String,
-    pub candidate_id: Uuid,
-    /// Position in the ranking, from 0.
-    pub rank: i64,
-    /// `open`, `declined`, `accepted` or `withdrawn`.
-    pub status: String,
-    pub reason: Option<String>,
-    pub offered_at: String,
-    pub responded_at: Option<String>,
-}
-
-/// A service order.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Order {
-    pub id: Uuid,
-    pub demand_id: Uuid,
-    pub street_id: Uuid,
-    pub status: OrderStatus,
-    /// The rule that ranked the candidates (with plugin version and content hash).
-    pub rule: RuleUsed,
-    /// The ranking with its reasons; shown to the street's staff.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ranking: Option<Vec<RankedCandidate>>,
-    /// The offers made; shown to the street's staff.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub offers: Option<Vec<Offer>>,
-    pub assignee_kind: Option<String>,
-    pub assignee_id: Option<Uuid>,
-    /// What the demand asks for.
-    pub category: String,
-    pub description: String,
-    pub grid_id: Uuid,
-    pub window_start: Option<String>,
-    pub window_end: Option<String>,
-    /// The resident: in full for the street's staff and, once accepted, the assignee, who
-    /// needs to reach them; masked for candidates still deciding.
-    #[schema(value_type = crate::lists::demands::ResidentView)]
-    pub resident: Resident,
-    pub accepted_at: Option<String>,
-    pub started_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub service_minutes: Option<i64>,
-    pub completion_note: Option<String>,
-    /// Points earned by completing it: by the street's points rule, else one per hour of
-    /// service.
-    pub points: Option<f64>,
-    /// The rule that awarded them: `builtin`, or the plugin kind and version (`rhai v3`).
-    pub points_rule: Option<String>,
-    /// Why, as the rule put it.
-    pub points_reason: Option<String>,
-    /// The resident's rating, 1 to 5.
-    pub rating: Option<i64>,
-    pub rating_comment: Option<String>,
-    pub rated_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DispatchRequest {
-    /// How many of the best-ranked candidates are offered the order at once; the first to
-    /// accept wins; 1 offers one after another. 1 to 10; default: the street's setting.
-    pub offer_count: Option<i64>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReasonRequest {
-    pub reason: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CompleteRequest {
-    /// Minutes of service given, 1 to 1440.
-    pub service_minutes: i64,
-    pub note: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Event {
-    pub id: Uuid,
-    pub subject_kind: String,
-    pub subject_id: Uuid,
-    /// The token that acted, or `system`.
-    pub actor: String,
-    pub action: String,
-    pub note: Option<String>,
-    pub at: String,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListOrders {
-    pub street_id: Option<Uuid>,
-    pub demand_id: Option<Uuid>,
-    pub status: Option<OrderStatus>,
-    pub cursor: Option<String>,
-    /// 1 to 200, default 50.
-    pub limit: Option<u32>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListEvents {
-    pub cursor: Option<String>,
-    /// 1 to 200, default 50.
-    pub limit: Option<u32>,
-}
-
-/// Locks an order and its demand, as [`lock_order`], and reads the order for `caller`
-/// through the transaction: what a change is decided from.
-async fn load_for_change(tx: &mut Tx<'_>, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
-    lock_demand_of(tx, id).await?;
-    // The order is locked by the read itself (and only the order, not the joined rows).
-    let lock = match for_update(tx) {
-        "" => String::new(),
-        clause => format!("{clause} OF o"),
-    };
-    load_with(tx, caller, id, &lock).await
-}
-
-/// The candidates a caller can act as: a volunteer, and the resources it or its unit owns.
-async fn identities(conn: &mut AnyConnection, caller: &Principal) -> AppResult<Vec<Uuid>> {
-    let (column, owner) = match &caller.role {
-        Role::Volunteer { volunteer, .. } => ("owner_volunteer_id", *volunteer),
-        Role::Unit { unit, .. } => ("owner_unit_id", *unit),
-        _ => return Ok(vec![]),
-    };
-    let rows = sqlx::query(&format!("SELECT id FROM resources WHERE {column} = $1"))
-        .bind(owner.to_string())
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut ids: Vec<Uuid> = rows
-        .iter()
-        .map(|r| get_uuid(r, "id"))
-        .collect::<gongjian_core::Result<_>>()?;
-    if let Role::Volunteer { volunteer, .. } = &caller.role {
-        ids.push(*volunteer);
-    }
-    Ok(ids)
-}
-
-/// The caller's offer on an order.
-#[derive(Debug, Clone)]
-struct MyOffer {
-    id: Uuid,
-    kind: String,
-    candidate: Uuid,
-    /// `open`, `declined`, `accepted` or `withdrawn`.
-    status: String,
-}
-
-struct Loaded {
-    row: AnyRow,
-    street: Uuid,
-    demand: Uuid,
-    status: OrderStatus,
-    assignee: Option<Uuid>,
-    offer: Option<MyOffer>,
-    is_assignee: bool,
-}
-
-impl Loaded {
-    /// Recomputes the assignee's record in the candidate pool, if the order has one.
-    async fn touch_assignee_load(&self, tx: &mut Tx<'_>) -> AppResult<()> {
-        let kind: Option<String> = self.row.try_get("assignee_kind")?;
-        if let (Some(kind), Some(assignee)) = (kind, self.assignee) {
-            counters::touch_load(tx, self.street, &kind, assignee).await?;
-        }
-        Ok(())
-    }
-
-    /// What the points of completing the order are worked out from: when it was accepted,
-    /// its deadline and its escalations.
-    fn points_inputs(&self) -> AppResult<(Option<String>, Option<String>, i64)> {
-        Ok((
-            self.row.try_get("accepted_at")?,
-            self.row.try_get("complete_deadline")?,
-            self.row.try_get("escalations")?,
-        ))
-    }
-}
-
-/// Reads an order for `caller`, through `conn`: a pooled connection for a read, or the
-/// transaction of a change.
-async fn load(conn: &mut AnyConnection, caller: &Principal, id: Uuid) -> AppResult<Loaded> {
-    load_with(conn, caller, id, "").await
-}
-
-/// [`load`], with `lock` appended to the read of the order.
-async fn load_with(
-    conn: &mut AnyConnection,
-    caller: &Principal,
-    id: Uuid,
-    lock: &str,
-) -> AppResult<Loaded> {
-    let row = sqlx::query(&format!(
-        "SELECT o.*, d.category, d.urgency AS demand_urgency, d.description, d.grid_id, d.window_start, d.window_end, \
-         d.resident_name, d.created_at AS demand_created_at, \
-         d.resident_phone, d.resident_address, pv.number AS plugin_version_number \
-         FROM service_orders o JOIN demands d ON d.id = o.demand_id \
-         LEFT JOIN plugin_versions pv ON pv.id = o.plugin_version_id WHERE o.id = $1{lock}",
-    ))
-    .bind(id.to_string())
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(Error::NotFound("order"))?;
-    let street = get_uuid(&row, "street_id")?;
-    let demand = get_uuid(&row, "demand_id")?;
-    let status = OrderStatus::from_db(&row.try_get::<String, _>("status")?)?;
-    let assignee = get_opt_uuid(&row, "assignee_id")?;
-    let mine = identities(conn, caller).await?;
-    let mut offer = None;
-    if !mine.is_empty() {
-        let mut sql = Sql::new(
-            "SELECT id, candidate_kind, candidate_id, status FROM order_offers WHERE order_id = ",
-        );
-        sql.bind(id.to_string());
-        push_in(&mut sql, "candidate_id", &mine);
-        sql.push(" ORDER BY rank");
-        if let Some(r) = sql.fetch_all(&mut *conn).await?.first() {
-            offer = Some(MyOffer {
-                id: get_uuid(r, "id")?,
-                kind: r.try_get("candidate_kind")?,
-                candidate: get_uuid(r, "candidate_id")?,
-                status: r.try_get("status")?,
-            });
-        }
-    }
-    let is_assignee = assignee.is_some_and(|a| mine.contains(&a));
-    caller.authorize(
-        Action::Read,
-        Target::Order {
-            street,
-            party: offer.is_some() || is_assignee,
-        },
-    )?;
-    Ok(Loaded {
-        row,
-        street,
-        demand,
-        status,
-        assignee,
-        offer,
-        is_assignee,
-    })
-}
-
-async fn to_order(conn: &mut AnyConnection, caller: &Principal, l: &Loaded) -> AppResult<Order> {
-    let row = &l.row;
-    let id = get_uuid(row, "id")?;
-    let staff = caller.sees_resident_data(l.street) || matches!(caller.role, Role::DistrictAdmin);
-    let resident = Resident {
-        name: row.try_get("resident_name")?,
-        phone: row.try_get("resident_phone")?,
-        address: row.try_get("resident_address")?,
-    };
-    let full = caller.sees_resident_data(l.street)
-        || (l.is_assignee && matches!(l.status, OrderStatus::Accepted | OrderStatus::InProgress));
-    let resident = if full {
-        resident
-    } else {
-        Resident {
-            name: mask_name(&resident.name),
-            phone: mask_phone(&resident.phone),
-            address: mask_address(&resident.address),
-        }
-    };
-    let offers = if staff {
-        let rows = sqlx::query("SELECT * FROM order_offers WHERE order_id = $1 ORDER BY rank")
-            .bind(id.to_string())
-            .fetch_all(&mut *conn)
-            .await?;
-        Some(
-            rows.iter()
-                .map(|r| {
-                    Ok(Offer {
-                        candidate_kind: r.try_get("candidate_kind")?,
-                        candidate_id: get_uuid(r, "candidate_id")?,
-                        rank: r.try_get("rank")?,
-                        status: r.try_get("status")?,
-                        reason: r.try_get("reason")?,
-                        offered_at: r.try_get("offered_at")?,
-                        responded_at: r.try_get("responded_at")?,
-                    })
-                })
-                .collect::<AppResult<Vec<_>>>()?,
-        )
-    } else {
-        None
-    };
-    Ok(Order {
-        id,
-        demand_id: l.demand,
-        street_id: l.street,
-        status: l.status,
-        rule: RuleUsed {
-            kind: row.try_get("rule_kind")?,
-            version_id: get_opt_uuid(row, "plugin_version_id")?,
-            version_number: row.try_get("plugin_version_number")?,
-            content_hash: row.try_get("content_hash")?,
-        },
-        ranking: if staff {
-            Some(get_json(row, "ranking")?)
-        } else {
-            None
-        },
-        offers,
-        assignee_kind: row.try_get("assignee_kind")?,
-        assignee_id: l.assignee,
-        category: row.try_get("category")?,
-        description: row.try_get("description")?,
-        grid_id: get_uuid(row, "grid_id")?,
-        window_start: row.try_get("window_start")?,
-        window_end: row.try_get("window_end")?,
-        resident,
-        accepted_at: row.try_get("accepted_at")?,
-        started_at: row.try_get("started_at")?,
-        completed_at: row.try_get("completed_at")?,
-        service_minutes: row.try_get("service_minutes")?,
-        completion_note: row.try_get("completion_note")?,
-        points: row.try_get("points")?,
-        points_rule: row.try_get("points_rule")?,
-        points_reason: row.try_get("points_reason")?,
-        rating: row.try_get("rating")?,
-        rating_comment: row.try_get("rating_comment")?,
-        rated_at: row.try_get("rated_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-/// The order as the caller sees it now, read through `conn`. A change answers with what its
-/// own transaction reads before it commits, so a committed change never waits for another
-/// connection to answer.
-async fn answer(conn: &mut AnyConnection, caller: &Principal, id: Uuid) -> AppResult<Order> {
-    let l = load(conn, caller, id).await?;
-    to_order(conn, caller, &l).await
 }
 
 /// Dispatches an open demand: ranks its candidates with the street's rule and offers the
@@ -423,38 +56,8 @@ async fn dispatch(
     ApiJson(body): ApiJson<DispatchRequest>,
 ) -> AppResult<Created<Order>> {
     let demand = path_id("id", &id)?;
-    let row = sqlx::query("SELECT street_id FROM demands WHERE id = $1")
-        .bind(demand.to_string())
-        .fetch_optional(state.db.read())
-        .await?
-        .ok_or(Error::NotFound("demand"))?;
-    let street = get_uuid(&row, "street_id")?;
-    caller.authorize(Action::Update, Target::Demand { street })?;
-    let mut c = Check::new();
-    if let Some(n) = body.offer_count {
-        c.range_i64("offer_count", n, rules::OFFER_COUNT);
-    }
-    c.finish()?;
-    // Ranked first, with no connection held while the rule runs; then written if the demand
-    // is still as it was ranked.
-    let ranked = dispatch::rank(&state, demand, body.offer_count).await?;
-    let actor = caller.token_id.to_string();
-    let mut tx = state.db.write().begin().await?;
-    match dispatch::commit_dispatch(&mut tx, state.now(), ranked, &actor).await? {
-        dispatch::Dispatched::Order(id) => {
-            let order = answer(&mut tx, &caller, id).await?;
-            tx.commit().await?;
-            Ok(Created(format!("/api/v1/orders/{id}"), order))
-        }
-        dispatch::Dispatched::NoCandidates => {
-            // The escalation is kept.
-            tx.commit().await?;
-            Err(Error::conflict(
-                "no_candidates",
-                "no volunteer or resource of the street can take this demand now; the case was escalated",
-            ).into())
-        }
-    }
+    let order = orders::dispatch(&state, &caller, demand, body).await?;
+    Ok(Created(format!("/api/v1/orders/{}", order.id), order))
 }
 
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(ListOrders),
@@ -465,43 +68,7 @@ async fn list_orders(
     caller: Principal,
     ApiQuery(q): ApiQuery<ListOrders>,
 ) -> AppResult<Json<Page<Order>>> {
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut conn = state.db.read().acquire().await?;
-    let mut sql = Sql::new("SELECT o.id FROM service_orders o WHERE 1 = 1");
-    match caller.staff_scope() {
-        Some(ListScope::All) => {}
-        Some(ListScope::Streets(streets)) => push_in(&mut sql, "o.street_id", &streets),
-        None => {
-            // Volunteers and units see the orders offered to them or assigned to them.
-            let mine = identities(&mut conn, &caller).await?;
-            sql.push(" AND (EXISTS (SELECT 1 FROM order_offers f WHERE f.order_id = o.id");
-            push_in(&mut sql, "f.candidate_id", &mine);
-            sql.push(")");
-            if mine.is_empty() {
-                sql.push(")");
-            } else {
-                sql.push(" OR (1 = 1");
-                push_in(&mut sql, "o.assignee_id", &mine);
-                sql.push("))");
-            }
-        }
-    }
-    if let Some(s) = q.street_id {
-        sql.push(" AND o.street_id = ").bind(s.to_string());
-    }
-    if let Some(d) = q.demand_id {
-        sql.push(" AND o.demand_id = ").bind(d.to_string());
-    }
-    if let Some(s) = q.status {
-        sql.push(" AND o.status = ").bind(s.as_str().to_string());
-    }
-    page.apply(&mut sql, "o.id");
-    let rows = sql.fetch_all(&mut *conn).await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        items.push(answer(&mut conn, &caller, get_uuid(r, "id")?).await?);
-    }
-    Ok(Json(page.finish(items, |o| o.id)))
+    Ok(Json(orders::list(&state, &caller, q).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
@@ -514,8 +81,7 @@ async fn get_order(
     Path(id): Path<String>,
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
-    let mut conn = state.db.read().acquire().await?;
-    Ok(Json(answer(&mut conn, &caller, id).await?))
+    Ok(Json(orders::get(&state, &caller, id).await?))
 }
 
 /// Accepts an order offered to the caller, while the offer is open and its deadline has not
@@ -534,146 +100,7 @@ async fn accept(
     Path(id): Path<String>,
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
-    let now = state.now();
-    let at = format_ts(now);
-    let mut tx = state.db.write().begin().await?;
-    let l = load_for_change(&mut tx, &caller, id).await?;
-    let Some(offer) = l.offer.clone() else {
-        return Err(Error::forbidden("the order was not offered to you").into());
-    };
-    if offer.status != "open" || l.status != OrderStatus::Offered {
-        return Err(Error::conflict(
-            "not_offered",
-            format!(
-                "the order is {} and your offer is {}",
-                l.status, offer.status
-            ),
-        )
-        .into());
-    }
-    let accept_by: Option<String> = l.row.try_get("accept_deadline")?;
-    if let Some(deadline) = accept_by.filter(|d| d.as_str() <= at.as_str()) {
-        return Err(Error::conflict(
-            "offer_expired",
-            format!("the offer expired at {deadline}; it goes to the next candidates"),
-        )
-        .into());
-    }
-    let category: String = l.row.try_get("category")?;
-    let settings =
-        gongjian_core::store::settings::settings_for(&mut *tx, l.street, &category).await?;
-    let window_end: Option<String> = l.row.try_get("window_end")?;
-    let filed: String = l.row.try_get("demand_created_at")?;
-    let complete_by = dispatch::complete_deadline(&settings, now, window_end.as_deref(), &filed);
-    let won = sqlx::query(
-        "UPDATE service_orders SET status = 'accepted', assignee_kind = $1, assignee_id = $2, accepted_at = $3, updated_at = $3, \
-         accept_deadline = NULL, complete_deadline = $5 WHERE id = $4 AND status = 'offered' AND assignee_id IS NULL",
-    )
-    .bind(offer.kind.clone())
-    .bind(offer.candidate.to_string())
-    .bind(at.clone())
-    .bind(id.to_string())
-    .bind(format_ts(complete_by))
-    .execute(&mut *tx)
-    .await?;
-    if won.rows_affected() == 0 {
-        return Err(
-            Error::conflict("already_taken", "someone else accepted the order first").into(),
-        );
-    }
-    let taken = sqlx::query(
-        "UPDATE order_offers SET status = 'accepted', responded_at = $1 WHERE id = $2 AND status = 'open'",
-    )
-    .bind(at.clone())
-    .bind(offer.id.to_string())
-    .execute(&mut *tx)
-    .await?;
-    if taken.rows_affected() == 0 {
-        return Err(Error::conflict("not_offered", "your offer is no longer open").into());
-    }
-    sqlx::query("UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'")
-        .bind(at.clone())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    let demand = l.demand;
-    let started = sqlx::query(
-        "UPDATE demands SET status = 'in_progress', updated_at = $1 WHERE id = $2 AND status = 'dispatched'",
-    )
-    .bind(at.clone())
-    .bind(demand.to_string())
-    .execute(&mut *tx)
-    .await?;
-    if started.rows_affected() == 0 {
-        return Err(Error::conflict(
-            "demand_changed",
-            "the demand is no longer waiting for this order",
-        )
-        .into());
-    }
-    let actor = caller.token_id.to_string();
-    record_events(
-        &mut tx,
-        &at,
-        &[
-            (
-                "order",
-                id,
-                &actor,
-                "accepted",
-                Some(&format!("{} {}", offer.kind, offer.candidate)),
-            ),
-            (
-                "demand",
-                demand,
-                &actor,
-                "accepted",
-                Some(&format!("order {id}")),
-            ),
-        ],
-    )
-    .await?;
-    // The answer is read before the candidate's row and the street's counters are locked:
-    // every accept of the candidate waits for the one, every order change in the street for
-    // the other, so they are taken last and held least.
-    let order = answer(&mut tx, &caller, id).await?;
-    if offer.kind == "resource" {
-        let used = sqlx::query("UPDATE resources SET capacity_left = capacity_left - 1, updated_at = $1 WHERE id = $2 AND capacity_left > 0")
-            .bind(at.clone())
-            .bind(offer.candidate.to_string())
-            .execute(&mut *tx)
-            .await?;
-        if used.rows_affected() == 0 {
-            return Err(Error::conflict("no_capacity", "the resource has no capacity left").into());
-        }
-    } else {
-        // The limit is counted under the volunteer's lock: two accepts of different orders
-        // by one volunteer take turns here, and the second counts the first.
-        let lock = for_update(&tx);
-        let limit = sqlx::query(&format!(
-            "SELECT max_open_orders FROM volunteers WHERE id = $1{lock}"
-        ))
-        .bind(offer.candidate.to_string())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get::<i64, _>("max_open_orders")?;
-        let open: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM service_orders WHERE assignee_id = $1 \
-             AND status IN ('accepted', 'in_progress')",
-        )
-        .bind(offer.candidate.to_string())
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("n")?;
-        if open > limit {
-            return Err(
-                Error::conflict("order_limit", "you hold as many open orders as you may").into(),
-            );
-        }
-    }
-    counters::touch_load(&mut tx, l.street, &offer.kind, offer.candidate).await?;
-    tx.commit().await?;
-    Ok(Json(order))
+    Ok(Json(orders::accept(&state, &caller, id).await?))
 }
 
 /// Declines an offered order, with a reason. When every open offer is declined, the next
@@ -690,60 +117,7 @@ async fn decline(
     ApiJson(body): ApiJson<ReasonRequest>,
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
-    let mut c = Check::new();
-    let reason = c.text("reason", &body.reason, rules::REASON);
-    c.finish()?;
-    let now = state.now();
-    let at = format_ts(now);
-    let mut tx = state.db.write().begin().await?;
-    let l = load_for_change(&mut tx, &caller, id).await?;
-    let Some(offer) = l.offer.clone() else {
-        return Err(Error::forbidden("the order was not offered to you").into());
-    };
-    if offer.status != "open" {
-        return Err(
-            Error::conflict("not_offered", format!("your offer is {}", offer.status)).into(),
-        );
-    }
-    let closed = sqlx::query("UPDATE order_offers SET status = 'declined', reason = $1, responded_at = $2 WHERE id = $3 AND status = 'open'")
-        .bind(reason.clone())
-        .bind(at.clone())
-        .bind(offer.id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    if closed.rows_affected() == 0 {
-        return Err(Error::conflict("not_offered", "your offer is no longer open").into());
-    }
-    let actor = caller.token_id.to_string();
-    record_event(&mut tx, &at, "order", id, &actor, "declined", Some(&reason)).await?;
-    let open: i64 = sqlx::query(
-        "SELECT COUNT(*) AS n FROM order_offers WHERE order_id = $1 AND status = 'open'",
-    )
-    .bind(id.to_string())
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("n")?;
-    if open == 0 && l.status == OrderStatus::Offered {
-        dispatch::offer_onward(&mut tx, now, id, "every open offer was declined").await?;
-    }
-    let order = answer(&mut tx, &caller, id).await?;
-    tx.commit().await?;
-    Ok(Json(order))
-}
-
-/// Checks that the caller is the order's assignee and the order is in `from`.
-fn assignee_at(l: Loaded, from: OrderStatus) -> AppResult<Loaded> {
-    if !l.is_assignee {
-        return Err(Error::forbidden("only the order's assignee may do that").into());
-    }
-    if l.status != from {
-        return Err(Error::conflict(
-            "invalid_transition",
-            format!("the order is {}, not {from}", l.status),
-        )
-        .into());
-    }
-    Ok(l)
+    Ok(Json(orders::decline(&state, &caller, id, body).await?))
 }
 
 /// Starts an accepted order (the assignee).
@@ -758,33 +132,7 @@ async fn start(
     Path(id): Path<String>,
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
-    let at = state.now_ts();
-    let mut tx = state.db.write().begin().await?;
-    assignee_at(
-        load_for_change(&mut tx, &caller, id).await?,
-        OrderStatus::Accepted,
-    )?;
-    let moved = sqlx::query("UPDATE service_orders SET status = 'in_progress', started_at = $1, updated_at = $1 WHERE id = $2 AND status = 'accepted'")
-        .bind(at.clone())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    if moved.rows_affected() == 0 {
-        return Err(Error::conflict("invalid_transition", "the order changed meanwhile").into());
-    }
-    record_event(
-        &mut tx,
-        &at,
-        "order",
-        id,
-        &caller.token_id.to_string(),
-        "started",
-        None,
-    )
-    .await?;
-    let order = answer(&mut tx, &caller, id).await?;
-    tx.commit().await?;
-    Ok(Json(order))
+    Ok(Json(orders::start(&state, &caller, id).await?))
 }
 
 /// Completes an order in progress (the assignee), recording the service time.
@@ -800,135 +148,7 @@ async fn complete(
     ApiJson(body): ApiJson<CompleteRequest>,
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
-    let mut c = Check::new();
-    let minutes = c.range_i64(
-        "service_minutes",
-        body.service_minutes,
-        rules::SERVICE_MINUTES,
-    );
-    let note = c.opt_text("note", body.note.as_deref(), rules::ORDER_NOTE);
-    c.finish()?;
-    // The points rule is a plugin call: it runs before the transaction, on the order as read
-    // now, and the transaction then checks that the order is still as it was read.
-    let read = {
-        let mut conn = state.db.read().acquire().await?;
-        assignee_at(load(&mut conn, &caller, id).await?, OrderStatus::InProgress)?
-    };
-    let completed = state.now();
-    let points = award(&state, &read, minutes, completed).await?;
-    let at = format_ts(completed);
-    let actor = caller.token_id.to_string();
-    let mut tx = state.db.write().begin().await?;
-    let l = assignee_at(
-        load_for_change(&mut tx, &caller, id).await?,
-        OrderStatus::InProgress,
-    )?;
-    if l.points_inputs()? != read.points_inputs()? {
-        return Err(Error::conflict(
-            "order_changed",
-            "the order changed while its points were worked out; complete it again",
-        )
-        .into());
-    }
-    let moved = sqlx::query(
-        "UPDATE service_orders SET status = 'completed', completed_at = $1, updated_at = $1, service_minutes = $2, \
-         completion_note = $3, points = $5, points_rule = $6, points_reason = $7, complete_deadline = NULL \
-         WHERE id = $4 AND status = 'in_progress'",
-    )
-    .bind(at.clone())
-    .bind(minutes)
-    .bind(note.clone())
-    .bind(id.to_string())
-    .bind(points.points)
-    .bind(points.rule.clone())
-    .bind(points.reason.clone())
-    .execute(&mut *tx)
-    .await?;
-    if moved.rows_affected() == 0 {
-        return Err(Error::conflict("invalid_transition", "the order changed meanwhile").into());
-    }
-    let demand = l.demand;
-    let done_demand = sqlx::query(
-        "UPDATE demands SET status = 'completed', updated_at = $1 WHERE id = $2 AND status = 'in_progress'",
-    )
-    .bind(at.clone())
-    .bind(demand.to_string())
-    .execute(&mut *tx)
-    .await?;
-    if done_demand.rows_affected() == 0 {
-        return Err(Error::conflict(
-            "demand_changed",
-            "the demand is no longer in progress with this order",
-        )
-        .into());
-    }
-    let done = format!(
-        "{minutes} minutes; {} points ({}: {})",
-        points.points, points.rule, points.reason
-    );
-    record_events(
-        &mut tx,
-        &at,
-        &[
-            ("order", id, &actor, "completed", Some(&done)),
-            (
-                "demand",
-                demand,
-                &actor,
-                "completed",
-                Some(&format!("order {id}")),
-            ),
-        ],
-    )
-    .await?;
-    let order = answer(&mut tx, &caller, id).await?;
-    l.touch_assignee_load(&mut tx).await?;
-    tx.commit().await?;
-    Ok(Json(order))
-}
-
-/// The points an order completing now earns under the street's rule.
-async fn award(
-    state: &AppState,
-    l: &Loaded,
-    minutes: i64,
-    completed: time::OffsetDateTime,
-) -> AppResult<hooks::Points> {
-    let row = &l.row;
-    let seconds = |col: &str| -> AppResult<Option<i64>> {
-        Ok(row
-            .try_get::<Option<String>, _>(col)?
-            .as_deref()
-            .and_then(unix_seconds))
-    };
-    let kind: Option<String> = row.try_get("assignee_kind")?;
-    let street = sqlx::query(
-        "SELECT s.code, COALESCE(cl.completed_orders, 0) AS completed FROM streets s \
-         LEFT JOIN candidate_loads cl ON cl.street_id = s.id AND cl.candidate_id = $2 WHERE s.id = $1",
-    )
-    .bind(l.street.to_string())
-    .bind(l.assignee.map(|a| a.to_string()).unwrap_or_default())
-    .fetch_one(state.db.read())
-    .await?;
-    let req = PointsRequest {
-        street: street.try_get("code")?,
-        category: row.try_get("category")?,
-        urgency: Urgency::from_db(&row.try_get::<String, _>("demand_urgency")?)?.to_plugin(),
-        assignee_kind: if kind.as_deref() == Some("resource") {
-            CandidateKind::Resource
-        } else {
-            CandidateKind::Volunteer
-        },
-        service_minutes: u32::try_from(minutes).unwrap_or(0),
-        filed_at: seconds("demand_created_at")?.unwrap_or(0),
-        accepted_at: seconds("accepted_at")?.unwrap_or(0),
-        completed_at: completed.unix_timestamp(),
-        complete_by: seconds("complete_deadline")?,
-        escalations: u32::try_from(row.try_get::<i64, _>("escalations")?).unwrap_or(0),
-        completed_before: u32::try_from(street.try_get::<i64, _>("completed")?).unwrap_or(0),
-        config: String::new(),
-    };
-    Ok(hooks::award(state, l.street, req).await?)
+    Ok(Json(orders::complete(&state, &caller, id, body).await?))
 }
 
 /// Cancels an order that is not finished (the street's admins). The demand opens again and
@@ -945,100 +165,7 @@ async fn cancel(
     ApiJson(body): ApiJson<ReasonRequest>,
 ) -> AppResult<Json<Order>> {
     let id = path_id("id", &id)?;
-    let mut c = Check::new();
-    let reason = c.text("reason", &body.reason, rules::REASON);
-    c.finish()?;
-    let at = state.now_ts();
-    let actor = caller.token_id.to_string();
-    let mut tx = state.db.write().begin().await?;
-    let l = load_for_change(&mut tx, &caller, id).await?;
-    caller.authorize(
-        Action::Update,
-        Target::Order {
-            street: l.street,
-            party: l.offer.is_some() || l.is_assignee,
-        },
-    )?;
-    if matches!(l.status, OrderStatus::Completed | OrderStatus::Cancelled) {
-        return Err(
-            Error::conflict("invalid_transition", format!("the order is {}", l.status)).into(),
-        );
-    }
-    if !cancel_order_row(&mut tx, &at, id, &[l.status], None).await? {
-        return Err(Error::conflict("invalid_transition", "the order changed meanwhile").into());
-    }
-    let took_capacity = matches!(l.status, OrderStatus::Accepted | OrderStatus::InProgress)
-        && l.row
-            .try_get::<Option<String>, _>("assignee_kind")?
-            .as_deref()
-            == Some("resource");
-    if let (true, Some(resource)) = (took_capacity, l.assignee) {
-        sqlx::query("UPDATE resources SET capacity_left = capacity_left + 1, updated_at = $1 WHERE id = $2 AND capacity_left < capacity")
-            .bind(at.clone())
-            .bind(resource.to_string())
-            .execute(&mut *tx)
-            .await?;
-    }
-    let demand = l.demand;
-    let reopened = sqlx::query("UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status IN ('dispatched', 'in_progress')")
-        .bind(at.clone())
-        .bind(demand.to_string())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-        > 0;
-    let note = format!("order {id} cancelled: {reason}");
-    let mut events = vec![(
-        "order",
-        id,
-        actor.as_str(),
-        "cancelled",
-        Some(reason.as_str()),
-    )];
-    if reopened {
-        events.push((
-            "demand",
-            demand,
-            actor.as_str(),
-            "reopened",
-            Some(note.as_str()),
-        ));
-    }
-    record_events(&mut tx, &at, &events).await?;
-    let order = answer(&mut tx, &caller, id).await?;
-    l.touch_assignee_load(&mut tx).await?;
-    tx.commit().await?;
-    Ok(Json(order))
-}
-
-async fn events_of(
-    state: &AppState,
-    kind: &str,
-    id: Uuid,
-    q: &ListEvents,
-) -> AppResult<Json<Page<Event>>> {
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut sql = Sql::new("SELECT * FROM events WHERE subject_kind = ");
-    sql.bind(kind.to_string())
-        .push(" AND subject_id = ")
-        .bind(id.to_string());
-    page.apply(&mut sql, "id");
-    let rows = sql.fetch_all(state.db.read()).await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(Event {
-                id: get_uuid(r, "id")?,
-                subject_kind: r.try_get("subject_kind")?,
-                subject_id: get_uuid(r, "subject_id")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                note: r.try_get("note")?,
-                at: r.try_get("at")?,
-            })
-        })
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok(Json(page.finish(items, |e| e.id)))
+    Ok(Json(orders::cancel(&state, &caller, id, body).await?))
 }
 
 /// Every change to an order: who, when, what, why.
@@ -1053,11 +180,7 @@ async fn order_events(
     ApiQuery(q): ApiQuery<ListEvents>,
 ) -> AppResult<Json<Page<Event>>> {
     let id = path_id("id", &id)?;
-    {
-        let mut conn = state.db.read().acquire().await?;
-        load(&mut conn, &caller, id).await?;
-    }
-    events_of(&state, "order", id, &q).await
+    Ok(Json(orders::order_events(&state, &caller, id, q).await?))
 }
 
 /// Every change to a demand: who, when, what, why.
@@ -1072,16 +195,5 @@ async fn demand_events(
     ApiQuery(q): ApiQuery<ListEvents>,
 ) -> AppResult<Json<Page<Event>>> {
     let id = path_id("id", &id)?;
-    let row = sqlx::query("SELECT street_id FROM demands WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(state.db.read())
-        .await?
-        .ok_or(Error::NotFound("demand"))?;
-    caller.authorize(
-        Action::Read,
-        Target::Demand {
-            street: get_uuid(&row, "street_id")?,
-        },
-    )?;
-    events_of(&state, "demand", id, &q).await
+    Ok(Json(orders::demand_events(&state, &caller, id, q).await?))
 }

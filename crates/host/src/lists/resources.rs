@@ -14,12 +14,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
 use super::{
-    get_json, get_opt_uuid, get_uuid, links, push_in, push_json_contains, require_all,
-    streets::{category_exists, grid_street},
-    to_json,
-    units::fetch_unit,
-    volunteers::fetch_volunteer,
-    with_links, Created,
+    get_json, get_opt_uuid, get_uuid, links, push_in, push_json_contains, require_all, to_json,
+    units::fetch_unit, volunteers::fetch_volunteer, with_links, Created,
 };
 use crate::{
     error::AppResult,
@@ -28,6 +24,7 @@ use crate::{
 };
 use gongjian_core::domain::rules;
 use gongjian_core::store::counters;
+use gongjian_core::store::streets::{category_exists, grid_street};
 use gongjian_core::{
     domain::access::Principal,
     domain::access::Role,

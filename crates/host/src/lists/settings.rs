@@ -11,7 +11,7 @@ use sqlx::Row;
 use utoipa::ToSchema;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::{require_street, streets::category_exists};
+use super::require_street;
 use crate::{
     error::AppResult,
     extract::{path_id, ApiJson},
@@ -19,6 +19,7 @@ use crate::{
 };
 use gongjian_core::domain::rules;
 use gongjian_core::store::counters;
+use gongjian_core::store::streets::category_exists;
 use gongjian_core::{
     domain::access::Principal,
     domain::access::{Action, Target},

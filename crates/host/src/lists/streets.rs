@@ -459,15 +459,6 @@ async fn fetch_grid(db: &sqlx::AnyPool, street: Uuid, id: Uuid) -> AppResult<Gri
     grid_from_row(&row)
 }
 
-/// The street a grid belongs to, if the grid exists.
-pub async fn grid_street(db: &sqlx::AnyPool, grid: Uuid) -> gongjian_core::Result<Option<Uuid>> {
-    let row = sqlx::query("SELECT street_id FROM grids WHERE id = $1")
-        .bind(grid.to_string())
-        .fetch_optional(db)
-        .await?;
-    row.map(|r| get_uuid(&r, "street_id")).transpose()
-}
-
 fn check_grid_fields(
     c: &mut Check,
     code: Option<&str>,
@@ -679,19 +670,6 @@ pub struct CreateCategory {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CategoryList {
     pub items: Vec<Category>,
-}
-
-/// Whether `code` is a category of `street`: built in, or one the street added.
-pub async fn category_exists(db: &sqlx::AnyPool, street: Uuid, code: &str) -> AppResult<bool> {
-    if is_default_category(code) {
-        return Ok(true);
-    }
-    let row = sqlx::query("SELECT 1 FROM categories WHERE street_id = $1 AND code = $2")
-        .bind(street.to_string())
-        .bind(code.to_string())
-        .fetch_optional(db)
-        .await?;
-    Ok(row.is_some())
 }
 
 #[utoipa::path(get, path = "/api/v1/streets/{id}/categories", tag = "streets",

@@ -12,9 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
 
-use super::{
-    get_bool, get_json, get_uuid, push_json_contains, streets::grid_street, to_json, Created,
-};
+use super::{get_bool, get_json, get_uuid, push_json_contains, to_json, Created};
 use crate::{
     error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
@@ -22,6 +20,7 @@ use crate::{
 };
 use gongjian_core::domain::rules;
 use gongjian_core::store::counters::{self, Owner};
+use gongjian_core::store::streets::grid_street;
 use gongjian_core::{
     domain::access::Principal,
     domain::access::{Action, RegistryScope, Target},

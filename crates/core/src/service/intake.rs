@@ -1,0 +1,145 @@
+//! Intake: a demand filed by a grid worker, a channel or an admin, triaged by the street's
+//! rule and, when the street dispatches its category at once, offered in the same commit.
+//!
+//! Filing checks every field, finds the demand's street from its grid, asks the access
+//! policy, and reads the street's candidate pool (current as of that read; it also knows the
+//! street's categories). The street's rule may correct what was filed; the triage record is
+//! kept either way. Ranking runs before anything is written; the demand, its events and its
+//! order then commit together through [`Db::transact`](crate::store::Db::transact), so
+//! concurrent filings share one commit on SQLite.
+
+use uuid::Uuid;
+
+use super::{
+    dispatch,
+    hooks::{self, Intake},
+    matching::{self, DemandFacts},
+    Core,
+};
+use crate::{
+    domain::{
+        access::{Action, Principal, Target},
+        demand::{check_resident, shown_to, CreateDemand, Demand},
+        format_ts, rules, Check, DemandStatus, Urgency,
+    },
+    store::{demands, events::record_events, streets::grid_street},
+    Error, Result,
+};
+
+/// Files a demand for `caller`, answering it as the caller may see it.
+pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result<Demand> {
+    // Reads only: the writes go through the committer.
+    let db = core.db.read();
+    let mut c = Check::new();
+    let category = c.code("category", &body.category, rules::CODE);
+    let tags = c.labels("tags", &body.tags);
+    let description = c.text("description", &body.description, rules::DESCRIPTION);
+    let resident = check_resident(&mut c, &body.resident);
+    let start = c.ts("window_start", body.window_start.as_deref());
+    let end = c.ts("window_end", body.window_end.as_deref());
+    c.window("window_end", &start, &end);
+    c.finish()?;
+    let street = grid_street(db, body.grid_id)
+        .await?
+        .ok_or_else(|| Error::field("grid_id", "unknown_reference", "no grid has this id"))?;
+    caller.authorize(Action::Create, Target::Demand { street })?;
+    let pool = core.pools.get(db, street).await?;
+    if !pool.has_category(&category) {
+        return Err(unknown_category(&category));
+    }
+    let id = Uuid::now_v7();
+    let filed = core.now();
+    let filed_at = format_ts(filed);
+    let mut facts = DemandFacts {
+        id,
+        street,
+        grid: body.grid_id,
+        category,
+        tags,
+        urgency: body.urgency.unwrap_or(Urgency::Normal),
+        window_start: start,
+        window_end: end,
+        filed_at: filed_at.clone(),
+        status: "open".into(),
+    };
+    let active = matching::active_version(core, street).await?;
+    let triage = hooks::triage(
+        core,
+        active.as_ref(),
+        &pool,
+        &mut facts,
+        Intake {
+            channel: body.channel,
+            description: &description,
+            resident: [&resident.name, &resident.phone, &resident.address],
+        },
+    )
+    .await?;
+    let settings = pool.settings(&facts.category);
+    let plan = if settings.auto_dispatch {
+        match dispatch::plan(core, &facts, active, Some(pool), settings, None).await {
+            Ok(plan) => Some(plan),
+            Err(e) => {
+                tracing::warn!(demand = %id, error = %e, "automatic dispatch failed; the demand stays open");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // Filed as dispatched when it is about to be: one statement fewer.
+    let status = match &plan {
+        Some(p) if !p.matched.ranked.is_empty() => DemandStatus::Dispatched,
+        _ => DemandStatus::Open,
+    };
+    let triaged = (triage.rule != "none").then(|| triage.summary());
+    // What is written, and answered without reading it back.
+    let demand = Demand {
+        id,
+        street_id: street,
+        grid_id: body.grid_id,
+        category: facts.category.clone(),
+        tags: facts.tags.clone(),
+        urgency: facts.urgency,
+        channel: body.channel,
+        description,
+        resident,
+        resident_masked: false,
+        window_start: facts.window_start.clone(),
+        window_end: facts.window_end.clone(),
+        status,
+        flagged: false,
+        triage: Some(triage),
+        created_at: filed_at.clone(),
+        updated_at: filed_at,
+    };
+    let actor = caller.token_id.to_string();
+    let demand = core
+        .db
+        .transact(move |tx| {
+            Box::pin(async move {
+                demands::insert(tx, &demand, &actor).await?;
+                let via = format!("via {}", demand.channel.as_str());
+                let mut events = vec![("demand", id, actor.as_str(), "filed", Some(via.as_str()))];
+                if let Some(note) = &triaged {
+                    events.push(("demand", id, "system", "triaged", Some(note.as_str())));
+                }
+                record_events(tx, &demand.created_at, &events).await?;
+                if let Some(plan) = &plan {
+                    dispatch::write(tx, filed, &facts, plan, "system", false).await?;
+                }
+                Ok(demand)
+            })
+        })
+        .await?;
+    Ok(shown_to(demand, caller))
+}
+
+/// The error for a category the street does not have.
+pub fn unknown_category(category: &str) -> Error {
+    Error::field(
+        "category",
+        "unknown_category",
+        format!("{category:?} is not a category of this street"),
+    )
+}
