@@ -1030,3 +1030,91 @@ async fn revoked_tokens_stop_working_at_once() {
     .await
     .problem(422, "not_allowed", Some("street_id"));
 }
+
+/// Who sees an order's ranking, its offers and its resident, through the order and through
+/// the order list (which reads a page in batches): the street's staff and the district see
+/// the ranking; a candidate (here a unit, through its resource) sees neither it nor the offers, and see the resident masked until
+/// they carry the order out; another street does not see the order at all.
+#[tokio::test]
+async fn an_orders_ranking_and_resident_by_role() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let a = &w.a;
+    let order = app
+        .post(
+            &format!("/api/v1/demands/{}/dispatch", a.demand),
+            &a.admin,
+            json!({"offer_count": 10}),
+        )
+        .await
+        .expect(201);
+    let oid = id(&order);
+    let offered: BTreeSet<String> = order["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["candidate_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(offered, set(&[&a.resource]), "{order}");
+    let path = format!("/api/v1/orders/{oid}");
+    let full = json!({"name": "李秀英", "phone": "13912345678", "address": "滨城区市西街道魏鑫家园3号楼2单元"});
+    let masked = json!({"name": "李**", "phone": "139****5678", "address": "滨城区市西街****"});
+    let listed = |page: &Value| -> Value {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == oid.as_str())
+            .cloned()
+            .unwrap_or_else(|| panic!("order not listed: {page}"))
+    };
+    for (who, token, staff, resident) in [
+        ("street admin", &a.admin, true, &full),
+        ("grid worker", &a.grid_worker, true, &full),
+        ("district admin", &app.admin, true, &masked),
+        (
+            "unit of the offered resource",
+            &a.unit_token,
+            false,
+            &masked,
+        ),
+    ] {
+        let one = app.get(&path, token).await.expect(200);
+        let page = app.get("/api/v1/orders", token).await.expect(200);
+        for seen in [&one, &listed(&page)] {
+            assert_eq!(seen.get("ranking").is_some(), staff, "{who}: {seen}");
+            assert_eq!(seen.get("offers").is_some(), staff, "{who}: {seen}");
+            assert_eq!(&seen["resident"], resident, "{who}: {seen}");
+        }
+        assert_eq!(
+            one,
+            listed(&page),
+            "{who}: the list shows what the order shows"
+        );
+    }
+    // Neither a volunteer it was not offered to nor another street sees it.
+    for token in [&a.volunteer_token, &w.b.admin] {
+        app.get(&path, token).await.problem(404, "not_found", None);
+        let page = app.get("/api/v1/orders", token).await.expect(200);
+        assert!(page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["id"] != oid.as_str()));
+    }
+    // Once the unit has accepted it, it sees the resident in full, still no ranking.
+    app.post(&format!("{path}/accept"), &a.unit_token, json!({}))
+        .await
+        .expect(200);
+    let page = app.get("/api/v1/orders", &a.unit_token).await.expect(200);
+    for seen in [
+        &app.get(&path, &a.unit_token).await.expect(200),
+        &listed(&page),
+    ] {
+        assert_eq!(&seen["resident"], &full, "{seen}");
+        assert!(
+            seen.get("ranking").is_none() && seen.get("offers").is_none(),
+            "{seen}"
+        );
+    }
+}

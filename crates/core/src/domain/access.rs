@@ -159,6 +159,20 @@ impl Principal {
         matches!(&self.role, Role::StreetAdmin { street: s } | Role::GridWorker { street: s } if *s == street)
     }
 
+    /// Whether an order's ranking (with the rule's reasons) and its offers are shown: to the
+    /// street's own staff and to the district, never to the candidates.
+    pub fn sees_ranking(&self, street: Uuid) -> bool {
+        self.sees_resident_data(street) || matches!(self.role, Role::DistrictAdmin)
+    }
+
+    /// Whether an order's resident is shown in full: to the street's own staff, and to the
+    /// assignee while it carries the order out (`carrying_out`: the caller is the assignee
+    /// of an accepted or started order), who needs to reach them. Candidates still deciding
+    /// see the resident masked.
+    pub fn sees_order_resident(&self, street: Uuid, carrying_out: bool) -> bool {
+        self.sees_resident_data(street) || carrying_out
+    }
+
     /// Checks `action` on `target`.
     pub fn authorize(&self, action: Action, target: Target<'_>) -> Result<(), Error> {
         let decision = decide(self, action, target);

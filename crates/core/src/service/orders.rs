@@ -2,6 +2,8 @@
 //! best; they are offered the order; the first to accept wins; the assignee starts and
 //! completes it. Every change is an event.
 
+use std::collections::HashMap;
+
 use gongjian_plugin_sdk::{CandidateKind, PointsRequest};
 use sqlx::{any::AnyRow, AnyConnection, Row};
 use uuid::Uuid;
@@ -105,6 +107,15 @@ impl Loaded {
     }
 }
 
+/// The columns an order is read with: the order, what its demand asks for, and the number of
+/// the plugin version that ranked it.
+const ORDER_COLUMNS: &str =
+    "SELECT o.*, d.category, d.urgency AS demand_urgency, d.description, d.grid_id, \
+     d.window_start, d.window_end, d.resident_name, d.created_at AS demand_created_at, \
+     d.resident_phone, d.resident_address, pv.number AS plugin_version_number \
+     FROM service_orders o JOIN demands d ON d.id = o.demand_id \
+     LEFT JOIN plugin_versions pv ON pv.id = o.plugin_version_id";
+
 /// Reads an order for `caller`, through `conn`: a pooled connection for a read, or the
 /// transaction of a change.
 async fn load(conn: &mut AnyConnection, caller: &Principal, id: Uuid) -> Result<Loaded> {
@@ -118,39 +129,55 @@ async fn load_with(
     id: Uuid,
     lock: &str,
 ) -> Result<Loaded> {
-    let row = sqlx::query(&format!(
-        "SELECT o.*, d.category, d.urgency AS demand_urgency, d.description, d.grid_id, d.window_start, d.window_end, \
-         d.resident_name, d.created_at AS demand_created_at, \
-         d.resident_phone, d.resident_address, pv.number AS plugin_version_number \
-         FROM service_orders o JOIN demands d ON d.id = o.demand_id \
-         LEFT JOIN plugin_versions pv ON pv.id = o.plugin_version_id WHERE o.id = $1{lock}",
-    ))
-    .bind(id.to_string())
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(Error::NotFound("order"))?;
+    let row = sqlx::query(&format!("{ORDER_COLUMNS} WHERE o.id = $1{lock}"))
+        .bind(id.to_string())
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(Error::NotFound("order"))?;
+    let mine = identities(conn, caller).await?;
+    let mut offers = caller_offers(conn, &[id], &mine).await?;
+    loaded(caller, row, &mine, offers.remove(&id))
+}
+
+/// The first offer (by rank) of each of `orders` made to one of `mine`, in one query.
+async fn caller_offers(
+    conn: &mut AnyConnection,
+    orders: &[Uuid],
+    mine: &[Uuid],
+) -> Result<HashMap<Uuid, MyOffer>> {
+    let mut out = HashMap::new();
+    if mine.is_empty() || orders.is_empty() {
+        return Ok(out);
+    }
+    let mut sql = Sql::new(
+        "SELECT id, order_id, candidate_kind, candidate_id, status FROM order_offers WHERE 1 = 1",
+    );
+    push_in(&mut sql, "order_id", orders);
+    push_in(&mut sql, "candidate_id", mine);
+    sql.push(" ORDER BY order_id, rank");
+    for r in sql.fetch_all(&mut *conn).await? {
+        out.entry(get_uuid(&r, "order_id")?).or_insert(MyOffer {
+            id: get_uuid(&r, "id")?,
+            kind: r.try_get("candidate_kind")?,
+            candidate: get_uuid(&r, "candidate_id")?,
+            status: r.try_get("status")?,
+        });
+    }
+    Ok(out)
+}
+
+/// An order read for `caller`, given the caller's identities and offer on it; refused
+/// unless the caller may see it.
+fn loaded(
+    caller: &Principal,
+    row: AnyRow,
+    mine: &[Uuid],
+    offer: Option<MyOffer>,
+) -> Result<Loaded> {
     let street = get_uuid(&row, "street_id")?;
     let demand = get_uuid(&row, "demand_id")?;
     let status = OrderStatus::from_db(&row.try_get::<String, _>("status")?)?;
     let assignee = get_opt_uuid(&row, "assignee_id")?;
-    let mine = identities(conn, caller).await?;
-    let mut offer = None;
-    if !mine.is_empty() {
-        let mut sql = Sql::new(
-            "SELECT id, candidate_kind, candidate_id, status FROM order_offers WHERE order_id = ",
-        );
-        sql.bind(id.to_string());
-        push_in(&mut sql, "candidate_id", &mine);
-        sql.push(" ORDER BY rank");
-        if let Some(r) = sql.fetch_all(&mut *conn).await?.first() {
-            offer = Some(MyOffer {
-                id: get_uuid(r, "id")?,
-                kind: r.try_get("candidate_kind")?,
-                candidate: get_uuid(r, "candidate_id")?,
-                status: r.try_get("status")?,
-            });
-        }
-    }
     let is_assignee = assignee.is_some_and(|a| mine.contains(&a));
     caller.authorize(
         Action::Read,
@@ -170,18 +197,47 @@ async fn load_with(
     })
 }
 
-async fn to_order(conn: &mut AnyConnection, caller: &Principal, l: &Loaded) -> Result<Order> {
+/// Every offer of each of `orders`, by rank, in one query.
+async fn all_offers(
+    conn: &mut AnyConnection,
+    orders: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<Offer>>> {
+    let mut out: HashMap<Uuid, Vec<Offer>> = HashMap::new();
+    if orders.is_empty() {
+        return Ok(out);
+    }
+    let mut sql = Sql::new("SELECT * FROM order_offers WHERE 1 = 1");
+    push_in(&mut sql, "order_id", orders);
+    sql.push(" ORDER BY order_id, rank");
+    for r in sql.fetch_all(&mut *conn).await? {
+        out.entry(get_uuid(&r, "order_id")?)
+            .or_default()
+            .push(Offer {
+                candidate_kind: r.try_get("candidate_kind")?,
+                candidate_id: get_uuid(&r, "candidate_id")?,
+                rank: r.try_get("rank")?,
+                status: r.try_get("status")?,
+                reason: r.try_get("reason")?,
+                offered_at: r.try_get("offered_at")?,
+                responded_at: r.try_get("responded_at")?,
+            });
+    }
+    Ok(out)
+}
+
+/// The order as `caller` sees it; `offers` are its offers when the caller sees the ranking.
+fn order_view(caller: &Principal, l: &Loaded, offers: Option<Vec<Offer>>) -> Result<Order> {
     let row = &l.row;
     let id = get_uuid(row, "id")?;
-    let staff = caller.sees_resident_data(l.street) || matches!(caller.role, Role::DistrictAdmin);
+    let staff = caller.sees_ranking(l.street);
     let resident = Resident {
         name: row.try_get("resident_name")?,
         phone: row.try_get("resident_phone")?,
         address: row.try_get("resident_address")?,
     };
-    let full = caller.sees_resident_data(l.street)
-        || (l.is_assignee && matches!(l.status, OrderStatus::Accepted | OrderStatus::InProgress));
-    let resident = if full {
+    let carrying_out =
+        l.is_assignee && matches!(l.status, OrderStatus::Accepted | OrderStatus::InProgress);
+    let resident = if caller.sees_order_resident(l.street, carrying_out) {
         resident
     } else {
         Resident {
@@ -189,29 +245,6 @@ async fn to_order(conn: &mut AnyConnection, caller: &Principal, l: &Loaded) -> R
             phone: mask_phone(&resident.phone),
             address: mask_address(&resident.address),
         }
-    };
-    let offers = if staff {
-        let rows = sqlx::query("SELECT * FROM order_offers WHERE order_id = $1 ORDER BY rank")
-            .bind(id.to_string())
-            .fetch_all(&mut *conn)
-            .await?;
-        Some(
-            rows.iter()
-                .map(|r| {
-                    Ok(Offer {
-                        candidate_kind: r.try_get("candidate_kind")?,
-                        candidate_id: get_uuid(r, "candidate_id")?,
-                        rank: r.try_get("rank")?,
-                        status: r.try_get("status")?,
-                        reason: r.try_get("reason")?,
-                        offered_at: r.try_get("offered_at")?,
-                        responded_at: r.try_get("responded_at")?,
-                    })
-                })
-                .collect::<Result<Vec<_>>>()?,
-        )
-    } else {
-        None
     };
     Ok(Order {
         id,
@@ -229,7 +262,11 @@ async fn to_order(conn: &mut AnyConnection, caller: &Principal, l: &Loaded) -> R
         } else {
             None
         },
-        offers,
+        offers: if staff {
+            Some(offers.unwrap_or_default())
+        } else {
+            None
+        },
         assignee_kind: row.try_get("assignee_kind")?,
         assignee_id: l.assignee,
         category: row.try_get("category")?,
@@ -259,7 +296,12 @@ async fn to_order(conn: &mut AnyConnection, caller: &Principal, l: &Loaded) -> R
 /// connection to answer.
 async fn answer(conn: &mut AnyConnection, caller: &Principal, id: Uuid) -> Result<Order> {
     let l = load(conn, caller, id).await?;
-    to_order(conn, caller, &l).await
+    let mut offers = if caller.sees_ranking(l.street) {
+        all_offers(conn, &[id]).await?
+    } else {
+        HashMap::new()
+    };
+    order_view(caller, &l, offers.remove(&id))
 }
 
 /// Dispatches an open demand: ranks its candidates with the street's rule and offers the
@@ -289,34 +331,37 @@ pub async fn dispatch(
     // is still as it was ranked.
     let ranked = dispatch::rank(core, demand, body.offer_count).await?;
     let actor = caller.token_id.to_string();
-    let mut tx = core.db.write().begin().await?;
-    match dispatch::commit_dispatch(&mut tx, core.now(), ranked, &actor).await? {
-        dispatch::Dispatched::Order(id) => {
-            let order = answer(&mut tx, caller, id).await?;
-            tx.commit().await?;
-            Ok(order)
-        }
-        dispatch::Dispatched::NoCandidates => {
-            // The escalation is kept.
-            tx.commit().await?;
-            Err(Error::conflict(
-                "no_candidates",
-                "no volunteer or resource of the street can take this demand now; the case was escalated",
-            ))
-        }
-    }
+    let (caller, now) = (caller.clone(), core.now());
+    let order = core
+        .db
+        .transact(move |tx| {
+            Box::pin(async move {
+                match dispatch::commit_dispatch(tx, now, ranked, &actor).await? {
+                    dispatch::Dispatched::Order(id) => answer(tx, &caller, id).await.map(Some),
+                    // The escalation is kept: it commits with nothing else.
+                    dispatch::Dispatched::NoCandidates => Ok(None),
+                }
+            })
+        })
+        .await?;
+    order.ok_or_else(|| {
+        Error::conflict(
+            "no_candidates",
+            "no volunteer or resource of the street can take this demand now; the case was escalated",
+        )
+    })
 }
 
 pub async fn list(core: &Core, caller: &Principal, q: ListOrders) -> Result<Page<Order>> {
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let mut conn = core.db.read().acquire().await?;
-    let mut sql = Sql::new("SELECT o.id FROM service_orders o WHERE 1 = 1");
+    let mine = identities(&mut conn, caller).await?;
+    let mut sql = Sql::new(format!("{ORDER_COLUMNS} WHERE 1 = 1"));
     match caller.staff_scope() {
         Some(ListScope::All) => {}
         Some(ListScope::Streets(streets)) => push_in(&mut sql, "o.street_id", &streets),
         None => {
             // Volunteers and units see the orders offered to them or assigned to them.
-            let mine = identities(&mut conn, caller).await?;
             sql.push(" AND (EXISTS (SELECT 1 FROM order_offers f WHERE f.order_id = o.id");
             push_in(&mut sql, "f.candidate_id", &mine);
             sql.push(")");
@@ -339,11 +384,29 @@ pub async fn list(core: &Core, caller: &Principal, q: ListOrders) -> Result<Page
         sql.push(" AND o.status = ").bind(s.as_str().to_string());
     }
     page.apply(&mut sql, "o.id");
+    // A page is read in at most four queries, whatever its size: the caller's identities,
+    // the orders, the caller's offers on them, and, for those who see rankings, every offer.
     let rows = sql.fetch_all(&mut *conn).await?;
+    let ids = rows
+        .iter()
+        .map(|r| get_uuid(r, "id"))
+        .collect::<Result<Vec<_>>>()?;
+    let mut my_offers = caller_offers(&mut conn, &ids, &mine).await?;
     let mut items = Vec::with_capacity(rows.len());
-    for r in &rows {
-        items.push(answer(&mut conn, caller, get_uuid(r, "id")?).await?);
+    for (row, id) in rows.into_iter().zip(&ids) {
+        items.push(loaded(caller, row, &mine, my_offers.remove(id))?);
     }
+    let ranked: Vec<Uuid> = items
+        .iter()
+        .filter(|l| caller.sees_ranking(l.street))
+        .map(|l| get_uuid(&l.row, "id"))
+        .collect::<Result<_>>()?;
+    let mut offers = all_offers(&mut conn, &ranked).await?;
+    let items = items
+        .iter()
+        .zip(&ids)
+        .map(|(l, id)| order_view(caller, l, offers.remove(id)))
+        .collect::<Result<Vec<_>>>()?;
     Ok(page.finish(items, |o| o.id))
 }
 
@@ -360,8 +423,12 @@ pub async fn get(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> {
 pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> {
     let now = core.now();
     let at = format_ts(now);
-    let mut tx = core.db.write().begin().await?;
-    let l = load_for_change(&mut tx, caller, id).await?;
+    let caller = caller.clone();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let caller = &caller;
+    let l = load_for_change(&mut *tx, caller, id).await?;
     let Some(offer) = l.offer.clone() else {
         return Err(Error::forbidden("the order was not offered to you"));
     };
@@ -382,7 +449,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
         ));
     }
     let category: String = l.row.try_get("category")?;
-    let settings = crate::store::settings::settings_for(&mut *tx, l.street, &category).await?;
+    let settings = crate::store::settings::settings_for(&mut **tx, l.street, &category).await?;
     let window_end: Option<String> = l.row.try_get("window_end")?;
     let filed: String = l.row.try_get("demand_created_at")?;
     let complete_by = dispatch::complete_deadline(&settings, now, window_end.as_deref(), &filed);
@@ -395,7 +462,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     .bind(at.clone())
     .bind(id.to_string())
     .bind(format_ts(complete_by))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if won.rows_affected() == 0 {
         return Err(Error::conflict(
@@ -408,7 +475,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     )
     .bind(at.clone())
     .bind(offer.id.to_string())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if taken.rows_affected() == 0 {
         return Err(Error::conflict(
@@ -419,7 +486,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     sqlx::query("UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'")
         .bind(at.clone())
         .bind(id.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     let demand = l.demand;
     let started = sqlx::query(
@@ -427,7 +494,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     )
     .bind(at.clone())
     .bind(demand.to_string())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if started.rows_affected() == 0 {
         return Err(Error::conflict(
@@ -437,7 +504,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     }
     let actor = caller.token_id.to_string();
     record_events(
-        &mut tx,
+        &mut *tx,
         &at,
         &[
             (
@@ -460,12 +527,12 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     // The answer is read before the candidate's row and the street's counters are locked:
     // every accept of the candidate waits for the one, every order change in the street for
     // the other, so they are taken last and held least.
-    let order = answer(&mut tx, caller, id).await?;
+    let order = answer(&mut *tx, caller, id).await?;
     if offer.kind == "resource" {
         let used = sqlx::query("UPDATE resources SET capacity_left = capacity_left - 1, updated_at = $1 WHERE id = $2 AND capacity_left > 0")
             .bind(at.clone())
             .bind(offer.candidate.to_string())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         if used.rows_affected() == 0 {
             return Err(Error::conflict(
@@ -476,12 +543,12 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     } else {
         // The limit is counted under the volunteer's lock: two accepts of different orders
         // by one volunteer take turns here, and the second counts the first.
-        let lock = for_update(&tx);
+        let lock = for_update(tx);
         let limit = sqlx::query(&format!(
             "SELECT max_open_orders FROM volunteers WHERE id = $1{lock}"
         ))
         .bind(offer.candidate.to_string())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
         .try_get::<i64, _>("max_open_orders")?;
         let open: i64 = sqlx::query(
@@ -489,7 +556,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
              AND status IN ('accepted', 'in_progress')",
         )
         .bind(offer.candidate.to_string())
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await?
         .try_get("n")?;
         if open > limit {
@@ -499,9 +566,11 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
             ));
         }
     }
-    counters::touch_load(&mut tx, l.street, &offer.kind, offer.candidate).await?;
-    tx.commit().await?;
+    counters::touch_load(&mut *tx, l.street, &offer.kind, offer.candidate).await?;
     Ok(order)
+            })
+        })
+        .await
 }
 
 /// Declines an offered order, with a reason. When every open offer is declined, the next
@@ -517,8 +586,12 @@ pub async fn decline(
     c.finish()?;
     let now = core.now();
     let at = format_ts(now);
-    let mut tx = core.db.write().begin().await?;
-    let l = load_for_change(&mut tx, caller, id).await?;
+    let caller = caller.clone();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let caller = &caller;
+    let l = load_for_change(&mut *tx, caller, id).await?;
     let Some(offer) = l.offer.clone() else {
         return Err(Error::forbidden("the order was not offered to you"));
     };
@@ -532,7 +605,7 @@ pub async fn decline(
         .bind(reason.clone())
         .bind(at.clone())
         .bind(offer.id.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     if closed.rows_affected() == 0 {
         return Err(Error::conflict(
@@ -541,20 +614,22 @@ pub async fn decline(
         ));
     }
     let actor = caller.token_id.to_string();
-    record_event(&mut tx, &at, "order", id, &actor, "declined", Some(&reason)).await?;
+    record_event(&mut *tx, &at, "order", id, &actor, "declined", Some(&reason)).await?;
     let open: i64 = sqlx::query(
         "SELECT COUNT(*) AS n FROM order_offers WHERE order_id = $1 AND status = 'open'",
     )
     .bind(id.to_string())
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut **tx)
     .await?
     .try_get("n")?;
     if open == 0 && l.status == OrderStatus::Offered {
-        dispatch::offer_onward(&mut tx, now, id, "every open offer was declined").await?;
+        dispatch::offer_onward(&mut *tx, now, id, "every open offer was declined").await?;
     }
-    let order = answer(&mut tx, caller, id).await?;
-    tx.commit().await?;
+    let order = answer(&mut *tx, caller, id).await?;
     Ok(order)
+            })
+        })
+        .await
 }
 
 /// Checks that the caller is the order's assignee and the order is in `from`.
@@ -574,15 +649,19 @@ fn assignee_at(l: Loaded, from: OrderStatus) -> Result<Loaded> {
 /// Starts an accepted order (the assignee).
 pub async fn start(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> {
     let at = core.now_ts();
-    let mut tx = core.db.write().begin().await?;
+    let caller = caller.clone();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let caller = &caller;
     assignee_at(
-        load_for_change(&mut tx, caller, id).await?,
+        load_for_change(&mut *tx, caller, id).await?,
         OrderStatus::Accepted,
     )?;
     let moved = sqlx::query("UPDATE service_orders SET status = 'in_progress', started_at = $1, updated_at = $1 WHERE id = $2 AND status = 'accepted'")
         .bind(at.clone())
         .bind(id.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     if moved.rows_affected() == 0 {
         return Err(Error::conflict(
@@ -591,7 +670,7 @@ pub async fn start(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> {
         ));
     }
     record_event(
-        &mut tx,
+        &mut *tx,
         &at,
         "order",
         id,
@@ -600,9 +679,11 @@ pub async fn start(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> {
         None,
     )
     .await?;
-    let order = answer(&mut tx, caller, id).await?;
-    tx.commit().await?;
+    let order = answer(&mut *tx, caller, id).await?;
     Ok(order)
+            })
+        })
+        .await
 }
 
 /// Completes an order in progress (the assignee), recording the service time.
@@ -630,9 +711,13 @@ pub async fn complete(
     let points = award(core, &read, minutes, completed).await?;
     let at = format_ts(completed);
     let actor = caller.token_id.to_string();
-    let mut tx = core.db.write().begin().await?;
+    let caller = caller.clone();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let caller = &caller;
     let l = assignee_at(
-        load_for_change(&mut tx, caller, id).await?,
+        load_for_change(&mut *tx, caller, id).await?,
         OrderStatus::InProgress,
     )?;
     if l.points_inputs()? != read.points_inputs()? {
@@ -653,7 +738,7 @@ pub async fn complete(
     .bind(points.points)
     .bind(points.rule.clone())
     .bind(points.reason.clone())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if moved.rows_affected() == 0 {
         return Err(Error::conflict(
@@ -667,7 +752,7 @@ pub async fn complete(
     )
     .bind(at.clone())
     .bind(demand.to_string())
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     if done_demand.rows_affected() == 0 {
         return Err(Error::conflict(
@@ -680,7 +765,7 @@ pub async fn complete(
         points.points, points.rule, points.reason
     );
     record_events(
-        &mut tx,
+        &mut *tx,
         &at,
         &[
             ("order", id, &actor, "completed", Some(&done)),
@@ -694,10 +779,12 @@ pub async fn complete(
         ],
     )
     .await?;
-    let order = answer(&mut tx, caller, id).await?;
-    l.touch_assignee_load(&mut tx).await?;
-    tx.commit().await?;
+    let order = answer(&mut *tx, caller, id).await?;
+    l.touch_assignee_load(&mut *tx).await?;
     Ok(order)
+            })
+        })
+        .await
 }
 
 /// The points an order completing now earns under the street's rule.
@@ -757,8 +844,12 @@ pub async fn cancel(
     c.finish()?;
     let at = core.now_ts();
     let actor = caller.token_id.to_string();
-    let mut tx = core.db.write().begin().await?;
-    let l = load_for_change(&mut tx, caller, id).await?;
+    let caller = caller.clone();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let caller = &caller;
+    let l = load_for_change(&mut *tx, caller, id).await?;
     caller.authorize(
         Action::Update,
         Target::Order {
@@ -772,7 +863,7 @@ pub async fn cancel(
             format!("the order is {}", l.status),
         ));
     }
-    if !cancel_order_row(&mut tx, &at, id, &[l.status], None).await? {
+    if !cancel_order_row(&mut *tx, &at, id, &[l.status], None).await? {
         return Err(Error::conflict(
             "invalid_transition",
             "the order changed meanwhile",
@@ -787,14 +878,14 @@ pub async fn cancel(
         sqlx::query("UPDATE resources SET capacity_left = capacity_left + 1, updated_at = $1 WHERE id = $2 AND capacity_left < capacity")
             .bind(at.clone())
             .bind(resource.to_string())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     }
     let demand = l.demand;
     let reopened = sqlx::query("UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status IN ('dispatched', 'in_progress')")
         .bind(at.clone())
         .bind(demand.to_string())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected()
         > 0;
@@ -815,11 +906,13 @@ pub async fn cancel(
             Some(note.as_str()),
         ));
     }
-    record_events(&mut tx, &at, &events).await?;
-    let order = answer(&mut tx, caller, id).await?;
-    l.touch_assignee_load(&mut tx).await?;
-    tx.commit().await?;
+    record_events(&mut *tx, &at, &events).await?;
+    let order = answer(&mut *tx, caller, id).await?;
+    l.touch_assignee_load(&mut *tx).await?;
     Ok(order)
+            })
+        })
+        .await
 }
 
 async fn events_of(core: &Core, kind: &str, id: Uuid, q: &ListEvents) -> Result<Page<Event>> {
