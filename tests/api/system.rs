@@ -191,8 +191,8 @@ async fn every_enum_in_the_document_is_the_wire_form() {
     use gongjian_core::{
         domain::access::RoleKind,
         domain::{
-            Channel, DemandStatus, OrderStatus, ProjectStatus, ResourceStatus, UnitKind, Urgency,
-            Weekday,
+            CandidateKind, Channel, DemandStatus, FaultKind, OfferStatus, OrderStatus,
+            ProjectStatus, ResourceStatus, RuleKind, UnitKind, Urgency, Weekday,
         },
     };
     use gongjian_host::{lists::stats::GroupBy, plugin::host::PluginKind};
@@ -214,6 +214,10 @@ async fn every_enum_in_the_document_is_the_wire_form() {
         ("ProjectStatus", wire(ProjectStatus::ALL)),
         ("Weekday", wire(Weekday::ALL)),
         ("OrderStatus", wire(OrderStatus::ALL)),
+        ("CandidateKind", wire(CandidateKind::ALL)),
+        ("OfferStatus", wire(OfferStatus::ALL)),
+        ("RuleKind", wire(RuleKind::ALL)),
+        ("FaultKind", wire(FaultKind::ALL)),
         ("PluginKind", wire(PluginKind::ALL)),
         ("GroupBy", wire(GroupBy::ALL)),
     ] {

@@ -5,12 +5,13 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::{CandidateKind, FaultKind, RuleKind};
+
 /// Which candidate a position in a request stands for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct CandidateRef {
-    /// `volunteer` or `resource`.
-    pub kind: String,
+    pub kind: CandidateKind,
     pub id: Uuid,
     /// The volunteer's name or the resource's title.
     pub name: String,
@@ -20,8 +21,7 @@ pub struct CandidateRef {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct RuleUsed {
-    /// `builtin`, `rhai` or `wasm`.
-    pub kind: String,
+    pub kind: RuleKind,
     /// The plugin version, when a plugin ranked.
     pub version_id: Option<Uuid>,
     pub version_number: Option<i64>,
@@ -31,7 +31,7 @@ pub struct RuleUsed {
 impl RuleUsed {
     pub fn builtin() -> Self {
         RuleUsed {
-            kind: "builtin".into(),
+            kind: RuleKind::Builtin,
             version_id: None,
             version_number: None,
             content_hash: None,
@@ -43,8 +43,7 @@ impl RuleUsed {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct FaultReport {
-    /// `trap`, `timeout`, `limit`, `plugin_error`, `invalid_output` or `host`.
-    pub kind: String,
+    pub kind: FaultKind,
     pub message: String,
     /// The version that failed.
     pub version_id: Uuid,
@@ -56,7 +55,7 @@ pub struct FaultReport {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct RankedCandidate {
-    pub kind: String,
+    pub kind: CandidateKind,
     pub id: Uuid,
     pub name: String,
     pub score: f64,

@@ -188,6 +188,100 @@ str_enum!(
     }
 );
 
+str_enum!(
+    /// Who can be offered an order: a volunteer, or a resource (owned by a unit or a
+    /// volunteer).
+    CandidateKind {
+        Volunteer => "volunteer",
+        Resource => "resource",
+    }
+);
+
+impl CandidateKind {
+    /// The same kind in the plugin contract's terms.
+    pub fn to_plugin(self) -> gongjian_plugin_sdk::CandidateKind {
+        match self {
+            CandidateKind::Volunteer => gongjian_plugin_sdk::CandidateKind::Volunteer,
+            CandidateKind::Resource => gongjian_plugin_sdk::CandidateKind::Resource,
+        }
+    }
+}
+
+impl From<gongjian_plugin_sdk::CandidateKind> for CandidateKind {
+    fn from(kind: gongjian_plugin_sdk::CandidateKind) -> Self {
+        match kind {
+            gongjian_plugin_sdk::CandidateKind::Volunteer => CandidateKind::Volunteer,
+            gongjian_plugin_sdk::CandidateKind::Resource => CandidateKind::Resource,
+        }
+    }
+}
+
+str_enum!(
+    /// Where one candidate's offer of an order stands.
+    OfferStatus {
+        /// Waiting for the candidate's answer.
+        Open => "open",
+        Declined => "declined",
+        /// The candidate took the order.
+        Accepted => "accepted",
+        /// Closed by the service: another candidate accepted, the offer expired, or the order
+        /// was cancelled or dispatched again.
+        Withdrawn => "withdrawn",
+    }
+);
+
+str_enum!(
+    /// The rule that ranked a demand's candidates.
+    RuleKind {
+        /// The host's own rule, used when a street has no active plugin or its plugin faulted.
+        Builtin => "builtin",
+        Rhai => "rhai",
+        Wasm => "wasm",
+    }
+);
+
+str_enum!(
+    /// How a plugin call failed.
+    FaultKind {
+        /// The WebAssembly module trapped, or the script raised an error.
+        Trap => "trap",
+        /// The call ran past its time limit.
+        Timeout => "timeout",
+        /// The call ran past its memory, operation, stack or output limit.
+        Limit => "limit",
+        /// The plugin returned an error of its own.
+        PluginError => "plugin_error",
+        /// The plugin answered with something the contract does not allow.
+        InvalidOutput => "invalid_output",
+        /// The host failed to run the plugin; not counted against it.
+        Host => "host",
+    }
+);
+
+impl From<crate::plugin::host::PluginKind> for RuleKind {
+    fn from(kind: crate::plugin::host::PluginKind) -> Self {
+        match kind {
+            crate::plugin::host::PluginKind::Rhai => RuleKind::Rhai,
+            crate::plugin::host::PluginKind::Wasm => RuleKind::Wasm,
+        }
+    }
+}
+
+impl FaultKind {
+    /// The kind of a runtime fault.
+    pub fn of(fault: &crate::plugin::Fault) -> Self {
+        use crate::plugin::Fault;
+        match fault {
+            Fault::Trap(_) => FaultKind::Trap,
+            Fault::Timeout(_) => FaultKind::Timeout,
+            Fault::Limit(_) => FaultKind::Limit,
+            Fault::Plugin(_) => FaultKind::PluginError,
+            Fault::InvalidOutput(_) => FaultKind::InvalidOutput,
+            Fault::Host(_) => FaultKind::Host,
+        }
+    }
+}
+
 pub use crate::plugin::DEFAULT_CATEGORIES;
 
 pub fn is_default_category(code: &str) -> bool {

@@ -7,19 +7,18 @@ use uuid::Uuid;
 use super::{
     demand::Resident,
     matching::{RankedCandidate, RuleUsed},
-    OrderStatus,
+    CandidateKind, OfferStatus, OrderStatus,
 };
 
 /// An offer of an order to one candidate.
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Offer {
-    pub candidate_kind: String,
+    pub candidate_kind: CandidateKind,
     pub candidate_id: Uuid,
     /// Position in the ranking, from 0.
     pub rank: i64,
-    /// `open`, `declined`, `accepted` or `withdrawn`.
-    pub status: String,
+    pub status: OfferStatus,
     pub reason: Option<String>,
     pub offered_at: String,
     pub responded_at: Option<String>,
@@ -41,7 +40,7 @@ pub struct Order {
     /// The offers made; shown to the street's staff.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offers: Option<Vec<Offer>>,
-    pub assignee_kind: Option<String>,
+    pub assignee_kind: Option<CandidateKind>,
     pub assignee_id: Option<Uuid>,
     /// What the demand asks for.
     pub category: String,

@@ -17,15 +17,15 @@ use super::{
 use crate::store::rows::get_uuid;
 use crate::{domain::settings::Settings, store::settings::settings_for};
 use crate::{
-    domain::OrderStatus,
+    domain::{end_of_local_day, format_ts, parse_instant},
+    store::db::{Sql, Tx},
+};
+use crate::{
+    domain::{DemandStatus, OrderStatus},
     store::{
         events::{record_event, record_events},
         orders::cancel_order_row,
     },
-};
-use crate::{
-    domain::{end_of_local_day, format_ts, parse_instant},
-    store::db::{Sql, Tx},
 };
 
 /// Whom an escalation goes to: the street's admins, and the district's departments (街呼区应).
@@ -113,7 +113,7 @@ async fn insert_offers(
         sql.push("(");
         sql.bind(Uuid::now_v7().to_string()).push(", ");
         sql.bind(order.to_string()).push(", ");
-        sql.bind(c.kind.clone()).push(", ");
+        sql.bind(c.kind.as_str()).push(", ");
         sql.bind(c.id.to_string()).push(", ");
         sql.bind(rank as i64).push(", 'open', ");
         sql.bind(at.to_string()).push(")");
@@ -236,7 +236,7 @@ pub async fn write(
     .bind(id.to_string())
     .bind(demand.id.to_string())
     .bind(street.to_string())
-    .bind(m.rule.kind.clone())
+    .bind(m.rule.kind.as_str())
     .bind(m.rule.version_id.map(|v| v.to_string()))
     .bind(m.rule.content_hash.clone())
     .bind(serde_json::to_string(&m.ranked).expect("serialises"))
@@ -250,7 +250,7 @@ pub async fn write(
     insert_offers(tx, &at, id, &m.ranked, 0, offered).await?;
     let rule = match m.rule.version_number {
         Some(n) => format!("{} v{n}", m.rule.kind),
-        None => m.rule.kind.clone(),
+        None => m.rule.kind.to_string(),
     };
     let fallback = m
         .fault
@@ -297,7 +297,7 @@ pub struct Ranked {
 /// `offer_count` overrides the street's setting.
 pub async fn rank(core: &Core, demand: Uuid, offer_count: Option<i64>) -> Result<Ranked> {
     let facts = DemandFacts::read(core.db.read(), demand).await?;
-    if !matches!(facts.status.as_str(), "open" | "dispatched") {
+    if !matches!(facts.status, DemandStatus::Open | DemandStatus::Dispatched) {
         return Err(not_dispatchable());
     }
     let settings = settings_for(core.db.read(), facts.street, &facts.category).await?;
@@ -335,7 +335,7 @@ pub async fn commit_dispatch(
         ));
     }
     let at = format_ts(now);
-    if facts.status == "dispatched" {
+    if facts.status == DemandStatus::Dispatched {
         let old = sqlx::query(
             "SELECT id FROM service_orders WHERE demand_id = $1 AND status = 'unassigned' \
              ORDER BY id DESC LIMIT 1",
@@ -386,7 +386,7 @@ pub async fn commit_dispatch(
             ],
         )
         .await?;
-    } else if facts.status != "open" {
+    } else if facts.status != DemandStatus::Open {
         return Err(not_dispatchable());
     }
     let declined: std::collections::HashSet<Uuid> = sqlx::query(

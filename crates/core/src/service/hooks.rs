@@ -16,7 +16,7 @@ use super::{
     Core,
 };
 pub use crate::domain::demand::{Filed, Triage};
-use crate::domain::{Channel, Urgency};
+use crate::domain::{Channel, FaultKind, Urgency};
 use crate::plugin::host::{points_blocking, triage_blocking};
 use crate::Result;
 
@@ -157,7 +157,7 @@ pub async fn triage(
             let quarantined = matching::record_fault(core, facts.street, active.id, &fault).await?;
             record.note = "kept as filed: the rule faulted".into();
             record.fault = Some(FaultReport {
-                kind: fault.kind().into(),
+                kind: FaultKind::of(&fault),
                 message: fault.to_string(),
                 version_id: active.id,
                 quarantined,

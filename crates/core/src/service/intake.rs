@@ -60,7 +60,7 @@ pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result
         window_start: start,
         window_end: end,
         filed_at: filed_at.clone(),
-        status: "open".into(),
+        status: DemandStatus::Open,
     };
     let active = matching::active_version(core, street).await?;
     let triage = hooks::triage(

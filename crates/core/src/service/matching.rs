@@ -20,7 +20,7 @@ pub use crate::domain::matching::{
     CandidateRef, FaultReport, MatchResult, RankedCandidate, RuleUsed,
 };
 use crate::{
-    domain::{unix_seconds, Urgency},
+    domain::{unix_seconds, CandidateKind, DemandStatus, FaultKind, Urgency},
     store::db::{for_update, Tx},
 };
 use crate::{
@@ -28,7 +28,7 @@ use crate::{
         host::{run_blocking, run_builtin, PluginKind},
         Compiled, Fault,
     },
-    store::rows::{get_json, get_uuid},
+    store::rows::{get_enum, get_json, get_uuid},
 };
 
 /// What the positions of a request stand for.
@@ -40,12 +40,12 @@ pub enum Refs {
 }
 
 impl Refs {
-    fn get(&self, i: usize) -> (&str, Uuid, &str) {
+    fn get(&self, i: usize) -> (CandidateKind, Uuid, &str) {
         match self {
             Refs::Pool(pool, members) => pool.describe(members[i]),
             Refs::Listed(refs) => {
                 let c = &refs[i];
-                (&c.kind, c.id, &c.name)
+                (c.kind, c.id, &c.name)
             }
         }
     }
@@ -69,7 +69,7 @@ pub struct DemandFacts {
     pub window_start: Option<String>,
     pub window_end: Option<String>,
     pub filed_at: String,
-    pub status: String,
+    pub status: DemandStatus,
 }
 
 const FACTS: &str =
@@ -111,7 +111,7 @@ impl DemandFacts {
             window_start: d.try_get("window_start")?,
             window_end: d.try_get("window_end")?,
             filed_at: d.try_get("created_at")?,
-            status: d.try_get("status")?,
+            status: get_enum(d, "status", DemandStatus::from_db)?,
         })
     }
 
@@ -166,7 +166,7 @@ pub fn describe(ranked: &[Ranked], refs: &Refs) -> Vec<RankedCandidate> {
         .map(|r| {
             let (kind, id, name) = refs.get(r.candidate as usize);
             RankedCandidate {
-                kind: kind.to_string(),
+                kind,
                 id,
                 name: name.to_string(),
                 score: r.score,
@@ -300,7 +300,7 @@ pub async fn match_with(
             Ok(MatchResult {
                 demand_id: demand,
                 rule: RuleUsed {
-                    kind: active.kind.as_str().into(),
+                    kind: active.kind.into(),
                     version_id: Some(active.id),
                     version_number: Some(active.number),
                     content_hash: Some(active.content_hash),
@@ -329,7 +329,7 @@ pub async fn match_with(
                 ranked: describe(&ranked, &prepared.refs),
                 candidates_considered: considered,
                 fault: Some(FaultReport {
-                    kind: fault.kind().into(),
+                    kind: FaultKind::of(&fault),
                     message: fault.to_string(),
                     version_id: active.id,
                     quarantined,

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use gongjian_plugin_sdk::{CandidateKind, PointsRequest};
+use gongjian_plugin_sdk::PointsRequest;
 use sqlx::{any::AnyRow, AnyConnection, Row};
 use uuid::Uuid;
 
@@ -19,7 +19,7 @@ use crate::{
             CompleteRequest, DispatchRequest, Event, ListEvents, ListOrders, Offer, Order,
             ReasonRequest,
         },
-        rules, unix_seconds, Check, OrderStatus, Urgency,
+        rules, unix_seconds, CandidateKind, Check, OfferStatus, OrderStatus, RuleKind, Urgency,
     },
     store::{
         counters,
@@ -27,7 +27,7 @@ use crate::{
         for_update,
         orders::{cancel_order_row, lock_demand_of},
         page::{Page, PageRequest},
-        rows::{get_json, get_opt_uuid, get_uuid, push_in},
+        rows::{get_enum, get_json, get_opt_enum, get_opt_uuid, get_uuid, push_in},
         Sql, Tx,
     },
     Error, Result,
@@ -70,10 +70,9 @@ async fn identities(conn: &mut AnyConnection, caller: &Principal) -> Result<Vec<
 #[derive(Debug, Clone)]
 struct MyOffer {
     id: Uuid,
-    kind: String,
+    kind: CandidateKind,
     candidate: Uuid,
-    /// `open`, `declined`, `accepted` or `withdrawn`.
-    status: String,
+    status: OfferStatus,
 }
 
 struct Loaded {
@@ -89,9 +88,9 @@ struct Loaded {
 impl Loaded {
     /// Recomputes the assignee's record in the candidate pool, if the order has one.
     async fn touch_assignee_load(&self, tx: &mut Tx<'_>) -> Result<()> {
-        let kind: Option<String> = self.row.try_get("assignee_kind")?;
+        let kind = get_opt_enum(&self.row, "assignee_kind", CandidateKind::from_db)?;
         if let (Some(kind), Some(assignee)) = (kind, self.assignee) {
-            counters::touch_load(tx, self.street, &kind, assignee).await?;
+            counters::touch_load(tx, self.street, kind, assignee).await?;
         }
         Ok(())
     }
@@ -158,9 +157,9 @@ async fn caller_offers(
     for r in sql.fetch_all(&mut *conn).await? {
         out.entry(get_uuid(&r, "order_id")?).or_insert(MyOffer {
             id: get_uuid(&r, "id")?,
-            kind: r.try_get("candidate_kind")?,
+            kind: get_enum(&r, "candidate_kind", CandidateKind::from_db)?,
             candidate: get_uuid(&r, "candidate_id")?,
-            status: r.try_get("status")?,
+            status: get_enum(&r, "status", OfferStatus::from_db)?,
         });
     }
     Ok(out)
@@ -213,10 +212,10 @@ async fn all_offers(
         out.entry(get_uuid(&r, "order_id")?)
             .or_default()
             .push(Offer {
-                candidate_kind: r.try_get("candidate_kind")?,
+                candidate_kind: get_enum(&r, "candidate_kind", CandidateKind::from_db)?,
                 candidate_id: get_uuid(&r, "candidate_id")?,
                 rank: r.try_get("rank")?,
-                status: r.try_get("status")?,
+                status: get_enum(&r, "status", OfferStatus::from_db)?,
                 reason: r.try_get("reason")?,
                 offered_at: r.try_get("offered_at")?,
                 responded_at: r.try_get("responded_at")?,
@@ -252,7 +251,7 @@ fn order_view(caller: &Principal, l: &Loaded, offers: Option<Vec<Offer>>) -> Res
         street_id: l.street,
         status: l.status,
         rule: RuleUsed {
-            kind: row.try_get("rule_kind")?,
+            kind: get_enum(row, "rule_kind", RuleKind::from_db)?,
             version_id: get_opt_uuid(row, "plugin_version_id")?,
             version_number: row.try_get("plugin_version_number")?,
             content_hash: row.try_get("content_hash")?,
@@ -267,7 +266,7 @@ fn order_view(caller: &Principal, l: &Loaded, offers: Option<Vec<Offer>>) -> Res
         } else {
             None
         },
-        assignee_kind: row.try_get("assignee_kind")?,
+        assignee_kind: get_opt_enum(row, "assignee_kind", CandidateKind::from_db)?,
         assignee_id: l.assignee,
         category: row.try_get("category")?,
         description: row.try_get("description")?,
@@ -432,7 +431,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     let Some(offer) = l.offer.clone() else {
         return Err(Error::forbidden("the order was not offered to you"));
     };
-    if offer.status != "open" || l.status != OrderStatus::Offered {
+    if offer.status != OfferStatus::Open || l.status != OrderStatus::Offered {
         return Err(Error::conflict(
             "not_offered",
             format!(
@@ -445,7 +444,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     if let Some(deadline) = accept_by.filter(|d| d.as_str() <= at.as_str()) {
         return Err(Error::conflict(
             "offer_expired",
-            format!("the offer expired at {deadline}))); it goes to the next candidates"),
+            format!("the offer expired at {deadline}; it goes to the next candidates"),
         ));
     }
     let category: String = l.row.try_get("category")?;
@@ -457,7 +456,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
         "UPDATE service_orders SET status = 'accepted', assignee_kind = $1, assignee_id = $2, accepted_at = $3, updated_at = $3, \
          accept_deadline = NULL, complete_deadline = $5 WHERE id = $4 AND status = 'offered' AND assignee_id IS NULL",
     )
-    .bind(offer.kind.clone())
+    .bind(offer.kind.as_str())
     .bind(offer.candidate.to_string())
     .bind(at.clone())
     .bind(id.to_string())
@@ -528,7 +527,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
     // every accept of the candidate waits for the one, every order change in the street for
     // the other, so they are taken last and held least.
     let order = answer(&mut *tx, caller, id).await?;
-    if offer.kind == "resource" {
+    if offer.kind == CandidateKind::Resource {
         let used = sqlx::query("UPDATE resources SET capacity_left = capacity_left - 1, updated_at = $1 WHERE id = $2 AND capacity_left > 0")
             .bind(at.clone())
             .bind(offer.candidate.to_string())
@@ -566,7 +565,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
             ));
         }
     }
-    counters::touch_load(&mut *tx, l.street, &offer.kind, offer.candidate).await?;
+    counters::touch_load(&mut *tx, l.street, offer.kind, offer.candidate).await?;
     Ok(order)
             })
         })
@@ -595,7 +594,7 @@ pub async fn decline(
     let Some(offer) = l.offer.clone() else {
         return Err(Error::forbidden("the order was not offered to you"));
     };
-    if offer.status != "open" {
+    if offer.status != OfferStatus::Open {
         return Err(Error::conflict(
             "not_offered",
             format!("your offer is {}", offer.status),
@@ -723,7 +722,7 @@ pub async fn complete(
     if l.points_inputs()? != read.points_inputs()? {
         return Err(Error::conflict(
             "order_changed",
-            "the order changed while its points were worked out)); complete it again",
+            "the order changed while its points were worked out; complete it again",
         ));
     }
     let moved = sqlx::query(
@@ -801,7 +800,7 @@ async fn award(
             .as_deref()
             .and_then(unix_seconds))
     };
-    let kind: Option<String> = row.try_get("assignee_kind")?;
+    let kind = get_opt_enum(row, "assignee_kind", CandidateKind::from_db)?;
     let street = sqlx::query(
         "SELECT s.code, COALESCE(cl.completed_orders, 0) AS completed FROM streets s \
          LEFT JOIN candidate_loads cl ON cl.street_id = s.id AND cl.candidate_id = $2 WHERE s.id = $1",
@@ -814,11 +813,7 @@ async fn award(
         street: street.try_get("code")?,
         category: row.try_get("category")?,
         urgency: Urgency::from_db(&row.try_get::<String, _>("demand_urgency")?)?.to_plugin(),
-        assignee_kind: if kind.as_deref() == Some("resource") {
-            CandidateKind::Resource
-        } else {
-            CandidateKind::Volunteer
-        },
+        assignee_kind: kind.unwrap_or(CandidateKind::Volunteer).to_plugin(),
         service_minutes: u32::try_from(minutes).unwrap_or(0),
         filed_at: seconds("demand_created_at")?.unwrap_or(0),
         accepted_at: seconds("accepted_at")?.unwrap_or(0),
@@ -870,10 +865,8 @@ pub async fn cancel(
         ));
     }
     let took_capacity = matches!(l.status, OrderStatus::Accepted | OrderStatus::InProgress)
-        && l.row
-            .try_get::<Option<String>, _>("assignee_kind")?
-            .as_deref()
-            == Some("resource");
+        && get_opt_enum(&l.row, "assignee_kind", CandidateKind::from_db)?
+            == Some(CandidateKind::Resource);
     if let (true, Some(resource)) = (took_capacity, l.assignee) {
         sqlx::query("UPDATE resources SET capacity_left = capacity_left + 1, updated_at = $1 WHERE id = $2 AND capacity_left < capacity")
             .bind(at.clone())

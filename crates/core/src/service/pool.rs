@@ -179,15 +179,15 @@ pub enum Member {
 
 impl StreetPool {
     /// The kind, id and name of a member.
-    pub fn describe(&self, m: Member) -> (&'static str, Uuid, &str) {
+    pub fn describe(&self, m: Member) -> (crate::domain::CandidateKind, Uuid, &str) {
         match m {
             Member::Volunteer(i) => {
                 let v = &self.registry.volunteers[i];
-                ("volunteer", v.id, &v.name)
+                (crate::domain::CandidateKind::Volunteer, v.id, &v.name)
             }
             Member::Resource(i) => {
                 let r = &self.registry.resources[i];
-                ("resource", r.id, &r.title)
+                (crate::domain::CandidateKind::Resource, r.id, &r.title)
             }
         }
     }

@@ -6,7 +6,7 @@
 use uuid::Uuid;
 
 use super::{lock_row, Tx};
-use crate::Result;
+use crate::{domain::CandidateKind, Result};
 
 /// Moves the registry counter of a street: its volunteers, resources, grids or communities
 /// changed.
@@ -62,11 +62,15 @@ pub enum Owner {
 /// The candidate's row is locked first: two transactions changing orders of one candidate
 /// take turns here, and the second counts what the first committed, so the record never
 /// misses a change made at the same moment.
-pub async fn touch_load(tx: &mut Tx<'_>, street: Uuid, kind: &str, candidate: Uuid) -> Result<()> {
-    let table = if kind == "resource" {
-        "resources"
-    } else {
-        "volunteers"
+pub async fn touch_load(
+    tx: &mut Tx<'_>,
+    street: Uuid,
+    kind: CandidateKind,
+    candidate: Uuid,
+) -> Result<()> {
+    let table = match kind {
+        CandidateKind::Resource => "resources",
+        CandidateKind::Volunteer => "volunteers",
     };
     lock_row(tx, table, candidate).await?;
     sqlx::query(
@@ -85,7 +89,7 @@ pub async fn touch_load(tx: &mut Tx<'_>, street: Uuid, kind: &str, candidate: Uu
     .bind(candidate.to_string())
     .execute(&mut **tx)
     .await?;
-    if kind == "resource" {
+    if kind == CandidateKind::Resource {
         sqlx::query(
             "UPDATE streets SET load_version = load_version + 1 WHERE id = $1 \
              OR id IN (SELECT street_id FROM resource_streets WHERE resource_id = $2)",

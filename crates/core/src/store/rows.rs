@@ -138,3 +138,23 @@ where
         .map(|(row, id)| build(row, linked.remove(id).unwrap_or_default()))
         .collect()
 }
+
+/// A closed value stored as its text (`str_enum!`), read with the enum's `from_db`.
+pub fn get_enum<T>(
+    row: &AnyRow,
+    col: &str,
+    from_db: impl Fn(&str) -> anyhow::Result<T>,
+) -> Result<T, Error> {
+    let text: String = row.try_get(col)?;
+    Ok(from_db(&text)?)
+}
+
+/// [`get_enum`] for a column that may be null.
+pub fn get_opt_enum<T>(
+    row: &AnyRow,
+    col: &str,
+    from_db: impl Fn(&str) -> anyhow::Result<T>,
+) -> Result<Option<T>, Error> {
+    let text: Option<String> = row.try_get(col)?;
+    Ok(text.as_deref().map(from_db).transpose()?)
+}

@@ -21,7 +21,6 @@ use crate::{
 };
 use gongjian_core::domain::rules;
 use gongjian_core::store::counters;
-use gongjian_core::store::{events::record_event, orders::lock_order};
 use gongjian_core::{
     domain::access::Principal,
     domain::access::RoleKind,
@@ -29,6 +28,10 @@ use gongjian_core::{
     domain::{format_ts, Check},
     store::tokens::generate_token,
     store::tokens::hash_token,
+};
+use gongjian_core::{
+    domain::CandidateKind,
+    store::{events::record_event, orders::lock_order, rows::get_opt_enum},
 };
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -150,10 +153,10 @@ async fn apply(
     // The rating counts in the assignee's record. The street's counter row is locked last, as
     // in every transaction that moves it.
     if let (Some(kind), Some(assignee)) = (
-        row.try_get::<Option<String>, _>("assignee_kind")?,
+        get_opt_enum(&row, "assignee_kind", CandidateKind::from_db)?,
         get_opt_uuid(&row, "assignee_id")?,
     ) {
-        counters::touch_load(&mut tx, get_uuid(&row, "street_id")?, &kind, assignee).await?;
+        counters::touch_load(&mut tx, get_uuid(&row, "street_id")?, kind, assignee).await?;
     }
     tx.commit().await?;
     Ok(Rated {

@@ -712,7 +712,7 @@ async fn dry_run(
                 .map(|(i, c)| {
                     b.push(c);
                     CandidateRef {
-                        kind: format!("{:?}", c.kind).to_lowercase(),
+                        kind: c.kind.into(),
                         id: Uuid::nil(),
                         name: format!("#{i}"),
                     }
@@ -739,7 +739,7 @@ async fn dry_run(
     })?;
     let (_, result, log) = run_blocking(compiled, request).await;
     let rule = RuleUsed {
-        kind: kind.as_str().into(),
+        kind: kind.into(),
         version_id: Some(id),
         version_number: Some(row.try_get("number")?),
         content_hash: Some(row.try_get("content_hash")?),
