@@ -9,6 +9,7 @@ pub mod clock;
 pub mod demand;
 pub mod matching;
 pub mod order;
+pub mod plugin;
 pub mod rules;
 pub mod settings;
 

@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod intake;
 pub mod matching;
 pub mod orders;
+pub mod plugins;
 pub mod pool;
 pub mod scheduler;
 pub mod telemetry;
