@@ -108,6 +108,30 @@ pub struct Filed {
     pub tags: Vec<String>,
 }
 
+/// The filters of the demand list.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
+pub struct ListDemands {
+    pub street_id: Option<Uuid>,
+    pub grid_id: Option<Uuid>,
+    pub status: Option<DemandStatus>,
+    pub category: Option<String>,
+    pub channel: Option<Channel>,
+    pub urgency: Option<Urgency>,
+    pub tag: Option<String>,
+    /// Only demands flagged by a low rating (or only those not flagged).
+    pub flagged: Option<bool>,
+    /// Only demands filed at or after this instant (RFC 3339).
+    pub filed_from: Option<String>,
+    /// Only demands filed before this instant (RFC 3339).
+    pub filed_to: Option<String>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
 /// How a demand was triaged on intake.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]

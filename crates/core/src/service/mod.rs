@@ -4,6 +4,7 @@
 //! Each operation takes the [`Core`] it runs on, never an edge's state; functions that work
 //! inside a caller's transaction take the transaction and the instant instead.
 
+pub mod demands;
 pub mod dispatch;
 pub mod hooks;
 pub mod intake;
