@@ -6,13 +6,11 @@ use axum::{
     Router,
 };
 use gongjian_core::{
-    domain::access::RoleKind,
+    domain::{access::RoleKind, token::CreateToken},
+    service::tokens::{issue, TokenSubject},
     store::db::{Db, DbOptions},
 };
-use gongjian_host::{
-    lists::tokens::{issue, CreateToken, TokenSubject},
-    AppState,
-};
+use gongjian_host::AppState;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tower::ServiceExt;

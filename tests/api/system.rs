@@ -188,6 +188,7 @@ async fn every_error_response_is_documented_as_a_problem() {
 /// client generated from the document sends and parses what the service does.
 #[tokio::test]
 async fn every_enum_in_the_document_is_the_wire_form() {
+    use gongjian_core::domain::stats::GroupBy;
     use gongjian_core::{
         domain::access::RoleKind,
         domain::{
@@ -195,7 +196,7 @@ async fn every_enum_in_the_document_is_the_wire_form() {
             ProjectStatus, ResourceStatus, RuleKind, UnitKind, Urgency, Weekday,
         },
     };
-    use gongjian_host::{lists::stats::GroupBy, plugin::host::PluginKind};
+    use gongjian_host::plugin::host::PluginKind;
     fn wire<T: serde::Serialize>(all: &[T]) -> Vec<serde_json::Value> {
         all.iter()
             .map(|v| serde_json::to_value(v).unwrap())

@@ -23,13 +23,11 @@ use base64::Engine as _;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use gongjian_core::domain::format_ts;
 use gongjian_core::{
-    domain::access::RoleKind,
+    domain::{access::RoleKind, token::CreateToken},
+    service::tokens::{issue, TokenSubject},
     store::db::{Db, DbOptions},
 };
-use gongjian_host::{
-    lists::tokens::{issue, CreateToken, TokenSubject},
-    AppState,
-};
+use gongjian_host::AppState;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tower::ServiceExt;

@@ -10,11 +10,12 @@ use serde_json::{json, Value};
 use tower::ServiceExt;
 use uuid::Uuid;
 
-use crate::{
-    lists::tokens::{issue, CreateToken, TokenSubject},
-    AppState,
+use crate::AppState;
+use gongjian_core::{
+    domain::{access::RoleKind, token::CreateToken},
+    service::tokens::{issue, TokenSubject},
+    store::db::Db,
 };
-use gongjian_core::{domain::access::RoleKind, store::db::Db};
 
 struct Client {
     router: Router,

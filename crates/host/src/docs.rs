@@ -27,7 +27,7 @@ use utoipa::{
     components(schemas(
         crate::error::Problem,
         crate::error::FieldError,
-        crate::lists::stats::StatsFormat
+        gongjian_core::domain::stats::StatsFormat
     )),
     tags(
         (name = "streets", description = "Streets, their communities, grids and categories"),

@@ -7,11 +7,19 @@ use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
 pub mod access;
 pub mod clock;
 pub mod demand;
+pub mod feedback;
 pub mod matching;
 pub mod order;
 pub mod plugin;
+pub mod project;
+pub mod resource;
 pub mod rules;
 pub mod settings;
+pub mod stats;
+pub mod street;
+pub mod token;
+pub mod unit;
+pub mod volunteer;
 
 use crate::{error::FieldError, Error};
 

@@ -40,3 +40,33 @@ pub fn choose_settings(stored: &HashMap<String, Settings>, category: &str) -> Se
         .cloned()
         .unwrap_or_default()
 }
+
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct CategorySettings {
+    /// A category code, or `default` for the street's default.
+    pub category: String,
+    pub settings: Settings,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct StreetSettings {
+    /// What applies to categories without settings of their own.
+    pub default: Settings,
+    pub categories: Vec<CategorySettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PutSettings {
+    pub auto_dispatch: bool,
+    /// 1 to 10; 1 offers one after another.
+    pub offer_count: i64,
+    /// 1 to 10080 (a week).
+    pub accept_minutes: i64,
+    /// 1 to 43200 (30 days); absent or null: by the requested window's end, or the end of the
+    /// day the demand was filed.
+    pub complete_minutes: Option<i64>,
+}

@@ -6,14 +6,23 @@
 
 pub mod demands;
 pub mod dispatch;
+pub mod feedback;
 pub mod hooks;
 pub mod intake;
 pub mod matching;
 pub mod orders;
 pub mod plugins;
 pub mod pool;
+pub mod projects;
+pub mod resources;
 pub mod scheduler;
+pub mod settings;
+pub mod stats;
+pub mod streets;
 pub mod telemetry;
+pub mod tokens;
+pub mod units;
+pub mod volunteers;
 
 use std::sync::Arc;
 

@@ -7,14 +7,12 @@ use std::{net::SocketAddr, path::PathBuf};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
-use crate::{
-    config::{
-        default_database, Config, FileConfig, LogFormat, Secret, DEFAULT_DATA_DIR, DEFAULT_LISTEN,
-    },
-    lists::tokens::{issue, CreateToken, TokenSubject},
+use crate::config::{
+    default_database, Config, FileConfig, LogFormat, Secret, DEFAULT_DATA_DIR, DEFAULT_LISTEN,
 };
 use gongjian_core::{
-    domain::access::RoleKind,
+    domain::{access::RoleKind, token::CreateToken},
+    service::tokens::{issue, TokenSubject},
     store::db::{Db, DbOptions, SqliteSync},
 };
 
@@ -302,10 +300,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let subject = TokenSubject::resolve(db.write(), req)
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
+                .map_err(|e| anyhow::anyhow!("{}", e.detail().0))?;
             let issued = issue(&db, subject, None, time::OffsetDateTime::now_utc())
                 .await
-                .map_err(|e| anyhow::anyhow!("{}", e.to_problem().detail))?;
+                .map_err(|e| anyhow::anyhow!("{}", e.detail().0))?;
             db.close().await;
             println!("{}", issued.token);
             Ok(())

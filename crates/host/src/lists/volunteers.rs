@@ -1,179 +1,28 @@
 //! The registry of volunteers (志愿者). A volunteer belongs to the street of its home grid.
+//! Each handler reads the request, calls one operation of `service::volunteers` and answers.
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    Json,
-};
-use gongjian_core::Error;
-use serde::{Deserialize, Serialize};
-use sqlx::{any::AnyRow, Row};
-use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::{router::OpenApiRouter, routes};
-use uuid::Uuid;
-
-use super::{get_bool, get_json, get_uuid, push_json_contains, to_json, Created};
+use super::Created;
 use crate::{
     error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
     state::AppState,
 };
-use gongjian_core::domain::rules;
-use gongjian_core::store::counters::{self, Owner};
-use gongjian_core::store::streets::grid_street;
-use gongjian_core::{
-    domain::access::Principal,
-    domain::access::{Action, RegistryScope, Target},
-    domain::{Check, WeeklySlot},
-    store::db::Sql,
-    store::page::{Page, PageRequest},
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    Json,
 };
-
-pub const DEFAULT_MAX_OPEN_ORDERS: i64 = 3;
+use gongjian_core::domain::volunteer::{
+    CreateVolunteer, ListVolunteers, UpdateVolunteer, Volunteer,
+};
+use gongjian_core::service::volunteers;
+use gongjian_core::{domain::access::Principal, store::page::Page};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_volunteers, create_volunteer))
         .routes(routes!(get_volunteer, update_volunteer, archive_volunteer))
-}
-
-/// A person who accepts and carries out service orders.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Volunteer {
-    pub id: Uuid,
-    /// The street of the home grid.
-    pub street_id: Uuid,
-    pub home_grid_id: Uuid,
-    pub name: String,
-    pub phone: String,
-    pub skills: Vec<String>,
-    /// The volunteer team, e.g. 党员先锋队.
-    pub team: Option<String>,
-    /// A party member reporting to the community where they live (双报到).
-    pub party_member: bool,
-    /// When the volunteer can usually serve, each week.
-    pub availability: Vec<WeeklySlot>,
-    /// How many orders the volunteer may hold open at once.
-    pub max_open_orders: i64,
-    /// Whether the volunteer takes orders now.
-    pub active: bool,
-    pub archived_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateVolunteer {
-    pub name: String,
-    pub phone: String,
-    pub home_grid_id: Uuid,
-    #[serde(default)]
-    pub skills: Vec<String>,
-    pub team: Option<String>,
-    #[serde(default)]
-    pub party_member: bool,
-    #[serde(default)]
-    pub availability: Vec<WeeklySlot>,
-    /// Default 3.
-    pub max_open_orders: Option<i64>,
-    /// Default true.
-    pub active: Option<bool>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct UpdateVolunteer {
-    pub name: Option<String>,
-    pub phone: Option<String>,
-    /// A grid of the same street (moving to another street is a new registration there).
-    pub home_grid_id: Option<Uuid>,
-    pub skills: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "gongjian_core::domain::double_option")]
-    #[schema(value_type = Option<String>)]
-    pub team: Option<Option<String>>,
-    pub party_member: Option<bool>,
-    pub availability: Option<Vec<WeeklySlot>>,
-    /// Set by the street's admins only.
-    pub max_open_orders: Option<i64>,
-    pub active: Option<bool>,
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListVolunteers {
-    pub street_id: Option<Uuid>,
-    /// Only volunteers whose home grid is this one.
-    pub grid_id: Option<Uuid>,
-    pub team: Option<String>,
-    /// Only volunteers with this skill.
-    pub skill: Option<String>,
-    pub party_member: Option<bool>,
-    pub active: Option<bool>,
-    /// Include archived volunteers (default false).
-    pub include_archived: Option<bool>,
-    pub cursor: Option<String>,
-    /// 1 to 200, default 50.
-    pub limit: Option<u32>,
-}
-
-fn volunteer_from_row(row: &AnyRow) -> AppResult<Volunteer> {
-    Ok(Volunteer {
-        id: get_uuid(row, "id")?,
-        street_id: get_uuid(row, "street_id")?,
-        home_grid_id: get_uuid(row, "home_grid_id")?,
-        name: row.try_get("name")?,
-        phone: row.try_get("phone")?,
-        skills: get_json(row, "skills")?,
-        team: row.try_get("team")?,
-        party_member: get_bool(row, "party_member")?,
-        availability: get_json(row, "availability")?,
-        max_open_orders: row.try_get("max_open_orders")?,
-        active: get_bool(row, "active")?,
-        archived_at: row.try_get("archived_at")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-pub async fn fetch_volunteer<'e, E>(db: E, id: Uuid) -> AppResult<Volunteer>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Any>,
-{
-    let row = sqlx::query("SELECT * FROM volunteers WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound("volunteer"))?;
-    volunteer_from_row(&row)
-}
-
-struct Fields {
-    name: String,
-    phone: String,
-    skills: Vec<String>,
-    team: Option<String>,
-    availability: Vec<WeeklySlot>,
-    max_open_orders: i64,
-}
-
-fn check_fields(c: &mut Check, f: Fields) -> Fields {
-    c.weekly("availability", &f.availability);
-    Fields {
-        name: c.text("name", &f.name, rules::PERSON_NAME),
-        phone: c.phone("phone", &f.phone),
-        skills: c.labels("skills", &f.skills),
-        team: c.opt_text("team", f.team.as_deref(), rules::TEAM),
-        max_open_orders: c.range_i64("max_open_orders", f.max_open_orders, rules::MAX_OPEN_ORDERS),
-        availability: f.availability,
-    }
-}
-
-async fn home_street(db: &sqlx::AnyPool, grid: Uuid) -> gongjian_core::Result<Uuid> {
-    grid_street(db, grid)
-        .await?
-        .ok_or_else(|| Error::field("home_grid_id", "unknown_reference", "no grid has this id"))
 }
 
 #[utoipa::path(get, path = "/api/v1/volunteers", tag = "volunteers", params(ListVolunteers),
@@ -184,45 +33,7 @@ async fn list_volunteers(
     caller: Principal,
     ApiQuery(q): ApiQuery<ListVolunteers>,
 ) -> AppResult<Json<Page<Volunteer>>> {
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut sql = Sql::new("SELECT * FROM volunteers WHERE 1 = 1");
-    match caller.volunteer_scope()? {
-        RegistryScope::All => {}
-        RegistryScope::Street(street) => {
-            sql.push(" AND street_id = ").bind(street.to_string());
-        }
-        RegistryScope::Own(id) => {
-            sql.push(" AND id = ").bind(id.to_string());
-        }
-    }
-    if let Some(street) = q.street_id {
-        sql.push(" AND street_id = ").bind(street.to_string());
-    }
-    if let Some(grid) = q.grid_id {
-        sql.push(" AND home_grid_id = ").bind(grid.to_string());
-    }
-    if let Some(team) = &q.team {
-        sql.push(" AND team = ").bind(team.clone());
-    }
-    if let Some(skill) = &q.skill {
-        push_json_contains(&mut sql, "skills", skill);
-    }
-    if let Some(pm) = q.party_member {
-        sql.push(" AND party_member = ").bind(i64::from(pm));
-    }
-    if let Some(active) = q.active {
-        sql.push(" AND active = ").bind(i64::from(active));
-    }
-    if !q.include_archived.unwrap_or(false) {
-        sql.push(" AND archived_at IS NULL");
-    }
-    page.apply(&mut sql, "id");
-    let rows = sql.fetch_all(state.db.read()).await?;
-    let items = rows
-        .iter()
-        .map(volunteer_from_row)
-        .collect::<AppResult<Vec<_>>>()?;
-    Ok(Json(page.finish(items, |v| v.id)))
+    Ok(Json(volunteers::list_volunteers(&state, &caller, q).await?))
 }
 
 /// Registers a volunteer in the street of its home grid.
@@ -235,53 +46,10 @@ async fn create_volunteer(
     caller: Principal,
     ApiJson(body): ApiJson<CreateVolunteer>,
 ) -> AppResult<Created<Volunteer>> {
-    let mut c = Check::new();
-    let f = check_fields(
-        &mut c,
-        Fields {
-            name: body.name,
-            phone: body.phone,
-            skills: body.skills,
-            team: body.team,
-            availability: body.availability,
-            max_open_orders: body.max_open_orders.unwrap_or(DEFAULT_MAX_OPEN_ORDERS),
-        },
-    );
-    c.finish()?;
-    let street = home_street(state.db.write(), body.home_grid_id).await?;
-    caller.authorize(
-        Action::Create,
-        Target::Volunteer {
-            id: Uuid::nil(),
-            street,
-        },
-    )?;
-    let id = Uuid::now_v7();
-    let mut tx = state.db.write().begin().await?;
-    sqlx::query(
-        "INSERT INTO volunteers (id, street_id, home_grid_id, name, phone, skills, team, party_member, \
-         availability, max_open_orders, active, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
-    )
-    .bind(id.to_string())
-    .bind(street.to_string())
-    .bind(body.home_grid_id.to_string())
-    .bind(f.name)
-    .bind(f.phone)
-    .bind(to_json(&f.skills))
-    .bind(f.team)
-    .bind(i64::from(body.party_member))
-    .bind(to_json(&f.availability))
-    .bind(f.max_open_orders)
-    .bind(i64::from(body.active.unwrap_or(true)))
-    .bind(state.now_ts())
-    .execute(&mut *tx)
-    .await?;
-    counters::touch_registry(&mut tx, street).await?;
-    tx.commit().await?;
+    let created = volunteers::create_volunteer(&state, &caller, body).await?;
     Ok(Created(
-        format!("/api/v1/volunteers/{id}"),
-        fetch_volunteer(state.db.write(), id).await?,
+        format!("/api/v1/volunteers/{}", created.id),
+        created,
     ))
 }
 
@@ -295,15 +63,7 @@ async fn get_volunteer(
     Path(id): Path<String>,
 ) -> AppResult<Json<Volunteer>> {
     let id = path_id("id", &id)?;
-    let v = fetch_volunteer(state.db.read(), id).await?;
-    caller.authorize(
-        Action::Read,
-        Target::Volunteer {
-            id,
-            street: v.street_id,
-        },
-    )?;
-    Ok(Json(v))
+    Ok(Json(volunteers::get_volunteer(&state, &caller, id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/volunteers/{id}", tag = "volunteers", request_body = UpdateVolunteer,
@@ -318,81 +78,9 @@ async fn update_volunteer(
     ApiJson(body): ApiJson<UpdateVolunteer>,
 ) -> AppResult<Json<Volunteer>> {
     let id = path_id("id", &id)?;
-    let cur = fetch_volunteer(state.db.read(), id).await?;
-    caller.authorize(
-        Action::Update,
-        Target::Volunteer {
-            id,
-            street: cur.street_id,
-        },
-    )?;
-    if body.max_open_orders.is_some() {
-        caller.authorize_order_limit(cur.street_id)?;
-    }
-    // The fields are checked as they will stand, but only those the request names are
-    // written, so two edits of different fields at once both hold (an admin's new limit is
-    // not undone by the volunteer's new phone).
-    let mut c = Check::new();
-    let f = check_fields(
-        &mut c,
-        Fields {
-            name: body.name.clone().unwrap_or(cur.name),
-            phone: body.phone.clone().unwrap_or(cur.phone),
-            skills: body.skills.clone().unwrap_or(cur.skills),
-            team: body.team.clone().unwrap_or(cur.team),
-            availability: body.availability.clone().unwrap_or(cur.availability),
-            max_open_orders: body.max_open_orders.unwrap_or(cur.max_open_orders),
-        },
-    );
-    c.finish()?;
-    if let Some(grid) = body.home_grid_id {
-        if home_street(state.db.read(), grid).await? != cur.street_id {
-            return Err(Error::field(
-                "home_grid_id",
-                "other_street",
-                "the home grid must be in the volunteer's street",
-            )
-            .into());
-        }
-    }
-    let mut sql = Sql::new("UPDATE volunteers SET updated_at = ");
-    sql.bind(state.now_ts());
-    if let Some(grid) = body.home_grid_id {
-        sql.push(", home_grid_id = ").bind(grid.to_string());
-    }
-    if body.name.is_some() {
-        sql.push(", name = ").bind(f.name);
-    }
-    if body.phone.is_some() {
-        sql.push(", phone = ").bind(f.phone);
-    }
-    if body.skills.is_some() {
-        sql.push(", skills = ").bind(to_json(&f.skills));
-    }
-    if body.team.is_some() {
-        sql.push(", team = ").bind(f.team);
-    }
-    if let Some(party) = body.party_member {
-        sql.push(", party_member = ").bind(i64::from(party));
-    }
-    if body.availability.is_some() {
-        sql.push(", availability = ").bind(to_json(&f.availability));
-    }
-    if body.max_open_orders.is_some() {
-        sql.push(", max_open_orders = ").bind(f.max_open_orders);
-    }
-    if let Some(active) = body.active {
-        sql.push(", active = ").bind(i64::from(active));
-    }
-    sql.push(" WHERE id = ").bind(id.to_string());
-    let mut tx = state.db.write().begin().await?;
-    sql.execute(&mut *tx).await?;
-    // Its resources name its home grid too.
-    counters::touch_registry(&mut tx, cur.street_id).await?;
-    counters::touch_owned_registry(&mut tx, Owner::Volunteer, id).await?;
-    let answer = fetch_volunteer(&mut *tx, id).await?;
-    tx.commit().await?;
-    Ok(Json(answer))
+    Ok(Json(
+        volunteers::update_volunteer(&state, &caller, id, body).await?,
+    ))
 }
 
 /// Archives a volunteer: hidden from listings, no longer matched, its tokens stop working.
@@ -406,21 +94,6 @@ async fn archive_volunteer(
     Path(id): Path<String>,
 ) -> AppResult<StatusCode> {
     let id = path_id("id", &id)?;
-    let cur = fetch_volunteer(state.db.write(), id).await?;
-    caller.authorize(
-        Action::Delete,
-        Target::Volunteer {
-            id,
-            street: cur.street_id,
-        },
-    )?;
-    let mut tx = state.db.write().begin().await?;
-    sqlx::query("UPDATE volunteers SET archived_at = $1, active = 0, updated_at = $1 WHERE id = $2 AND archived_at IS NULL")
-        .bind(state.now_ts())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    counters::touch_registry(&mut tx, cur.street_id).await?;
-    tx.commit().await?;
+    volunteers::archive_volunteer(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
