@@ -1,8 +1,10 @@
-//! gongjian host: the three lists, the registry, and the HTTP API.
+//! gongjian host: the HTTP edge (the JSON API, its OpenAPI document and docs page), the CLI,
+//! the router and the state, over the operations of `gongjian_core`.
 //!
 //! [`app`] builds the whole HTTP application from an [`AppState`]; tests drive it without a
 //! socket, `gongjian serve` binds it to one.
 
+pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -10,7 +12,6 @@ pub mod demo;
 pub mod docs;
 pub mod error;
 pub mod extract;
-pub mod lists;
 pub mod metrics;
 /// The plugin runtimes, their own crate: the host depends on them, never the reverse.
 pub use gongjian_plugin_runtime as plugin;
@@ -39,18 +40,18 @@ pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// The API's routes with their OpenAPI description.
 pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let (router, openapi) = OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
-        .merge(lists::streets::router())
-        .merge(lists::units::router())
-        .merge(lists::volunteers::router())
-        .merge(lists::resources::router())
-        .merge(lists::demands::router())
-        .merge(lists::projects::router())
-        .merge(lists::tokens::router())
-        .merge(lists::plugins::router())
-        .merge(lists::orders::router())
-        .merge(lists::feedback::router())
-        .merge(lists::stats::router())
-        .merge(lists::settings::router())
+        .merge(api::streets::router())
+        .merge(api::units::router())
+        .merge(api::volunteers::router())
+        .merge(api::resources::router())
+        .merge(api::demands::router())
+        .merge(api::projects::router())
+        .merge(api::tokens::router())
+        .merge(api::plugins::router())
+        .merge(api::orders::router())
+        .merge(api::feedback::router())
+        .merge(api::stats::router())
+        .merge(api::settings::router())
         .split_for_parts();
     let mut openapi = openapi;
     docs::document_errors(&mut openapi);

@@ -1,5 +1,7 @@
-//! The registry and the three lists: one module per collection, each holding its wire types,
-//! its handlers and its SQL. Access is decided by [`gongjian_core::domain::access`], never here.
+//! The JSON API: one module per collection, each holding its routes, its handlers and their
+//! OpenAPI description. A handler extracts the request, calls one operation of
+//! `gongjian_core::service` and answers; the wire types are the core's domain types, and
+//! access is decided by [`gongjian_core::domain::access`], never here.
 
 pub mod demands;
 pub mod feedback;
@@ -33,8 +35,3 @@ impl<T: Serialize> IntoResponse for Created<T> {
         response
     }
 }
-
-pub use gongjian_core::store::rows::{
-    get_bool, get_json, get_opt_uuid, get_uuid, links, push_in, push_json_contains, require_all,
-    require_street, to_json, with_links,
-};
