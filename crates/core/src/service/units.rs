@@ -4,7 +4,8 @@ use super::Core;
 use crate::domain::rules;
 use crate::domain::unit::{CreateUnit, ListUnits, Unit, UpdateUnit};
 use crate::store::counters;
-use crate::store::rows::{get_uuid, links, require_all, with_links};
+use crate::store::rows::{get_uuid, require_all, with_links};
+use crate::store::units::{street_ids, STREET_LINKS};
 use crate::{
     domain::access::Principal,
     domain::access::RoleKind,
@@ -16,9 +17,6 @@ use crate::{
 use crate::{Error, Result};
 use sqlx::{any::AnyRow, Row};
 use uuid::Uuid;
-
-/// The link table of the streets a unit co-builds with.
-const LINKS: (&str, &str, &str) = ("unit_streets", "unit_id", "street_id");
 
 fn unit_from_row(row: &AnyRow, street_ids: Vec<Uuid>) -> Result<Unit> {
     Ok(Unit {
@@ -34,14 +32,6 @@ fn unit_from_row(row: &AnyRow, street_ids: Vec<Uuid>) -> Result<Unit> {
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
     })
-}
-
-/// The streets a unit co-builds with, in a stable order.
-pub async fn street_ids(db: &sqlx::AnyPool, unit: Uuid) -> Result<Vec<Uuid>, Error> {
-    Ok(links(db, LINKS.0, LINKS.1, LINKS.2, &[unit])
-        .await?
-        .remove(&unit)
-        .unwrap_or_default())
 }
 
 /// Reads a unit (archived or not), or 404.
@@ -132,7 +122,7 @@ pub async fn list_units(core: &Core, caller: &Principal, q: ListUnits) -> Result
     }
     page.apply(&mut sql, "u.id");
     let rows = sql.fetch_all(core.db.read()).await?;
-    let items = with_links(core.db.read(), &rows, LINKS, unit_from_row).await?;
+    let items = with_links(core.db.read(), &rows, STREET_LINKS, unit_from_row).await?;
     Ok(page.finish(items, |u| u.id))
 }
 
