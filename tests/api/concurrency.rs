@@ -970,3 +970,72 @@ async fn every_instant_recorded_comes_from_the_service_clock() {
     );
     s.app.assert_consistent().await;
 }
+
+/// Edits of different fields of one record, made at once, all hold: every edit merges into
+/// the record as it stands when it is written (locked in the transaction that writes it),
+/// never into a copy read before, so no edit writes back another's old value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn edits_of_different_fields_at_once_all_hold() {
+    let s = Scene::new(TestApp::spawn().await, 0, 1).await;
+    let (unit, _, resource) = s.unit_resource("维修公司", "上门维修", "repair", 5).await;
+    let community = id(&s.app.community(&s.street, "新村社区").await);
+    let grid = id(&s.app.grid(&s.street, &community, "g02").await);
+    let project = id(&s
+        .app
+        .post(
+            "/api/v1/projects",
+            &s.admin,
+            json!({"street_id": s.street, "title": "加装电梯", "description": "老旧小区加装电梯",
+                   "goal": "三个单元", "budget_fen": 100}),
+        )
+        .await
+        .expect(201));
+    let records = [
+        (
+            format!("/api/v1/streets/{}", s.street),
+            s.app.admin.clone(),
+            &["name", "district"][..],
+        ),
+        (
+            format!("/api/v1/units/{unit}"),
+            s.admin.clone(),
+            &["name", "contact_name", "address", "description"][..],
+        ),
+        (
+            format!("/api/v1/streets/{}/grids/{grid}", s.street),
+            s.admin.clone(),
+            &["name", "code"][..],
+        ),
+        (
+            format!("/api/v1/resources/{resource}"),
+            s.admin.clone(),
+            &["title", "description"][..],
+        ),
+        (
+            format!("/api/v1/projects/{project}"),
+            s.admin.clone(),
+            &["title", "description", "goal"][..],
+        ),
+    ];
+    for round in 0..12 {
+        for (path, token, fields) in &records {
+            let value = |field: &str| match field {
+                "code" => format!("c{round}"),
+                _ => format!("{field}{round}"),
+            };
+            let answers =
+                at_once(fields.iter().map(|field| {
+                    patch(&s.app, path.clone(), token, json!({ *field: value(field) }))
+                }))
+                .await;
+            for a in &answers {
+                assert_eq!(a.status, 200, "{path}: {}", a.body);
+            }
+            let now = s.app.get(path, token).await.expect(200);
+            for field in *fields {
+                assert_eq!(now[*field], value(field), "{path} lost {field}: {now}");
+            }
+        }
+    }
+    s.app.assert_consistent().await;
+}

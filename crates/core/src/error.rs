@@ -71,6 +71,15 @@ impl Error {
         Error::Validation(vec![FieldError::new(field, code, message)])
     }
 
+    /// A `NotFound` of the record a request names in `field`, as an `unknown_reference` error
+    /// on that field; any other error passes through.
+    pub fn unknown_reference(self, field: &str, message: &str) -> Self {
+        match self {
+            Error::NotFound(_) => Error::field(field, "unknown_reference", message),
+            other => other,
+        }
+    }
+
     pub fn forbidden(message: impl Into<String>) -> Self {
         Error::Forbidden(message.into())
     }

@@ -18,7 +18,7 @@ use crate::{
         orders::cancel_order_row,
         page::{Page, PageRequest},
         rows::{get_json, get_uuid, push_in, push_json_contains, to_json},
-        streets::{category_exists, grid_street},
+        streets::{category_exists, street_of_grid},
         Sql,
     },
     Error, Result,
@@ -26,12 +26,6 @@ use crate::{
 
 fn demand_from_row(row: &AnyRow, caller: &Principal) -> Result<Demand> {
     Ok(shown_to(demands::from_row(row)?, caller))
-}
-
-async fn grid_in_street(db: &sqlx::AnyPool, grid: Uuid) -> Result<Uuid> {
-    grid_street(db, grid)
-        .await?
-        .ok_or_else(|| Error::field("grid_id", "unknown_reference", "no grid has this id"))
 }
 
 async fn require_category(db: &sqlx::AnyPool, street: Uuid, category: &str) -> Result<()> {
@@ -146,7 +140,7 @@ pub async fn update(
         .map(|v| c.ts("window_end", v.as_deref()));
     c.finish()?;
     if let Some(grid) = body.grid_id {
-        if grid_in_street(core.db.read(), grid).await? != street {
+        if street_of_grid(core.db.read(), grid, "grid_id").await? != street {
             return Err(Error::field(
                 "grid_id",
                 "other_street",

@@ -27,7 +27,8 @@ use crate::{
     },
     store::{
         page::{Page, PageRequest},
-        rows::{get_opt_uuid, get_uuid, require_street},
+        rows::{get_opt_uuid, get_uuid},
+        streets::require as require_street,
         Sql,
     },
     Error, Result,

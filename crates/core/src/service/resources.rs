@@ -1,33 +1,21 @@
 //! The resource list (资源清单): what units and volunteers offer, where and when, and how much
 //! of it is left.
+//!
+//! Every write runs in one transaction that also checks the placement (streets, grids and
+//! category) it writes; an edit locks the resource and decides from it as locked.
 
-use super::units::fetch_unit;
-use super::volunteers::fetch_volunteer;
 use super::Core;
+use crate::domain::access::{Action, Owner, Principal, Role, Target};
 use crate::domain::resource::{
     CreateResource, ListResources, Resource, StatusChange, UpdateResource,
 };
-use crate::domain::rules;
-use crate::store::counters;
-use crate::store::rows::{
-    get_json, get_opt_uuid, get_uuid, links, push_in, push_json_contains, require_all, to_json,
-    with_links,
-};
+use crate::domain::{rules, Check, ResourceStatus};
+use crate::store::page::{Page, PageRequest};
+use crate::store::rows::require_all;
 use crate::store::streets::{category_exists, grid_street};
-use crate::{
-    domain::access::Principal,
-    domain::access::Role,
-    domain::access::{Action, ListScope, Owner, Target},
-    domain::{Check, ResourceStatus},
-    store::db::Sql,
-    store::page::{Page, PageRequest},
-};
+use crate::store::{resources, units, volunteers, Tx};
 use crate::{Error, Result};
-use sqlx::{any::AnyRow, Row};
 use uuid::Uuid;
-
-/// The link table of the streets a resource serves.
-const LINKS: (&str, &str, &str) = ("resource_streets", "resource_id", "street_id");
 
 impl From<StatusChange> for ResourceStatus {
     fn from(s: StatusChange) -> Self {
@@ -38,65 +26,10 @@ impl From<StatusChange> for ResourceStatus {
     }
 }
 
-impl Resource {
-    fn owner(&self, volunteer_street: impl Fn() -> Uuid) -> Owner {
-        match (self.owner_unit_id, self.owner_volunteer_id) {
-            (Some(u), _) => Owner::Unit(u),
-            (None, Some(v)) => Owner::Volunteer {
-                id: v,
-                street: volunteer_street(),
-            },
-            (None, None) => unreachable!("a CHECK constraint requires an owner"),
-        }
-    }
-}
-
-async fn street_ids(db: &sqlx::AnyPool, resource: Uuid) -> Result<Vec<Uuid>> {
-    Ok(links(db, LINKS.0, LINKS.1, LINKS.2, &[resource])
-        .await?
-        .remove(&resource)
-        .unwrap_or_default())
-}
-
-fn resource_from_row(row: &AnyRow, street_ids: Vec<Uuid>) -> Result<Resource> {
-    Ok(Resource {
-        id: get_uuid(row, "id")?,
-        owner_unit_id: get_opt_uuid(row, "owner_unit_id")?,
-        owner_volunteer_id: get_opt_uuid(row, "owner_volunteer_id")?,
-        title: row.try_get("title")?,
-        category: row.try_get("category")?,
-        tags: get_json(row, "tags")?,
-        description: row.try_get("description")?,
-        capacity: row.try_get("capacity")?,
-        capacity_left: row.try_get("capacity_left")?,
-        street_ids,
-        served_grid_ids: get_json(row, "served_grid_ids")?,
-        available_from: row.try_get("available_from")?,
-        available_until: row.try_get("available_until")?,
-        status: ResourceStatus::from_db(&row.try_get::<String, _>("status")?)?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-pub async fn fetch_resource(db: &sqlx::AnyPool, id: Uuid) -> Result<(Resource, Owner)> {
-    let row = sqlx::query(
-        "SELECT r.*, v.street_id AS volunteer_street FROM resources r \
-         LEFT JOIN volunteers v ON v.id = r.owner_volunteer_id WHERE r.id = $1",
-    )
-    .bind(id.to_string())
-    .fetch_optional(db)
-    .await?
-    .ok_or(Error::NotFound("resource"))?;
-    let resource = resource_from_row(&row, street_ids(db, id).await?)?;
-    let volunteer_street = get_opt_uuid(&row, "volunteer_street")?;
-    let owner = resource.owner(|| volunteer_street.unwrap_or_default());
-    Ok((resource, owner))
-}
-
-/// Validates streets, grids and category against each other and the database.
+/// Validates streets, grids and category against each other and the database, in the
+/// transaction that writes them.
 async fn check_placement(
-    db: &sqlx::AnyPool,
+    tx: &mut Tx<'_>,
     category: &str,
     streets: &[Uuid],
     grids: &[Uuid],
@@ -110,9 +43,9 @@ async fn check_placement(
         );
     }
     c.finish()?;
-    require_all(db, "streets", "street_ids", streets).await?;
+    require_all(tx, "streets", "street_ids", streets).await?;
     for (i, grid) in grids.iter().enumerate() {
-        match grid_street(db, *grid).await? {
+        match grid_street(&mut **tx, *grid).await? {
             Some(s) if streets.contains(&s) => {}
             Some(_) => {
                 return Err(Error::field(
@@ -131,7 +64,7 @@ async fn check_placement(
         }
     }
     for street in streets {
-        if !category_exists(db, *street, category).await? {
+        if !category_exists(&mut **tx, *street, category).await? {
             return Err(Error::field(
                 "category",
                 "unknown_category",
@@ -148,60 +81,14 @@ pub async fn list_resources(
     q: ListResources,
 ) -> Result<Page<Resource>> {
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut sql = Sql::new("SELECT r.* FROM resources r WHERE 1 = 1");
-    if let ListScope::Streets(streets) = caller.member_scope() {
-        sql.push(" AND (EXISTS (SELECT 1 FROM resource_streets rs WHERE rs.resource_id = r.id");
-        push_in(&mut sql, "rs.street_id", &streets);
-        sql.push(")");
-        match caller.own_resources() {
-            Some(Owner::Unit(u)) => {
-                sql.push(" OR r.owner_unit_id = ").bind(u.to_string());
-            }
-            Some(Owner::Volunteer { id, .. }) => {
-                sql.push(" OR r.owner_volunteer_id = ").bind(id.to_string());
-            }
-            None => {}
-        }
-        sql.push(")");
-    }
-    if let Some(street) = q.street_id {
-        sql.push(" AND EXISTS (SELECT 1 FROM resource_streets rs2 WHERE rs2.resource_id = r.id AND rs2.street_id = ")
-            .bind(street.to_string())
-            .push(")");
-    }
-    if let Some(grid) = q.grid_id {
-        let street = grid_street(core.db.read(), grid).await?.unwrap_or_default();
-        sql.push(" AND EXISTS (SELECT 1 FROM resource_streets rs3 WHERE rs3.resource_id = r.id AND rs3.street_id = ")
-            .bind(street.to_string())
-            .push(") AND (r.served_grid_ids = '[]'");
-        sql.push(" OR r.served_grid_ids LIKE ")
-            .bind(format!("%{grid}%"))
-            .push(")");
-    }
-    if let Some(u) = q.owner_unit_id {
-        sql.push(" AND r.owner_unit_id = ").bind(u.to_string());
-    }
-    if let Some(v) = q.owner_volunteer_id {
-        sql.push(" AND r.owner_volunteer_id = ").bind(v.to_string());
-    }
-    if let Some(cat) = &q.category {
-        sql.push(" AND r.category = ").bind(cat.clone());
-    }
-    if let Some(tag) = &q.tag {
-        push_json_contains(&mut sql, "r.tags", tag);
-    }
-    match q.status {
-        Some(s) => {
-            sql.push(" AND r.status = ").bind(s.as_str().to_string());
-        }
-        None => {
-            sql.push(" AND r.status <> 'archived'");
-        }
-    }
-    page.apply(&mut sql, "r.id");
-    let rows = sql.fetch_all(core.db.read()).await?;
-    let items = with_links(core.db.read(), &rows, LINKS, resource_from_row).await?;
-    Ok(page.finish(items, |r| r.id))
+    resources::list(
+        core.db.read(),
+        caller.member_scope(),
+        caller.own_resources(),
+        &q,
+        &page,
+    )
+    .await
 }
 
 /// Registers a resource on offer.
@@ -210,7 +97,6 @@ pub async fn create_resource(
     caller: &Principal,
     body: CreateResource,
 ) -> Result<Resource> {
-    let db = core.db.write();
     // The owner: named in the body, or the caller itself.
     let (unit, volunteer) = match (body.owner_unit_id, body.owner_volunteer_id, &caller.role) {
         (Some(_), Some(_), _) => {
@@ -233,9 +119,9 @@ pub async fn create_resource(
     };
     let owner = match (unit, volunteer) {
         (Some(u), _) => {
-            let unit = fetch_unit(db, u).await.map_err(|_| {
-                Error::field("owner_unit_id", "unknown_reference", "no unit has this id")
-            })?;
+            let unit = units::get(core.db.read(), u)
+                .await
+                .map_err(|e| e.unknown_reference("owner_unit_id", "no unit has this id"))?;
             if unit.archived_at.is_some() {
                 return Err(Error::Conflict {
                     code: "archived",
@@ -246,12 +132,8 @@ pub async fn create_resource(
             Owner::Unit(u)
         }
         (None, Some(v)) => {
-            let vol = fetch_volunteer(db, v).await.map_err(|_| {
-                Error::field(
-                    "owner_volunteer_id",
-                    "unknown_reference",
-                    "no volunteer has this id",
-                )
+            let vol = volunteers::get(core.db.read(), v).await.map_err(|e| {
+                e.unknown_reference("owner_volunteer_id", "no volunteer has this id")
             })?;
             if vol.archived_at.is_some() {
                 return Err(Error::Conflict {
@@ -295,59 +177,44 @@ pub async fn create_resource(
             streets: &streets,
         },
     )?;
-    check_placement(db, &category, &streets, &grids).await?;
-
-    let id = Uuid::now_v7();
     let now = core.now_ts();
-    let mut tx = db.begin().await?;
-    sqlx::query(
-        "INSERT INTO resources (id, owner_unit_id, owner_volunteer_id, title, category, tags, description, \
-         capacity, capacity_left, served_grid_ids, available_from, available_until, status, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9, $10, $11, 'active', $12, $12)",
-    )
-    .bind(id.to_string())
-    .bind(unit.map(|u| u.to_string()))
-    .bind(volunteer.filter(|_| unit.is_none()).map(|v| v.to_string()))
-    .bind(title)
-    .bind(category)
-    .bind(to_json(&tags))
-    .bind(description)
-    .bind(capacity)
-    .bind(to_json(&grids))
-    .bind(from)
-    .bind(until)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    write_streets(&mut tx, id, &streets).await?;
-    tx.commit().await?;
-    let (resource, _) = fetch_resource(db, id).await?;
-    Ok(resource)
-}
-
-async fn write_streets(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: Uuid,
-    streets: &[Uuid],
-) -> Result<()> {
-    // The streets it leaves and the streets it joins both see the change.
-    counters::touch_resource(tx, id).await?;
-    sqlx::query("DELETE FROM resource_streets WHERE resource_id = $1")
-        .bind(id.to_string())
-        .execute(&mut **tx)
-        .await?;
-    for s in streets {
-        sqlx::query("INSERT INTO resource_streets (resource_id, street_id) VALUES ($1, $2)")
-            .bind(id.to_string())
-            .bind(s.to_string())
-            .execute(&mut **tx)
-            .await?;
-    }
-    counters::touch_resource(tx, id).await
+    let resource = Resource {
+        id: Uuid::now_v7(),
+        owner_unit_id: unit,
+        owner_volunteer_id: volunteer.filter(|_| unit.is_none()),
+        title,
+        category,
+        tags,
+        description,
+        capacity,
+        capacity_left: capacity,
+        street_ids: streets,
+        served_grid_ids: grids,
+        available_from: from,
+        available_until: until,
+        status: ResourceStatus::Active,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                check_placement(
+                    tx,
+                    &resource.category,
+                    &resource.street_ids,
+                    &resource.served_grid_ids,
+                )
+                .await?;
+                resources::insert(tx, &resource).await?;
+                Ok(resource)
+            })
+        })
+        .await
 }
 
 pub async fn get_resource(core: &Core, caller: &Principal, id: Uuid) -> Result<Resource> {
-    let (resource, owner) = fetch_resource(core.db.read(), id).await?;
+    let (resource, owner) = resources::get(core.db.read(), id).await?;
     caller.authorize(
         Action::Read,
         Target::Resource {
@@ -364,15 +231,42 @@ pub async fn update_resource(
     id: Uuid,
     body: UpdateResource,
 ) -> Result<Resource> {
-    let db = core.db.write();
-    let (cur, owner) = fetch_resource(db, id).await?;
-    caller.authorize(
-        Action::Update,
-        Target::Resource {
-            owner,
-            streets: &cur.street_ids,
-        },
-    )?;
+    let caller = caller.clone();
+    let now = core.now_ts();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let (cur, owner) = resources::lock(tx, id).await?;
+                caller.authorize(
+                    Action::Update,
+                    Target::Resource {
+                        owner,
+                        streets: &cur.street_ids,
+                    },
+                )?;
+                let was = cur.status;
+                let streets_changed = body.street_ids.is_some();
+                let next = edited(cur, body, now)?;
+                if streets_changed {
+                    // The new set must be one the caller could have registered.
+                    caller.authorize(
+                        Action::Create,
+                        Target::Resource {
+                            owner,
+                            streets: &next.street_ids,
+                        },
+                    )?;
+                }
+                check_placement(tx, &next.category, &next.street_ids, &next.served_grid_ids)
+                    .await?;
+                resources::update(tx, &next, was, streets_changed).await
+            })
+        })
+        .await
+}
+
+/// The resource as `body` edits it, every named field checked.
+fn edited(cur: Resource, body: UpdateResource, now: String) -> Result<Resource> {
     let mut c = Check::new();
     let title = body
         .title
@@ -391,7 +285,7 @@ pub async fn update_resource(
         .capacity
         .map(|v| c.range_i64("capacity", v, rules::CAPACITY))
         .unwrap_or(cur.capacity);
-    let streets = body.street_ids.clone().unwrap_or(cur.street_ids.clone());
+    let streets = body.street_ids.unwrap_or(cur.street_ids);
     c.ids("street_ids", &streets, rules::STREET_IDS);
     let grids = body.served_grid_ids.unwrap_or(cur.served_grid_ids);
     c.ids("served_grid_ids", &grids, rules::GRID_IDS);
@@ -413,86 +307,44 @@ pub async fn update_resource(
             field: Some("status".into()),
         });
     }
-    if body.street_ids.is_some() {
-        // The new set must be one the caller could have registered.
-        caller.authorize(
-            Action::Create,
-            Target::Resource {
-                owner,
-                streets: &streets,
-            },
-        )?;
-    }
-    check_placement(db, &category, &streets, &grids).await?;
-    let mut tx = db.begin().await?;
-    // The capacity left moves by the change of capacity as the row stands when it is written
-    // (accepts take from it meanwhile), and the status is the one the edit was decided from:
-    // an archive made meanwhile is not undone.
-    let updated = sqlx::query(
-        "UPDATE resources SET title = $1, category = $2, tags = $3, description = $4, capacity = $5, \
-         capacity_left = capacity_left + ($5 - capacity), served_grid_ids = $6, available_from = $7, \
-         available_until = $8, status = $9, updated_at = $10 \
-         WHERE id = $11 AND status = $12 AND capacity_left + ($5 - capacity) >= 0",
-    )
-    .bind(title)
-    .bind(category)
-    .bind(to_json(&tags))
-    .bind(description)
-    .bind(capacity)
-    .bind(to_json(&grids))
-    .bind(from)
-    .bind(until)
-    .bind(status.as_str())
-    .bind(core.now_ts())
-    .bind(id.to_string())
-    .bind(cur.status.as_str())
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        let now: String = sqlx::query("SELECT status FROM resources WHERE id = $1")
-            .bind(id.to_string())
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("status")?;
-        return Err(if now != cur.status.as_str() {
-            Error::conflict(
-                "concurrent_change",
-                "the resource was archived or changed status meanwhile; read it again",
-            )
-        } else {
-            Error::Conflict {
-                code: "capacity_in_use",
-                message: "the new capacity is less than what is already in use".into(),
-                field: Some("capacity".into()),
-            }
-        });
-    }
-    if body.street_ids.is_some() {
-        write_streets(&mut tx, id, &streets).await?;
-    } else {
-        counters::touch_resource(&mut tx, id).await?;
-    }
-    tx.commit().await?;
-    Ok(fetch_resource(db, id).await?.0)
+    Ok(Resource {
+        id: cur.id,
+        owner_unit_id: cur.owner_unit_id,
+        owner_volunteer_id: cur.owner_volunteer_id,
+        title,
+        category,
+        tags,
+        description,
+        capacity,
+        // Moved by the change of capacity when it is written.
+        capacity_left: cur.capacity_left,
+        street_ids: streets,
+        served_grid_ids: grids,
+        available_from: from,
+        available_until: until,
+        status,
+        created_at: cur.created_at,
+        updated_at: now,
+    })
 }
 
 /// Archives a resource: it is no longer offered or matched; its history stays.
 pub async fn archive_resource(core: &Core, caller: &Principal, id: Uuid) -> Result<()> {
-    let (cur, owner) = fetch_resource(core.db.write(), id).await?;
-    caller.authorize(
-        Action::Delete,
-        Target::Resource {
-            owner,
-            streets: &cur.street_ids,
-        },
-    )?;
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query("UPDATE resources SET status = 'archived', updated_at = $1 WHERE id = $2")
-        .bind(core.now_ts())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    counters::touch_resource(&mut tx, id).await?;
-    tx.commit().await?;
-    Ok(())
+    let caller = caller.clone();
+    let now = core.now_ts();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let (cur, owner) = resources::lock(tx, id).await?;
+                caller.authorize(
+                    Action::Delete,
+                    Target::Resource {
+                        owner,
+                        streets: &cur.street_ids,
+                    },
+                )?;
+                resources::archive(tx, id, &now).await
+            })
+        })
+        .await
 }

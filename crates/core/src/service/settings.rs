@@ -2,19 +2,13 @@
 //! and the minutes to accept and to complete.
 
 use super::Core;
-use crate::domain::rules;
-use crate::domain::settings::{CategorySettings, PutSettings, StreetSettings};
-use crate::store::counters;
-use crate::store::rows::require_street;
-use crate::store::settings::settings_for;
-use crate::store::streets::category_exists;
-use crate::{
-    domain::access::Principal,
-    domain::access::{Action, Target},
-    domain::Check,
+use crate::domain::access::{Action, Principal, Target};
+use crate::domain::settings::{
+    choose_settings, CategorySettings, PutSettings, Settings, StreetSettings,
 };
+use crate::domain::{rules, Check};
+use crate::store::{settings, streets};
 use crate::{Error, Result};
-use sqlx::Row;
 use uuid::Uuid;
 
 pub async fn list_settings(
@@ -22,22 +16,20 @@ pub async fn list_settings(
     caller: &Principal,
     street: Uuid,
 ) -> Result<StreetSettings> {
-    require_street(core.db.read(), street).await?;
+    streets::require(core.db.read(), street).await?;
     caller.authorize(Action::Read, Target::StreetArea(street))?;
-    let rows = sqlx::query("SELECT category FROM dispatch_settings WHERE street_id = $1 AND category <> '' ORDER BY category")
-        .bind(street.to_string())
-        .fetch_all(core.db.read())
-        .await?;
-    let mut categories = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let category: String = r.try_get("category")?;
-        categories.push(CategorySettings {
-            settings: settings_for(core.db.read(), street, &category).await?,
-            category,
-        });
-    }
+    let stored = settings::stored_settings(core.db.read(), street, None).await?;
+    let mut names: Vec<&String> = stored.keys().filter(|c| !c.is_empty()).collect();
+    names.sort();
+    let categories = names
+        .into_iter()
+        .map(|category| CategorySettings {
+            settings: choose_settings(&stored, category),
+            category: category.clone(),
+        })
+        .collect();
     Ok(StreetSettings {
-        default: settings_for(core.db.read(), street, "").await?,
+        default: choose_settings(&stored, ""),
         categories,
     })
 }
@@ -49,7 +41,7 @@ pub async fn put_settings(
     category: String,
     body: PutSettings,
 ) -> Result<CategorySettings> {
-    require_street(core.db.write(), street).await?;
+    streets::require(core.db.read(), street).await?;
     caller.authorize(Action::Update, Target::StreetArea(street))?;
     let mut c = Check::new();
     c.range_i64("offer_count", body.offer_count, rules::OFFER_COUNT);
@@ -63,33 +55,34 @@ pub async fn put_settings(
     } else {
         category.clone()
     };
-    if !stored.is_empty() && !category_exists(core.db.write(), street, &stored).await? {
-        return Err(Error::field(
-            "category",
-            "unknown_category",
-            format!("{category:?} is not a category of this street"),
-        ));
-    }
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query(
-        "INSERT INTO dispatch_settings (street_id, category, auto_dispatch, offer_count, accept_minutes, complete_minutes, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (street_id, category) DO UPDATE SET auto_dispatch = $3, \
-         offer_count = $4, accept_minutes = $5, complete_minutes = $6, updated_at = $7",
-    )
-    .bind(street.to_string())
-    .bind(stored.clone())
-    .bind(i64::from(body.auto_dispatch))
-    .bind(body.offer_count)
-    .bind(body.accept_minutes)
-    .bind(body.complete_minutes)
-    .bind(core.now_ts())
-    .execute(&mut *tx)
-    .await?;
-    // Filing reads a street's settings from its candidate pool.
-    counters::touch_registry(&mut tx, street).await?;
-    tx.commit().await?;
+    let put = Settings {
+        auto_dispatch: body.auto_dispatch,
+        offer_count: body.offer_count,
+        accept_minutes: body.accept_minutes,
+        complete_minutes: body.complete_minutes,
+    };
+    let now = core.now_ts();
+    let category_name = category.clone();
+    let settings = core
+        .db
+        .transact(move |tx| {
+            Box::pin(async move {
+                if !stored.is_empty()
+                    && !streets::category_exists(&mut **tx, street, &stored).await?
+                {
+                    return Err(Error::field(
+                        "category",
+                        "unknown_category",
+                        format!("{category:?} is not a category of this street"),
+                    ));
+                }
+                settings::put(tx, street, &stored, &put, &now).await?;
+                settings::settings_for(&mut **tx, street, &stored).await
+            })
+        })
+        .await?;
     Ok(CategorySettings {
-        category,
-        settings: settings_for(core.db.write(), street, &stored).await?,
+        category: category_name,
+        settings,
     })
 }

@@ -1,49 +1,23 @@
 //! Streets (the tenants) and their communities, grids and categories.
+//!
+//! Every write runs in one transaction ([`Db::transact`](crate::store::Db::transact)); an edit
+//! locks the row it merges into, so two edits of different fields never undo each other.
 
 use super::Core;
+use crate::domain::access::{Action, Principal, RoleKind, Target};
 use crate::domain::rules;
 use crate::domain::street::{
     Category, CategoryList, Community, CreateCategory, CreateCommunity, CreateGrid, CreateStreet,
     Grid, ListGrids, ListStreets, Street, UpdateGrid, UpdateStreet,
 };
-use crate::error::{constraint_violation, unique_as_conflict};
-use crate::store::counters;
-use crate::store::page::ListPage;
-use crate::store::rows::{get_uuid, require_street};
-use crate::{
-    domain::access::Principal,
-    domain::access::RoleKind,
-    domain::access::{Action, Target},
-    domain::{is_default_category, Check, DEFAULT_CATEGORIES},
-    store::db::Sql,
-    store::page::{Page, PageRequest},
-};
+use crate::domain::{is_default_category, Check, DEFAULT_CATEGORIES};
+use crate::store::page::{ListPage, Page, PageRequest};
+use crate::store::{streets, Tx};
 use crate::{Error, Result};
-use sqlx::{any::AnyRow, Row};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
 // Streets
-
-fn street_from_row(row: &AnyRow) -> Result<Street> {
-    Ok(Street {
-        id: get_uuid(row, "id")?,
-        name: row.try_get("name")?,
-        code: row.try_get("code")?,
-        district: row.try_get("district")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-async fn fetch_street(db: &sqlx::AnyPool, id: Uuid) -> Result<Street> {
-    let row = sqlx::query("SELECT * FROM streets WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound("street"))?;
-    street_from_row(&row)
-}
 
 /// Lists streets. Every caller may read the map of streets.
 pub async fn list_streets(
@@ -52,17 +26,7 @@ pub async fn list_streets(
     q: ListStreets,
 ) -> Result<Page<Street>> {
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut sql = Sql::new("SELECT * FROM streets WHERE 1 = 1");
-    if let Some(d) = &q.district {
-        sql.push(" AND district = ").bind(d.clone());
-    }
-    page.apply(&mut sql, "id");
-    let rows = sql.fetch_all(core.db.read()).await?;
-    let items = rows
-        .iter()
-        .map(street_from_row)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page.finish(items, |s| s.id))
+    streets::list(core.db.read(), q.district.as_deref(), &page).await
 }
 
 /// Registers a street (district admins only).
@@ -73,23 +37,27 @@ pub async fn create_street(core: &Core, caller: &Principal, body: CreateStreet) 
     let code = c.code("code", &body.code, rules::CODE);
     let district = c.text("district", &body.district, rules::PLACE_NAME);
     c.finish()?;
-    let id = Uuid::now_v7();
     let now = core.now_ts();
-    sqlx::query("INSERT INTO streets (id, name, code, district, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $5)")
-        .bind(id.to_string())
-        .bind(name)
-        .bind(code)
-        .bind(district)
-        .bind(now)
-        .execute(core.db.write())
+    let street = Street {
+        id: Uuid::now_v7(),
+        name,
+        code,
+        district,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                streets::insert(tx, &street).await?;
+                Ok(street)
+            })
+        })
         .await
-        .map_err(|e| unique_as_conflict(e, "code", "a street with this code exists"))?;
-    let street = fetch_street(core.db.write(), id).await?;
-    Ok(street)
 }
 
 pub async fn get_street(core: &Core, caller: &Principal, id: Uuid) -> Result<Street> {
-    let street = fetch_street(core.db.read(), id).await?;
+    let street = streets::get(core.db.read(), id).await?;
     caller.authorize(Action::Read, Target::Street(id))?;
     Ok(street)
 }
@@ -100,58 +68,33 @@ pub async fn update_street(
     id: Uuid,
     body: UpdateStreet,
 ) -> Result<Street> {
-    let current = fetch_street(core.db.write(), id).await?;
+    streets::require(core.db.read(), id).await?;
     caller.authorize(Action::Update, Target::Street(id))?;
     let mut c = Check::new();
-    let name = body
-        .name
-        .map(|v| c.text("name", &v, rules::PLACE_NAME))
-        .unwrap_or(current.name);
-    let code = body
-        .code
-        .map(|v| c.code("code", &v, rules::CODE))
-        .unwrap_or(current.code);
+    let name = body.name.map(|v| c.text("name", &v, rules::PLACE_NAME));
+    let code = body.code.map(|v| c.code("code", &v, rules::CODE));
     let district = body
         .district
-        .map(|v| c.text("district", &v, rules::PLACE_NAME))
-        .unwrap_or(current.district);
+        .map(|v| c.text("district", &v, rules::PLACE_NAME));
     c.finish()?;
-    sqlx::query(
-        "UPDATE streets SET name = $1, code = $2, district = $3, updated_at = $4 WHERE id = $5",
-    )
-    .bind(name)
-    .bind(code)
-    .bind(district)
-    .bind(core.now_ts())
-    .bind(id.to_string())
-    .execute(core.db.write())
-    .await
-    .map_err(|e| unique_as_conflict(e, "code", "a street with this code exists"))?;
-    fetch_street(core.db.write(), id).await
+    let now = core.now_ts();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let mut street = streets::lock(tx, id).await?;
+                street.name = name.unwrap_or(street.name);
+                street.code = code.unwrap_or(street.code);
+                street.district = district.unwrap_or(street.district);
+                street.updated_at = now;
+                streets::update(tx, &street).await?;
+                Ok(street)
+            })
+        })
+        .await
 }
 
 // ---------------------------------------------------------------------------------------------
 // Communities
-
-fn community_from_row(row: &AnyRow) -> Result<Community> {
-    Ok(Community {
-        id: get_uuid(row, "id")?,
-        street_id: get_uuid(row, "street_id")?,
-        name: row.try_get("name")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-async fn fetch_community(db: &sqlx::AnyPool, street: Uuid, id: Uuid) -> Result<Community> {
-    let row = sqlx::query("SELECT * FROM communities WHERE id = $1 AND street_id = $2")
-        .bind(id.to_string())
-        .bind(street.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound("community"))?;
-    community_from_row(&row)
-}
 
 pub async fn list_communities(
     core: &Core,
@@ -159,18 +102,10 @@ pub async fn list_communities(
     street: Uuid,
     q: ListPage,
 ) -> Result<Page<Community>> {
-    require_street(core.db.read(), street).await?;
+    streets::require(core.db.read(), street).await?;
     caller.authorize(Action::Read, Target::StreetArea(street))?;
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut sql = Sql::new("SELECT * FROM communities WHERE street_id = ");
-    sql.bind(street.to_string());
-    page.apply(&mut sql, "id");
-    let rows = sql.fetch_all(core.db.read()).await?;
-    let items = rows
-        .iter()
-        .map(community_from_row)
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page.finish(items, |c| c.id))
+    streets::list_communities(core.db.read(), street, &page).await
 }
 
 pub async fn create_community(
@@ -179,22 +114,27 @@ pub async fn create_community(
     street: Uuid,
     body: CreateCommunity,
 ) -> Result<Community> {
-    require_street(core.db.write(), street).await?;
+    streets::require(core.db.read(), street).await?;
     caller.authorize(Action::Create, Target::StreetArea(street))?;
     let mut c = Check::new();
     let name = c.text("name", &body.name, rules::PLACE_NAME);
     c.finish()?;
-    let id = Uuid::now_v7();
-    sqlx::query("INSERT INTO communities (id, street_id, name, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
-        .bind(id.to_string())
-        .bind(street.to_string())
-        .bind(name)
-        .bind(core.now_ts())
-        .execute(core.db.write())
+    let now = core.now_ts();
+    let community = Community {
+        id: Uuid::now_v7(),
+        street_id: street,
+        name,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                streets::insert_community(tx, &community).await?;
+                Ok(community)
+            })
+        })
         .await
-        .map_err(|e| unique_as_conflict(e, "name", "the street has a community with this name"))?;
-    let community = fetch_community(core.db.write(), street, id).await?;
-    Ok(community)
 }
 
 pub async fn update_community(
@@ -204,22 +144,20 @@ pub async fn update_community(
     id: Uuid,
     body: CreateCommunity,
 ) -> Result<Community> {
-    fetch_community(core.db.write(), street, id).await?;
+    streets::get_community(core.db.read(), street, id).await?;
     caller.authorize(Action::Update, Target::StreetArea(street))?;
     let mut c = Check::new();
     let name = c.text("name", &body.name, rules::PLACE_NAME);
     c.finish()?;
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query("UPDATE communities SET name = $1, updated_at = $2 WHERE id = $3")
-        .bind(name)
-        .bind(core.now_ts())
-        .bind(id.to_string())
-        .execute(&mut *tx)
+    let now = core.now_ts();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                streets::rename_community(tx, street, id, &name, &now).await?;
+                streets::get_community(&mut **tx, street, id).await
+            })
+        })
         .await
-        .map_err(|e| unique_as_conflict(e, "name", "the street has a community with this name"))?;
-    counters::touch_registry(&mut tx, street).await?;
-    tx.commit().await?;
-    fetch_community(core.db.write(), street, id).await
 }
 
 /// Deletes a community that has no grids.
@@ -229,51 +167,15 @@ pub async fn delete_community(
     street: Uuid,
     id: Uuid,
 ) -> Result<()> {
-    fetch_community(core.db.write(), street, id).await?;
+    streets::get_community(core.db.read(), street, id).await?;
     caller.authorize(Action::Delete, Target::StreetArea(street))?;
-    sqlx::query("DELETE FROM communities WHERE id = $1")
-        .bind(id.to_string())
-        .execute(core.db.write())
+    core.db
+        .transact(move |tx| Box::pin(streets::delete_community(tx, street, id)))
         .await
-        .map_err(in_use)?;
-    Ok(())
-}
-
-fn in_use(err: sqlx::Error) -> Error {
-    match constraint_violation(&err) {
-        Some(sqlx::error::ErrorKind::ForeignKeyViolation) => Error::conflict(
-            "in_use",
-            "other records still refer to it; move or archive them first",
-        ),
-        _ => err.into(),
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Grids
-
-fn grid_from_row(row: &AnyRow) -> Result<Grid> {
-    Ok(Grid {
-        id: get_uuid(row, "id")?,
-        street_id: get_uuid(row, "street_id")?,
-        community_id: get_uuid(row, "community_id")?,
-        code: row.try_get("code")?,
-        name: row.try_get("name")?,
-        households: row.try_get("households")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
-}
-
-async fn fetch_grid(db: &sqlx::AnyPool, street: Uuid, id: Uuid) -> Result<Grid> {
-    let row = sqlx::query("SELECT * FROM grids WHERE id = $1 AND street_id = $2")
-        .bind(id.to_string())
-        .bind(street.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound("grid"))?;
-    grid_from_row(&row)
-}
 
 fn check_grid_fields(
     c: &mut Check,
@@ -289,8 +191,10 @@ fn check_grid_fields(
     (code, name)
 }
 
-async fn require_community(db: &sqlx::AnyPool, street: Uuid, community: Uuid) -> Result<()> {
-    match fetch_community(db, street, community).await {
+/// `community_id` must name a community of the street, read in the transaction that refers
+/// to it.
+async fn require_community(tx: &mut Tx<'_>, street: Uuid, community: Uuid) -> Result<()> {
+    match streets::get_community(&mut **tx, street, community).await {
         Ok(_) => Ok(()),
         Err(Error::NotFound(_)) => Err(Error::field(
             "community_id",
@@ -307,18 +211,10 @@ pub async fn list_grids(
     street: Uuid,
     q: ListGrids,
 ) -> Result<Page<Grid>> {
-    require_street(core.db.read(), street).await?;
+    streets::require(core.db.read(), street).await?;
     caller.authorize(Action::Read, Target::StreetArea(street))?;
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut sql = Sql::new("SELECT * FROM grids WHERE street_id = ");
-    sql.bind(street.to_string());
-    if let Some(community) = q.community_id {
-        sql.push(" AND community_id = ").bind(community.to_string());
-    }
-    page.apply(&mut sql, "id");
-    let rows = sql.fetch_all(core.db.read()).await?;
-    let items = rows.iter().map(grid_from_row).collect::<Result<Vec<_>>>()?;
-    Ok(page.finish(items, |g| g.id))
+    streets::list_grids(core.db.read(), street, q.community_id, &page).await
 }
 
 pub async fn create_grid(
@@ -327,37 +223,36 @@ pub async fn create_grid(
     street: Uuid,
     body: CreateGrid,
 ) -> Result<Grid> {
-    require_street(core.db.write(), street).await?;
+    streets::require(core.db.read(), street).await?;
     caller.authorize(Action::Create, Target::StreetArea(street))?;
     let mut c = Check::new();
     let (code, name) =
         check_grid_fields(&mut c, Some(&body.code), Some(&body.name), body.households);
     c.finish()?;
-    require_community(core.db.write(), street, body.community_id).await?;
-    let id = Uuid::now_v7();
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query(
-        "INSERT INTO grids (id, street_id, community_id, code, name, households, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
-    )
-    .bind(id.to_string())
-    .bind(street.to_string())
-    .bind(body.community_id.to_string())
-    .bind(code)
-    .bind(name)
-    .bind(body.households)
-    .bind(core.now_ts())
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| unique_as_conflict(e, "code", "the street has a grid with this code"))?;
-    counters::touch_registry(&mut tx, street).await?;
-    tx.commit().await?;
-    let grid = fetch_grid(core.db.write(), street, id).await?;
-    Ok(grid)
+    let now = core.now_ts();
+    let grid = Grid {
+        id: Uuid::now_v7(),
+        street_id: street,
+        community_id: body.community_id,
+        code: code.unwrap_or_default(),
+        name: name.unwrap_or_default(),
+        households: body.households,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                require_community(tx, street, grid.community_id).await?;
+                streets::insert_grid(tx, &grid).await?;
+                Ok(grid)
+            })
+        })
+        .await
 }
 
 pub async fn get_grid(core: &Core, caller: &Principal, street: Uuid, id: Uuid) -> Result<Grid> {
-    let grid = fetch_grid(core.db.read(), street, id).await?;
+    let grid = streets::get_grid(core.db.read(), street, id).await?;
     caller.authorize(Action::Read, Target::StreetArea(street))?;
     Ok(grid)
 }
@@ -369,7 +264,7 @@ pub async fn update_grid(
     id: Uuid,
     body: UpdateGrid,
 ) -> Result<Grid> {
-    let current = fetch_grid(core.db.write(), street, id).await?;
+    streets::get_grid(core.db.read(), street, id).await?;
     caller.authorize(Action::Update, Target::StreetArea(street))?;
     let mut c = Check::new();
     let (code, name) = check_grid_fields(
@@ -379,41 +274,33 @@ pub async fn update_grid(
         body.households.flatten(),
     );
     c.finish()?;
-    let community = body.community_id.unwrap_or(current.community_id);
-    if body.community_id.is_some() {
-        require_community(core.db.write(), street, community).await?;
-    }
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query(
-        "UPDATE grids SET community_id = $1, code = $2, name = $3, households = $4, updated_at = $5 WHERE id = $6",
-    )
-    .bind(community.to_string())
-    .bind(code.unwrap_or(current.code))
-    .bind(name.unwrap_or(current.name))
-    .bind(body.households.unwrap_or(current.households))
-    .bind(core.now_ts())
-    .bind(id.to_string())
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| unique_as_conflict(e, "code", "the street has a grid with this code"))?;
-    counters::touch_registry(&mut tx, street).await?;
-    tx.commit().await?;
-    fetch_grid(core.db.write(), street, id).await
+    let now = core.now_ts();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let mut grid = streets::lock_grid(tx, street, id).await?;
+                if let Some(community) = body.community_id {
+                    require_community(tx, street, community).await?;
+                    grid.community_id = community;
+                }
+                grid.code = code.unwrap_or(grid.code);
+                grid.name = name.unwrap_or(grid.name);
+                grid.households = body.households.unwrap_or(grid.households);
+                grid.updated_at = now;
+                streets::update_grid(tx, &grid).await?;
+                Ok(grid)
+            })
+        })
+        .await
 }
 
 /// Deletes a grid that no volunteer or demand refers to.
 pub async fn delete_grid(core: &Core, caller: &Principal, street: Uuid, id: Uuid) -> Result<()> {
-    fetch_grid(core.db.write(), street, id).await?;
+    streets::get_grid(core.db.read(), street, id).await?;
     caller.authorize(Action::Delete, Target::StreetArea(street))?;
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query("DELETE FROM grids WHERE id = $1")
-        .bind(id.to_string())
-        .execute(&mut *tx)
+    core.db
+        .transact(move |tx| Box::pin(streets::delete_grid(tx, street, id)))
         .await
-        .map_err(in_use)?;
-    counters::touch_registry(&mut tx, street).await?;
-    tx.commit().await?;
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -424,28 +311,24 @@ pub async fn list_categories(
     caller: &Principal,
     street: Uuid,
 ) -> Result<CategoryList> {
-    require_street(core.db.read(), street).await?;
+    streets::require(core.db.read(), street).await?;
     caller.authorize(Action::Read, Target::StreetArea(street))?;
-    let mut items: Vec<Category> = DEFAULT_CATEGORIES
-        .iter()
+    let builtin = DEFAULT_CATEGORIES.iter().map(|(code, label)| Category {
+        code: code.to_string(),
+        label: label.to_string(),
+        builtin: true,
+    });
+    let own = streets::own_categories(core.db.read(), street)
+        .await?
+        .into_iter()
         .map(|(code, label)| Category {
-            code: code.to_string(),
-            label: label.to_string(),
-            builtin: true,
-        })
-        .collect();
-    let rows = sqlx::query("SELECT code, label FROM categories WHERE street_id = $1 ORDER BY code")
-        .bind(street.to_string())
-        .fetch_all(core.db.read())
-        .await?;
-    for row in rows {
-        items.push(Category {
-            code: row.try_get("code")?,
-            label: row.try_get("label")?,
+            code,
+            label,
             builtin: false,
         });
-    }
-    Ok(CategoryList { items })
+    Ok(CategoryList {
+        items: builtin.chain(own).collect(),
+    })
 }
 
 pub async fn create_category(
@@ -454,7 +337,7 @@ pub async fn create_category(
     street: Uuid,
     body: CreateCategory,
 ) -> Result<Category> {
-    require_street(core.db.write(), street).await?;
+    streets::require(core.db.read(), street).await?;
     caller.authorize(Action::Create, Target::StreetArea(street))?;
     let mut c = Check::new();
     let code = c.code("code", &body.code, rules::CODE);
@@ -467,22 +350,17 @@ pub async fn create_category(
             field: Some("code".into()),
         });
     }
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query(
-        "INSERT INTO categories (street_id, code, label, created_at) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(street.to_string())
-    .bind(code.clone())
-    .bind(label.clone())
-    .bind(core.now_ts())
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| unique_as_conflict(e, "code", "the street has a category with this code"))?;
-    counters::touch_registry(&mut tx, street).await?;
-    tx.commit().await?;
-    Ok(Category {
-        code,
-        label,
-        builtin: false,
-    })
+    let now = core.now_ts();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                streets::insert_category(tx, street, &code, &label, &now).await?;
+                Ok(Category {
+                    code,
+                    label,
+                    builtin: false,
+                })
+            })
+        })
+        .await
 }

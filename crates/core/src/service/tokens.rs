@@ -1,47 +1,15 @@
 //! API tokens: admins issue them for the roles below them; the CLI issues the first one.
 
-use super::units::fetch_unit;
-use super::volunteers::fetch_volunteer;
 use super::Core;
+use crate::domain::access::{Action, Principal, Role, RoleKind, Target};
 use crate::domain::rules;
 use crate::domain::token::{CreateToken, IssuedToken, ListTokens, Me, TokenInfo};
-use crate::store::rows::{get_opt_uuid, get_uuid, push_in};
-use crate::{
-    domain::access::Principal,
-    domain::access::Role,
-    domain::access::RoleKind,
-    domain::access::{Action, ListScope, Target},
-    domain::Check,
-    store::db::{Db, Sql},
-    store::page::{Page, PageRequest},
-    store::tokens::generate_token,
-    store::tokens::hash_token,
-};
+use crate::domain::Check;
+use crate::store::page::{Page, PageRequest};
+use crate::store::tokens::{self, generate_token};
+use crate::store::Db;
 use crate::{Error, Result};
-use sqlx::{any::AnyRow, Row};
 use uuid::Uuid;
-
-fn info_from_row(row: &AnyRow) -> Result<TokenInfo> {
-    Ok(TokenInfo {
-        id: get_uuid(row, "id")?,
-        name: row.try_get("name")?,
-        role: RoleKind::from_db(&row.try_get::<String, _>("role")?)?,
-        street_id: get_opt_uuid(row, "street_id")?,
-        unit_id: get_opt_uuid(row, "unit_id")?,
-        volunteer_id: get_opt_uuid(row, "volunteer_id")?,
-        created_at: row.try_get("created_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-async fn fetch_info(db: &sqlx::AnyPool, id: Uuid) -> Result<TokenInfo> {
-    let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound("token"))?;
-    info_from_row(&row)
-}
 
 /// A token request checked against the registry: the subject exists and fits the role.
 pub struct TokenSubject {
@@ -107,16 +75,14 @@ impl TokenSubject {
             unit_streets: vec![],
         };
         if let Some(street) = req.street_id {
-            crate::store::rows::require_street(db, street)
+            crate::store::streets::require(db, street)
                 .await
-                .map_err(|_| {
-                    Error::field("street_id", "unknown_reference", "no street has this id")
-                })?;
+                .map_err(|e| e.unknown_reference("street_id", "no street has this id"))?;
         }
         if let Some(unit) = req.unit_id {
-            let u = fetch_unit(db, unit)
+            let u = crate::store::units::get(db, unit)
                 .await
-                .map_err(|_| Error::field("unit_id", "unknown_reference", "no unit has this id"))?;
+                .map_err(|e| e.unknown_reference("unit_id", "no unit has this id"))?;
             if u.archived_at.is_some() {
                 return Err(Error::Conflict {
                     code: "archived",
@@ -127,13 +93,9 @@ impl TokenSubject {
             subject.unit_streets = u.street_ids;
         }
         if let Some(volunteer) = req.volunteer_id {
-            let v = fetch_volunteer(db, volunteer).await.map_err(|_| {
-                Error::field(
-                    "volunteer_id",
-                    "unknown_reference",
-                    "no volunteer has this id",
-                )
-            })?;
+            let v = crate::store::volunteers::get(db, volunteer)
+                .await
+                .map_err(|e| e.unknown_reference("volunteer_id", "no volunteer has this id"))?;
             if v.archived_at.is_some() {
                 return Err(Error::Conflict {
                     code: "archived",
@@ -164,26 +126,26 @@ pub async fn issue(
     at: time::OffsetDateTime,
 ) -> Result<IssuedToken> {
     let token = generate_token();
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "INSERT INTO api_tokens (id, name, token_hash, role, street_id, unit_id, volunteer_id, issued_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(id.to_string())
-    .bind(subject.name)
-    .bind(hash_token(&token))
-    .bind(subject.role.as_str())
-    .bind(subject.street.map(|s| s.to_string()))
-    .bind(subject.unit.map(|s| s.to_string()))
-    .bind(subject.volunteer.map(|s| s.to_string()))
-    .bind(issued_by.map(|s| s.to_string()))
-    .bind(crate::domain::format_ts(at))
-    .execute(db.write())
-    .await?;
-    Ok(IssuedToken {
-        token,
-        info: fetch_info(db.write(), id).await?,
-    })
+    let info = TokenInfo {
+        id: Uuid::now_v7(),
+        name: subject.name,
+        role: subject.role,
+        street_id: subject.street,
+        unit_id: subject.unit,
+        volunteer_id: subject.volunteer,
+        created_at: crate::domain::format_ts(at),
+        revoked_at: None,
+    };
+    let secret = token.clone();
+    let info = db
+        .transact(move |tx| {
+            Box::pin(async move {
+                tokens::insert(tx, &info, &secret, issued_by).await?;
+                Ok(info)
+            })
+        })
+        .await?;
+    Ok(IssuedToken { token, info })
 }
 
 pub async fn list_tokens(
@@ -193,23 +155,7 @@ pub async fn list_tokens(
 ) -> Result<Page<TokenInfo>> {
     let scope = caller.token_scope()?;
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut sql = Sql::new("SELECT * FROM api_tokens WHERE 1 = 1");
-    if let ListScope::Streets(streets) = scope {
-        push_in(&mut sql, "street_id", &streets);
-    }
-    if let Some(street) = q.street_id {
-        sql.push(" AND street_id = ").bind(street.to_string());
-    }
-    if let Some(role) = q.role {
-        sql.push(" AND role = ").bind(role.as_str().to_string());
-    }
-    if !q.include_revoked.unwrap_or(false) {
-        sql.push(" AND revoked_at IS NULL");
-    }
-    page.apply(&mut sql, "id");
-    let rows = sql.fetch_all(core.db.read()).await?;
-    let items = rows.iter().map(info_from_row).collect::<Result<Vec<_>>>()?;
-    Ok(page.finish(items, |t| t.id))
+    tokens::list(core.db.read(), scope, &q, &page).await
 }
 
 /// Issues a token. The district issues any; a street admin issues street admin, grid worker and
@@ -229,7 +175,7 @@ pub async fn create_token(
 /// Revokes a token at once.
 pub async fn revoke_token(core: &Core, caller: &Principal, id: Uuid) -> Result<()> {
     caller.token_scope()?;
-    let info = fetch_info(core.db.write(), id).await?;
+    let info = tokens::get(core.db.read(), id).await?;
     caller.authorize(
         Action::Delete,
         Target::Token {
@@ -238,12 +184,10 @@ pub async fn revoke_token(core: &Core, caller: &Principal, id: Uuid) -> Result<(
             unit_streets: &[],
         },
     )?;
-    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-        .bind(core.now_ts())
-        .bind(id.to_string())
-        .execute(core.db.write())
-        .await?;
-    Ok(())
+    let now = core.now_ts();
+    core.db
+        .transact(move |tx| Box::pin(async move { tokens::revoke(tx, id, &now).await }))
+        .await
 }
 
 pub fn me(caller: &Principal) -> Me {

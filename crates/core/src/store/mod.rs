@@ -8,13 +8,17 @@ pub mod counters;
 pub mod db;
 pub mod demands;
 pub mod events;
+pub mod feedback;
 pub mod group_commit;
 pub mod orders;
 pub mod page;
+pub mod projects;
+pub mod resources;
 pub mod rows;
 pub mod settings;
 pub mod streets;
 pub mod tokens;
 pub mod units;
+pub mod volunteers;
 
 pub use db::{for_update, lock_row, Backend, Db, DbOptions, Sql, Tx};

@@ -57,18 +57,9 @@ pub fn push_json_contains(sql: &mut Sql, column: &str, label: &str) {
     ));
 }
 
-/// Reads a street by id, or 404.
-pub async fn require_street(db: &sqlx::AnyPool, id: Uuid) -> Result<(), Error> {
-    let found = sqlx::query("SELECT 1 FROM streets WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(db)
-        .await?;
-    found.map(|_| ()).ok_or(Error::NotFound("street"))
-}
-
 /// Checks that every id in `ids` names a row of `table`, naming the first that does not.
 pub async fn require_all(
-    db: &sqlx::AnyPool,
+    conn: &mut sqlx::AnyConnection,
     table: &str,
     field: &str,
     ids: &[Uuid],
@@ -77,7 +68,7 @@ pub async fn require_all(
         let text = format!("SELECT 1 FROM {table} WHERE id = $1");
         let found = sqlx::query(&text)
             .bind(id.to_string())
-            .fetch_optional(db)
+            .fetch_optional(&mut *conn)
             .await?;
         if found.is_none() {
             return Err(Error::field(
@@ -93,7 +84,7 @@ pub async fn require_all(
 /// Reads a link table for many owners at once: `owner → [linked ids]`, each list sorted.
 /// One query per page instead of one per row.
 pub async fn links(
-    db: &sqlx::AnyPool,
+    conn: &mut sqlx::AnyConnection,
     table: &str,
     owner_col: &str,
     linked_col: &str,
@@ -109,7 +100,7 @@ pub async fn links(
     ));
     push_in(&mut sql, owner_col, owners);
     sql.push(&format!(" ORDER BY {owner_col}, {linked_col}"));
-    for row in sql.fetch_all(db).await? {
+    for row in sql.fetch_all(conn).await? {
         out.entry(get_uuid(&row, owner_col)?)
             .or_default()
             .push(get_uuid(&row, linked_col)?);
@@ -120,7 +111,7 @@ pub async fn links(
 /// Builds one item per row, handing each the ids linked to it in `table` (read for the whole
 /// page in one query).
 pub async fn with_links<T, E>(
-    db: &sqlx::AnyPool,
+    conn: &mut sqlx::AnyConnection,
     rows: &[AnyRow],
     (table, owner_col, linked_col): (&str, &str, &str),
     build: impl Fn(&AnyRow, Vec<Uuid>) -> Result<T, E>,
@@ -132,7 +123,7 @@ where
         .iter()
         .map(|r| get_uuid(r, "id"))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut linked = links(db, table, owner_col, linked_col, &ids).await?;
+    let mut linked = links(conn, table, owner_col, linked_col, &ids).await?;
     rows.iter()
         .zip(&ids)
         .map(|(row, id)| build(row, linked.remove(id).unwrap_or_default()))

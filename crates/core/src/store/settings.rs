@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::Sql;
+use super::{counters, Sql, Tx};
 use crate::{
     domain::settings::{choose_settings, Settings},
     Result,
@@ -56,4 +56,31 @@ where
 {
     let stored = stored_settings(db, street, Some(category)).await?;
     Ok(choose_settings(&stored, category))
+}
+
+/// Writes a street's settings for a category (`''` for its default), replacing what was
+/// stored, and moves the street's registry counter: filing reads the settings from the
+/// candidate pool.
+pub async fn put(
+    tx: &mut Tx<'_>,
+    street: Uuid,
+    category: &str,
+    settings: &Settings,
+    at: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO dispatch_settings (street_id, category, auto_dispatch, offer_count, accept_minutes, complete_minutes, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (street_id, category) DO UPDATE SET auto_dispatch = $3, \
+         offer_count = $4, accept_minutes = $5, complete_minutes = $6, updated_at = $7",
+    )
+    .bind(street.to_string())
+    .bind(category.to_string())
+    .bind(i64::from(settings.auto_dispatch))
+    .bind(settings.offer_count)
+    .bind(settings.accept_minutes)
+    .bind(settings.complete_minutes)
+    .bind(at.to_string())
+    .execute(&mut **tx)
+    .await?;
+    counters::touch_registry(tx, street).await
 }

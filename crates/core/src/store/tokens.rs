@@ -6,11 +6,19 @@
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use sqlx::Row;
+use sqlx::{any::AnyRow, Any, AnyPool, Executor, Row};
 use uuid::Uuid;
 
+use super::{
+    page::{Page, PageRequest},
+    rows::{get_opt_uuid, get_uuid, push_in},
+    Sql, Tx,
+};
 use crate::{
-    domain::access::{Principal, Role, RoleKind},
+    domain::{
+        access::{ListScope, Principal, Role, RoleKind},
+        token::{ListTokens, TokenInfo},
+    },
     Error,
 };
 
@@ -71,7 +79,7 @@ pub async fn resolve(db: &sqlx::AnyPool, token: &str) -> Result<Option<Principal
                 return Ok(None);
             }
             let unit = id("unit_id")?.ok_or_else(missing)?;
-            let streets = super::units::street_ids(db, unit).await?;
+            let streets = super::units::street_ids(&mut *db.acquire().await?, unit).await?;
             Role::Unit { unit, streets }
         }
         RoleKind::Volunteer => {
@@ -88,6 +96,94 @@ pub async fn resolve(db: &sqlx::AnyPool, token: &str) -> Result<Option<Principal
         }
     };
     Ok(Some(Principal { token_id, role }))
+}
+
+fn info_from_row(row: &AnyRow) -> Result<TokenInfo, Error> {
+    Ok(TokenInfo {
+        id: get_uuid(row, "id")?,
+        name: row.try_get("name")?,
+        role: RoleKind::from_db(&row.try_get::<String, _>("role")?)?,
+        street_id: get_opt_uuid(row, "street_id")?,
+        unit_id: get_opt_uuid(row, "unit_id")?,
+        volunteer_id: get_opt_uuid(row, "volunteer_id")?,
+        created_at: row.try_get("created_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+/// A token's record (never its secret), or `NotFound`.
+pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: Uuid) -> Result<TokenInfo, Error> {
+    let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?
+        .ok_or(Error::NotFound("token"))?;
+    info_from_row(&row)
+}
+
+/// A page of token records in `scope`, filtered as the caller asked.
+pub async fn list(
+    db: &AnyPool,
+    scope: ListScope,
+    q: &ListTokens,
+    page: &PageRequest,
+) -> Result<Page<TokenInfo>, Error> {
+    let mut sql = Sql::new("SELECT * FROM api_tokens WHERE 1 = 1");
+    if let ListScope::Streets(streets) = scope {
+        push_in(&mut sql, "street_id", &streets);
+    }
+    if let Some(street) = q.street_id {
+        sql.push(" AND street_id = ").bind(street.to_string());
+    }
+    if let Some(role) = q.role {
+        sql.push(" AND role = ").bind(role.as_str().to_string());
+    }
+    if !q.include_revoked.unwrap_or(false) {
+        sql.push(" AND revoked_at IS NULL");
+    }
+    page.apply(&mut sql, "id");
+    let rows = sql.fetch_all(db).await?;
+    let items = rows
+        .iter()
+        .map(info_from_row)
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(page.finish(items, |t| t.id))
+}
+
+/// Writes a new token: its record and the hash of its secret (the secret itself is never
+/// stored).
+pub async fn insert(
+    tx: &mut Tx<'_>,
+    info: &TokenInfo,
+    secret: &str,
+    issued_by: Option<Uuid>,
+) -> Result<(), Error> {
+    sqlx::query(
+        "INSERT INTO api_tokens (id, name, token_hash, role, street_id, unit_id, volunteer_id, issued_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(info.id.to_string())
+    .bind(info.name.clone())
+    .bind(hash_token(secret))
+    .bind(info.role.as_str())
+    .bind(info.street_id.map(|s| s.to_string()))
+    .bind(info.unit_id.map(|s| s.to_string()))
+    .bind(info.volunteer_id.map(|s| s.to_string()))
+    .bind(issued_by.map(|s| s.to_string()))
+    .bind(info.created_at.clone())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Revokes a token (once; revoking again changes nothing).
+pub async fn revoke(tx: &mut Tx<'_>, id: Uuid, at: &str) -> Result<(), Error> {
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+        .bind(at.to_string())
+        .bind(id.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
