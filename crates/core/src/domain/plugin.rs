@@ -7,6 +7,18 @@ use uuid::Uuid;
 
 use super::matching::{RankedCandidate, RuleUsed};
 use crate::plugin::host::PluginKind;
+use crate::str_enum;
+
+str_enum!(
+    /// Whether a plugin version may run.
+    PluginStatus {
+        /// It runs when the street activates it.
+        Ready => "ready",
+        /// Too many consecutive faults: the street falls back to the built-in rule until it
+        /// deploys a fixed version.
+        Quarantined => "quarantined",
+    }
+);
 
 /// A stored plugin version. Versions are immutable; a change is a new version.
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,8 +40,7 @@ pub struct PluginVersion {
     #[cfg_attr(feature = "schema", schema(value_type = Object))]
     pub config: serde_json::Value,
     pub note: Option<String>,
-    /// `ready`, or `quarantined` after too many consecutive faults.
-    pub status: String,
+    pub status: PluginStatus,
     /// Whether the street uses this version now.
     pub active: bool,
     pub consecutive_faults: i64,

@@ -28,6 +28,7 @@ use crate::{
         host::{run_blocking, run_builtin, PluginKind},
         Compiled, Fault,
     },
+    store::plugins,
     store::rows::{get_enum, get_json, get_uuid},
 };
 
@@ -176,33 +177,11 @@ pub fn describe(ranked: &[Ranked], refs: &Refs) -> Vec<RankedCandidate> {
         .collect()
 }
 
-/// The street's active version, if it has one that is not quarantined.
-#[derive(Debug, Clone)]
-pub struct ActiveVersion {
-    pub id: Uuid,
-    pub number: i64,
-    pub kind: PluginKind,
-    pub content_hash: String,
-    pub config: String,
-}
+pub use crate::store::plugins::ActiveVersion;
 
+/// The street's active version, if it has one that is not quarantined.
 pub async fn active_version(core: &Core, street: Uuid) -> Result<Option<ActiveVersion>> {
-    let row = sqlx::query(
-        "SELECT v.id, v.number, v.kind, v.content_hash, v.config FROM street_plugins sp \
-         JOIN plugin_versions v ON v.id = sp.active_version_id \
-         WHERE sp.street_id = $1 AND v.status = 'ready'",
-    )
-    .bind(street.to_string())
-    .fetch_optional(core.db.read())
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(ActiveVersion {
-        id: get_uuid(&row, "id")?,
-        number: row.try_get("number")?,
-        kind: PluginKind::from_db(&row.try_get::<String, _>("kind")?)?,
-        content_hash: row.try_get("content_hash")?,
-        config: row.try_get("config")?,
-    }))
+    plugins::active_version(core.db.read(), street).await
 }
 
 /// The compiled form of a version: from memory, or compiled from its stored source (read
@@ -215,11 +194,7 @@ pub async fn compiled(
     if let Some(c) = core.plugins.loaded(version) {
         return Ok(Ok(c));
     }
-    let stored: String = sqlx::query("SELECT source FROM plugin_versions WHERE id = $1")
-        .bind(version.to_string())
-        .fetch_one(core.db.read())
-        .await?
-        .try_get("source")?;
+    let stored = plugins::source(core.db.read(), version).await?;
     let source = decode_source(kind, &stored)?;
     let plugins = core.plugins.clone();
     // Compiling WebAssembly takes a while: off the async runtime.
@@ -343,15 +318,9 @@ pub async fn match_with(
 
 async fn reset_faults(core: &Core, version: Uuid) -> Result<()> {
     // Only a version with faults on record is written to, so a healthy plugin costs no write.
-    let faulty =
-        sqlx::query("SELECT 1 FROM plugin_versions WHERE id = $1 AND consecutive_faults > 0")
-            .bind(version.to_string())
-            .fetch_optional(core.db.read())
-            .await?;
-    if faulty.is_some() {
-        sqlx::query("UPDATE plugin_versions SET consecutive_faults = 0 WHERE id = $1")
-            .bind(version.to_string())
-            .execute(core.db.write())
+    if plugins::has_fault_streak(core.db.read(), version).await? {
+        core.db
+            .transact(move |tx| Box::pin(plugins::reset_fault_streak(tx, version)))
             .await?;
     }
     Ok(())
@@ -377,44 +346,16 @@ pub(crate) async fn record_fault(
         }
         message.truncate(cut);
     }
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query("INSERT INTO plugin_faults (id, version_id, street_id, kind, message, at) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(Uuid::now_v7().to_string())
-        .bind(version.to_string())
-        .bind(street.to_string())
-        .bind(fault.kind())
-        .bind(message)
-        .bind(at.clone())
-        .execute(&mut *tx)
-        .await?;
-    let row = sqlx::query(
-        "UPDATE plugin_versions SET consecutive_faults = consecutive_faults + 1, total_faults = total_faults + 1 \
-         WHERE id = $1 RETURNING consecutive_faults, status",
-    )
-    .bind(version.to_string())
-    .fetch_one(&mut *tx)
-    .await?;
-    let consecutive: i64 = row.try_get("consecutive_faults")?;
-    let status: String = row.try_get("status")?;
     let limit = i64::from(core.plugins.settings().quarantine_after);
-    let quarantine = status == "ready" && consecutive >= limit;
-    if quarantine {
-        sqlx::query(
-            "UPDATE plugin_versions SET status = 'quarantined', quarantined_at = $1 WHERE id = $2",
-        )
-        .bind(at.clone())
-        .bind(version.to_string())
-        .execute(&mut *tx)
+    let kind = fault.kind();
+    let (consecutive, quarantine) = core
+        .db
+        .transact(move |tx| {
+            Box::pin(async move {
+                plugins::record_fault(tx, street, version, kind, &message, limit, &at).await
+            })
+        })
         .await?;
-        sqlx::query("INSERT INTO plugin_activations (id, street_id, version_id, action, at, by_token) VALUES ($1, $2, $3, 'quarantine', $4, NULL)")
-            .bind(Uuid::now_v7().to_string())
-            .bind(street.to_string())
-            .bind(version.to_string())
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
     core.telemetry.plugin_fault(fault.kind());
     if quarantine {
         tracing::warn!(street = %street, plugin_version = %version, faults = consecutive, "plugin version quarantined; the street uses the built-in rule until it deploys a fix");

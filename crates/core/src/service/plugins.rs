@@ -3,7 +3,6 @@
 
 use base64::Engine as _;
 use gongjian_plugin_sdk::builder::RequestBuilder;
-use sqlx::{any::AnyRow, Row};
 use uuid::Uuid;
 
 use super::{
@@ -16,7 +15,7 @@ use crate::{
         matching::{CandidateRef, RuleUsed},
         plugin::{
             ActiveRule, DryRunFault, DryRunRequest, DryRunResult, FaultRecord, ListPage,
-            PluginVersion, UploadVersion,
+            PluginStatus, PluginVersion, UploadVersion,
         },
         rules, Check,
     },
@@ -27,9 +26,8 @@ use crate::{
     },
     store::{
         page::{Page, PageRequest},
-        rows::{get_opt_uuid, get_uuid},
+        plugins::{self, NewVersion},
         streets::require as require_street,
-        Sql,
     },
     Error, Result,
 };
@@ -37,72 +35,19 @@ use crate::{
 /// The largest plugin accepted, in bytes (WebAssembly after base64 decoding, or script text).
 pub const MAX_PLUGIN_BYTES: usize = 4 << 20;
 
-async fn active_id(db: &sqlx::AnyPool, street: Uuid) -> Result<Option<Uuid>> {
-    let row = sqlx::query("SELECT active_version_id FROM street_plugins WHERE street_id = $1")
-        .bind(street.to_string())
-        .fetch_optional(db)
-        .await?;
-    match row {
-        Some(r) => get_opt_uuid(&r, "active_version_id"),
-        None => Ok(None),
-    }
-}
-
-fn version_from_row(
-    row: &AnyRow,
-    active: Option<Uuid>,
-    with_source: bool,
-) -> Result<PluginVersion> {
-    let id = get_uuid(row, "id")?;
-    let kind = PluginKind::from_db(&row.try_get::<String, _>("kind")?)?;
-    let config: String = row.try_get("config")?;
-    Ok(PluginVersion {
-        id,
-        street_id: get_uuid(row, "street_id")?,
-        number: row.try_get("number")?,
-        kind,
-        content_hash: row.try_get("content_hash")?,
-        source_bytes: row.try_get("source_bytes")?,
-        contract_version: row.try_get("contract_version")?,
-        hooks: row
-            .try_get::<String, _>("hooks")?
-            .split(',')
-            .filter(|h| !h.is_empty())
-            .map(str::to_string)
-            .collect(),
-        config: serde_json::from_str(&config).unwrap_or(serde_json::Value::Null),
-        note: row.try_get("note")?,
-        status: row.try_get("status")?,
-        active: active == Some(id),
-        consecutive_faults: row.try_get("consecutive_faults")?,
-        total_faults: row.try_get("total_faults")?,
-        created_at: row.try_get("created_at")?,
-        quarantined_at: row.try_get("quarantined_at")?,
-        source: if with_source && kind == PluginKind::Rhai {
-            Some(row.try_get("source")?)
-        } else {
-            None
-        },
-    })
-}
-
-async fn fetch_row(db: &sqlx::AnyPool, street: Uuid, id: Uuid) -> Result<AnyRow> {
-    sqlx::query("SELECT * FROM plugin_versions WHERE id = $1 AND street_id = $2")
-        .bind(id.to_string())
-        .bind(street.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound("plugin version"))
-}
-
+/// A version of the street, with its script for a rhai version when `with_source`.
 async fn fetch_version(
     db: &sqlx::AnyPool,
     street: Uuid,
     id: Uuid,
     with_source: bool,
 ) -> Result<PluginVersion> {
-    let row = fetch_row(db, street, id).await?;
-    version_from_row(&row, active_id(db, street).await?, with_source)
+    let stored = plugins::get(db, street, id).await?;
+    let mut version = stored.version;
+    if with_source && version.kind == PluginKind::Rhai {
+        version.source = Some(stored.source);
+    }
+    Ok(version)
 }
 
 /// Checks the caller may manage the street's plugins.
@@ -119,19 +64,7 @@ pub async fn list_versions(
 ) -> Result<Page<PluginVersion>> {
     authorize(core, caller, street).await?;
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut sql = Sql::new(
-        "SELECT id, street_id, number, kind, content_hash, source_bytes, contract_version, hooks, config, note, status, \
-         consecutive_faults, total_faults, created_at, quarantined_at FROM plugin_versions WHERE street_id = ",
-    );
-    sql.bind(street.to_string());
-    page.apply(&mut sql, "id");
-    let active = active_id(core.db.read(), street).await?;
-    let rows = sql.fetch_all(core.db.read()).await?;
-    let items = rows
-        .iter()
-        .map(|r| version_from_row(r, active, false))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page.finish(items, |v| v.id))
+    plugins::list(core.db.read(), street, &page).await
 }
 
 /// Uploads a new version: it must compile, implement the contract and rank a sample request
@@ -210,66 +143,49 @@ pub async fn upload_version(
         Error::Validation(vec![FieldError::new(field, code, refusal.to_string())])
     })?;
 
-    let id = Uuid::now_v7();
     let hooks = [
         ("triage", compiled.has_triage()),
         ("points", compiled.has_points()),
     ]
-    .iter()
+    .into_iter()
     .filter(|(_, has)| *has)
-    .map(|(h, _)| *h)
-    .collect::<Vec<_>>()
-    .join(",");
-    let hash = content_hash(&bytes);
-    let size = bytes.len() as i64;
-    // Numbers are taken in order. Touching the street's row first makes simultaneous uploads
-    // for one street take their numbers one after another (on PostgreSQL the row lock holds
-    // the next until this one commits; SQLite has one writer anyway).
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query("UPDATE streets SET updated_at = updated_at WHERE id = $1")
-        .bind(street.to_string())
-        .execute(&mut *tx)
+    .map(|(h, _)| h)
+    .collect();
+    let new = NewVersion {
+        id: Uuid::now_v7(),
+        street,
+        kind: body.kind,
+        content_hash: content_hash(&bytes),
+        source: stored,
+        source_bytes: bytes.len() as i64,
+        config: config_text,
+        contract_version: compiled.contract_version().to_string(),
+        hooks,
+        note,
+        created_by: caller.token_id,
+        created_at: core.now_ts(),
+    };
+    let id = new.id;
+    let mut version = core
+        .db
+        .transact(move |tx| Box::pin(async move { plugins::insert(tx, &new).await }))
         .await?;
-    let next: i64 = sqlx::query(
-        "SELECT COALESCE(MAX(number), 0) + 1 AS next FROM plugin_versions WHERE street_id = $1",
-    )
-    .bind(street.to_string())
-    .fetch_one(&mut *tx)
-    .await?
-    .try_get("next")?;
-    sqlx::query(
-        "INSERT INTO plugin_versions (id, street_id, number, kind, content_hash, source, source_bytes, config, \
-         contract_version, hooks, note, status, consecutive_faults, total_faults, total_calls, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'ready', 0, 0, 0, $12, $13)",
-    )
-    .bind(id.to_string())
-    .bind(street.to_string())
-    .bind(next)
-    .bind(body.kind.as_str())
-    .bind(hash)
-    .bind(stored)
-    .bind(size)
-    .bind(config_text)
-    .bind(compiled.contract_version())
-    .bind(hooks)
-    .bind(note)
-    .bind(caller.token_id.to_string())
-    .bind(core.now_ts())
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
     core.plugins.remember(id, compiled);
-    let version = fetch_version(core.db.write(), street, id, true).await?;
+    if version.kind == PluginKind::Rhai {
+        version.source = String::from_utf8(bytes).ok();
+    }
     Ok(version)
 }
 
 pub async fn active_rule(core: &Core, caller: &Principal, street: Uuid) -> Result<ActiveRule> {
     authorize(core, caller, street).await?;
-    let version = match active_id(core.db.read(), street).await? {
+    let version = match plugins::active_id(core.db.read(), street).await? {
         Some(id) => Some(fetch_version(core.db.read(), street, id, false).await?),
         None => None,
     };
-    let falling_back = version.as_ref().is_some_and(|v| v.status != "ready");
+    let falling_back = version
+        .as_ref()
+        .is_some_and(|v| v.status != PluginStatus::Ready);
     Ok(ActiveRule {
         version,
         falling_back,
@@ -296,42 +212,27 @@ async fn switch_to(
     action: &str,
 ) -> Result<()> {
     let now = core.now_ts();
-    let mut tx = core.db.write().begin().await?;
-    sqlx::query(
-        "INSERT INTO street_plugins (street_id, active_version_id, changed_at, changed_by) VALUES ($1, $2, $3, $4) \
-         ON CONFLICT (street_id) DO UPDATE SET active_version_id = $2, changed_at = $3, changed_by = $4",
-    )
-    .bind(street.to_string())
-    .bind(version.map(|v| v.to_string()))
-    .bind(now.clone())
-    .bind(caller.token_id.to_string())
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("INSERT INTO plugin_activations (id, street_id, version_id, action, at, by_token) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(Uuid::now_v7().to_string())
-        .bind(street.to_string())
-        .bind(version.map(|v| v.to_string()))
-        .bind(action)
-        .bind(now)
-        .bind(caller.token_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(())
+    let by = caller.token_id;
+    let action = action.to_string();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move { plugins::switch(tx, street, version, &action, by, &now).await })
+        })
+        .await
 }
 
 /// Makes sure a version can run before the street is switched to it.
 async fn ready_to_run(core: &Core, street: Uuid, id: Uuid) -> Result<()> {
-    let row = fetch_row(core.db.write(), street, id).await?;
-    if row.try_get::<String, _>("status")? != "ready" {
+    let stored = plugins::get(core.db.read(), street, id).await?;
+    if stored.version.status != PluginStatus::Ready {
         return Err(Error::conflict(
             "quarantined",
             "this version is quarantined; deploy a fixed version",
         ));
     }
     if !core.plugins.is_loaded(id) {
-        let kind = PluginKind::from_db(&row.try_get::<String, _>("kind")?)?;
-        let source = decode_source(kind, &row.try_get::<String, _>("source")?)?;
+        let kind = stored.version.kind;
+        let source = decode_source(kind, &stored.source)?;
         let host = core.plugins.clone();
         tokio::task::spawn_blocking(move || host.load(id, kind, &source))
             .await
@@ -355,7 +256,7 @@ pub async fn activate_version(
     authorize(core, caller, street).await?;
     ready_to_run(core, street, id).await?;
     switch_to(core, caller, street, Some(id), "activate").await?;
-    let version = fetch_version(core.db.write(), street, id, false).await?;
+    let version = fetch_version(core.db.read(), street, id, false).await?;
     Ok(ActiveRule {
         version: Some(version),
         falling_back: false,
@@ -366,14 +267,8 @@ pub async fn activate_version(
 /// rule). To go back to any earlier version, activate it.
 pub async fn rollback(core: &Core, caller: &Principal, street: Uuid) -> Result<ActiveRule> {
     authorize(core, caller, street).await?;
-    let current = active_id(core.db.write(), street).await?;
-    let history = sqlx::query(
-        "SELECT version_id FROM plugin_activations WHERE street_id = $1 AND action IN ('activate', 'rollback', 'deactivate') \
-         ORDER BY id DESC",
-    )
-    .bind(street.to_string())
-    .fetch_all(core.db.write())
-    .await?;
+    let current = plugins::active_id(core.db.read(), street).await?;
+    let history = plugins::switches(core.db.read(), street).await?;
     if history.is_empty() {
         return Err(Error::conflict(
             "nothing_to_roll_back",
@@ -381,8 +276,7 @@ pub async fn rollback(core: &Core, caller: &Principal, street: Uuid) -> Result<A
         ));
     }
     let mut previous: Option<Option<Uuid>> = None;
-    for row in &history {
-        let v = get_opt_uuid(row, "version_id")?;
+    for v in history {
         if v != current {
             previous = Some(v);
             break;
@@ -401,7 +295,7 @@ pub async fn rollback(core: &Core, caller: &Principal, street: Uuid) -> Result<A
     }
     switch_to(core, caller, street, target, "rollback").await?;
     let version = match target {
-        Some(id) => Some(fetch_version(core.db.write(), street, id, false).await?),
+        Some(id) => Some(fetch_version(core.db.read(), street, id, false).await?),
         None => None,
     };
     Ok(ActiveRule {
@@ -430,9 +324,9 @@ pub async fn dry_run(
     body: DryRunRequest,
 ) -> Result<DryRunResult> {
     authorize(core, caller, street).await?;
-    let row = fetch_row(core.db.read(), street, id).await?;
-    let kind = PluginKind::from_db(&row.try_get::<String, _>("kind")?)?;
-    let config: String = row.try_get("config")?;
+    let stored = plugins::get(core.db.read(), street, id).await?;
+    let kind = stored.version.kind;
+    let config = stored.config;
     let (request, refs) = match (body.demand_id, body.demand, body.candidates) {
         (Some(demand), None, None) => {
             let facts = DemandFacts::read(core.db.read(), demand).await?;
@@ -480,7 +374,7 @@ pub async fn dry_run(
         }
     };
     let considered = request.candidate_count as usize;
-    let source = decode_source(kind, &row.try_get::<String, _>("source")?)?;
+    let source = decode_source(kind, &stored.source)?;
     let compiled = core.plugins.load(id, kind, &source).map_err(|e| {
         Error::conflict(
             "plugin_invalid",
@@ -491,8 +385,8 @@ pub async fn dry_run(
     let rule = RuleUsed {
         kind: kind.into(),
         version_id: Some(id),
-        version_number: Some(row.try_get("number")?),
-        content_hash: Some(row.try_get("content_hash")?),
+        version_number: Some(stored.version.number),
+        content_hash: Some(stored.version.content_hash),
     };
     let (ranked, fault) = match result {
         Ok(r) => (describe(&r, &refs), None),
@@ -521,24 +415,9 @@ pub async fn list_faults(
     q: ListPage,
 ) -> Result<Page<FaultRecord>> {
     authorize(core, caller, street).await?;
-    fetch_row(core.db.read(), street, id).await?;
+    plugins::get(core.db.read(), street, id).await?;
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let mut sql = Sql::new("SELECT id, kind, message, at FROM plugin_faults WHERE version_id = ");
-    sql.bind(id.to_string());
-    page.apply(&mut sql, "id");
-    let rows = sql.fetch_all(core.db.read()).await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(FaultRecord {
-                id: get_uuid(r, "id")?,
-                kind: r.try_get("kind")?,
-                message: r.try_get("message")?,
-                at: r.try_get("at")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(page.finish(items, |f| f.id))
+    plugins::list_faults(core.db.read(), id, &page).await
 }
 
 /// Ranks the candidates for a demand with its street's active rule (the built-in rule when

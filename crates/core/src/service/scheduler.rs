@@ -6,16 +6,14 @@
 
 use std::time::Duration as StdDuration;
 
-use sqlx::Row;
 use time::Duration;
-use uuid::Uuid;
 
 use super::{
     dispatch::{escalate, offer_onward},
     Core,
 };
-use crate::store::{rows::get_uuid, settings::settings_for};
-use crate::{domain::format_ts, store::events::record_event, Result};
+use crate::store::{orders, settings::settings_for};
+use crate::{domain::format_ts, Result};
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -36,104 +34,53 @@ pub async fn tick(core: &Core) -> Result<Tick> {
     let now = format_ts(at);
     let mut done = Tick::default();
 
-    let expired = sqlx::query(
-        "SELECT id, accept_deadline FROM service_orders WHERE status = 'offered' AND accept_deadline IS NOT NULL \
-         AND accept_deadline <= $1 ORDER BY accept_deadline LIMIT $2",
-    )
-    .bind(now.clone())
-    .bind(BATCH)
-    .fetch_all(core.db.read())
-    .await?;
-    for row in &expired {
-        let id = get_uuid(row, "id")?;
-        let deadline: String = row.try_get("accept_deadline")?;
-        let mut tx = core.db.write().begin().await?;
-        // Claim the deadline: only one instance gets a row here.
-        let claimed = sqlx::query(
-            "UPDATE service_orders SET accept_deadline = NULL, updated_at = $1 \
-             WHERE id = $2 AND status = 'offered' AND accept_deadline = $3",
-        )
-        .bind(now.clone())
-        .bind(id.to_string())
-        .bind(deadline)
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
-            continue;
-        }
-        sqlx::query(
-            "UPDATE order_offers SET status = 'withdrawn', reason = 'no answer in time', responded_at = $1 \
-             WHERE order_id = $2 AND status = 'open'",
-        )
-        .bind(now.clone())
-        .bind(id.to_string())
-        .execute(&mut *tx)
-        .await?;
-        record_event(
-            &mut tx,
-            &now,
-            "order",
-            id,
-            "system",
-            "offer_expired",
-            Some("no answer in time"),
-        )
-        .await?;
-        offer_onward(&mut tx, at, id, "the offers expired").await?;
-        tx.commit().await?;
-        done.expired_offers += 1;
+    for (id, deadline) in orders::expired_offers(core.db.read(), &now, BATCH).await? {
+        let now = now.clone();
+        let moved = core
+            .db
+            .transact(move |tx| {
+                Box::pin(async move {
+                    if !orders::claim_expired_offer(tx, id, &deadline, &now).await? {
+                        return Ok(false);
+                    }
+                    offer_onward(tx, at, id, "the offers expired").await?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        done.expired_offers += usize::from(moved);
     }
 
-    let overdue = sqlx::query(
-        "SELECT o.id, o.street_id, o.demand_id, o.complete_deadline, d.category FROM service_orders o \
-         JOIN demands d ON d.id = o.demand_id WHERE o.status IN ('accepted', 'in_progress') \
-         AND o.complete_deadline IS NOT NULL AND o.complete_deadline <= $1 ORDER BY o.complete_deadline LIMIT $2",
-    )
-    .bind(now.clone())
-    .bind(BATCH)
-    .fetch_all(core.db.read())
-    .await?;
-    for row in &overdue {
-        let id = get_uuid(row, "id")?;
-        let street = get_uuid(row, "street_id")?;
-        let deadline: String = row.try_get("complete_deadline")?;
-        let settings = settings_for(
-            core.db.read(),
-            street,
-            &row.try_get::<String, _>("category")?,
-        )
-        .await?;
+    for order in orders::overdue(core.db.read(), &now, BATCH).await? {
+        let settings = settings_for(core.db.read(), order.street, &order.category).await?;
         // The escalated case gets as long again as the category allows, at least two hours.
         let grace = Duration::minutes(settings.complete_minutes.unwrap_or(120).max(120));
         let new_deadline = at + grace;
-        let mut tx = core.db.write().begin().await?;
-        let claimed = sqlx::query(
-            "UPDATE service_orders SET complete_deadline = $1, updated_at = $2 \
-             WHERE id = $3 AND status IN ('accepted', 'in_progress') AND complete_deadline = $4",
-        )
-        .bind(format_ts(new_deadline))
-        .bind(now.clone())
-        .bind(id.to_string())
-        .bind(deadline)
-        .execute(&mut *tx)
-        .await?;
-        if claimed.rows_affected() == 0 {
-            continue;
-        }
-        let demand: Uuid = get_uuid(row, "demand_id")?;
-        escalate(
-            &mut tx,
-            &now,
-            street,
-            demand,
-            Some(id),
-            "not completed by its deadline",
-            new_deadline,
-            "system",
-        )
-        .await?;
-        tx.commit().await?;
-        done.overdue += 1;
+        let now = now.clone();
+        let escalated = core
+            .db
+            .transact(move |tx| {
+                Box::pin(async move {
+                    let moved = format_ts(new_deadline);
+                    if !orders::claim_overdue(tx, order.id, &order.deadline, &moved, &now).await? {
+                        return Ok(false);
+                    }
+                    escalate(
+                        tx,
+                        &now,
+                        order.street,
+                        order.demand,
+                        Some(order.id),
+                        "not completed by its deadline",
+                        new_deadline,
+                        "system",
+                    )
+                    .await?;
+                    Ok(true)
+                })
+            })
+            .await?;
+        done.overdue += usize::from(escalated);
     }
     Ok(done)
 }

@@ -1,16 +1,19 @@
-//! The demand list's rows: reading a demand and writing a filed one.
+//! The demand list's rows: reading and listing demands, writing a filed one and an edit.
 
-use sqlx::{any::AnyRow, Row};
+use sqlx::{any::AnyRow, Any, AnyPool, Executor, Row};
 use uuid::Uuid;
 
 use super::{
-    rows::{get_bool, get_json, get_uuid, to_json},
-    Tx,
+    for_update,
+    page::{Page, PageRequest},
+    rows::{get_bool, get_enum, get_json, get_uuid, push_in, push_json_contains, to_json},
+    Sql, Tx,
 };
 use crate::{
     domain::{
+        access::ListScope,
         demand::{Demand, Resident},
-        Channel, DemandStatus, Urgency,
+        Channel, DemandStatus, OrderStatus, Urgency,
     },
     Error, Result,
 };
@@ -46,15 +49,6 @@ pub fn from_row(row: &AnyRow) -> Result<Demand> {
     })
 }
 
-/// A demand's row, or `NotFound`.
-pub async fn fetch_row(db: &sqlx::AnyPool, id: Uuid) -> Result<AnyRow> {
-    sqlx::query("SELECT * FROM demands WHERE id = $1")
-        .bind(id.to_string())
-        .fetch_optional(db)
-        .await?
-        .ok_or(Error::NotFound("demand"))
-}
-
 /// Writes a newly filed demand, filed by `filed_by` (a token id).
 pub async fn insert(tx: &mut Tx<'_>, demand: &Demand, filed_by: &str) -> Result<()> {
     sqlx::query(
@@ -83,5 +77,144 @@ pub async fn insert(tx: &mut Tx<'_>, demand: &Demand, filed_by: &str) -> Result<
     .bind(demand.updated_at.clone())
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// A demand, or `NotFound`.
+pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: Uuid) -> Result<Demand> {
+    let row = sqlx::query("SELECT * FROM demands WHERE id = $1")
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?
+        .ok_or(Error::NotFound("demand"))?;
+    from_row(&row)
+}
+
+/// A demand, locked until the transaction ends, or `NotFound`.
+pub async fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<Demand> {
+    let text = format!("SELECT * FROM demands WHERE id = $1{}", for_update(tx));
+    let row = sqlx::query(&text)
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("demand"))?;
+    from_row(&row)
+}
+
+/// The filters of a demand listing, checked.
+#[derive(Debug, Default)]
+pub struct Filter<'a> {
+    pub street: Option<Uuid>,
+    pub grid: Option<Uuid>,
+    pub status: Option<DemandStatus>,
+    pub category: Option<&'a str>,
+    pub channel: Option<Channel>,
+    pub urgency: Option<Urgency>,
+    pub tag: Option<&'a str>,
+    pub flagged: Option<bool>,
+    /// Filed at or after.
+    pub filed_from: Option<String>,
+    /// Filed before.
+    pub filed_to: Option<String>,
+}
+
+/// A page of the demands in `scope` that pass `filter`, unmasked.
+pub async fn list(
+    db: &AnyPool,
+    scope: ListScope,
+    filter: Filter<'_>,
+    page: &PageRequest,
+) -> Result<Page<Demand>> {
+    let mut sql = Sql::new("SELECT * FROM demands WHERE 1 = 1");
+    if let ListScope::Streets(streets) = scope {
+        push_in(&mut sql, "street_id", &streets);
+    }
+    if let Some(street) = filter.street {
+        sql.push(" AND street_id = ").bind(street.to_string());
+    }
+    if let Some(grid) = filter.grid {
+        sql.push(" AND grid_id = ").bind(grid.to_string());
+    }
+    if let Some(status) = filter.status {
+        sql.push(" AND status = ").bind(status.as_str().to_string());
+    }
+    if let Some(category) = filter.category {
+        sql.push(" AND category = ").bind(category.to_string());
+    }
+    if let Some(channel) = filter.channel {
+        sql.push(" AND channel = ")
+            .bind(channel.as_str().to_string());
+    }
+    if let Some(urgency) = filter.urgency {
+        sql.push(" AND urgency = ")
+            .bind(urgency.as_str().to_string());
+    }
+    if let Some(tag) = filter.tag {
+        push_json_contains(&mut sql, "tags", tag);
+    }
+    if let Some(flagged) = filter.flagged {
+        sql.push(" AND flagged = ").bind(i64::from(flagged));
+    }
+    if let Some(from) = filter.filed_from {
+        sql.push(" AND created_at >= ").bind(from);
+    }
+    if let Some(to) = filter.filed_to {
+        sql.push(" AND created_at < ").bind(to);
+    }
+    page.apply(&mut sql, "id");
+    let rows = sql.fetch_all(db).await?;
+    let items = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    Ok(page.finish(items, |d| d.id))
+}
+
+/// The orders of a demand that are not finished, `(order, status)`.
+pub async fn live_orders(tx: &mut Tx<'_>, demand: Uuid) -> Result<Vec<(Uuid, OrderStatus)>> {
+    let rows = sqlx::query(
+        "SELECT id, status FROM service_orders WHERE demand_id = $1 \
+         AND status IN ('offered', 'accepted', 'in_progress', 'unassigned')",
+    )
+    .bind(demand.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                get_uuid(r, "id")?,
+                get_enum(r, "status", OrderStatus::from_db)?,
+            ))
+        })
+        .collect()
+}
+
+/// Writes an edited demand (its grid, category, tags, urgency, description, resident,
+/// window, status and `updated_at`) if its status is still `was`; `demand_changed` if not.
+pub async fn update(tx: &mut Tx<'_>, d: &Demand, was: DemandStatus) -> Result<()> {
+    let updated = sqlx::query(
+        "UPDATE demands SET grid_id = $1, category = $2, tags = $3, urgency = $4, description = $5, \
+         resident_name = $6, resident_phone = $7, resident_address = $8, window_start = $9, window_end = $10, \
+         status = $11, updated_at = $12 WHERE id = $13 AND status = $14",
+    )
+    .bind(d.grid_id.to_string())
+    .bind(d.category.clone())
+    .bind(to_json(&d.tags))
+    .bind(d.urgency.as_str())
+    .bind(d.description.clone())
+    .bind(d.resident.name.clone())
+    .bind(d.resident.phone.clone())
+    .bind(d.resident.address.clone())
+    .bind(d.window_start.clone())
+    .bind(d.window_end.clone())
+    .bind(d.status.as_str())
+    .bind(d.updated_at.clone())
+    .bind(d.id.to_string())
+    .bind(was.as_str())
+    .execute(&mut **tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Err(Error::conflict(
+            "demand_changed",
+            "the demand changed meanwhile; read it and edit it again",
+        ));
+    }
     Ok(())
 }

@@ -12,6 +12,7 @@ pub mod feedback;
 pub mod group_commit;
 pub mod orders;
 pub mod page;
+pub mod plugins;
 pub mod projects;
 pub mod resources;
 pub mod rows;
