@@ -88,6 +88,29 @@ fn store_does_not_name_service() {
     assert_layer("store", &["service"]);
 }
 
+/// Every write of an operation goes through `Db::transact` (on SQLite, the group committer):
+/// no service opens a transaction on a pool itself, where it could hold the one writer while
+/// it waits for something else.
+#[test]
+fn services_open_no_transaction_themselves() {
+    let breaches: Vec<String> = rust_files(&core_src().join("service"))
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| line.contains(".begin()"))
+                .map(|(n, line)| format!("{}:{}: {}", f.display(), n + 1, line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        breaches.is_empty(),
+        "services write through Db::transact:\n{}",
+        breaches.join("\n")
+    );
+}
+
 /// The checker itself must see a breach, or the tests above prove nothing.
 #[test]
 fn the_checker_sees_each_way_of_naming_a_layer() {
