@@ -190,3 +190,18 @@ pub fn check_resident(c: &mut Check, r: &Resident) -> Resident {
         address: c.text("resident.address", &r.address, rules::ADDRESS),
     }
 }
+
+/// A demand as matching needs it; no personal data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemandFacts {
+    pub id: Uuid,
+    pub street: Uuid,
+    pub grid: Uuid,
+    pub category: String,
+    pub tags: Vec<String>,
+    pub urgency: Urgency,
+    pub window_start: Option<String>,
+    pub window_end: Option<String>,
+    pub filed_at: String,
+    pub status: DemandStatus,
+}

@@ -296,7 +296,7 @@ pub struct Ranked {
 /// ranking runs outside any transaction: a plugin call never holds a connection.
 /// `offer_count` overrides the street's setting.
 pub async fn rank(core: &Core, demand: Uuid, offer_count: Option<i64>) -> Result<Ranked> {
-    let facts = DemandFacts::read(core.db.read(), demand).await?;
+    let facts = crate::store::demands::facts(core.db.read(), demand).await?;
     if !matches!(facts.status, DemandStatus::Open | DemandStatus::Dispatched) {
         return Err(not_dispatchable());
     }
@@ -327,7 +327,7 @@ pub async fn commit_dispatch(
     let Ranked { facts, mut plan } = ranked;
     let demand = facts.id;
     // The demand first, as in every transaction that changes a demand and its orders.
-    let current = DemandFacts::lock(tx, demand).await?;
+    let current = crate::store::demands::lock_facts(tx, demand).await?;
     if current != facts {
         return Err(Error::conflict(
             "demand_changed",

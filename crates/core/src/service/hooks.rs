@@ -106,7 +106,7 @@ pub async fn triage(
     record.version_id = Some(active.id);
     record.version_number = Some(active.number);
     record.content_hash = Some(active.content_hash.clone());
-    let spec = facts.spec(pool);
+    let spec = matching::spec(facts, pool);
     let req = TriageRequest {
         street: pool.code.clone(),
         category: spec.category,

@@ -9,7 +9,6 @@ use gongjian_plugin_sdk::{
     builder::{DemandSpec, OwnedRequest},
     Ranked,
 };
-use sqlx::Row;
 use uuid::Uuid;
 
 use super::{
@@ -19,17 +18,13 @@ use super::{
 pub use crate::domain::matching::{
     CandidateRef, FaultReport, MatchResult, RankedCandidate, RuleUsed,
 };
-use crate::{
-    domain::{unix_seconds, CandidateKind, DemandStatus, FaultKind, Urgency},
-    store::db::{for_update, Tx},
-};
+use crate::domain::{unix_seconds, CandidateKind, FaultKind};
 use crate::{
     plugin::{
         host::{run_blocking, run_builtin, PluginKind},
         Compiled, Fault,
     },
     store::plugins,
-    store::rows::{get_enum, get_json, get_uuid},
 };
 
 /// What the positions of a request stand for.
@@ -58,78 +53,21 @@ pub struct Prepared {
     pub refs: Refs,
 }
 
-/// A demand as matching needs it; no personal data.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DemandFacts {
-    pub id: Uuid,
-    pub street: Uuid,
-    pub grid: Uuid,
-    pub category: String,
-    pub tags: Vec<String>,
-    pub urgency: Urgency,
-    pub window_start: Option<String>,
-    pub window_end: Option<String>,
-    pub filed_at: String,
-    pub status: DemandStatus,
-}
+pub use crate::domain::demand::DemandFacts;
 
-const FACTS: &str =
-    "SELECT street_id, grid_id, category, tags, urgency, window_start, window_end, \
-    created_at, status FROM demands WHERE id = $1";
-
-impl DemandFacts {
-    pub async fn read<'e, E>(db: E, id: Uuid) -> Result<DemandFacts>
-    where
-        E: sqlx::Executor<'e, Database = sqlx::Any>,
-    {
-        let d = sqlx::query(FACTS)
-            .bind(id.to_string())
-            .fetch_optional(db)
-            .await?
-            .ok_or(Error::NotFound("demand"))?;
-        Self::from_row(id, &d)
-    }
-
-    /// Reads the demand and locks it until the transaction ends.
-    pub async fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<DemandFacts> {
-        let sql = format!("{FACTS}{}", for_update(tx));
-        let d = sqlx::query(&sql)
-            .bind(id.to_string())
-            .fetch_optional(&mut **tx)
-            .await?
-            .ok_or(Error::NotFound("demand"))?;
-        Self::from_row(id, &d)
-    }
-
-    fn from_row(id: Uuid, d: &sqlx::any::AnyRow) -> Result<DemandFacts> {
-        Ok(DemandFacts {
-            id,
-            street: get_uuid(d, "street_id")?,
-            grid: get_uuid(d, "grid_id")?,
-            category: d.try_get("category")?,
-            tags: get_json(d, "tags")?,
-            urgency: Urgency::from_db(&d.try_get::<String, _>("urgency")?)?,
-            window_start: d.try_get("window_start")?,
-            window_end: d.try_get("window_end")?,
-            filed_at: d.try_get("created_at")?,
-            status: get_enum(d, "status", DemandStatus::from_db)?,
-        })
-    }
-
-    /// The demand as a plugin sees it, named in the street's terms.
-    pub fn spec(&self, pool: &StreetPool) -> DemandSpec {
-        let (grid, community) = pool.place(self.grid);
-        DemandSpec {
-            category: self.category.clone(),
-            category_label: pool.category_label(&self.category),
-            tags: self.tags.clone(),
-            urgency: self.urgency.to_plugin(),
-            grid,
-            community,
-            window_start: self.window_start.as_deref().and_then(unix_seconds),
-            window_end: self.window_end.as_deref().and_then(unix_seconds),
-            filed_at: unix_seconds(&self.filed_at).unwrap_or(0),
-        }
+/// The demand as a plugin sees it, named in the street's terms.
+pub fn spec(facts: &DemandFacts, pool: &StreetPool) -> DemandSpec {
+    let (grid, community) = pool.place(facts.grid);
+    DemandSpec {
+        category: facts.category.clone(),
+        category_label: pool.category_label(&facts.category),
+        tags: facts.tags.clone(),
+        urgency: facts.urgency.to_plugin(),
+        grid,
+        community,
+        window_start: facts.window_start.as_deref().and_then(unix_seconds),
+        window_end: facts.window_end.as_deref().and_then(unix_seconds),
+        filed_at: unix_seconds(&facts.filed_at).unwrap_or(0),
     }
 }
 
@@ -148,7 +86,7 @@ pub fn prepare_from(
     config: &str,
     pool: Arc<StreetPool>,
 ) -> Prepared {
-    let spec = demand.spec(&pool);
+    let spec = spec(demand, &pool);
     let (request, members) = pool.request(
         &spec,
         config,

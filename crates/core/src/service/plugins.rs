@@ -6,7 +6,7 @@ use gongjian_plugin_sdk::builder::RequestBuilder;
 use uuid::Uuid;
 
 use super::{
-    matching::{self, decode_source, describe, DemandFacts, MatchResult, Refs},
+    matching::{self, decode_source, describe, MatchResult, Refs},
     Core,
 };
 use crate::{
@@ -329,7 +329,7 @@ pub async fn dry_run(
     let config = stored.config;
     let (request, refs) = match (body.demand_id, body.demand, body.candidates) {
         (Some(demand), None, None) => {
-            let facts = DemandFacts::read(core.db.read(), demand).await?;
+            let facts = crate::store::demands::facts(core.db.read(), demand).await?;
             if facts.street != street {
                 return Err(Error::NotFound("demand"));
             }
@@ -423,7 +423,7 @@ pub async fn list_faults(
 /// Ranks the candidates for a demand with its street's active rule (the built-in rule when
 /// it has none, or when its plugin fails). Nothing is dispatched.
 pub async fn match_demand(core: &Core, caller: &Principal, id: Uuid) -> Result<MatchResult> {
-    let facts = DemandFacts::read(core.db.read(), id).await?;
+    let facts = crate::store::demands::facts(core.db.read(), id).await?;
     let street = facts.street;
     caller.authorize(Action::Read, Target::Demand { street })?;
     caller.require(

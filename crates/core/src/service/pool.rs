@@ -13,7 +13,7 @@
 //! The counters are read before the data, so a copy may hold changes newer than its stamp,
 //! never older: at worst the next dispatch reloads a tier it did not need to.
 
-use crate::{Error, Result};
+use crate::Result;
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
@@ -23,11 +23,10 @@ use gongjian_plugin_sdk::{
     builder::{DemandSpec, InternedCandidate, OwnedRequest, RequestBuilder, StringTable},
     CandidateKind,
 };
-use sqlx::Row;
 use uuid::Uuid;
 
 use crate::domain::{clock_minutes, unix_seconds, WeeklySlot, DEFAULT_CATEGORIES, LOCAL_OFFSET};
-use crate::store::rows::{get_json, get_opt_uuid, get_uuid};
+use crate::store::{candidates, streets::own_categories};
 use crate::{
     domain::settings::{choose_settings, Settings},
     store::settings::stored_settings,
@@ -329,15 +328,11 @@ impl Pools {
 
     /// The street's pool as of the last committed change.
     pub async fn get(&self, db: &sqlx::AnyPool, street: Uuid) -> Result<Arc<StreetPool>> {
-        let row =
-            sqlx::query("SELECT code, registry_version, load_version FROM streets WHERE id = $1")
-                .bind(street.to_string())
-                .fetch_optional(db)
-                .await?
-                .ok_or(Error::NotFound("street"))?;
-        let code: String = row.try_get("code")?;
-        let registry_version: i64 = row.try_get("registry_version")?;
-        let load_version: i64 = row.try_get("load_version")?;
+        let candidates::Counters {
+            code,
+            registry_version,
+            load_version,
+        } = candidates::counters(db, street).await?;
         let cached = self
             .streets
             .lock()
@@ -379,85 +374,55 @@ impl Pools {
 }
 
 async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> Result<Registry> {
-    let grids: HashMap<Uuid, (String, String)> = sqlx::query(
-        "SELECT g.id, g.code, c.name FROM grids g JOIN communities c ON c.id = g.community_id WHERE g.street_id = $1",
-    )
-    .bind(street.to_string())
-    .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| Ok((get_uuid(r, "id")?, (r.try_get("code")?, r.try_get("name")?))))
-    .collect::<Result<_>>()?;
+    let grids = candidates::grid_places(db, street).await?;
     let place = |grid: Option<Uuid>| {
         grid.and_then(|g| grids.get(&g).cloned())
             .unwrap_or_default()
     };
-    let volunteers = sqlx::query(
-        "SELECT id, name, skills, team, party_member, availability, max_open_orders, home_grid_id \
-         FROM volunteers WHERE street_id = $1 AND active = 1 AND archived_at IS NULL AND max_open_orders > 0 \
-         ORDER BY id",
-    )
-    .bind(street.to_string())
-    .fetch_all(db)
-    .await?
-    .iter()
-    .map(|v| {
-        let (grid, community) = place(Some(get_uuid(v, "home_grid_id")?));
-        Ok(VolunteerProfile {
-            id: get_uuid(v, "id")?,
-            name: v.try_get("name")?,
-            skills: get_json(v, "skills")?,
-            team: v.try_get("team")?,
-            party_member: v.try_get::<i64, _>("party_member")? != 0,
-            slots: Slot::parse(&get_json::<Vec<WeeklySlot>>(v, "availability")?),
-            max_open_orders: u32::try_from(v.try_get::<i64, _>("max_open_orders")?).unwrap_or(0),
-            grid,
-            community,
-            ids: Ids::default(),
+    let mut volunteers: Vec<VolunteerProfile> = candidates::volunteers(db, street)
+        .await?
+        .into_iter()
+        .map(|v| {
+            let (grid, community) = place(Some(v.home_grid));
+            VolunteerProfile {
+                id: v.id,
+                name: v.name,
+                skills: v.skills,
+                team: v.team,
+                party_member: v.party_member,
+                slots: Slot::parse(&v.availability),
+                max_open_orders: u32::try_from(v.max_open_orders).unwrap_or(0),
+                grid,
+                community,
+                ids: Ids::default(),
+            }
         })
-    })
-    .collect::<Result<Vec<_>>>()?;
-    let resources = sqlx::query(
-        "SELECT r.id, r.title, r.category, r.tags, r.served_grid_ids, r.available_from, r.available_until, \
-         r.owner_unit_id, u.kind AS unit_kind, v.home_grid_id AS volunteer_grid \
-         FROM resources r JOIN resource_streets rs ON rs.resource_id = r.id AND rs.street_id = $1 \
-         LEFT JOIN units u ON u.id = r.owner_unit_id LEFT JOIN volunteers v ON v.id = r.owner_volunteer_id \
-         WHERE r.status = 'active' AND u.archived_at IS NULL ORDER BY r.id",
-    )
-    .bind(street.to_string())
-    .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| {
-        let (grid, community) = place(get_opt_uuid(r, "volunteer_grid")?);
-        let served: Vec<Uuid> = get_json(r, "served_grid_ids")?;
-        Ok(ResourceProfile {
-            id: get_uuid(r, "id")?,
-            title: r.try_get("title")?,
-            category: r.try_get("category")?,
-            tags: get_json(r, "tags")?,
-            served_grids: served
-                .iter()
-                .filter_map(|g| grids.get(g).map(|(code, _)| code.clone()))
-                .collect(),
-            available_from: r
-                .try_get::<Option<String>, _>("available_from")?
-                .as_deref()
-                .and_then(unix_seconds),
-            available_until: r
-                .try_get::<Option<String>, _>("available_until")?
-                .as_deref()
-                .and_then(unix_seconds),
-            owned_by_unit: get_opt_uuid(r, "owner_unit_id")?.is_some(),
-            owner_kind: r.try_get("unit_kind")?,
-            grid,
-            community,
-            ids: Ids::default(),
+        .collect();
+    let mut resources: Vec<ResourceProfile> = candidates::resources(db, street)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let (grid, community) = place(r.volunteer_grid);
+            ResourceProfile {
+                id: r.id,
+                title: r.title,
+                category: r.category,
+                tags: r.tags,
+                served_grids: r
+                    .served_grids
+                    .iter()
+                    .filter_map(|g| grids.get(g).map(|(code, _)| code.clone()))
+                    .collect(),
+                available_from: r.available_from.as_deref().and_then(unix_seconds),
+                available_until: r.available_until.as_deref().and_then(unix_seconds),
+                owned_by_unit: r.owned_by_unit,
+                owner_kind: r.unit_kind,
+                grid,
+                community,
+                ids: Ids::default(),
+            }
         })
-    })
-    .collect::<Result<Vec<_>>>()?;
-    let mut volunteers = volunteers;
-    let mut resources = resources;
+        .collect();
     let mut table = StringTable::new();
     let list = |t: &mut StringTable, items: &[String]| items.iter().map(|i| t.add(i)).collect();
     for v in &mut volunteers {
@@ -480,13 +445,7 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> Result
             served_grids: list(&mut table, &r.served_grids),
         };
     }
-    let labels = sqlx::query("SELECT code, label FROM categories WHERE street_id = $1")
-        .bind(street.to_string())
-        .fetch_all(db)
-        .await?
-        .iter()
-        .map(|r| Ok((r.try_get("code")?, r.try_get("label")?)))
-        .collect::<Result<_>>()?;
+    let labels = own_categories(db, street).await?.into_iter().collect();
     let settings = stored_settings(db, street, None).await?;
     Ok(Registry {
         version,
@@ -499,45 +458,37 @@ async fn load_registry(db: &sqlx::AnyPool, street: Uuid, version: i64) -> Result
     })
 }
 
+/// A count as the pool keeps it: never negative, saturating.
+fn count(n: i64) -> u32 {
+    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+}
+
 async fn load_loads(db: &sqlx::AnyPool, street: Uuid, version: i64) -> Result<Loads> {
-    let count = |r: &sqlx::any::AnyRow, col: &str| -> Result<u32> {
-        Ok(u32::try_from(r.try_get::<i64, _>(col)?.max(0)).unwrap_or(u32::MAX))
-    };
-    let records = sqlx::query(
-        "SELECT candidate_id, open_orders, completed_orders, service_minutes, last_order_at, average_rating \
-         FROM candidate_loads WHERE street_id = $1",
-    )
-    .bind(street.to_string())
-    .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| {
-        Ok((
-            get_uuid(r, "candidate_id")?,
-            Load {
-                open_orders: count(r, "open_orders")?,
-                completed_orders: count(r, "completed_orders")?,
-                service_minutes: count(r, "service_minutes")?,
-                last_order_at: r
-                    .try_get::<Option<String>, _>("last_order_at")?
-                    .as_deref()
-                    .and_then(unix_seconds)
-                    .unwrap_or(0),
-                average_rating: r.try_get::<Option<f64>, _>("average_rating")?.map(|x| x as f32),
-            },
-        ))
-    })
-    .collect::<Result<_>>()?;
-    let capacity = sqlx::query(
-        "SELECT r.id, r.capacity_left FROM resources r \
-         JOIN resource_streets rs ON rs.resource_id = r.id AND rs.street_id = $1 WHERE r.status = 'active'",
-    )
-    .bind(street.to_string())
-    .fetch_all(db)
-    .await?
-    .iter()
-    .map(|r| Ok((get_uuid(r, "id")?, count(r, "capacity_left")?)))
-    .collect::<Result<_>>()?;
+    let records = candidates::loads(db, street)
+        .await?
+        .into_iter()
+        .map(|r| {
+            (
+                r.candidate,
+                Load {
+                    open_orders: count(r.open_orders),
+                    completed_orders: count(r.completed_orders),
+                    service_minutes: count(r.service_minutes),
+                    last_order_at: r
+                        .last_order_at
+                        .as_deref()
+                        .and_then(unix_seconds)
+                        .unwrap_or(0),
+                    average_rating: r.average_rating.map(|x| x as f32),
+                },
+            )
+        })
+        .collect();
+    let capacity = candidates::capacity_left(db, street)
+        .await?
+        .into_iter()
+        .map(|(id, left)| (id, count(left)))
+        .collect();
     Ok(Loads {
         version,
         records,

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     domain::{
         access::ListScope,
-        demand::{Demand, Resident},
+        demand::{Demand, DemandFacts, Resident},
         Channel, DemandStatus, OrderStatus, Urgency,
     },
     Error, Result,
@@ -217,4 +217,44 @@ pub async fn update(tx: &mut Tx<'_>, d: &Demand, was: DemandStatus) -> Result<()
         ));
     }
     Ok(())
+}
+
+const FACTS: &str =
+    "SELECT street_id, grid_id, category, tags, urgency, window_start, window_end, \
+     created_at, status FROM demands WHERE id = $1";
+
+fn facts_from_row(id: Uuid, d: &AnyRow) -> Result<DemandFacts> {
+    Ok(DemandFacts {
+        id,
+        street: get_uuid(d, "street_id")?,
+        grid: get_uuid(d, "grid_id")?,
+        category: d.try_get("category")?,
+        tags: get_json(d, "tags")?,
+        urgency: get_enum(d, "urgency", Urgency::from_db)?,
+        window_start: d.try_get("window_start")?,
+        window_end: d.try_get("window_end")?,
+        filed_at: d.try_get("created_at")?,
+        status: get_enum(d, "status", DemandStatus::from_db)?,
+    })
+}
+
+/// What matching needs of a demand (no personal data), or `NotFound`.
+pub async fn facts<'e>(db: impl Executor<'e, Database = Any>, id: Uuid) -> Result<DemandFacts> {
+    let row = sqlx::query(FACTS)
+        .bind(id.to_string())
+        .fetch_optional(db)
+        .await?
+        .ok_or(Error::NotFound("demand"))?;
+    facts_from_row(id, &row)
+}
+
+/// [`facts`], the demand locked until the transaction ends.
+pub async fn lock_facts(tx: &mut Tx<'_>, id: Uuid) -> Result<DemandFacts> {
+    let text = format!("{FACTS}{}", for_update(tx));
+    let row = sqlx::query(&text)
+        .bind(id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(Error::NotFound("demand"))?;
+    facts_from_row(id, &row)
 }

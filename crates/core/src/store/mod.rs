@@ -3,6 +3,7 @@
 //! Functions take the pool or the transaction they use, visibly. SQL is portable between
 //! SQLite and PostgreSQL (see [`db`]).
 
+pub mod candidates;
 pub mod check;
 pub mod counters;
 pub mod db;
