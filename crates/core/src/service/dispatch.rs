@@ -5,7 +5,6 @@
 use crate::{Error, Result};
 use std::sync::Arc;
 
-use sqlx::Row;
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
@@ -14,22 +13,21 @@ use super::{
     pool::StreetPool,
     Core,
 };
-use crate::store::rows::get_uuid;
 use crate::{domain::settings::Settings, store::settings::settings_for};
 use crate::{
     domain::{end_of_local_day, format_ts, parse_instant},
-    store::db::{Sql, Tx},
+    store::db::Tx,
 };
 use crate::{
     domain::{DemandStatus, OrderStatus},
     store::{
+        demands,
         events::{record_event, record_events},
-        orders::cancel_order_row,
+        orders::{self, cancel_order_row},
     },
 };
 
-/// Whom an escalation goes to: the street's admins, and the district's departments (街呼区应).
-pub const ESCALATED_TO: &str = "street_admins,district";
+pub use crate::store::orders::ESCALATED_TO;
 
 /// When an accepted order must be completed.
 pub fn complete_deadline(
@@ -64,65 +62,7 @@ pub async fn escalate(
     actor: &str,
 ) -> Result<()> {
     let deadline = format_ts(deadline);
-    sqlx::query(
-        "INSERT INTO escalations (id, street_id, demand_id, order_id, reason, escalated_to, deadline, at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(street.to_string())
-    .bind(demand.to_string())
-    .bind(order.map(|o| o.to_string()))
-    .bind(reason.to_string())
-    .bind(ESCALATED_TO)
-    .bind(deadline.clone())
-    .bind(at.to_string())
-    .execute(&mut **tx)
-    .await?;
-    let note = format!(
-        "{reason}; escalated to the street's admins and the district; new deadline {deadline}"
-    );
-    record_event(tx, at, "demand", demand, actor, "escalated", Some(&note)).await?;
-    if let Some(order) = order {
-        sqlx::query("UPDATE service_orders SET escalations = escalations + 1 WHERE id = $1")
-            .bind(order.to_string())
-            .execute(&mut **tx)
-            .await?;
-        record_event(tx, at, "order", order, actor, "escalated", Some(&note)).await?;
-    }
-    Ok(())
-}
-
-/// Offers the order to the next `count` candidates of its ranking, from `from`, in one
-/// statement; returns how many were offered.
-async fn insert_offers(
-    tx: &mut Tx<'_>,
-    at: &str,
-    order: Uuid,
-    ranking: &[RankedCandidate],
-    from: usize,
-    count: usize,
-) -> Result<usize> {
-    let mut sql = Sql::new(
-        "INSERT INTO order_offers (id, order_id, candidate_kind, candidate_id, rank, status, offered_at) VALUES ",
-    );
-    let mut n = 0;
-    for (rank, c) in ranking.iter().enumerate().skip(from).take(count) {
-        if n > 0 {
-            sql.push(", ");
-        }
-        sql.push("(");
-        sql.bind(Uuid::now_v7().to_string()).push(", ");
-        sql.bind(order.to_string()).push(", ");
-        sql.bind(c.kind.as_str()).push(", ");
-        sql.bind(c.id.to_string()).push(", ");
-        sql.bind(rank as i64).push(", 'open', ");
-        sql.bind(at.to_string()).push(")");
-        n += 1;
-    }
-    if n > 0 {
-        sql.execute(&mut **tx).await?;
-    }
-    Ok(n)
+    orders::escalate(tx, at, street, demand, order, reason, &deadline, actor).await
 }
 
 /// Offers the order to the next `count` candidates of its ranking, from `from`; returns how
@@ -136,16 +76,9 @@ async fn offer_next(
     count: usize,
     accept_by: OffsetDateTime,
 ) -> Result<usize> {
-    let n = insert_offers(tx, at, order, ranking, from, count).await?;
-    sqlx::query(
-        "UPDATE service_orders SET next_rank = $1, accept_deadline = $2, updated_at = $3 WHERE id = $4",
-    )
-    .bind((from + n) as i64)
-    .bind((n > 0).then(|| format_ts(accept_by)))
-    .bind(at.to_string())
-    .bind(order.to_string())
-        .execute(&mut **tx)
-        .await?;
+    let n = orders::insert_offers(tx, at, order, ranking, from, count).await?;
+    let deadline = (n > 0).then(|| format_ts(accept_by));
+    orders::advance(tx, order, from + n, deadline.as_deref(), at).await?;
     Ok(n)
 }
 
@@ -214,12 +147,15 @@ pub async fn write(
         return Ok(Dispatched::NoCandidates);
     }
     if claim {
-        let claimed = sqlx::query("UPDATE demands SET status = 'dispatched', updated_at = $1 WHERE id = $2 AND status = 'open'")
-            .bind(at.clone())
-            .bind(demand.id.to_string())
-            .execute(&mut **tx)
-            .await?;
-        if claimed.rows_affected() == 0 {
+        let claimed = demands::move_status(
+            tx,
+            demand.id,
+            DemandStatus::Open,
+            DemandStatus::Dispatched,
+            &at,
+        )
+        .await?;
+        if !claimed {
             return Err(Error::conflict(
                 "not_open",
                 "the demand was dispatched meanwhile",
@@ -228,26 +164,22 @@ pub async fn write(
     }
     let id = Uuid::now_v7();
     let offered = m.ranked.len().min(plan.offer_count);
-    sqlx::query(
-        "INSERT INTO service_orders (id, demand_id, street_id, status, rule_kind, plugin_version_id, content_hash, ranking, \
-         offer_count, next_rank, accept_deadline, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'offered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+    orders::insert(
+        tx,
+        &orders::NewOrder {
+            id,
+            demand: demand.id,
+            street,
+            rule: &m.rule,
+            ranking: &m.ranked,
+            offer_count: plan.offer_count,
+            offered,
+            accept_deadline: &format_ts(accept_by),
+            created_by: actor,
+            at: &at,
+        },
     )
-    .bind(id.to_string())
-    .bind(demand.id.to_string())
-    .bind(street.to_string())
-    .bind(m.rule.kind.as_str())
-    .bind(m.rule.version_id.map(|v| v.to_string()))
-    .bind(m.rule.content_hash.clone())
-    .bind(serde_json::to_string(&m.ranked).expect("serialises"))
-    .bind(plan.offer_count as i64)
-    .bind(offered as i64)
-    .bind(format_ts(accept_by))
-    .bind(actor.to_string())
-    .bind(at.clone())
-    .execute(&mut **tx)
     .await?;
-    insert_offers(tx, &at, id, &m.ranked, 0, offered).await?;
     let rule = match m.rule.version_number {
         Some(n) => format!("{} v{n}", m.rule.kind),
         None => m.rule.kind.to_string(),
@@ -336,30 +268,22 @@ pub async fn commit_dispatch(
     }
     let at = format_ts(now);
     if facts.status == DemandStatus::Dispatched {
-        let old = sqlx::query(
-            "SELECT id FROM service_orders WHERE demand_id = $1 AND status = 'unassigned' \
-             ORDER BY id DESC LIMIT 1",
-        )
-        .bind(demand.to_string())
-        .fetch_optional(&mut **tx)
-        .await?
-        .map(|r| get_uuid(&r, "id"))
-        .transpose()?
-        .ok_or_else(|| {
+        let old = orders::last_unassigned(tx, demand).await?.ok_or_else(|| {
             Error::conflict(
                 "not_open",
                 "the demand's order is still offered or taken; it is dispatched again only once its candidates run out",
             )
         })?;
         let moved = cancel_order_row(tx, &at, old, &[OrderStatus::Unassigned], None).await?;
-        let reopened = sqlx::query(
-            "UPDATE demands SET status = 'open', updated_at = $1 WHERE id = $2 AND status = 'dispatched'",
+        let reopened = demands::move_status(
+            tx,
+            demand,
+            DemandStatus::Dispatched,
+            DemandStatus::Open,
+            &at,
         )
-        .bind(at.clone())
-        .bind(demand.to_string())
-        .execute(&mut **tx)
         .await?;
-        if !moved || reopened.rows_affected() == 0 {
+        if !moved || !reopened {
             return Err(Error::conflict(
                 "not_open",
                 "the demand's order changed meanwhile",
@@ -389,16 +313,7 @@ pub async fn commit_dispatch(
     } else if facts.status != DemandStatus::Open {
         return Err(not_dispatchable());
     }
-    let declined: std::collections::HashSet<Uuid> = sqlx::query(
-        "SELECT f.candidate_id FROM order_offers f JOIN service_orders o ON o.id = f.order_id \
-         WHERE o.demand_id = $1 AND f.status = 'declined'",
-    )
-    .bind(demand.to_string())
-    .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(|r| get_uuid(r, "candidate_id"))
-    .collect::<Result<_>>()?;
+    let declined = orders::declined_by(tx, demand).await?;
     plan.matched.ranked.retain(|c| !declined.contains(&c.id));
     write(tx, now, &facts, &plan, actor, true).await
 }
@@ -412,27 +327,23 @@ pub async fn offer_onward(
     order: Uuid,
     why: &str,
 ) -> Result<()> {
-    let row = sqlx::query(
-        "SELECT o.street_id, o.demand_id, o.ranking, o.next_rank, o.offer_count, d.category \
-         FROM service_orders o JOIN demands d ON d.id = o.demand_id WHERE o.id = $1",
-    )
-    .bind(order.to_string())
-    .fetch_one(&mut **tx)
-    .await?;
-    let street = get_uuid(&row, "street_id")?;
-    let demand = get_uuid(&row, "demand_id")?;
-    let ranking: Vec<RankedCandidate> = crate::store::rows::get_json(&row, "ranking")?;
-    let settings = settings_for(&mut **tx, street, &row.try_get::<String, _>("category")?).await?;
+    let orders::Progress {
+        street,
+        demand,
+        category,
+        ranking,
+        next_rank,
+        offer_count,
+    } = orders::progress(tx, order).await?;
+    let settings = settings_for(&mut **tx, street, &category).await?;
     let at = format_ts(now);
-    let next = row.try_get::<i64, _>("next_rank")? as usize;
-    let count = row.try_get::<i64, _>("offer_count")? as usize;
     let offered = offer_next(
         tx,
         &at,
         order,
         &ranking,
-        next,
-        count,
+        next_rank,
+        offer_count,
         now + Duration::minutes(settings.accept_minutes),
     )
     .await?;
@@ -449,11 +360,7 @@ pub async fn offer_onward(
         .await?;
         return Ok(());
     }
-    sqlx::query("UPDATE service_orders SET status = 'unassigned', accept_deadline = NULL, updated_at = $1 WHERE id = $2")
-        .bind(at.clone())
-        .bind(order.to_string())
-        .execute(&mut **tx)
-        .await?;
+    orders::mark_unassigned(tx, order, &at).await?;
     record_event(
         tx,
         &at,

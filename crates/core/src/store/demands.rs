@@ -258,3 +258,24 @@ pub async fn lock_facts(tx: &mut Tx<'_>, id: Uuid) -> Result<DemandFacts> {
         .ok_or(Error::NotFound("demand"))?;
     facts_from_row(id, &row)
 }
+
+/// Moves a demand from status `from` to `to` at `at`, by a compare-and-set: false if it was
+/// not in `from`.
+pub async fn move_status(
+    tx: &mut Tx<'_>,
+    id: Uuid,
+    from: DemandStatus,
+    to: DemandStatus,
+    at: &str,
+) -> Result<bool> {
+    let moved = sqlx::query(
+        "UPDATE demands SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+    )
+    .bind(to.as_str())
+    .bind(at.to_string())
+    .bind(id.to_string())
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(moved.rows_affected() > 0)
+}
