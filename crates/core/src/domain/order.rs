@@ -11,7 +11,7 @@ use super::{
 };
 
 /// An offer of an order to one candidate.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Offer {
     pub candidate_kind: CandidateKind,
@@ -25,7 +25,7 @@ pub struct Offer {
 }
 
 /// A service order.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Order {
     pub id: Uuid,

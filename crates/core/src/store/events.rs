@@ -1,10 +1,15 @@
 //! The event log: every change to a demand, an order or a project is recorded in the
 //! transaction that makes it.
 
+use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Sql, Tx};
-use crate::Result;
+use super::{
+    page::{Page, PageRequest},
+    rows::get_uuid,
+    Sql, Tx,
+};
+use crate::{domain::order::Event, Result};
 
 /// Records an event in the transaction of the change it describes, at `at` (by the service's
 /// clock, as every instant it records).
@@ -43,4 +48,34 @@ pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -
     }
     sql.execute(&mut **tx).await?;
     Ok(())
+}
+
+/// A page of the events of one subject, oldest first.
+pub async fn list(
+    db: &sqlx::AnyPool,
+    subject_kind: &str,
+    subject_id: Uuid,
+    page: &PageRequest,
+) -> Result<Page<Event>> {
+    let mut sql = Sql::new("SELECT * FROM events WHERE subject_kind = ");
+    sql.bind(subject_kind.to_string())
+        .push(" AND subject_id = ")
+        .bind(subject_id.to_string());
+    page.apply(&mut sql, "id");
+    let rows = sql.fetch_all(db).await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(Event {
+                id: get_uuid(r, "id")?,
+                subject_kind: r.try_get("subject_kind")?,
+                subject_id: get_uuid(r, "subject_id")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                note: r.try_get("note")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page.finish(items, |e| e.id))
 }
