@@ -111,6 +111,38 @@ fn services_open_no_transaction_themselves() {
     );
 }
 
+/// All SQL lives in `store`: no service runs a query or holds a statement of its own.
+#[test]
+fn services_hold_no_sql() {
+    const SQL: [&str; 9] = [
+        "sqlx::query",
+        "Sql::new",
+        ".fetch_",
+        ".execute(",
+        "\"SELECT ",
+        "\"UPDATE ",
+        "\"INSERT ",
+        "\"DELETE ",
+        "try_get(",
+    ];
+    let breaches: Vec<String> = rust_files(&core_src().join("service"))
+        .iter()
+        .flat_map(|f| {
+            let text = std::fs::read_to_string(f).unwrap();
+            text.lines()
+                .enumerate()
+                .filter(|(_, line)| SQL.iter().any(|s| line.contains(s)))
+                .map(|(n, line)| format!("{}:{}: {}", f.display(), n + 1, line.trim()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(
+        breaches.is_empty(),
+        "SQL belongs in store:\n{}",
+        breaches.join("\n")
+    );
+}
+
 /// The checker itself must see a breach, or the tests above prove nothing.
 #[test]
 fn the_checker_sees_each_way_of_naming_a_layer() {

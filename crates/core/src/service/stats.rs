@@ -4,17 +4,12 @@
 //! over a time range, as JSON or CSV.
 
 use super::Core;
+use crate::domain::access::Principal;
 use crate::domain::stats::{Figures, GroupBy, Stats, StatsQuery};
-use crate::store::rows::{get_opt_uuid, get_uuid, push_in};
-use crate::{
-    domain::access::ListScope,
-    domain::access::Principal,
-    domain::{end_of_local_day, format_ts, parse_instant, Check},
-    store::db::Sql,
-};
+use crate::domain::{end_of_local_day, format_ts, parse_instant, CandidateKind, Check};
+use crate::store::stats::{self, Range};
 use crate::{Error, Result};
-use sqlx::Row;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// A repeat demand: the same resident and category within this many days before.
@@ -96,137 +91,71 @@ pub async fn stats(core: &Core, caller: &Principal, q: StatsQuery) -> Result<Sta
     let (from, to) = (from.expect("checked"), to.expect("checked"));
     let group_by = q.group_by.unwrap_or(GroupBy::Street);
     let db = core.db.read();
-
-    let mut sql = Sql::new(
-        "SELECT d.id, d.street_id, s.name AS street_name, g.id AS grid_id, g.code AS grid_code, c.id AS community_id, \
-         c.name AS community_name, d.category, d.resident_phone, d.created_at, d.window_end, \
-         o.created_at AS dispatched_at, o.accepted_at, o.completed_at, o.rating, o.assignee_kind, o.assignee_id, \
-         v.name AS volunteer_name, u.id AS unit_id, u.name AS unit_name \
-         FROM demands d JOIN streets s ON s.id = d.street_id JOIN grids g ON g.id = d.grid_id \
-         JOIN communities c ON c.id = g.community_id \
-         LEFT JOIN service_orders o ON o.demand_id = d.id AND o.status <> 'cancelled' \
-         LEFT JOIN volunteers v ON v.id = o.assignee_id AND o.assignee_kind = 'volunteer' \
-         LEFT JOIN resources r ON r.id = o.assignee_id AND o.assignee_kind = 'resource' \
-         LEFT JOIN units u ON u.id = r.owner_unit_id \
-         WHERE d.created_at >= ",
-    );
-    sql.bind(from.clone())
-        .push(" AND d.created_at < ")
-        .bind(to.clone());
-    let mut earlier = Sql::new("SELECT d.street_id, d.resident_phone, d.category, d.created_at FROM demands d WHERE d.created_at >= ");
+    let range = Range {
+        scope: &scope,
+        street: q.street_id,
+        from: &from,
+        to: &to,
+    };
+    let rows = stats::demands(db, &range).await?;
+    // Earlier demands of the same resident and category, for repeats.
     let lookback = format_ts(
         parse_instant(&from).expect("checked") - time::Duration::days(REPEAT_WINDOW_DAYS),
     );
-    earlier
-        .bind(lookback)
-        .push(" AND d.created_at < ")
-        .bind(to.clone());
-    for s in [&mut sql, &mut earlier] {
-        if let ListScope::Streets(streets) = &scope {
-            push_in(s, "d.street_id", streets);
-        }
-        if let Some(street) = q.street_id {
-            s.push(" AND d.street_id = ").bind(street.to_string());
-        }
-    }
-    sql.push(" ORDER BY d.id");
-    let rows = sql.fetch_all(db).await?;
-
-    // Earlier demands of the same resident and category, for repeats.
-    let mut history: HashMap<(String, String, String), Vec<String>> = HashMap::new();
-    for r in earlier.fetch_all(db).await? {
-        history
-            .entry((
-                r.try_get("street_id")?,
-                r.try_get("resident_phone")?,
-                r.try_get("category")?,
-            ))
-            .or_default()
-            .push(r.try_get("created_at")?);
-    }
-    for times in history.values_mut() {
-        times.sort();
-    }
-    let escalations: HashMap<Uuid, u64> = {
-        let mut e = Sql::new("SELECT subject_id, COUNT(*) AS n FROM events WHERE subject_kind = 'demand' AND action = 'escalated' AND at >= ");
-        e.bind(from.clone()).push(" GROUP BY subject_id");
-        e.fetch_all(db)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok((
-                    get_uuid(r, "subject_id")?,
-                    u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
-                ))
-            })
-            .collect::<Result<_>>()?
-    };
+    let history = stats::filings_since(db, &range, &lookback).await?;
+    let escalations = stats::escalations_since(db, &from).await?;
 
     let mut facts = Vec::with_capacity(rows.len());
-    for r in &rows {
-        let created: String = r.try_get("created_at")?;
-        let accepted_at: Option<String> = r.try_get("accepted_at")?;
-        let completed_at: Option<String> = r.try_get("completed_at")?;
-        let dispatched_at: Option<String> = r.try_get("dispatched_at")?;
-        let window_end: Option<String> = r.try_get("window_end")?;
-        let deadline = window_end
+    for r in rows {
+        let deadline = r
+            .window_end
             .as_deref()
             .and_then(parse_instant)
-            .or_else(|| parse_instant(&created).map(end_of_local_day));
-        let on_time = match (completed_at.as_deref().and_then(parse_instant), deadline) {
+            .or_else(|| parse_instant(&r.filed_at).map(end_of_local_day));
+        let on_time = match (r.completed_at.as_deref().and_then(parse_instant), deadline) {
             (Some(done), Some(by)) => done <= by,
             _ => false,
         };
-        let key = (
-            r.try_get::<String, _>("street_id")?,
-            r.try_get::<String, _>("resident_phone")?,
-            r.try_get::<String, _>("category")?,
-        );
+        let key = (r.street.0, r.resident_phone.clone(), r.category.clone());
         let lower = format_ts(
-            parse_instant(&created).expect("stored timestamps parse")
+            parse_instant(&r.filed_at).expect("stored timestamps parse")
                 - time::Duration::days(REPEAT_WINDOW_DAYS),
         );
         let repeat = history
             .get(&key)
-            .is_some_and(|times| times.iter().any(|t| *t >= lower && *t < created));
-        let volunteer = match (
-            r.try_get::<Option<String>, _>("assignee_kind")?.as_deref(),
-            get_opt_uuid(r, "assignee_id")?,
-        ) {
-            (Some("volunteer"), Some(v)) => Some((
-                v.to_string(),
-                r.try_get::<Option<String>, _>("volunteer_name")?
-                    .unwrap_or_default(),
-            )),
+            .is_some_and(|times| times.iter().any(|t| *t >= lower && *t < r.filed_at));
+        let volunteer = match (r.assignee_kind, r.assignee) {
+            (Some(CandidateKind::Volunteer), Some(v)) => {
+                Some((v.to_string(), r.volunteer_name.clone().unwrap_or_default()))
+            }
             _ => None,
         };
-        let unit = get_opt_uuid(r, "unit_id")?
-            .map(|u| {
-                Ok::<_, Error>((
-                    u.to_string(),
-                    r.try_get::<Option<String>, _>("unit_name")?
-                        .unwrap_or_default(),
-                ))
-            })
-            .transpose()?;
+        let unit = r
+            .unit
+            .as_ref()
+            .map(|(u, name)| (u.to_string(), name.clone().unwrap_or_default()));
+        let text = |(id, label): &(Uuid, String)| (id.to_string(), label.clone());
         facts.push(Row_ {
-            street: (r.try_get("street_id")?, r.try_get("street_name")?),
-            community: (r.try_get("community_id")?, r.try_get("community_name")?),
-            grid: (r.try_get("grid_id")?, r.try_get("grid_code")?),
-            category: r.try_get("category")?,
+            street: text(&r.street),
+            community: text(&r.community),
+            grid: text(&r.grid),
+            category: r.category.clone(),
             volunteer,
             unit,
-            dispatched: dispatched_at.is_some(),
-            accepted: accepted_at.is_some(),
-            completed: completed_at.is_some(),
+            dispatched: r.dispatched_at.is_some(),
+            accepted: r.accepted_at.is_some(),
+            completed: r.completed_at.is_some(),
             on_time,
-            rating: r.try_get("rating")?,
-            to_accept: match (&dispatched_at, &accepted_at) {
+            rating: r.rating,
+            to_accept: match (&r.dispatched_at, &r.accepted_at) {
                 (Some(d), Some(a)) => minutes(d, a),
                 _ => None,
             },
-            to_complete: completed_at.as_deref().and_then(|c| minutes(&created, c)),
-            escalations: escalations.get(&get_uuid(r, "id")?).copied().unwrap_or(0),
+            to_complete: r
+                .completed_at
+                .as_deref()
+                .and_then(|c| minutes(&r.filed_at, c)),
+            escalations: escalations.get(&r.id).copied().unwrap_or(0),
             repeat,
         });
     }

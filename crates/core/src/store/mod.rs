@@ -18,6 +18,7 @@ pub mod projects;
 pub mod resources;
 pub mod rows;
 pub mod settings;
+pub mod stats;
 pub mod streets;
 pub mod tokens;
 pub mod units;
