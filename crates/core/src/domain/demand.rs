@@ -136,8 +136,7 @@ pub struct ListDemands {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Triage {
-    /// `none` (the street's rule does not triage), `rhai` or `wasm`.
-    pub rule: String,
+    pub rule: TriageRule,
     pub version_id: Option<Uuid>,
     pub version_number: Option<i64>,
     pub content_hash: Option<String>,
@@ -152,12 +151,31 @@ pub struct Triage {
     pub at: String,
 }
 
+crate::str_enum!(
+    /// Which rule triaged a demand.
+    TriageRule {
+        /// The street's rule does not triage: the demand is kept as filed.
+        None => "none",
+        Rhai => "rhai",
+        Wasm => "wasm",
+    }
+);
+
+impl From<crate::plugin::host::PluginKind> for TriageRule {
+    fn from(kind: crate::plugin::host::PluginKind) -> Self {
+        match kind {
+            crate::plugin::host::PluginKind::Rhai => TriageRule::Rhai,
+            crate::plugin::host::PluginKind::Wasm => TriageRule::Wasm,
+        }
+    }
+}
+
 impl Triage {
     /// A line for the demand's event record.
     pub fn summary(&self) -> String {
         let rule = match self.version_number {
             Some(n) => format!("{} v{n}", self.rule),
-            None => self.rule.clone(),
+            None => self.rule.to_string(),
         };
         if let Some(f) = &self.fault {
             return format!("{rule} faulted ({}); kept as filed", f.kind);

@@ -15,7 +15,7 @@ use super::{
     pool::StreetPool,
     Core,
 };
-pub use crate::domain::demand::{Filed, Triage};
+pub use crate::domain::demand::{Filed, Triage, TriageRule};
 use crate::domain::{Channel, FaultKind, Urgency};
 use crate::plugin::host::{points_blocking, triage_blocking};
 use crate::Result;
@@ -84,7 +84,7 @@ pub async fn triage(
         tags: facts.tags.clone(),
     };
     let mut record = Triage {
-        rule: "none".into(),
+        rule: TriageRule::None,
         version_id: None,
         version_number: None,
         content_hash: None,
@@ -102,7 +102,7 @@ pub async fn triage(
         // A version that no longer compiles faults at ranking, where it is recorded.
         _ => return Ok(record),
     };
-    record.rule = active.kind.as_str().into();
+    record.rule = active.kind.into();
     record.version_id = Some(active.id);
     record.version_number = Some(active.number);
     record.content_hash = Some(active.content_hash.clone());

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     domain::{
         access::{Action, Principal, Target},
-        demand::{check_resident, shown_to, CreateDemand, Demand},
+        demand::{check_resident, shown_to, CreateDemand, Demand, TriageRule},
         format_ts, rules, Check, DemandStatus, Urgency,
     },
     store::{demands, events::record_events, streets::grid_street},
@@ -92,7 +92,7 @@ pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result
         Some(p) if !p.matched.ranked.is_empty() => DemandStatus::Dispatched,
         _ => DemandStatus::Open,
     };
-    let triaged = (triage.rule != "none").then(|| triage.summary());
+    let triaged = (triage.rule != TriageRule::None).then(|| triage.summary());
     // What is written, and answered without reading it back.
     let demand = Demand {
         id,
