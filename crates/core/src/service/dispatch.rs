@@ -27,8 +27,6 @@ use crate::{
     },
 };
 
-pub use crate::store::orders::ESCALATED_TO;
-
 /// When an accepted order must be completed.
 pub fn complete_deadline(
     settings: &Settings,

@@ -5,14 +5,14 @@
 //! inside a caller's transaction take the transaction and the instant instead.
 
 pub mod demands;
-pub mod dispatch;
+pub(crate) mod dispatch;
 pub mod feedback;
-pub mod hooks;
+pub(crate) mod hooks;
 pub mod intake;
-pub mod matching;
+pub(crate) mod matching;
 pub mod orders;
 pub mod plugins;
-pub mod pool;
+pub(crate) mod pool;
 pub mod projects;
 pub mod resources;
 pub mod scheduler;

@@ -27,7 +27,7 @@ use crate::{
         counters::{self, Owner},
         demands,
         events::{self, record_event, record_events},
-        orders::{self, cancel_order_row, Completion, OfferTo, OrderRow, Taken, Visible},
+        orders::{self, cancel_order_row, Completion, OfferTo, OrderRow, Take, Visible},
         page::{Page, PageRequest},
         settings::settings_for,
         Tx,
@@ -301,14 +301,14 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
                     &l.rec.filed_at,
                 );
                 match orders::take(tx, id, &offer, &at, &format_ts(complete_by)).await? {
-                    Taken::Taken => {}
-                    Taken::AlreadyTaken => {
+                    Take::Won => {}
+                    Take::Lost => {
                         return Err(Error::conflict(
                             "already_taken",
                             "someone else accepted the order first",
                         ))
                     }
-                    Taken::OfferClosed => {
+                    Take::OfferClosed => {
                         return Err(Error::conflict(
                             "not_offered",
                             "your offer is no longer open",

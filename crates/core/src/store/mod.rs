@@ -1,27 +1,29 @@
 //! The store: the database and all SQL, one module per table group.
 //!
-//! Functions take the pool or the transaction they use, visibly. SQL is portable between
-//! SQLite and PostgreSQL (see [`db`]).
+//! Functions take the pool or the transaction they use, visibly. The edges see only what they
+//! open and check a database with (`db`, `check`), pages, token resolution and the shape of a
+//! transaction job (`group_commit::BoxFuture`); the rest is the services'. SQL is portable
+//! between SQLite and PostgreSQL (see [`db`]).
 
-pub mod candidates;
+pub(crate) mod candidates;
 pub mod check;
-pub mod counters;
+pub(crate) mod counters;
 pub mod db;
-pub mod demands;
-pub mod events;
-pub mod feedback;
+pub(crate) mod demands;
+pub(crate) mod events;
+pub(crate) mod feedback;
 pub mod group_commit;
-pub mod orders;
+pub(crate) mod orders;
 pub mod page;
-pub mod plugins;
-pub mod projects;
-pub mod resources;
-pub mod rows;
-pub mod settings;
-pub mod stats;
-pub mod streets;
+pub(crate) mod plugins;
+pub(crate) mod projects;
+pub(crate) mod resources;
+pub(crate) mod rows;
+pub(crate) mod settings;
+pub(crate) mod stats;
+pub(crate) mod streets;
 pub mod tokens;
-pub mod units;
-pub mod volunteers;
+pub(crate) mod units;
+pub(crate) mod volunteers;
 
 pub use db::{for_update, lock_row, Backend, Db, DbOptions, Sql, Tx};

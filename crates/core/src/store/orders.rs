@@ -668,7 +668,7 @@ pub async fn take(
     offer: &OfferTo,
     at: &str,
     complete_by: &str,
-) -> Result<Taken> {
+) -> Result<Take> {
     let won = sqlx::query(
         "UPDATE service_orders SET status = 'accepted', assignee_kind = $1, assignee_id = $2, accepted_at = $3, updated_at = $3, \
          accept_deadline = NULL, complete_deadline = $5 WHERE id = $4 AND status = 'offered' AND assignee_id IS NULL",
@@ -681,7 +681,7 @@ pub async fn take(
     .execute(&mut **tx)
     .await?;
     if won.rows_affected() == 0 {
-        return Ok(Taken::AlreadyTaken);
+        return Ok(Take::Lost);
     }
     let taken = sqlx::query(
         "UPDATE order_offers SET status = 'accepted', responded_at = $1 WHERE id = $2 AND status = 'open'",
@@ -691,7 +691,7 @@ pub async fn take(
     .execute(&mut **tx)
     .await?;
     if taken.rows_affected() == 0 {
-        return Ok(Taken::OfferClosed);
+        return Ok(Take::OfferClosed);
     }
     sqlx::query(
         "UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'",
@@ -700,15 +700,16 @@ pub async fn take(
     .bind(id.to_string())
     .execute(&mut **tx)
     .await?;
-    Ok(Taken::Taken)
+    Ok(Take::Won)
 }
 
 /// How [`take`] went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Taken {
-    Taken,
+pub enum Take {
+    /// The order is the caller's.
+    Won,
     /// Someone else's accept came first.
-    AlreadyTaken,
+    Lost,
     /// The caller's offer was closed meanwhile.
     OfferClosed,
 }

@@ -10,15 +10,13 @@ use axum::{
 use gongjian_core::{
     domain::{
         access::Principal,
+        matching::MatchResult,
         plugin::{
             ActiveRule, DryRunRequest, DryRunResult, FaultRecord, ListPage, PluginVersion,
             UploadVersion,
         },
     },
-    service::{
-        matching::MatchResult,
-        plugins::{self, MAX_PLUGIN_BYTES},
-    },
+    service::plugins::{self, MAX_PLUGIN_BYTES},
     store::page::Page,
 };
 use gongjian_plugin_sdk::builder::{CandidateSpec, DemandSpec};
