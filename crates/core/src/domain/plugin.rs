@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::matching::{RankedCandidate, RuleUsed};
+use super::FaultKind;
 use crate::plugin::host::PluginKind;
 use crate::str_enum;
 
@@ -106,7 +107,7 @@ pub struct DryRunResult {
 #[derive(Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct DryRunFault {
-    pub kind: String,
+    pub kind: FaultKind,
     pub message: String,
 }
 
@@ -114,7 +115,7 @@ pub struct DryRunFault {
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct FaultRecord {
     pub id: Uuid,
-    pub kind: String,
+    pub kind: FaultKind,
     pub message: String,
     pub at: String,
 }

@@ -17,7 +17,7 @@ use crate::{
             ActiveRule, DryRunFault, DryRunRequest, DryRunResult, FaultRecord, ListPage,
             PluginStatus, PluginVersion, UploadVersion,
         },
-        rules, Check,
+        rules, Check, FaultKind,
     },
     error::FieldError,
     plugin::{
@@ -393,7 +393,7 @@ pub async fn dry_run(
         Err(f) => (
             vec![],
             Some(DryRunFault {
-                kind: f.kind().into(),
+                kind: FaultKind::of(&f),
                 message: f.to_string(),
             }),
         ),

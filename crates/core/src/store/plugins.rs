@@ -12,11 +12,14 @@ use uuid::Uuid;
 use super::{
     lock_row,
     page::{Page, PageRequest},
-    rows::{get_opt_uuid, get_uuid},
+    rows::{get_enum, get_opt_uuid, get_uuid},
     Sql, Tx,
 };
 use crate::{
-    domain::plugin::{FaultRecord, PluginStatus, PluginVersion},
+    domain::{
+        plugin::{FaultRecord, PluginStatus, PluginVersion},
+        FaultKind,
+    },
     plugin::host::PluginKind,
     Error, Result,
 };
@@ -235,7 +238,7 @@ pub async fn list_faults(
         .map(|r| {
             Ok(FaultRecord {
                 id: get_uuid(r, "id")?,
-                kind: r.try_get("kind")?,
+                kind: get_enum(r, "kind", FaultKind::from_db)?,
                 message: r.try_get("message")?,
                 at: r.try_get("at")?,
             })
