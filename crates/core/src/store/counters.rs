@@ -34,10 +34,7 @@ pub async fn touch_resource(tx: &mut Tx<'_>, resource: Uuid) -> Result<()> {
 /// Moves the registry counter of every street served by the resources a unit or a volunteer
 /// owns (`owner` is `owner_unit_id` or `owner_volunteer_id`).
 pub async fn touch_owned_registry(tx: &mut Tx<'_>, owner: Owner, id: Uuid) -> Result<()> {
-    let column = match owner {
-        Owner::Unit => "owner_unit_id",
-        Owner::Volunteer => "owner_volunteer_id",
-    };
+    let column = owner.column();
     sqlx::query(&format!(
         "UPDATE streets SET registry_version = registry_version + 1 WHERE id IN \
          (SELECT rs.street_id FROM resource_streets rs JOIN resources r ON r.id = rs.resource_id WHERE r.{column} = $1)"
@@ -53,6 +50,16 @@ pub async fn touch_owned_registry(tx: &mut Tx<'_>, owner: Owner, id: Uuid) -> Re
 pub enum Owner {
     Unit,
     Volunteer,
+}
+
+impl Owner {
+    /// The column of `resources` that names an owner of this kind.
+    pub fn column(self) -> &'static str {
+        match self {
+            Owner::Unit => "owner_unit_id",
+            Owner::Volunteer => "owner_volunteer_id",
+        }
+    }
 }
 
 /// Recomputes a candidate's record in a street from its orders and moves the load counter of

@@ -561,10 +561,7 @@ pub async fn owned_resources(
     owner: counters::Owner,
     id: Uuid,
 ) -> Result<Vec<Uuid>> {
-    let column = match owner {
-        counters::Owner::Unit => "owner_unit_id",
-        counters::Owner::Volunteer => "owner_volunteer_id",
-    };
+    let column = owner.column();
     sqlx::query(&format!("SELECT id FROM resources WHERE {column} = $1"))
         .bind(id.to_string())
         .fetch_all(&mut *conn)
