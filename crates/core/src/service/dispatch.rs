@@ -224,9 +224,9 @@ pub struct Ranked {
 /// Ranks a demand for dispatch now (an admin's request): an open one, or one whose order ran
 /// out of candidates (`unassigned`). Nothing is written; [`commit_dispatch`] writes it. The
 /// ranking runs outside any transaction: a plugin call never holds a connection.
-/// `offer_count` overrides the street's setting.
-pub async fn rank(core: &Core, demand: Uuid, offer_count: Option<i64>) -> Result<Ranked> {
-    let facts = crate::store::demands::facts(core.db.read(), demand).await?;
+/// `offer_count` overrides the street's setting. `facts` is the demand as the caller read it;
+/// [`commit_dispatch`] writes only if it is still so.
+pub async fn rank(core: &Core, facts: DemandFacts, offer_count: Option<i64>) -> Result<Ranked> {
     if !matches!(facts.status, DemandStatus::Open | DemandStatus::Dispatched) {
         return Err(not_dispatchable());
     }

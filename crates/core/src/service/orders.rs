@@ -183,16 +183,21 @@ pub async fn dispatch(
     demand: Uuid,
     body: DispatchRequest,
 ) -> Result<Order> {
-    let street = demands::facts(core.db.read(), demand).await?.street;
-    caller.authorize(Action::Update, Target::Demand { street })?;
+    let facts = demands::facts(core.db.read(), demand).await?;
+    caller.authorize(
+        Action::Update,
+        Target::Demand {
+            street: facts.street,
+        },
+    )?;
     let mut c = Check::new();
     if let Some(n) = body.offer_count {
         c.range_i64("offer_count", n, rules::OFFER_COUNT);
     }
     c.finish()?;
     // Ranked first, with no connection held while the rule runs; then written if the demand
-    // is still as it was ranked.
-    let ranked = dispatch::rank(core, demand, body.offer_count).await?;
+    // is still as it was read.
+    let ranked = dispatch::rank(core, facts, body.offer_count).await?;
     let actor = caller.token_id.to_string();
     let (caller, now) = (caller.clone(), core.now());
     let order = core
