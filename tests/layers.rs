@@ -88,22 +88,27 @@ fn store_does_not_name_service() {
     assert_layer("store", &["service"]);
 }
 
-/// Every write of an operation goes through `Db::transact` (on SQLite, the group committer):
-/// no service opens a transaction on a pool itself, where it could hold the one writer while
-/// it waits for something else.
-#[test]
-fn services_open_no_transaction_themselves() {
-    let breaches: Vec<String> = rust_files(&core_src().join("service"))
+/// The lines of the service files that contain one of `patterns`, as `file:line: text`.
+fn service_lines_with(patterns: &[&str]) -> Vec<String> {
+    rust_files(&core_src().join("service"))
         .iter()
         .flat_map(|f| {
             let text = std::fs::read_to_string(f).unwrap();
             text.lines()
                 .enumerate()
-                .filter(|(_, line)| line.contains(".begin()"))
+                .filter(|(_, line)| patterns.iter().any(|p| line.contains(p)))
                 .map(|(n, line)| format!("{}:{}: {}", f.display(), n + 1, line.trim()))
                 .collect::<Vec<_>>()
         })
-        .collect();
+        .collect()
+}
+
+/// Every write of an operation goes through `Db::transact` (on SQLite, the group committer):
+/// no service opens a transaction on a pool itself, where it could hold the one writer while
+/// it waits for something else.
+#[test]
+fn services_open_no_transaction_themselves() {
+    let breaches = service_lines_with(&[".begin()"]);
     assert!(
         breaches.is_empty(),
         "services write through Db::transact:\n{}",
@@ -114,7 +119,7 @@ fn services_open_no_transaction_themselves() {
 /// All SQL lives in `store`: no service runs a query or holds a statement of its own.
 #[test]
 fn services_hold_no_sql() {
-    const SQL: [&str; 9] = [
+    let breaches = service_lines_with(&[
         "sqlx::query",
         "Sql::new",
         ".fetch_",
@@ -124,21 +129,29 @@ fn services_hold_no_sql() {
         "\"INSERT ",
         "\"DELETE ",
         "try_get(",
-    ];
-    let breaches: Vec<String> = rust_files(&core_src().join("service"))
-        .iter()
-        .flat_map(|f| {
-            let text = std::fs::read_to_string(f).unwrap();
-            text.lines()
-                .enumerate()
-                .filter(|(_, line)| SQL.iter().any(|s| line.contains(s)))
-                .map(|(n, line)| format!("{}:{}: {}", f.display(), n + 1, line.trim()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    ]);
     assert!(
         breaches.is_empty(),
         "SQL belongs in store:\n{}",
+        breaches.join("\n")
+    );
+}
+
+/// A store write keeps its own invariants: the function that changes a demand or an order
+/// records its events and moves the candidate pool's counters, so no service does either by
+/// hand (and none can forget to).
+#[test]
+fn services_neither_record_events_nor_move_counters() {
+    let breaches = service_lines_with(&[
+        "record_event",
+        "touch_",
+        "move_status",
+        "use_capacity",
+        "return_capacity",
+    ]);
+    assert!(
+        breaches.is_empty(),
+        "the store's writes record their events and move their counters:\n{}",
         breaches.join("\n")
     );
 }

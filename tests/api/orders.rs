@@ -458,6 +458,42 @@ async fn capacity_never_goes_below_zero_under_concurrent_acceptance() {
     )
     .await
     .problem(409, "not_offered", None);
+    // The cancel is on both timelines, with its reason.
+    let order_events = app
+        .get(&format!("/api/v1/orders/{oid}/events"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(actions(&order_events), ["offered", "accepted", "cancelled"]);
+    assert_eq!(order_events["items"][2]["note"], "居民改期");
+    let demand_events = app
+        .get(&format!("/api/v1/demands/{demand}/events"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        actions(&demand_events),
+        ["filed", "dispatched", "accepted", "reopened"]
+    );
+    assert_eq!(
+        demand_events["items"][3]["note"],
+        format!("order {oid} cancelled: 居民改期")
+    );
+    // The order nobody could take is still offered; cancelling it tells the unit why its
+    // offer was withdrawn.
+    let offered = app
+        .get("/api/v1/orders?status=offered", &s.admin)
+        .await
+        .expect(200);
+    let oid = id(&offered["items"][0]);
+    let cancelled = app
+        .post(
+            &format!("/api/v1/orders/{oid}/cancel"),
+            &s.admin,
+            json!({"reason": "资源已满"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(cancelled["offers"][0]["status"], "withdrawn");
+    assert_eq!(cancelled["offers"][0]["reason"], "资源已满");
 }
 
 #[tokio::test]

@@ -12,8 +12,8 @@ use crate::{
     },
     store::{
         demands::{self, Filter},
-        events::{record_events, NewEvent},
-        orders::cancel_order_row,
+        events::Stamp,
+        orders::{self, DemandAfter},
         page::{Page, PageRequest},
         streets::{category_exists, street_of_grid},
     },
@@ -168,21 +168,26 @@ pub async fn update(
                 let was = cur.status;
                 let status = next_status(was, body.status)?;
                 // Its order goes with it: offered (or out of candidates), never yet accepted.
-                const WITH_THE_DEMAND: &str = "the demand was cancelled";
-                let mut cancelled = Vec::new();
                 if (was, status) == (DemandStatus::Dispatched, DemandStatus::Cancelled) {
+                    let by = Stamp {
+                        actor: &actor,
+                        at: &now,
+                    };
+                    let from = [OrderStatus::Offered, OrderStatus::Unassigned];
                     for (order, order_status) in demands::live_orders(tx, id).await? {
-                        let from = [OrderStatus::Offered, OrderStatus::Unassigned];
-                        if !cancel_order_row(tx, &now, order, &from, Some(WITH_THE_DEMAND)).await? {
-                            return Err(Error::Conflict {
-                                code: "invalid_transition",
-                                message: format!(
-                                    "the demand's order {order} is {order_status}; cancel the order first"
-                                ),
-                                field: Some("status".into()),
-                            });
-                        }
-                        cancelled.push(order);
+                        let why = "the demand was cancelled";
+                        let cancelled =
+                            orders::cancel(tx, by, order, &from, why, DemandAfter::Unchanged)
+                                .await?
+                                .ok_or_else(|| Error::Conflict {
+                                    code: "invalid_transition",
+                                    message: format!(
+                                        "the demand's order {order} is {order_status}; cancel the order first"
+                                    ),
+                                    field: Some("status".into()),
+                                })?;
+                        // Nobody holds an offered or unassigned order: nothing to settle.
+                        cancelled.settle(tx).await?;
                     }
                 }
                 let edited = Demand {
@@ -198,26 +203,7 @@ pub async fn update(
                     updated_at: now.clone(),
                     ..cur
                 };
-                demands::update(tx, &edited, was).await?;
-                let action = match (was, status) {
-                    (a, b) if a == b => "edited",
-                    (_, DemandStatus::Cancelled) => "cancelled",
-                    _ => "reopened",
-                };
-                let mut events: Vec<NewEvent<'_>> = cancelled
-                    .iter()
-                    .map(|order| {
-                        (
-                            "order",
-                            *order,
-                            actor.as_str(),
-                            "cancelled",
-                            Some(WITH_THE_DEMAND),
-                        )
-                    })
-                    .collect();
-                events.push(("demand", id, actor.as_str(), action, None));
-                record_events(tx, &now, &events).await?;
+                demands::update(tx, &actor, &edited, was).await?;
                 Ok(edited)
             })
         })

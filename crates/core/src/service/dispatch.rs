@@ -9,7 +9,7 @@ use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 
 use super::{
-    matching::{self, ActiveVersion, DemandFacts, MatchResult, RankedCandidate},
+    matching::{self, ActiveVersion, DemandFacts, MatchResult},
     pool::StreetPool,
     Core,
 };
@@ -22,8 +22,8 @@ use crate::{
     domain::{DemandStatus, OrderStatus},
     store::{
         demands,
-        events::{record_event, record_events},
-        orders::{self, cancel_order_row},
+        events::Stamp,
+        orders::{self, DemandAfter},
     },
 };
 
@@ -61,23 +61,6 @@ pub async fn escalate(
 ) -> Result<()> {
     let deadline = format_ts(deadline);
     orders::escalate(tx, at, street, demand, order, reason, &deadline, actor).await
-}
-
-/// Offers the order to the next `count` candidates of its ranking, from `from`; returns how
-/// many were offered.
-async fn offer_next(
-    tx: &mut Tx<'_>,
-    at: &str,
-    order: Uuid,
-    ranking: &[RankedCandidate],
-    from: usize,
-    count: usize,
-    accept_by: OffsetDateTime,
-) -> Result<usize> {
-    let n = orders::insert_offers(tx, at, order, ranking, from, count).await?;
-    let deadline = (n > 0).then(|| format_ts(accept_by));
-    orders::advance(tx, order, from + n, deadline.as_deref(), at).await?;
-    Ok(n)
 }
 
 /// The outcome of dispatching a demand.
@@ -144,40 +127,7 @@ pub async fn write(
         .await?;
         return Ok(Dispatched::NoCandidates);
     }
-    if claim {
-        let claimed = demands::move_status(
-            tx,
-            demand.id,
-            DemandStatus::Open,
-            DemandStatus::Dispatched,
-            &at,
-        )
-        .await?;
-        if !claimed {
-            return Err(Error::conflict(
-                "not_open",
-                "the demand was dispatched meanwhile",
-            ));
-        }
-    }
     let id = Uuid::now_v7();
-    let offered = m.ranked.len().min(plan.offer_count);
-    orders::insert(
-        tx,
-        &orders::NewOrder {
-            id,
-            demand: demand.id,
-            street,
-            rule: &m.rule,
-            ranking: &m.ranked,
-            offer_count: plan.offer_count,
-            offered,
-            accept_deadline: &format_ts(accept_by),
-            created_by: actor,
-            at: &at,
-        },
-    )
-    .await?;
     let rule = match m.rule.version_number {
         Some(n) => format!("{} v{n}", m.rule.kind),
         None => m.rule.kind.to_string(),
@@ -187,28 +137,21 @@ pub async fn write(
         .as_ref()
         .map(|f| format!("; plugin fault ({}), built-in rule used", f.kind))
         .unwrap_or_default();
-    record_events(
+    orders::insert(
         tx,
-        &at,
-        &[
-            (
-                "demand",
-                demand.id,
-                actor,
-                "dispatched",
-                Some(&format!("order {id}")),
-            ),
-            (
-                "order",
-                id,
-                actor,
-                "offered",
-                Some(&format!(
-                    "ranked by {rule}{fallback}; offered to {offered} of {}",
-                    m.ranked.len()
-                )),
-            ),
-        ],
+        Stamp { actor, at: &at },
+        &orders::NewOrder {
+            id,
+            demand: demand.id,
+            street,
+            rule: &m.rule,
+            ranking: &m.ranked,
+            offer_count: plan.offer_count,
+            offered: m.ranked.len().min(plan.offer_count),
+            accept_deadline: &format_ts(accept_by),
+            ranked_by: &format!("ranked by {rule}{fallback}"),
+            claim,
+        },
     )
     .await?;
     Ok(Dispatched::Order(id))
@@ -257,7 +200,7 @@ pub async fn commit_dispatch(
     let Ranked { facts, mut plan } = ranked;
     let demand = facts.id;
     // The demand first, as in every transaction that changes a demand and its orders.
-    let current = crate::store::demands::lock_facts(tx, demand).await?;
+    let current = demands::lock_facts(tx, demand).await?;
     if current != facts {
         return Err(Error::conflict(
             "demand_changed",
@@ -272,41 +215,20 @@ pub async fn commit_dispatch(
                 "the demand's order is still offered or taken; it is dispatched again only once its candidates run out",
             )
         })?;
-        let moved = cancel_order_row(tx, &at, old, &[OrderStatus::Unassigned], None).await?;
-        let reopened = demands::move_status(
+        let by = Stamp { actor, at: &at };
+        let why = "re-dispatched: its candidates had run out";
+        // Nobody holds an unassigned order: there is nothing to settle.
+        orders::cancel(
             tx,
-            demand,
-            DemandStatus::Dispatched,
-            DemandStatus::Open,
-            &at,
+            by,
+            old,
+            &[OrderStatus::Unassigned],
+            why,
+            DemandAfter::Reopens,
         )
-        .await?;
-        if !moved || !reopened {
-            return Err(Error::conflict(
-                "not_open",
-                "the demand's order changed meanwhile",
-            ));
-        }
-        record_events(
-            tx,
-            &at,
-            &[
-                (
-                    "order",
-                    old,
-                    actor,
-                    "cancelled",
-                    Some("re-dispatched: its candidates had run out"),
-                ),
-                (
-                    "demand",
-                    demand,
-                    actor,
-                    "reopened",
-                    Some(&format!("order {old} re-dispatched")),
-                ),
-            ],
-        )
+        .await?
+        .ok_or_else(|| Error::conflict("not_open", "the demand's order changed meanwhile"))?
+        .settle(tx)
         .await?;
     } else if facts.status != DemandStatus::Open {
         return Err(not_dispatchable());
@@ -325,50 +247,20 @@ pub async fn offer_onward(
     order: Uuid,
     why: &str,
 ) -> Result<()> {
-    let orders::Progress {
-        street,
-        demand,
-        category,
-        ranking,
-        next_rank,
-        offer_count,
-    } = orders::progress(tx, order).await?;
-    let settings = settings_for(&mut **tx, street, &category).await?;
+    let progress = orders::progress(tx, order).await?;
+    let (street, demand) = (progress.street, progress.demand);
+    let settings = settings_for(&mut **tx, street, &progress.category).await?;
     let at = format_ts(now);
-    let offered = offer_next(
-        tx,
-        &at,
-        order,
-        &ranking,
-        next_rank,
-        offer_count,
-        now + Duration::minutes(settings.accept_minutes),
-    )
-    .await?;
+    let accept_by = now + Duration::minutes(settings.accept_minutes);
+    let by = Stamp {
+        actor: "system",
+        at: &at,
+    };
+    let offered = orders::offer_next(tx, by, order, &progress, &format_ts(accept_by), why).await?;
     if offered > 0 {
-        record_event(
-            tx,
-            &at,
-            "order",
-            order,
-            "system",
-            "offered",
-            Some(&format!("{why}; offered to the next {offered}")),
-        )
-        .await?;
         return Ok(());
     }
-    orders::mark_unassigned(tx, order, &at).await?;
-    record_event(
-        tx,
-        &at,
-        "order",
-        order,
-        "system",
-        "unassigned",
-        Some(&format!("{why}; no candidates left")),
-    )
-    .await?;
+    orders::unassign(tx, by, order, why).await?;
     escalate(
         tx,
         &at,
@@ -376,7 +268,7 @@ pub async fn offer_onward(
         demand,
         Some(order),
         "the candidates ran out",
-        now + Duration::minutes(settings.accept_minutes),
+        accept_by,
         "system",
     )
     .await

@@ -19,10 +19,10 @@ use super::{
 use crate::{
     domain::{
         access::{Action, Principal, Target},
-        demand::{check_resident, shown_to, CreateDemand, Demand, TriageRule},
+        demand::{check_resident, shown_to, CreateDemand, Demand},
         format_ts, rules, Check, DemandStatus, Urgency,
     },
-    store::{demands, events::record_events, streets::grid_street},
+    store::{demands, streets::grid_street},
     Error, Result,
 };
 
@@ -92,7 +92,6 @@ pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result
         Some(p) if !p.matched.ranked.is_empty() => DemandStatus::Dispatched,
         _ => DemandStatus::Open,
     };
-    let triaged = (triage.rule != TriageRule::None).then(|| triage.summary());
     // What is written, and answered without reading it back.
     let demand = Demand {
         id,
@@ -119,12 +118,6 @@ pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result
         .transact(move |tx| {
             Box::pin(async move {
                 demands::insert(tx, &demand, &actor).await?;
-                let via = format!("via {}", demand.channel.as_str());
-                let mut events = vec![("demand", id, actor.as_str(), "filed", Some(via.as_str()))];
-                if let Some(note) = &triaged {
-                    events.push(("demand", id, "system", "triaged", Some(note.as_str())));
-                }
-                record_events(tx, &demand.created_at, &events).await?;
                 if let Some(plan) = &plan {
                     dispatch::write(tx, filed, &facts, plan, "system", false).await?;
                 }

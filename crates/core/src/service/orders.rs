@@ -21,13 +21,13 @@ use crate::{
             CompleteRequest, DispatchRequest, Event, ListEvents, ListOrders, Offer, Order,
             ReasonRequest,
         },
-        rules, unix_seconds, CandidateKind, Check, DemandStatus, OfferStatus, OrderStatus,
+        rules, unix_seconds, CandidateKind, Check, OfferStatus, OrderStatus,
     },
     store::{
-        counters::{self, Owner},
+        counters::Owner,
         demands,
-        events::{self, record_event, record_events},
-        orders::{self, cancel_order_row, Completion, OfferTo, OrderRow, Take, Visible},
+        events::{self, Stamp},
+        orders::{self, Completion, DemandAfter, OfferTo, OrderRow, Visible},
         page::{Page, PageRequest},
         settings::settings_for,
         Tx,
@@ -61,21 +61,8 @@ impl Loaded {
         self.rec.order.street_id
     }
 
-    fn demand(&self) -> Uuid {
-        self.rec.order.demand_id
-    }
-
     fn status(&self) -> OrderStatus {
         self.rec.order.status
-    }
-
-    /// Recomputes the assignee's record in the candidate pool, if the order has one.
-    async fn touch_assignee_load(&self, tx: &mut Tx<'_>) -> Result<()> {
-        let o = &self.rec.order;
-        if let (Some(kind), Some(assignee)) = (o.assignee_kind, o.assignee_id) {
-            counters::touch_load(tx, o.street_id, kind, assignee).await?;
-        }
-        Ok(())
     }
 
     /// What the points of completing the order are worked out from: when it was accepted,
@@ -305,81 +292,16 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
                     o.window_end.as_deref(),
                     &l.rec.filed_at,
                 );
-                match orders::take(tx, id, &offer, &at, &format_ts(complete_by)).await? {
-                    Take::Won => {}
-                    Take::Lost => {
-                        return Err(Error::conflict(
-                            "already_taken",
-                            "someone else accepted the order first",
-                        ))
-                    }
-                    Take::OfferClosed => {
-                        return Err(Error::conflict(
-                            "not_offered",
-                            "your offer is no longer open",
-                        ))
-                    }
-                }
-                let demand = l.demand();
-                let started = demands::move_status(
-                    tx,
-                    demand,
-                    DemandStatus::Dispatched,
-                    DemandStatus::InProgress,
-                    &at,
-                )
-                .await?;
-                if !started {
-                    return Err(Error::conflict(
-                        "demand_changed",
-                        "the demand is no longer waiting for this order",
-                    ));
-                }
                 let actor = caller.token_id.to_string();
-                record_events(
-                    &mut *tx,
-                    &at,
-                    &[
-                        (
-                            "order",
-                            id,
-                            &actor,
-                            "accepted",
-                            Some(&format!("{} {}", offer.kind, offer.candidate)),
-                        ),
-                        (
-                            "demand",
-                            demand,
-                            &actor,
-                            "accepted",
-                            Some(&format!("order {id}")),
-                        ),
-                    ],
-                )
-                .await?;
-                // The answer is read before the candidate's row and the street's counters are locked:
-                // every accept of the candidate waits for the one, every order change in the street for
-                // the other, so they are taken last and held least.
+                let by = Stamp {
+                    actor: &actor,
+                    at: &at,
+                };
+                let hold = orders::accept(tx, by, &l.rec, &offer, &format_ts(complete_by)).await?;
+                // The answer is read before the candidate's row and the street's counters are
+                // locked (see `store::orders::Hold`).
                 let order = answer(&mut *tx, caller, id).await?;
-                if offer.kind == CandidateKind::Resource {
-                    if !orders::use_capacity(tx, offer.candidate, &at).await? {
-                        return Err(Error::conflict(
-                            "no_capacity",
-                            "the resource has no capacity left",
-                        ));
-                    }
-                } else {
-                    // The limit is counted under the volunteer's lock: two accepts of different orders
-                    // by one volunteer take turns here, and the second counts the first.
-                    let (limit, open) = orders::open_orders_of(tx, offer.candidate).await?;
-                    if open > limit {
-                        return Err(Error::conflict(
-                            "order_limit",
-                            "you hold as many open orders as you may",
-                        ));
-                    }
-                }
-                counters::touch_load(&mut *tx, l.street(), offer.kind, offer.candidate).await?;
+                hold.hold(tx).await?;
                 Ok(order)
             })
         })
@@ -414,24 +336,12 @@ pub async fn decline(
                         format!("your offer is {}", offer.status),
                     ));
                 }
-                if !orders::decline_offer(tx, offer.id, &reason, &at).await? {
-                    return Err(Error::conflict(
-                        "not_offered",
-                        "your offer is no longer open",
-                    ));
-                }
                 let actor = caller.token_id.to_string();
-                record_event(
-                    &mut *tx,
-                    &at,
-                    "order",
-                    id,
-                    &actor,
-                    "declined",
-                    Some(&reason),
-                )
-                .await?;
-                let open = orders::open_offers(tx, id).await?;
+                let by = Stamp {
+                    actor: &actor,
+                    at: &at,
+                };
+                let open = orders::decline(tx, by, id, offer.id, &reason).await?;
                 if open == 0 && l.status() == OrderStatus::Offered {
                     dispatch::offer_onward(&mut *tx, now, id, "every open offer was declined")
                         .await?;
@@ -469,22 +379,12 @@ pub async fn start(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> {
                     load_for_change(&mut *tx, caller, id).await?,
                     OrderStatus::Accepted,
                 )?;
-                if !orders::start(tx, id, &at).await? {
-                    return Err(Error::conflict(
-                        "invalid_transition",
-                        "the order changed meanwhile",
-                    ));
-                }
-                record_event(
-                    &mut *tx,
-                    &at,
-                    "order",
-                    id,
-                    &caller.token_id.to_string(),
-                    "started",
-                    None,
-                )
-                .await?;
+                let actor = caller.token_id.to_string();
+                let by = Stamp {
+                    actor: &actor,
+                    at: &at,
+                };
+                orders::start(tx, by, id).await?;
                 let order = answer(&mut *tx, caller, id).await?;
                 Ok(order)
             })
@@ -539,48 +439,13 @@ pub async fn complete(
                     points_rule: &points.rule,
                     points_reason: &points.reason,
                 };
-                if !orders::complete(tx, id, &completion, &at).await? {
-                    return Err(Error::conflict(
-                        "invalid_transition",
-                        "the order changed meanwhile",
-                    ));
-                }
-                let demand = l.demand();
-                let done_demand = demands::move_status(
-                    tx,
-                    demand,
-                    DemandStatus::InProgress,
-                    DemandStatus::Completed,
-                    &at,
-                )
-                .await?;
-                if !done_demand {
-                    return Err(Error::conflict(
-                        "demand_changed",
-                        "the demand is no longer in progress with this order",
-                    ));
-                }
-                let done = format!(
-                    "{minutes} minutes; {} points ({}: {})",
-                    points.points, points.rule, points.reason
-                );
-                record_events(
-                    &mut *tx,
-                    &at,
-                    &[
-                        ("order", id, &actor, "completed", Some(&done)),
-                        (
-                            "demand",
-                            demand,
-                            &actor,
-                            "completed",
-                            Some(&format!("order {id}")),
-                        ),
-                    ],
-                )
-                .await?;
+                let by = Stamp {
+                    actor: &actor,
+                    at: &at,
+                };
+                let settle = orders::complete(tx, by, &l.rec, &completion).await?;
                 let order = answer(&mut *tx, caller, id).await?;
-                l.touch_assignee_load(&mut *tx).await?;
+                settle.settle(tx).await?;
                 Ok(order)
             })
         })
@@ -650,44 +515,18 @@ pub async fn cancel(
                         format!("the order is {}", l.status()),
                     ));
                 }
-                if !cancel_order_row(&mut *tx, &at, id, &[l.status()], None).await? {
-                    return Err(Error::conflict(
-                        "invalid_transition",
-                        "the order changed meanwhile",
-                    ));
-                }
-                let took_capacity =
-                    matches!(l.status(), OrderStatus::Accepted | OrderStatus::InProgress)
-                        && l.rec.order.assignee_kind == Some(CandidateKind::Resource);
-                if let (true, Some(resource)) = (took_capacity, l.rec.order.assignee_id) {
-                    orders::return_capacity(tx, resource, &at).await?;
-                }
-                let demand = l.demand();
-                let mut reopened = false;
-                for from in [DemandStatus::Dispatched, DemandStatus::InProgress] {
-                    reopened = reopened
-                        || demands::move_status(tx, demand, from, DemandStatus::Open, &at).await?;
-                }
-                let note = format!("order {id} cancelled: {reason}");
-                let mut events = vec![(
-                    "order",
-                    id,
-                    actor.as_str(),
-                    "cancelled",
-                    Some(reason.as_str()),
-                )];
-                if reopened {
-                    events.push((
-                        "demand",
-                        demand,
-                        actor.as_str(),
-                        "reopened",
-                        Some(note.as_str()),
-                    ));
-                }
-                record_events(&mut *tx, &at, &events).await?;
+                let by = Stamp {
+                    actor: &actor,
+                    at: &at,
+                };
+                let settle =
+                    orders::cancel(tx, by, id, &[l.status()], &reason, DemandAfter::Reopens)
+                        .await?
+                        .ok_or_else(|| {
+                            Error::conflict("invalid_transition", "the order changed meanwhile")
+                        })?;
                 let order = answer(&mut *tx, caller, id).await?;
-                l.touch_assignee_load(&mut *tx).await?;
+                settle.settle(tx).await?;
                 Ok(order)
             })
         })

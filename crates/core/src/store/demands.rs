@@ -4,6 +4,7 @@ use sqlx::{any::AnyRow, Any, AnyPool, Executor, Row};
 use uuid::Uuid;
 
 use super::{
+    events::{record_event, record_events},
     for_update,
     page::{Page, PageRequest},
     rows::{get_bool, get_enum, get_json, get_uuid, push_in, push_json_contains, to_json},
@@ -12,7 +13,7 @@ use super::{
 use crate::{
     domain::{
         access::ListScope,
-        demand::{Demand, DemandFacts, Resident},
+        demand::{Demand, DemandFacts, Resident, TriageRule},
         Channel, DemandStatus, OrderStatus, Urgency,
     },
     Error, Result,
@@ -49,7 +50,8 @@ pub fn from_row(row: &AnyRow) -> Result<Demand> {
     })
 }
 
-/// Writes a newly filed demand, filed by `filed_by` (a token id).
+/// Writes a newly filed demand, filed by `filed_by` (a token id), and records `filed` (and
+/// `triaged`, when the street's triage rule ran) on it.
 pub async fn insert(tx: &mut Tx<'_>, demand: &Demand, filed_by: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
@@ -77,7 +79,23 @@ pub async fn insert(tx: &mut Tx<'_>, demand: &Demand, filed_by: &str) -> Result<
     .bind(demand.updated_at.clone())
     .execute(&mut **tx)
     .await?;
-    Ok(())
+    let via = format!("via {}", demand.channel.as_str());
+    let triaged = demand
+        .triage
+        .as_ref()
+        .filter(|t| t.rule != TriageRule::None)
+        .map(|t| t.summary());
+    let mut events = vec![("demand", demand.id, filed_by, "filed", Some(via.as_str()))];
+    if let Some(note) = &triaged {
+        events.push((
+            "demand",
+            demand.id,
+            "system",
+            "triaged",
+            Some(note.as_str()),
+        ));
+    }
+    record_events(tx, &demand.created_at, &events).await
 }
 
 /// A demand, or `NotFound`.
@@ -187,8 +205,9 @@ pub async fn live_orders(tx: &mut Tx<'_>, demand: Uuid) -> Result<Vec<(Uuid, Ord
 }
 
 /// Writes an edited demand (its grid, category, tags, urgency, description, resident,
-/// window, status and `updated_at`) if its status is still `was`; `demand_changed` if not.
-pub async fn update(tx: &mut Tx<'_>, d: &Demand, was: DemandStatus) -> Result<()> {
+/// window, status and `updated_at`) if its status is still `was`, `demand_changed` if not;
+/// records `edited`, `cancelled` or `reopened` on it, by what its status became.
+pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, was: DemandStatus) -> Result<()> {
     let updated = sqlx::query(
         "UPDATE demands SET grid_id = $1, category = $2, tags = $3, urgency = $4, description = $5, \
          resident_name = $6, resident_phone = $7, resident_address = $8, window_start = $9, window_end = $10, \
@@ -216,7 +235,12 @@ pub async fn update(tx: &mut Tx<'_>, d: &Demand, was: DemandStatus) -> Result<()
             "the demand changed meanwhile; read it and edit it again",
         ));
     }
-    Ok(())
+    let action = match (was, d.status) {
+        (a, b) if a == b => "edited",
+        (_, DemandStatus::Cancelled) => "cancelled",
+        _ => "reopened",
+    };
+    record_event(tx, &d.updated_at, "demand", d.id, actor, action, None).await
 }
 
 const FACTS: &str =

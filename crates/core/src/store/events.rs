@@ -11,6 +11,37 @@ use super::{
 };
 use crate::{domain::order::Event, Result};
 
+/// Who makes a change and when, by the service's clock: what every event the change records
+/// names.
+#[derive(Debug, Clone, Copy)]
+pub struct Stamp<'a> {
+    pub actor: &'a str,
+    pub at: &'a str,
+}
+
+impl Stamp<'_> {
+    /// Records an event of this change on `subject_kind` `subject_id`.
+    pub async fn record(
+        &self,
+        tx: &mut Tx<'_>,
+        subject_kind: &str,
+        subject_id: Uuid,
+        action: &str,
+        note: Option<&str>,
+    ) -> Result<()> {
+        record_event(
+            tx,
+            self.at,
+            subject_kind,
+            subject_id,
+            self.actor,
+            action,
+            note,
+        )
+        .await
+    }
+}
+
 /// Records an event in the transaction of the change it describes, at `at` (by the service's
 /// clock, as every instant it records).
 pub async fn record_event(

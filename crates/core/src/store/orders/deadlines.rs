@@ -1,0 +1,169 @@
+//! The scheduler's side of orders: deadlines passed, claimed by compare-and-set so that of
+//! several hosts on one database only one acts on each, and escalations (吹哨).
+
+use sqlx::{AnyPool, Row};
+use uuid::Uuid;
+
+use crate::{
+    store::{events::record_event, rows::get_uuid, Tx},
+    Result,
+};
+
+/// Orders whose offers were not answered by their deadline, `(order, deadline)`, earliest
+/// first, at most `limit`.
+pub async fn expired_offers(db: &AnyPool, now: &str, limit: i64) -> Result<Vec<(Uuid, String)>> {
+    let rows = sqlx::query(
+        "SELECT id, accept_deadline FROM service_orders WHERE status = 'offered' AND accept_deadline IS NOT NULL \
+         AND accept_deadline <= $1 ORDER BY accept_deadline LIMIT $2",
+    )
+    .bind(now.to_string())
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| Ok((get_uuid(r, "id")?, r.try_get("accept_deadline")?)))
+        .collect()
+}
+
+/// Claims an expired accept deadline at `now` by a compare-and-set on it, so that of several
+/// hosts on one database only one acts on it: the deadline is cleared, the open offers are
+/// withdrawn and the event recorded. False if another host (or an answer) came first.
+pub async fn claim_expired_offer(
+    tx: &mut Tx<'_>,
+    id: Uuid,
+    deadline: &str,
+    now: &str,
+) -> Result<bool> {
+    let claimed = sqlx::query(
+        "UPDATE service_orders SET accept_deadline = NULL, updated_at = $1 \
+         WHERE id = $2 AND status = 'offered' AND accept_deadline = $3",
+    )
+    .bind(now.to_string())
+    .bind(id.to_string())
+    .bind(deadline.to_string())
+    .execute(&mut **tx)
+    .await?;
+    if claimed.rows_affected() == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "UPDATE order_offers SET status = 'withdrawn', reason = 'no answer in time', responded_at = $1 \
+         WHERE order_id = $2 AND status = 'open'",
+    )
+    .bind(now.to_string())
+    .bind(id.to_string())
+    .execute(&mut **tx)
+    .await?;
+    record_event(
+        tx,
+        now,
+        "order",
+        id,
+        "system",
+        "offer_expired",
+        Some("no answer in time"),
+    )
+    .await?;
+    Ok(true)
+}
+
+/// An order not completed by its deadline.
+#[derive(Debug, Clone)]
+pub struct Overdue {
+    pub id: Uuid,
+    pub street: Uuid,
+    pub demand: Uuid,
+    pub deadline: String,
+    pub category: String,
+}
+
+/// Accepted or started orders past their completion deadline, earliest first, at most
+/// `limit`.
+pub async fn overdue(db: &AnyPool, now: &str, limit: i64) -> Result<Vec<Overdue>> {
+    let rows = sqlx::query(
+        "SELECT o.id, o.street_id, o.demand_id, o.complete_deadline, d.category FROM service_orders o \
+         JOIN demands d ON d.id = o.demand_id WHERE o.status IN ('accepted', 'in_progress') \
+         AND o.complete_deadline IS NOT NULL AND o.complete_deadline <= $1 ORDER BY o.complete_deadline LIMIT $2",
+    )
+    .bind(now.to_string())
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Overdue {
+                id: get_uuid(r, "id")?,
+                street: get_uuid(r, "street_id")?,
+                demand: get_uuid(r, "demand_id")?,
+                deadline: r.try_get("complete_deadline")?,
+                category: r.try_get("category")?,
+            })
+        })
+        .collect()
+}
+
+/// Claims a passed completion deadline by a compare-and-set on it, moving it to
+/// `new_deadline`. False if another host (or a completion) came first.
+pub async fn claim_overdue(
+    tx: &mut Tx<'_>,
+    id: Uuid,
+    deadline: &str,
+    new_deadline: &str,
+    now: &str,
+) -> Result<bool> {
+    let claimed = sqlx::query(
+        "UPDATE service_orders SET complete_deadline = $1, updated_at = $2 \
+         WHERE id = $3 AND status IN ('accepted', 'in_progress') AND complete_deadline = $4",
+    )
+    .bind(new_deadline.to_string())
+    .bind(now.to_string())
+    .bind(id.to_string())
+    .bind(deadline.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(claimed.rows_affected() > 0)
+}
+
+/// Whom an escalation goes to: the street's admins, and the district's departments (街呼区应).
+const ESCALATED_TO: &str = "street_admins,district";
+
+/// Records an escalation (吹哨) at `at` with its events on the demand and, if given, the
+/// order (whose escalation count it moves), in the transaction of the change that caused it.
+#[allow(clippy::too_many_arguments)]
+pub async fn escalate(
+    tx: &mut Tx<'_>,
+    at: &str,
+    street: Uuid,
+    demand: Uuid,
+    order: Option<Uuid>,
+    reason: &str,
+    deadline: &str,
+    actor: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO escalations (id, street_id, demand_id, order_id, reason, escalated_to, deadline, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(street.to_string())
+    .bind(demand.to_string())
+    .bind(order.map(|o| o.to_string()))
+    .bind(reason.to_string())
+    .bind(ESCALATED_TO)
+    .bind(deadline.to_string())
+    .bind(at.to_string())
+    .execute(&mut **tx)
+    .await?;
+    let note = format!(
+        "{reason}; escalated to the street's admins and the district; new deadline {deadline}"
+    );
+    record_event(tx, at, "demand", demand, actor, "escalated", Some(&note)).await?;
+    if let Some(order) = order {
+        sqlx::query("UPDATE service_orders SET escalations = escalations + 1 WHERE id = $1")
+            .bind(order.to_string())
+            .execute(&mut **tx)
+            .await?;
+        record_event(tx, at, "order", order, actor, "escalated", Some(&note)).await?;
+    }
+    Ok(())
+}
