@@ -14,214 +14,36 @@
 
 use std::time::{Duration, Instant};
 
-use axum::{
-    body::Body,
-    http::{header, Method, Request},
-    Router,
-};
-use base64::Engine as _;
+use axum::http::Method;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gongjian_core::domain::format_ts;
 use gongjian_core::{
-    domain::{access::RoleKind, token::CreateToken},
-    service::tokens::{issue, TokenSubject},
+    domain::access::RoleKind,
     store::db::{Db, DbOptions},
 };
 use gongjian_host::AppState;
-use serde_json::{json, Value};
-use time::OffsetDateTime;
-use tower::ServiceExt;
-use uuid::Uuid;
+use serde_json::json;
 
-#[path = "../../../tests/support/example_plugins.rs"]
-mod example_plugins;
+#[path = "support/api.rs"]
+mod api;
 
-async fn call(router: &Router, method: Method, path: &str, token: &str, body: Value) -> Value {
-    let req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::AUTHORIZATION, format!("Bearer {token}"))
-        .header(header::CONTENT_TYPE, "application/json")
-        .body(Body::from(serde_json::to_vec(&body).unwrap()))
-        .unwrap();
-    let res = router.clone().oneshot(req).await.unwrap();
-    let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    assert!(status.is_success(), "{path}: {status} {v}");
-    v
-}
+use api::{call, Street};
 
-struct Street {
-    router: Router,
-    admin: String,
-    grid: String,
-    /// Each volunteer's token by id, when asked for.
-    volunteers: std::collections::HashMap<String, String>,
-}
-
-/// A street with `n` volunteers in 36 grids, and the given rule active; with `tokens`, a token
-/// for every volunteer.
+/// A street with `n` volunteers in 36 grids, and the given rule active, that dispatches
+/// repairs as soon as they are filed; with `tokens`, a token for every volunteer.
 async fn street(url: &str, n: usize, rule: &str, tokens: bool) -> Street {
     let db = Db::open(url, &DbOptions::default()).await.unwrap();
-    let subject = TokenSubject::resolve(
-        db.write(),
-        CreateToken {
-            role: RoleKind::DistrictAdmin,
-            name: "bench".into(),
-            street_id: None,
-            unit_id: None,
-            volunteer_id: None,
-        },
-    )
-    .await
-    .unwrap();
-    let district = issue(&db, subject, None, OffsetDateTime::now_utc())
-        .await
-        .unwrap()
-        .token;
+    let district = api::token(&db, RoleKind::DistrictAdmin, None, None).await;
     let router = gongjian_host::app(AppState::new(db.clone()));
-    let simple = Uuid::now_v7().simple().to_string();
-    let code = format!("s{}", &simple[20..]);
-    let s = call(
-        &router,
-        Method::POST,
-        "/api/v1/streets",
-        &district,
-        json!({"name": "压测街道", "code": code, "district": "滨城区"}),
-    )
-    .await;
-    let sid = s["id"].as_str().unwrap().to_string();
-    let c = call(
-        &router,
-        Method::POST,
-        &format!("/api/v1/streets/{sid}/communities"),
-        &district,
-        json!({"name": "社区"}),
-    )
-    .await;
-    let cid = c["id"].as_str().unwrap().to_string();
-    let mut grids = vec![];
-    for g in 0..36 {
-        let grid = call(
-            &router,
-            Method::POST,
-            &format!("/api/v1/streets/{sid}/grids"),
-            &district,
-            json!({"community_id": cid, "code": format!("g{g:02}"), "name": format!("网格{g}")}),
-        )
-        .await;
-        grids.push(grid["id"].as_str().unwrap().to_string());
-    }
-    // Volunteers straight into the table: setting up 10,000 through the API is not the point.
-    let skills = ["维修", "陪护", "义诊", "书法", "水电", "法律"];
-    let mut ids = vec![];
-    let mut tx = db.write().begin().await.unwrap();
-    for i in 0..n {
-        let id = Uuid::now_v7().to_string();
-        ids.push(id.clone());
-        sqlx::query(
-            "INSERT INTO volunteers (id, street_id, home_grid_id, name, phone, skills, team, party_member, availability, \
-             max_open_orders, active, created_at, updated_at) VALUES ($1, $2, $3, $4, '13800000000', $5, $6, $7, '[]', 1000000, 1, $8, $8)",
-        )
-        .bind(id)
-        .bind(sid.clone())
-        .bind(grids[i % 36].clone())
-        .bind(format!("志愿者{i}"))
-        .bind(json!([skills[i % 6], skills[(i / 6) % 6]]).to_string())
-        .bind(format!("队{}", i % 131))
-        .bind((i % 3 == 0) as i64)
-        .bind(format_ts(OffsetDateTime::now_utc()))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    }
-    tx.commit().await.unwrap();
-    let mut volunteers = std::collections::HashMap::new();
-    for id in ids.iter().filter(|_| tokens) {
-        let subject = TokenSubject::resolve(
-            db.write(),
-            CreateToken {
-                role: RoleKind::Volunteer,
-                name: "bench".into(),
-                street_id: None,
-                unit_id: None,
-                volunteer_id: Some(id.parse().unwrap()),
-            },
-        )
-        .await
-        .unwrap();
-        let token = issue(&db, subject, None, OffsetDateTime::now_utc())
-            .await
-            .unwrap()
-            .token;
-        volunteers.insert(id.clone(), token);
-    }
-    let admin = {
-        let subject = TokenSubject::resolve(
-            db.write(),
-            CreateToken {
-                role: RoleKind::StreetAdmin,
-                name: "bench".into(),
-                street_id: Some(sid.parse().unwrap()),
-                unit_id: None,
-                volunteer_id: None,
-            },
-        )
-        .await
-        .unwrap();
-        issue(&db, subject, None, OffsetDateTime::now_utc())
-            .await
-            .unwrap()
-            .token
-    };
-    let upload = match rule {
-        "builtin" => None,
-        "rhai" => {
-            Some(json!({"kind": "rhai", "source": example_plugins::rhai_source("default-rule")}))
-        }
-        "wasm" => Some(
-            json!({"kind": "wasm", "wasm_base64": base64::engine::general_purpose::STANDARD.encode(example_plugins::wasm_bytes("default_rule"))}),
-        ),
-        other => panic!("unknown rule {other}"),
-    };
-    if let Some(upload) = upload {
-        let v = call(
-            &router,
-            Method::POST,
-            &format!("/api/v1/streets/{sid}/plugins"),
-            &admin,
-            upload,
-        )
-        .await;
-        call(
-            &router,
-            Method::POST,
-            &format!(
-                "/api/v1/streets/{sid}/plugins/{}/activate",
-                v["id"].as_str().unwrap()
-            ),
-            &admin,
-            json!({}),
-        )
-        .await;
-    }
+    let s = api::street(&db, &router, &district, n, rule, tokens).await;
     call(
-        &router,
+        &s.router,
         Method::PUT,
-        &format!("/api/v1/streets/{sid}/dispatch-settings/repair"),
-        &admin,
+        &format!("/api/v1/streets/{}/dispatch-settings/repair", s.id),
+        &s.admin,
         json!({"auto_dispatch": true, "offer_count": 3, "accept_minutes": 30}),
     )
     .await;
-    Street {
-        router,
-        admin,
-        grid: grids[7].clone(),
-        volunteers,
-    }
+    s
 }
 
 /// Files an elderly-care demand (not dispatched on filing), dispatches it and has the first
@@ -232,7 +54,7 @@ async fn dispatch_and_accept(s: &Street) {
         Method::POST,
         "/api/v1/demands",
         &s.admin,
-        json!({"grid_id": s.grid, "category": "elderly_care", "urgency": "high", "channel": "grid_worker",
+        json!({"grid_id": s.grids[7], "category": "elderly_care", "urgency": "high", "channel": "grid_worker",
                "description": "独居老人需要助浴",
                "resident": {"name": "李秀英", "phone": "13912345678", "address": "滨城区市西街道魏鑫家园"}}),
     )
@@ -302,7 +124,7 @@ async fn file_and_dispatch(s: &Street) {
         Method::POST,
         "/api/v1/demands",
         &s.admin,
-        json!({"grid_id": s.grid, "category": "repair", "urgency": "high", "channel": "hotline", "description": "水管漏水",
+        json!({"grid_id": s.grids[7], "category": "repair", "urgency": "high", "channel": "hotline", "description": "水管漏水",
                "resident": {"name": "李秀英", "phone": "13912345678", "address": "滨城区市西街道魏鑫家园"}}),
     )
     .await;

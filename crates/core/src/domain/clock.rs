@@ -27,6 +27,11 @@ impl ManualClock {
         ManualClock(Arc::new(Mutex::new(at)))
     }
 
+    /// Moves the clock to `at` (a simulation may move it back, too).
+    pub fn set(&self, at: OffsetDateTime) {
+        *self.0.lock().expect("not poisoned") = at;
+    }
+
     pub fn advance(&self, by: time::Duration) {
         *self.0.lock().expect("not poisoned") += by;
     }
