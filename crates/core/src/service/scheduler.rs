@@ -85,13 +85,25 @@ pub async fn tick(core: &Core) -> Result<Tick> {
     Ok(done)
 }
 
-/// Runs [`tick`] every `every` until the process stops.
+/// How often the scheduler refreshes the database's planner statistics.
+const OPTIMIZE_EVERY: StdDuration = StdDuration::from_secs(3600);
+
+/// Runs [`tick`] every `every` until the process stops, and refreshes the planner's
+/// statistics every [`OPTIMIZE_EVERY`].
 pub fn spawn(core: Core, every: StdDuration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut optimized = tokio::time::Instant::now();
         loop {
             interval.tick().await;
+            // The planner's statistics follow the data as it grows (see `Db::optimize`).
+            if optimized.elapsed() >= OPTIMIZE_EVERY {
+                optimized = tokio::time::Instant::now();
+                if let Err(e) = core.db.optimize().await {
+                    tracing::warn!(error = %e, "gathering the planner's statistics failed");
+                }
+            }
             match tick(&core).await {
                 Ok(t) if t != Tick::default() => {
                     tracing::info!(

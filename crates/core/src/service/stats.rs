@@ -103,7 +103,7 @@ pub async fn stats(core: &Core, caller: &Principal, q: StatsQuery) -> Result<Sta
         parse_instant(&from).expect("checked") - time::Duration::days(REPEAT_WINDOW_DAYS),
     );
     let history = stats::filings_since(db, &range, &lookback).await?;
-    let escalations = stats::escalations_since(db, &from).await?;
+    let escalations = stats::escalations(db, &range).await?;
 
     let mut facts = Vec::with_capacity(rows.len());
     for r in rows {
@@ -121,9 +121,11 @@ pub async fn stats(core: &Core, caller: &Principal, q: StatsQuery) -> Result<Sta
             parse_instant(&r.filed_at).expect("stored timestamps parse")
                 - time::Duration::days(REPEAT_WINDOW_DAYS),
         );
-        let repeat = history
-            .get(&key)
-            .is_some_and(|times| times.iter().any(|t| *t >= lower && *t < r.filed_at));
+        // The resident's filings are sorted: the first at or after `lower` tells.
+        let repeat = history.get(&key).is_some_and(|times| {
+            let i = times.partition_point(|t| *t < lower);
+            times.get(i).is_some_and(|t| *t < r.filed_at)
+        });
         let volunteer = match (r.assignee_kind, r.assignee) {
             (Some(CandidateKind::Volunteer), Some(v)) => {
                 Some((v.to_string(), r.volunteer_name.clone().unwrap_or_default()))

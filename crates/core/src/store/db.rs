@@ -55,6 +55,8 @@ pub enum DbError {
     Connect(#[source] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot gather the query planner's statistics: {0}")]
+    Optimize(#[source] sqlx::Error),
 }
 
 /// How SQLite commits: `FULL` fsyncs the WAL on every commit, so an acknowledged write
@@ -167,7 +169,8 @@ impl Db {
                                 conn.execute(
                                     format!(
                                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
-                                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;"
+                                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                                         PRAGMA cache_size = -16000;"
                                     )
                                     .as_str(),
                                 )
@@ -210,7 +213,22 @@ impl Db {
     pub async fn open(url: &str, opts: &DbOptions) -> Result<Self, DbError> {
         let db = Self::connect(url, opts).await?;
         db.migrate().await?;
+        db.optimize().await?;
         Ok(db)
+    }
+
+    /// Lets SQLite's planner know the data: gathers the statistics it picks indexes by
+    /// (`sqlite_stat1`) where they are missing or stale, bounded in work. Without them it
+    /// may walk a whole table by its primary key rather than use a narrow index. PostgreSQL
+    /// keeps its own statistics (autovacuum).
+    pub async fn optimize(&self) -> Result<(), DbError> {
+        if self.backend == Backend::Sqlite {
+            self.write
+                .execute("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
+                .await
+                .map_err(DbError::Optimize)?;
+        }
+        Ok(())
     }
 
     pub async fn migrate(&self) -> Result<(), DbError> {

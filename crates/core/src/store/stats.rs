@@ -133,18 +133,24 @@ pub async fn filings_since(
     Ok(out)
 }
 
-/// How many times each demand was escalated since `since`.
-pub async fn escalations_since(db: &AnyPool, since: &str) -> Result<HashMap<Uuid, u64>> {
+/// How many times each demand filed in the range was escalated (demands never escalated
+/// are left out).
+pub async fn escalations(db: &AnyPool, range: &Range<'_>) -> Result<HashMap<Uuid, u64>> {
     let mut sql = Sql::new(
-        "SELECT subject_id, COUNT(*) AS n FROM events WHERE subject_kind = 'demand' AND action = 'escalated' AND at >= ",
+        "SELECT e.demand_id, COUNT(*) AS n FROM escalations e JOIN demands d ON d.id = e.demand_id \
+         WHERE d.created_at >= ",
     );
-    sql.bind(since.to_string()).push(" GROUP BY subject_id");
+    sql.bind(range.from.to_string())
+        .push(" AND d.created_at < ")
+        .bind(range.to.to_string());
+    range.restrict(&mut sql);
+    sql.push(" GROUP BY e.demand_id");
     sql.fetch_all(db)
         .await?
         .iter()
         .map(|r| {
             Ok((
-                get_uuid(r, "subject_id")?,
+                get_uuid(r, "demand_id")?,
                 u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
             ))
         })

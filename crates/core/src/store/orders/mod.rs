@@ -233,17 +233,15 @@ pub async fn list(
     match visible {
         Visible::Staff(ListScope::All) => {}
         Visible::Staff(ListScope::Streets(streets)) => push_in(&mut sql, "o.street_id", &streets),
+        // The party's own orders are found from its offers and assignments (both indexed by
+        // candidate), never by walking every order: an inbox costs what the party's own history
+        // holds, whatever the street's.
         Visible::Party(mine) => {
-            sql.push(" AND (EXISTS (SELECT 1 FROM order_offers f WHERE f.order_id = o.id");
+            sql.push(" AND o.id IN (SELECT f.order_id FROM order_offers f WHERE 1 = 1");
             push_in(&mut sql, "f.candidate_id", mine);
+            sql.push(" UNION SELECT a.id FROM service_orders a WHERE 1 = 1");
+            push_in(&mut sql, "a.assignee_id", mine);
             sql.push(")");
-            if mine.is_empty() {
-                sql.push(")");
-            } else {
-                sql.push(" OR (1 = 1");
-                push_in(&mut sql, "o.assignee_id", mine);
-                sql.push("))");
-            }
         }
     }
     if let Some(s) = q.street_id {
