@@ -46,23 +46,6 @@ pub fn complete_deadline(
         .unwrap_or(accepted + Duration::hours(1))
 }
 
-/// Records an escalation and its events, in the transaction of the change that caused it, at
-/// `at`.
-#[allow(clippy::too_many_arguments)]
-pub async fn escalate(
-    tx: &mut Tx<'_>,
-    at: &str,
-    street: Uuid,
-    demand: Uuid,
-    order: Option<Uuid>,
-    reason: &str,
-    deadline: OffsetDateTime,
-    actor: &str,
-) -> Result<()> {
-    let deadline = format_ts(deadline);
-    orders::escalate(tx, at, street, demand, order, reason, &deadline, actor).await
-}
-
 /// The outcome of dispatching a demand.
 pub enum Dispatched {
     Order(Uuid),
@@ -114,15 +97,14 @@ pub async fn write(
     let at = format_ts(now);
     let accept_by = now + Duration::minutes(plan.settings.accept_minutes);
     if m.ranked.is_empty() {
-        escalate(
+        orders::escalate(
             tx,
-            &at,
+            Stamp { actor, at: &at },
             street,
             demand.id,
             None,
             "no volunteer or resource can take it",
-            accept_by,
-            actor,
+            &format_ts(accept_by),
         )
         .await?;
         return Ok(Dispatched::NoCandidates);
@@ -261,15 +243,14 @@ pub async fn offer_onward(
         return Ok(());
     }
     orders::unassign(tx, by, order, why).await?;
-    escalate(
+    orders::escalate(
         tx,
-        &at,
+        by,
         street,
         demand,
         Some(order),
         "the candidates ran out",
-        accept_by,
-        "system",
+        &format_ts(accept_by),
     )
     .await
 }

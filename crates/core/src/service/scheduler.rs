@@ -8,11 +8,8 @@ use std::time::Duration as StdDuration;
 
 use time::Duration;
 
-use super::{
-    dispatch::{escalate, offer_onward},
-    Core,
-};
-use crate::store::{orders, settings::settings_for};
+use super::{dispatch::offer_onward, Core};
+use crate::store::{events::Stamp, orders, settings::settings_for};
 use crate::{domain::format_ts, Result};
 
 /// What one pass did.
@@ -65,15 +62,18 @@ pub async fn tick(core: &Core) -> Result<Tick> {
                     if !orders::claim_overdue(tx, order.id, &order.deadline, &moved, &now).await? {
                         return Ok(false);
                     }
-                    escalate(
+                    let by = Stamp {
+                        actor: "system",
+                        at: &now,
+                    };
+                    orders::escalate(
                         tx,
-                        &now,
+                        by,
                         order.street,
                         order.demand,
                         Some(order.id),
                         "not completed by its deadline",
-                        new_deadline,
-                        "system",
+                        &moved,
                     )
                     .await?;
                     Ok(true)

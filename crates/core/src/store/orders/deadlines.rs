@@ -5,7 +5,11 @@ use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use crate::{
-    store::{events::record_event, rows::get_uuid, Tx},
+    store::{
+        events::{record_event, Stamp},
+        rows::get_uuid,
+        Tx,
+    },
     Result,
 };
 
@@ -127,18 +131,17 @@ pub async fn claim_overdue(
 /// Whom an escalation goes to: the street's admins, and the district's departments (街呼区应).
 const ESCALATED_TO: &str = "street_admins,district";
 
-/// Records an escalation (吹哨) at `at` with its events on the demand and, if given, the
-/// order (whose escalation count it moves), in the transaction of the change that caused it.
-#[allow(clippy::too_many_arguments)]
+/// Records an escalation (吹哨) with its new `deadline` and its events on the demand and, if
+/// given, the order (whose escalation count it moves), in the transaction of the change that
+/// caused it.
 pub async fn escalate(
     tx: &mut Tx<'_>,
-    at: &str,
+    by: Stamp<'_>,
     street: Uuid,
     demand: Uuid,
     order: Option<Uuid>,
     reason: &str,
     deadline: &str,
-    actor: &str,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO escalations (id, street_id, demand_id, order_id, reason, escalated_to, deadline, at) \
@@ -151,19 +154,21 @@ pub async fn escalate(
     .bind(reason.to_string())
     .bind(ESCALATED_TO)
     .bind(deadline.to_string())
-    .bind(at.to_string())
+    .bind(by.at.to_string())
     .execute(&mut **tx)
     .await?;
     let note = format!(
         "{reason}; escalated to the street's admins and the district; new deadline {deadline}"
     );
-    record_event(tx, at, "demand", demand, actor, "escalated", Some(&note)).await?;
+    by.record(tx, "demand", demand, "escalated", Some(&note))
+        .await?;
     if let Some(order) = order {
         sqlx::query("UPDATE service_orders SET escalations = escalations + 1 WHERE id = $1")
             .bind(order.to_string())
             .execute(&mut **tx)
             .await?;
-        record_event(tx, at, "order", order, actor, "escalated", Some(&note)).await?;
+        by.record(tx, "order", order, "escalated", Some(&note))
+            .await?;
     }
     Ok(())
 }
