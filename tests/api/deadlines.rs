@@ -12,17 +12,17 @@ use time::Duration;
 
 use crate::helpers::{actions, demand_body, id, TestApp};
 
-struct Setup {
-    app: TestApp,
-    clock: ManualClock,
-    street: String,
-    grid: String,
-    admin: String,
-    grid_worker: String,
-    volunteers: Vec<(String, String)>,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub clock: ManualClock,
+    pub street: String,
+    pub grid: String,
+    pub admin: String,
+    pub grid_worker: String,
+    pub volunteers: Vec<(String, String)>,
 }
 
-async fn setup(volunteers: usize) -> Setup {
+pub(crate) async fn setup(volunteers: usize) -> Setup {
     let clock = ManualClock::new(time::OffsetDateTime::now_utc());
     let app = TestApp::spawn_with_clock(Arc::new(clock.clone())).await;
     let street = id(&app.street("shixi").await);
@@ -55,7 +55,7 @@ async fn setup(volunteers: usize) -> Setup {
 }
 
 impl Setup {
-    async fn settings(&self, category: &str, body: Value) -> Value {
+    pub async fn settings(&self, category: &str, body: Value) -> Value {
         self.app
             .call(
                 axum::http::Method::PUT,
@@ -70,7 +70,7 @@ impl Setup {
             .expect(200)
     }
 
-    async fn demand(&self) -> String {
+    pub async fn demand(&self) -> String {
         let mut body = demand_body(&self.grid);
         body["category"] = json!("repair");
         body.as_object_mut().unwrap().remove("window_start");
@@ -99,7 +99,7 @@ impl Setup {
         )
     }
 
-    fn token(&self, volunteer: &str) -> String {
+    pub fn token(&self, volunteer: &str) -> String {
         self.volunteers
             .iter()
             .find(|(v, _)| v == volunteer)

@@ -273,9 +273,18 @@ impl TestApp {
         }
     }
 
+    /// Folds every demand marked since the last pass into the figures' rollups, as the
+    /// host's folder does in the background.
+    pub async fn fold(&self) -> usize {
+        gongjian_core::store::figures::fold_all(&self.db)
+            .await
+            .expect("the figures fold")
+    }
+
     /// Checks the database's invariants, as `gongjian check` does, and fails the test with
-    /// every broken one.
+    /// every broken one; the figures are folded first, so their rollups are checked too.
     pub async fn assert_consistent(&self) {
+        self.fold().await;
         let report = gongjian_core::store::check::check_database(&self.test_db.url)
             .await
             .expect("the checker runs");

@@ -13,6 +13,7 @@ mod durability;
 mod errors;
 #[path = "../support/example_plugins.rs"]
 mod example_plugins;
+mod figures;
 mod helpers;
 mod hooks;
 mod lists;

@@ -349,6 +349,8 @@ async fn build(url: &str, n: usize) -> Kept {
         for s in &streets {
             day(&state, s, &clock, &mut dice, per_day, d).await;
         }
+        // As the host's folder does, every second in service.
+        gongjian_core::store::figures::fold_all(&db).await.unwrap();
         if d % 30 == 29 {
             eprintln!(
                 "history: day {} of {DAYS} after {:?}",
@@ -587,6 +589,18 @@ fn bench(c: &mut Criterion) {
             }
         });
         let db = rt.block_on(Db::open(&url, &DbOptions::default())).unwrap();
+        // A history kept from before the figures were folded is folded once, as a host does
+        // when it starts on it.
+        let started = Instant::now();
+        let folded = rt
+            .block_on(gongjian_core::store::figures::fold_all(&db))
+            .unwrap();
+        if folded > 0 {
+            eprintln!(
+                "history: folded the figures of {folded} demands in {:?}",
+                started.elapsed()
+            );
+        }
         let router = gongjian_host::app(AppState::new(db.clone()));
         let a = &kept.streets[0];
         // Page 40 of the demand list, and a demand from the middle of the year.

@@ -8,6 +8,7 @@ pub mod access;
 pub mod clock;
 pub mod demand;
 pub mod feedback;
+pub mod figures;
 pub mod matching;
 pub mod order;
 pub mod plugin;

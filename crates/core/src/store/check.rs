@@ -256,7 +256,7 @@ fn invariants() -> Vec<Invariant> {
 pub async fn check(conn: &mut AnyConnection) -> Result<Report, sqlx::Error> {
     let all = invariants();
     let mut report = Report {
-        checked: all.len(),
+        checked: all.len() + 2,
         violations: vec![],
     };
     for inv in &all {
@@ -267,6 +267,24 @@ pub async fn check(conn: &mut AnyConnection) -> Result<Report, sqlx::Error> {
                 subject: r.try_get("subject")?,
                 related: r.try_get("related")?,
                 detail: r.try_get("detail")?,
+            });
+        }
+    }
+    // The figures: checked in Rust, as their facts are computed there.
+    let (stale, wrong) = crate::store::figures::audit(conn)
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("auditing the figures: {e}")))?;
+    for (invariant, found) in [
+        ("figures_facts_are_current", stale),
+        ("figures_rollups_add_up", wrong),
+    ] {
+        for detail in found {
+            let (subject, detail) = detail.split_once(": ").unwrap_or(("figures", &detail));
+            report.violations.push(Violation {
+                invariant,
+                subject: subject.to_string(),
+                related: None,
+                detail: detail.to_string(),
             });
         }
     }

@@ -79,6 +79,7 @@ pub async fn insert(tx: &mut Tx<'_>, demand: &Demand, filed_by: &str) -> Result<
     .bind(demand.updated_at.clone())
     .execute(&mut **tx)
     .await?;
+    super::figures::mark(tx, demand.id).await?;
     let via = format!("via {}", demand.channel.as_str());
     let triaged = demand
         .triage
@@ -208,6 +209,14 @@ pub async fn live_orders(tx: &mut Tx<'_>, demand: Uuid) -> Result<Vec<(Uuid, Ord
 /// window, status and `updated_at`) if its status is still `was`, `demand_changed` if not;
 /// records `edited`, `cancelled` or `reopened` on it, by what its status became.
 pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, was: DemandStatus) -> Result<()> {
+    // Whether the resident's later demands are repeats depends on this one's resident and
+    // category, before the edit and after.
+    let resident_moved =
+        super::figures::resident_or_category_changes(tx, d.id, &d.resident.phone, &d.category)
+            .await?;
+    if resident_moved {
+        super::figures::mark_followers(tx, d.id).await?;
+    }
     let updated = sqlx::query(
         "UPDATE demands SET grid_id = $1, category = $2, tags = $3, urgency = $4, description = $5, \
          resident_name = $6, resident_phone = $7, resident_address = $8, window_start = $9, window_end = $10, \
@@ -234,6 +243,10 @@ pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, was: DemandStatus)
             "demand_changed",
             "the demand changed meanwhile; read it and edit it again",
         ));
+    }
+    super::figures::mark(tx, d.id).await?;
+    if resident_moved {
+        super::figures::mark_followers(tx, d.id).await?;
     }
     let action = match (was, d.status) {
         (a, b) if a == b => "edited",

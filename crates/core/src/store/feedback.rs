@@ -65,6 +65,7 @@ pub async fn rate(
         None => format!("{rating}/5"),
     };
     record_event(tx, at, "order", order, rated_by, "rated", Some(&note)).await?;
+    super::figures::mark(tx, demand).await?;
     let flagged = rating <= FLAG_AT_OR_BELOW;
     if flagged {
         sqlx::query("UPDATE demands SET flagged = 1, updated_at = $1 WHERE id = $2")

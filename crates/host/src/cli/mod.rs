@@ -330,6 +330,11 @@ pub async fn serve(
         state.core.clone(),
         std::time::Duration::from_secs(5),
     );
+    // The figures' rollups follow the changes.
+    let folder = gongjian_core::service::stats::fold_in_background(
+        state.core.clone(),
+        std::time::Duration::from_secs(1),
+    );
     let app = crate::app(state);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -338,6 +343,7 @@ pub async fn serve(
     tracing::info!(%addr, database = db.backend().name(), "gongjian serving");
     serve_http(listener, app, shutdown_signal()).await;
     scheduler.abort();
+    folder.abort();
     db.close().await;
     tracing::info!("stopped");
     Ok(())

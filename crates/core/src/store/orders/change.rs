@@ -23,7 +23,7 @@ use crate::{
     store::{
         counters, demands,
         events::{record_events, Stamp},
-        for_update,
+        figures, for_update,
         rows::{get_opt_enum, get_opt_uuid, get_uuid, to_json},
         Sql, Tx,
     },
@@ -110,7 +110,8 @@ pub async fn insert(tx: &mut Tx<'_>, by: Stamp<'_>, o: &NewOrder<'_>) -> Result<
             ("order", o.id, by.actor, "offered", Some(&offered)),
         ],
     )
-    .await
+    .await?;
+    figures::mark(tx, o.demand).await
 }
 
 /// Offers `order` to the candidates of `ranking` from position `from`, at most `count`, in
@@ -329,7 +330,8 @@ async fn move_with_demand(
             ("demand", demand, by.actor, action, Some(&of_order)),
         ],
     )
-    .await
+    .await?;
+    figures::mark(tx, demand).await
 }
 
 /// Accepts `row` (an offered order, as locked) for the candidate of `offer`, an open offer to
@@ -584,6 +586,7 @@ pub async fn cancel(
         .await?;
     }
     by.record(tx, "order", id, "cancelled", Some(why)).await?;
+    figures::mark(tx, demand_id).await?;
     if demand == DemandAfter::Reopens {
         let mut reopened = false;
         for from in [DemandStatus::Dispatched, DemandStatus::InProgress] {

@@ -162,6 +162,7 @@ pub async fn escalate(
     );
     by.record(tx, "demand", demand, "escalated", Some(&note))
         .await?;
+    crate::store::figures::mark(tx, demand).await?;
     if let Some(order) = order {
         sqlx::query("UPDATE service_orders SET escalations = escalations + 1 WHERE id = $1")
             .bind(order.to_string())

@@ -1,0 +1,743 @@
+//! The street's figures as history is made (migration 0010): every change to what a demand
+//! contributes marks it ([`mark`]), the folder ([`fold`]) moves marked demands' difference into
+//! per-day and per-month rollups, and a read ([`read`]) adds the rollups of the whole days and
+//! months of its range to the facts of its partial days and of the demands still marked — in
+//! one snapshot, so a read is never stale and never counts a change twice.
+//!
+//! A read costs what its range holds in months, days and groups, and a change costs one
+//! statement in its own transaction; the folder's work is off the path of every request.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sqlx::{any::AnyRow, AnyConnection, Row};
+use uuid::Uuid;
+
+use super::{
+    db::{Backend, Db},
+    rows::{get_bool, get_opt_enum, get_opt_uuid, get_uuid, push_in},
+    Sql, Tx,
+};
+use crate::{
+    domain::{
+        access::ListScope,
+        figures::{Fact, FactInputs, Histogram, Plan, Tally, REPEAT_WINDOW_DAYS},
+        format_ts, parse_instant,
+        stats::GroupBy,
+        CandidateKind,
+    },
+    Error, Result,
+};
+
+/// Marks a demand whose contribution may have changed: filed, edited, dispatched,
+/// accepted, completed, rated, escalated, or its order cancelled.
+pub async fn mark(tx: &mut Tx<'_>, demand: Uuid) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO figures_dirty (demand_id, rev) VALUES ($1, 1) \
+         ON CONFLICT (demand_id) DO UPDATE SET rev = figures_dirty.rev + 1",
+    )
+    .bind(demand.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether an edit changes a demand's resident phone or category, on which whether it and
+/// the resident's later demands are repeats depends.
+pub async fn resident_or_category_changes(
+    tx: &mut Tx<'_>,
+    demand: Uuid,
+    phone: &str,
+    category: &str,
+) -> Result<bool> {
+    let row = sqlx::query("SELECT resident_phone, category FROM demands WHERE id = $1")
+        .bind(demand.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    Ok(match row {
+        Some(r) => {
+            r.try_get::<String, _>("resident_phone")? != phone
+                || r.try_get::<String, _>("category")? != category
+        }
+        None => false,
+    })
+}
+
+/// Marks the demands the resident of `demand` filed in its category within the repeat window
+/// after it: whether they are repeats depends on it. Called before and after an edit that
+/// changes the demand's resident or category, with what it says at each moment. Marks are
+/// taken in id order, as every transaction marking several demands takes them.
+pub async fn mark_followers(tx: &mut Tx<'_>, demand: Uuid) -> Result<()> {
+    let Some(row) = sqlx::query(
+        "SELECT street_id, resident_phone, category, created_at FROM demands WHERE id = $1",
+    )
+    .bind(demand.to_string())
+    .fetch_optional(&mut **tx)
+    .await?
+    else {
+        return Ok(());
+    };
+    let filed: String = row.try_get("created_at")?;
+    let until = format_ts(
+        parse_instant(&filed).expect("stored timestamps parse")
+            + time::Duration::days(REPEAT_WINDOW_DAYS),
+    );
+    sqlx::query(
+        "INSERT INTO figures_dirty (demand_id, rev) \
+         SELECT id, 1 FROM demands WHERE street_id = $1 AND resident_phone = $2 AND category = $3 \
+         AND created_at > $4 AND created_at <= $5 ORDER BY id \
+         ON CONFLICT (demand_id) DO UPDATE SET rev = figures_dirty.rev + 1",
+    )
+    .bind(row.try_get::<String, _>("street_id")?)
+    .bind(row.try_get::<String, _>("resident_phone")?)
+    .bind(row.try_get::<String, _>("category")?)
+    .bind(filed)
+    .bind(until)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What a demand contributes now, read from the demand, its live order, its escalations and
+/// the resident's previous filing; `FROM` and `WHERE` follow, the demand being `d`.
+const FRESH: &str = "SELECT d.id, d.street_id, g.community_id, d.grid_id, d.category, d.created_at, d.window_end, \
+     o.created_at AS dispatched_at, o.accepted_at, o.completed_at, o.rating, o.assignee_kind, o.assignee_id, \
+     r.owner_unit_id, \
+     (SELECT COUNT(*) FROM escalations e WHERE e.demand_id = d.id) AS escalations, \
+     (SELECT MAX(p.created_at) FROM demands p WHERE p.street_id = d.street_id \
+      AND p.resident_phone = d.resident_phone AND p.category = d.category \
+      AND p.created_at < d.created_at) AS previous_filing ";
+
+/// The demand's grid, live order and assigned resource, after `FROM demands d`.
+const FRESH_JOINS: &str = " JOIN grids g ON g.id = d.grid_id \
+     LEFT JOIN service_orders o ON o.demand_id = d.id AND o.status <> 'cancelled' \
+     LEFT JOIN resources r ON r.id = o.assignee_id AND o.assignee_kind = 'resource' WHERE ";
+
+/// The fresh facts of demands, with the caller's `WHERE` clause to follow.
+fn fresh_of_demands() -> Sql {
+    Sql::new(format!("{FRESH}FROM demands d{FRESH_JOINS}"))
+}
+
+fn fresh_fact(r: &AnyRow) -> Result<(Uuid, Fact)> {
+    let kind = get_opt_enum(r, "assignee_kind", CandidateKind::from_db)?;
+    let assignee = get_opt_uuid(r, "assignee_id")?;
+    Ok((
+        get_uuid(r, "id")?,
+        Fact::of(FactInputs {
+            street: get_uuid(r, "street_id")?,
+            community: get_uuid(r, "community_id")?,
+            grid: get_uuid(r, "grid_id")?,
+            category: r.try_get("category")?,
+            filed_at: r.try_get("created_at")?,
+            window_end: r.try_get("window_end")?,
+            dispatched_at: r.try_get("dispatched_at")?,
+            accepted_at: r.try_get("accepted_at")?,
+            completed_at: r.try_get("completed_at")?,
+            rating: r.try_get("rating")?,
+            volunteer: assignee.filter(|_| kind == Some(CandidateKind::Volunteer)),
+            unit: get_opt_uuid(r, "owner_unit_id")?,
+            escalations: r.try_get("escalations")?,
+            previous_filing: r.try_get("previous_filing")?,
+        }),
+    ))
+}
+
+const STORED: &str = "SELECT f.demand_id, f.street_id, f.filed_at, f.community_id, f.grid_id, f.category, \
+     f.volunteer_id, f.unit_id, f.dispatched, f.accepted, f.completed, f.on_time, f.rated, f.satisfied, f.repeated, \
+     f.escalations, f.accept_minutes, f.complete_minutes ";
+
+/// The folded facts of demands, with the caller's `WHERE` clause to follow.
+fn stored_of_demands() -> Sql {
+    Sql::new(format!("{STORED}FROM demand_facts f WHERE "))
+}
+
+fn stored_fact(r: &AnyRow) -> Result<(Uuid, Fact)> {
+    Ok((
+        get_uuid(r, "demand_id")?,
+        Fact {
+            street: get_uuid(r, "street_id")?,
+            community: get_uuid(r, "community_id")?,
+            grid: get_uuid(r, "grid_id")?,
+            category: r.try_get("category")?,
+            volunteer: get_opt_uuid(r, "volunteer_id")?,
+            unit: get_opt_uuid(r, "unit_id")?,
+            filed_at: r.try_get("filed_at")?,
+            dispatched: get_bool(r, "dispatched")?,
+            accepted: get_bool(r, "accepted")?,
+            completed: get_bool(r, "completed")?,
+            on_time: get_bool(r, "on_time")?,
+            rated: get_bool(r, "rated")?,
+            satisfied: get_bool(r, "satisfied")?,
+            repeated: get_bool(r, "repeated")?,
+            escalations: r.try_get("escalations")?,
+            accept_minutes: r.try_get("accept_minutes")?,
+            complete_minutes: r.try_get("complete_minutes")?,
+        },
+    ))
+}
+
+async fn facts(
+    conn: &mut AnyConnection,
+    sql: Sql,
+    decode: fn(&AnyRow) -> Result<(Uuid, Fact)>,
+) -> Result<HashMap<Uuid, Fact>> {
+    sql.fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+}
+
+/// A rollup row's identity: street, level (`day` or `month`), dimension, period, group.
+type RollupKey = (Uuid, &'static str, &'static str, String, String);
+
+/// Adds a fact, with a sign, to the rollups of its day and month in each of its groups.
+fn spread(into: &mut BTreeMap<RollupKey, Tally>, f: &Fact, sign: i64) {
+    let (day, month) = f.periods();
+    for (level, period) in [("day", day), ("month", month)] {
+        for (dim, key) in f.groups() {
+            into.entry((f.street, level, dim.as_str(), period.clone(), key))
+                .or_default()
+                .add(f, sign);
+        }
+    }
+}
+
+/// How many marked demands the folder takes in one transaction.
+pub const FOLD_BATCH: i64 = 200;
+
+/// Folds up to [`FOLD_BATCH`] marked demands into the rollups, in one write transaction, and
+/// answers how many it folded (0: nothing was marked, or, on PostgreSQL, another host is
+/// folding). A demand marked again while it is being folded keeps its newer mark.
+pub async fn fold(db: &Db) -> Result<usize> {
+    let postgres = db.backend() == Backend::Postgres;
+    db.transact(move |tx| {
+        Box::pin(async move {
+            if postgres {
+                // One folder at a time: rollups are merged by reading and writing them.
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock(7301010)")
+                    .fetch_one(&mut **tx)
+                    .await?;
+                if !got {
+                    return Ok(0);
+                }
+            }
+            let lock = if postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+            let marks: Vec<(String, i64)> = sqlx::query_as(&format!(
+                "SELECT demand_id, rev FROM figures_dirty ORDER BY demand_id LIMIT {FOLD_BATCH}{lock}"
+            ))
+            .fetch_all(&mut **tx)
+            .await?;
+            if marks.is_empty() {
+                return Ok(0);
+            }
+            let ids: Vec<Uuid> = marks
+                .iter()
+                .map(|(id, _)| Uuid::parse_str(id))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::Internal(anyhow::anyhow!("bad uuid in figures_dirty: {e}")))?;
+            let mut sql = fresh_of_demands();
+            sql.push("1 = 1");
+            push_in(&mut sql, "d.id", &ids);
+            let fresh = facts(tx, sql, fresh_fact).await?;
+            let mut sql = stored_of_demands();
+            sql.push("1 = 1");
+            push_in(&mut sql, "f.demand_id", &ids);
+            let stored = facts(tx, sql, stored_fact).await?;
+
+            let mut deltas = BTreeMap::new();
+            let mut changed = vec![];
+            for id in &ids {
+                let (old, new) = (stored.get(id), fresh.get(id));
+                if old == new {
+                    continue;
+                }
+                if let Some(f) = old {
+                    spread(&mut deltas, f, -1);
+                }
+                if let Some(f) = new {
+                    spread(&mut deltas, f, 1);
+                }
+                changed.push((*id, new));
+            }
+            write_facts(tx, &changed).await?;
+            apply(tx, deltas).await?;
+            // Clear the marks as folded; a mark moved meanwhile stays for the next pass.
+            for chunk in marks.chunks(500) {
+                let mut sql = Sql::new("DELETE FROM figures_dirty WHERE (demand_id, rev) IN (VALUES ");
+                for (i, (id, rev)) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        sql.push(", ");
+                    }
+                    sql.push("(").bind(id.clone()).push(", ").bind(*rev).push(")");
+                }
+                sql.push(")");
+                sql.execute(&mut **tx).await?;
+            }
+            Ok(marks.len())
+        })
+    })
+    .await
+}
+
+/// Folds until nothing is marked (or another host is folding), and answers how many it
+/// folded.
+pub async fn fold_all(db: &Db) -> Result<usize> {
+    let mut total = 0;
+    loop {
+        let n = fold(db).await?;
+        total += n;
+        if n < FOLD_BATCH as usize {
+            return Ok(total);
+        }
+    }
+}
+
+async fn write_facts(tx: &mut Tx<'_>, changed: &[(Uuid, Option<&Fact>)]) -> Result<()> {
+    let gone: Vec<Uuid> = changed
+        .iter()
+        .filter(|(_, f)| f.is_none())
+        .map(|(id, _)| *id)
+        .collect();
+    if !gone.is_empty() {
+        let mut sql = Sql::new("DELETE FROM demand_facts WHERE 1 = 1");
+        push_in(&mut sql, "demand_id", &gone);
+        sql.execute(&mut **tx).await?;
+    }
+    let kept: Vec<(Uuid, &Fact)> = changed
+        .iter()
+        .filter_map(|(id, f)| f.map(|f| (*id, f)))
+        .collect();
+    for chunk in kept.chunks(200) {
+        let mut sql = Sql::new(
+            "INSERT INTO demand_facts (demand_id, street_id, filed_at, filed_day, filed_month, community_id, \
+             grid_id, category, volunteer_id, unit_id, dispatched, accepted, completed, on_time, rated, \
+             satisfied, repeated, escalations, accept_minutes, complete_minutes) VALUES ",
+        );
+        for (i, (id, f)) in chunk.iter().enumerate() {
+            let (day, month) = f.periods();
+            sql.push(if i > 0 { ", (" } else { "(" });
+            sql.bind(id.to_string())
+                .push(", ")
+                .bind(f.street.to_string())
+                .push(", ")
+                .bind(f.filed_at.clone())
+                .push(", ")
+                .bind(day)
+                .push(", ")
+                .bind(month)
+                .push(", ")
+                .bind(f.community.to_string())
+                .push(", ")
+                .bind(f.grid.to_string())
+                .push(", ")
+                .bind(f.category.clone())
+                .push(", ")
+                .bind(f.volunteer.map(|v| v.to_string()))
+                .push(", ")
+                .bind(f.unit.map(|u| u.to_string()));
+            for flag in [
+                f.dispatched,
+                f.accepted,
+                f.completed,
+                f.on_time,
+                f.rated,
+                f.satisfied,
+                f.repeated,
+            ] {
+                sql.push(", ").bind(i64::from(flag));
+            }
+            sql.push(", ")
+                .bind(f.escalations)
+                .push(", ")
+                .bind(f.accept_minutes)
+                .push(", ")
+                .bind(f.complete_minutes)
+                .push(")");
+        }
+        sql.push(
+            " ON CONFLICT (demand_id) DO UPDATE SET community_id = excluded.community_id, \
+             grid_id = excluded.grid_id, category = excluded.category, volunteer_id = excluded.volunteer_id, \
+             unit_id = excluded.unit_id, dispatched = excluded.dispatched, accepted = excluded.accepted, \
+             completed = excluded.completed, on_time = excluded.on_time, rated = excluded.rated, \
+             satisfied = excluded.satisfied, repeated = excluded.repeated, escalations = excluded.escalations, \
+             accept_minutes = excluded.accept_minutes, complete_minutes = excluded.complete_minutes",
+        );
+        sql.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+const ROLLUP_COLUMNS: &str =
+    "street_id, level, dim, period, group_key, received, dispatched, accepted, \
+     completed, on_time, rated, satisfied, repeated, escalations, accept_minutes, complete_minutes";
+
+fn tally_of(r: &AnyRow) -> Result<Tally> {
+    let hist = |col: &str| -> Result<Histogram> {
+        let text: String = r.try_get(col)?;
+        Histogram::decode(&text).ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!("bad histogram in figure_rollups.{col}"))
+        })
+    };
+    Ok(Tally {
+        received: r.try_get("received")?,
+        dispatched: r.try_get("dispatched")?,
+        accepted: r.try_get("accepted")?,
+        completed: r.try_get("completed")?,
+        on_time: r.try_get("on_time")?,
+        rated: r.try_get("rated")?,
+        satisfied: r.try_get("satisfied")?,
+        repeated: r.try_get("repeated")?,
+        escalations: r.try_get("escalations")?,
+        to_accept: hist("accept_minutes")?,
+        to_complete: hist("complete_minutes")?,
+    })
+}
+
+fn key_of(r: &AnyRow) -> Result<RollupKey> {
+    let level: String = r.try_get("level")?;
+    let dim: String = r.try_get("dim")?;
+    Ok((
+        get_uuid(r, "street_id")?,
+        if level == "day" { "day" } else { "month" },
+        GroupBy::from_db(&dim)?.as_str(),
+        r.try_get("period")?,
+        r.try_get("group_key")?,
+    ))
+}
+
+fn push_key(sql: &mut Sql, k: &RollupKey) {
+    sql.push("(")
+        .bind(k.0.to_string())
+        .push(", ")
+        .bind(k.1)
+        .push(", ")
+        .bind(k.2)
+        .push(", ")
+        .bind(k.3.clone())
+        .push(", ")
+        .bind(k.4.clone())
+        .push(")");
+}
+
+/// Adds the differences to the rollup rows they concern: each row read, merged and written
+/// back, or deleted once it counts nothing.
+async fn apply(tx: &mut Tx<'_>, deltas: BTreeMap<RollupKey, Tally>) -> Result<()> {
+    let deltas: Vec<(RollupKey, Tally)> =
+        deltas.into_iter().filter(|(_, t)| !t.is_zero()).collect();
+    for chunk in deltas.chunks(400) {
+        let mut sql = Sql::new(format!(
+            "SELECT {ROLLUP_COLUMNS} FROM figure_rollups WHERE (street_id, level, dim, period, group_key) IN (VALUES "
+        ));
+        for (i, (k, _)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(", ");
+            }
+            push_key(&mut sql, k);
+        }
+        sql.push(")");
+        let mut now: HashMap<RollupKey, Tally> = HashMap::new();
+        for r in sql.fetch_all(&mut **tx).await? {
+            now.insert(key_of(&r)?, tally_of(&r)?);
+        }
+        let mut upsert = vec![];
+        let mut delete = vec![];
+        for (k, d) in chunk {
+            let mut t = now.remove(k).unwrap_or_default();
+            t.merge(d);
+            if t.is_zero() {
+                delete.push(k);
+            } else {
+                upsert.push((k, t));
+            }
+        }
+        if !delete.is_empty() {
+            let mut sql = Sql::new(
+                "DELETE FROM figure_rollups WHERE (street_id, level, dim, period, group_key) IN (VALUES ",
+            );
+            for (i, k) in delete.iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                push_key(&mut sql, k);
+            }
+            sql.push(")");
+            sql.execute(&mut **tx).await?;
+        }
+        if upsert.is_empty() {
+            continue;
+        }
+        let mut sql = Sql::new(format!(
+            "INSERT INTO figure_rollups ({ROLLUP_COLUMNS}) VALUES "
+        ));
+        for (i, (k, t)) in upsert.iter().enumerate() {
+            sql.push(if i > 0 { ", (" } else { "(" });
+            sql.bind(k.0.to_string())
+                .push(", ")
+                .bind(k.1)
+                .push(", ")
+                .bind(k.2)
+                .push(", ")
+                .bind(k.3.clone())
+                .push(", ")
+                .bind(k.4.clone());
+            for n in [
+                t.received,
+                t.dispatched,
+                t.accepted,
+                t.completed,
+                t.on_time,
+                t.rated,
+                t.satisfied,
+                t.repeated,
+                t.escalations,
+            ] {
+                sql.push(", ").bind(n);
+            }
+            sql.push(", ")
+                .bind(t.to_accept.encode())
+                .push(", ")
+                .bind(t.to_complete.encode())
+                .push(")");
+        }
+        sql.push(
+            " ON CONFLICT (street_id, level, dim, period, group_key) DO UPDATE SET received = excluded.received, \
+             dispatched = excluded.dispatched, accepted = excluded.accepted, completed = excluded.completed, \
+             on_time = excluded.on_time, rated = excluded.rated, satisfied = excluded.satisfied, \
+             repeated = excluded.repeated, escalations = excluded.escalations, \
+             accept_minutes = excluded.accept_minutes, complete_minutes = excluded.complete_minutes",
+        );
+        sql.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// The figures of a range, before rates and medians: per group of the dimension asked for,
+/// and in total.
+#[derive(Debug, Default)]
+pub struct Tallies {
+    pub groups: BTreeMap<String, Tally>,
+    pub total: Tally,
+}
+
+impl Tallies {
+    fn add_row(&mut self, dim: GroupBy, row_dim: &str, key: String, t: &Tally) {
+        if row_dim == GroupBy::Street.as_str() {
+            self.total.merge(t);
+        }
+        if row_dim == dim.as_str() {
+            self.groups.entry(key).or_default().merge(t);
+        }
+    }
+
+    fn add_fact(&mut self, dim: GroupBy, f: &Fact, sign: i64) {
+        self.total.add(f, sign);
+        if let Some((_, key)) = f.groups().into_iter().find(|(d, _)| *d == dim) {
+            self.groups.entry(key).or_default().add(f, sign);
+        }
+    }
+}
+
+/// Which streets a read covers.
+pub struct Streets<'a> {
+    pub scope: &'a ListScope,
+    pub street: Option<Uuid>,
+}
+
+impl Streets<'_> {
+    fn restrict(&self, sql: &mut Sql, column: &str) {
+        if let ListScope::Streets(streets) = self.scope {
+            push_in(sql, column, streets);
+        }
+        if let Some(street) = self.street {
+            sql.push(" AND ")
+                .push(column)
+                .push(" = ")
+                .bind(street.to_string());
+        }
+    }
+}
+
+/// The tallies of the demands filed in `[from, to)` (split by `plan`), grouped by `dim`,
+/// read in one snapshot.
+pub async fn read(
+    db: &Db,
+    streets: &Streets<'_>,
+    from: &str,
+    to: &str,
+    plan: &Plan,
+    dim: GroupBy,
+) -> Result<Tallies> {
+    let mut tx = db.read().begin().await?;
+    if db.backend() == Backend::Postgres {
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut out = Tallies::default();
+    let conn: &mut AnyConnection = &mut tx;
+
+    // The district's reads name its streets, so that each is found by its key.
+    let street_ids: Option<Vec<Uuid>> = match (streets.scope, streets.street) {
+        (ListScope::All, None) => Some(
+            sqlx::query_scalar::<_, String>("SELECT id FROM streets")
+                .fetch_all(&mut *conn)
+                .await?
+                .iter()
+                .map(|s| Uuid::parse_str(s))
+                .collect::<std::result::Result<_, _>>()
+                .map_err(|e| Error::Internal(anyhow::anyhow!("bad street id: {e}")))?,
+        ),
+        _ => None,
+    };
+    let restrict = |sql: &mut Sql, column: &str| {
+        streets.restrict(sql, column);
+        if let Some(ids) = &street_ids {
+            push_in(sql, column, ids);
+        }
+    };
+
+    // Whole months and days, from the rollups.
+    if plan.months.is_some() || !plan.days.is_empty() {
+        let mut sql = Sql::new(format!(
+            "SELECT {ROLLUP_COLUMNS} FROM figure_rollups WHERE dim IN ("
+        ));
+        sql.bind(dim.as_str()).push(", 'street')");
+        restrict(&mut sql, "street_id");
+        sql.push(" AND (1 = 0");
+        if let Some((a, b)) = &plan.months {
+            sql.push(" OR (level = 'month' AND period >= ")
+                .bind(a.clone())
+                .push(" AND period <= ")
+                .bind(b.clone())
+                .push(")");
+        }
+        for (a, b) in &plan.days {
+            sql.push(" OR (level = 'day' AND period >= ")
+                .bind(a.clone())
+                .push(" AND period <= ")
+                .bind(b.clone())
+                .push(")");
+        }
+        sql.push(")");
+        for r in sql.fetch_all(&mut *conn).await? {
+            let (_, _, row_dim, _, key) = key_of(&r)?;
+            out.add_row(dim, row_dim, key, &tally_of(&r)?);
+        }
+    }
+
+    // Partial days, from the demands' facts as folded.
+    for (a, b) in &plan.partial {
+        let mut sql = stored_of_demands();
+        sql.push("f.filed_at >= ")
+            .bind(a.clone())
+            .push(" AND f.filed_at < ")
+            .bind(b.clone());
+        restrict(&mut sql, "f.street_id");
+        for f in facts(&mut *conn, sql, stored_fact).await?.values() {
+            out.add_fact(dim, f, 1);
+        }
+    }
+
+    // Demands changed since they were folded: what they contribute now, less what was folded.
+    // The marks lead (SQLite joins in the order written after CROSS JOIN): they are few, the
+    // range's demands many.
+    let mut sql = Sql::new(format!(
+        "{FRESH}FROM figures_dirty fd CROSS JOIN demands d{FRESH_JOINS}d.id = fd.demand_id AND d.created_at >= "
+    ));
+    sql.bind(from.to_string())
+        .push(" AND d.created_at < ")
+        .bind(to.to_string());
+    restrict(&mut sql, "d.street_id");
+    for f in facts(&mut *conn, sql, fresh_fact).await?.values() {
+        out.add_fact(dim, f, 1);
+    }
+    let mut sql = Sql::new(format!(
+        "{STORED}FROM figures_dirty fd CROSS JOIN demand_facts f WHERE f.demand_id = fd.demand_id AND f.filed_at >= "
+    ));
+    sql.bind(from.to_string())
+        .push(" AND f.filed_at < ")
+        .bind(to.to_string());
+    restrict(&mut sql, "f.street_id");
+    for f in facts(&mut *conn, sql, stored_fact).await?.values() {
+        out.add_fact(dim, f, -1);
+    }
+    tx.rollback().await?;
+    out.groups.retain(|_, t| t.received != 0);
+    Ok(out)
+}
+
+/// The names of the groups of a dimension, by key (a category is named by its code).
+pub async fn labels(db: &Db, dim: GroupBy, keys: &[String]) -> Result<HashMap<String, String>> {
+    let (table, column) = match dim {
+        GroupBy::Street => ("streets", "name"),
+        GroupBy::Community => ("communities", "name"),
+        GroupBy::Grid => ("grids", "code"),
+        GroupBy::Volunteer => ("volunteers", "name"),
+        GroupBy::Unit => ("units", "name"),
+        GroupBy::Category => return Ok(keys.iter().map(|k| (k.clone(), k.clone())).collect()),
+    };
+    let mut out = HashMap::new();
+    for chunk in keys.chunks(1000) {
+        let ids: Vec<Uuid> = chunk
+            .iter()
+            .filter_map(|k| Uuid::parse_str(k).ok())
+            .collect();
+        let mut sql = Sql::new(format!(
+            "SELECT id, {column} AS label FROM {table} WHERE 1 = 1"
+        ));
+        push_in(&mut sql, "id", &ids);
+        for r in sql.fetch_all(db.read()).await? {
+            out.insert(r.try_get("id")?, r.try_get("label")?);
+        }
+    }
+    Ok(out)
+}
+
+/// Checks, as the invariant checker does, that the folded facts of every unmarked demand are
+/// its facts now, and that the rollups are the sum of the folded facts. Answers what is wrong,
+/// one line each.
+pub async fn audit(conn: &mut AnyConnection) -> Result<(Vec<String>, Vec<String>)> {
+    let marked: HashSet<String> = sqlx::query_scalar("SELECT demand_id FROM figures_dirty")
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
+    let mut sql = fresh_of_demands();
+    sql.push("1 = 1");
+    let fresh = facts(&mut *conn, sql, fresh_fact).await?;
+    let mut sql = stored_of_demands();
+    sql.push("1 = 1");
+    let stored = facts(&mut *conn, sql, stored_fact).await?;
+    let mut stale = vec![];
+    for (id, now) in &fresh {
+        if marked.contains(&id.to_string()) {
+            continue;
+        }
+        match stored.get(id) {
+            Some(f) if f == now => {}
+            Some(f) => stale.push(format!("demand {id}: folded {f:?}, now {now:?}")),
+            None => stale.push(format!("demand {id}: never folded and not marked")),
+        }
+    }
+    let mut expected = BTreeMap::new();
+    for f in stored.values() {
+        spread(&mut expected, f, 1);
+    }
+    let mut wrong = vec![];
+    for r in Sql::new(format!("SELECT {ROLLUP_COLUMNS} FROM figure_rollups"))
+        .fetch_all(&mut *conn)
+        .await?
+    {
+        let k = key_of(&r)?;
+        let t = tally_of(&r)?;
+        match expected.remove(&k) {
+            Some(e) if e == t => {}
+            Some(e) => wrong.push(format!("{k:?}: holds {t:?}, the facts add up to {e:?}")),
+            None => wrong.push(format!("{k:?}: holds {t:?}, no folded demand counts in it")),
+        }
+    }
+    for (k, e) in expected {
+        wrong.push(format!("{k:?}: missing, the facts add up to {e:?}"));
+    }
+    Ok((stale, wrong))
+}
