@@ -33,7 +33,13 @@ use api::{call, Street};
 async fn street(url: &str, n: usize, rule: &str, tokens: bool) -> Street {
     let db = Db::open(url, &DbOptions::default()).await.unwrap();
     let district = api::token(&db, RoleKind::DistrictAdmin, None, None).await;
-    let router = gongjian_host::app(AppState::new(db.clone()));
+    let state = AppState::new(db.clone());
+    // The figures' folder runs beside the filings, as in `gongjian serve`.
+    gongjian_core::service::stats::fold_in_background(
+        state.core.clone(),
+        std::time::Duration::from_secs(1),
+    );
+    let router = gongjian_host::app(state);
     let s = api::street(&db, &router, &district, n, rule, tokens).await;
     call(
         &s.router,

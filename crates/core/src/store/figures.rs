@@ -596,29 +596,38 @@ pub async fn read(
         }
     };
 
-    // Whole months and days, from the rollups.
-    if plan.months.is_some() || !plan.days.is_empty() {
-        let mut sql = Sql::new(format!(
-            "SELECT {ROLLUP_COLUMNS} FROM figure_rollups WHERE dim IN ("
-        ));
-        sql.bind(dim.as_str()).push(", 'street')");
-        restrict(&mut sql, "street_id");
-        sql.push(" AND (1 = 0");
-        if let Some((a, b)) = &plan.months {
-            sql.push(" OR (level = 'month' AND period >= ")
+    // Whole months and days, from the rollups: one part per level and span, each a seek on
+    // the key (street, level, dimension, period).
+    let mut spans: Vec<(&str, &(String, String))> = vec![];
+    if let Some(months) = &plan.months {
+        spans.push(("month", months));
+    }
+    spans.extend(plan.days.iter().map(|d| ("day", d)));
+    // The street's rows make the total; the dimension's, the groups.
+    let dims: &[&str] = if dim == GroupBy::Street {
+        &["street"]
+    } else {
+        &[dim.as_str(), "street"]
+    };
+    let parts: Vec<_> = spans
+        .iter()
+        .flat_map(|span| dims.iter().map(move |d| (span, *d)))
+        .collect();
+    if !parts.is_empty() {
+        let mut sql = Sql::new("");
+        for (i, ((level, (a, b)), d)) in parts.iter().enumerate() {
+            if i > 0 {
+                sql.push(" UNION ALL ");
+            }
+            sql.push(&format!(
+                "SELECT {ROLLUP_COLUMNS} FROM figure_rollups WHERE level = '{level}' AND dim = '{d}'"
+            ));
+            restrict(&mut sql, "street_id");
+            sql.push(" AND period >= ")
                 .bind(a.clone())
                 .push(" AND period <= ")
-                .bind(b.clone())
-                .push(")");
+                .bind(b.clone());
         }
-        for (a, b) in &plan.days {
-            sql.push(" OR (level = 'day' AND period >= ")
-                .bind(a.clone())
-                .push(" AND period <= ")
-                .bind(b.clone())
-                .push(")");
-        }
-        sql.push(")");
         for r in sql.fetch_all(&mut *conn).await? {
             let (_, _, row_dim, _, key) = key_of(&r)?;
             out.add_row(dim, row_dim, key, &tally_of(&r)?);
@@ -639,27 +648,36 @@ pub async fn read(
     }
 
     // Demands changed since they were folded: what they contribute now, less what was folded.
-    // The marks lead (SQLite joins in the order written after CROSS JOIN): they are few, the
-    // range's demands many.
-    let mut sql = Sql::new(format!(
-        "{FRESH}FROM figures_dirty fd CROSS JOIN demands d{FRESH_JOINS}d.id = fd.demand_id AND d.created_at >= "
-    ));
-    sql.bind(from.to_string())
-        .push(" AND d.created_at < ")
-        .bind(to.to_string());
-    restrict(&mut sql, "d.street_id");
-    for f in facts(&mut *conn, sql, fresh_fact).await?.values() {
-        out.add_fact(dim, f, 1);
-    }
-    let mut sql = Sql::new(format!(
-        "{STORED}FROM figures_dirty fd CROSS JOIN demand_facts f WHERE f.demand_id = fd.demand_id AND f.filed_at >= "
-    ));
-    sql.bind(from.to_string())
-        .push(" AND f.filed_at < ")
-        .bind(to.to_string());
-    restrict(&mut sql, "f.street_id");
-    for f in facts(&mut *conn, sql, stored_fact).await?.values() {
-        out.add_fact(dim, f, -1);
+    // The marks are read first and the demands then found by id: they are few, the range's
+    // demands many, and a planner guessing the size of a queue could walk the range instead.
+    let marked: Vec<Uuid> = sqlx::query_scalar::<_, String>("SELECT demand_id FROM figures_dirty")
+        .fetch_all(&mut *conn)
+        .await?
+        .iter()
+        .map(|s| Uuid::parse_str(s))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("bad uuid in figures_dirty: {e}")))?;
+    for ids in marked.chunks(500) {
+        let mut sql = fresh_of_demands();
+        sql.push("d.created_at >= ")
+            .bind(from.to_string())
+            .push(" AND d.created_at < ")
+            .bind(to.to_string());
+        push_in(&mut sql, "d.id", ids);
+        restrict(&mut sql, "d.street_id");
+        for f in facts(&mut *conn, sql, fresh_fact).await?.values() {
+            out.add_fact(dim, f, 1);
+        }
+        let mut sql = stored_of_demands();
+        sql.push("f.filed_at >= ")
+            .bind(from.to_string())
+            .push(" AND f.filed_at < ")
+            .bind(to.to_string());
+        push_in(&mut sql, "f.demand_id", ids);
+        restrict(&mut sql, "f.street_id");
+        for f in facts(&mut *conn, sql, stored_fact).await?.values() {
+            out.add_fact(dim, f, -1);
+        }
     }
     tx.rollback().await?;
     out.groups.retain(|_, t| t.received != 0);
