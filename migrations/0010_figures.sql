@@ -1,8 +1,8 @@
 -- The street's figures kept as history is made, so that reading them costs what the range
 -- holds in days and months, not what it holds in demands.
 --
--- A change to a demand or its order marks the demand in `figures_dirty` (in the transaction of
--- the change). The folder takes marked demands, computes their facts afresh, and moves the
+-- A change to a demand or its order marks the demand (`demands.figures_mark`, moved in the
+-- statement of the change when it writes the demand's row, else by one of its own). The folder takes marked demands, computes their facts afresh, and moves the
 -- difference from their facts as last folded (`demand_facts`) into `figure_rollups`: one row per
 -- street, local day or month of filing, dimension and group, with the counts and the minutes to
 -- accept and to complete as histograms. A read adds the rollups of the whole days and months
@@ -34,11 +34,10 @@ CREATE TABLE demand_facts (
 );
 CREATE INDEX demand_facts_street_filed_idx ON demand_facts (street_id, filed_at);
 
-CREATE TABLE figures_dirty (
-    demand_id  TEXT PRIMARY KEY,
-    -- Moved by every change, so the folder clears only the mark it folded.
-    rev        BIGINT NOT NULL
-);
+-- 0: folded; otherwise moved by every change, so the folder clears only the mark it folded.
+-- Every demand already filed starts marked: it is folded once.
+ALTER TABLE demands ADD COLUMN figures_mark BIGINT NOT NULL DEFAULT 1;
+CREATE INDEX demands_figures_mark_idx ON demands (id) WHERE figures_mark > 0;
 
 CREATE TABLE figure_rollups (
     street_id         TEXT NOT NULL,
@@ -64,6 +63,3 @@ CREATE TABLE figure_rollups (
 
 -- A resident's earlier demands of a category: repeats.
 CREATE INDEX demands_resident_idx ON demands (street_id, resident_phone, category, created_at);
-
--- Every demand already filed is folded once.
-INSERT INTO figures_dirty (demand_id, rev) SELECT id, 1 FROM demands;

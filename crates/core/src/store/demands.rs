@@ -79,7 +79,6 @@ pub async fn insert(tx: &mut Tx<'_>, demand: &Demand, filed_by: &str) -> Result<
     .bind(demand.updated_at.clone())
     .execute(&mut **tx)
     .await?;
-    super::figures::mark(tx, demand.id).await?;
     let via = format!("via {}", demand.channel.as_str());
     let triaged = demand
         .triage
@@ -220,7 +219,7 @@ pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, was: DemandStatus)
     let updated = sqlx::query(
         "UPDATE demands SET grid_id = $1, category = $2, tags = $3, urgency = $4, description = $5, \
          resident_name = $6, resident_phone = $7, resident_address = $8, window_start = $9, window_end = $10, \
-         status = $11, updated_at = $12 WHERE id = $13 AND status = $14",
+         status = $11, updated_at = $12, figures_mark = figures_mark + 1 WHERE id = $13 AND status = $14",
     )
     .bind(d.grid_id.to_string())
     .bind(d.category.clone())
@@ -244,7 +243,6 @@ pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, was: DemandStatus)
             "the demand changed meanwhile; read it and edit it again",
         ));
     }
-    super::figures::mark(tx, d.id).await?;
     if resident_moved {
         super::figures::mark_followers(tx, d.id).await?;
     }
@@ -306,7 +304,8 @@ pub async fn move_status(
     at: &str,
 ) -> Result<bool> {
     let moved = sqlx::query(
-        "UPDATE demands SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        "UPDATE demands SET status = $1, updated_at = $2, figures_mark = figures_mark + 1 \
+         WHERE id = $3 AND status = $4",
     )
     .bind(to.as_str())
     .bind(at.to_string())

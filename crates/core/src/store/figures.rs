@@ -28,16 +28,14 @@ use crate::{
     Error, Result,
 };
 
-/// Marks a demand whose contribution may have changed: filed, edited, dispatched,
-/// accepted, completed, rated, escalated, or its order cancelled.
+/// Marks a demand whose contribution may have changed, for a change that does not write the
+/// demand's row itself (a rating, an escalation, an order inserted or cancelled without moving
+/// it): filing and every move or edit of a demand mark it in their own statement.
 pub async fn mark(tx: &mut Tx<'_>, demand: Uuid) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO figures_dirty (demand_id, rev) VALUES ($1, 1) \
-         ON CONFLICT (demand_id) DO UPDATE SET rev = figures_dirty.rev + 1",
-    )
-    .bind(demand.to_string())
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query("UPDATE demands SET figures_mark = figures_mark + 1 WHERE id = $1")
+        .bind(demand.to_string())
+        .execute(&mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -64,8 +62,7 @@ pub async fn resident_or_category_changes(
 
 /// Marks the demands the resident of `demand` filed in its category within the repeat window
 /// after it: whether they are repeats depends on it. Called before and after an edit that
-/// changes the demand's resident or category, with what it says at each moment. Marks are
-/// taken in id order, as every transaction marking several demands takes them.
+/// changes the demand's resident or category, with what it says at each moment.
 pub async fn mark_followers(tx: &mut Tx<'_>, demand: Uuid) -> Result<()> {
     let Some(row) = sqlx::query(
         "SELECT street_id, resident_phone, category, created_at FROM demands WHERE id = $1",
@@ -82,10 +79,8 @@ pub async fn mark_followers(tx: &mut Tx<'_>, demand: Uuid) -> Result<()> {
             + time::Duration::days(REPEAT_WINDOW_DAYS),
     );
     sqlx::query(
-        "INSERT INTO figures_dirty (demand_id, rev) \
-         SELECT id, 1 FROM demands WHERE street_id = $1 AND resident_phone = $2 AND category = $3 \
-         AND created_at > $4 AND created_at <= $5 ORDER BY id \
-         ON CONFLICT (demand_id) DO UPDATE SET rev = figures_dirty.rev + 1",
+        "UPDATE demands SET figures_mark = figures_mark + 1 WHERE street_id = $1 AND resident_phone = $2 \
+         AND category = $3 AND created_at > $4 AND created_at <= $5",
     )
     .bind(row.try_get::<String, _>("street_id")?)
     .bind(row.try_get::<String, _>("resident_phone")?)
@@ -221,9 +216,11 @@ pub async fn fold(db: &Db) -> Result<usize> {
                     return Ok(0);
                 }
             }
-            let lock = if postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+            // The marks are read without a lock, so that no change waits for the fold: a mark
+            // moved after this read is left for the next pass by the statement that clears
+            // the marks read, which matches the revision read.
             let marks: Vec<(String, i64)> = sqlx::query_as(&format!(
-                "SELECT demand_id, rev FROM figures_dirty ORDER BY demand_id LIMIT {FOLD_BATCH}{lock}"
+                "SELECT id, figures_mark FROM demands WHERE figures_mark > 0 ORDER BY id LIMIT {FOLD_BATCH}"
             ))
             .fetch_all(&mut **tx)
             .await?;
@@ -234,7 +231,7 @@ pub async fn fold(db: &Db) -> Result<usize> {
                 .iter()
                 .map(|(id, _)| Uuid::parse_str(id))
                 .collect::<std::result::Result<_, _>>()
-                .map_err(|e| Error::Internal(anyhow::anyhow!("bad uuid in figures_dirty: {e}")))?;
+                .map_err(|e| Error::Internal(anyhow::anyhow!("bad demand id: {e}")))?;
             let mut sql = fresh_of_demands();
             sql.push("1 = 1");
             push_in(&mut sql, "d.id", &ids);
@@ -261,14 +258,22 @@ pub async fn fold(db: &Db) -> Result<usize> {
             }
             write_facts(tx, &changed).await?;
             apply(tx, deltas).await?;
-            // Clear the marks as folded; a mark moved meanwhile stays for the next pass.
-            for chunk in marks.chunks(500) {
-                let mut sql = Sql::new("DELETE FROM figures_dirty WHERE (demand_id, rev) IN (VALUES ");
+            // Clear the marks as folded; a mark moved meanwhile stays for the next pass. On
+            // PostgreSQL a demand a change holds is skipped, not waited for: it stays marked
+            // and is folded again (to no difference if nothing changed).
+            for chunk in marks.chunks(200) {
+                let mut sql = Sql::new(
+                    "UPDATE demands SET figures_mark = 0 WHERE id IN (SELECT id FROM demands WHERE ",
+                );
                 for (i, (id, rev)) in chunk.iter().enumerate() {
-                    if i > 0 {
-                        sql.push(", ");
-                    }
-                    sql.push("(").bind(id.clone()).push(", ").bind(*rev).push(")");
+                    sql.push(if i > 0 { " OR (id = " } else { "(id = " })
+                        .bind(id.clone())
+                        .push(" AND figures_mark = ")
+                        .bind(*rev)
+                        .push(")");
+                }
+                if postgres {
+                    sql.push(" FOR UPDATE SKIP LOCKED");
                 }
                 sql.push(")");
                 sql.execute(&mut **tx).await?;
@@ -405,18 +410,26 @@ fn key_of(r: &AnyRow) -> Result<RollupKey> {
     ))
 }
 
-fn push_key(sql: &mut Sql, k: &RollupKey) {
-    sql.push("(")
+/// Appends the rows of these keys as `(key = … ) OR (…)`: each term a seek on the primary key
+/// on both engines (a row-value `IN` list is a scan of the table on SQLite).
+fn push_keys<'k>(sql: &mut Sql, keys: impl Iterator<Item = &'k RollupKey>) {
+    for (i, k) in keys.enumerate() {
+        sql.push(if i > 0 {
+            " OR (street_id = "
+        } else {
+            "(street_id = "
+        })
         .bind(k.0.to_string())
-        .push(", ")
+        .push(" AND level = ")
         .bind(k.1)
-        .push(", ")
+        .push(" AND dim = ")
         .bind(k.2)
-        .push(", ")
+        .push(" AND period = ")
         .bind(k.3.clone())
-        .push(", ")
+        .push(" AND group_key = ")
         .bind(k.4.clone())
         .push(")");
+    }
 }
 
 /// Adds the differences to the rollup rows they concern: each row read, merged and written
@@ -424,17 +437,11 @@ fn push_key(sql: &mut Sql, k: &RollupKey) {
 async fn apply(tx: &mut Tx<'_>, deltas: BTreeMap<RollupKey, Tally>) -> Result<()> {
     let deltas: Vec<(RollupKey, Tally)> =
         deltas.into_iter().filter(|(_, t)| !t.is_zero()).collect();
-    for chunk in deltas.chunks(400) {
+    for chunk in deltas.chunks(200) {
         let mut sql = Sql::new(format!(
-            "SELECT {ROLLUP_COLUMNS} FROM figure_rollups WHERE (street_id, level, dim, period, group_key) IN (VALUES "
+            "SELECT {ROLLUP_COLUMNS} FROM figure_rollups WHERE "
         ));
-        for (i, (k, _)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(", ");
-            }
-            push_key(&mut sql, k);
-        }
-        sql.push(")");
+        push_keys(&mut sql, chunk.iter().map(|(k, _)| k));
         let mut now: HashMap<RollupKey, Tally> = HashMap::new();
         for r in sql.fetch_all(&mut **tx).await? {
             now.insert(key_of(&r)?, tally_of(&r)?);
@@ -451,16 +458,8 @@ async fn apply(tx: &mut Tx<'_>, deltas: BTreeMap<RollupKey, Tally>) -> Result<()
             }
         }
         if !delete.is_empty() {
-            let mut sql = Sql::new(
-                "DELETE FROM figure_rollups WHERE (street_id, level, dim, period, group_key) IN (VALUES ",
-            );
-            for (i, k) in delete.iter().enumerate() {
-                if i > 0 {
-                    sql.push(", ");
-                }
-                push_key(&mut sql, k);
-            }
-            sql.push(")");
+            let mut sql = Sql::new("DELETE FROM figure_rollups WHERE ");
+            push_keys(&mut sql, delete.iter().copied());
             sql.execute(&mut **tx).await?;
         }
         if upsert.is_empty() {
@@ -650,13 +649,14 @@ pub async fn read(
     // Demands changed since they were folded: what they contribute now, less what was folded.
     // The marks are read first and the demands then found by id: they are few, the range's
     // demands many, and a planner guessing the size of a queue could walk the range instead.
-    let marked: Vec<Uuid> = sqlx::query_scalar::<_, String>("SELECT demand_id FROM figures_dirty")
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|s| Uuid::parse_str(s))
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| Error::Internal(anyhow::anyhow!("bad uuid in figures_dirty: {e}")))?;
+    let marked: Vec<Uuid> =
+        sqlx::query_scalar::<_, String>("SELECT id FROM demands WHERE figures_mark > 0")
+            .fetch_all(&mut *conn)
+            .await?
+            .iter()
+            .map(|s| Uuid::parse_str(s))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|e| Error::Internal(anyhow::anyhow!("bad demand id: {e}")))?;
     for ids in marked.chunks(500) {
         let mut sql = fresh_of_demands();
         sql.push("d.created_at >= ")
@@ -715,11 +715,12 @@ pub async fn labels(db: &Db, dim: GroupBy, keys: &[String]) -> Result<HashMap<St
 /// its facts now, and that the rollups are the sum of the folded facts. Answers what is wrong,
 /// one line each.
 pub async fn audit(conn: &mut AnyConnection) -> Result<(Vec<String>, Vec<String>)> {
-    let marked: HashSet<String> = sqlx::query_scalar("SELECT demand_id FROM figures_dirty")
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .collect();
+    let marked: HashSet<String> =
+        sqlx::query_scalar("SELECT id FROM demands WHERE figures_mark > 0")
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .collect();
     let mut sql = fresh_of_demands();
     sql.push("1 = 1");
     let fresh = facts(&mut *conn, sql, fresh_fact).await?;

@@ -111,7 +111,12 @@ pub async fn insert(tx: &mut Tx<'_>, by: Stamp<'_>, o: &NewOrder<'_>) -> Result<
         ],
     )
     .await?;
-    figures::mark(tx, o.demand).await
+    // A claimed demand was marked by its move.
+    if o.claim {
+        Ok(())
+    } else {
+        figures::mark(tx, o.demand).await
+    }
 }
 
 /// Offers `order` to the candidates of `ranking` from position `from`, at most `count`, in
@@ -330,8 +335,7 @@ async fn move_with_demand(
             ("demand", demand, by.actor, action, Some(&of_order)),
         ],
     )
-    .await?;
-    figures::mark(tx, demand).await
+    .await
 }
 
 /// Accepts `row` (an offered order, as locked) for the candidate of `offer`, an open offer to
@@ -586,7 +590,10 @@ pub async fn cancel(
         .await?;
     }
     by.record(tx, "order", id, "cancelled", Some(why)).await?;
-    figures::mark(tx, demand_id).await?;
+    if demand == DemandAfter::Unchanged {
+        // Moving the demand marks it; left unchanged here, it is marked now.
+        figures::mark(tx, demand_id).await?;
+    }
     if demand == DemandAfter::Reopens {
         let mut reopened = false;
         for from in [DemandStatus::Dispatched, DemandStatus::InProgress] {

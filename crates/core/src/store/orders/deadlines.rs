@@ -38,6 +38,9 @@ pub async fn claim_expired_offer(
     deadline: &str,
     now: &str,
 ) -> Result<bool> {
+    // The demand first, then the order, as every transaction that changes both: what follows
+    // a claim (a re-offer, an escalation) marks the demand for the figures.
+    super::lock_demand_of(tx, id).await?;
     let claimed = sqlx::query(
         "UPDATE service_orders SET accept_deadline = NULL, updated_at = $1 \
          WHERE id = $2 AND status = 'offered' AND accept_deadline = $3",
@@ -115,6 +118,8 @@ pub async fn claim_overdue(
     new_deadline: &str,
     now: &str,
 ) -> Result<bool> {
+    // The demand first, then the order (see `claim_expired_offer`).
+    super::lock_demand_of(tx, id).await?;
     let claimed = sqlx::query(
         "UPDATE service_orders SET complete_deadline = $1, updated_at = $2 \
          WHERE id = $3 AND status IN ('accepted', 'in_progress') AND complete_deadline = $4",
