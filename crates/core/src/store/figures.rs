@@ -4,8 +4,9 @@
 //! months of its range to the facts of its partial days and of the demands still marked — in
 //! one snapshot, so a read is never stale and never counts a change twice.
 //!
-//! A read costs what its range holds in months, days and groups, and a change costs one
-//! statement in its own transaction; the folder's work is off the path of every request.
+//! A read costs what its range holds in months, days and groups; a change costs at most one
+//! statement (none when it writes the demand's row anyway); the folder's work is off the path
+//! of every request.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -201,8 +202,8 @@ fn spread(into: &mut BTreeMap<RollupKey, Tally>, f: &Fact, sign: i64) {
 pub const FOLD_BATCH: i64 = 200;
 
 /// Folds up to [`FOLD_BATCH`] marked demands into the rollups, in one write transaction, and
-/// answers how many it folded (0: nothing was marked, or, on PostgreSQL, another host is
-/// folding). A demand marked again while it is being folded keeps its newer mark.
+/// answers how many marks it cleared (0: nothing was marked, or, on PostgreSQL, another host
+/// is folding). A demand marked again while it is being folded keeps its newer mark.
 pub async fn fold(db: &Db) -> Result<usize> {
     let postgres = db.backend() == Backend::Postgres;
     db.transact(move |tx| {
@@ -261,6 +262,7 @@ pub async fn fold(db: &Db) -> Result<usize> {
             // Clear the marks as folded; a mark moved meanwhile stays for the next pass. On
             // PostgreSQL a demand a change holds is skipped, not waited for: it stays marked
             // and is folded again (to no difference if nothing changed).
+            let mut cleared = 0;
             for chunk in marks.chunks(200) {
                 let mut sql = Sql::new(
                     "UPDATE demands SET figures_mark = 0 WHERE id IN (SELECT id FROM demands WHERE ",
@@ -276,16 +278,16 @@ pub async fn fold(db: &Db) -> Result<usize> {
                     sql.push(" FOR UPDATE SKIP LOCKED");
                 }
                 sql.push(")");
-                sql.execute(&mut **tx).await?;
+                cleared += sql.execute(&mut **tx).await?;
             }
-            Ok(marks.len())
+            Ok(usize::try_from(cleared).unwrap_or(usize::MAX))
         })
     })
     .await
 }
 
-/// Folds until nothing is marked (or another host is folding), and answers how many it
-/// folded.
+/// Folds until a pass clears fewer marks than it takes (nothing more is marked, changes hold
+/// the rest, or another host is folding), and answers how many marks it cleared.
 pub async fn fold_all(db: &Db) -> Result<usize> {
     let mut total = 0;
     loop {
