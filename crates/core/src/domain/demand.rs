@@ -31,7 +31,7 @@ pub struct ResidentView {
 }
 
 /// A resident's need.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Demand {
     pub id: Uuid,

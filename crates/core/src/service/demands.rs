@@ -190,6 +190,7 @@ pub async fn update(
                         cancelled.settle(tx).await?;
                     }
                 }
+                let before = cur.clone();
                 let edited = Demand {
                     grid_id: body.grid_id.unwrap_or(cur.grid_id),
                     category: category.unwrap_or(cur.category),
@@ -203,7 +204,7 @@ pub async fn update(
                     updated_at: now.clone(),
                     ..cur
                 };
-                demands::update(tx, &actor, &edited, was).await?;
+                demands::update(tx, &actor, &edited, &before).await?;
                 Ok(edited)
             })
         })

@@ -205,14 +205,13 @@ pub async fn live_orders(tx: &mut Tx<'_>, demand: Uuid) -> Result<Vec<(Uuid, Ord
 }
 
 /// Writes an edited demand (its grid, category, tags, urgency, description, resident,
-/// window, status and `updated_at`) if its status is still `was`, `demand_changed` if not;
-/// records `edited`, `cancelled` or `reopened` on it, by what its status became.
-pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, was: DemandStatus) -> Result<()> {
+/// window, status and `updated_at`) if its status is still `before`'s, `demand_changed` if
+/// not; records `edited`, `cancelled` or `reopened` on it, by what its status became.
+pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, before: &Demand) -> Result<()> {
+    let was = before.status;
     // Whether the resident's later demands are repeats depends on this one's resident and
     // category, before the edit and after.
-    let resident_moved =
-        super::figures::resident_or_category_changes(tx, d.id, &d.resident.phone, &d.category)
-            .await?;
+    let resident_moved = before.resident.phone != d.resident.phone || before.category != d.category;
     if resident_moved {
         super::figures::mark_followers(tx, d.id).await?;
     }

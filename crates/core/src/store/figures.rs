@@ -40,27 +40,6 @@ pub async fn mark(tx: &mut Tx<'_>, demand: Uuid) -> Result<()> {
     Ok(())
 }
 
-/// Whether an edit changes a demand's resident phone or category, on which whether it and
-/// the resident's later demands are repeats depends.
-pub async fn resident_or_category_changes(
-    tx: &mut Tx<'_>,
-    demand: Uuid,
-    phone: &str,
-    category: &str,
-) -> Result<bool> {
-    let row = sqlx::query("SELECT resident_phone, category FROM demands WHERE id = $1")
-        .bind(demand.to_string())
-        .fetch_optional(&mut **tx)
-        .await?;
-    Ok(match row {
-        Some(r) => {
-            r.try_get::<String, _>("resident_phone")? != phone
-                || r.try_get::<String, _>("category")? != category
-        }
-        None => false,
-    })
-}
-
 /// Marks the demands the resident of `demand` filed in its category within the repeat window
 /// after it: whether they are repeats depends on it. Called before and after an edit that
 /// changes the demand's resident or category, with what it says at each moment.
@@ -189,9 +168,10 @@ type RollupKey = (Uuid, &'static str, &'static str, String, String);
 /// Adds a fact, with a sign, to the rollups of its day and month in each of its groups.
 fn spread(into: &mut BTreeMap<RollupKey, Tally>, f: &Fact, sign: i64) {
     let (day, month) = f.periods();
+    let groups = f.groups();
     for (level, period) in [("day", day), ("month", month)] {
-        for (dim, key) in f.groups() {
-            into.entry((f.street, level, dim.as_str(), period.clone(), key))
+        for (dim, key) in &groups {
+            into.entry((f.street, level, dim.as_str(), period.clone(), key.clone()))
                 .or_default()
                 .add(f, sign);
         }
@@ -530,6 +510,22 @@ impl Tallies {
         }
     }
 
+    /// Adds, with a sign, the facts a query of [`fresh_of_demands`] or [`stored_of_demands`]
+    /// reads.
+    async fn add_facts(
+        &mut self,
+        conn: &mut AnyConnection,
+        sql: Sql,
+        decode: fn(&AnyRow) -> Result<(Uuid, Fact)>,
+        dim: GroupBy,
+        sign: i64,
+    ) -> Result<()> {
+        for f in facts(conn, sql, decode).await?.values() {
+            self.add_fact(dim, f, sign);
+        }
+        Ok(())
+    }
+
     fn add_fact(&mut self, dim: GroupBy, f: &Fact, sign: i64) {
         self.total.add(f, sign);
         if let Some((_, key)) = f.groups().into_iter().find(|(d, _)| *d == dim) {
@@ -643,9 +639,7 @@ pub async fn read(
             .push(" AND f.filed_at < ")
             .bind(b.clone());
         restrict(&mut sql, "f.street_id");
-        for f in facts(&mut *conn, sql, stored_fact).await?.values() {
-            out.add_fact(dim, f, 1);
-        }
+        out.add_facts(&mut *conn, sql, stored_fact, dim, 1).await?;
     }
 
     // Demands changed since they were folded: what they contribute now, less what was folded.
@@ -667,9 +661,7 @@ pub async fn read(
             .bind(to.to_string());
         push_in(&mut sql, "d.id", ids);
         restrict(&mut sql, "d.street_id");
-        for f in facts(&mut *conn, sql, fresh_fact).await?.values() {
-            out.add_fact(dim, f, 1);
-        }
+        out.add_facts(&mut *conn, sql, fresh_fact, dim, 1).await?;
         let mut sql = stored_of_demands();
         sql.push("f.filed_at >= ")
             .bind(from.to_string())
@@ -677,9 +669,7 @@ pub async fn read(
             .bind(to.to_string());
         push_in(&mut sql, "f.demand_id", ids);
         restrict(&mut sql, "f.street_id");
-        for f in facts(&mut *conn, sql, stored_fact).await?.values() {
-            out.add_fact(dim, f, -1);
-        }
+        out.add_facts(&mut *conn, sql, stored_fact, dim, -1).await?;
     }
     tx.rollback().await?;
     out.groups.retain(|_, t| t.received != 0);
