@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{
     db::{Backend, Db},
-    rows::{get_bool, get_opt_enum, get_opt_uuid, get_uuid, push_in},
+    rows::{get_bool, get_opt_enum, get_opt_uuid, get_uuid, parse_uuids, push_in},
     Sql, Tx,
 };
 use crate::{
@@ -208,11 +208,7 @@ pub async fn fold(db: &Db) -> Result<usize> {
             if marks.is_empty() {
                 return Ok(0);
             }
-            let ids: Vec<Uuid> = marks
-                .iter()
-                .map(|(id, _)| Uuid::parse_str(id))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| Error::Internal(anyhow::anyhow!("bad demand id: {e}")))?;
+            let ids = parse_uuids(marks.iter().map(|(id, _)| id.as_str()), "demand")?;
             let mut sql = fresh_of_demands();
             sql.push("1 = 1");
             push_in(&mut sql, "d.id", &ids);
@@ -575,15 +571,12 @@ pub async fn read(
 
     // The district's reads name its streets, so that each is found by its key.
     let street_ids: Option<Vec<Uuid>> = match (streets.scope, streets.street) {
-        (ListScope::All, None) => Some(
-            sqlx::query_scalar::<_, String>("SELECT id FROM streets")
+        (ListScope::All, None) => {
+            let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM streets")
                 .fetch_all(&mut *conn)
-                .await?
-                .iter()
-                .map(|s| Uuid::parse_str(s))
-                .collect::<std::result::Result<_, _>>()
-                .map_err(|e| Error::Internal(anyhow::anyhow!("bad street id: {e}")))?,
-        ),
+                .await?;
+            Some(parse_uuids(ids.iter().map(String::as_str), "street")?)
+        }
         _ => None,
     };
     let restrict = |sql: &mut Sql, column: &str| {
@@ -645,14 +638,10 @@ pub async fn read(
     // Demands changed since they were folded: what they contribute now, less what was folded.
     // The marks are read first and the demands then found by id: they are few, the range's
     // demands many, and a planner guessing the size of a queue could walk the range instead.
-    let marked: Vec<Uuid> =
-        sqlx::query_scalar::<_, String>("SELECT id FROM demands WHERE figures_mark > 0")
-            .fetch_all(&mut *conn)
-            .await?
-            .iter()
-            .map(|s| Uuid::parse_str(s))
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|e| Error::Internal(anyhow::anyhow!("bad demand id: {e}")))?;
+    let marked: Vec<String> = sqlx::query_scalar("SELECT id FROM demands WHERE figures_mark > 0")
+        .fetch_all(&mut *conn)
+        .await?;
+    let marked = parse_uuids(marked.iter().map(String::as_str), "demand")?;
     for ids in marked.chunks(500) {
         let mut sql = fresh_of_demands();
         sql.push("d.created_at >= ")

@@ -12,6 +12,18 @@ pub fn get_uuid(row: &AnyRow, col: &str) -> Result<Uuid, Error> {
     Uuid::parse_str(&text).map_err(|e| Error::Internal(anyhow::anyhow!("bad uuid in {col}: {e}")))
 }
 
+/// Ids read as text, parsed; `what` names them in the error.
+pub fn parse_uuids<'a>(
+    texts: impl IntoIterator<Item = &'a str>,
+    what: &str,
+) -> Result<Vec<Uuid>, Error> {
+    texts
+        .into_iter()
+        .map(Uuid::parse_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::Internal(anyhow::anyhow!("bad {what} id: {e}")))
+}
+
 pub fn get_opt_uuid(row: &AnyRow, col: &str) -> Result<Option<Uuid>, Error> {
     let text: Option<String> = row.try_get(col)?;
     text.map(|t| Uuid::parse_str(&t))
