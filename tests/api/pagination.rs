@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use crate::helpers::{id, TestApp};
+use crate::helpers::{id, TestApp, World};
 
 #[tokio::test]
 async fn pages_walk_every_row_once_in_creation_order() {
@@ -116,4 +116,117 @@ async fn last_full_page_has_no_cursor_and_filters_combine_with_cursors() {
         .expect(200);
     assert_eq!(page["items"].as_array().unwrap().len(), 50);
     assert!(page["next_cursor"].is_string());
+}
+
+/// A unit's orders are those offered to any of its resources. Paging through them, whole or
+/// filtered by status, walks each once in id order: an order offered to two of its resources
+/// is listed once, and another street's orders never.
+#[tokio::test]
+async fn a_partys_pages_walk_each_of_its_orders_once() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let a = &w.a;
+    // Two more resources that fit the demands; its first one does not, and is offered none.
+    let mut fitting = BTreeSet::new();
+    for title in ["上门护理", "助浴服务"] {
+        fitting.insert(id(&app
+            .post(
+                "/api/v1/resources",
+                &app.admin,
+                json!({"owner_unit_id": a.unit, "title": title, "category": "elderly_care", "capacity": 20, "street_ids": [a.id]}),
+            )
+            .await
+            .expect(201)));
+    }
+    let mut demands = vec![a.demand.clone()];
+    for _ in 0..6 {
+        demands.push(id(&app.demand(&a.grid, &a.grid_worker).await));
+    }
+    let mut orders = vec![];
+    for d in &demands {
+        orders.push(
+            app.post(
+                &format!("/api/v1/demands/{d}/dispatch"),
+                &a.admin,
+                json!({"offer_count": 10}),
+            )
+            .await
+            .expect(201),
+        );
+    }
+    app.post(
+        &format!("/api/v1/demands/{}/dispatch", w.b.demand),
+        &w.b.admin,
+        json!({"offer_count": 10}),
+    )
+    .await
+    .expect(201);
+    for o in &orders {
+        let to: BTreeSet<String> = o["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["candidate_id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(fitting.is_subset(&to), "offered to both: {}", o["offers"]);
+        assert!(!to.contains(&a.resource));
+    }
+    // The unit takes two of them.
+    for o in [&orders[1], &orders[4]] {
+        app.post(
+            &format!("/api/v1/orders/{}/accept", id(o)),
+            &a.unit_token,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    }
+    let mut ids: Vec<String> = orders.iter().map(id).collect();
+    ids.sort();
+    let accepted: BTreeSet<String> = [id(&orders[1]), id(&orders[4])].into();
+    let walk = |filter: String, limit: usize| {
+        let app = &app;
+        let token = a.unit_token.clone();
+        async move {
+            let mut seen = vec![];
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut path = format!("/api/v1/orders?limit={limit}{filter}");
+                if let Some(c) = &cursor {
+                    path.push_str(&format!("&cursor={c}"));
+                }
+                let page = app.get(&path, &token).await.expect(200);
+                let items = page["items"].as_array().unwrap();
+                assert!(items.len() <= limit, "{page}");
+                seen.extend(items.iter().map(id));
+                match page.get("next_cursor").and_then(|c| c.as_str()) {
+                    Some(c) => cursor = Some(c.to_string()),
+                    None => break,
+                }
+            }
+            seen
+        }
+    };
+    assert_eq!(
+        walk(String::new(), 3).await,
+        ids,
+        "every order once, in id order"
+    );
+    assert_eq!(walk(String::new(), 50).await, ids);
+    let taken: Vec<String> = ids
+        .iter()
+        .filter(|o| accepted.contains(*o))
+        .cloned()
+        .collect();
+    assert_eq!(walk("&status=accepted".into(), 1).await, taken);
+    let open: Vec<String> = ids
+        .iter()
+        .filter(|o| !accepted.contains(*o))
+        .cloned()
+        .collect();
+    assert_eq!(walk("&status=offered".into(), 2).await, open);
+    let one = id(&orders[3]);
+    let of_demand = walk(format!("&demand_id={}", demands[3]), 1).await;
+    assert_eq!(of_demand, vec![one]);
+    assert!(walk(format!("&street_id={}", w.b.id), 5).await.is_empty());
 }

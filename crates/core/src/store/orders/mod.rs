@@ -233,16 +233,8 @@ pub async fn list(
     match visible {
         Visible::Staff(ListScope::All) => {}
         Visible::Staff(ListScope::Streets(streets)) => push_in(&mut sql, "o.street_id", &streets),
-        // The party's own orders are found from its offers and assignments (both indexed by
-        // candidate), never by walking every order: an inbox costs what the party's own history
-        // holds, whatever the street's.
-        Visible::Party(mine) => {
-            sql.push(" AND o.id IN (SELECT f.order_id FROM order_offers f WHERE 1 = 1");
-            push_in(&mut sql, "f.candidate_id", mine);
-            sql.push(" UNION SELECT a.id FROM service_orders a WHERE 1 = 1");
-            push_in(&mut sql, "a.assignee_id", mine);
-            sql.push(")");
-        }
+        Visible::Party([]) => return Ok(vec![]),
+        Visible::Party(mine) => push_party_page(&mut sql, mine, q, page),
     }
     if let Some(s) = q.street_id {
         sql.push(" AND o.street_id = ").bind(s.to_string());
@@ -259,6 +251,44 @@ pub async fn list(
         .iter()
         .map(order_from_row)
         .collect()
+}
+
+/// Narrows a listing to the page of the orders offered to one of `mine`. Every order assigned
+/// to a candidate was accepted through an offer to it (the invariant checker's
+/// `accepted_offer_matches_assignee`), so a party's orders are those of its offers. Each
+/// candidate's part is the first page of its own offers in order id order, read from the
+/// `(candidate_id, order_id)` index and stopping at a page: the page of the union is among
+/// them. So an inbox costs a page per identity, not the party's whole history.
+fn push_party_page(sql: &mut Sql, mine: &[Uuid], q: &ListOrders, page: &PageRequest) {
+    let filtered = q.street_id.is_some() || q.demand_id.is_some() || q.status.is_some();
+    sql.push(" AND o.id IN (");
+    for (i, candidate) in mine.iter().enumerate() {
+        if i > 0 {
+            sql.push(" UNION ALL ");
+        }
+        sql.push("SELECT order_id FROM (SELECT f.order_id FROM order_offers f");
+        if filtered {
+            sql.push(" JOIN service_orders x ON x.id = f.order_id");
+        }
+        sql.push(" WHERE f.candidate_id = ")
+            .bind(candidate.to_string());
+        if let Some(s) = q.street_id {
+            sql.push(" AND x.street_id = ").bind(s.to_string());
+        }
+        if let Some(d) = q.demand_id {
+            sql.push(" AND x.demand_id = ").bind(d.to_string());
+        }
+        if let Some(s) = q.status {
+            sql.push(" AND x.status = ").bind(s.as_str().to_string());
+        }
+        if let Some(after) = page.after {
+            sql.push(" AND f.order_id > ").bind(after.to_string());
+        }
+        sql.push(" ORDER BY f.order_id LIMIT ")
+            .bind(i64::from(page.limit) + 1);
+        sql.push(&format!(") p{i}"));
+    }
+    sql.push(")");
 }
 
 /// The resources a volunteer or a unit owns (`owner_volunteer_id` or `owner_unit_id`).
