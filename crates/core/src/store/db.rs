@@ -219,14 +219,35 @@ impl Db {
 
     /// Lets SQLite's planner know the data: gathers the statistics it picks indexes by
     /// (`sqlite_stat1`) where they are missing or stale, bounded in work. Without them it
-    /// may walk a whole table by its primary key rather than use a narrow index. PostgreSQL
-    /// keeps its own statistics (autovacuum).
+    /// may walk a whole table by its primary key rather than use a narrow index.
+    ///
+    /// PostgreSQL keeps its own statistics and removes the row versions that changes leave
+    /// behind, by autovacuum. Every order change and every fold of the figures rewrites rows,
+    /// so with autovacuum off the tables fill with dead versions that every read walks, and
+    /// the planner picks plans without statistics: reads slow down by the day. The host does
+    /// not vacuum behind the operator's back; it says so, loudly, at start.
     pub async fn optimize(&self) -> Result<(), DbError> {
-        if self.backend == Backend::Sqlite {
-            self.write
-                .execute("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
-                .await
-                .map_err(DbError::Optimize)?;
+        match self.backend {
+            Backend::Sqlite => {
+                self.write
+                    .execute("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
+                    .await
+                    .map_err(DbError::Optimize)?;
+            }
+            Backend::Postgres => {
+                let autovacuum: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
+                    .fetch_one(&self.read)
+                    .await
+                    .map_err(DbError::Optimize)?;
+                if autovacuum != "on" {
+                    tracing::warn!(
+                        autovacuum,
+                        "PostgreSQL's autovacuum is off: dead row versions and stale planner \
+                         statistics will slow every read as history grows; turn it on, or run \
+                         VACUUM ANALYZE regularly"
+                    );
+                }
+            }
         }
         Ok(())
     }
