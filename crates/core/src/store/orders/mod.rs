@@ -236,15 +236,7 @@ pub async fn list(
         Visible::Party([]) => return Ok(vec![]),
         Visible::Party(mine) => push_party_page(&mut sql, mine, q, page),
     }
-    if let Some(s) = q.street_id {
-        sql.push(" AND o.street_id = ").bind(s.to_string());
-    }
-    if let Some(d) = q.demand_id {
-        sql.push(" AND o.demand_id = ").bind(d.to_string());
-    }
-    if let Some(s) = q.status {
-        sql.push(" AND o.status = ").bind(s.as_str().to_string());
-    }
+    push_filters(&mut sql, "o", q);
     page.apply(&mut sql, "o.id");
     sql.fetch_all(&mut *conn)
         .await?
@@ -272,23 +264,27 @@ fn push_party_page(sql: &mut Sql, mine: &[Uuid], q: &ListOrders, page: &PageRequ
         }
         sql.push(" WHERE f.candidate_id = ")
             .bind(candidate.to_string());
-        if let Some(s) = q.street_id {
-            sql.push(" AND x.street_id = ").bind(s.to_string());
-        }
-        if let Some(d) = q.demand_id {
-            sql.push(" AND x.demand_id = ").bind(d.to_string());
-        }
-        if let Some(s) = q.status {
-            sql.push(" AND x.status = ").bind(s.as_str().to_string());
-        }
-        if let Some(after) = page.after {
-            sql.push(" AND f.order_id > ").bind(after.to_string());
-        }
-        sql.push(" ORDER BY f.order_id LIMIT ")
-            .bind(i64::from(page.limit) + 1);
+        push_filters(sql, "x", q);
+        page.apply(sql, "f.order_id");
         sql.push(&format!(") p{i}"));
     }
     sql.push(")");
+}
+
+/// Appends the listing's filters on the orders named `orders` in the query.
+fn push_filters(sql: &mut Sql, orders: &str, q: &ListOrders) {
+    if let Some(s) = q.street_id {
+        sql.push(&format!(" AND {orders}.street_id = "))
+            .bind(s.to_string());
+    }
+    if let Some(d) = q.demand_id {
+        sql.push(&format!(" AND {orders}.demand_id = "))
+            .bind(d.to_string());
+    }
+    if let Some(s) = q.status {
+        sql.push(&format!(" AND {orders}.status = "))
+            .bind(s.as_str().to_string());
+    }
 }
 
 /// The resources a volunteer or a unit owns (`owner_volunteer_id` or `owner_unit_id`).
