@@ -389,6 +389,20 @@ async fn auto_dispatch_on_filing_and_settings_validation() {
         .await
         .expect(200);
     assert_eq!(open_offers(&orders["items"][0]).len(), 2);
+    // The filing and the dispatch are recorded in the order they happened.
+    let events = |path: String| {
+        let app = &s.app;
+        let admin = s.admin.clone();
+        async move { actions(&app.get(&path, &admin).await.expect(200)) }
+    };
+    assert_eq!(
+        events(format!("/api/v1/demands/{demand}/events")).await,
+        ["filed", "dispatched"]
+    );
+    assert_eq!(
+        events(format!("/api/v1/orders/{}/events", id(&orders["items"][0]))).await,
+        ["offered"]
+    );
     // Other categories keep the street's default: no automatic dispatch.
     let mut body = demand_body(&s.grid);
     body["category"] = json!("legal");
@@ -403,5 +417,9 @@ async fn auto_dispatch_on_filing_and_settings_validation() {
             .await
             .expect(200)["status"],
         "open"
+    );
+    assert_eq!(
+        events(format!("/api/v1/demands/{other}/events")).await,
+        ["filed"]
     );
 }

@@ -528,6 +528,31 @@ async fn dispatch_needs_candidates_and_the_streets_admins() {
             .expect(200)["status"],
         "open"
     );
+
+    // Dispatched on filing with nobody to offer it to: filed open, and escalated at once.
+    app.call(
+        axum::http::Method::PUT,
+        &format!("/api/v1/streets/{}/dispatch-settings/repair", s.id),
+        Some(&s.admin),
+        Some(json!({"auto_dispatch": true, "offer_count": 2, "accept_minutes": 30})),
+    )
+    .await
+    .expect(200);
+    let filed = repair_demand(&app, &s).await;
+    assert_eq!(
+        app.get(&format!("/api/v1/demands/{filed}"), &s.admin)
+            .await
+            .expect(200)["status"],
+        "open"
+    );
+    assert_eq!(
+        actions(
+            &app.get(&format!("/api/v1/demands/{filed}/events"), &s.admin)
+                .await
+                .expect(200)
+        ),
+        ["filed", "escalated"]
+    );
 }
 
 #[tokio::test]

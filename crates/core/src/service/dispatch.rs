@@ -22,7 +22,7 @@ use crate::{
     domain::{DemandStatus, OrderStatus},
     store::{
         demands,
-        events::Stamp,
+        events::{record_events, Stamp},
         orders::{self, DemandAfter},
     },
 };
@@ -82,7 +82,7 @@ pub async fn plan(
 }
 
 /// Writes a planned dispatch in the caller's transaction, at `now`: claims the open demand
-/// (unless the caller is filing it as dispatched in the same transaction, `claim` false),
+/// (or, when the caller is filing it in the same transaction, records the filing's events),
 /// records the rule and ranking on a new order and offers it to the best candidates; or, when
 /// nobody can take it, escalates and leaves the demand open.
 pub async fn write(
@@ -91,12 +91,15 @@ pub async fn write(
     demand: &DemandFacts,
     plan: &Plan,
     actor: &str,
-    claim: bool,
+    claim: orders::Claim<'_>,
 ) -> Result<Dispatched> {
     let (street, m) = (demand.street, &plan.matched);
     let at = format_ts(now);
     let accept_by = now + Duration::minutes(plan.settings.accept_minutes);
     if m.ranked.is_empty() {
+        if let orders::Claim::Filed(events) = claim {
+            record_events(tx, &at, events).await?;
+        }
         orders::escalate(
             tx,
             Stamp { actor, at: &at },
@@ -217,7 +220,7 @@ pub async fn commit_dispatch(
     }
     let declined = orders::declined_by(tx, demand).await?;
     plan.matched.ranked.retain(|c| !declined.contains(&c.id));
-    write(tx, now, &facts, &plan, actor, true).await
+    write(tx, now, &facts, &plan, actor, orders::Claim::Open).await
 }
 
 /// Moves an offered order on when its open offers are gone (declined or expired), at `now`:

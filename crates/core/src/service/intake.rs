@@ -22,7 +22,7 @@ use crate::{
         demand::{check_resident, shown_to, CreateDemand, Demand},
         format_ts, rules, Check, DemandStatus, Urgency,
     },
-    store::{demands, streets::grid_street},
+    store::{demands, events::record_events, orders::Claim, streets::grid_street},
     Error, Result,
 };
 
@@ -118,8 +118,15 @@ pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result
         .transact(move |tx| {
             Box::pin(async move {
                 demands::insert(tx, &demand, &actor).await?;
-                if let Some(plan) = &plan {
-                    dispatch::write(tx, filed, &facts, plan, "system", false).await?;
+                let filing = demands::Filed::new(&demand, &actor);
+                let events = filing.events();
+                match &plan {
+                    // Recorded with the order's events, in one statement.
+                    Some(plan) => {
+                        dispatch::write(tx, filed, &facts, plan, "system", Claim::Filed(&events))
+                            .await?;
+                    }
+                    None => record_events(tx, &demand.created_at, &events).await?,
                 }
                 Ok(demand)
             })

@@ -4,7 +4,7 @@ use sqlx::{any::AnyRow, Any, AnyPool, Executor, Row};
 use uuid::Uuid;
 
 use super::{
-    events::{record_event, record_events},
+    events::{record_event, NewEvent},
     for_update,
     page::{Page, PageRequest},
     rows::{get_bool, get_enum, get_json, get_uuid, push_in, push_json_contains, to_json},
@@ -50,8 +50,9 @@ pub fn from_row(row: &AnyRow) -> Result<Demand> {
     })
 }
 
-/// Writes a newly filed demand, filed by `filed_by` (a token id), and records `filed` (and
-/// `triaged`, when the street's triage rule ran) on it.
+/// Writes a newly filed demand's row, filed by `filed_by` (a token id). Its events are
+/// [`Filed::events`], which the caller records: alone, or with the order it is dispatched
+/// with in the same statement.
 pub async fn insert(tx: &mut Tx<'_>, demand: &Demand, filed_by: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
@@ -79,23 +80,51 @@ pub async fn insert(tx: &mut Tx<'_>, demand: &Demand, filed_by: &str) -> Result<
     .bind(demand.updated_at.clone())
     .execute(&mut **tx)
     .await?;
-    let via = format!("via {}", demand.channel.as_str());
-    let triaged = demand
-        .triage
-        .as_ref()
-        .filter(|t| t.rule != TriageRule::None)
-        .map(|t| t.summary());
-    let mut events = vec![("demand", demand.id, filed_by, "filed", Some(via.as_str()))];
-    if let Some(note) = &triaged {
-        events.push((
-            "demand",
-            demand.id,
-            "system",
-            "triaged",
-            Some(note.as_str()),
-        ));
+    Ok(())
+}
+
+/// What a filing records on its demand, at its filing time: `filed` (with the channel), and
+/// `triaged` when the street's triage rule ran.
+pub struct Filed {
+    demand: Uuid,
+    filed_by: String,
+    via: String,
+    triaged: Option<String>,
+}
+
+impl Filed {
+    pub fn new(demand: &Demand, filed_by: &str) -> Self {
+        Filed {
+            demand: demand.id,
+            filed_by: filed_by.to_string(),
+            via: format!("via {}", demand.channel.as_str()),
+            triaged: demand
+                .triage
+                .as_ref()
+                .filter(|t| t.rule != TriageRule::None)
+                .map(|t| t.summary()),
+        }
     }
-    record_events(tx, &demand.created_at, &events).await
+
+    pub fn events(&self) -> Vec<NewEvent<'_>> {
+        let mut events = vec![(
+            "demand",
+            self.demand,
+            self.filed_by.as_str(),
+            "filed",
+            Some(self.via.as_str()),
+        )];
+        if let Some(note) = &self.triaged {
+            events.push((
+                "demand",
+                self.demand,
+                "system",
+                "triaged",
+                Some(note.as_str()),
+            ));
+        }
+        events
+    }
 }
 
 /// A demand, or `NotFound`.

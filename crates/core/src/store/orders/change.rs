@@ -22,7 +22,7 @@ use crate::{
     },
     store::{
         counters, demands,
-        events::{record_events, Stamp},
+        events::{record_events, NewEvent, Stamp},
         figures, for_update,
         rows::{get_opt_enum, get_opt_uuid, get_uuid, to_json},
         Sql, Tx,
@@ -45,30 +45,43 @@ pub struct NewOrder<'a> {
     pub accept_deadline: &'a str,
     /// How the ranking was made (the rule, a plugin's fault), for the order's first event.
     pub ranked_by: &'a str,
-    /// Whether the demand is open and is dispatched with the order (false: it was filed as
-    /// dispatched in the same transaction).
-    pub claim: bool,
+    /// The demand's state before the order.
+    pub claim: Claim<'a>,
+}
+
+/// What a new order finds its demand in.
+pub enum Claim<'a> {
+    /// Open: the order moves it to dispatched (and so marks it for the figures).
+    Open,
+    /// Filed as dispatched in the same transaction, and so already marked for the figures;
+    /// the filing's events, recorded before the order's in the same statement.
+    Filed(&'a [NewEvent<'a>]),
 }
 
 /// Writes a new offered order of a demand, with its rule and ranking, and its first offers;
-/// moves the demand from open to dispatched if `claim` (409 `not_open` if it was dispatched
-/// meanwhile); records `dispatched` on the demand and `offered` on the order.
+/// moves an open demand to dispatched (409 `not_open` if it was dispatched meanwhile);
+/// records `dispatched` on the demand and `offered` on the order, after a filing's events.
 pub async fn insert(tx: &mut Tx<'_>, by: Stamp<'_>, o: &NewOrder<'_>) -> Result<()> {
-    if o.claim
-        && !demands::move_status(
-            tx,
-            o.demand,
-            DemandStatus::Open,
-            DemandStatus::Dispatched,
-            by.at,
-        )
-        .await?
-    {
-        return Err(Error::conflict(
-            "not_open",
-            "the demand was dispatched meanwhile",
-        ));
-    }
+    let filed = match o.claim {
+        Claim::Open => {
+            if !demands::move_status(
+                tx,
+                o.demand,
+                DemandStatus::Open,
+                DemandStatus::Dispatched,
+                by.at,
+            )
+            .await?
+            {
+                return Err(Error::conflict(
+                    "not_open",
+                    "the demand was dispatched meanwhile",
+                ));
+            }
+            &[][..]
+        }
+        Claim::Filed(events) => events,
+    };
     sqlx::query(
         "INSERT INTO service_orders (id, demand_id, street_id, status, rule_kind, plugin_version_id, content_hash, ranking, \
          offer_count, next_rank, accept_deadline, created_by, created_at, updated_at) \
@@ -96,27 +109,18 @@ pub async fn insert(tx: &mut Tx<'_>, by: Stamp<'_>, o: &NewOrder<'_>) -> Result<
         o.offered,
         o.ranking.len()
     );
-    record_events(
-        tx,
-        by.at,
-        &[
-            (
-                "demand",
-                o.demand,
-                by.actor,
-                "dispatched",
-                Some(&dispatched),
-            ),
-            ("order", o.id, by.actor, "offered", Some(&offered)),
-        ],
-    )
-    .await?;
-    // A claimed demand was marked by its move.
-    if o.claim {
-        Ok(())
-    } else {
-        figures::mark(tx, o.demand).await
-    }
+    let mut events = filed.to_vec();
+    events.extend([
+        (
+            "demand",
+            o.demand,
+            by.actor,
+            "dispatched",
+            Some(dispatched.as_str()),
+        ),
+        ("order", o.id, by.actor, "offered", Some(offered.as_str())),
+    ]);
+    record_events(tx, by.at, &events).await
 }
 
 /// Offers `order` to the candidates of `ranking` from position `from`, at most `count`, in

@@ -11,7 +11,7 @@ use sqlx::{any::AnyRow, AnyConnection, AnyPool, Row};
 use uuid::Uuid;
 
 pub use change::{
-    accept, cancel, complete, decline, insert, offer_next, start, unassign, Completion,
+    accept, cancel, complete, decline, insert, offer_next, start, unassign, Claim, Completion,
     DemandAfter, NewOrder,
 };
 pub use deadlines::{claim_expired_offer, claim_overdue, escalate, expired_offers, overdue};
