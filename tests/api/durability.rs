@@ -357,6 +357,37 @@ async fn a_failing_write_in_a_shared_commit_fails_alone() {
     assert_eq!(count, 40, "the first and the 39 others");
 }
 
+/// A write that fails part way — alone in its commit, as when nothing else is waiting —
+/// leaves nothing of what it wrote before failing, and the next write commits.
+#[tokio::test]
+async fn a_write_that_fails_part_way_leaves_nothing() {
+    let app = crate::helpers::TestApp::spawn().await;
+    let taken = uuid::Uuid::now_v7().to_string();
+    let first = taken.clone();
+    app.db.transact(move |tx| probe(tx, first)).await.unwrap();
+    let fresh = uuid::Uuid::now_v7().to_string();
+    let (written, duplicate) = (fresh.clone(), taken.clone());
+    let failed = app
+        .db
+        .transact(move |tx| {
+            Box::pin(async move {
+                probe(tx, written).await?;
+                probe(tx, duplicate).await
+            })
+        })
+        .await;
+    assert!(failed.is_err(), "a duplicate key fails the write");
+    let after = uuid::Uuid::now_v7().to_string();
+    let next = after.clone();
+    app.db.transact(move |tx| probe(tx, next)).await.unwrap();
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM events WHERE action = 'probe' ORDER BY id")
+            .fetch_all(app.db.read())
+            .await
+            .unwrap();
+    assert_eq!(ids, [taken, after], "nothing of the failed write is left");
+}
+
 /// Reads from a connection until the server closes it, or answers; what it answered.
 async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
     use tokio::io::AsyncReadExt;

@@ -16,13 +16,13 @@ use super::{
 use crate::{domain::settings::Settings, store::settings::settings_for};
 use crate::{
     domain::{end_of_local_day, format_ts, parse_instant},
-    store::db::Tx,
+    store::{db::Tx, Script},
 };
 use crate::{
     domain::{DemandStatus, OrderStatus},
     store::{
         demands,
-        events::{record_events, Stamp},
+        events::Stamp,
         orders::{self, DemandAfter},
     },
 };
@@ -81,8 +81,9 @@ pub async fn plan(
     })
 }
 
-/// Writes a planned dispatch in the caller's transaction, at `now`: claims the open demand
-/// (or, when the caller is filing it in the same transaction, records the filing's events),
+/// Writes a planned dispatch in the caller's transaction, at `now`, with the caller's pending
+/// writes (`before`: a filing's, when the demand is filed in the same transaction): claims
+/// the open demand,
 /// records the rule and ranking on a new order and offers it to the best candidates; or, when
 /// nobody can take it, escalates and leaves the demand open.
 pub async fn write(
@@ -91,15 +92,14 @@ pub async fn write(
     demand: &DemandFacts,
     plan: &Plan,
     actor: &str,
-    claim: orders::Claim<'_>,
+    before: Script,
+    claim: orders::Claim,
 ) -> Result<Dispatched> {
     let (street, m) = (demand.street, &plan.matched);
     let at = format_ts(now);
     let accept_by = now + Duration::minutes(plan.settings.accept_minutes);
     if m.ranked.is_empty() {
-        if let orders::Claim::Filed(events) = claim {
-            record_events(tx, &at, events).await?;
-        }
+        before.send(tx).await?;
         orders::escalate(
             tx,
             Stamp { actor, at: &at },
@@ -124,6 +124,7 @@ pub async fn write(
         .unwrap_or_default();
     orders::insert(
         tx,
+        before,
         Stamp { actor, at: &at },
         &orders::NewOrder {
             id,
@@ -220,7 +221,8 @@ pub async fn commit_dispatch(
     }
     let declined = orders::declined_by(tx, demand).await?;
     plan.matched.ranked.retain(|c| !declined.contains(&c.id));
-    write(tx, now, &facts, &plan, actor, orders::Claim::Open).await
+    let before = Script::new(tx);
+    write(tx, now, &facts, &plan, actor, before, orders::Claim::Open).await
 }
 
 /// Moves an offered order on when its open offers are gone (declined or expired), at `now`:

@@ -22,7 +22,7 @@ use crate::{
         demand::{check_resident, shown_to, CreateDemand, Demand},
         format_ts, rules, Check, DemandStatus, Urgency,
     },
-    store::{demands, events::record_events, orders::Claim, streets::grid_street},
+    store::{demands, orders::Claim, streets::grid_street, Script},
     Error, Result,
 };
 
@@ -117,16 +117,15 @@ pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result
         .db
         .transact(move |tx| {
             Box::pin(async move {
-                demands::insert(tx, &demand, &actor).await?;
-                let filing = demands::Filed::new(&demand, &actor);
-                let events = filing.events();
+                let mut script = Script::new(tx);
+                demands::insert(&mut script, &demand, &actor);
+                // The filing and its order go to the database as one request.
                 match &plan {
-                    // Recorded with the order's events, in one statement.
                     Some(plan) => {
-                        dispatch::write(tx, filed, &facts, plan, "system", Claim::Filed(&events))
+                        dispatch::write(tx, filed, &facts, plan, "system", script, Claim::Filed)
                             .await?;
                     }
-                    None => record_events(tx, &demand.created_at, &events).await?,
+                    None => script.send(tx).await?,
                 }
                 Ok(demand)
             })

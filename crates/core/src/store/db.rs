@@ -57,6 +57,8 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("cannot gather the query planner's statistics: {0}")]
     Optimize(#[source] sqlx::Error),
+    #[error("cannot start the committer: {0}")]
+    Committer(#[source] std::io::Error),
 }
 
 /// How SQLite commits: `FULL` fsyncs the WAL on every commit, so an acknowledged write
@@ -187,7 +189,7 @@ impl Db {
                     .map_err(DbError::Connect)?;
                 Ok(Db {
                     read,
-                    group: Some(GroupCommit::start(write.clone())),
+                    group: Some(GroupCommit::start(write.clone()).map_err(DbError::Committer)?),
                     write,
                     backend,
                 })
@@ -398,5 +400,72 @@ impl Sql {
             .execute(executor)
             .await?
             .rows_affected())
+    }
+}
+
+/// Writes that go to the database as one request: statements numbered as one, so that a
+/// transaction's writes cost one round trip to its connection rather than one each.
+///
+/// On SQLite they run as one query of several statements, in order. On PostgreSQL every
+/// statement but the last becomes a data-modifying `WITH` clause of the last; all of them see
+/// the one snapshot the statement started with, so a statement must not read or change rows
+/// another statement of the script writes (foreign keys between them hold: they are checked
+/// at the statement's end).
+pub struct Script {
+    sql: Sql,
+    /// Where each statement after the first starts in the text.
+    starts: Vec<usize>,
+    postgres: bool,
+}
+
+impl Script {
+    pub fn new(tx: &Tx<'_>) -> Self {
+        Script {
+            sql: Sql::new(String::new()),
+            starts: vec![],
+            postgres: !for_update(tx).is_empty(),
+        }
+    }
+
+    /// The next statement, to be written into the builder returned; its placeholders are
+    /// numbered after those of the statements before it.
+    pub fn statement(&mut self) -> &mut Sql {
+        if !self.sql.text.is_empty() {
+            self.starts.push(self.sql.text.len());
+        }
+        &mut self.sql
+    }
+
+    /// The query sent: the statements joined as the engine runs them.
+    fn text(&self) -> String {
+        let text = &self.sql.text;
+        let mut bounds = vec![0];
+        bounds.extend(&self.starts);
+        bounds.push(text.len());
+        let parts: Vec<&str> = bounds.windows(2).map(|w| &text[w[0]..w[1]]).collect();
+        match parts.split_last() {
+            Some((last, earlier)) if self.postgres && !earlier.is_empty() => {
+                let clauses: Vec<String> = earlier
+                    .iter()
+                    .enumerate()
+                    .map(|(i, part)| format!("w{i} AS ({part})"))
+                    .collect();
+                format!("WITH {} {last}", clauses.join(", "))
+            }
+            _ => parts.join(";\n"),
+        }
+    }
+
+    /// Sends every statement to the caller's transaction as one request; nothing when there
+    /// is none.
+    pub async fn send(self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        if self.sql.text.is_empty() {
+            return Ok(());
+        }
+        let text = self.text();
+        sqlx::query_with(&text, self.sql.args)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
     }
 }

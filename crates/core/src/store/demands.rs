@@ -4,11 +4,11 @@ use sqlx::{any::AnyRow, Any, AnyPool, Executor, Row};
 use uuid::Uuid;
 
 use super::{
-    events::{record_event, NewEvent},
+    events::{record_event, write_events},
     for_update,
     page::{Page, PageRequest},
     rows::{get_bool, get_enum, get_json, get_uuid, push_in, push_json_contains, to_json},
-    Sql, Tx,
+    Script, Sql, Tx,
 };
 use crate::{
     domain::{
@@ -50,81 +50,50 @@ pub fn from_row(row: &AnyRow) -> Result<Demand> {
     })
 }
 
-/// Writes a newly filed demand's row, filed by `filed_by` (a token id). Its events are
-/// [`Filed::events`], which the caller records: alone, or with the order it is dispatched
-/// with in the same statement.
-pub async fn insert(tx: &mut Tx<'_>, demand: &Demand, filed_by: &str) -> Result<()> {
-    sqlx::query(
+/// Writes a newly filed demand, filed by `filed_by` (a token id), into `script`, and records
+/// `filed` (and `triaged`, when the street's triage rule ran) on it.
+pub fn insert(script: &mut Script, demand: &Demand, filed_by: &str) {
+    let sql = script.statement();
+    sql.push(
         "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, description, \
          resident_name, resident_phone, resident_address, window_start, window_end, status, filed_by, \
-         triage, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
-    )
-    .bind(demand.id.to_string())
-    .bind(demand.street_id.to_string())
-    .bind(demand.grid_id.to_string())
-    .bind(demand.category.clone())
-    .bind(to_json(&demand.tags))
-    .bind(demand.urgency.as_str())
-    .bind(demand.channel.as_str())
-    .bind(demand.description.clone())
-    .bind(demand.resident.name.clone())
-    .bind(demand.resident.phone.clone())
-    .bind(demand.resident.address.clone())
-    .bind(demand.window_start.clone())
-    .bind(demand.window_end.clone())
-    .bind(demand.status.as_str())
-    .bind(filed_by.to_string())
-    .bind(demand.triage.as_ref().map(to_json))
-    .bind(demand.created_at.clone())
-    .bind(demand.updated_at.clone())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-/// What a filing records on its demand, at its filing time: `filed` (with the channel), and
-/// `triaged` when the street's triage rule ran.
-pub struct Filed {
-    demand: Uuid,
-    filed_by: String,
-    via: String,
-    triaged: Option<String>,
-}
-
-impl Filed {
-    pub fn new(demand: &Demand, filed_by: &str) -> Self {
-        Filed {
-            demand: demand.id,
-            filed_by: filed_by.to_string(),
-            via: format!("via {}", demand.channel.as_str()),
-            triaged: demand
-                .triage
-                .as_ref()
-                .filter(|t| t.rule != TriageRule::None)
-                .map(|t| t.summary()),
-        }
-    }
-
-    pub fn events(&self) -> Vec<NewEvent<'_>> {
-        let mut events = vec![(
+         triage, created_at, updated_at) VALUES (",
+    );
+    sql.bind(demand.id.to_string()).push(", ");
+    sql.bind(demand.street_id.to_string()).push(", ");
+    sql.bind(demand.grid_id.to_string()).push(", ");
+    sql.bind(demand.category.clone()).push(", ");
+    sql.bind(to_json(&demand.tags)).push(", ");
+    sql.bind(demand.urgency.as_str()).push(", ");
+    sql.bind(demand.channel.as_str()).push(", ");
+    sql.bind(demand.description.clone()).push(", ");
+    sql.bind(demand.resident.name.clone()).push(", ");
+    sql.bind(demand.resident.phone.clone()).push(", ");
+    sql.bind(demand.resident.address.clone()).push(", ");
+    sql.bind(demand.window_start.clone()).push(", ");
+    sql.bind(demand.window_end.clone()).push(", ");
+    sql.bind(demand.status.as_str()).push(", ");
+    sql.bind(filed_by.to_string()).push(", ");
+    sql.bind(demand.triage.as_ref().map(to_json)).push(", ");
+    sql.bind(demand.created_at.clone()).push(", ");
+    sql.bind(demand.updated_at.clone()).push(")");
+    let via = format!("via {}", demand.channel.as_str());
+    let triaged = demand
+        .triage
+        .as_ref()
+        .filter(|t| t.rule != TriageRule::None)
+        .map(|t| t.summary());
+    let mut events = vec![("demand", demand.id, filed_by, "filed", Some(via.as_str()))];
+    if let Some(note) = &triaged {
+        events.push((
             "demand",
-            self.demand,
-            self.filed_by.as_str(),
-            "filed",
-            Some(self.via.as_str()),
-        )];
-        if let Some(note) = &self.triaged {
-            events.push((
-                "demand",
-                self.demand,
-                "system",
-                "triaged",
-                Some(note.as_str()),
-            ));
-        }
-        events
+            demand.id,
+            "system",
+            "triaged",
+            Some(note.as_str()),
+        ));
     }
+    write_events(script.statement(), &demand.created_at, &events);
 }
 
 /// A demand, or `NotFound`.

@@ -61,9 +61,16 @@ pub type NewEvent<'a> = (&'a str, Uuid, &'a str, &'a str, Option<&'a str>);
 
 /// Records several events in one statement, in the transaction of the change they describe.
 pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -> Result<()> {
-    let mut sql = Sql::new(
-        "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ",
-    );
+    let mut sql = Sql::new("");
+    write_events(&mut sql, at, events);
+    sql.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Writes the statement that records `events` at `at` into `sql` (see
+/// [`Script`](super::Script)).
+pub fn write_events(sql: &mut Sql, at: &str, events: &[NewEvent<'_>]) {
+    sql.push("INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ");
     for (i, (kind, subject, actor, action, note)) in events.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
@@ -77,8 +84,6 @@ pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -
         sql.bind(note.map(str::to_string)).push(", ");
         sql.bind(at.to_string()).push(")");
     }
-    sql.execute(&mut **tx).await?;
-    Ok(())
 }
 
 /// A page of the events of one subject, oldest first.

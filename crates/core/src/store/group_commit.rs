@@ -2,9 +2,10 @@
 //!
 //! SQLite has one writer, and with `synchronous = FULL` every commit waits for the disk. A
 //! request that goes through [`Db::transact`](crate::store::db::Db::transact) hands its writes to
-//! the committer task instead of opening a transaction itself. The committer takes every job
-//! that is waiting, runs each in its own savepoint inside one transaction, and commits once;
-//! only then does each job learn its outcome. A job that fails rolls back to its savepoint
+//! the committer (a task on a thread of its own) instead of opening a transaction itself.
+//! The committer takes every job that is waiting, runs each in its own savepoint inside one
+//! transaction (a job that waits alone, in the transaction itself), and commits once; only
+//! then does each job learn its outcome. A job that fails rolls back to its savepoint
 //! alone and gets its error; the others commit. Nothing is acknowledged before the commit
 //! that makes it durable, so this trades nothing of durability for the throughput: while one
 //! batch waits on the disk, the next one gathers.
@@ -55,11 +56,19 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl GroupCommit {
-    /// Starts the committer for the writer pool.
-    pub fn start(pool: AnyPool) -> Self {
+    /// Starts the committer for the writer pool, on a thread of its own: it waits on the
+    /// writer connection statement by statement, and on the requests' runtime each of those
+    /// waits would queue behind whatever requests are ready to run, though every write goes
+    /// through it.
+    pub fn start(pool: AnyPool) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
-        tokio::spawn(run(pool, rx));
-        GroupCommit { jobs }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("sqlite-committer".into())
+            .spawn(move || runtime.block_on(run(pool, rx)))?;
+        Ok(GroupCommit { jobs })
     }
 
     /// Runs `f` in a transaction committed with whatever else is waiting; returns once that
@@ -113,6 +122,27 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
             return;
         }
     };
+    if batch.len() == 1 {
+        // Alone, a job needs no savepoint: the transaction is its own.
+        let job = batch.into_iter().next().expect("one job");
+        let outcome = match AssertUnwindSafe((job.run)(&mut outer)).catch_unwind().await {
+            Ok(Ok(value)) => outer
+                .commit()
+                .await
+                .map(|()| value)
+                .map_err(|e| internal("the commit failed", e)),
+            Ok(Err(e)) => {
+                let _ = outer.rollback().await;
+                Err(e)
+            }
+            Err(_) => {
+                let _ = outer.rollback().await;
+                Err(internal("a write failed", "it panicked"))
+            }
+        };
+        let _ = job.done.send(outcome);
+        return;
+    }
     let mut answers = Vec::with_capacity(batch.len());
     for job in batch {
         let outcome = match outer.begin().await {

@@ -26,4 +26,4 @@ pub mod tokens;
 pub(crate) mod units;
 pub(crate) mod volunteers;
 
-pub use db::{for_update, lock_row, Backend, Db, DbOptions, Sql, Tx};
+pub use db::{for_update, lock_row, Backend, Db, DbOptions, Script, Sql, Tx};

@@ -22,10 +22,10 @@ use crate::{
     },
     store::{
         counters, demands,
-        events::{record_events, NewEvent, Stamp},
+        events::{record_events, write_events, Stamp},
         figures, for_update,
         rows::{get_opt_enum, get_opt_uuid, get_uuid, to_json},
-        Sql, Tx,
+        Script, Sql, Tx,
     },
     Error, Result,
 };
@@ -46,62 +46,64 @@ pub struct NewOrder<'a> {
     /// How the ranking was made (the rule, a plugin's fault), for the order's first event.
     pub ranked_by: &'a str,
     /// The demand's state before the order.
-    pub claim: Claim<'a>,
+    pub claim: Claim,
 }
 
 /// What a new order finds its demand in.
-pub enum Claim<'a> {
+#[derive(Clone, Copy)]
+pub enum Claim {
     /// Open: the order moves it to dispatched (and so marks it for the figures).
     Open,
-    /// Filed as dispatched in the same transaction, and so already marked for the figures;
-    /// the filing's events, recorded before the order's in the same statement.
-    Filed(&'a [NewEvent<'a>]),
+    /// Filed as dispatched in the same transaction, and so already marked for the figures.
+    Filed,
 }
 
 /// Writes a new offered order of a demand, with its rule and ranking, and its first offers;
 /// moves an open demand to dispatched (409 `not_open` if it was dispatched meanwhile);
-/// records `dispatched` on the demand and `offered` on the order, after a filing's events.
-pub async fn insert(tx: &mut Tx<'_>, by: Stamp<'_>, o: &NewOrder<'_>) -> Result<()> {
-    let filed = match o.claim {
-        Claim::Open => {
-            if !demands::move_status(
-                tx,
-                o.demand,
-                DemandStatus::Open,
-                DemandStatus::Dispatched,
-                by.at,
-            )
-            .await?
-            {
-                return Err(Error::conflict(
-                    "not_open",
-                    "the demand was dispatched meanwhile",
-                ));
-            }
-            &[][..]
+/// records `dispatched` on the demand and `offered` on the order. `before` holds the caller's
+/// writes that go with it (a filing's), sent with the order's in one request.
+pub async fn insert(
+    tx: &mut Tx<'_>,
+    mut before: Script,
+    by: Stamp<'_>,
+    o: &NewOrder<'_>,
+) -> Result<()> {
+    if let Claim::Open = o.claim {
+        if !demands::move_status(
+            tx,
+            o.demand,
+            DemandStatus::Open,
+            DemandStatus::Dispatched,
+            by.at,
+        )
+        .await?
+        {
+            return Err(Error::conflict(
+                "not_open",
+                "the demand was dispatched meanwhile",
+            ));
         }
-        Claim::Filed(events) => events,
-    };
-    sqlx::query(
+    }
+    let sql = before.statement();
+    sql.push(
         "INSERT INTO service_orders (id, demand_id, street_id, status, rule_kind, plugin_version_id, content_hash, ranking, \
-         offer_count, next_rank, accept_deadline, created_by, created_at, updated_at) \
-         VALUES ($1, $2, $3, 'offered', $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
-    )
-    .bind(o.id.to_string())
-    .bind(o.demand.to_string())
-    .bind(o.street.to_string())
-    .bind(o.rule.kind.as_str())
-    .bind(o.rule.version_id.map(|v| v.to_string()))
-    .bind(o.rule.content_hash.clone())
-    .bind(to_json(&o.ranking))
-    .bind(o.offer_count as i64)
-    .bind(o.offered as i64)
-    .bind(o.accept_deadline.to_string())
-    .bind(by.actor.to_string())
-    .bind(by.at.to_string())
-    .execute(&mut **tx)
-    .await?;
-    insert_offers(tx, by.at, o.id, o.ranking, 0, o.offered).await?;
+         offer_count, next_rank, accept_deadline, created_by, created_at, updated_at) VALUES (",
+    );
+    sql.bind(o.id.to_string()).push(", ");
+    sql.bind(o.demand.to_string()).push(", ");
+    sql.bind(o.street.to_string()).push(", 'offered', ");
+    sql.bind(o.rule.kind.as_str()).push(", ");
+    sql.bind(o.rule.version_id.map(|v| v.to_string()))
+        .push(", ");
+    sql.bind(o.rule.content_hash.clone()).push(", ");
+    sql.bind(to_json(&o.ranking)).push(", ");
+    sql.bind(o.offer_count as i64).push(", ");
+    sql.bind(o.offered as i64).push(", ");
+    sql.bind(o.accept_deadline.to_string()).push(", ");
+    sql.bind(by.actor.to_string()).push(", ");
+    sql.bind(by.at.to_string()).push(", ");
+    sql.bind(by.at.to_string()).push(")");
+    write_offers(before.statement(), by.at, o.id, o.ranking, 0, o.offered);
     let dispatched = format!("order {}", o.id);
     let offered = format!(
         "{}; offered to {} of {}",
@@ -109,31 +111,35 @@ pub async fn insert(tx: &mut Tx<'_>, by: Stamp<'_>, o: &NewOrder<'_>) -> Result<
         o.offered,
         o.ranking.len()
     );
-    let mut events = filed.to_vec();
-    events.extend([
-        (
-            "demand",
-            o.demand,
-            by.actor,
-            "dispatched",
-            Some(dispatched.as_str()),
-        ),
-        ("order", o.id, by.actor, "offered", Some(offered.as_str())),
-    ]);
-    record_events(tx, by.at, &events).await
+    write_events(
+        before.statement(),
+        by.at,
+        &[
+            (
+                "demand",
+                o.demand,
+                by.actor,
+                "dispatched",
+                Some(&dispatched),
+            ),
+            ("order", o.id, by.actor, "offered", Some(&offered)),
+        ],
+    );
+    before.send(tx).await?;
+    Ok(())
 }
 
-/// Offers `order` to the candidates of `ranking` from position `from`, at most `count`, in
-/// one statement; answers how many were offered.
-async fn insert_offers(
-    tx: &mut Tx<'_>,
+/// Writes the statement that offers `order` to the candidates of `ranking` from position
+/// `from`, at most `count` (at least one), into `sql`; answers how many it offers.
+fn write_offers(
+    sql: &mut Sql,
     at: &str,
     order: Uuid,
     ranking: &[RankedCandidate],
     from: usize,
     count: usize,
-) -> Result<usize> {
-    let mut sql = Sql::new(
+) -> usize {
+    sql.push(
         "INSERT INTO order_offers (id, order_id, candidate_kind, candidate_id, rank, status, offered_at) VALUES ",
     );
     let mut n = 0;
@@ -150,10 +156,7 @@ async fn insert_offers(
         sql.bind(at.to_string()).push(")");
         n += 1;
     }
-    if n > 0 {
-        sql.execute(&mut **tx).await?;
-    }
-    Ok(n)
+    n
 }
 
 /// Offers an offered order whose open offers are gone to the next candidates of its ranking
@@ -169,22 +172,31 @@ pub async fn offer_next(
     why: &str,
 ) -> Result<usize> {
     let from = p.next_rank;
-    let n = insert_offers(tx, by.at, order, &p.ranking, from, p.offer_count).await?;
-    if n == 0 {
+    if from >= p.ranking.len() || p.offer_count == 0 {
         return Ok(0);
     }
-    sqlx::query(
-        "UPDATE service_orders SET next_rank = $1, accept_deadline = $2, updated_at = $3 WHERE id = $4",
-    )
-    .bind((from + n) as i64)
-    .bind(accept_by.to_string())
-    .bind(by.at.to_string())
-    .bind(order.to_string())
-    .execute(&mut **tx)
-    .await?;
+    let mut script = Script::new(tx);
+    let n = write_offers(
+        script.statement(),
+        by.at,
+        order,
+        &p.ranking,
+        from,
+        p.offer_count,
+    );
+    let sql = script.statement();
+    sql.push("UPDATE service_orders SET next_rank = ");
+    sql.bind((from + n) as i64).push(", accept_deadline = ");
+    sql.bind(accept_by.to_string()).push(", updated_at = ");
+    sql.bind(by.at.to_string()).push(" WHERE id = ");
+    sql.bind(order.to_string());
     let note = format!("{why}; offered to the next {n}");
-    by.record(tx, "order", order, "offered", Some(&note))
-        .await?;
+    write_events(
+        script.statement(),
+        by.at,
+        &[("order", order, by.actor, "offered", Some(&note))],
+    );
+    script.send(tx).await?;
     Ok(n)
 }
 
