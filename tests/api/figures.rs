@@ -299,3 +299,41 @@ async fn folders_on_two_hosts_with_filings_meanwhile_count_each_change_once() {
     assert_eq!(total(&year)["received"], filings, "{year}");
     assert_eq!(total(&year)["dispatched"], filings, "{year}");
 }
+
+/// A fold of more demands than one statement writes — their facts and their rollup rows
+/// written in several statements each — folds every one of them once, and reads back the same
+/// figures as before it ran.
+#[tokio::test]
+async fn a_fold_of_many_demands_writes_them_all() {
+    let s = setup(2).await;
+    s.settings(
+        "repair",
+        json!({"auto_dispatch": true, "offer_count": 2, "accept_minutes": 30, "complete_minutes": 60}),
+    )
+    .await;
+    s.clock.set(datetime!(2026-03-10 02:00 UTC));
+    s.app.fold().await;
+    let filings = 60;
+    for i in 0..filings {
+        let mut body = demand_body(&s.grid);
+        body["category"] = json!(if i % 3 == 0 { "legal" } else { "repair" });
+        body["resident"]["phone"] = json!(format!("1380000{i:04}"));
+        body.as_object_mut().unwrap().remove("window_start");
+        body.as_object_mut().unwrap().remove("window_end");
+        s.app
+            .post("/api/v1/demands", &s.grid_worker, body)
+            .await
+            .expect(201);
+    }
+    let before = all_figures(&s).await;
+    assert_eq!(s.app.fold().await, filings, "each filing folded once");
+    assert_eq!(
+        all_figures(&s).await,
+        before,
+        "the figures changed by folding"
+    );
+    s.app.assert_consistent().await;
+    let year = figures(&s, RANGES[0], "street").await;
+    assert_eq!(total(&year)["received"], filings, "{year}");
+    assert_eq!(total(&year)["dispatched"], 40, "{year}");
+}

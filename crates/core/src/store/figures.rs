@@ -239,7 +239,7 @@ pub async fn fold(db: &Db) -> Result<usize> {
             // PostgreSQL a demand a change holds is skipped, not waited for: it stays marked
             // and is folded again (to no difference if nothing changed).
             let mut cleared = 0;
-            for chunk in marks.chunks(200) {
+            for chunk in marks.chunks(Backend::of_tx(tx).rows_per_statement(2)) {
                 let mut sql = Sql::new(
                     "UPDATE demands SET figures_mark = 0 WHERE id IN (SELECT id FROM demands WHERE ",
                 );
@@ -290,7 +290,7 @@ async fn write_facts(tx: &mut Tx<'_>, changed: &[(Uuid, Option<&Fact>)]) -> Resu
         .iter()
         .filter_map(|(id, f)| f.map(|f| (*id, f)))
         .collect();
-    for chunk in kept.chunks(200) {
+    for chunk in kept.chunks(Backend::of_tx(tx).rows_per_statement(FACT_BINDS)) {
         let mut sql = Sql::new(
             "INSERT INTO demand_facts (demand_id, street_id, filed_at, filed_day, filed_month, community_id, \
              grid_id, category, volunteer_id, unit_id, dispatched, accepted, completed, on_time, rated, \
@@ -349,6 +349,12 @@ async fn write_facts(tx: &mut Tx<'_>, changed: &[(Uuid, Option<&Fact>)]) -> Resu
     }
     Ok(())
 }
+
+/// Placeholders a written rollup row binds: one a column of [`ROLLUP_COLUMNS`].
+const ROLLUP_BINDS: usize = 16;
+
+/// Placeholders a written fact binds: one a column of `demand_facts`.
+const FACT_BINDS: usize = 20;
 
 const ROLLUP_COLUMNS: &str =
     "street_id, level, dim, period, group_key, received, dispatched, accepted, \
@@ -415,7 +421,8 @@ fn push_keys<'k>(sql: &mut Sql, keys: impl Iterator<Item = &'k RollupKey>) {
 async fn apply(tx: &mut Tx<'_>, deltas: BTreeMap<RollupKey, Tally>) -> Result<()> {
     let deltas: Vec<(RollupKey, Tally)> =
         deltas.into_iter().filter(|(_, t)| !t.is_zero()).collect();
-    for chunk in deltas.chunks(200) {
+    // A row binds one placeholder a column where it is written, fewer where it is read.
+    for chunk in deltas.chunks(Backend::of_tx(tx).rows_per_statement(ROLLUP_BINDS)) {
         let mut sql = Sql::new(format!(
             "SELECT {ROLLUP_COLUMNS} FROM figure_rollups WHERE "
         ));
@@ -676,7 +683,7 @@ pub async fn labels(db: &Db, dim: GroupBy, keys: &[String]) -> Result<HashMap<St
         GroupBy::Category => return Ok(keys.iter().map(|k| (k.clone(), k.clone())).collect()),
     };
     let mut out = HashMap::new();
-    for chunk in keys.chunks(1000) {
+    for chunk in keys.chunks(db.backend().rows_per_statement(1)) {
         let ids: Vec<Uuid> = chunk
             .iter()
             .filter_map(|k| Uuid::parse_str(k).ok())
