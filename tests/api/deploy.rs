@@ -457,6 +457,36 @@ async fn faults_fall_back_and_quarantine_without_touching_other_streets() {
     app.post(&format!("{base_a}/{bad}/activate"), &a.admin, json!({}))
         .await
         .problem(409, "quarantined", None);
+    // A filing dispatched at once is ranked by the built-in rule, without calling the
+    // quarantined version.
+    app.call(
+        axum::http::Method::PUT,
+        &format!("/api/v1/streets/{}/dispatch-settings/repair", a.id),
+        Some(&a.admin),
+        Some(json!({"auto_dispatch": true, "offer_count": 1, "accept_minutes": 30})),
+    )
+    .await
+    .expect(200);
+    let filed_rule = |demand: String| {
+        let app = &app;
+        let admin = a.admin.clone();
+        async move {
+            let orders = app
+                .get(&format!("/api/v1/orders?demand_id={demand}"), &admin)
+                .await
+                .expect(200);
+            orders["items"][0]["rule"]["kind"].clone()
+        }
+    };
+    assert_eq!(filed_rule(repair_demand(&app, &w).await).await, "builtin");
+    let version = app
+        .get(&format!("{base_a}/{bad}"), &a.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        version["total_faults"], 3,
+        "the quarantined version was called"
+    );
     // Deploying a fix ends the fallback.
     let fix = id(&app
         .post(&base_a, &a.admin, rhai_upload(&tagged("fixed")))
@@ -469,6 +499,7 @@ async fn faults_fall_back_and_quarantine_without_touching_other_streets() {
         app.post(&path, &a.admin, json!({})).await.expect(200)["rule"]["kind"],
         "rhai"
     );
+    assert_eq!(filed_rule(repair_demand(&app, &w).await).await, "rhai");
     let metrics = app
         .get("/metrics", &app.admin)
         .await

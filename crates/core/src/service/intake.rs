@@ -1,9 +1,9 @@
 //! Intake: a demand filed by a grid worker, a channel or an admin, triaged by the street's
 //! rule and, when the street dispatches its category at once, offered in the same commit.
 //!
-//! Filing checks every field, finds the demand's street from its grid, asks the access
-//! policy, and reads the street's candidate pool (current as of that read; it also knows the
-//! street's categories). The street's rule may correct what was filed; the triage record is
+//! Filing checks every field, reads in one query the street of the demand's grid, the
+//! counters of the street's candidate pool and its active rule, asks the access policy, and
+//! takes the pool as of those counters (it also knows the street's categories). The street's rule may correct what was filed; the triage record is
 //! kept either way. Ranking runs before anything is written; the demand, its events and its
 //! order then commit together through [`Db::transact`](crate::store::Db::transact), so
 //! concurrent filings share one commit on SQLite.
@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{
     dispatch,
     hooks::{self, Intake},
-    matching::{self, DemandFacts},
+    matching::DemandFacts,
     Core,
 };
 use crate::{
@@ -22,7 +22,7 @@ use crate::{
         demand::{check_resident, shown_to, CreateDemand, Demand},
         format_ts, rules, Check, DemandStatus, Urgency,
     },
-    store::{demands, orders::Claim, streets::grid_street, Script},
+    store::{candidates, demands, orders::Claim, Script},
     Error, Result,
 };
 
@@ -39,11 +39,14 @@ pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result
     let end = c.ts("window_end", body.window_end.as_deref());
     c.window("window_end", &start, &end);
     c.finish()?;
-    let street = grid_street(db, body.grid_id)
+    // The grid's street, its pool's counters and its active rule, in one read. The version
+    // is read once: the filing finishes on the rule it started with.
+    let place = candidates::filing_place(db, body.grid_id)
         .await?
         .ok_or_else(|| Error::field("grid_id", "unknown_reference", "no grid has this id"))?;
+    let street = place.street;
     caller.authorize(Action::Create, Target::Demand { street })?;
-    let pool = core.pools.get(db, street).await?;
+    let pool = core.pools.at(db, street, place.counters).await?;
     if !pool.has_category(&category) {
         return Err(unknown_category(&category));
     }
@@ -62,7 +65,7 @@ pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result
         filed_at: filed_at.clone(),
         status: DemandStatus::Open,
     };
-    let active = matching::active_version(core, street).await?;
+    let active = place.active;
     let triage = hooks::triage(
         core,
         active.as_ref(),

@@ -328,11 +328,22 @@ impl Pools {
 
     /// The street's pool as of the last committed change.
     pub async fn get(&self, db: &sqlx::AnyPool, street: Uuid) -> Result<Arc<StreetPool>> {
+        let counters = candidates::counters(db, street).await?;
+        self.at(db, street, counters).await
+    }
+
+    /// The street's pool as of `counters`, just read.
+    pub async fn at(
+        &self,
+        db: &sqlx::AnyPool,
+        street: Uuid,
+        counters: candidates::Counters,
+    ) -> Result<Arc<StreetPool>> {
         let candidates::Counters {
             code,
             registry_version,
             load_version,
-        } = candidates::counters(db, street).await?;
+        } = counters;
         let cached = self
             .streets
             .lock()

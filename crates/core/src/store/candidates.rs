@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
-use super::rows::{get_bool, get_json, get_opt_uuid, get_uuid};
+use super::{
+    plugins::{active_of_row, ActiveVersion, ACTIVE_COLUMNS},
+    rows::{get_bool, get_json, get_opt_uuid, get_uuid},
+};
 use crate::{domain::WeeklySlot, Error, Result};
 
 /// A street's code and the counters of its two tiers.
@@ -29,6 +32,42 @@ pub async fn counters(db: &AnyPool, street: Uuid) -> Result<Counters> {
         registry_version: row.try_get("registry_version")?,
         load_version: row.try_get("load_version")?,
     })
+}
+
+/// Where a demand filed in a grid goes: the grid's street, the street's counters and its
+/// active rule, read at once (a filing's first read).
+pub struct FilingPlace {
+    pub street: Uuid,
+    pub counters: Counters,
+    pub active: Option<ActiveVersion>,
+}
+
+/// The place of a filing in `grid`; `None` for an unknown grid.
+pub async fn filing_place(db: &AnyPool, grid: Uuid) -> Result<Option<FilingPlace>> {
+    let row = sqlx::query(&format!(
+        "SELECT g.street_id, s.code, s.registry_version, s.load_version, {ACTIVE_COLUMNS} \
+         FROM grids g JOIN streets s ON s.id = g.street_id \
+         LEFT JOIN street_plugins sp ON sp.street_id = s.id \
+         LEFT JOIN plugin_versions v ON v.id = sp.active_version_id AND v.status = 'ready' \
+         WHERE g.id = $1"
+    ))
+    .bind(grid.to_string())
+    .fetch_optional(db)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let active = match row.try_get::<Option<String>, _>("version_id")? {
+        Some(_) => Some(active_of_row(&row)?),
+        None => None,
+    };
+    Ok(Some(FilingPlace {
+        street: get_uuid(&row, "street_id")?,
+        counters: Counters {
+            code: row.try_get("code")?,
+            registry_version: row.try_get("registry_version")?,
+            load_version: row.try_get("load_version")?,
+        },
+        active,
+    }))
 }
 
 /// A street's grids: id → (code, community name).

@@ -258,22 +258,31 @@ pub struct ActiveVersion {
 }
 
 pub async fn active_version(db: &AnyPool, street: Uuid) -> Result<Option<ActiveVersion>> {
-    let row = sqlx::query(
-        "SELECT v.id, v.number, v.kind, v.content_hash, v.config FROM street_plugins sp \
+    let row = sqlx::query(&format!(
+        "SELECT {ACTIVE_COLUMNS} FROM street_plugins sp \
          JOIN plugin_versions v ON v.id = sp.active_version_id \
-         WHERE sp.street_id = $1 AND v.status = 'ready'",
-    )
+         WHERE sp.street_id = $1 AND v.status = 'ready'"
+    ))
     .bind(street.to_string())
     .fetch_optional(db)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    Ok(Some(ActiveVersion {
-        id: get_uuid(&row, "id")?,
-        number: row.try_get("number")?,
-        kind: PluginKind::from_db(&row.try_get::<String, _>("kind")?)?,
-        content_hash: row.try_get("content_hash")?,
-        config: row.try_get("config")?,
-    }))
+    row.as_ref().map(active_of_row).transpose()
+}
+
+/// The columns [`active_of_row`] reads, of `plugin_versions v`.
+pub(super) const ACTIVE_COLUMNS: &str =
+    "v.id AS version_id, v.number AS version_number, v.kind AS version_kind, \
+     v.content_hash AS version_hash, v.config AS version_config";
+
+/// The active version in a row of [`ACTIVE_COLUMNS`].
+pub(super) fn active_of_row(row: &AnyRow) -> Result<ActiveVersion> {
+    Ok(ActiveVersion {
+        id: get_uuid(row, "version_id")?,
+        number: row.try_get("version_number")?,
+        kind: PluginKind::from_db(&row.try_get::<String, _>("version_kind")?)?,
+        content_hash: row.try_get("version_hash")?,
+        config: row.try_get("version_config")?,
+    })
 }
 
 /// A version's stored source (read only to compile it: a WebAssembly module is large).
