@@ -315,7 +315,7 @@ fn probe<'c>(
 }
 
 /// A write that fails inside a shared commit takes nothing else down with it: the others
-/// commit, it alone gets its error and leaves no trace.
+/// commit, it alone gets its error and leaves no trace, not even what it wrote before failing.
 #[tokio::test]
 async fn a_failing_write_in_a_shared_commit_fails_alone() {
     let app = crate::helpers::TestApp::spawn().await;
@@ -334,7 +334,20 @@ async fn a_failing_write_in_a_shared_commit_fails_alone() {
         );
         writes.push(tokio::spawn(async move {
             let mine = id.clone();
-            (id, db.transact(move |tx| probe(tx, mine)).await)
+            // The duplicate writes a probe of its own first: that one must go too.
+            let before = uuid::Uuid::now_v7().to_string();
+            let duplicate = i == 20;
+            let outcome = db
+                .transact(move |tx| {
+                    Box::pin(async move {
+                        if duplicate {
+                            probe(tx, before).await?;
+                        }
+                        probe(tx, mine).await
+                    })
+                })
+                .await;
+            (id, outcome)
         }));
     }
     let mut committed = vec![];
