@@ -83,9 +83,8 @@ pub async fn plan(
 
 /// Writes a planned dispatch in the caller's transaction, at `now`, with the caller's pending
 /// writes (`before`: a filing's, when the demand is filed in the same transaction): claims
-/// the open demand,
-/// records the rule and ranking on a new order and offers it to the best candidates; or, when
-/// nobody can take it, escalates and leaves the demand open.
+/// the open demand, records the rule and ranking on a new order and offers it to the best
+/// candidates; or, when nobody can take it, escalates and leaves the demand open.
 pub async fn write(
     tx: &mut Tx<'_>,
     now: OffsetDateTime,

@@ -3,8 +3,8 @@
 //!
 //! Filing checks every field, reads in one query the street of the demand's grid, the
 //! counters of the street's candidate pool and its active rule, asks the access policy, and
-//! takes the pool as of those counters (it also knows the street's categories). The street's rule may correct what was filed; the triage record is
-//! kept either way. Ranking runs before anything is written; the demand, its events and its
+//! takes the pool as of those counters (it also knows the street's categories). The street's
+//! rule may correct what was filed; the triage record is kept either way. Ranking runs before anything is written; the demand, its events and its
 //! order then commit together through [`Db::transact`](crate::store::Db::transact), so
 //! concurrent filings share one commit on SQLite.
 

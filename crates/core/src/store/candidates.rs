@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use sqlx::{AnyPool, Row};
+use sqlx::{any::AnyRow, AnyPool, Row};
 use uuid::Uuid;
 
 use super::{
@@ -27,6 +27,11 @@ pub async fn counters(db: &AnyPool, street: Uuid) -> Result<Counters> {
         .fetch_optional(db)
         .await?
         .ok_or(Error::NotFound("street"))?;
+    counters_of_row(&row)
+}
+
+/// The counters in a row of `streets`' `code`, `registry_version` and `load_version`.
+fn counters_of_row(row: &AnyRow) -> Result<Counters> {
     Ok(Counters {
         code: row.try_get("code")?,
         registry_version: row.try_get("registry_version")?,
@@ -55,17 +60,13 @@ pub async fn filing_place(db: &AnyPool, grid: Uuid) -> Result<Option<FilingPlace
     .fetch_optional(db)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let active = match row.try_get::<Option<String>, _>("version_id")? {
-        Some(_) => Some(active_of_row(&row)?),
-        None => None,
-    };
+    let active = row
+        .try_get::<Option<String>, _>("version_id")?
+        .map(|_| active_of_row(&row))
+        .transpose()?;
     Ok(Some(FilingPlace {
         street: get_uuid(&row, "street_id")?,
-        counters: Counters {
-            code: row.try_get("code")?,
-            registry_version: row.try_get("registry_version")?,
-            load_version: row.try_get("load_version")?,
-        },
+        counters: counters_of_row(&row)?,
         active,
     }))
 }

@@ -125,46 +125,15 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
     if batch.len() == 1 {
         // Alone, a job needs no savepoint: the transaction is its own.
         let job = batch.into_iter().next().expect("one job");
-        let outcome = match AssertUnwindSafe((job.run)(&mut outer)).catch_unwind().await {
-            Ok(Ok(value)) => outer
-                .commit()
-                .await
-                .map(|()| value)
-                .map_err(|e| internal("the commit failed", e)),
-            Ok(Err(e)) => {
-                let _ = outer.rollback().await;
-                Err(e)
-            }
-            Err(_) => {
-                let _ = outer.rollback().await;
-                Err(internal("a write failed", "it panicked"))
-            }
-        };
-        let _ = job.done.send(outcome);
+        let _ = job
+            .done
+            .send(settle(outer, job.run, "the commit failed").await);
         return;
     }
     let mut answers = Vec::with_capacity(batch.len());
     for job in batch {
         let outcome = match outer.begin().await {
-            Ok(mut savepoint) => {
-                match AssertUnwindSafe((job.run)(&mut savepoint))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(Ok(value)) => match savepoint.commit().await {
-                        Ok(()) => Ok(value),
-                        Err(e) => Err(internal("cannot release a savepoint", e)),
-                    },
-                    Ok(Err(e)) => {
-                        let _ = savepoint.rollback().await;
-                        Err(e)
-                    }
-                    Err(_) => {
-                        let _ = savepoint.rollback().await;
-                        Err(internal("a write failed", "it panicked"))
-                    }
-                }
-            }
+            Ok(savepoint) => settle(savepoint, job.run, "cannot release a savepoint").await,
             Err(e) => Err(internal("cannot open a savepoint", e)),
         };
         answers.push((job.done, outcome));
@@ -180,6 +149,27 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
             for (done, outcome) in answers {
                 let _ = done.send(outcome.and(Err(internal("the commit failed", &e))));
             }
+        }
+    }
+}
+
+/// Runs a job in `tx` — the batch's transaction, or a savepoint of it — and ends `tx` by the
+/// job's outcome: committed (`ending` names a failure to) when it succeeded, rolled back when
+/// it failed or panicked.
+async fn settle(mut tx: sqlx::Transaction<'_, sqlx::Any>, run: JobFn, ending: &str) -> Output {
+    match AssertUnwindSafe(run(&mut tx)).catch_unwind().await {
+        Ok(Ok(value)) => tx
+            .commit()
+            .await
+            .map(|()| value)
+            .map_err(|e| internal(ending, e)),
+        Ok(Err(e)) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+        Err(_) => {
+            let _ = tx.rollback().await;
+            Err(internal("a write failed", "it panicked"))
         }
     }
 }
