@@ -57,14 +57,13 @@ pub(crate) async fn setup(volunteers: usize) -> Setup {
 impl Setup {
     pub async fn settings(&self, category: &str, body: Value) -> Value {
         self.app
-            .call(
-                axum::http::Method::PUT,
+            .put(
                 &format!(
                     "/api/v1/streets/{}/dispatch-settings/{category}",
                     self.street
                 ),
-                Some(&self.admin),
-                Some(body),
+                &self.admin,
+                body,
             )
             .await
             .expect(200)

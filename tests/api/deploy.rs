@@ -459,11 +459,10 @@ async fn faults_fall_back_and_quarantine_without_touching_other_streets() {
         .problem(409, "quarantined", None);
     // A filing dispatched at once is ranked by the built-in rule, without calling the
     // quarantined version.
-    app.call(
-        axum::http::Method::PUT,
+    app.put(
         &format!("/api/v1/streets/{}/dispatch-settings/repair", a.id),
-        Some(&a.admin),
-        Some(json!({"auto_dispatch": true, "offer_count": 1, "accept_minutes": 30})),
+        &a.admin,
+        json!({"auto_dispatch": true, "offer_count": 1, "accept_minutes": 30}),
     )
     .await
     .expect(200);

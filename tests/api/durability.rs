@@ -314,6 +314,19 @@ fn probe<'c>(
     })
 }
 
+/// Records probe events with the given ids, one after another, in one write.
+fn probes<'c>(
+    tx: &'c mut sqlx::Transaction<'_, sqlx::Any>,
+    ids: Vec<String>,
+) -> gongjian_core::store::group_commit::BoxFuture<'c, gongjian_core::Result<()>> {
+    Box::pin(async move {
+        for id in ids {
+            probe(tx, id).await?;
+        }
+        Ok(())
+    })
+}
+
 /// A write that fails inside a shared commit takes nothing else down with it: the others
 /// commit, it alone gets its error and leaves no trace, not even what it wrote before failing.
 #[tokio::test]
@@ -332,22 +345,14 @@ async fn a_failing_write_in_a_shared_commit_fails_alone() {
                 uuid::Uuid::now_v7().to_string()
             },
         );
+        // The duplicate writes a probe of its own first: that one must go too.
+        let ids = if i == 20 {
+            vec![uuid::Uuid::now_v7().to_string(), id.clone()]
+        } else {
+            vec![id.clone()]
+        };
         writes.push(tokio::spawn(async move {
-            let mine = id.clone();
-            // The duplicate writes a probe of its own first: that one must go too.
-            let before = uuid::Uuid::now_v7().to_string();
-            let duplicate = i == 20;
-            let outcome = db
-                .transact(move |tx| {
-                    Box::pin(async move {
-                        if duplicate {
-                            probe(tx, before).await?;
-                        }
-                        probe(tx, mine).await
-                    })
-                })
-                .await;
-            (id, outcome)
+            (id, db.transact(move |tx| probes(tx, ids)).await)
         }));
     }
     let mut committed = vec![];
@@ -378,17 +383,8 @@ async fn a_write_that_fails_part_way_leaves_nothing() {
     let taken = uuid::Uuid::now_v7().to_string();
     let first = taken.clone();
     app.db.transact(move |tx| probe(tx, first)).await.unwrap();
-    let fresh = uuid::Uuid::now_v7().to_string();
-    let (written, duplicate) = (fresh.clone(), taken.clone());
-    let failed = app
-        .db
-        .transact(move |tx| {
-            Box::pin(async move {
-                probe(tx, written).await?;
-                probe(tx, duplicate).await
-            })
-        })
-        .await;
+    let ids = vec![uuid::Uuid::now_v7().to_string(), taken.clone()];
+    let failed = app.db.transact(move |tx| probes(tx, ids)).await;
     assert!(failed.is_err(), "a duplicate key fails the write");
     let after = uuid::Uuid::now_v7().to_string();
     let next = after.clone();

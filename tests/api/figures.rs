@@ -66,6 +66,20 @@ fn total(v: &Value) -> &Value {
     &v["total"]
 }
 
+/// Files a demand of `category` with no window, by the street's grid worker, for a resident
+/// of this phone number.
+async fn file(s: &Setup, category: &str, phone: &str) {
+    let mut body = demand_body(&s.grid);
+    body["category"] = json!(category);
+    body["resident"]["phone"] = json!(phone);
+    body.as_object_mut().unwrap().remove("window_start");
+    body.as_object_mut().unwrap().remove("window_end");
+    s.app
+        .post("/api/v1/demands", &s.grid_worker, body)
+        .await
+        .expect(201);
+}
+
 #[tokio::test]
 async fn every_change_reaches_the_figures_folded_or_not() {
     let s = setup(2).await;
@@ -262,15 +276,7 @@ async fn folders_on_two_hosts_with_filings_meanwhile_count_each_change_once() {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
             for i in 0..filings / 4 {
-                let mut body = demand_body(&s.grid);
-                body["category"] = json!("repair");
-                body["resident"]["phone"] = json!(format!("1370000{w}{i:03}"));
-                body.as_object_mut().unwrap().remove("window_start");
-                body.as_object_mut().unwrap().remove("window_end");
-                s.app
-                    .post("/api/v1/demands", &s.grid_worker, body)
-                    .await
-                    .expect(201);
+                file(&s, "repair", &format!("1370000{w}{i:03}")).await;
             }
         }));
     }
@@ -315,15 +321,8 @@ async fn a_fold_of_many_demands_writes_them_all() {
     s.app.fold().await;
     let filings = 60;
     for i in 0..filings {
-        let mut body = demand_body(&s.grid);
-        body["category"] = json!(if i % 3 == 0 { "legal" } else { "repair" });
-        body["resident"]["phone"] = json!(format!("1380000{i:04}"));
-        body.as_object_mut().unwrap().remove("window_start");
-        body.as_object_mut().unwrap().remove("window_end");
-        s.app
-            .post("/api/v1/demands", &s.grid_worker, body)
-            .await
-            .expect(201);
+        let category = if i % 3 == 0 { "legal" } else { "repair" };
+        file(&s, category, &format!("1380000{i:04}")).await;
     }
     let before = all_figures(&s).await;
     assert_eq!(s.app.fold().await, filings, "each filing folded once");

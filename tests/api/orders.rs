@@ -530,11 +530,10 @@ async fn dispatch_needs_candidates_and_the_streets_admins() {
     );
 
     // Dispatched on filing with nobody to offer it to: filed open, and escalated at once.
-    app.call(
-        axum::http::Method::PUT,
+    app.put(
         &format!("/api/v1/streets/{}/dispatch-settings/repair", s.id),
-        Some(&s.admin),
-        Some(json!({"auto_dispatch": true, "offer_count": 2, "accept_minutes": 30})),
+        &s.admin,
+        json!({"auto_dispatch": true, "offer_count": 2, "accept_minutes": 30}),
     )
     .await
     .expect(200);
