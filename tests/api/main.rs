@@ -7,6 +7,7 @@ mod cli;
 #[path = "../support/compiled_plugins.rs"]
 mod compiled_plugins;
 mod concurrency;
+mod console;
 mod deadlines;
 mod deploy;
 mod durability;

@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod docs;
 pub mod error;
@@ -64,6 +65,7 @@ pub fn app(state: AppState) -> Router {
     let (api, openapi) = api();
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     api.merge(system::router(openapi))
+        .merge(console::router())
         .fallback(|uri: Uri| async move { AppError::RouteNotFound(uri.path().to_string()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(middleware::from_fn(extract::utf8_only))

@@ -165,6 +165,13 @@ impl Principal {
         self.sees_resident_data(street) || matches!(self.role, Role::DistrictAdmin)
     }
 
+    /// Whether a street's own pages — its dashboard of figures, its people and sign-in — are
+    /// shown: to the street's staff and to the district. For anyone else the street's pages do
+    /// not exist (404), as another street's records do not.
+    pub fn sees_street_office(&self, street: Uuid) -> bool {
+        self.sees_ranking(street)
+    }
+
     /// Whether an order's resident is shown in full: to the street's own staff, and to the
     /// assignee while it carries the order out (`carrying_out`: the caller is the assignee
     /// of an accepted or started order), who needs to reach them. Candidates still deciding

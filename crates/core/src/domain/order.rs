@@ -68,6 +68,17 @@ pub struct Order {
     pub rating: Option<i64>,
     pub rating_comment: Option<String>,
     pub rated_at: Option<String>,
+    /// Until when the current round of offers can be accepted.
+    pub accept_deadline: Option<String>,
+    /// By when the assignee is to complete it, once accepted.
+    pub complete_deadline: Option<String>,
+    /// Why the street's rule offered the order to the caller: shown to a volunteer or unit
+    /// with an offer on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offered_because: Option<String>,
+    /// Where the caller's own offer on the order stands: for a volunteer or unit with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub your_offer: Option<OfferStatus>,
     pub created_at: String,
     pub updated_at: String,
 }

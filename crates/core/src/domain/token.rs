@@ -70,3 +70,21 @@ pub struct Me {
     /// For a unit: the streets it co-builds with.
     pub street_ids: Vec<Uuid>,
 }
+
+/// A one-time sign-in link, as issued: its secret is shown once, to the admin who issued it,
+/// to hand over as a link or a QR code.
+#[derive(Debug)]
+pub struct SignInLink {
+    pub secret: String,
+    pub expires_at: String,
+    /// The token the person will act through once signed in.
+    pub token: TokenInfo,
+}
+
+/// A console session, as opened: its secret goes into the browser's cookie and nowhere else.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub secret: String,
+    pub expires_at: String,
+    pub principal: crate::domain::access::Principal,
+}

@@ -16,6 +16,7 @@ pub(crate) mod pool;
 pub mod projects;
 pub mod resources;
 pub mod scheduler;
+pub mod sessions;
 pub mod settings;
 pub mod stats;
 pub mod streets;

@@ -70,7 +70,7 @@ impl Loaded {
     fn points_inputs(&self) -> (Option<&str>, Option<&str>, i64) {
         (
             self.rec.order.accepted_at.as_deref(),
-            self.rec.complete_deadline.as_deref(),
+            self.rec.order.complete_deadline.as_deref(),
             self.rec.escalations,
         )
     }
@@ -136,6 +136,15 @@ fn order_view(caller: &Principal, l: &Loaded, offers: Option<Vec<Offer>>) -> Ord
             phone: mask_phone(&r.phone),
             address: mask_address(&r.address),
         };
+    }
+    if let Some(offer) = &l.offer {
+        order.your_offer = Some(offer.status);
+        order.offered_because = order.ranking.as_ref().and_then(|ranking| {
+            ranking
+                .iter()
+                .find(|r| r.id == offer.candidate && r.kind == offer.kind)
+                .map(|r| r.reason.clone())
+        });
     }
     if staff {
         order.offers = Some(offers.unwrap_or_default());
@@ -275,6 +284,7 @@ pub async fn accept(core: &Core, caller: &Principal, id: Uuid) -> Result<Order> 
                 }
                 if let Some(deadline) = l
                     .rec
+                    .order
                     .accept_deadline
                     .as_deref()
                     .filter(|d| *d <= at.as_str())
@@ -475,7 +485,7 @@ async fn award(
         filed_at: seconds(Some(&l.rec.filed_at)).unwrap_or(0),
         accepted_at: seconds(o.accepted_at.as_deref()).unwrap_or(0),
         completed_at: completed.unix_timestamp(),
-        complete_by: seconds(l.rec.complete_deadline.as_deref()),
+        complete_by: seconds(l.rec.order.complete_deadline.as_deref()),
         escalations: u32::try_from(l.rec.escalations).unwrap_or(0),
         completed_before: u32::try_from(completed_before).unwrap_or(0),
         config: String::new(),
@@ -562,4 +572,27 @@ pub async fn demand_events(
     let street = demands::facts(core.db.read(), id).await?.street;
     caller.authorize(Action::Read, Target::Demand { street })?;
     events_of(core, "demand", id, &q).await
+}
+
+/// The changes `caller` follows recorded after `after`, oldest first, at most `limit`: for
+/// the street's staff and the district, every event of the demands and orders they see; for
+/// a volunteer or unit, the events of the orders offered to them. A live page polls this and
+/// resumes from the last id it saw.
+pub async fn changes_since(
+    core: &Core,
+    caller: &Principal,
+    after: Uuid,
+    limit: i64,
+) -> Result<Vec<Event>> {
+    let db = core.db.read();
+    match caller.staff_scope() {
+        Some(scope) => events::since(db, events::Following::Streets(&scope), after, limit).await,
+        None => {
+            let mine = {
+                let mut conn = db.acquire().await?;
+                identities(&mut conn, caller).await?
+            };
+            events::since(db, events::Following::Offers(&mine), after, limit).await
+        }
+    }
 }

@@ -7,7 +7,7 @@ use crate::domain::token::{CreateToken, IssuedToken, ListTokens, Me, TokenInfo};
 use crate::domain::Check;
 use crate::store::page::{Page, PageRequest};
 use crate::store::tokens::{self, generate_token};
-use crate::store::Db;
+use crate::store::{Db, Tx};
 use crate::{Error, Result};
 use uuid::Uuid;
 
@@ -125,6 +125,20 @@ pub async fn issue(
     issued_by: Option<Uuid>,
     at: time::OffsetDateTime,
 ) -> Result<IssuedToken> {
+    let (info, token) = db
+        .transact(move |tx| Box::pin(async move { issue_in(tx, subject, issued_by, at).await }))
+        .await?;
+    Ok(IssuedToken { token, info })
+}
+
+/// Writes a new token for a checked subject in the caller's transaction; answers its record
+/// and its secret.
+pub(crate) async fn issue_in(
+    tx: &mut Tx<'_>,
+    subject: TokenSubject,
+    issued_by: Option<Uuid>,
+    at: time::OffsetDateTime,
+) -> Result<(TokenInfo, String)> {
     let token = generate_token();
     let info = TokenInfo {
         id: Uuid::now_v7(),
@@ -136,16 +150,8 @@ pub async fn issue(
         created_at: crate::domain::format_ts(at),
         revoked_at: None,
     };
-    let secret = token.clone();
-    let info = db
-        .transact(move |tx| {
-            Box::pin(async move {
-                tokens::insert(tx, &info, &secret, issued_by).await?;
-                Ok(info)
-            })
-        })
-        .await?;
-    Ok(IssuedToken { token, info })
+    tokens::insert(tx, &info, &token, issued_by).await?;
+    Ok((info, token))
 }
 
 pub async fn list_tokens(

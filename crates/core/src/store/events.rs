@@ -6,10 +6,13 @@ use uuid::Uuid;
 
 use super::{
     page::{Page, PageRequest},
-    rows::get_uuid,
+    rows::{get_uuid, push_in},
     Sql, Tx,
 };
-use crate::{domain::order::Event, Result};
+use crate::{
+    domain::{access::ListScope, order::Event},
+    Result,
+};
 
 /// Who makes a change and when, by the service's clock: what every event the change records
 /// names.
@@ -99,19 +102,72 @@ pub async fn list(
         .bind(subject_id.to_string());
     page.apply(&mut sql, "id");
     let rows = sql.fetch_all(db).await?;
-    let items = rows
-        .iter()
-        .map(|r| {
-            Ok(Event {
-                id: get_uuid(r, "id")?,
-                subject_kind: r.try_get("subject_kind")?,
-                subject_id: get_uuid(r, "subject_id")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                note: r.try_get("note")?,
-                at: r.try_get("at")?,
-            })
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let items = rows.iter().map(event_of_row).collect::<Result<Vec<_>>>()?;
     Ok(page.finish(items, |e| e.id))
+}
+
+fn event_of_row(r: &sqlx::any::AnyRow) -> Result<Event> {
+    Ok(Event {
+        id: get_uuid(r, "id")?,
+        subject_kind: r.try_get("subject_kind")?,
+        subject_id: get_uuid(r, "subject_id")?,
+        actor: r.try_get("actor")?,
+        action: r.try_get("action")?,
+        note: r.try_get("note")?,
+        at: r.try_get("at")?,
+    })
+}
+
+/// Whose events a feed follows.
+pub enum Following<'a> {
+    /// The demands and orders of these streets, or of every street.
+    Streets(&'a ListScope),
+    /// The orders offered to one of these candidates (a volunteer's or a unit's identities).
+    Offers(&'a [Uuid]),
+}
+
+/// The events recorded after `after` (ids are time-ordered) that `following` covers, oldest
+/// first, at most `limit`. Walks the events after the cursor by their key, so a poll costs
+/// what was recorded since the last one, not the history.
+pub async fn since(
+    db: &sqlx::AnyPool,
+    following: Following<'_>,
+    after: Uuid,
+    limit: i64,
+) -> Result<Vec<Event>> {
+    let mut sql = match following {
+        Following::Streets(scope) => {
+            let mut sql = Sql::new(
+                "SELECT e.* FROM events e \
+                 LEFT JOIN demands d ON e.subject_kind = 'demand' AND d.id = e.subject_id \
+                 LEFT JOIN service_orders o ON e.subject_kind = 'order' AND o.id = e.subject_id \
+                 WHERE e.id > ",
+            );
+            sql.bind(after.to_string());
+            if let ListScope::Streets(streets) = scope {
+                sql.push(" AND (");
+                sql.push("1 = 0");
+                for column in ["d.street_id", "o.street_id"] {
+                    sql.push(" OR (1 = 1");
+                    push_in(&mut sql, column, streets);
+                    sql.push(")");
+                }
+                sql.push(")");
+            }
+            sql
+        }
+        Following::Offers(mine) => {
+            let mut sql = Sql::new("SELECT e.* FROM events e WHERE e.id > ");
+            sql.bind(after.to_string()).push(
+                " AND e.subject_kind = 'order' AND e.subject_id IN \
+                 (SELECT f.order_id FROM order_offers f WHERE 1 = 1",
+            );
+            push_in(&mut sql, "f.candidate_id", mine);
+            sql.push(")");
+            sql
+        }
+    };
+    sql.push(" ORDER BY e.id LIMIT ").bind(limit);
+    let rows = sql.fetch_all(db).await?;
+    rows.iter().map(event_of_row).collect()
 }

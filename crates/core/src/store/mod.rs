@@ -20,6 +20,7 @@ pub(crate) mod plugins;
 pub(crate) mod projects;
 pub(crate) mod resources;
 pub(crate) mod rows;
+pub(crate) mod sessions;
 pub(crate) mod settings;
 pub(crate) mod streets;
 pub mod tokens;

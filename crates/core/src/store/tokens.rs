@@ -26,12 +26,15 @@ const TOKEN_PREFIX: &str = "gj_";
 
 /// A new random token in its printable form.
 pub fn generate_token() -> String {
+    format!("{TOKEN_PREFIX}{}", random_secret())
+}
+
+/// 32 random bytes, URL-safe base64 without padding: the secret of a token, a sign-in link
+/// or a session.
+pub fn random_secret() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
-    format!(
-        "{TOKEN_PREFIX}{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// What is stored for a token: its SHA-256, hex. Tokens carry 256 bits of entropy, so a
@@ -41,22 +44,36 @@ pub fn hash_token(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The columns and joins that turn an `api_tokens` row (aliased `t`) into a principal: the
+/// token's role and subject, and whether its volunteer or unit is archived.
+pub(crate) const PRINCIPAL_COLUMNS: &str = "t.id, t.role, t.street_id, t.unit_id, t.volunteer_id, \
+     v.street_id AS volunteer_street, v.archived_at AS volunteer_archived, \
+     u.archived_at AS unit_archived";
+pub(crate) const PRINCIPAL_JOINS: &str = "LEFT JOIN volunteers v ON v.id = t.volunteer_id \
+     LEFT JOIN units u ON u.id = t.unit_id";
+
 /// Resolves a token to its principal; `None` when it is unknown, revoked, or its unit or
 /// volunteer has been archived.
 pub async fn resolve(db: &sqlx::AnyPool, token: &str) -> Result<Option<Principal>, Error> {
-    let row = sqlx::query(
-        "SELECT t.id, t.role, t.street_id, t.unit_id, t.volunteer_id, \
-                v.street_id AS volunteer_street, v.archived_at AS volunteer_archived, \
-                u.archived_at AS unit_archived \
-         FROM api_tokens t \
-         LEFT JOIN volunteers v ON v.id = t.volunteer_id \
-         LEFT JOIN units u ON u.id = t.unit_id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {PRINCIPAL_COLUMNS} FROM api_tokens t {PRINCIPAL_JOINS} \
+         WHERE t.token_hash = $1 AND t.revoked_at IS NULL"
+    ))
     .bind(hash_token(token))
     .fetch_optional(db)
     .await?;
-    let Some(row) = row else { return Ok(None) };
+    match row {
+        Some(row) => principal_of_row(db, &row).await,
+        None => Ok(None),
+    }
+}
+
+/// The principal of a row read with [`PRINCIPAL_COLUMNS`]; `None` when its unit or volunteer
+/// has been archived.
+pub(crate) async fn principal_of_row(
+    db: &sqlx::AnyPool,
+    row: &AnyRow,
+) -> Result<Option<Principal>, Error> {
     let id = |col: &str| -> Result<Option<Uuid>, sqlx::Error> {
         let text: Option<String> = row.try_get(col)?;
         text.map(|t| Uuid::parse_str(&t).map_err(|e| sqlx::Error::Decode(e.into())))

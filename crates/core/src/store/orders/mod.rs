@@ -120,8 +120,6 @@ pub async fn progress(tx: &mut Tx<'_>, order: Uuid) -> Result<Progress> {
 #[derive(Debug, Clone)]
 pub struct OrderRow {
     pub order: Order,
-    pub accept_deadline: Option<String>,
-    pub complete_deadline: Option<String>,
     pub escalations: i64,
     /// The demand's urgency and when it was filed.
     pub urgency: Urgency,
@@ -175,11 +173,13 @@ fn order_from_row(row: &AnyRow) -> Result<OrderRow> {
             rating: row.try_get("rating")?,
             rating_comment: row.try_get("rating_comment")?,
             rated_at: row.try_get("rated_at")?,
+            accept_deadline: row.try_get("accept_deadline")?,
+            complete_deadline: row.try_get("complete_deadline")?,
+            offered_because: None,
+            your_offer: None,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
         },
-        accept_deadline: row.try_get("accept_deadline")?,
-        complete_deadline: row.try_get("complete_deadline")?,
         escalations: row.try_get("escalations")?,
         urgency: get_enum(row, "demand_urgency", Urgency::from_db)?,
         filed_at: row.try_get("demand_created_at")?,

@@ -1,0 +1,155 @@
+//! The street office's dashboard — its figures for today, this week and this month, and
+//! the month by grid — and the district's view of every street side by side. The figures are
+//! `GET /api/v1/stats`'s, from the same operation.
+
+use askama::Template;
+use axum::{
+    extract::{Path, State},
+    response::Response,
+};
+use gongjian_core::{
+    domain::{
+        format_ts,
+        stats::{Figures, GroupBy, StatsQuery},
+        LOCAL_OFFSET,
+    },
+    service::{stats, streets},
+    Error,
+};
+use time::{Duration, OffsetDateTime, Time};
+use uuid::Uuid;
+
+use super::{
+    frame::{render, Frame},
+    Oops, Viewer,
+};
+use crate::state::AppState;
+
+/// The periods a dashboard shows, as instants: the start of today, of this week (Monday) and
+/// of this month, in local time, each up to now.
+fn periods(now: OffsetDateTime) -> [(OffsetDateTime, OffsetDateTime); 3] {
+    let local = now.to_offset(LOCAL_OFFSET);
+    let today = local.replace_time(Time::MIDNIGHT);
+    let week = today - Duration::days(i64::from(today.weekday().number_days_from_monday()));
+    let month = today.replace_day(1).expect("the first of a month is a day");
+    // The end is just after now, so a demand filed this instant counts.
+    let end = now + Duration::seconds(1);
+    [(today, end), (week, end), (month, end)]
+}
+
+/// One bar of the month's chart.
+pub struct Bar {
+    pub label: String,
+    pub received: u64,
+    pub completed: u64,
+    /// Widths in percent of the widest bar.
+    pub received_width: u64,
+    pub completed_width: u64,
+}
+
+#[derive(Template)]
+#[template(path = "console/dashboard.html")]
+struct DashboardPage {
+    f: Frame,
+    /// Today's, this week's and this month's figures.
+    periods: Vec<(&'static str, Figures)>,
+    by_grid: Vec<Figures>,
+    bars: Vec<Bar>,
+}
+
+async fn figures(
+    state: &AppState,
+    viewer: &Viewer,
+    street: Option<Uuid>,
+    (from, to): (OffsetDateTime, OffsetDateTime),
+    group_by: GroupBy,
+) -> Result<gongjian_core::domain::stats::Stats, Oops> {
+    stats::stats(
+        state,
+        &viewer.principal,
+        StatsQuery {
+            from: format_ts(from),
+            to: format_ts(to),
+            group_by: Some(group_by),
+            street_id: street,
+            format: None,
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))
+}
+
+fn bars(rows: &[Figures]) -> Vec<Bar> {
+    let widest = rows.iter().map(|r| r.received).max().unwrap_or(0).max(1);
+    rows.iter()
+        .map(|r| Bar {
+            label: r.label.clone(),
+            received: r.received,
+            completed: r.completed,
+            received_width: r.received * 100 / widest,
+            completed_width: r.completed * 100 / widest,
+        })
+        .collect()
+}
+
+pub async fn street(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Oops> {
+    let t = viewer.locale.texts();
+    // Another street's page is 404, as another street's records are in the API.
+    if !viewer.principal.sees_street_office(id) {
+        return Err(viewer.oops(Error::NotFound("street")));
+    }
+    let street = streets::get_street(&state, &viewer.principal, id)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    let [today, week, month] = periods(state.now());
+    let mut periods = vec![];
+    for (label, range) in [
+        (t.period_today, today),
+        (t.period_week, week),
+        (t.period_month, month),
+    ] {
+        let s = figures(&state, &viewer, Some(id), range, GroupBy::Street).await?;
+        periods.push((label, s.total));
+    }
+    let mut by_grid = figures(&state, &viewer, Some(id), month, GroupBy::Grid)
+        .await?
+        .rows;
+    by_grid.sort_by(|a, b| b.received.cmp(&a.received).then(a.label.cmp(&b.label)));
+    let title = format!("{} · {}", street.name, t.dashboard_title);
+    Ok(render(&DashboardPage {
+        f: viewer.frame(&title, &format!("/console/streets/{id}")),
+        bars: bars(&by_grid),
+        periods,
+        by_grid,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "console/district.html")]
+struct DistrictPage {
+    f: Frame,
+    rows: Vec<Figures>,
+    total: Figures,
+    bars: Vec<Bar>,
+}
+
+pub async fn district(State(state): State<AppState>, viewer: Viewer) -> Result<Response, Oops> {
+    let t = viewer.locale.texts();
+    let [_, _, month] = periods(state.now());
+    let s = figures(&state, &viewer, None, month, GroupBy::Street).await?;
+    let mut rows = s.rows;
+    rows.sort_by(|a, b| a.label.cmp(&b.label));
+    Ok(render(&DistrictPage {
+        f: viewer.frame(
+            &format!("{} · {}", t.district_title, t.period_month),
+            "/console/district",
+        ),
+        bars: bars(&rows),
+        rows,
+        total: s.total,
+    }))
+}

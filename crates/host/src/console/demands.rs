@@ -1,0 +1,373 @@
+//! Residents' demands: the list, filing one on a phone (the grid worker's form), a demand's
+//! page with its orders and timeline, and rating the service on the resident's behalf.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::Response,
+    Form,
+};
+use gongjian_core::{
+    domain::{
+        access::Role,
+        demand::{CreateDemand, Demand, ListDemands, Resident},
+        feedback::RatingRequest,
+        order::{Event, ListEvents, ListOrders, Order},
+        street::{Category, Grid, ListGrids},
+        Channel, OrderStatus, Urgency, LOCAL_OFFSET,
+    },
+    service::{demands, feedback, intake, orders, streets},
+    Error,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    frame::{render, render_status, Frame},
+    see_other, Oops, Viewer,
+};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "console/demands.html")]
+struct ListPage {
+    f: Frame,
+    demands: Vec<Demand>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    cursor: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, Oops> {
+    let t = viewer.locale.texts();
+    let page = demands::list(
+        &state,
+        &viewer.principal,
+        ListDemands {
+            street_id: None,
+            grid_id: None,
+            status: None,
+            category: None,
+            channel: None,
+            urgency: None,
+            tag: None,
+            flagged: None,
+            filed_from: None,
+            filed_to: None,
+            cursor: q.cursor,
+            limit: Some(50),
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?;
+    Ok(render(&ListPage {
+        f: viewer.frame(t.demands_title, "/console/demands"),
+        demands: page.items,
+        next: page.next_cursor,
+    }))
+}
+
+/// What the filing form was filled with, to show again beside its errors.
+#[derive(Debug, Default, Deserialize)]
+pub struct DemandForm {
+    #[serde(default)]
+    grid_id: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    urgency: String,
+    #[serde(default)]
+    resident_name: String,
+    #[serde(default)]
+    resident_phone: String,
+    #[serde(default)]
+    resident_address: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    window_start: String,
+    #[serde(default)]
+    window_end: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/demand_new.html")]
+struct NewPage {
+    f: Frame,
+    grids: Vec<Grid>,
+    categories: Vec<Category>,
+    urgencies: Vec<(Urgency, &'static str)>,
+    form: DemandForm,
+    /// Each field's error, by the form field's name.
+    errors: HashMap<String, String>,
+}
+
+impl NewPage {
+    fn error(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+}
+
+/// The street the viewer files demands for.
+fn filing_street(viewer: &Viewer) -> Result<Uuid, Oops> {
+    match &viewer.principal.role {
+        Role::GridWorker { street } | Role::StreetAdmin { street } => Ok(*street),
+        _ => Err(viewer.oops(Error::Forbidden(
+            "only a street's staff file demands in the console".into(),
+        ))),
+    }
+}
+
+async fn new_page(
+    state: &AppState,
+    viewer: &Viewer,
+    form: DemandForm,
+    errors: HashMap<String, String>,
+) -> Result<NewPage, Oops> {
+    let t = viewer.locale.texts();
+    let street = filing_street(viewer)?;
+    let grids = streets::list_grids(
+        state,
+        &viewer.principal,
+        street,
+        ListGrids {
+            community_id: None,
+            cursor: None,
+            limit: Some(200),
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?
+    .items;
+    let categories = streets::list_categories(state, &viewer.principal, street)
+        .await
+        .map_err(|e| viewer.oops(e))?
+        .items;
+    let urgencies = [
+        Urgency::Normal,
+        Urgency::High,
+        Urgency::Critical,
+        Urgency::Low,
+    ]
+    .into_iter()
+    .map(|u| (u, t.urgency(&u)))
+    .collect();
+    Ok(NewPage {
+        f: viewer.frame(t.demand_new_title, "/console/demands/new"),
+        grids,
+        categories,
+        urgencies,
+        form,
+        errors,
+    })
+}
+
+pub async fn new(State(state): State<AppState>, viewer: Viewer) -> Result<Response, Oops> {
+    let page = new_page(&state, &viewer, DemandForm::default(), HashMap::new()).await?;
+    Ok(render(&page))
+}
+
+/// A `datetime-local` value (local time, UTC+8) as an instant, RFC 3339; blank is none.
+fn local_instant(value: &str) -> Option<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return None;
+    }
+    let with_seconds = if value.len() == 16 {
+        format!("{value}:00")
+    } else {
+        value.to_string()
+    };
+    let offset = LOCAL_OFFSET;
+    let (h, m, _) = offset.as_hms();
+    Some(format!(
+        "{with_seconds}{}{:02}:{:02}",
+        if h < 0 { '-' } else { '+' },
+        h.abs(),
+        m.abs()
+    ))
+}
+
+/// Which form field an operation's field error is about.
+fn form_field(field: &str) -> &str {
+    match field {
+        "resident.name" => "resident_name",
+        "resident.phone" => "resident_phone",
+        "resident.address" => "resident_address",
+        other => other,
+    }
+}
+
+pub async fn file(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(form): Form<DemandForm>,
+) -> Result<Response, Oops> {
+    filing_street(&viewer)?;
+    let mut errors = HashMap::new();
+    let grid_id = match Uuid::parse_str(form.grid_id.trim()) {
+        Ok(id) => Some(id),
+        Err(_) => {
+            errors.insert(
+                "grid_id".to_string(),
+                viewer.locale.texts().error_invalid.to_string(),
+            );
+            None
+        }
+    };
+    let urgency = Urgency::from_db(form.urgency.trim()).ok();
+    let channel = match viewer.principal.role {
+        Role::GridWorker { .. } => Channel::GridWorker,
+        _ => Channel::Visit,
+    };
+    if let Some(grid_id) = grid_id {
+        let body = CreateDemand {
+            grid_id,
+            category: form.category.trim().to_string(),
+            tags: vec![],
+            urgency,
+            channel,
+            description: form.description.clone(),
+            resident: Resident {
+                name: form.resident_name.clone(),
+                phone: form.resident_phone.clone(),
+                address: form.resident_address.clone(),
+            },
+            window_start: local_instant(&form.window_start),
+            window_end: local_instant(&form.window_end),
+        };
+        match intake::file(&state, &viewer.principal, body).await {
+            Ok(demand) => return Ok(see_other(&format!("/console/demands/{}", demand.id))),
+            Err(Error::Validation(fields)) => {
+                for f in fields {
+                    errors
+                        .entry(form_field(&f.field).to_string())
+                        .or_insert(f.message);
+                }
+            }
+            Err(e) => return Err(viewer.oops(e)),
+        }
+    }
+    let page = new_page(&state, &viewer, form, errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+#[derive(Template)]
+#[template(path = "console/demand.html")]
+struct ShowPage {
+    f: Frame,
+    demand: Demand,
+    orders: Vec<Order>,
+    events: Vec<Event>,
+    /// The completed order the viewer may rate for the resident.
+    to_rate: Option<Uuid>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+) -> Result<Response, Oops> {
+    let demand = demands::get(&state, &viewer.principal, id)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    let orders = orders::list(
+        &state,
+        &viewer.principal,
+        ListOrders {
+            street_id: None,
+            demand_id: Some(id),
+            status: None,
+            cursor: None,
+            limit: Some(200),
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?
+    .items;
+    let events = orders::demand_events(
+        &state,
+        &viewer.principal,
+        id,
+        ListEvents {
+            cursor: None,
+            limit: Some(200),
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?
+    .items;
+    let to_rate = matches!(
+        viewer.principal.role,
+        Role::GridWorker { .. } | Role::StreetAdmin { .. }
+    )
+    .then(|| {
+        orders
+            .iter()
+            .find(|o| o.status == OrderStatus::Completed && o.rating.is_none())
+            .map(|o| o.id)
+    })
+    .flatten();
+    let mut f = viewer.frame("", "/console/demands");
+    f.title = format!(
+        "{} · {}",
+        f.category(&demand.category),
+        viewer.locale.texts().demand_status(&demand.status)
+    );
+    Ok(render(&ShowPage {
+        f,
+        demand,
+        orders,
+        events,
+        to_rate,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct RateForm {
+    order_id: Uuid,
+    rating: String,
+    #[serde(default)]
+    comment: String,
+}
+
+pub async fn rate(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+    Form(body): Form<RateForm>,
+) -> Result<Response, Oops> {
+    let rating = body.rating.trim().parse::<i64>().map_err(|_| {
+        viewer.oops(Error::field(
+            "rating",
+            "invalid_type",
+            "the rating is 1 to 5",
+        ))
+    })?;
+    let order = orders::get(&state, &viewer.principal, body.order_id)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    if order.demand_id != id {
+        return Err(viewer.oops(Error::NotFound("order")));
+    }
+    let comment = Some(body.comment.trim().to_string()).filter(|c| !c.is_empty());
+    feedback::rate(
+        &state,
+        &viewer.principal,
+        body.order_id,
+        RatingRequest { rating, comment },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?;
+    Ok(see_other(&format!("/console/demands/{id}")))
+}

@@ -1,0 +1,252 @@
+//! What every page shares — the frame around its content (language, title, the person's
+//! navigation) — and the error page.
+
+use askama::Template;
+use axum::{
+    http::{header, StatusCode},
+    response::{Html, IntoResponse, Response},
+};
+use gongjian_core::{
+    domain::access::{Principal, Role},
+    Error,
+};
+
+use super::{
+    assets,
+    texts::{Locale, Texts},
+    Viewer,
+};
+
+/// One link of the navigation.
+pub struct NavItem {
+    pub href: String,
+    pub label: &'static str,
+    pub current: bool,
+}
+
+/// The frame of a page: its language and texts, title, and the signed-in person's
+/// navigation.
+pub struct Frame {
+    pub t: &'static Texts,
+    pub lang: &'static str,
+    pub title: String,
+    pub nav: Vec<NavItem>,
+    /// The person's role, in the page's language; empty when signed out.
+    pub who: &'static str,
+    pub signed_in: bool,
+    pub css: &'static str,
+    pub htmx: &'static str,
+    pub htmx_integrity: &'static str,
+    pub script: &'static str,
+}
+
+impl Frame {
+    pub fn signed_out(locale: Locale, title: &str) -> Frame {
+        Frame {
+            t: locale.texts(),
+            lang: locale.tag(),
+            title: title.to_string(),
+            nav: vec![],
+            who: "",
+            signed_in: false,
+            css: assets::CSS_PATH,
+            htmx: assets::HTMX_PATH,
+            htmx_integrity: assets::HTMX_INTEGRITY,
+            script: assets::SCRIPT_PATH,
+        }
+    }
+
+    pub fn signed_in(viewer: &Viewer, title: &str, here: &str) -> Frame {
+        let t = viewer.locale.texts();
+        let nav = nav_of(t, &viewer.principal)
+            .into_iter()
+            .map(|(href, label)| NavItem {
+                current: here == href,
+                href,
+                label,
+            })
+            .collect();
+        Frame {
+            nav,
+            who: t.role(viewer.principal.role.kind()),
+            signed_in: true,
+            ..Frame::signed_out(viewer.locale, title)
+        }
+    }
+}
+
+/// Each role's pages.
+fn nav_of(t: &'static Texts, p: &Principal) -> Vec<(String, &'static str)> {
+    match &p.role {
+        Role::Volunteer { .. } | Role::Unit { .. } => {
+            vec![("/console/orders".into(), t.nav_orders)]
+        }
+        Role::GridWorker { .. } => vec![
+            ("/console/demands".into(), t.nav_demands),
+            ("/console/demands/new".into(), t.nav_new_demand),
+        ],
+        Role::StreetAdmin { street } => vec![
+            (format!("/console/streets/{street}"), t.nav_dashboard),
+            ("/console/demands".into(), t.nav_demands),
+            ("/console/demands/new".into(), t.nav_new_demand),
+            (format!("/console/streets/{street}/people"), t.nav_people),
+        ],
+        Role::DistrictAdmin => vec![("/console/district".into(), t.nav_district)],
+    }
+}
+
+/// The first page of a person's role.
+pub fn home_of(p: &Principal) -> String {
+    match &p.role {
+        Role::Volunteer { .. } | Role::Unit { .. } => "/console/orders".into(),
+        Role::GridWorker { .. } => "/console/demands".into(),
+        Role::StreetAdmin { street } => format!("/console/streets/{street}"),
+        Role::DistrictAdmin => "/console/district".into(),
+    }
+}
+
+/// Renders a page: `200` with its HTML, never cached (pages show people's data).
+pub fn render(page: &impl Template) -> Response {
+    render_status(StatusCode::OK, page)
+}
+
+pub fn render_status(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, [(header::CACHE_CONTROL, "no-store")], Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "a console page failed to render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/error.html")]
+struct ErrorPage {
+    f: Frame,
+    detail: String,
+}
+
+/// A failed request as a page in the person's language, with the status the API would answer.
+pub struct Oops {
+    locale: Locale,
+    kind: OopsKind,
+}
+
+enum OopsKind {
+    Operation(Error),
+    Forged,
+}
+
+impl Oops {
+    pub fn new(locale: Locale, e: Error) -> Oops {
+        Oops {
+            locale,
+            kind: OopsKind::Operation(e),
+        }
+    }
+
+    pub fn forged(locale: Locale) -> Oops {
+        Oops {
+            locale,
+            kind: OopsKind::Forged,
+        }
+    }
+}
+
+impl IntoResponse for Oops {
+    fn into_response(self) -> Response {
+        let t = self.locale.texts();
+        let (status, heading, detail) = match self.kind {
+            OopsKind::Forged => (StatusCode::FORBIDDEN, t.error_forged, String::new()),
+            OopsKind::Operation(e) => match e {
+                Error::NotFound(_) => (StatusCode::NOT_FOUND, t.error_not_found, String::new()),
+                Error::Forbidden(_) => (StatusCode::FORBIDDEN, t.error_forbidden, String::new()),
+                Error::Unauthorized(_) => {
+                    return super::see_other("/console/sign-in");
+                }
+                Error::Conflict { message, .. } => {
+                    (StatusCode::CONFLICT, t.error_conflict, message)
+                }
+                Error::Validation(fields) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    t.error_invalid,
+                    fields
+                        .iter()
+                        .map(|f| format!("{}: {}", f.field, f.message))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                ),
+                Error::BadRequest { message, .. } => {
+                    (StatusCode::BAD_REQUEST, t.error_invalid, message)
+                }
+                Error::Unavailable(_) => (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    t.error_internal,
+                    String::new(),
+                ),
+                Error::Internal(cause) => {
+                    tracing::error!(error = ?cause, "a console request failed");
+                    (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        t.error_internal,
+                        String::new(),
+                    )
+                }
+            },
+        };
+        let page = ErrorPage {
+            f: Frame::signed_out(self.locale, heading),
+            detail,
+        };
+        render_status(status, &page)
+    }
+}
+
+impl Frame {
+    /// A stored instant as the people of a street read it: local time (UTC+8), to the minute.
+    pub fn local(&self, ts: &str) -> String {
+        use time::format_description::well_known::Rfc3339;
+        match time::OffsetDateTime::parse(ts, &Rfc3339) {
+            Ok(t) => {
+                let t = t.to_offset(gongjian_core::domain::LOCAL_OFFSET);
+                format!(
+                    "{:04}-{:02}-{:02} {:02}:{:02}",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute()
+                )
+            }
+            Err(_) => ts.to_string(),
+        }
+    }
+
+    /// [`Frame::local`] of an instant that may be absent.
+    pub fn local_opt(&self, ts: Option<&str>) -> String {
+        ts.map(|t| self.local(t))
+            .unwrap_or_else(|| self.t.fig_none.to_string())
+    }
+
+    /// A rate as a percentage, or a dash when there is nothing to divide.
+    pub fn percent(&self, rate: &Option<f64>) -> String {
+        rate.map(|r| format!("{:.1}%", r * 100.0))
+            .unwrap_or_else(|| self.t.fig_none.to_string())
+    }
+
+    /// A category's name: the built-in taxonomy's, or the street's own code.
+    pub fn category<'a>(&self, code: &'a str) -> &'a str {
+        gongjian_core::domain::DEFAULT_CATEGORIES
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map(|(_, label)| *label)
+            .unwrap_or(code)
+    }
+
+    /// A number of minutes, or a dash.
+    pub fn minutes(&self, m: &Option<f64>) -> String {
+        m.map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| self.t.fig_none.to_string())
+    }
+}

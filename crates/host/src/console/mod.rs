@@ -1,0 +1,241 @@
+//! The web console: server-rendered pages for the people the platform is for — the volunteer
+//! and the unit offered orders, the grid worker filing residents' demands, the street office
+//! and the district — served by the same binary as the JSON API, under `/console`.
+//!
+//! It is a second edge onto the same operations: a handler reads a form, calls one operation
+//! of `gongjian_core::service` as the signed-in person's principal, and renders a template.
+//! Access is decided by the same policy as for the API (another street's page is 404, a
+//! forbidden action 403), and residents' data is masked the same way, because it is the same
+//! operation that answers.
+//!
+//! - Sign-in: a one-time link an admin issues (`people.rs`), or a pasted API token, opens a
+//!   server-side session (`gongjian_core::service::sessions`); its secret is the `HttpOnly`,
+//!   `SameSite=Lax` cookie [`SESSION_COOKIE`] (`__Host-` prefixed and `Secure` over TLS).
+//! - Cross-site forgery: every state-changing request must come from this origin, by Fetch
+//!   Metadata (`Sec-Fetch-Site`) or, without it, by `Origin` ([`same_origin_only`]); a forged
+//!   one is 403 and changes nothing.
+//! - Texts: every text in one catalogue ([`texts`]), Chinese first, English by
+//!   `Accept-Language` or the language switch.
+//! - Assets: the stylesheet, htmx (pinned, vendored, with its integrity hash) and the console's
+//!   small script are compiled into the binary ([`assets`]); nothing is fetched from elsewhere.
+
+mod assets;
+mod dashboard;
+mod demands;
+mod frame;
+mod live;
+mod orders;
+mod people;
+mod sign_in;
+pub mod texts;
+
+use axum::{
+    extract::{FromRequestParts, Request},
+    http::{header, request::Parts, HeaderMap, Method, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+    Router,
+};
+use gongjian_core::{domain::access::Principal, service::sessions, Error};
+
+pub use frame::{Frame, Oops};
+use texts::Locale;
+
+use crate::state::AppState;
+
+/// The session cookie's name over plain HTTP.
+pub const SESSION_COOKIE: &str = "gj_session";
+/// The session cookie's name over TLS: a `__Host-` cookie is bound to this host and path `/`.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-gj_session";
+/// The language the person chose with the switch.
+pub const LANG_COOKIE: &str = "gj_lang";
+
+/// The console's routes, under `/console`, and `/` redirecting there.
+pub fn router() -> Router<AppState> {
+    let console = Router::new()
+        .route("/sign-in", get(sign_in::form).post(sign_in::by_token))
+        .route("/link/{secret}", get(sign_in::link).post(sign_in::by_link))
+        .route("/sign-out", post(sign_in::sign_out))
+        .route("/lang", post(sign_in::switch_language))
+        .route("/orders", get(orders::inbox))
+        .route("/orders/{id}/accept", post(orders::accept))
+        .route("/orders/{id}/decline", post(orders::decline))
+        .route("/orders/{id}/start", post(orders::start))
+        .route("/orders/{id}/complete", post(orders::complete))
+        .route("/demands", get(demands::list).post(demands::file))
+        .route("/demands/new", get(demands::new))
+        .route("/demands/{id}", get(demands::show))
+        .route("/demands/{id}/rate", post(demands::rate))
+        .route("/streets/{id}", get(dashboard::street))
+        .route("/streets/{id}/people", get(people::page))
+        .route("/streets/{id}/sign-in-links", post(people::issue_link))
+        .route("/district", get(dashboard::district))
+        .route("/live", get(live::stream))
+        .route("/assets/{name}", get(assets::serve))
+        .fallback(|headers: HeaderMap| async move {
+            Oops::new(locale_of(&headers), Error::NotFound("page")).into_response()
+        })
+        .layer(middleware::from_fn(same_origin_only));
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/console") }))
+        .route("/console", get(home))
+        .nest("/console", console)
+}
+
+/// The signed-in person: the principal their session acts as, and the session's secret.
+pub struct Viewer {
+    pub principal: Principal,
+    pub locale: Locale,
+    pub secure: bool,
+}
+
+/// A request from someone not signed in: sent to sign in, and back here afterwards.
+pub struct SignInFirst(String);
+
+impl IntoResponse for SignInFirst {
+    fn into_response(self) -> Response {
+        let next: String = form_urlencoded::byte_serialize(self.0.as_bytes()).collect::<String>();
+        Redirect::to(&format!("/console/sign-in?next={next}")).into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let locale = locale_of(&parts.headers);
+        let secure = is_secure(&parts.headers);
+        // The path as the browser asked for it (a nested router sees it without `/console`).
+        let uri = parts
+            .extensions
+            .get::<axum::extract::OriginalUri>()
+            .map(|o| o.0.clone())
+            .unwrap_or_else(|| parts.uri.clone());
+        let here = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "/console".into());
+        let Some(secret) = session_secret(&parts.headers) else {
+            return Err(SignInFirst(here).into_response());
+        };
+        match sessions::resolve(state, &secret).await {
+            Ok(Some(principal)) => Ok(Viewer {
+                principal,
+                locale,
+                secure,
+            }),
+            Ok(None) => Err(SignInFirst(here).into_response()),
+            Err(e) => Err(Oops::new(locale, e).into_response()),
+        }
+    }
+}
+
+/// The language of a request: the person's choice, else what the browser asks for.
+pub fn locale_of(headers: &HeaderMap) -> Locale {
+    cookie(headers, LANG_COOKIE)
+        .and_then(|v| Locale::from_tag(&v))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .map(Locale::from_accept_language)
+        })
+        .unwrap_or(Locale::ZhCn)
+}
+
+/// Whether the request reached the service over TLS, as the proxy in front of it says (the
+/// binary itself serves plain HTTP).
+pub fn is_secure(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+/// The `Set-Cookie` value that stores a session's secret in the browser (or, with an empty
+/// secret and no lifetime, removes it).
+pub fn session_cookie(secret: &str, max_age_seconds: i64, secure: bool) -> String {
+    let name = if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    };
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{name}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}")
+}
+
+/// The value of the cookie `name`, if the request carries it.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// The session secret the request carries, under either cookie name.
+pub fn session_secret(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, SECURE_SESSION_COOKIE)
+        .or_else(|| cookie(headers, SESSION_COOKIE))
+        .filter(|s| !s.is_empty() && s.len() <= 100)
+}
+
+/// Refuses a state-changing request that another site made the browser send: by Fetch
+/// Metadata where the browser sends it (`same-origin`, or `none` for one the person typed,
+/// pass), else by `Origin`, which must name this host. A request with neither comes from no
+/// browser a page could drive.
+async fn same_origin_only(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let headers = req.headers();
+    let allowed = match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some(site) => site == "same-origin" || site == "none",
+        None => match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+            Some(origin) => {
+                let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+                let origin_host = origin
+                    .strip_prefix("https://")
+                    .or_else(|| origin.strip_prefix("http://"));
+                origin_host.is_some() && origin_host == host
+            }
+            None => true,
+        },
+    };
+    if allowed {
+        next.run(req).await
+    } else {
+        let locale = locale_of(headers);
+        tracing::warn!(path = %req.uri().path(), "refused a cross-site request to the console");
+        Oops::forged(locale).into_response()
+    }
+}
+
+/// `/console`: each person's first page.
+async fn home(viewer: Result<Viewer, Response>) -> Response {
+    let viewer = match viewer {
+        Ok(v) => v,
+        Err(_) => return Redirect::to("/console/sign-in").into_response(),
+    };
+    Redirect::to(&frame::home_of(&viewer.principal)).into_response()
+}
+
+/// A page's answer with no error: `303 See Other` to where the person goes next.
+pub fn see_other(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+/// The error of an operation, as a page in the person's language.
+impl Viewer {
+    pub fn oops(&self, e: Error) -> Oops {
+        Oops::new(self.locale, e)
+    }
+
+    pub fn frame(&self, title: &str, here: &str) -> Frame {
+        Frame::signed_in(self, title, here)
+    }
+}

@@ -1,0 +1,200 @@
+//! The street's people and their sign-in: its volunteers, and one-time sign-in links that the
+//! street admin issues for a volunteer, a grid worker or another admin — shown once, as a link
+//! to send and a QR code to scan.
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State},
+    http::{header, HeaderMap},
+    response::Response,
+    Form,
+};
+use gongjian_core::{
+    domain::{
+        access::RoleKind,
+        street::Street,
+        token::CreateToken,
+        volunteer::{ListVolunteers, Volunteer},
+    },
+    service::{sessions, streets, volunteers},
+    Error,
+};
+use qrcode::{render::svg, QrCode};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    frame::{render, Frame},
+    is_secure, Oops, Viewer,
+};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "console/people.html")]
+struct PeoplePage {
+    f: Frame,
+    street: Street,
+    volunteers: Vec<Volunteer>,
+    next: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PeopleQuery {
+    cursor: Option<String>,
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+    Query(q): Query<PeopleQuery>,
+) -> Result<Response, Oops> {
+    let t = viewer.locale.texts();
+    if !viewer.principal.sees_street_office(id) {
+        return Err(viewer.oops(Error::NotFound("street")));
+    }
+    let street = streets::get_street(&state, &viewer.principal, id)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    let page = volunteers::list_volunteers(
+        &state,
+        &viewer.principal,
+        ListVolunteers {
+            street_id: Some(id),
+            grid_id: None,
+            team: None,
+            skill: None,
+            party_member: None,
+            active: None,
+            include_archived: None,
+            cursor: q.cursor,
+            limit: Some(100),
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?;
+    Ok(render(&PeoplePage {
+        f: viewer.frame(t.people_title, &format!("/console/streets/{id}/people")),
+        street,
+        volunteers: page.items,
+        next: page.next_cursor,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct IssueForm {
+    role: String,
+    #[serde(default)]
+    volunteer_id: Option<Uuid>,
+    #[serde(default)]
+    name: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/link_issued.html")]
+struct IssuedPage {
+    f: Frame,
+    street_id: Uuid,
+    name: String,
+    url: String,
+    qr_svg: String,
+    expires_at: String,
+}
+
+/// The address people reach this service at, as the request names it.
+fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if is_secure(headers) { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+pub async fn issue_link(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(street_id): Path<Uuid>,
+    Form(body): Form<IssueForm>,
+) -> Result<Response, Oops> {
+    let t = viewer.locale.texts();
+    if !viewer.principal.sees_street_office(street_id) {
+        return Err(viewer.oops(Error::NotFound("street")));
+    }
+    let role = RoleKind::from_db(body.role.trim())
+        .ok()
+        .filter(|r| {
+            matches!(
+                r,
+                RoleKind::Volunteer | RoleKind::GridWorker | RoleKind::StreetAdmin
+            )
+        })
+        .ok_or_else(|| {
+            viewer.oops(Error::field(
+                "role",
+                "invalid_value",
+                "not a role this page issues",
+            ))
+        })?;
+    let (name, request) = match role {
+        RoleKind::Volunteer => {
+            let id = body.volunteer_id.ok_or_else(|| {
+                viewer.oops(Error::field(
+                    "volunteer_id",
+                    "required",
+                    "choose a volunteer",
+                ))
+            })?;
+            let v = volunteers::get_volunteer(&state, &viewer.principal, id)
+                .await
+                .map_err(|e| viewer.oops(e))?;
+            if v.street_id != street_id {
+                return Err(viewer.oops(Error::NotFound("volunteer")));
+            }
+            (
+                v.name.clone(),
+                CreateToken {
+                    role,
+                    name: v.name,
+                    street_id: None,
+                    unit_id: None,
+                    volunteer_id: Some(id),
+                },
+            )
+        }
+        _ => (
+            body.name.trim().to_string(),
+            CreateToken {
+                role,
+                name: body.name.trim().to_string(),
+                street_id: Some(street_id),
+                unit_id: None,
+                volunteer_id: None,
+            },
+        ),
+    };
+    let link = sessions::issue_link(&state, &viewer.principal, request)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    let url = format!("{}/console/link/{}", base_url(&headers), link.secret);
+    let qr_svg = QrCode::new(url.as_bytes())
+        .map_err(|e| viewer.oops(Error::Internal(anyhow::anyhow!("QR code: {e}"))))?
+        .render::<svg::Color>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build();
+    let mut page = IssuedPage {
+        f: viewer.frame(
+            t.link_issued_title,
+            &format!("/console/streets/{street_id}/people"),
+        ),
+        street_id,
+        name,
+        url,
+        qr_svg,
+        expires_at: String::new(),
+    };
+    page.expires_at = page.f.local(&link.expires_at);
+    Ok(render(&page))
+}

@@ -1,0 +1,646 @@
+//! The web console over HTTP: signing in by token and by one-time link, sessions that end with
+//! their token or their person, cross-site forgery refused, another street's pages hidden,
+//! residents masked as in the API, the pages' languages, and the live stream of changes.
+//! (The browser suite, `tests/console`, clicks through the same pages in Chromium.)
+
+use axum::{
+    body::Body,
+    http::{header, Method, Request},
+};
+use gongjian_core::domain::access::RoleKind;
+use http_body_util::BodyExt;
+use serde_json::json;
+use tower::ServiceExt;
+
+use crate::helpers::{demand_body, id, Resp, TestApp, World};
+
+/// A console request: a page (`GET`) or a form (`POST`), with the session cookie if any and
+/// the headers a same-origin browser sends.
+fn request(method: Method, path: &str, session: Option<&str>, form: Option<&str>) -> Request<Body> {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, "console.test")
+        .header("sec-fetch-site", "same-origin");
+    if let Some(s) = session {
+        req = req.header(header::COOKIE, format!("gj_session={s}"));
+    }
+    match form {
+        Some(f) => req
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(f.to_string())),
+        None => req.body(Body::empty()),
+    }
+    .unwrap()
+}
+
+async fn page(app: &TestApp, path: &str, session: Option<&str>) -> Resp {
+    app.raw(request(Method::GET, path, session, None)).await
+}
+
+async fn submit(app: &TestApp, path: &str, session: Option<&str>, form: &str) -> Resp {
+    app.raw(request(Method::POST, path, session, Some(form)))
+        .await
+}
+
+fn html(r: &Resp) -> &str {
+    r.body.as_str().unwrap_or("")
+}
+
+fn location(r: &Resp) -> &str {
+    r.headers
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap())
+        .unwrap_or("")
+}
+
+fn set_cookie(r: &Resp) -> String {
+    r.headers
+        .get(header::SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+/// The session a sign-in answered with.
+fn session_of(r: &Resp) -> String {
+    let cookie = set_cookie(r);
+    let value = cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    assert!(!value.is_empty(), "no session cookie in {cookie:?}");
+    value
+}
+
+/// Signs in with an API token; answers the session.
+async fn sign_in(app: &TestApp, token: &str) -> String {
+    let r = submit(app, "/console/sign-in", None, &format!("token={token}")).await;
+    assert_eq!(r.status, 303, "sign-in: {}", html(&r));
+    session_of(&r)
+}
+
+/// A repair the street's volunteer (a 维修 volunteer) is a candidate for, filed by the grid
+/// worker and dispatched by the admin to every candidate: answers the demand and the order.
+async fn offered_repair(app: &TestApp, s: &crate::helpers::Street) -> (String, String) {
+    let mut body = demand_body(&s.grid);
+    body["category"] = json!("repair");
+    // No window: the volunteer is free on Saturday mornings only.
+    body.as_object_mut().unwrap().remove("window_start");
+    body.as_object_mut().unwrap().remove("window_end");
+    let demand = id(&app
+        .post("/api/v1/demands", &s.grid_worker, body)
+        .await
+        .expect(201));
+    let order = app
+        .post(
+            &format!("/api/v1/demands/{demand}/dispatch"),
+            &s.admin,
+            json!({"offer_count": 5}),
+        )
+        .await
+        .expect(201);
+    assert!(
+        order["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["candidate_id"] == s.volunteer.as_str()),
+        "the volunteer is offered the repair: {order}"
+    );
+    (demand, id(&order))
+}
+
+/// The secret of the sign-in link on an issued-link page.
+fn link_secret(page: &str) -> String {
+    let re = regex::Regex::new(r"/console/link/([A-Za-z0-9_-]{43})").unwrap();
+    re.captures(page)
+        .unwrap_or_else(|| panic!("no sign-in link on the page:\n{page}"))[1]
+        .to_string()
+}
+
+#[tokio::test]
+async fn signing_in_by_token_and_by_link_and_what_ends_a_session() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+
+    // Signed out: every page sends you to sign in, and back afterwards.
+    let r = page(&app, "/console/orders", None).await;
+    assert_eq!(r.status, 303);
+    assert_eq!(location(&r), "/console/sign-in?next=%2Fconsole%2Forders");
+    let r = page(&app, "/", None).await;
+    assert_eq!(location(&r), "/console");
+    let r = page(&app, "/console", None).await;
+    assert_eq!(location(&r), "/console/sign-in");
+    let r = page(&app, "/console/sign-in?next=%2Fconsole%2Forders", None).await;
+    assert_eq!(r.status, 200);
+    assert!(html(&r).contains(r#"<html lang="zh-CN">"#), "{}", html(&r));
+    assert!(html(&r).contains(r#"value="/console/orders""#));
+
+    // A wrong token: 401, the form again, no cookie.
+    let r = submit(&app, "/console/sign-in", None, "token=gj_nonsense").await;
+    assert_eq!(r.status, 401);
+    assert!(html(&r).contains("令牌无效"));
+    assert!(set_cookie(&r).is_empty());
+
+    // A token: a session cookie only scripts cannot read, sent to same-site requests only.
+    let r = submit(
+        &app,
+        "/console/sign-in",
+        None,
+        &format!("token={}&next=%2Fconsole%2Forders", w.a.volunteer_token),
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(location(&r), "/console/orders");
+    let cookie = set_cookie(&r);
+    assert!(cookie.starts_with("gj_session="), "{cookie}");
+    for part in ["HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(part), "{cookie} lacks {part}");
+    }
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let volunteer = session_of(&r);
+    // Another site as `next` is not followed.
+    let r = submit(
+        &app,
+        "/console/sign-in",
+        None,
+        &format!(
+            "token={}&next=https%3A%2F%2Fevil.example%2F",
+            w.a.volunteer_token
+        ),
+    )
+    .await;
+    assert_eq!(location(&r), "/console/orders");
+
+    // Over TLS (as the proxy says), the cookie is a `__Host-` cookie, `Secure`.
+    let mut req = request(
+        Method::POST,
+        "/console/sign-in",
+        None,
+        Some(&format!("token={}", w.a.volunteer_token)),
+    );
+    req.headers_mut()
+        .insert("x-forwarded-proto", "https".parse().unwrap());
+    let r = app.raw(req).await;
+    let cookie = set_cookie(&r);
+    assert!(cookie.starts_with("__Host-gj_session="), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+
+    let r = page(&app, "/console/orders", Some(&volunteer)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("我的订单"));
+    assert_eq!(
+        r.headers.get(header::CACHE_CONTROL).unwrap(),
+        "no-store",
+        "pages with people's data are not cached"
+    );
+
+    // The street admin issues a sign-in link for the volunteer: shown once, with a QR code.
+    let admin = sign_in(&app, &w.a.admin).await;
+    let r = submit(
+        &app,
+        &format!("/console/streets/{}/sign-in-links", w.a.id),
+        Some(&admin),
+        &format!("role=volunteer&volunteer_id={}", w.a.volunteer),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("<svg"), "a QR code");
+    assert!(html(&r).contains("http://console.test/console/link/"));
+    let secret = link_secret(html(&r));
+    // Not for another street's volunteer, nor on another street's pages.
+    let r = submit(
+        &app,
+        &format!("/console/streets/{}/sign-in-links", w.b.id),
+        Some(&admin),
+        &format!("role=volunteer&volunteer_id={}", w.b.volunteer),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let r = submit(
+        &app,
+        &format!("/console/streets/{}/sign-in-links", w.a.id),
+        Some(&admin),
+        &format!("role=volunteer&volunteer_id={}", w.b.volunteer),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    // A volunteer issues none.
+    let r = submit(
+        &app,
+        &format!("/console/streets/{}/sign-in-links", w.a.id),
+        Some(&volunteer),
+        "role=grid_worker&name=%E7%8E%8B%E4%BA%94",
+    )
+    .await;
+    assert!(matches!(r.status.as_u16(), 403 | 404), "{}", r.status);
+
+    // Opening the link (a chat app's preview) does not use it; confirming does, once.
+    for _ in 0..2 {
+        let r = page(&app, &format!("/console/link/{secret}"), None).await;
+        assert_eq!(r.status, 200);
+        assert!(html(&r).contains("确认登录"));
+    }
+    let r = submit(&app, &format!("/console/link/{secret}"), None, "").await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    assert_eq!(location(&r), "/console/orders");
+    let by_link = session_of(&r);
+    assert_eq!(
+        page(&app, "/console/orders", Some(&by_link)).await.status,
+        200
+    );
+    let r = submit(&app, &format!("/console/link/{secret}"), None, "").await;
+    assert_eq!(r.status, 401);
+    assert!(html(&r).contains("已使用或已过期"));
+    assert!(set_cookie(&r).is_empty());
+
+    // Revoking the token a session acts through ends the session.
+    let issued = app
+        .post(
+            "/api/v1/tokens",
+            &w.a.admin,
+            json!({"role": "grid_worker", "name": "网格员王五", "street_id": w.a.id}),
+        )
+        .await
+        .expect(201);
+    let grid_worker = sign_in(&app, issued["token"].as_str().unwrap()).await;
+    assert_eq!(
+        page(&app, "/console/demands", Some(&grid_worker))
+            .await
+            .status,
+        200
+    );
+    app.delete(
+        &format!("/api/v1/tokens/{}", issued["id"].as_str().unwrap()),
+        &w.a.admin,
+    )
+    .await
+    .expect(204);
+    let r = page(&app, "/console/demands", Some(&grid_worker)).await;
+    assert_eq!(r.status, 303, "a revoked token's session is over");
+
+    // Archiving the person ends every session they have, by token or by link.
+    app.delete(&format!("/api/v1/volunteers/{}", w.a.volunteer), &w.a.admin)
+        .await
+        .expect(204);
+    for s in [&volunteer, &by_link] {
+        assert_eq!(page(&app, "/console/orders", Some(s)).await.status, 303);
+    }
+
+    // Signing out ends the session and clears the cookie.
+    let r = submit(&app, "/console/sign-out", Some(&admin), "").await;
+    assert_eq!(r.status, 303);
+    assert!(set_cookie(&r).contains("Max-Age=0"));
+    let r = page(&app, &format!("/console/streets/{}", w.a.id), Some(&admin)).await;
+    assert_eq!(r.status, 303);
+}
+
+#[tokio::test]
+async fn forged_cross_site_posts_change_nothing() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let (_, order) = offered_repair(&app, &w.a).await;
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+
+    let forged = |site: Option<&str>, origin: Option<&str>| {
+        let mut req = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/console/orders/{order}/accept"))
+            .header(header::HOST, "console.test")
+            .header(header::COOKIE, format!("gj_session={volunteer}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(s) = site {
+            req = req.header("sec-fetch-site", s);
+        }
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    for (site, origin) in [
+        (Some("cross-site"), Some("https://evil.example")),
+        (Some("same-site"), Some("http://other.console.test")),
+        (None, Some("https://evil.example")),
+        (None, Some("http://console.test.evil.example")),
+        (None, Some("null")),
+    ] {
+        let r = app.raw(forged(site, origin)).await;
+        assert_eq!(r.status, 403, "{site:?} {origin:?}");
+        assert!(html(&r).contains("请求来源无法验证"));
+    }
+    let o = app
+        .get(&format!("/api/v1/orders/{order}"), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        o["status"], "offered",
+        "no forged request accepted the order"
+    );
+
+    // The same request from the console's own page goes through.
+    let r = app.raw(forged(None, Some("http://console.test"))).await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let r = submit(
+        &app,
+        &format!("/console/orders/{order}/start"),
+        Some(&volunteer),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 303);
+    let o = app
+        .get(&format!("/api/v1/orders/{order}"), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(o["status"], "in_progress");
+}
+
+#[tokio::test]
+async fn pages_show_what_the_api_shows_to_the_same_person() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let (demand, order) = offered_repair(&app, &w.a).await;
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+    let grid_worker = sign_in(&app, &w.a.grid_worker).await;
+    let other_admin = sign_in(&app, &w.b.admin).await;
+    let district = sign_in(&app, &app.admin).await;
+
+    // Offered, the volunteer sees the resident masked, why the rule chose them, the deadline.
+    let r = page(&app, "/console/orders", Some(&volunteer)).await;
+    let inbox = html(&r);
+    assert!(
+        inbox.contains(&format!(r#"data-order="{order}""#)),
+        "{inbox}"
+    );
+    assert!(inbox.contains("139****5678"), "{inbox}");
+    assert!(!inbox.contains("13912345678"), "the phone is masked");
+    assert!(inbox.contains("推荐理由"));
+    assert!(inbox.contains("接单截止"));
+    // The API says the same: the reason and the deadline are the volunteer's to see.
+    let api = app
+        .get(&format!("/api/v1/orders/{order}"), &w.a.volunteer_token)
+        .await
+        .expect(200);
+    assert_eq!(api["resident"]["phone"], "139****5678");
+    assert_eq!(api["your_offer"], "open");
+    let because = api["offered_because"].as_str().expect("the rule's reason");
+    assert!(inbox.contains(because), "{because} not on the page");
+    assert!(api["accept_deadline"].is_string());
+    assert!(api.get("ranking").is_none(), "the ranking is the staff's");
+
+    // Accepted, the assignee sees the phone to call.
+    assert_eq!(
+        submit(
+            &app,
+            &format!("/console/orders/{order}/accept"),
+            Some(&volunteer),
+            ""
+        )
+        .await
+        .status,
+        303
+    );
+    let r = page(&app, "/console/orders", Some(&volunteer)).await;
+    assert!(html(&r).contains("tel:13912345678"), "{}", html(&r));
+
+    // The grid worker sees the demand in full, with its timeline.
+    let r = page(
+        &app,
+        &format!("/console/demands/{demand}"),
+        Some(&grid_worker),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("13912345678"));
+    assert!(html(&r).contains("accepted"), "the timeline: {}", html(&r));
+
+    // Another street's pages are 404, as in the API.
+    for path in [
+        format!("/console/demands/{demand}"),
+        format!("/console/streets/{}", w.a.id),
+        format!("/console/streets/{}/people", w.a.id),
+    ] {
+        let r = page(&app, &path, Some(&other_admin)).await;
+        assert_eq!(r.status, 404, "{path}");
+        assert!(html(&r).contains("页面不存在"));
+        assert!(!html(&r).contains("13912345678"));
+    }
+    // A volunteer sees no street's figures; its street's demand, as in the API, masked and
+    // with nothing to rate.
+    let r = page(
+        &app,
+        &format!("/console/streets/{}", w.a.id),
+        Some(&volunteer),
+    )
+    .await;
+    assert_eq!(r.status, 404);
+    let api = app
+        .get(&format!("/api/v1/demands/{demand}"), &w.a.volunteer_token)
+        .await
+        .expect(200);
+    assert_eq!(api["resident"]["phone"], "139****5678");
+    let r = page(
+        &app,
+        &format!("/console/demands/{demand}"),
+        Some(&volunteer),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert!(html(&r).contains("139****5678"));
+    assert!(!html(&r).contains("13912345678"));
+    assert!(
+        !html(&r).contains("/rate\""),
+        "only staff rate for the resident"
+    );
+
+    // The street's dashboard and the district's view count the demands filed today.
+    let admin = sign_in(&app, &w.a.admin).await;
+    let r = page(&app, &format!("/console/streets/{}", w.a.id), Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(
+        html(&r).contains(r#"<dd data-fig="received">2</dd>"#),
+        "{}",
+        html(&r)
+    );
+    let r = page(&app, "/console/district", Some(&district)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains(&format!(r#"href="/console/streets/{}""#, w.a.id)));
+    assert!(html(&r).contains(&format!(r#"href="/console/streets/{}""#, w.b.id)));
+
+    // An unknown console page is an HTML 404.
+    let r = page(&app, "/console/nowhere", Some(&admin)).await;
+    assert_eq!(r.status, 404);
+    assert!(html(&r).contains("页面不存在"));
+
+    // English by the browser's language, or by the switch.
+    let mut req = request(Method::GET, "/console/orders", Some(&volunteer), None);
+    req.headers_mut()
+        .insert(header::ACCEPT_LANGUAGE, "en-GB,en;q=0.9".parse().unwrap());
+    let r = app.raw(req).await;
+    assert!(html(&r).contains(r#"<html lang="en">"#));
+    assert!(html(&r).contains("My orders"));
+    let mut req = request(
+        Method::POST,
+        "/console/lang",
+        Some(&volunteer),
+        Some("lang=en"),
+    );
+    req.headers_mut().insert(
+        header::REFERER,
+        "http://console.test/console/orders".parse().unwrap(),
+    );
+    let r = app.raw(req).await;
+    assert_eq!(location(&r), "/console/orders");
+    assert!(set_cookie(&r).starts_with("gj_lang=en;"));
+}
+
+#[tokio::test]
+async fn filing_on_the_form_shows_each_error_at_its_field() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let grid_worker = sign_in(&app, &w.a.grid_worker).await;
+    let r = page(&app, "/console/demands/new", Some(&grid_worker)).await;
+    assert_eq!(r.status, 200);
+    assert!(html(&r).contains(&format!(r#"value="{}""#, w.a.grid)));
+
+    let form = |phone: &str, description: &str| {
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        format!(
+            "grid_id={}&category=elderly_care&urgency=high&resident_name={}&resident_phone={}&resident_address={}&description={}&window_start=2026-12-06T09%3A00&window_end=2026-12-06T11%3A00",
+            w.a.grid,
+            enc("李秀英"),
+            enc(phone),
+            enc("魏鑫家园3号楼"),
+            enc(description)
+        )
+    };
+    let r = submit(
+        &app,
+        "/console/demands",
+        Some(&grid_worker),
+        &form("12", ""),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    let body = html(&r);
+    assert!(body.contains("请检查填写的内容"));
+    assert!(body.contains(r#"value="李秀英""#), "what was typed stays");
+    assert_eq!(body.matches(r#"class="field-error""#).count(), 2, "{body}");
+
+    let r = submit(
+        &app,
+        "/console/demands",
+        Some(&grid_worker),
+        &form("13912345678", "需要上门助浴"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let demand = location(&r)
+        .trim_start_matches("/console/demands/")
+        .to_string();
+    let d = app
+        .get(&format!("/api/v1/demands/{demand}"), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(d["channel"], "grid_worker");
+    assert_eq!(d["urgency"], "high");
+    assert_eq!(d["window_start"], "2026-12-06T01:00:00.000000Z");
+    assert_eq!(d["resident"]["phone"], "13912345678");
+}
+
+/// Reads an event stream until `want` appears in it, or gives up after `frames` frames.
+async fn read_until(body: &mut Body, want: &str, frames: usize) -> String {
+    let mut seen = String::new();
+    for _ in 0..frames {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    seen.push_str(&String::from_utf8_lossy(data));
+                }
+                if seen.contains(want) {
+                    return seen;
+                }
+            }
+            _ => break,
+        }
+    }
+    panic!("{want:?} never came; the stream said:\n{seen}");
+}
+
+#[tokio::test]
+async fn a_live_stream_resumes_after_the_last_event_it_sent() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+    let other_volunteer_token = app
+        .token(RoleKind::Volunteer, None, None, Some(&w.b.volunteer))
+        .await;
+    let other = sign_in(&app, &other_volunteer_token).await;
+    let (_, order) = offered_repair(&app, &w.a).await;
+    let events = app
+        .get(&format!("/api/v1/orders/{order}/events"), &w.a.admin)
+        .await
+        .expect(200);
+    let offered = events["items"][0]["id"].as_str().unwrap().to_string();
+
+    // From before the offer, the volunteer's stream sends it.
+    let stream = |session: &str, last: &str| {
+        let mut req = request(Method::GET, "/console/live", Some(session), None);
+        req.headers_mut()
+            .insert("last-event-id", last.parse().unwrap());
+        req
+    };
+    let before = "00000000-0000-7000-8000-000000000000";
+    let res = app
+        .router
+        .clone()
+        .oneshot(stream(&volunteer, before))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers().get(header::CONTENT_TYPE).unwrap(),
+        "text/event-stream"
+    );
+    let mut body = res.into_body();
+    let seen = read_until(&mut body, &format!("id: {offered}"), 50).await;
+    assert!(seen.contains("event: change"), "{seen}");
+    assert!(seen.contains(&order), "{seen}");
+
+    // Resuming after it, the next change is what comes: the acceptance.
+    let res = app
+        .router
+        .clone()
+        .oneshot(stream(&volunteer, &offered))
+        .await
+        .unwrap();
+    let mut body = res.into_body();
+    app.post(
+        &format!("/api/v1/orders/{order}/accept"),
+        &w.a.volunteer_token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    let seen = read_until(&mut body, "accepted", 50).await;
+    assert!(!seen.contains(&format!("id: {offered}")), "{seen}");
+
+    // A volunteer of another street hears nothing of this order.
+    let res = app
+        .router
+        .clone()
+        .oneshot(stream(&other, before))
+        .await
+        .unwrap();
+    let mut body = res.into_body();
+    let quiet = tokio::time::timeout(std::time::Duration::from_secs(3), async {
+        read_until(&mut body, &order, 5).await
+    })
+    .await;
+    assert!(
+        quiet.is_err(),
+        "another street's volunteer heard of the order"
+    );
+}
