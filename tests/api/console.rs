@@ -414,7 +414,11 @@ async fn pages_show_what_the_api_shows_to_the_same_person() {
     .await;
     assert_eq!(r.status, 200, "{}", html(&r));
     assert!(html(&r).contains("13912345678"));
-    assert!(html(&r).contains("accepted"), "the timeline: {}", html(&r));
+    assert!(
+        html(&r).contains(r#"<span class="action">接单</span>"#),
+        "the timeline: {}",
+        html(&r)
+    );
 
     // Another street's pages are 404, as in the API.
     for path in [

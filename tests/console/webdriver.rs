@@ -56,14 +56,22 @@ impl Driver {
         };
         let started = std::time::Instant::now();
         loop {
-            if let Ok(r) = driver.http.get(format!("{}/status", driver.url)).send().await {
+            if let Ok(r) = driver
+                .http
+                .get(format!("{}/status", driver.url))
+                .send()
+                .await
+            {
                 if let Ok(v) = r.json::<Value>().await {
                     if v["value"]["ready"] == true {
                         return driver;
                     }
                 }
             }
-            assert!(started.elapsed() < PATIENCE, "chromedriver never became ready");
+            assert!(
+                started.elapsed() < PATIENCE,
+                "chromedriver never became ready"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -143,11 +151,19 @@ impl Browser {
     }
 
     pub async fn url(&self) -> String {
-        self.get("/url").await.as_str().unwrap_or_default().to_string()
+        self.get("/url")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub async fn source(&self) -> String {
-        self.get("/source").await.as_str().unwrap_or_default().to_string()
+        self.get("/source")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// The first element matching `css`, if the page has one now.
@@ -231,6 +247,12 @@ impl Browser {
             .await
     }
 
+    /// Resizes the window (a desktop screen after a phone's).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({"width": width, "height": height}))
+            .await;
+    }
+
     /// Saves a PNG of the window to `path`.
     pub async fn screenshot(&self, path: &std::path::Path) {
         let v = self.get("/screenshot").await;
@@ -244,10 +266,6 @@ impl Browser {
     }
 
     pub async fn quit(self) {
-        let _ = self
-            .http
-            .delete(&self.base)
-            .send()
-            .await;
+        let _ = self.http.delete(&self.base).send().await;
     }
 }

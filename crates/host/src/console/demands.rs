@@ -273,6 +273,20 @@ struct ShowPage {
     to_rate: Option<Uuid>,
 }
 
+impl ShowPage {
+    /// Who carries an order out, by the name the ranking gave them; empty while nobody does.
+    fn served_by(&self, o: &Order) -> String {
+        let (Some(assignee), Some(ranking)) = (o.assignee_id, o.ranking.as_ref()) else {
+            return String::new();
+        };
+        ranking
+            .iter()
+            .find(|r| r.id == assignee)
+            .map(|r| r.name.clone())
+            .unwrap_or_default()
+    }
+}
+
 pub async fn show(
     State(state): State<AppState>,
     viewer: Viewer,

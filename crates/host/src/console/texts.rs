@@ -183,6 +183,19 @@ pub struct Texts {
     pub urgency_normal: &'static str,
     pub urgency_high: &'static str,
     pub urgency_critical: &'static str,
+    pub action_filed: &'static str,
+    pub action_triaged: &'static str,
+    pub action_dispatched: &'static str,
+    pub action_offered: &'static str,
+    pub action_declined: &'static str,
+    pub action_accepted: &'static str,
+    pub action_started: &'static str,
+    pub action_completed: &'static str,
+    pub action_cancelled: &'static str,
+    pub action_rated: &'static str,
+    pub action_escalated: &'static str,
+    pub action_reopened: &'static str,
+    pub action_unassigned: &'static str,
 }
 
 impl Texts {
@@ -214,6 +227,27 @@ impl Texts {
             DemandStatus::InProgress => self.status_in_progress,
             DemandStatus::Completed => self.status_completed,
             DemandStatus::Cancelled => self.status_cancelled,
+        }
+    }
+
+    /// What an event's action is called; an action the catalogue does not know shows as
+    /// recorded.
+    pub fn action<'a>(&self, code: &'a str) -> &'a str {
+        match code {
+            "filed" => self.action_filed,
+            "triaged" => self.action_triaged,
+            "dispatched" => self.action_dispatched,
+            "offered" => self.action_offered,
+            "declined" => self.action_declined,
+            "accepted" => self.action_accepted,
+            "started" => self.action_started,
+            "completed" => self.action_completed,
+            "cancelled" => self.action_cancelled,
+            "rated" => self.action_rated,
+            "escalated" => self.action_escalated,
+            "reopened" => self.action_reopened,
+            "unassigned" => self.action_unassigned,
+            other => other,
         }
     }
 
@@ -346,6 +380,19 @@ pub static ZH_CN: Texts = Texts {
     urgency_normal: "一般",
     urgency_high: "紧急",
     urgency_critical: "特急",
+    action_filed: "登记",
+    action_triaged: "研判",
+    action_dispatched: "派单",
+    action_offered: "推送订单",
+    action_declined: "拒单",
+    action_accepted: "接单",
+    action_started: "开始服务",
+    action_completed: "完成",
+    action_cancelled: "取消",
+    action_rated: "评价",
+    action_escalated: "吹哨上报",
+    action_reopened: "重新打开",
+    action_unassigned: "无人接单",
 };
 
 pub static EN: Texts = Texts {
@@ -467,6 +514,19 @@ pub static EN: Texts = Texts {
     urgency_normal: "Normal",
     urgency_high: "High",
     urgency_critical: "Critical",
+    action_filed: "Filed",
+    action_triaged: "Triaged",
+    action_dispatched: "Dispatched",
+    action_offered: "Offered",
+    action_declined: "Declined",
+    action_accepted: "Accepted",
+    action_started: "Started",
+    action_completed: "Completed",
+    action_cancelled: "Cancelled",
+    action_rated: "Rated",
+    action_escalated: "Escalated",
+    action_reopened: "Reopened",
+    action_unassigned: "No one took it",
 };
 
 #[cfg(test)]
