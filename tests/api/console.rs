@@ -648,3 +648,201 @@ async fn a_live_stream_resumes_after_the_last_event_it_sent() {
         "another street's volunteer heard of the order"
     );
 }
+
+/// The `value` of the page's `<textarea id="source">`, unescaped as a browser would.
+fn textarea(page: &str, id: &str) -> String {
+    let start = page
+        .find(&format!(r#"<textarea id="{id}""#))
+        .unwrap_or_else(|| panic!("no {id} on the page"));
+    let open = start + page[start..].find('>').unwrap() + 1;
+    let close = open + page[open..].find("</textarea>").unwrap();
+    unescape(&page[open..close])
+}
+
+/// Text from HTML: its character references replaced by the characters they stand for.
+fn unescape(html: &str) -> String {
+    let mut out = String::new();
+    let mut rest = html;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i..];
+        let end = after.find(';').expect("a character reference ends with ;");
+        let name = &after[1..end];
+        let c = match name {
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            "amp" => '&',
+            n if n.starts_with("#x") => {
+                char::from_u32(u32::from_str_radix(&n[2..], 16).unwrap()).unwrap()
+            }
+            n if n.starts_with('#') => char::from_u32(n[1..].parse().unwrap()).unwrap(),
+            other => panic!("unknown character reference &{other};"),
+        };
+        out.push(c);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn a_street_writes_dry_runs_activates_and_rolls_back_its_rule_in_the_console() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let (demand, _) = offered_repair(&app, &w.a).await;
+    let admin = sign_in(&app, &w.a.admin).await;
+    let base = format!("/console/streets/{}/plugins", w.a.id);
+
+    // The page starts from an example rule; saved unchanged, it is a valid version.
+    let r = page(&app, &base, Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("内置默认规则"));
+    let example = textarea(html(&r), "source");
+    assert!(example.contains("fn score(c, d, config)"), "{example}");
+
+    // A syntax error is shown at its line and column, with the line.
+    let broken = "fn score(c, d, config) {\n  let = 1;\n}";
+    let r = submit(
+        &app,
+        &base,
+        Some(&admin),
+        &format!("source={}&config=&note=", encode(broken)),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    let body = html(&r);
+    assert!(body.contains("<span data-line>2</span>"), "{body}");
+    assert!(body.contains("<span data-column>"), "{body}");
+    assert!(body.contains("  let = 1;"), "the line itself: {body}");
+    assert_eq!(textarea(body, "source"), broken, "what was typed stays");
+    // Bad configuration is refused at its field too.
+    let r = submit(
+        &app,
+        &base,
+        Some(&admin),
+        &format!("source={}&config={}", encode(&example), encode("{weights")),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert!(html(&r).contains("not JSON"), "{}", html(&r));
+
+    let r = submit(
+        &app,
+        &base,
+        Some(&admin),
+        &format!(
+            "source={}&config=%7B%7D&note={}",
+            encode(&example),
+            encode("试用")
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let version_page = location(&r).to_string();
+    let version = version_page.rsplit('/').next().unwrap().to_string();
+
+    // A dry run on one of the street's demands shows the ranking with the rule's reasons,
+    // and dispatches nothing.
+    let r = submit(
+        &app,
+        &format!("{version_page}/dry-run"),
+        Some(&admin),
+        &format!("demand_id={demand}"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("街道规则"), "{}", html(&r));
+    assert!(html(&r).contains("张志强"), "{}", html(&r));
+    let orders = app
+        .get(&format!("/api/v1/orders?demand_id={demand}"), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(orders["items"].as_array().unwrap().len(), 1, "no new order");
+
+    // Activated, the street's rule is the version; rolled back, the built-in rule again.
+    let r = submit(&app, &format!("{version_page}/activate"), Some(&admin), "").await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let active = app
+        .get(
+            &format!("/api/v1/streets/{}/plugins/active", w.a.id),
+            &w.a.admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(active["version"]["id"], version.as_str());
+    let r = page(&app, &base, Some(&admin)).await;
+    assert!(html(&r).contains("使用中"));
+    assert_eq!(
+        textarea(html(&r), "source"),
+        example,
+        "the rule in use is the start"
+    );
+    let r = submit(&app, &format!("{base}/rollback"), Some(&admin), "").await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let active = app
+        .get(
+            &format!("/api/v1/streets/{}/plugins/active", w.a.id),
+            &w.a.admin,
+        )
+        .await
+        .expect(200);
+    assert!(active["version"].is_null(), "{active}");
+
+    // A WebAssembly module uploads as a file.
+    let boundary = "gjboundary";
+    let mut multipart = Vec::new();
+    for (name, file, bytes) in [
+        (
+            "module",
+            Some("same_day.wasm"),
+            crate::example_plugins::wasm_bytes("same_day"),
+        ),
+        ("config", None, b"{}".to_vec()),
+        ("note", None, "当日必达".as_bytes().to_vec()),
+    ] {
+        multipart.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match file {
+            Some(f) => multipart.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/wasm\r\n\r\n").as_bytes(),
+            ),
+            None => multipart.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            ),
+        }
+        multipart.extend_from_slice(&bytes);
+        multipart.extend_from_slice(b"\r\n");
+    }
+    multipart.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!("{base}/wasm"))
+        .header(header::HOST, "console.test")
+        .header("sec-fetch-site", "same-origin")
+        .header(header::COOKIE, format!("gj_session={admin}"))
+        .header(
+            header::CONTENT_TYPE,
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(Body::from(multipart))
+        .unwrap();
+    let r = app.raw(req).await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let r = page(&app, &base, Some(&admin)).await;
+    assert!(html(&r).contains("当日必达"), "{}", html(&r));
+
+    // Another street's admin finds no such page, and changes nothing.
+    let other = sign_in(&app, &w.b.admin).await;
+    assert_eq!(page(&app, &base, Some(&other)).await.status, 404);
+    assert_eq!(
+        submit(&app, &format!("{version_page}/activate"), Some(&other), "")
+            .await
+            .status,
+        404
+    );
+}

@@ -4,8 +4,9 @@
 //! in a browser of their own on a phone-sized window: signed in by token or by a sign-in link
 //! the admin issues, filed, ranked, offered (appearing live), accepted, started, completed,
 //! rated, and counted on the dashboard. A forged cross-site form changes nothing; another
-//! street's page is 404; a signed-out visitor is sent to sign in; axe-core finds no critical
-//! or serious accessibility violation on the main pages.
+//! street's page is 404; a signed-out visitor is sent to sign in; a rhai syntax error is shown
+//! at its line; axe-core finds no critical or serious accessibility violation on the main
+//! pages.
 //!
 //! Needs Debian's `chromium`, `chromium-driver` and `fonts-wqy-microhei`; without them the
 //! test fails and says how to install them. Screenshots of each page go to
@@ -316,6 +317,23 @@ async fn four_people_carry_one_demand_through_the_loop_by_clicking() {
     admin.find("[data-period='2']").await;
     assert_accessible(&admin, "dashboard on a desktop").await;
     admin.screenshot(&shots.join("dashboard-desktop.png")).await;
+    // The admin writes a rule with a syntax error: the page shows its line.
+    admin.resize(w, h).await;
+    admin
+        .click(&format!("nav a[href='/console/streets/{street}/plugins']"))
+        .await;
+    admin
+        .type_into("#source", "fn score(c, d, config) {\n  let = 1;\n}")
+        .await;
+    admin
+        .click(&format!(
+            "form[action='/console/streets/{street}/plugins'] button[type=submit]"
+        ))
+        .await;
+    admin.wait_text("#plugin-error [data-line]", "2").await;
+    assert_accessible(&admin, "plugins with an error").await;
+    admin.screenshot(&shots.join("plugin-error.png")).await;
+
     // The API agrees with what the pages showed.
     let d = app
         .get(&format!("/api/v1/demands/{demand}"), &admin_token)

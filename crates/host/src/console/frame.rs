@@ -90,6 +90,7 @@ fn nav_of(t: &'static Texts, p: &Principal) -> Vec<(String, &'static str)> {
             ("/console/demands".into(), t.nav_demands),
             ("/console/demands/new".into(), t.nav_new_demand),
             (format!("/console/streets/{street}/people"), t.nav_people),
+            (format!("/console/streets/{street}/plugins"), t.nav_plugins),
         ],
         Role::DistrictAdmin => vec![("/console/district".into(), t.nav_district)],
     }

@@ -26,6 +26,7 @@ mod frame;
 mod live;
 mod orders;
 mod people;
+mod plugins;
 mod sign_in;
 pub mod texts;
 
@@ -70,6 +71,25 @@ pub fn router() -> Router<AppState> {
         .route("/streets/{id}", get(dashboard::street))
         .route("/streets/{id}/people", get(people::page))
         .route("/streets/{id}/sign-in-links", post(people::issue_link))
+        .route(
+            "/streets/{id}/plugins",
+            get(plugins::page).post(plugins::upload_rhai),
+        )
+        .route("/streets/{id}/plugins/rollback", post(plugins::rollback))
+        .route(
+            "/streets/{id}/plugins/deactivate",
+            post(plugins::deactivate),
+        )
+        .route("/streets/{id}/plugins/{version}", get(plugins::version))
+        .route(
+            "/streets/{id}/plugins/{version}/activate",
+            post(plugins::activate),
+        )
+        .route(
+            "/streets/{id}/plugins/{version}/dry-run",
+            post(plugins::dry_run),
+        )
+        .merge(plugins::upload_router())
         .route("/district", get(dashboard::district))
         .route("/live", get(live::stream))
         .route("/assets/{name}", get(assets::serve))
