@@ -846,3 +846,115 @@ async fn a_street_writes_dry_runs_activates_and_rolls_back_its_rule_in_the_conso
         404
     );
 }
+
+#[tokio::test]
+async fn staff_dispatch_from_a_demands_page_and_the_resident_rates_through_its_qr_code() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let mut body = demand_body(&w.a.grid);
+    body["category"] = json!("repair");
+    body.as_object_mut().unwrap().remove("window_start");
+    body.as_object_mut().unwrap().remove("window_end");
+    let demand = id(&app
+        .post("/api/v1/demands", &w.a.grid_worker, body)
+        .await
+        .expect(201));
+    let admin = sign_in(&app, &w.a.admin).await;
+    let grid_worker = sign_in(&app, &w.a.grid_worker).await;
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+    let path = format!("/console/demands/{demand}");
+
+    // Open, the street's staff see how the rule ranks it, with reasons, and dispatch it.
+    let r = page(&app, &path, Some(&admin)).await;
+    assert!(html(&r).contains(r#"id="ranking""#), "{}", html(&r));
+    assert!(html(&r).contains("张志强"));
+    assert!(html(&r).contains("技能/类别匹配"));
+    // A volunteer sees neither the ranking nor the button.
+    let r = page(&app, &path, Some(&volunteer)).await;
+    assert_eq!(r.status, 200);
+    assert!(!html(&r).contains(r#"id="ranking""#));
+    assert_eq!(
+        submit(
+            &app,
+            &format!("{path}/dispatch"),
+            Some(&volunteer),
+            "offer_count=2"
+        )
+        .await
+        .status,
+        403
+    );
+    let r = submit(
+        &app,
+        &format!("{path}/dispatch"),
+        Some(&admin),
+        "offer_count=2",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let orders = app
+        .get(&format!("/api/v1/orders?demand_id={demand}"), &w.a.admin)
+        .await
+        .expect(200);
+    let order = orders["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(orders["items"][0]["status"], "offered");
+    let r = page(&app, &path, Some(&admin)).await;
+    assert!(html(&r).contains("张志强（待接单）"), "{}", html(&r));
+    assert!(
+        !html(&r).contains(r#"id="ranking""#),
+        "dispatched, not open"
+    );
+
+    // Done by the volunteer, the grid worker hands the resident a one-time QR code.
+    for step in ["accept", "start"] {
+        app.post(
+            &format!("/api/v1/orders/{order}/{step}"),
+            &w.a.volunteer_token,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    }
+    app.post(
+        &format!("/api/v1/orders/{order}/complete"),
+        &w.a.volunteer_token,
+        json!({"service_minutes": 30}),
+    )
+    .await
+    .expect(200);
+    let r = submit(
+        &app,
+        &format!("{path}/feedback-link"),
+        Some(&grid_worker),
+        &format!("order_id={order}"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("<svg"));
+    let re = regex::Regex::new(r"http://console\.test/console/feedback/([A-Za-z0-9_-]+)").unwrap();
+    let token = re
+        .captures(html(&r))
+        .unwrap_or_else(|| panic!("no feedback link: {}", html(&r)))[1]
+        .to_string();
+
+    // The resident opens it without signing in: the service, no one's personal data.
+    let feedback = format!("/console/feedback/{token}");
+    let r = page(&app, &feedback, None).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("独居老人需要每周上门助浴"));
+    assert!(!html(&r).contains("13912345678") && !html(&r).contains("13800001111"));
+    let r = submit(&app, &feedback, None, "rating=5&comment=%E5%BE%88%E5%A5%BD").await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("感谢您的评价"));
+    let r = submit(&app, &feedback, None, "rating=1").await;
+    assert_eq!(r.status, 409, "once only");
+    assert!(html(&r).contains("已经评价过"));
+    let rated = app
+        .get(&format!("/api/v1/orders/{order}"), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(rated["rating"], 5);
+    let r = page(&app, "/console/feedback/not-a-link", None).await;
+    assert_eq!(r.status, 404);
+    assert!(html(&r).contains("已失效"));
+}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
     response::Response,
     Form,
 };
@@ -15,19 +15,21 @@ use gongjian_core::{
         access::Role,
         demand::{CreateDemand, Demand, ListDemands, Resident},
         feedback::RatingRequest,
-        order::{Event, ListEvents, ListOrders, Order},
+        matching::MatchResult,
+        order::{DispatchRequest, Event, ListEvents, ListOrders, Offer, Order},
         street::{Category, Grid, ListGrids},
-        Channel, OrderStatus, Urgency, LOCAL_OFFSET,
+        Channel, DemandStatus, OfferStatus, OrderStatus, Urgency, LOCAL_OFFSET,
     },
-    service::{demands, feedback, intake, orders, streets},
+    service::{demands, feedback, intake, orders, plugins, streets},
     Error,
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
+    base_url,
     frame::{render, render_status, Frame},
-    see_other, Oops, Viewer,
+    qr_svg, see_other, Oops, Viewer,
 };
 use crate::state::AppState;
 
@@ -271,19 +273,42 @@ struct ShowPage {
     events: Vec<Event>,
     /// The completed order the viewer may rate for the resident.
     to_rate: Option<Uuid>,
+    /// How the street's rule ranks the candidates now, for an open demand.
+    ranking: Option<MatchResult>,
+    /// A feedback link just made for the resident: its address and QR code.
+    feedback: Option<(String, String)>,
 }
 
 impl ShowPage {
     /// Who carries an order out, by the name the ranking gave them; empty while nobody does.
     fn served_by(&self, o: &Order) -> String {
-        let (Some(assignee), Some(ranking)) = (o.assignee_id, o.ranking.as_ref()) else {
-            return String::new();
-        };
-        ranking
+        o.assignee_id
+            .map(|a| Self::name_in(o, a))
+            .unwrap_or_default()
+    }
+
+    /// A candidate's name as the order's ranking gives it.
+    fn name_in(o: &Order, candidate: Uuid) -> String {
+        o.ranking
             .iter()
-            .find(|r| r.id == assignee)
+            .flatten()
+            .find(|r| r.id == candidate)
             .map(|r| r.name.clone())
             .unwrap_or_default()
+    }
+
+    fn offer_name(&self, o: &Order, offer: &Offer) -> String {
+        Self::name_in(o, offer.candidate_id)
+    }
+
+    fn offer_status(&self, offer: &Offer) -> &'static str {
+        let t = self.f.t;
+        match offer.status {
+            OfferStatus::Open => t.status_offered,
+            OfferStatus::Accepted => t.status_accepted,
+            OfferStatus::Declined => t.action_declined,
+            OfferStatus::Withdrawn => t.status_cancelled,
+        }
     }
 }
 
@@ -292,6 +317,16 @@ pub async fn show(
     viewer: Viewer,
     Path(id): Path<Uuid>,
 ) -> Result<Response, Oops> {
+    Ok(render(&show_page(&state, &viewer, id, None).await?))
+}
+
+async fn show_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: Uuid,
+    feedback: Option<(String, String)>,
+) -> Result<ShowPage, Oops> {
+    let state = state.clone();
     let demand = demands::get(&state, &viewer.principal, id)
         .await
         .map_err(|e| viewer.oops(e))?;
@@ -321,30 +356,101 @@ pub async fn show(
     .await
     .map_err(|e| viewer.oops(e))?
     .items;
-    let to_rate = matches!(
-        viewer.principal.role,
-        Role::GridWorker { .. } | Role::StreetAdmin { .. }
-    )
-    .then(|| {
-        orders
-            .iter()
-            .find(|o| o.status == OrderStatus::Completed && o.rating.is_none())
-            .map(|o| o.id)
-    })
-    .flatten();
+    let staff = viewer.principal.sees_resident_data(demand.street_id);
+    let to_rate = staff
+        .then(|| {
+            orders
+                .iter()
+                .find(|o| o.status == OrderStatus::Completed && o.rating.is_none())
+                .map(|o| o.id)
+        })
+        .flatten();
+    let ranking = if staff && demand.status == DemandStatus::Open {
+        Some(
+            plugins::match_demand(&state, &viewer.principal, id)
+                .await
+                .map_err(|e| viewer.oops(e))?,
+        )
+    } else {
+        None
+    };
     let mut f = viewer.frame("", "/console/demands");
     f.title = format!(
         "{} · {}",
         f.category(&demand.category),
         viewer.locale.texts().demand_status(&demand.status)
     );
-    Ok(render(&ShowPage {
+    Ok(ShowPage {
         f,
         demand,
         orders,
         events,
         to_rate,
-    }))
+        ranking,
+        feedback,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct DispatchForm {
+    offer_count: String,
+}
+
+/// Dispatches (or dispatches again) an open demand, as `POST /demands/{id}/dispatch` does.
+pub async fn dispatch(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+    Form(body): Form<DispatchForm>,
+) -> Result<Response, Oops> {
+    let offer_count = body.offer_count.trim().parse::<i64>().map_err(|_| {
+        viewer.oops(Error::field(
+            "offer_count",
+            "invalid_type",
+            "the number of candidates offered at once is a whole number",
+        ))
+    })?;
+    orders::dispatch(
+        &state,
+        &viewer.principal,
+        id,
+        DispatchRequest {
+            offer_count: Some(offer_count),
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?;
+    Ok(see_other(&format!("/console/demands/{id}")))
+}
+
+#[derive(Deserialize)]
+pub struct FeedbackLinkForm {
+    order_id: Uuid,
+}
+
+/// Makes the resident's one-time feedback link for a completed order, and shows it on the
+/// demand's page as a QR code to scan, once.
+pub async fn feedback_link(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(id): Path<Uuid>,
+    Form(body): Form<FeedbackLinkForm>,
+) -> Result<Response, Oops> {
+    let order = orders::get(&state, &viewer.principal, body.order_id)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    if order.demand_id != id {
+        return Err(viewer.oops(Error::NotFound("order")));
+    }
+    let link = feedback::create_link(&state, &viewer.principal, body.order_id)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    let url = format!("{}/console/feedback/{}", base_url(&headers), link.token);
+    let qr = qr_svg(&url).map_err(|e| viewer.oops(e))?;
+    Ok(render(
+        &show_page(&state, &viewer, id, Some((url, qr))).await?,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -22,6 +22,7 @@
 mod assets;
 mod dashboard;
 mod demands;
+mod feedback;
 mod frame;
 mod live;
 mod orders;
@@ -68,6 +69,12 @@ pub fn router() -> Router<AppState> {
         .route("/demands/new", get(demands::new))
         .route("/demands/{id}", get(demands::show))
         .route("/demands/{id}/rate", post(demands::rate))
+        .route("/demands/{id}/dispatch", post(demands::dispatch))
+        .route("/demands/{id}/feedback-link", post(demands::feedback_link))
+        .route(
+            "/feedback/{token}",
+            get(feedback::page).post(feedback::rate),
+        )
         .route("/streets/{id}", get(dashboard::street))
         .route("/streets/{id}/people", get(people::page))
         .route("/streets/{id}/sign-in-links", post(people::issue_link))
@@ -183,6 +190,27 @@ pub fn session_cookie(secret: &str, max_age_seconds: i64, secure: bool) -> Strin
     };
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}={secret}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_seconds}{secure}")
+}
+
+/// The address people reach this service at, as the request names it: for the links and QR
+/// codes a page hands to someone else.
+pub fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let scheme = if is_secure(headers) { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
+/// A QR code of `text`, as an SVG to put in a page.
+pub fn qr_svg(text: &str) -> Result<String, Error> {
+    Ok(qrcode::QrCode::new(text.as_bytes())
+        .map_err(|e| Error::Internal(anyhow::anyhow!("QR code: {e}")))?
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(240, 240)
+        .quiet_zone(true)
+        .build())
 }
 
 /// The value of the cookie `name`, if the request carries it.

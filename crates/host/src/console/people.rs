@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
-    http::{header, HeaderMap},
+    http::HeaderMap,
     response::Response,
     Form,
 };
@@ -19,13 +19,13 @@ use gongjian_core::{
     service::{sessions, streets, volunteers},
     Error,
 };
-use qrcode::{render::svg, QrCode};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
+    base_url,
     frame::{render, Frame},
-    is_secure, Oops, Viewer,
+    qr_svg, Oops, Viewer,
 };
 use crate::state::AppState;
 
@@ -101,16 +101,6 @@ struct IssuedPage {
     expires_at: String,
 }
 
-/// The address people reach this service at, as the request names it.
-fn base_url(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = if is_secure(headers) { "https" } else { "http" };
-    format!("{scheme}://{host}")
-}
-
 pub async fn issue_link(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -178,12 +168,7 @@ pub async fn issue_link(
         .await
         .map_err(|e| viewer.oops(e))?;
     let url = format!("{}/console/link/{}", base_url(&headers), link.secret);
-    let qr_svg = QrCode::new(url.as_bytes())
-        .map_err(|e| viewer.oops(Error::Internal(anyhow::anyhow!("QR code: {e}"))))?
-        .render::<svg::Color>()
-        .min_dimensions(240, 240)
-        .quiet_zone(true)
-        .build();
+    let qr_svg = qr_svg(&url).map_err(|e| viewer.oops(e))?;
     let mut page = IssuedPage {
         f: viewer.frame(
             t.link_issued_title,
