@@ -99,6 +99,13 @@ async fn migrate_and_demo_fill_an_empty_database_once() {
         5,
         "a token for every role: {stdout}"
     );
+    // And a one-time console sign-in link for every role, which signs that role in.
+    let links: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split("/console/link/").nth(1))
+        .map(str::trim)
+        .collect();
+    assert_eq!(links.len(), 5, "a sign-in link for every role: {stdout}");
 
     let app_db = gongjian_core::store::db::Db::open(&db.url, &Default::default())
         .await
@@ -115,6 +122,25 @@ async fn migrate_and_demo_fill_an_empty_database_once() {
     ] {
         assert!(count(&app_db, table).await >= at_least, "{table}");
     }
+    let router = gongjian_host::app(gongjian_host::AppState::new(app_db.clone()));
+    let volunteer_link = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("volunteer") && l.contains("/console/link/"))
+        .and_then(|l| l.split("/console/link/").nth(1))
+        .expect("the volunteer's link")
+        .trim();
+    let res = tower::ServiceExt::oneshot(
+        router,
+        axum::http::Request::post(format!("/console/link/{volunteer_link}"))
+            .header("sec-fetch-site", "same-origin")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/console/orders");
+    assert!(links.iter().all(|l| l.len() == 43), "{links:?}");
     // A second run leaves the data alone.
     run_ok(gongjian(&db).arg("demo"));
     assert_eq!(count(&app_db, "streets").await, 1);

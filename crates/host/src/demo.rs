@@ -12,9 +12,15 @@ use uuid::Uuid;
 
 use crate::AppState;
 use gongjian_core::{
-    domain::{access::RoleKind, token::CreateToken},
-    service::tokens::{issue, TokenSubject},
-    store::db::Db,
+    domain::{
+        access::{Principal, RoleKind},
+        token::CreateToken,
+    },
+    service::{
+        sessions,
+        tokens::{issue, TokenSubject},
+    },
+    store::{db::Db, tokens},
 };
 
 struct Client {
@@ -71,10 +77,25 @@ async fn token(
         .token)
 }
 
-/// The tokens a demo prints.
+/// The logins a demo prints: a token and a one-time console sign-in link for each role.
 pub struct DemoLogins {
     /// (role, token, who it is).
     pub lines: Vec<(&'static str, String, &'static str)>,
+    /// (role, the secret of its sign-in link: `/console/link/<secret>`).
+    pub links: Vec<(&'static str, String)>,
+}
+
+/// A one-time console sign-in link for a new token of `req`'s role and subject, issued by the
+/// district.
+async fn sign_in_link(
+    state: &AppState,
+    district: &Principal,
+    req: CreateToken,
+) -> anyhow::Result<String> {
+    Ok(sessions::issue_link(state, district, req)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .secret)
 }
 
 /// Fills an empty database with the demo street. Returns `None` when there is data already.
@@ -431,7 +452,53 @@ pub async fn fill(db: &Db) -> anyhow::Result<Option<DemoLogins>> {
         Some(Uuid::parse_str(&volunteer_ids[0])?),
     )
     .await?;
+    let state = AppState::new(db.clone());
+    let district_principal = tokens::resolve(db.read(), &district)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .ok_or_else(|| anyhow::anyhow!("the demo's district token does not resolve"))?;
+    let link = |role, name: &str, street, unit, volunteer| CreateToken {
+        role,
+        name: format!("演示登录：{name}"),
+        street_id: street,
+        unit_id: unit,
+        volunteer_id: volunteer,
+    };
+    let unit = Uuid::parse_str(&unit_ids[0])?;
+    let volunteer = Uuid::parse_str(&volunteer_ids[0])?;
+    let mut links = vec![];
+    for (role, req) in [
+        (
+            "district admin",
+            link(RoleKind::DistrictAdmin, "滨城区", None, None, None),
+        ),
+        (
+            "street admin",
+            link(RoleKind::StreetAdmin, "市西街道", Some(sid), None, None),
+        ),
+        (
+            "grid worker",
+            link(
+                RoleKind::GridWorker,
+                "市西街道网格员",
+                Some(sid),
+                None,
+                None,
+            ),
+        ),
+        (
+            "unit",
+            link(RoleKind::Unit, "滨州市人民医院", None, Some(unit), None),
+        ),
+        (
+            "volunteer",
+            link(RoleKind::Volunteer, "张志强", None, None, Some(volunteer)),
+        ),
+    ] {
+        links.push((role, sign_in_link(&state, &district_principal, req).await?));
+    }
     Ok(Some(DemoLogins {
+        links,
         lines: vec![
             ("district admin", district, "滨城区"),
             ("street admin", admin, "市西街道"),
@@ -460,6 +527,16 @@ pub async fn fill_and_report(db: &Db, listen: std::net::SocketAddr) -> anyhow::R
             println!();
             println!("Try:  curl -H \"Authorization: Bearer <street admin token>\" http://{listen}/api/v1/demands");
             println!("API docs: http://{listen}/api/v1/docs");
+            println!();
+            println!(
+                "Or open the web console, http://{listen}/console, with a one-time sign-in link"
+            );
+            println!(
+                "(each works once, for three days; a street admin issues more under 人员与登录):"
+            );
+            for (role, secret) in &logins.links {
+                println!("  {role:<15} http://{listen}/console/link/{secret}");
+            }
         }
     }
     Ok(())
