@@ -922,6 +922,25 @@ async fn staff_dispatch_from_a_demands_page_and_the_resident_rates_through_its_q
     )
     .await
     .expect(200);
+    // The volunteer's page counts what it has done, as the orders say.
+    let done = app
+        .get(&format!("/api/v1/orders/{order}"), &w.a.admin)
+        .await
+        .expect(200);
+    let r = page(&app, "/console/orders", Some(&volunteer)).await;
+    assert!(
+        html(&r).contains(r#"<dd data-total="completed">1</dd>"#),
+        "{}",
+        html(&r)
+    );
+    assert!(html(&r).contains(r#"<dd data-total="hours">0.5</dd>"#));
+    let points = format!(
+        r#"<dd data-total="points">{:.1}</dd>"#,
+        done["points"].as_f64().unwrap_or(0.0)
+    );
+    assert!(html(&r).contains(&points), "{points} in {}", html(&r));
+    assert!(html(&r).contains("维修、陪护"), "the volunteer's skills");
+
     let r = submit(
         &app,
         &format!("{path}/feedback-link"),
@@ -957,4 +976,87 @@ async fn staff_dispatch_from_a_demands_page_and_the_resident_rates_through_its_q
     let r = page(&app, "/console/feedback/not-a-link", None).await;
     assert_eq!(r.status, 404);
     assert!(html(&r).contains("已失效"));
+}
+
+#[tokio::test]
+async fn the_demand_list_filters_and_exports_what_it_shows() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let mut body = demand_body(&w.a.grid);
+    body["category"] = json!("repair");
+    body["description"] = json!("=1+1 厨房水龙头漏水");
+    let repair = id(&app
+        .post("/api/v1/demands", &w.a.grid_worker, body)
+        .await
+        .expect(201));
+    let admin = sign_in(&app, &w.a.admin).await;
+    let listed = |r: &Resp, demand: &str| html(r).contains(&format!(r#"data-demand="{demand}""#));
+
+    let r = page(&app, "/console/demands", Some(&admin)).await;
+    assert!(
+        listed(&r, &repair) && listed(&r, &w.a.demand),
+        "{}",
+        html(&r)
+    );
+    let r = page(&app, "/console/demands?category=repair", Some(&admin)).await;
+    assert!(listed(&r, &repair) && !listed(&r, &w.a.demand));
+    assert!(
+        html(&r).contains(r#"<option value="repair" selected>"#),
+        "the filter stays chosen"
+    );
+    let r = page(&app, "/console/demands?status=completed", Some(&admin)).await;
+    assert!(!listed(&r, &repair) && html(&r).contains("暂无诉求"));
+    let r = page(
+        &app,
+        "/console/demands?from=2000-01-01&to=2000-01-31",
+        Some(&admin),
+    )
+    .await;
+    assert!(!listed(&r, &repair));
+    let r = page(&app, "/console/demands?from=2000-01-01", Some(&admin)).await;
+    assert!(listed(&r, &repair) && listed(&r, &w.a.demand));
+    for bad in [
+        "status=bogus",
+        "grid_id=nope",
+        "flagged=maybe",
+        "from=2026-13-01",
+    ] {
+        let r = page(&app, &format!("/console/demands?{bad}"), Some(&admin)).await;
+        assert_eq!(r.status, 400, "{bad}");
+    }
+
+    // The export holds what the filters select, residents as the list shows them, and no
+    // cell a spreadsheet would run as a formula.
+    let r = page(&app, "/console/demands.csv?category=repair", Some(&admin)).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.headers.get(header::CONTENT_TYPE).unwrap(),
+        "text/csv; charset=utf-8"
+    );
+    let csv = html(&r);
+    assert!(
+        csv.starts_with('\u{feff}'),
+        "a byte-order mark for spreadsheets"
+    );
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 2, "a header and the repair: {csv}");
+    assert!(lines[1].starts_with(&repair));
+    assert!(
+        lines[1].contains("13912345678"),
+        "the street's admin sees the phone"
+    );
+    assert!(lines[1].contains("'=1+1 厨房水龙头漏水"), "{}", lines[1]);
+
+    // A volunteer exports what the API lists for it, masked as the API masks it.
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+    let api = app.get("/api/v1/demands", &w.a.volunteer_token).await;
+    let r = page(&app, "/console/demands.csv", Some(&volunteer)).await;
+    assert_eq!(r.status, api.status);
+    if r.status == 200 {
+        assert!(!html(&r).contains("13912345678"), "{}", html(&r));
+        assert_eq!(
+            html(&r).trim_end().split("\r\n").count() - 1,
+            api.body["items"].as_array().unwrap().len()
+        );
+    }
 }

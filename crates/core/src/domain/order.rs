@@ -143,3 +143,12 @@ pub struct ListEvents {
     /// 1 to 200, default 50.
     pub limit: Option<u32>,
 }
+
+/// What a volunteer or a unit has done: its completed orders, their minutes of service and
+/// the points they earned.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PartyTotals {
+    pub completed: i64,
+    pub service_minutes: i64,
+    pub points: f64,
+}

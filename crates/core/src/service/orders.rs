@@ -19,7 +19,7 @@ use crate::{
         format_ts, mask_address, mask_name, mask_phone,
         order::{
             CompleteRequest, DispatchRequest, Event, ListEvents, ListOrders, Offer, Order,
-            ReasonRequest,
+            PartyTotals, ReasonRequest,
         },
         rules, unix_seconds, CandidateKind, Check, OfferStatus, OrderStatus,
     },
@@ -595,4 +595,12 @@ pub async fn changes_since(
             events::since(db, events::Following::Offers(&mine), after, limit).await
         }
     }
+}
+
+/// What the caller has done as a volunteer or a unit: its completed orders, their minutes of
+/// service and points (all zero for anyone else).
+pub async fn my_totals(core: &Core, caller: &Principal) -> Result<PartyTotals> {
+    let mut conn = core.db.read().acquire().await?;
+    let mine = identities(&mut conn, caller).await?;
+    orders::party_totals(&mut conn, &mine).await
 }

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
-    http::{HeaderMap, StatusCode},
-    response::Response,
+    http::{header, HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
     Form,
 };
 use gongjian_core::{
@@ -39,11 +39,91 @@ struct ListPage {
     f: Frame,
     demands: Vec<Demand>,
     next: Option<String>,
+    q: ListQuery,
+    grids: Vec<Grid>,
+    categories: Vec<Category>,
+    statuses: Vec<(DemandStatus, &'static str)>,
+    /// The filters as a query string, for the next page and the CSV export.
+    filters: String,
 }
 
-#[derive(Deserialize)]
+/// The demand list's filters, as the form sends them (blank is no filter).
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
 pub struct ListQuery {
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    grid_id: String,
+    #[serde(default)]
+    category: String,
+    #[serde(default)]
+    flagged: String,
+    /// Filed on or after this local day, `YYYY-MM-DD`.
+    #[serde(default)]
+    from: String,
+    /// Filed on or before this local day.
+    #[serde(default)]
+    to: String,
+    #[serde(default, skip_serializing)]
     cursor: Option<String>,
+}
+
+/// The start of a local day (`YYYY-MM-DD`, UTC+8), `days` later, as an instant.
+fn local_day(field: &str, value: &str, days: i64) -> Result<Option<String>, Error> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date = time::Date::parse(value, &format).map_err(|_| Error::BadRequest {
+        code: "invalid_query",
+        message: "a day is written YYYY-MM-DD".into(),
+        field: Some(field.to_string()),
+    })?;
+    let start = time::PrimitiveDateTime::new(date, time::Time::MIDNIGHT)
+        .assume_offset(LOCAL_OFFSET)
+        + time::Duration::days(days);
+    Ok(Some(gongjian_core::domain::format_ts(start)))
+}
+
+impl ListQuery {
+    /// The operation's filters: a blank field filters nothing; a value the form cannot send
+    /// is a 400.
+    fn filters(&self, cursor: Option<String>, limit: u32) -> Result<ListDemands, Error> {
+        let bad = |field: &str| Error::BadRequest {
+            code: "invalid_query",
+            message: format!("{field} is not one of the values this page offers"),
+            field: Some(field.to_string()),
+        };
+        let blank = |v: &str| v.trim().is_empty();
+        Ok(ListDemands {
+            street_id: None,
+            grid_id: if blank(&self.grid_id) {
+                None
+            } else {
+                Some(Uuid::parse_str(self.grid_id.trim()).map_err(|_| bad("grid_id"))?)
+            },
+            status: if blank(&self.status) {
+                None
+            } else {
+                Some(DemandStatus::from_db(self.status.trim()).map_err(|_| bad("status"))?)
+            },
+            category: Some(self.category.trim().to_string()).filter(|c| !c.is_empty()),
+            channel: None,
+            urgency: None,
+            tag: None,
+            flagged: match self.flagged.trim() {
+                "" => None,
+                "true" => Some(true),
+                "false" => Some(false),
+                _ => return Err(bad("flagged")),
+            },
+            filed_from: local_day("from", &self.from, 0)?,
+            filed_to: local_day("to", &self.to, 1)?,
+            cursor,
+            limit: Some(limit),
+        })
+    }
 }
 
 pub async fn list(
@@ -52,31 +132,155 @@ pub async fn list(
     Query(q): Query<ListQuery>,
 ) -> Result<Response, Oops> {
     let t = viewer.locale.texts();
-    let page = demands::list(
-        &state,
-        &viewer.principal,
-        ListDemands {
-            street_id: None,
-            grid_id: None,
-            status: None,
-            category: None,
-            channel: None,
-            urgency: None,
-            tag: None,
-            flagged: None,
-            filed_from: None,
-            filed_to: None,
-            cursor: q.cursor,
-            limit: Some(50),
-        },
-    )
-    .await
-    .map_err(|e| viewer.oops(e))?;
+    let filters = q
+        .filters(q.cursor.clone(), 50)
+        .map_err(|e| viewer.oops(e))?;
+    let page = demands::list(&state, &viewer.principal, filters)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    let (grids, categories) = match viewer.principal.home_street() {
+        Some(street) if viewer.principal.sees_resident_data(street) => {
+            street_choices(&state, &viewer, street).await?
+        }
+        _ => (vec![], vec![]),
+    };
+    let statuses = [
+        DemandStatus::Open,
+        DemandStatus::Dispatched,
+        DemandStatus::InProgress,
+        DemandStatus::Completed,
+        DemandStatus::Cancelled,
+    ]
+    .into_iter()
+    .map(|s| (s, t.demand_status(&s)))
+    .collect();
+    let filters = serde_urlencoded::to_string(&q).unwrap_or_default();
     Ok(render(&ListPage {
         f: viewer.frame(t.demands_title, "/console/demands"),
         demands: page.items,
         next: page.next_cursor,
+        q,
+        grids,
+        categories,
+        statuses,
+        filters,
     }))
+}
+
+/// A street's grids and categories, to choose from on a form.
+async fn street_choices(
+    state: &AppState,
+    viewer: &Viewer,
+    street: Uuid,
+) -> Result<(Vec<Grid>, Vec<Category>), Oops> {
+    let grids = streets::list_grids(
+        state,
+        &viewer.principal,
+        street,
+        ListGrids {
+            community_id: None,
+            cursor: None,
+            limit: Some(200),
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?
+    .items;
+    let categories = streets::list_categories(state, &viewer.principal, street)
+        .await
+        .map_err(|e| viewer.oops(e))?
+        .items;
+    Ok((grids, categories))
+}
+
+/// One field of a CSV row, quoted when it must be (RFC 4180), and never read as a formula by
+/// a spreadsheet.
+fn csv_field(text: &str) -> String {
+    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if guarded.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", guarded.replace('"', "\"\""))
+    } else {
+        guarded
+    }
+}
+
+/// The demands the filters select, every page of them, as CSV (UTF-8 with a byte-order mark,
+/// so that spreadsheet programs read the Chinese right). Residents' data is as the list shows
+/// it to the same person.
+pub async fn export(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, Oops> {
+    let t = viewer.locale.texts();
+    let mut out = String::from("\u{feff}");
+    out.push_str(
+        &[
+            "id",
+            t.demand_filed_at,
+            t.demand_status,
+            t.demand_category,
+            t.demand_urgency,
+            t.demand_grid,
+            t.demand_resident_name,
+            t.demand_resident_phone,
+            t.demand_resident_address,
+            t.demand_description,
+            t.demand_flagged,
+        ]
+        .map(csv_field)
+        .join(","),
+    );
+    out.push_str("\r\n");
+    let mut cursor = None;
+    loop {
+        let filters = q.filters(cursor, 200).map_err(|e| viewer.oops(e))?;
+        let page = demands::list(&state, &viewer.principal, filters)
+            .await
+            .map_err(|e| viewer.oops(e))?;
+        for d in &page.items {
+            let row = [
+                d.id.to_string(),
+                d.created_at.clone(),
+                d.status.as_str().to_string(),
+                d.category.clone(),
+                d.urgency.as_str().to_string(),
+                d.grid_id.to_string(),
+                d.resident.name.clone(),
+                d.resident.phone.clone(),
+                d.resident.address.clone(),
+                d.description.clone(),
+                d.flagged.to_string(),
+            ];
+            out.push_str(
+                &row.iter()
+                    .map(|f| csv_field(f))
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            out.push_str("\r\n");
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"demands.csv\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        out,
+    )
+        .into_response())
 }
 
 /// What the filing form was filled with, to show again beside its errors.
@@ -138,23 +342,7 @@ async fn new_page(
 ) -> Result<NewPage, Oops> {
     let t = viewer.locale.texts();
     let street = filing_street(viewer)?;
-    let grids = streets::list_grids(
-        state,
-        &viewer.principal,
-        street,
-        ListGrids {
-            community_id: None,
-            cursor: None,
-            limit: Some(200),
-        },
-    )
-    .await
-    .map_err(|e| viewer.oops(e))?
-    .items;
-    let categories = streets::list_categories(state, &viewer.principal, street)
-        .await
-        .map_err(|e| viewer.oops(e))?
-        .items;
+    let (grids, categories) = street_choices(state, viewer, street).await?;
     let urgencies = [
         Urgency::Normal,
         Urgency::High,

@@ -67,6 +67,7 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}/complete", post(orders::complete))
         .route("/demands", get(demands::list).post(demands::file))
         .route("/demands/new", get(demands::new))
+        .route("/demands.csv", get(demands::export))
         .route("/demands/{id}", get(demands::show))
         .route("/demands/{id}/rate", post(demands::rate))
         .route("/demands/{id}/dispatch", post(demands::dispatch))

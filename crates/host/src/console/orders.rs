@@ -9,10 +9,12 @@ use axum::{
 };
 use gongjian_core::{
     domain::{
-        order::{CompleteRequest, ListOrders, Order, ReasonRequest},
+        access::Role,
+        order::{CompleteRequest, ListOrders, Order, PartyTotals, ReasonRequest},
+        volunteer::Volunteer,
         OfferStatus, OrderStatus,
     },
-    service::orders,
+    service::{orders, volunteers},
     Error,
 };
 use serde::Deserialize;
@@ -28,10 +30,24 @@ use crate::state::AppState;
 #[template(path = "console/orders.html")]
 struct InboxPage {
     f: Frame,
+    /// The volunteer's own record (a unit has none here).
+    me: Option<Volunteer>,
+    totals: PartyTotals,
     offered: Vec<Order>,
     active: Vec<Order>,
     history: Vec<Order>,
     more_history: Option<String>,
+}
+
+impl InboxPage {
+    /// The hours of service done, to a tenth.
+    fn hours(&self) -> String {
+        format!("{:.1}", self.totals.service_minutes as f64 / 60.0)
+    }
+
+    fn points(&self) -> String {
+        format!("{:.1}", self.totals.points)
+    }
 }
 
 #[derive(Deserialize)]
@@ -107,8 +123,21 @@ pub async fn inbox(
         .into_iter()
         .filter(|o| o.your_offer == Some(OfferStatus::Accepted))
         .collect();
+    let me = match viewer.principal.role {
+        Role::Volunteer { volunteer, .. } => Some(
+            volunteers::get_volunteer(&state, &viewer.principal, volunteer)
+                .await
+                .map_err(|e| viewer.oops(e))?,
+        ),
+        _ => None,
+    };
+    let totals = orders::my_totals(&state, &viewer.principal)
+        .await
+        .map_err(|e| viewer.oops(e))?;
     Ok(render(&InboxPage {
         f: viewer.frame(t.orders_title, "/console/orders"),
+        me,
+        totals,
         offered,
         active,
         history,

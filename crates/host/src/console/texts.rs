@@ -2,7 +2,7 @@
 //! field of [`Texts`], so a page cannot name a text that one locale lacks: both locales are
 //! checked by the compiler.
 
-use gongjian_core::domain::{access::RoleKind, DemandStatus, OrderStatus, Urgency};
+use gongjian_core::domain::{access::RoleKind, DemandStatus, OrderStatus, Urgency, Weekday};
 
 /// The console's languages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +183,21 @@ pub struct Texts {
     pub urgency_normal: &'static str,
     pub urgency_high: &'static str,
     pub urgency_critical: &'static str,
+    pub filters: &'static str,
+    pub all: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
+    pub filed_from: &'static str,
+    pub filed_to: &'static str,
+    pub filter: &'static str,
+    pub export_csv: &'static str,
+    pub me_title: &'static str,
+    pub me_skills: &'static str,
+    pub me_team: &'static str,
+    pub me_availability: &'static str,
+    pub me_completed: &'static str,
+    /// The days of the week, Monday first, separated by spaces.
+    pub weekdays: &'static str,
     pub demand_ranking: &'static str,
     pub demand_dispatch: &'static str,
     pub demand_offer_count: &'static str,
@@ -301,6 +316,20 @@ impl Texts {
             "unassigned" => self.action_unassigned,
             other => other,
         }
+    }
+
+    /// A day of the week, short.
+    pub fn weekday(&self, d: &Weekday) -> &'static str {
+        let i = match d {
+            Weekday::Mon => 0,
+            Weekday::Tue => 1,
+            Weekday::Wed => 2,
+            Weekday::Thu => 3,
+            Weekday::Fri => 4,
+            Weekday::Sat => 5,
+            Weekday::Sun => 6,
+        };
+        self.weekdays.split(' ').nth(i).unwrap_or("")
     }
 
     pub fn urgency(&self, u: &Urgency) -> &'static str {
@@ -432,6 +461,20 @@ pub static ZH_CN: Texts = Texts {
     urgency_normal: "一般",
     urgency_high: "紧急",
     urgency_critical: "特急",
+    filters: "筛选",
+    all: "全部",
+    yes: "是",
+    no: "否",
+    filed_from: "登记日期从",
+    filed_to: "登记日期至",
+    filter: "筛选",
+    export_csv: "导出 CSV",
+    me_title: "我的信息",
+    me_skills: "技能",
+    me_team: "队伍",
+    me_availability: "可服务时间",
+    me_completed: "完成订单",
+    weekdays: "周一 周二 周三 周四 周五 周六 周日",
     demand_ranking: "候选排序",
     demand_dispatch: "派单",
     demand_offer_count: "同时推送人数",
@@ -618,6 +661,20 @@ pub static EN: Texts = Texts {
     urgency_normal: "Normal",
     urgency_high: "High",
     urgency_critical: "Critical",
+    filters: "Filters",
+    all: "All",
+    yes: "Yes",
+    no: "No",
+    filed_from: "Filed from",
+    filed_to: "Filed to",
+    filter: "Filter",
+    export_csv: "Export CSV",
+    me_title: "About me",
+    me_skills: "Skills",
+    me_team: "Team",
+    me_availability: "Available",
+    me_completed: "Orders completed",
+    weekdays: "Mon Tue Wed Thu Fri Sat Sun",
     demand_ranking: "Candidates, ranked",
     demand_dispatch: "Dispatch",
     demand_offer_count: "Offer to how many at once",

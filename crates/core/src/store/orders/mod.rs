@@ -27,7 +27,7 @@ use crate::{
         access::ListScope,
         demand::Resident,
         matching::{RankedCandidate, RuleUsed},
-        order::{ListOrders, Offer, Order},
+        order::{ListOrders, Offer, Order, PartyTotals},
         CandidateKind, OfferStatus, OrderStatus, RuleKind, Urgency,
     },
     Error, Result,
@@ -383,4 +383,28 @@ pub async fn points_context(
     .fetch_one(db)
     .await?;
     Ok((row.try_get("code")?, row.try_get("completed")?))
+}
+
+/// The completed orders of `mine` (a party's identities), their minutes and points, in one
+/// query through the assignee index.
+pub async fn party_totals(conn: &mut AnyConnection, mine: &[Uuid]) -> Result<PartyTotals> {
+    if mine.is_empty() {
+        return Ok(PartyTotals::default());
+    }
+    let mut sql = Sql::new(
+        "SELECT COUNT(*) AS completed, \
+         CAST(COALESCE(SUM(service_minutes), 0) AS BIGINT) AS minutes, \
+         CAST(COALESCE(SUM(points), 0) AS DOUBLE PRECISION) AS points \
+         FROM service_orders WHERE status = 'completed'",
+    );
+    push_in(&mut sql, "assignee_id", mine);
+    let rows = sql.fetch_all(&mut *conn).await?;
+    let row = rows
+        .first()
+        .ok_or_else(|| Error::Internal(anyhow::anyhow!("an aggregate query returned no row")))?;
+    Ok(PartyTotals {
+        completed: row.try_get("completed")?,
+        service_minutes: row.try_get("minutes")?,
+        points: row.try_get("points")?,
+    })
 }
