@@ -473,6 +473,25 @@ async fn pages_show_what_the_api_shows_to_the_same_person() {
     assert!(html(&r).contains(&format!(r#"href="/console/streets/{}""#, w.a.id)));
     assert!(html(&r).contains(&format!(r#"href="/console/streets/{}""#, w.b.id)));
 
+    // Pages and assets go gzipped to a browser that takes it.
+    for path in [
+        format!("/console/streets/{}", w.a.id),
+        "/console/assets/htmx-2.0.11.min.js".to_string(),
+    ] {
+        let mut req = request(Method::GET, &path, Some(&admin), None);
+        req.headers_mut()
+            .insert(header::ACCEPT_ENCODING, "gzip".parse().unwrap());
+        let r = app.raw(req).await;
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(
+            r.headers
+                .get(header::CONTENT_ENCODING)
+                .map(|v| v.to_str().unwrap()),
+            Some("gzip"),
+            "{path}"
+        );
+    }
+
     // An unknown console page is an HTML 404.
     let r = page(&app, "/console/nowhere", Some(&admin)).await;
     assert_eq!(r.status, 404);
@@ -597,13 +616,15 @@ async fn a_live_stream_resumes_after_the_last_event_it_sent() {
         req
     };
     let before = "00000000-0000-7000-8000-000000000000";
-    let res = app
-        .router
-        .clone()
-        .oneshot(stream(&volunteer, before))
-        .await
-        .unwrap();
+    let mut req = stream(&volunteer, before);
+    req.headers_mut()
+        .insert(header::ACCEPT_ENCODING, "gzip".parse().unwrap());
+    let res = app.router.clone().oneshot(req).await.unwrap();
     assert_eq!(res.status(), 200);
+    assert!(
+        res.headers().get(header::CONTENT_ENCODING).is_none(),
+        "events are sent as they happen, not held for a compressor"
+    );
     assert_eq!(
         res.headers().get(header::CONTENT_TYPE).unwrap(),
         "text/event-stream"
@@ -630,6 +651,16 @@ async fn a_live_stream_resumes_after_the_last_event_it_sent() {
     .expect(200);
     let seen = read_until(&mut body, "accepted", 50).await;
     assert!(!seen.contains(&format!("id: {offered}")), "{seen}");
+
+    // Signed out, the stream ends.
+    submit(&app, "/console/sign-out", Some(&volunteer), "").await;
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(120), async {
+        while let Some(frame) = body.frame().await {
+            frame.expect("the stream ends cleanly");
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived its session");
 
     // A volunteer of another street hears nothing of this order.
     let res = app

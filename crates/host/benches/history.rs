@@ -555,6 +555,57 @@ fn reads(kept: &Kept, deep_cursor: &str, demand: &str) -> Vec<(String, String, S
     out
 }
 
+/// What a read's credential starts with when it is a console session rather than a token.
+const SESSION: &str = "session:";
+
+/// Signs in to the console with `token`; the session's secret.
+async fn console_session(router: &axum::Router, token: &str) -> String {
+    let req = axum::http::Request::post("/console/sign-in")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .body(axum::body::Body::from(format!("token={token}")))
+        .unwrap();
+    let res = tower::ServiceExt::oneshot(router.clone(), req)
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "the console signs the admin in");
+    let cookie = res.headers()["set-cookie"].to_str().unwrap();
+    cookie
+        .split(';')
+        .next()
+        .and_then(|kv| kv.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .unwrap()
+}
+
+/// A read through the API with a token, or of a console page with a session.
+async fn read(
+    router: &axum::Router,
+    path: &str,
+    credential: &str,
+) -> (axum::http::StatusCode, Value) {
+    match credential.strip_prefix(SESSION) {
+        None => send(router, Method::GET, path, credential, None).await,
+        Some(session) => {
+            let req = axum::http::Request::get(path)
+                .header("cookie", format!("gj_session={session}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let res = tower::ServiceExt::oneshot(router.clone(), req)
+                .await
+                .unwrap();
+            let status = res.status();
+            let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            (
+                status,
+                Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+            )
+        }
+    }
+}
+
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -611,7 +662,10 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
             eprintln!("history: VACUUM ANALYZE in {:?}", started.elapsed());
         }
-        let router = gongjian_host::app(AppState::new(db.clone()));
+        // The console's pages read "today" and "this month" from the service's clock: the
+        // last day of the history.
+        let clock = ManualClock::new(START + time::Duration::days(DAYS) - time::Duration::hours(2));
+        let router = gongjian_host::app(AppState::new(db.clone()).with_clock(Arc::new(clock)));
         let a = &kept.streets[0];
         // Page 40 of the demand list, and a demand from the middle of the year.
         let (deep_cursor, demand) = rt.block_on(async {
@@ -630,7 +684,21 @@ fn bench(c: &mut Criterion) {
             }
             (cursor, middle)
         });
-        for (name, path, token) in reads(&kept, &deep_cursor, &demand) {
+        // The console's pages, as the street's admin signed in to it sees them.
+        let session = rt.block_on(console_session(&router, &a.admin));
+        let mut reads = reads(&kept, &deep_cursor, &demand);
+        for (name, path) in [
+            ("console/dashboard", format!("/console/streets/{}", a.id)),
+            ("console/demands", "/console/demands".to_string()),
+            (
+                "console/demands_filtered",
+                "/console/demands?status=completed&category=repair".to_string(),
+            ),
+            ("console/demand", format!("/console/demands/{demand}")),
+        ] {
+            reads.push((name.to_string(), path, format!("{SESSION}{session}")));
+        }
+        for (name, path, token) in reads {
             let id = format!("{engine}/{name}");
             if filter
                 .as_ref()
@@ -639,12 +707,12 @@ fn bench(c: &mut Criterion) {
                 continue;
             }
             // Each read answers, and with something, before it is timed.
-            let (status, body) = rt.block_on(send(&router, Method::GET, &path, &token, None));
+            let (status, body) = rt.block_on(read(&router, &path, &token));
             assert!(status.is_success(), "{path}: {status} {body}");
             group.bench_function(id, |b| {
                 b.iter(|| {
                     rt.block_on(async {
-                        let (status, _) = send(&router, Method::GET, &path, &token, None).await;
+                        let (status, _) = read(&router, &path, &token).await;
                         assert!(status.is_success());
                     })
                 })

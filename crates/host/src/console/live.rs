@@ -3,7 +3,7 @@
 //! (`orders::changes_since`) and sends each, its id as the event's id. A browser that
 //! reconnects sends `Last-Event-ID` and resumes after it, so nothing is missed across a
 //! reconnect. No database connection is held between polls, however long the stream stays
-//! open, and the stream ends when the session does.
+//! open, and the stream ends within ten seconds of its session.
 
 use std::{convert::Infallible, time::Duration};
 
@@ -25,6 +25,10 @@ use crate::state::AppState;
 /// How often the stream looks for changes.
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
+/// Every how many polls the stream checks that its session is still open: a stream outlives
+/// its session by at most this many seconds.
+const SESSION_CHECK_EVERY: u64 = 10;
+
 /// How far back a fresh stream starts: the page it serves was rendered just before it
 /// connected, and a change in between must still reach it.
 const FRESH_LOOKBACK: Duration = Duration::from_secs(10);
@@ -43,6 +47,7 @@ struct Feed {
     secret: String,
     after: Uuid,
     pending: std::collections::VecDeque<gongjian_core::domain::order::Event>,
+    polls: u64,
 }
 
 pub async fn stream(State(state): State<AppState>, viewer: Viewer, headers: HeaderMap) -> Response {
@@ -58,6 +63,7 @@ pub async fn stream(State(state): State<AppState>, viewer: Viewer, headers: Head
         secret,
         after,
         pending: Default::default(),
+        polls: 0,
     };
     Sse::new(events(feed))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -82,13 +88,16 @@ fn events(feed: Feed) -> impl Stream<Item = Result<Event, Infallible>> {
                 return Some((Ok(event), feed));
             }
             tokio::time::sleep(POLL_EVERY).await;
+            feed.polls += 1;
             // The session may have ended (signed out, revoked, its person archived).
-            match sessions::resolve(&feed.state, &feed.secret).await {
-                Ok(Some(_)) => {}
-                Ok(None) => return None,
-                Err(e) => {
-                    tracing::warn!(error = %e, "a live stream could not check its session");
-                    continue;
+            if feed.polls % SESSION_CHECK_EVERY == 0 {
+                match sessions::resolve(&feed.state, &feed.secret).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a live stream could not check its session");
+                        continue;
+                    }
                 }
             }
             match orders::changes_since(&feed.state, &feed.viewer.principal, feed.after, 100).await

@@ -104,7 +104,9 @@ pub fn router() -> Router<AppState> {
         .fallback(|headers: HeaderMap| async move {
             Oops::new(locale_of(&headers), Error::NotFound("page")).into_response()
         })
-        .layer(middleware::from_fn(same_origin_only));
+        .layer(middleware::from_fn(same_origin_only))
+        // Pages and assets gzipped for phones on slow links (the event stream is not).
+        .layer(tower_http::compression::CompressionLayer::new().gzip(true));
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
         .route("/console", get(home))
