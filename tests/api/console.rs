@@ -1091,3 +1091,122 @@ async fn the_demand_list_filters_and_exports_what_it_shows() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_unit_registers_and_pauses_resources_and_claims_projects_in_the_console() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let unit = sign_in(&app, &w.a.unit_token).await;
+
+    let r = page(&app, "/console/resources", Some(&unit)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("免费体检"));
+    assert!(html(&r).contains(&format!(r#"data-resource="{}""#, w.a.resource)));
+
+    // Registering: errors at their fields, what was typed kept; then the resource.
+    let form = |title: &str, capacity: &str| {
+        format!(
+            "title={}&category=elderly_care&capacity={capacity}&street_id={}&description=",
+            encode(title),
+            w.a.id
+        )
+    };
+    let r = submit(
+        &app,
+        "/console/resources",
+        Some(&unit),
+        &form("上门理发", "0"),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    assert!(html(&r).contains(r#"class="field-error""#));
+    assert!(html(&r).contains(r#"value="上门理发""#));
+    let r = submit(
+        &app,
+        "/console/resources",
+        Some(&unit),
+        &form("上门理发", "5"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let listed = app
+        .get(
+            &format!("/api/v1/resources?owner_unit_id={}", w.a.unit),
+            &w.a.admin,
+        )
+        .await
+        .expect(200);
+    let titles: Vec<&str> = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["title"].as_str().unwrap())
+        .collect();
+    assert!(titles.contains(&"上门理发"), "{titles:?}");
+
+    // Paused, then more capacity.
+    let path = format!("/console/resources/{}", w.a.resource);
+    assert_eq!(
+        submit(&app, &path, Some(&unit), "status=paused")
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        submit(&app, &path, Some(&unit), "capacity=30").await.status,
+        303
+    );
+    let res = app
+        .get(&format!("/api/v1/resources/{}", w.a.resource), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(res["status"], "paused");
+    assert_eq!(res["capacity"], 30);
+    // Another street's unit changes nothing of it.
+    let other = sign_in(&app, &w.b.unit_token).await;
+    let r = submit(&app, &path, Some(&other), "status=active").await;
+    assert!(matches!(r.status.as_u16(), 403 | 404), "{}", r.status);
+    // A volunteer has no such page.
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+    assert_eq!(
+        page(&app, "/console/resources", Some(&volunteer))
+            .await
+            .status,
+        403
+    );
+
+    // The street's published project: claimed, started, reported on.
+    let r = page(&app, "/console/projects", Some(&unit)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("发布项目"));
+    assert!(
+        !html(&r).contains("草稿项目"),
+        "drafts are the street's own"
+    );
+    let project = &w.a.published_project;
+    let r = submit(
+        &app,
+        &format!("/console/projects/{project}/claim"),
+        Some(&unit),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let r = submit(
+        &app,
+        &format!("/console/projects/{project}/progress"),
+        Some(&unit),
+        &format!("note={}&start=1", encode("已完成 3 户扶手安装")),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let p = app
+        .get(&format!("/api/v1/projects/{project}"), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(p["status"], "in_progress");
+    assert_eq!(p["claimed_by_unit_id"], w.a.unit.as_str());
+    let r = page(&app, "/console/projects", Some(&unit)).await;
+    assert!(html(&r).contains("已完成 3 户扶手安装"), "{}", html(&r));
+    assert!(html(&r).contains("实施中"));
+}

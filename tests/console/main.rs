@@ -265,6 +265,14 @@ async fn four_people_carry_one_demand_through_the_loop_by_clicking() {
         panic!("the unit's offer stayed on its page after the volunteer accepted");
     };
     unit_gone.await;
+    // The unit's own pages: its resources, the street's projects.
+    unit_b.click("nav a[href='/console/resources']").await;
+    unit_b.wait_text("main", "上门维修服务").await;
+    assert_accessible(&unit_b, "resources").await;
+    unit_b.screenshot(&shots.join("unit-resources.png")).await;
+    unit_b.click("nav a[href='/console/projects']").await;
+    unit_b.find("main h2").await;
+    assert_accessible(&unit_b, "projects").await;
     vol.click("#active form[action$='/start'] button").await;
     vol.find("#active input[name=minutes]").await;
     vol.type_into("#active input[name=minutes]", "45").await;

@@ -78,9 +78,12 @@ impl Frame {
 /// Each role's pages.
 fn nav_of(t: &'static Texts, p: &Principal) -> Vec<(String, &'static str)> {
     match &p.role {
-        Role::Volunteer { .. } | Role::Unit { .. } => {
-            vec![("/console/orders".into(), t.nav_orders)]
-        }
+        Role::Volunteer { .. } => vec![("/console/orders".into(), t.nav_orders)],
+        Role::Unit { .. } => vec![
+            ("/console/orders".into(), t.nav_orders),
+            ("/console/resources".into(), t.nav_resources),
+            ("/console/projects".into(), t.nav_projects),
+        ],
         Role::GridWorker { .. } => vec![
             ("/console/demands".into(), t.nav_demands),
             ("/console/demands/new".into(), t.nav_new_demand),

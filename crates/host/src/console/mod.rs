@@ -30,6 +30,7 @@ mod people;
 mod plugins;
 mod sign_in;
 pub mod texts;
+mod unit;
 
 use axum::{
     extract::{FromRequestParts, Request},
@@ -98,6 +99,11 @@ pub fn router() -> Router<AppState> {
             post(plugins::dry_run),
         )
         .merge(plugins::upload_router())
+        .route("/resources", get(unit::list).post(unit::create))
+        .route("/resources/{id}", post(unit::update))
+        .route("/projects", get(unit::projects_page))
+        .route("/projects/{id}/claim", post(unit::claim))
+        .route("/projects/{id}/progress", post(unit::progress))
         .route("/district", get(dashboard::district))
         .route("/live", get(live::stream))
         .route("/assets/{name}", get(assets::serve))
