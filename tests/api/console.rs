@@ -1210,3 +1210,124 @@ async fn a_unit_registers_and_pauses_resources_and_claims_projects_in_the_consol
     assert!(html(&r).contains("已完成 3 户扶手安装"), "{}", html(&r));
     assert!(html(&r).contains("实施中"));
 }
+
+#[tokio::test]
+async fn a_street_sets_its_dispatch_and_revokes_a_persons_access_in_the_console() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let admin = sign_in(&app, &w.a.admin).await;
+    let base = format!("/console/streets/{}/settings", w.a.id);
+
+    let r = page(&app, &base, Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains(r#"data-category="repair""#));
+    let r = submit(
+        &app,
+        &format!("{base}/repair"),
+        Some(&admin),
+        "offer_count=0&accept_minutes=20&complete_minutes=",
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    let r = submit(
+        &app,
+        &format!("{base}/repair"),
+        Some(&admin),
+        "auto_dispatch=1&offer_count=2&accept_minutes=20&complete_minutes=",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let set = app
+        .get(
+            &format!("/api/v1/streets/{}/dispatch-settings", w.a.id),
+            &w.a.admin,
+        )
+        .await
+        .expect(200);
+    let repair = set["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["category"] == "repair")
+        .unwrap_or_else(|| panic!("{set}"));
+    assert_eq!(repair["settings"]["auto_dispatch"], true);
+    assert_eq!(repair["settings"]["offer_count"], 2);
+    assert_eq!(repair["settings"]["accept_minutes"], 20);
+    assert!(repair["settings"]["complete_minutes"].is_null());
+    // A repair filed now is dispatched on filing.
+    {
+        let mut body = demand_body(&w.a.grid);
+        body["category"] = json!("repair");
+        body.as_object_mut().unwrap().remove("window_start");
+        body.as_object_mut().unwrap().remove("window_end");
+        let d = id(&app
+            .post("/api/v1/demands", &w.a.grid_worker, body)
+            .await
+            .expect(201));
+        let orders = app
+            .get(&format!("/api/v1/orders?demand_id={d}"), &w.a.admin)
+            .await
+            .expect(200);
+        assert_eq!(
+            orders["items"].as_array().unwrap().len(),
+            1,
+            "dispatched on filing"
+        );
+    }
+    // Another street's admin changes nothing here.
+    let other = sign_in(&app, &w.b.admin).await;
+    let r = submit(
+        &app,
+        &format!("{base}/repair"),
+        Some(&other),
+        "offer_count=5&accept_minutes=20",
+    )
+    .await;
+    assert_eq!(r.status, 404);
+
+    // The people page lists the street's credentials; revoking one ends its sessions.
+    let issued = app
+        .post(
+            "/api/v1/tokens",
+            &w.a.admin,
+            json!({"role": "grid_worker", "name": "网格员王五", "street_id": w.a.id}),
+        )
+        .await
+        .expect(201);
+    let token_id = issued["id"].as_str().unwrap().to_string();
+    let grid_worker = sign_in(&app, issued["token"].as_str().unwrap()).await;
+    let people = format!("/console/streets/{}/people", w.a.id);
+    let r = page(&app, &people, Some(&admin)).await;
+    assert!(
+        html(&r).contains(&format!(r#"data-token="{token_id}""#)),
+        "{}",
+        html(&r)
+    );
+    let revoke = format!("/console/streets/{}/tokens/{token_id}/revoke", w.a.id);
+    let r = submit(
+        &app,
+        &format!("/console/streets/{}/tokens/{token_id}/revoke", w.b.id),
+        Some(&other),
+        "",
+    )
+    .await;
+    assert!(matches!(r.status.as_u16(), 403 | 404), "{}", r.status);
+    assert_eq!(
+        page(&app, "/console/demands", Some(&grid_worker))
+            .await
+            .status,
+        200,
+        "not revoked by another street"
+    );
+    let r = submit(&app, &revoke, Some(&admin), "").await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    assert_eq!(
+        page(&app, "/console/demands", Some(&grid_worker))
+            .await
+            .status,
+        303,
+        "the revoked person is signed out"
+    );
+    let r = page(&app, &people, Some(&admin)).await;
+    assert!(!html(&r).contains(&format!(r#"data-token="{token_id}""#)));
+}

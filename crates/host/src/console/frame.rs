@@ -94,6 +94,10 @@ fn nav_of(t: &'static Texts, p: &Principal) -> Vec<(String, &'static str)> {
             ("/console/demands/new".into(), t.nav_new_demand),
             (format!("/console/streets/{street}/people"), t.nav_people),
             (format!("/console/streets/{street}/plugins"), t.nav_plugins),
+            (
+                format!("/console/streets/{street}/settings"),
+                t.nav_settings,
+            ),
         ],
         Role::DistrictAdmin => vec![("/console/district".into(), t.nav_district)],
     }

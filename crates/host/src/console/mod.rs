@@ -28,6 +28,7 @@ mod live;
 mod orders;
 mod people;
 mod plugins;
+mod settings;
 mod sign_in;
 pub mod texts;
 mod unit;
@@ -99,6 +100,12 @@ pub fn router() -> Router<AppState> {
             post(plugins::dry_run),
         )
         .merge(plugins::upload_router())
+        .route("/streets/{id}/settings", get(settings::page))
+        .route("/streets/{id}/settings/{category}", post(settings::put))
+        .route(
+            "/streets/{id}/tokens/{token}/revoke",
+            post(people::revoke_token),
+        )
         .route("/resources", get(unit::list).post(unit::create))
         .route("/resources/{id}", post(unit::update))
         .route("/projects", get(unit::projects_page))

@@ -13,10 +13,10 @@ use gongjian_core::{
     domain::{
         access::RoleKind,
         street::Street,
-        token::CreateToken,
+        token::{CreateToken, ListTokens, TokenInfo},
         volunteer::{ListVolunteers, Volunteer},
     },
-    service::{sessions, streets, volunteers},
+    service::{sessions, streets, tokens, volunteers},
     Error,
 };
 use serde::Deserialize;
@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::{
     base_url,
     frame::{render, Frame},
-    qr_svg, Oops, Viewer,
+    qr_svg, see_other, Oops, Viewer,
 };
 use crate::state::AppState;
 
@@ -36,6 +36,14 @@ struct PeoplePage {
     street: Street,
     volunteers: Vec<Volunteer>,
     next: Option<String>,
+    /// The street's tokens in use: each person's credential, to revoke.
+    tokens: Vec<TokenInfo>,
+}
+
+impl PeoplePage {
+    fn role(&self, t: &TokenInfo) -> &'static str {
+        self.f.t.role(t.role)
+    }
 }
 
 #[derive(Deserialize)]
@@ -73,11 +81,26 @@ pub async fn page(
     )
     .await
     .map_err(|e| viewer.oops(e))?;
+    let tokens = tokens::list_tokens(
+        &state,
+        &viewer.principal,
+        ListTokens {
+            street_id: Some(id),
+            role: None,
+            include_revoked: Some(false),
+            cursor: None,
+            limit: Some(200),
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?
+    .items;
     Ok(render(&PeoplePage {
         f: viewer.frame(t.people_title, &format!("/console/streets/{id}/people")),
         street,
         volunteers: page.items,
         next: page.next_cursor,
+        tokens,
     }))
 }
 
@@ -182,4 +205,20 @@ pub async fn issue_link(
     };
     page.expires_at = page.f.local(&link.expires_at);
     Ok(render(&page))
+}
+
+/// Revokes a person's credential: their token stops working at once, and so does every console
+/// session that acts through it.
+pub async fn revoke_token(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((street, token)): Path<(Uuid, Uuid)>,
+) -> Result<Response, Oops> {
+    if !viewer.principal.sees_street_office(street) {
+        return Err(viewer.oops(Error::NotFound("street")));
+    }
+    tokens::revoke_token(&state, &viewer.principal, token)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    Ok(see_other(&format!("/console/streets/{street}/people")))
 }
