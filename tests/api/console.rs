@@ -1331,3 +1331,65 @@ async fn a_street_sets_its_dispatch_and_revokes_a_persons_access_in_the_console(
     let r = page(&app, &people, Some(&admin)).await;
     assert!(!html(&r).contains(&format!(r#"data-token="{token_id}""#)));
 }
+
+#[tokio::test]
+async fn the_escalation_queue_shows_what_is_still_being_handled() {
+    let clock = gongjian_core::domain::clock::ManualClock::new(time::OffsetDateTime::now_utc());
+    let app = TestApp::spawn_with_clock(std::sync::Arc::new(clock.clone())).await;
+    let w = World::build(&app).await;
+    app.put(
+        &format!("/api/v1/streets/{}/dispatch-settings/repair", w.a.id),
+        &w.a.admin,
+        json!({"auto_dispatch": false, "offer_count": 5, "accept_minutes": 30, "complete_minutes": 60}),
+    )
+    .await
+    .expect(200);
+    let (demand, order) = offered_repair(&app, &w.a).await;
+    app.post(
+        &format!("/api/v1/orders/{order}/accept"),
+        &w.a.volunteer_token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    clock.advance(time::Duration::minutes(61));
+    assert_eq!(
+        gongjian_core::service::scheduler::tick(&app.state)
+            .await
+            .unwrap()
+            .overdue,
+        1
+    );
+    let admin = sign_in(&app, &w.a.admin).await;
+    let queue = format!("/console/streets/{}/escalations", w.a.id);
+    let r = page(&app, &queue, Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(
+        html(&r).contains(&format!(r#"href="/console/demands/{demand}""#)),
+        "{}",
+        html(&r)
+    );
+    let other = sign_in(&app, &w.b.admin).await;
+    assert_eq!(page(&app, &queue, Some(&other)).await.status, 404);
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+    assert_eq!(page(&app, &queue, Some(&volunteer)).await.status, 404);
+
+    // Done, it leaves the queue and stays on the record.
+    for (step, body) in [
+        ("start", json!({})),
+        ("complete", json!({"service_minutes": 90})),
+    ] {
+        app.post(
+            &format!("/api/v1/orders/{order}/{step}"),
+            &w.a.volunteer_token,
+            body,
+        )
+        .await
+        .expect(200);
+    }
+    let r = page(&app, &queue, Some(&admin)).await;
+    assert!(!html(&r).contains(&format!(r#"href="/console/demands/{demand}""#)));
+    assert!(html(&r).contains("没有吹哨记录"));
+    let r = page(&app, &format!("{queue}?all=1"), Some(&admin)).await;
+    assert!(html(&r).contains(&format!(r#"href="/console/demands/{demand}""#)));
+}

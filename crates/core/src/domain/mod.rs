@@ -7,6 +7,7 @@ use time::{format_description::well_known::Rfc3339, OffsetDateTime, UtcOffset};
 pub mod access;
 pub mod clock;
 pub mod demand;
+pub mod escalation;
 pub mod feedback;
 pub mod figures;
 pub mod matching;

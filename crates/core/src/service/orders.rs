@@ -604,3 +604,18 @@ pub async fn my_totals(core: &Core, caller: &Principal) -> Result<PartyTotals> {
     let mine = identities(&mut conn, caller).await?;
     orders::party_totals(&mut conn, &mine).await
 }
+
+/// A street's escalations (吹哨), newest first: with `open_only`, those whose demand is still
+/// being handled — the queue the street office works through. For the street's staff and the
+/// district; for anyone else the street's queue does not exist (404).
+pub async fn escalations(
+    core: &Core,
+    caller: &Principal,
+    street: Uuid,
+    open_only: bool,
+) -> Result<Vec<crate::domain::escalation::Escalation>> {
+    if !caller.sees_street_office(street) {
+        return Err(Error::NotFound("street"));
+    }
+    orders::escalations(core.db.read(), street, open_only, 200).await
+}

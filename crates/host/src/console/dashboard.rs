@@ -9,11 +9,12 @@ use axum::{
 };
 use gongjian_core::{
     domain::{
+        escalation::Escalation,
         format_ts,
         stats::{Figures, GroupBy, StatsQuery},
         LOCAL_OFFSET,
     },
-    service::{stats, streets},
+    service::{orders, stats, streets},
     Error,
 };
 use time::{Duration, OffsetDateTime, Time};
@@ -151,5 +152,43 @@ pub async fn district(State(state): State<AppState>, viewer: Viewer) -> Result<R
         bars: bars(&rows),
         rows,
         total: s.total,
+    }))
+}
+
+#[derive(Template)]
+#[template(path = "console/escalations.html")]
+struct EscalationsPage {
+    f: Frame,
+    street_id: Uuid,
+    all: bool,
+    items: Vec<Escalation>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct EscalationsQuery {
+    #[serde(default)]
+    all: Option<String>,
+}
+
+/// 吹哨: the street's escalations, those still being handled first of all.
+pub async fn escalations(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+    axum::extract::Query(q): axum::extract::Query<EscalationsQuery>,
+) -> Result<Response, Oops> {
+    let t = viewer.locale.texts();
+    let all = q.all.is_some();
+    let items = orders::escalations(&state, &viewer.principal, id, !all)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    Ok(render(&EscalationsPage {
+        f: viewer.frame(
+            t.nav_escalations,
+            &format!("/console/streets/{id}/escalations"),
+        ),
+        street_id: id,
+        all,
+        items,
     }))
 }

@@ -91,6 +91,10 @@ fn nav_of(t: &'static Texts, p: &Principal) -> Vec<(String, &'static str)> {
         Role::StreetAdmin { street } => vec![
             (format!("/console/streets/{street}"), t.nav_dashboard),
             ("/console/demands".into(), t.nav_demands),
+            (
+                format!("/console/streets/{street}/escalations"),
+                t.nav_escalations,
+            ),
             ("/console/demands/new".into(), t.nav_new_demand),
             (format!("/console/streets/{street}/people"), t.nav_people),
             (format!("/console/streets/{street}/plugins"), t.nav_plugins),

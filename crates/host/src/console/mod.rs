@@ -100,6 +100,7 @@ pub fn router() -> Router<AppState> {
             post(plugins::dry_run),
         )
         .merge(plugins::upload_router())
+        .route("/streets/{id}/escalations", get(dashboard::escalations))
         .route("/streets/{id}/settings", get(settings::page))
         .route("/streets/{id}/settings/{category}", post(settings::put))
         .route(

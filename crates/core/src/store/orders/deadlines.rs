@@ -5,10 +5,11 @@ use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use crate::{
+    domain::DemandStatus,
     store::{
         events::{record_event, Stamp},
-        rows::get_uuid,
-        Tx,
+        rows::{get_enum, get_opt_uuid, get_uuid},
+        Sql, Tx,
     },
     Result,
 };
@@ -177,4 +178,42 @@ pub async fn escalate(
             .await?;
     }
     Ok(())
+}
+
+/// A street's escalations, newest first, at most `limit`; with `open_only`, only those whose
+/// demand is not yet completed or cancelled (the queue the street works through).
+pub async fn escalations(
+    db: &sqlx::AnyPool,
+    street: Uuid,
+    open_only: bool,
+    limit: i64,
+) -> Result<Vec<crate::domain::escalation::Escalation>> {
+    let mut sql = Sql::new(
+        "SELECT e.id, e.demand_id, e.order_id, e.reason, e.escalated_to, e.deadline, e.at, \
+                d.status AS demand_status, d.category, d.description \
+         FROM escalations e JOIN demands d ON d.id = e.demand_id WHERE e.street_id = ",
+    );
+    sql.bind(street.to_string());
+    if open_only {
+        sql.push(" AND d.status NOT IN ('completed', 'cancelled')");
+    }
+    sql.push(" ORDER BY e.id DESC LIMIT ").bind(limit);
+    sql.fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(crate::domain::escalation::Escalation {
+                id: get_uuid(r, "id")?,
+                demand_id: get_uuid(r, "demand_id")?,
+                order_id: get_opt_uuid(r, "order_id")?,
+                reason: r.try_get("reason")?,
+                escalated_to: r.try_get("escalated_to")?,
+                deadline: r.try_get("deadline")?,
+                at: r.try_get("at")?,
+                demand_status: get_enum(r, "demand_status", DemandStatus::from_db)?,
+                category: r.try_get("category")?,
+                description: r.try_get("description")?,
+            })
+        })
+        .collect()
 }

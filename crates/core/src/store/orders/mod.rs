@@ -14,7 +14,9 @@ pub use change::{
     accept, cancel, complete, decline, insert, offer_next, start, unassign, Claim, Completion,
     DemandAfter, NewOrder,
 };
-pub use deadlines::{claim_expired_offer, claim_overdue, escalate, expired_offers, overdue};
+pub use deadlines::{
+    claim_expired_offer, claim_overdue, escalate, escalations, expired_offers, overdue,
+};
 
 use super::{
     counters, for_update, lock_row,
