@@ -1393,3 +1393,56 @@ async fn the_escalation_queue_shows_what_is_still_being_handled() {
     let r = page(&app, &format!("{queue}?all=1"), Some(&admin)).await;
     assert!(html(&r).contains(&format!(r#"href="/console/demands/{demand}""#)));
 }
+
+#[tokio::test]
+async fn a_street_registers_and_archives_its_volunteers_in_the_console() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let admin = sign_in(&app, &w.a.admin).await;
+    let path = format!("/console/streets/{}/volunteers", w.a.id);
+    let form = |phone: &str| {
+        format!(
+            "name={}&phone={phone}&home_grid_id={}&skills={}&team={}&party_member=1",
+            encode("李四"),
+            w.a.grid,
+            encode("维修，陪护"),
+            encode("党员先锋队")
+        )
+    };
+    let r = submit(&app, &path, Some(&admin), &form("12ab")).await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    assert!(html(&r).contains(r#"class="field-error""#));
+    assert!(html(&r).contains(r#"value="李四""#), "what was typed stays");
+    let r = submit(&app, &path, Some(&admin), &form("13800002222")).await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let listed = app
+        .get(
+            &format!("/api/v1/volunteers?street_id={}", w.a.id),
+            &w.a.admin,
+        )
+        .await
+        .expect(200);
+    let li = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "李四")
+        .unwrap_or_else(|| panic!("{listed}"))
+        .clone();
+    assert_eq!(li["skills"], json!(["维修", "陪护"]));
+    assert_eq!(li["party_member"], true);
+    assert_eq!(li["team"], "党员先锋队");
+    let vid = li["id"].as_str().unwrap();
+
+    // Another street's admin archives none of them; the street's own admin does.
+    let other = sign_in(&app, &w.b.admin).await;
+    let archive = format!("/console/streets/{}/volunteers/{vid}/archive", w.a.id);
+    assert_eq!(submit(&app, &archive, Some(&other), "").await.status, 404);
+    let r = submit(&app, &archive, Some(&admin), "").await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let v = app
+        .get(&format!("/api/v1/volunteers/{vid}"), &w.a.admin)
+        .await
+        .expect(200);
+    assert!(v["archived_at"].is_string(), "{v}");
+}

@@ -81,6 +81,11 @@ pub fn router() -> Router<AppState> {
         .route("/streets/{id}", get(dashboard::street))
         .route("/streets/{id}/people", get(people::page))
         .route("/streets/{id}/sign-in-links", post(people::issue_link))
+        .route("/streets/{id}/volunteers", post(people::register_volunteer))
+        .route(
+            "/streets/{id}/volunteers/{volunteer}/archive",
+            post(people::archive_volunteer),
+        )
         .route(
             "/streets/{id}/plugins",
             get(plugins::page).post(plugins::upload_rhai),

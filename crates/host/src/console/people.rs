@@ -2,10 +2,12 @@
 //! street admin issues for a volunteer, a grid worker or another admin — shown once, as a link
 //! to send and a QR code to scan.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
-    http::HeaderMap,
+    http::{HeaderMap, StatusCode},
     response::Response,
     Form,
 };
@@ -13,8 +15,9 @@ use gongjian_core::{
     domain::{
         access::RoleKind,
         street::Street,
+        street::{Grid, ListGrids},
         token::{CreateToken, ListTokens, TokenInfo},
-        volunteer::{ListVolunteers, Volunteer},
+        volunteer::{CreateVolunteer, ListVolunteers, Volunteer},
     },
     service::{sessions, streets, tokens, volunteers},
     Error,
@@ -24,7 +27,7 @@ use uuid::Uuid;
 
 use super::{
     base_url,
-    frame::{render, Frame},
+    frame::{render, render_status, Frame},
     qr_svg, see_other, Oops, Viewer,
 };
 use crate::state::AppState;
@@ -34,6 +37,9 @@ use crate::state::AppState;
 struct PeoplePage {
     f: Frame,
     street: Street,
+    grids: Vec<Grid>,
+    form: VolunteerForm,
+    errors: HashMap<String, String>,
     volunteers: Vec<Volunteer>,
     next: Option<String>,
     /// The street's tokens in use: each person's credential, to revoke.
@@ -44,6 +50,27 @@ impl PeoplePage {
     fn role(&self, t: &TokenInfo) -> &'static str {
         self.f.t.role(t.role)
     }
+
+    fn error(&self, field: &str) -> String {
+        self.errors.get(field).cloned().unwrap_or_default()
+    }
+}
+
+/// The volunteer registration form, as filled in.
+#[derive(Debug, Default, Deserialize)]
+pub struct VolunteerForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    home_grid_id: String,
+    #[serde(default)]
+    skills: String,
+    #[serde(default)]
+    team: String,
+    #[serde(default)]
+    party_member: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -57,15 +84,35 @@ pub async fn page(
     Path(id): Path<Uuid>,
     Query(q): Query<PeopleQuery>,
 ) -> Result<Response, Oops> {
+    let page = people_page(
+        &state,
+        &viewer,
+        id,
+        q.cursor,
+        VolunteerForm::default(),
+        HashMap::new(),
+    )
+    .await?;
+    Ok(render(&page))
+}
+
+async fn people_page(
+    state: &AppState,
+    viewer: &Viewer,
+    id: Uuid,
+    cursor: Option<String>,
+    form: VolunteerForm,
+    errors: HashMap<String, String>,
+) -> Result<PeoplePage, Oops> {
     let t = viewer.locale.texts();
     if !viewer.principal.sees_street_office(id) {
         return Err(viewer.oops(Error::NotFound("street")));
     }
-    let street = streets::get_street(&state, &viewer.principal, id)
+    let street = streets::get_street(state, &viewer.principal, id)
         .await
         .map_err(|e| viewer.oops(e))?;
     let page = volunteers::list_volunteers(
-        &state,
+        state,
         &viewer.principal,
         ListVolunteers {
             street_id: Some(id),
@@ -75,14 +122,14 @@ pub async fn page(
             party_member: None,
             active: None,
             include_archived: None,
-            cursor: q.cursor,
+            cursor,
             limit: Some(100),
         },
     )
     .await
     .map_err(|e| viewer.oops(e))?;
     let tokens = tokens::list_tokens(
-        &state,
+        state,
         &viewer.principal,
         ListTokens {
             street_id: Some(id),
@@ -95,13 +142,104 @@ pub async fn page(
     .await
     .map_err(|e| viewer.oops(e))?
     .items;
-    Ok(render(&PeoplePage {
+    let grids = streets::list_grids(
+        state,
+        &viewer.principal,
+        id,
+        ListGrids {
+            community_id: None,
+            cursor: None,
+            limit: Some(200),
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?
+    .items;
+    Ok(PeoplePage {
         f: viewer.frame(t.people_title, &format!("/console/streets/{id}/people")),
         street,
+        grids,
+        form,
+        errors,
         volunteers: page.items,
         next: page.next_cursor,
         tokens,
-    }))
+    })
+}
+
+/// Registers a volunteer of the street, as `POST /api/v1/volunteers` does; errors are shown
+/// at their fields, with what was typed.
+pub async fn register_volunteer(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<Uuid>,
+    Form(form): Form<VolunteerForm>,
+) -> Result<Response, Oops> {
+    if !viewer.principal.sees_street_office(id) {
+        return Err(viewer.oops(Error::NotFound("street")));
+    }
+    let mut errors = HashMap::new();
+    match Uuid::parse_str(form.home_grid_id.trim()) {
+        Err(_) => {
+            errors.insert(
+                "home_grid_id".to_string(),
+                viewer.locale.texts().error_invalid.to_string(),
+            );
+        }
+        Ok(grid) => {
+            let skills = form
+                .skills
+                .split([',', '，', '、'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            let body = CreateVolunteer {
+                name: form.name.clone(),
+                phone: form.phone.trim().to_string(),
+                home_grid_id: grid,
+                skills,
+                team: Some(form.team.trim().to_string()).filter(|t| !t.is_empty()),
+                party_member: form.party_member.is_some(),
+                availability: vec![],
+                max_open_orders: None,
+                active: None,
+            };
+            match volunteers::create_volunteer(&state, &viewer.principal, body).await {
+                Ok(_) => return Ok(see_other(&format!("/console/streets/{id}/people"))),
+                Err(Error::Validation(fields)) => {
+                    for f in fields {
+                        let field = f.field.split(['[', '.']).next().unwrap_or("").to_string();
+                        errors.entry(field).or_insert(f.message);
+                    }
+                }
+                Err(e) => return Err(viewer.oops(e)),
+            }
+        }
+    }
+    let page = people_page(&state, &viewer, id, None, form, errors).await?;
+    Ok(render_status(StatusCode::UNPROCESSABLE_ENTITY, &page))
+}
+
+/// Archives a volunteer: they are offered nothing more, and their sign-in ends.
+pub async fn archive_volunteer(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path((street, volunteer)): Path<(Uuid, Uuid)>,
+) -> Result<Response, Oops> {
+    if !viewer.principal.sees_street_office(street) {
+        return Err(viewer.oops(Error::NotFound("street")));
+    }
+    let v = volunteers::get_volunteer(&state, &viewer.principal, volunteer)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    if v.street_id != street {
+        return Err(viewer.oops(Error::NotFound("volunteer")));
+    }
+    volunteers::archive_volunteer(&state, &viewer.principal, volunteer)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    Ok(see_other(&format!("/console/streets/{street}/people")))
 }
 
 #[derive(Deserialize)]
