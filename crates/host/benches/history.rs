@@ -662,9 +662,11 @@ fn bench(c: &mut Criterion) {
                 .unwrap();
             eprintln!("history: VACUUM ANALYZE in {:?}", started.elapsed());
         }
-        // The console's pages read "today" and "this month" from the service's clock: the
-        // last day of the history.
-        let clock = ManualClock::new(START + time::Duration::days(DAYS) - time::Duration::hours(2));
+        // The console's pages read "today", "this week" and "this month" from the service's
+        // clock: the evening of the history's last Sunday (2026-11-29, 20:00 in the streets'
+        // time), so the week has seven days of history and the month twenty-nine.
+        let clock =
+            ManualClock::new(START + time::Duration::days(DAYS - 2) + time::Duration::hours(12));
         let router = gongjian_host::app(AppState::new(db.clone()).with_clock(Arc::new(clock)));
         let a = &kept.streets[0];
         // Page 40 of the demand list, and a demand from the middle of the year.
