@@ -60,6 +60,18 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     (router, openapi)
 }
 
+/// A request's path as the log may keep it: the secret of a one-time link (a console sign-in
+/// link, a resident's feedback link) is a credential, so it is left out.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in ["/console/link/", "/console/feedback/", "/api/v1/feedback/"] {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let tail = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            return format!("{prefix}…{tail}").into();
+        }
+    }
+    path.into()
+}
+
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     let (api, openapi) = api();
@@ -86,10 +98,36 @@ pub fn app(state: AppState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                tracing::info_span!("request", method = %req.method(), path = %loggable_path(req.uri().path()), request_id = %id)
             }),
         )
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable_path;
+
+    #[test]
+    fn the_log_keeps_no_link_secret() {
+        assert_eq!(
+            loggable_path("/console/link/abc_DEF-123"),
+            "/console/link/…"
+        );
+        assert_eq!(
+            loggable_path("/console/feedback/xyz"),
+            "/console/feedback/…"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/feedback/gj_secret"),
+            "/api/v1/feedback/…"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/feedback/gj_secret/x"),
+            "/api/v1/feedback/…/x"
+        );
+        assert_eq!(loggable_path("/console/orders"), "/console/orders");
+    }
 }

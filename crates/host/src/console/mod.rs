@@ -280,7 +280,7 @@ async fn same_origin_only(req: Request, next: Next) -> Response {
         next.run(req).await
     } else {
         let locale = locale_of(headers);
-        tracing::warn!(path = %req.uri().path(), "refused a cross-site request to the console");
+        tracing::warn!(path = %crate::loggable_path(req.uri().path()), "refused a cross-site request to the console");
         Oops::forged(locale).into_response()
     }
 }
