@@ -319,6 +319,9 @@ async fn four_people_carry_one_demand_through_the_loop_by_clicking() {
             .await,
         "100.0%"
     );
+    // The month by volunteer names who did it.
+    admin.wait_text("main", "按志愿者").await;
+    admin.wait_text("main", "张志强").await;
     assert_accessible(&admin, "dashboard").await;
     admin.screenshot(&shots.join("dashboard.png")).await;
     admin.resize(1280, 900).await;

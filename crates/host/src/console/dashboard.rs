@@ -55,8 +55,14 @@ struct DashboardPage {
     /// Today's, this week's and this month's figures.
     periods: Vec<(&'static str, Figures)>,
     by_grid: Vec<Figures>,
+    by_unit: Vec<Figures>,
+    /// The volunteers who did most this month, at most [`TOP_VOLUNTEERS`].
+    by_volunteer: Vec<Figures>,
     bars: Vec<Bar>,
 }
+
+/// How many volunteers the dashboard lists: those who completed most this month.
+const TOP_VOLUNTEERS: usize = 50;
 
 async fn figures(
     state: &AppState,
@@ -120,12 +126,29 @@ pub async fn street(
         .await?
         .rows;
     by_grid.sort_by(|a, b| b.received.cmp(&a.received).then(a.label.cmp(&b.label)));
+    let busiest = |a: &Figures, b: &Figures| {
+        b.completed
+            .cmp(&a.completed)
+            .then(b.received.cmp(&a.received))
+            .then(a.label.cmp(&b.label))
+    };
+    let mut by_unit = figures(&state, &viewer, Some(id), month, GroupBy::Unit)
+        .await?
+        .rows;
+    by_unit.sort_by(busiest);
+    let mut by_volunteer = figures(&state, &viewer, Some(id), month, GroupBy::Volunteer)
+        .await?
+        .rows;
+    by_volunteer.sort_by(busiest);
+    by_volunteer.truncate(TOP_VOLUNTEERS);
     let title = format!("{} · {}", street.name, t.dashboard_title);
     Ok(render(&DashboardPage {
         f: viewer.frame(&title, &format!("/console/streets/{id}")),
         bars: bars(&by_grid),
         periods,
         by_grid,
+        by_unit,
+        by_volunteer,
     }))
 }
 
