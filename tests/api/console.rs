@@ -81,16 +81,21 @@ async fn sign_in(app: &TestApp, token: &str) -> String {
     session_of(&r)
 }
 
+/// A repair in `grid` with no window (the volunteer is free on Saturday mornings only), so the
+/// street's 维修 volunteer is a candidate.
+fn repair_body(grid: &str) -> serde_json::Value {
+    let mut body = demand_body(grid);
+    body["category"] = json!("repair");
+    body.as_object_mut().unwrap().remove("window_start");
+    body.as_object_mut().unwrap().remove("window_end");
+    body
+}
+
 /// A repair the street's volunteer (a 维修 volunteer) is a candidate for, filed by the grid
 /// worker and dispatched by the admin to every candidate: answers the demand and the order.
 async fn offered_repair(app: &TestApp, s: &crate::helpers::Street) -> (String, String) {
-    let mut body = demand_body(&s.grid);
-    body["category"] = json!("repair");
-    // No window: the volunteer is free on Saturday mornings only.
-    body.as_object_mut().unwrap().remove("window_start");
-    body.as_object_mut().unwrap().remove("window_end");
     let demand = id(&app
-        .post("/api/v1/demands", &s.grid_worker, body)
+        .post("/api/v1/demands", &s.grid_worker, repair_body(&s.grid))
         .await
         .expect(201));
     let order = app
@@ -882,12 +887,8 @@ async fn a_street_writes_dry_runs_activates_and_rolls_back_its_rule_in_the_conso
 async fn staff_dispatch_from_a_demands_page_and_the_resident_rates_through_its_qr_code() {
     let app = TestApp::spawn().await;
     let w = World::build(&app).await;
-    let mut body = demand_body(&w.a.grid);
-    body["category"] = json!("repair");
-    body.as_object_mut().unwrap().remove("window_start");
-    body.as_object_mut().unwrap().remove("window_end");
     let demand = id(&app
-        .post("/api/v1/demands", &w.a.grid_worker, body)
+        .post("/api/v1/demands", &w.a.grid_worker, repair_body(&w.a.grid))
         .await
         .expect(201));
     let admin = sign_in(&app, &w.a.admin).await;
@@ -1256,12 +1257,8 @@ async fn a_street_sets_its_dispatch_and_revokes_a_persons_access_in_the_console(
     assert!(repair["settings"]["complete_minutes"].is_null());
     // A repair filed now is dispatched on filing.
     {
-        let mut body = demand_body(&w.a.grid);
-        body["category"] = json!("repair");
-        body.as_object_mut().unwrap().remove("window_start");
-        body.as_object_mut().unwrap().remove("window_end");
         let d = id(&app
-            .post("/api/v1/demands", &w.a.grid_worker, body)
+            .post("/api/v1/demands", &w.a.grid_worker, repair_body(&w.a.grid))
             .await
             .expect(201));
         let orders = app

@@ -15,7 +15,6 @@ use gongjian_core::{
         LOCAL_OFFSET,
     },
     service::{orders, stats, streets},
-    Error,
 };
 use time::{Duration, OffsetDateTime, Time};
 use uuid::Uuid;
@@ -106,9 +105,7 @@ pub async fn street(
 ) -> Result<Response, Oops> {
     let t = viewer.locale.texts();
     // Another street's page is 404, as another street's records are in the API.
-    if !viewer.principal.sees_street_office(id) {
-        return Err(viewer.oops(Error::NotFound("street")));
-    }
+    viewer.street_office(id)?;
     let street = streets::get_street(&state, &viewer.principal, id)
         .await
         .map_err(|e| viewer.oops(e))?;

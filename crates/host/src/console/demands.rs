@@ -1,8 +1,6 @@
 //! Residents' demands: the list, filing one on a phone (the grid worker's form), a demand's
 //! page with its orders and timeline, and rating the service on the resident's behalf.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
@@ -27,8 +25,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    base_url,
-    frame::{render, render_status, Frame},
+    base_url, every_page,
+    frame::{render, render_status, FieldErrors, Frame},
     qr_svg, see_other, Oops, Viewer,
 };
 use crate::state::AppState;
@@ -236,38 +234,35 @@ pub async fn export(
         .join(","),
     );
     out.push_str("\r\n");
-    let mut cursor = None;
-    loop {
-        let filters = q.filters(cursor, 200).map_err(|e| viewer.oops(e))?;
-        let page = demands::list(&state, &viewer.principal, filters)
-            .await
-            .map_err(|e| viewer.oops(e))?;
-        for d in &page.items {
-            let row = [
-                d.id.to_string(),
-                d.created_at.clone(),
-                d.status.as_str().to_string(),
-                d.category.clone(),
-                d.urgency.as_str().to_string(),
-                d.grid_id.to_string(),
-                d.resident.name.clone(),
-                d.resident.phone.clone(),
-                d.resident.address.clone(),
-                d.description.clone(),
-                d.flagged.to_string(),
-            ];
-            out.push_str(
-                &row.iter()
-                    .map(|f| csv_field(f))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
-            out.push_str("\r\n");
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
+    let all = every_page(|cursor| {
+        let filters = q.filters(cursor, 200);
+        let state = &state;
+        let principal = &viewer.principal;
+        async move { demands::list(state, principal, filters?).await }
+    })
+    .await
+    .map_err(|e| viewer.oops(e))?;
+    for d in &all {
+        let row = [
+            d.id.to_string(),
+            d.created_at.clone(),
+            d.status.as_str().to_string(),
+            d.category.clone(),
+            d.urgency.as_str().to_string(),
+            d.grid_id.to_string(),
+            d.resident.name.clone(),
+            d.resident.phone.clone(),
+            d.resident.address.clone(),
+            d.description.clone(),
+            d.flagged.to_string(),
+        ];
+        out.push_str(
+            &row.iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        out.push_str("\r\n");
     }
     Ok((
         [
@@ -315,13 +310,7 @@ struct NewPage {
     urgencies: Vec<(Urgency, &'static str)>,
     form: DemandForm,
     /// Each field's error, by the form field's name.
-    errors: HashMap<String, String>,
-}
-
-impl NewPage {
-    fn error(&self, field: &str) -> String {
-        self.errors.get(field).cloned().unwrap_or_default()
-    }
+    errors: FieldErrors,
 }
 
 /// The street the viewer files demands for.
@@ -338,7 +327,7 @@ async fn new_page(
     state: &AppState,
     viewer: &Viewer,
     form: DemandForm,
-    errors: HashMap<String, String>,
+    errors: FieldErrors,
 ) -> Result<NewPage, Oops> {
     let t = viewer.locale.texts();
     let street = filing_street(viewer)?;
@@ -363,7 +352,13 @@ async fn new_page(
 }
 
 pub async fn new(State(state): State<AppState>, viewer: Viewer) -> Result<Response, Oops> {
-    let page = new_page(&state, &viewer, DemandForm::default(), HashMap::new()).await?;
+    let page = new_page(
+        &state,
+        &viewer,
+        DemandForm::default(),
+        FieldErrors::default(),
+    )
+    .await?;
     Ok(render(&page))
 }
 
@@ -404,14 +399,11 @@ pub async fn file(
     Form(form): Form<DemandForm>,
 ) -> Result<Response, Oops> {
     filing_street(&viewer)?;
-    let mut errors = HashMap::new();
+    let mut errors = FieldErrors::default();
     let grid_id = match Uuid::parse_str(form.grid_id.trim()) {
         Ok(id) => Some(id),
         Err(_) => {
-            errors.insert(
-                "grid_id".to_string(),
-                viewer.locale.texts().error_invalid.to_string(),
-            );
+            errors.note("grid_id", viewer.locale.texts().error_invalid);
             None
         }
     };
@@ -438,13 +430,7 @@ pub async fn file(
         };
         match intake::file(&state, &viewer.principal, body).await {
             Ok(demand) => return Ok(see_other(&format!("/console/demands/{}", demand.id))),
-            Err(Error::Validation(fields)) => {
-                for f in fields {
-                    errors
-                        .entry(form_field(&f.field).to_string())
-                        .or_insert(f.message);
-                }
-            }
+            Err(Error::Validation(fields)) => errors.note_all(fields, form_field),
             Err(e) => return Err(viewer.oops(e)),
         }
     }

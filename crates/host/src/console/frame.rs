@@ -117,6 +117,38 @@ pub fn home_of(p: &Principal) -> String {
     }
 }
 
+/// A form's errors by the form field they are about, the first for each field: what a page
+/// shows beside each field when it shows a form again.
+#[derive(Debug, Default)]
+pub struct FieldErrors(std::collections::HashMap<String, String>);
+
+impl FieldErrors {
+    /// The error at `field`; empty when it has none.
+    pub fn at(&self, field: &str) -> String {
+        self.0.get(field).cloned().unwrap_or_default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Notes an error at `field`, unless it has one already.
+    pub fn note(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.entry(field.into()).or_insert_with(|| message.into());
+    }
+
+    /// Notes an operation's field errors, each at the form field `form_field` names for it.
+    pub fn note_all(
+        &mut self,
+        fields: Vec<gongjian_core::error::FieldError>,
+        form_field: impl Fn(&str) -> &str,
+    ) {
+        for f in fields {
+            self.note(form_field(&f.field), f.message);
+        }
+    }
+}
+
 /// Renders a page: `200` with its HTML, never cached (pages show people's data).
 pub fn render(page: &impl Template) -> Response {
     render_status(StatusCode::OK, page)

@@ -294,6 +294,24 @@ async fn home(viewer: Result<Viewer, Response>) -> Response {
     Redirect::to(&frame::home_of(&viewer.principal)).into_response()
 }
 
+/// Every item of a paged listing: `page` reads the page after a cursor, from the first on.
+pub async fn every_page<T, F, Fut>(mut page: F) -> Result<Vec<T>, Error>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<gongjian_core::store::page::Page<T>, Error>>,
+{
+    let mut out = vec![];
+    let mut cursor = None;
+    loop {
+        let p = page(cursor).await?;
+        out.extend(p.items);
+        match p.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(out),
+        }
+    }
+}
+
 /// A page's answer with no error: `303 See Other` to where the person goes next.
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
@@ -303,6 +321,17 @@ pub fn see_other(to: &str) -> Response {
 impl Viewer {
     pub fn oops(&self, e: Error) -> Oops {
         Oops::new(self.locale, e)
+    }
+
+    /// Allows a street's own pages (its dashboard, people, settings, rule, escalations) to the
+    /// street's staff and the district; for anyone else they do not exist (404), as another
+    /// street's records do not.
+    pub fn street_office(&self, street: uuid::Uuid) -> Result<(), Oops> {
+        if self.principal.sees_street_office(street) {
+            Ok(())
+        } else {
+            Err(self.oops(Error::NotFound("street")))
+        }
     }
 
     pub fn frame(&self, title: &str, here: &str) -> Frame {

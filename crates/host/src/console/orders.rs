@@ -21,6 +21,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
+    every_page,
     frame::{render, Frame},
     see_other, Oops, Viewer,
 };
@@ -61,10 +62,8 @@ async fn all_of(
     viewer: &Viewer,
     status: OrderStatus,
 ) -> Result<Vec<Order>, Error> {
-    let mut out = vec![];
-    let mut cursor = None;
-    loop {
-        let page = orders::list(
+    every_page(|cursor| {
+        orders::list(
             state,
             &viewer.principal,
             ListOrders {
@@ -75,13 +74,8 @@ async fn all_of(
                 limit: Some(200),
             },
         )
-        .await?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(out),
-        }
-    }
+    })
+    .await
 }
 
 pub async fn inbox(

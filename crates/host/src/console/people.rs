@@ -2,8 +2,6 @@
 //! street admin issues for a volunteer, a grid worker or another admin — shown once, as a link
 //! to send and a QR code to scan.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
@@ -27,7 +25,7 @@ use uuid::Uuid;
 
 use super::{
     base_url,
-    frame::{render, render_status, Frame},
+    frame::{render, render_status, FieldErrors, Frame},
     qr_svg, see_other, Oops, Viewer,
 };
 use crate::state::AppState;
@@ -39,7 +37,7 @@ struct PeoplePage {
     street: Street,
     grids: Vec<Grid>,
     form: VolunteerForm,
-    errors: HashMap<String, String>,
+    errors: FieldErrors,
     volunteers: Vec<Volunteer>,
     next: Option<String>,
     /// The street's tokens in use: each person's credential, to revoke.
@@ -49,10 +47,6 @@ struct PeoplePage {
 impl PeoplePage {
     fn role(&self, t: &TokenInfo) -> &'static str {
         self.f.t.role(t.role)
-    }
-
-    fn error(&self, field: &str) -> String {
-        self.errors.get(field).cloned().unwrap_or_default()
     }
 }
 
@@ -90,7 +84,7 @@ pub async fn page(
         id,
         q.cursor,
         VolunteerForm::default(),
-        HashMap::new(),
+        FieldErrors::default(),
     )
     .await?;
     Ok(render(&page))
@@ -102,12 +96,10 @@ async fn people_page(
     id: Uuid,
     cursor: Option<String>,
     form: VolunteerForm,
-    errors: HashMap<String, String>,
+    errors: FieldErrors,
 ) -> Result<PeoplePage, Oops> {
     let t = viewer.locale.texts();
-    if !viewer.principal.sees_street_office(id) {
-        return Err(viewer.oops(Error::NotFound("street")));
-    }
+    viewer.street_office(id)?;
     let street = streets::get_street(state, &viewer.principal, id)
         .await
         .map_err(|e| viewer.oops(e))?;
@@ -175,16 +167,11 @@ pub async fn register_volunteer(
     Path(id): Path<Uuid>,
     Form(form): Form<VolunteerForm>,
 ) -> Result<Response, Oops> {
-    if !viewer.principal.sees_street_office(id) {
-        return Err(viewer.oops(Error::NotFound("street")));
-    }
-    let mut errors = HashMap::new();
+    viewer.street_office(id)?;
+    let mut errors = FieldErrors::default();
     match Uuid::parse_str(form.home_grid_id.trim()) {
         Err(_) => {
-            errors.insert(
-                "home_grid_id".to_string(),
-                viewer.locale.texts().error_invalid.to_string(),
-            );
+            errors.note("home_grid_id", viewer.locale.texts().error_invalid);
         }
         Ok(grid) => {
             let skills = form
@@ -208,10 +195,7 @@ pub async fn register_volunteer(
             match volunteers::create_volunteer(&state, &viewer.principal, body).await {
                 Ok(_) => return Ok(see_other(&format!("/console/streets/{id}/people"))),
                 Err(Error::Validation(fields)) => {
-                    for f in fields {
-                        let field = f.field.split(['[', '.']).next().unwrap_or("").to_string();
-                        errors.entry(field).or_insert(f.message);
-                    }
+                    errors.note_all(fields, |f| f.split(['[', '.']).next().unwrap_or(""))
                 }
                 Err(e) => return Err(viewer.oops(e)),
             }
@@ -227,9 +211,7 @@ pub async fn archive_volunteer(
     viewer: Viewer,
     Path((street, volunteer)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Oops> {
-    if !viewer.principal.sees_street_office(street) {
-        return Err(viewer.oops(Error::NotFound("street")));
-    }
+    viewer.street_office(street)?;
     let v = volunteers::get_volunteer(&state, &viewer.principal, volunteer)
         .await
         .map_err(|e| viewer.oops(e))?;
@@ -270,9 +252,7 @@ pub async fn issue_link(
     Form(body): Form<IssueForm>,
 ) -> Result<Response, Oops> {
     let t = viewer.locale.texts();
-    if !viewer.principal.sees_street_office(street_id) {
-        return Err(viewer.oops(Error::NotFound("street")));
-    }
+    viewer.street_office(street_id)?;
     let role = RoleKind::from_db(body.role.trim())
         .ok()
         .filter(|r| {
@@ -352,9 +332,7 @@ pub async fn revoke_token(
     viewer: Viewer,
     Path((street, token)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Oops> {
-    if !viewer.principal.sees_street_office(street) {
-        return Err(viewer.oops(Error::NotFound("street")));
-    }
+    viewer.street_office(street)?;
     tokens::revoke_token(&state, &viewer.principal, token)
         .await
         .map_err(|e| viewer.oops(e))?;

@@ -117,14 +117,6 @@ impl PluginsPage {
     }
 }
 
-fn street_office(viewer: &Viewer, street: Uuid) -> Result<(), Oops> {
-    if viewer.principal.sees_street_office(street) {
-        Ok(())
-    } else {
-        Err(viewer.oops(Error::NotFound("street")))
-    }
-}
-
 async fn plugins_page(
     state: &AppState,
     viewer: &Viewer,
@@ -132,7 +124,7 @@ async fn plugins_page(
     form: Option<RhaiForm>,
     error: Option<String>,
 ) -> Result<PluginsPage, Oops> {
-    street_office(viewer, street)?;
+    viewer.street_office(street)?;
     let t = viewer.locale.texts();
     let active = plugins::active_rule(state, &viewer.principal, street)
         .await
@@ -231,7 +223,7 @@ async fn upload(
     street: Uuid,
     body: Result<UploadVersion, Error>,
 ) -> Result<Result<PluginVersion, String>, Oops> {
-    street_office(viewer, street)?;
+    viewer.street_office(street)?;
     let result = match body {
         Ok(body) => plugins::upload_version(state, &viewer.principal, street, body).await,
         Err(e) => Err(e),
@@ -340,7 +332,7 @@ async fn version_page(
     dry_run: Option<DryRunResult>,
     chosen: Option<Uuid>,
 ) -> Result<VersionPage, Oops> {
-    street_office(viewer, street)?;
+    viewer.street_office(street)?;
     let t = viewer.locale.texts();
     let version = plugins::get_version(state, &viewer.principal, street, id)
         .await
@@ -412,7 +404,7 @@ pub async fn dry_run(
     Path((street, id)): Path<(Uuid, Uuid)>,
     Form(form): Form<DryRunForm>,
 ) -> Result<Response, Oops> {
-    street_office(&viewer, street)?;
+    viewer.street_office(street)?;
     let result = plugins::dry_run(
         &state,
         &viewer.principal,
@@ -444,7 +436,7 @@ pub async fn activate(
     viewer: Viewer,
     Path((street, id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Oops> {
-    street_office(&viewer, street)?;
+    viewer.street_office(street)?;
     plugins::activate_version(&state, &viewer.principal, street, id)
         .await
         .map_err(|e| viewer.oops(e))?;
@@ -456,7 +448,7 @@ pub async fn rollback(
     viewer: Viewer,
     Path(street): Path<Uuid>,
 ) -> Result<Response, Oops> {
-    street_office(&viewer, street)?;
+    viewer.street_office(street)?;
     plugins::rollback(&state, &viewer.principal, street)
         .await
         .map_err(|e| viewer.oops(e))?;
@@ -468,7 +460,7 @@ pub async fn deactivate(
     viewer: Viewer,
     Path(street): Path<Uuid>,
 ) -> Result<Response, Oops> {
-    street_office(&viewer, street)?;
+    viewer.street_office(street)?;
     plugins::deactivate(&state, &viewer.principal, street)
         .await
         .map_err(|e| viewer.oops(e))?;

@@ -52,9 +52,7 @@ pub async fn page(
     viewer: Viewer,
     Path(street): Path<Uuid>,
 ) -> Result<Response, Oops> {
-    if !viewer.principal.sees_street_office(street) {
-        return Err(viewer.oops(Error::NotFound("street")));
-    }
+    viewer.street_office(street)?;
     let t = viewer.locale.texts();
     let StreetSettings {
         default,
@@ -107,9 +105,7 @@ pub async fn put(
     Path((street, category)): Path<(Uuid, String)>,
     Form(form): Form<SettingsForm>,
 ) -> Result<Response, Oops> {
-    if !viewer.principal.sees_street_office(street) {
-        return Err(viewer.oops(Error::NotFound("street")));
-    }
+    viewer.street_office(street)?;
     let number = |field: &str, text: &str| {
         text.trim().parse::<i64>().map_err(|_| {
             viewer.oops(Error::field(

@@ -80,12 +80,19 @@ fn signed_in(session: &Session, next: Option<&str>, secure: bool) -> Response {
         .map(str::to_string)
         .unwrap_or_else(|| home_of(&session.principal));
     let mut res = see_other(&to);
-    let cookie = session_cookie(&session.secret, SESSION_LIFETIME.whole_seconds(), secure);
+    set_cookie(
+        &mut res,
+        &session_cookie(&session.secret, SESSION_LIFETIME.whole_seconds(), secure),
+    );
+    res
+}
+
+/// Adds a `Set-Cookie` to an answer.
+fn set_cookie(res: &mut Response, cookie: &str) {
     res.headers_mut().append(
         header::SET_COOKIE,
         cookie.parse().expect("a cookie is a header value"),
     );
-    res
 }
 
 pub async fn by_token(
@@ -157,12 +164,7 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resp
         }
     }
     let mut res = see_other("/console/sign-in");
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        session_cookie("", 0, is_secure(&headers))
-            .parse()
-            .expect("a cookie is a header value"),
-    );
+    set_cookie(&mut res, &session_cookie("", 0, is_secure(&headers)));
     res
 }
 
@@ -180,11 +182,9 @@ pub async fn switch_language(headers: HeaderMap, Form(body): Form<LangForm>) -> 
         .unwrap_or("/console")
         .to_string();
     let mut res = see_other(&back);
-    res.headers_mut().append(
-        header::SET_COOKIE,
-        format!("{LANG_COOKIE}={lang}; Path=/; SameSite=Lax; Max-Age=31536000")
-            .parse()
-            .expect("a cookie is a header value"),
+    set_cookie(
+        &mut res,
+        &format!("{LANG_COOKIE}={lang}; Path=/; SameSite=Lax; Max-Age=31536000"),
     );
     res
 }

@@ -2,8 +2,6 @@
 //! pause and resume it) and the street's projects (claim a published one, report progress on
 //! those it took) — the operations of `/api/v1/resources` and `/api/v1/projects`.
 
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::{
     extract::{Path, State},
@@ -27,7 +25,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    frame::{render, render_status, Frame},
+    every_page,
+    frame::{render, render_status, FieldErrors, Frame},
     see_other, Oops, Viewer,
 };
 use crate::state::AppState;
@@ -50,14 +49,10 @@ struct ResourcesPage {
     streets: Vec<Street>,
     categories: Vec<(&'static str, &'static str)>,
     form: ResourceForm,
-    errors: HashMap<String, String>,
+    errors: FieldErrors,
 }
 
 impl ResourcesPage {
-    fn error(&self, field: &str) -> String {
-        self.errors.get(field).cloned().unwrap_or_default()
-    }
-
     fn paused(&self, r: &Resource) -> bool {
         r.status == ResourceStatus::Paused
     }
@@ -81,14 +76,12 @@ async fn resources_page(
     state: &AppState,
     viewer: &Viewer,
     form: ResourceForm,
-    errors: HashMap<String, String>,
+    errors: FieldErrors,
 ) -> Result<ResourcesPage, Oops> {
     let (unit, street_ids) = unit_of(viewer)?;
     let t = viewer.locale.texts();
-    let mut out = vec![];
-    let mut cursor = None;
-    loop {
-        let page = resources::list_resources(
+    let mut out = every_page(|cursor| {
+        resources::list_resources(
             state,
             &viewer.principal,
             ListResources {
@@ -103,14 +96,9 @@ async fn resources_page(
                 limit: Some(200),
             },
         )
-        .await
-        .map_err(|e| viewer.oops(e))?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    })
+    .await
+    .map_err(|e| viewer.oops(e))?;
     out.retain(|r| r.status != ResourceStatus::Archived);
     let mut served = vec![];
     for id in street_ids {
@@ -131,7 +119,13 @@ async fn resources_page(
 }
 
 pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Response, Oops> {
-    let page = resources_page(&state, &viewer, ResourceForm::default(), HashMap::new()).await?;
+    let page = resources_page(
+        &state,
+        &viewer,
+        ResourceForm::default(),
+        FieldErrors::default(),
+    )
+    .await?;
     Ok(render(&page))
 }
 
@@ -141,20 +135,14 @@ pub async fn create(
     Form(form): Form<ResourceForm>,
 ) -> Result<Response, Oops> {
     unit_of(&viewer)?;
-    let mut errors = HashMap::new();
+    let mut errors = FieldErrors::default();
     let capacity = form.capacity.trim().parse::<i64>().ok();
     if capacity.is_none() {
-        errors.insert(
-            "capacity".to_string(),
-            viewer.locale.texts().error_invalid.to_string(),
-        );
+        errors.note("capacity", viewer.locale.texts().error_invalid);
     }
     let street = Uuid::parse_str(form.street_id.trim()).ok();
     if street.is_none() {
-        errors.insert(
-            "street_id".to_string(),
-            viewer.locale.texts().error_invalid.to_string(),
-        );
+        errors.note("street_id", viewer.locale.texts().error_invalid);
     }
     if let (Some(capacity), Some(street)) = (capacity, street) {
         let body = CreateResource {
@@ -172,15 +160,10 @@ pub async fn create(
         };
         match resources::create_resource(&state, &viewer.principal, body).await {
             Ok(_) => return Ok(see_other("/console/resources")),
-            Err(Error::Validation(fields)) => {
-                for f in fields {
-                    let field = match f.field.as_str() {
-                        "street_ids" | "street_ids[0]" => "street_id".to_string(),
-                        other => other.to_string(),
-                    };
-                    errors.entry(field).or_insert(f.message);
-                }
-            }
+            Err(Error::Validation(fields)) => errors.note_all(fields, |f| match f {
+                "street_ids" | "street_ids[0]" => "street_id",
+                other => other,
+            }),
             Err(e) => return Err(viewer.oops(e)),
         }
     }
@@ -268,10 +251,8 @@ async fn all_projects(
     status: Option<ProjectStatus>,
     claimed_by: Option<Uuid>,
 ) -> Result<Vec<Project>, Oops> {
-    let mut out = vec![];
-    let mut cursor = None;
-    loop {
-        let page = projects::list_projects(
+    every_page(|cursor| {
+        projects::list_projects(
             state,
             &viewer.principal,
             ListProjects {
@@ -282,14 +263,9 @@ async fn all_projects(
                 limit: Some(200),
             },
         )
-        .await
-        .map_err(|e| viewer.oops(e))?;
-        out.extend(page.items);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(out),
-        }
-    }
+    })
+    .await
+    .map_err(|e| viewer.oops(e))
 }
 
 pub async fn projects_page(
