@@ -1443,3 +1443,642 @@ async fn a_street_registers_and_archives_its_volunteers_in_the_console() {
         .expect(200);
     assert!(v["archived_at"].is_string(), "{v}");
 }
+
+/// The code and field an error page names, as `(code, field)`.
+fn error_code(r: &Resp) -> (String, String) {
+    let body = html(r);
+    let inner = |id: &str| {
+        let open = format!(r#"<code id="{id}">"#);
+        body.split_once(&open)
+            .and_then(|(_, rest)| rest.split_once("</code>"))
+            .map(|(v, _)| v.to_string())
+            .unwrap_or_default()
+    };
+    (inner("error-code"), inner("error-field"))
+}
+
+#[tokio::test]
+async fn a_request_the_console_cannot_read_gets_a_page_naming_the_field() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let admin = sign_in(&app, &w.a.admin).await;
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+    let (_, order) = offered_repair(&app, &w.a).await;
+
+    // A form without a field it needs: 422, in the person's language, naming the field.
+    let r = submit(
+        &app,
+        &format!("/console/orders/{order}/decline"),
+        Some(&volunteer),
+        "note=x",
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    assert!(r.headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert!(html(&r).contains("请检查填写的内容"), "{}", html(&r));
+    assert_eq!(error_code(&r), ("required".into(), "reason".into()));
+    // The order is still offered: nothing was declined.
+    let o = app
+        .get(&format!("/api/v1/orders/{order}"), &w.a.volunteer_token)
+        .await
+        .expect(200);
+    assert_eq!(o["your_offer"], "open", "{o}");
+
+    // An id in the path that is not an id: 400 naming it.
+    let r = page(&app, "/console/demands/not-a-uuid", Some(&admin)).await;
+    assert_eq!(r.status, 400, "{}", html(&r));
+    assert_eq!(error_code(&r), ("invalid_path".into(), "id".into()));
+    let r = submit(
+        &app,
+        &format!("/console/streets/{}/volunteers/nope/archive", w.a.id),
+        Some(&admin),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", html(&r));
+    assert_eq!(error_code(&r).1, "volunteer");
+
+    // A query value the page cannot read: 400 naming the parameter.
+    let r = page(&app, "/console/demands?status=lost", Some(&admin)).await;
+    assert_eq!(r.status, 400, "{}", html(&r));
+    assert_eq!(error_code(&r), ("invalid_query".into(), "status".into()));
+
+    // A form of another type: 415. English when asked for.
+    let mut req = request(
+        Method::POST,
+        &format!("/console/orders/{order}/decline"),
+        Some(&volunteer),
+        None,
+    );
+    req.headers_mut()
+        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+    req.headers_mut()
+        .insert(header::ACCEPT_LANGUAGE, "en".parse().unwrap());
+    *req.body_mut() = Body::from(r#"{"reason":"busy"}"#);
+    let r = app.raw(req).await;
+    assert_eq!(r.status, 415, "{}", html(&r));
+    assert!(html(&r).contains("could not be read"), "{}", html(&r));
+    assert_eq!(error_code(&r).0, "unsupported_media_type");
+
+    // A form that is not UTF-8 once decoded: 400, and nothing stored.
+    let r = submit(
+        &app,
+        &format!("/console/orders/{order}/decline"),
+        Some(&volunteer),
+        "reason=%FF%FE",
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", html(&r));
+    assert_eq!(error_code(&r).0, "invalid_form");
+
+    // A file upload that is not multipart: 415.
+    let r = submit(
+        &app,
+        &format!("/console/streets/{}/plugins/wasm", w.a.id),
+        Some(&admin),
+        "module=x",
+    )
+    .await;
+    assert_eq!(r.status, 415, "{}", html(&r));
+    assert_eq!(error_code(&r).0, "unsupported_media_type");
+}
+
+#[tokio::test]
+async fn the_street_office_lists_filters_and_exports_resources_and_projects() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let admin = sign_in(&app, &w.a.admin).await;
+    let other_admin = sign_in(&app, &w.b.admin).await;
+    let unit = sign_in(&app, &w.a.unit_token).await;
+    let street = &w.a.id;
+    // A second resource, paused, of the street's volunteer.
+    let paused = id(&app
+        .post(
+            "/api/v1/resources",
+            &w.a.admin,
+            json!({"owner_volunteer_id": w.a.volunteer, "title": "=上门理发", "category": "elderly_care", "capacity": 3, "street_ids": [street]}),
+        )
+        .await
+        .expect(201));
+    app.patch(
+        &format!("/api/v1/resources/{paused}"),
+        &w.a.admin,
+        json!({"status": "paused"}),
+    )
+    .await
+    .expect(200);
+
+    // The list, its filters and its CSV.
+    let r = page(
+        &app,
+        &format!("/console/streets/{street}/resources"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    for (id, owner) in [(&w.a.resource, "shixi医院"), (&paused, "张志强")] {
+        assert!(html(&r).contains(&format!(r#"data-resource="{id}""#)));
+        assert!(html(&r).contains(owner), "the owner {owner} is named");
+    }
+    assert!(
+        !html(&r).contains(&w.b.resource),
+        "another street's resource"
+    );
+    let r = page(
+        &app,
+        &format!("/console/streets/{street}/resources?status=paused&category=&unit_id="),
+        Some(&admin),
+    )
+    .await;
+    assert!(html(&r).contains(&format!(r#"data-resource="{paused}""#)));
+    assert!(!html(&r).contains(&format!(r#"data-resource="{}""#, w.a.resource)));
+    let r = page(
+        &app,
+        &format!("/console/streets/{street}/resources?unit_id={}", w.a.unit),
+        Some(&admin),
+    )
+    .await;
+    assert!(!html(&r).contains(&format!(r#"data-resource="{paused}""#)));
+    assert!(html(&r).contains(&format!(r#"data-resource="{}""#, w.a.resource)));
+    let r = page(
+        &app,
+        &format!("/console/streets/{street}/resources.csv?status=paused"),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let csv = html(&r);
+    assert!(csv.starts_with('\u{feff}'), "a byte-order mark");
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains(&paused) && csv.contains("'=上门理发"), "{csv}");
+    // Not the street's: not there.
+    for path in [
+        format!("/console/streets/{street}/resources"),
+        format!("/console/streets/{street}/resources.csv"),
+        format!("/console/streets/{street}/projects"),
+    ] {
+        let r = page(&app, &path, Some(&other_admin)).await;
+        assert_eq!(r.status, 404, "{path}");
+        let r = page(&app, &path, Some(&unit)).await;
+        assert_eq!(r.status, 404, "{path}: a unit");
+    }
+
+    // Projects: a budget that is not a sum is shown at its field; then a published project.
+    let form = |title: &str, budget: &str| {
+        format!(
+            "title={}&description={}&goal={}&budget={budget}&publish=1",
+            encode(title),
+            encode("为独居老人安装烟感"),
+            encode("120户")
+        )
+    };
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/projects"),
+        Some(&admin),
+        &form("烟感安装", "12万"),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    assert!(html(&r).contains("请填写金额"));
+    assert!(html(&r).contains(r#"value="烟感安装""#));
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/projects"),
+        Some(&admin),
+        &form("烟感安装", "1200.5"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let projects = app
+        .get(
+            &format!("/api/v1/projects?street_id={street}&status=published"),
+            &w.a.admin,
+        )
+        .await
+        .expect(200);
+    let created = projects["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == "烟感安装")
+        .expect("the project is published")
+        .clone();
+    assert_eq!(created["budget_fen"], 120_050);
+    let project = created["id"].as_str().unwrap().to_string();
+
+    // The draft is published from the list; the unit claims it; the street accepts it as done.
+    let r = submit(
+        &app,
+        &format!(
+            "/console/streets/{street}/projects/{}/status",
+            w.a.draft_project
+        ),
+        Some(&admin),
+        "status=published",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let r = submit(
+        &app,
+        &format!("/console/projects/{project}/claim"),
+        Some(&unit),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let r = page(
+        &app,
+        &format!("/console/streets/{street}/projects?status=claimed"),
+        Some(&admin),
+    )
+    .await;
+    assert!(html(&r).contains(&format!(r#"data-project="{project}""#)));
+    assert!(html(&r).contains("shixi医院"), "who claimed it");
+    assert!(!html(&r).contains(&format!(r#"data-project="{}""#, w.a.draft_project)));
+    // The unit starts it; the street may then accept it as done.
+    let r = submit(
+        &app,
+        &format!("/console/projects/{project}/progress"),
+        Some(&unit),
+        &format!("note={}&start=1", encode("已进场施工")),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let r = page(
+        &app,
+        &format!("/console/streets/{street}/projects"),
+        Some(&admin),
+    )
+    .await;
+    assert!(html(&r).contains(&format!(
+        r#"action="/console/streets/{street}/projects/{project}/complete""#
+    )));
+    assert!(html(&r).contains("已进场施工"), "the latest progress");
+    // Another street's admin cannot close it through their own street's address.
+    let r = submit(
+        &app,
+        &format!("/console/streets/{}/projects/{project}/complete", w.b.id),
+        Some(&other_admin),
+        "evaluation=x&score=5",
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", html(&r));
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/projects/{project}/complete"),
+        Some(&admin),
+        &format!("evaluation={}&score=5", encode("按期完成，居民满意")),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let p = app
+        .get(&format!("/api/v1/projects/{project}"), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(p["status"], "done");
+    assert_eq!(p["evaluation_score"], 5);
+    let r = page(
+        &app,
+        &format!("/console/streets/{street}/projects.csv?status=done"),
+        Some(&admin),
+    )
+    .await;
+    let csv = html(&r);
+    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert!(csv.contains("1200.50") && csv.contains("按期完成"), "{csv}");
+}
+
+#[tokio::test]
+async fn a_street_registers_its_grids_and_units_and_a_unit_signs_in_by_its_link() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let admin = sign_in(&app, &w.a.admin).await;
+    let street = &w.a.id;
+    let registry = format!("/console/streets/{street}/registry");
+
+    let r = page(&app, &registry, Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("魏鑫社区"));
+    assert!(html(&r).contains(&format!(r#"data-grid="{}""#, w.a.grid)));
+    assert!(html(&r).contains(&format!(r#"data-unit="{}""#, w.a.unit)));
+    let grid_worker = sign_in(&app, &w.a.grid_worker).await;
+    assert_eq!(page(&app, &registry, Some(&grid_worker)).await.status, 200);
+    let other = sign_in(&app, &w.b.admin).await;
+    assert_eq!(page(&app, &registry, Some(&other)).await.status, 404);
+
+    // A community, and a grid in it; a household count that is not a number, at its field.
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/communities"),
+        Some(&admin),
+        &format!("community_name={}", encode("石溪社区")),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let communities = app
+        .get(&format!("/api/v1/streets/{street}/communities"), &w.a.admin)
+        .await
+        .expect(200);
+    let community = communities["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "石溪社区")
+        .expect("the community")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let grid_form = |households: &str| {
+        format!(
+            "grid_community_id={community}&grid_code=g02&grid_name={}&grid_households={households}",
+            encode("石溪二网格")
+        )
+    };
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/grids"),
+        Some(&admin),
+        &grid_form("很多"),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    assert!(html(&r).contains("请填写整数"));
+    assert!(html(&r).contains(r#"value="石溪二网格""#));
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/grids"),
+        Some(&admin),
+        &grid_form("320"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let grids = app
+        .get(
+            &format!("/api/v1/streets/{street}/grids?community_id={community}"),
+            &w.a.admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(grids["items"][0]["code"], "g02");
+    assert_eq!(grids["items"][0]["households"], 320);
+    // The grid worker reads the registry but does not change it.
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/communities"),
+        Some(&grid_worker),
+        "community_name=x",
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", html(&r));
+
+    // A unit: a phone that is not one is shown at its field; then the unit.
+    let unit_form = |phone: &str| {
+        format!(
+            "unit_name={}&unit_kind=school&unit_contact_name={}&unit_contact_phone={phone}&unit_address=&unit_description=",
+            encode("石溪小学"),
+            encode("王老师")
+        )
+    };
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/units"),
+        Some(&admin),
+        &unit_form("12"),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    assert!(html(&r).contains(r#"value="石溪小学""#));
+    assert_eq!(
+        html(&r).matches(r#"class="field-error""#).count(),
+        1,
+        "{}",
+        html(&r)
+    );
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/units"),
+        Some(&admin),
+        &unit_form("13800001111"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let units = app
+        .get(
+            &format!("/api/v1/units?street_id={street}&kind=school"),
+            &w.a.admin,
+        )
+        .await
+        .expect(200);
+    let school = units["items"][0]["id"].as_str().unwrap().to_string();
+
+    // Its coordinator's sign-in link: the unit's pages.
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/sign-in-links"),
+        Some(&admin),
+        &format!("role=unit&unit_id={school}"),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    let secret = link_secret(html(&r));
+    let r = submit(&app, &format!("/console/link/{secret}"), None, "").await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let coordinator = session_of(&r);
+    let r = page(&app, "/console/resources", Some(&coordinator)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    // Another street's unit gets no link here.
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/sign-in-links"),
+        Some(&admin),
+        &format!("role=unit&unit_id={}", w.b.unit),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", html(&r));
+
+    // Archived: gone from the registry, and its sign-in ends.
+    let r = submit(
+        &app,
+        &format!("/console/streets/{street}/units/{school}/archive"),
+        Some(&admin),
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let r = page(&app, &registry, Some(&admin)).await;
+    assert!(!html(&r).contains(&format!(r#"data-unit="{school}""#)));
+    let r = page(&app, "/console/resources", Some(&coordinator)).await;
+    assert_eq!(r.status, 303, "signed out: {}", html(&r));
+}
+
+#[tokio::test]
+async fn a_volunteer_keeps_their_own_record_and_the_admin_sets_their_limit() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+    let admin = sign_in(&app, &w.a.admin).await;
+    let record = format!("/console/volunteers/{}", w.a.volunteer);
+
+    let r = page(&app, "/console/orders", Some(&volunteer)).await;
+    assert!(
+        html(&r).contains(&format!(r#"href="{record}""#)),
+        "linked from 我的订单"
+    );
+    let r = page(&app, &record, Some(&volunteer)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains(r#"value="张志强""#));
+    assert!(
+        !html(&r).contains(r#"name="max_open_orders""#),
+        "the volunteer does not set their limit"
+    );
+
+    // A slot ending before it starts is shown at its row; what was typed stays.
+    let form = |end: &str| {
+        format!(
+            "name={}&phone=13911112222&home_grid_id={}&skills={}&team=&active=1&day_0=sat&start_0=08%3A00&end_0=11%3A30&day_1=&start_1=&end_1=&day_2=wed&start_2=14%3A00&end_2={end}",
+            encode("张志强"),
+            w.a.grid,
+            encode("维修，理发")
+        )
+    };
+    let r = submit(&app, &record, Some(&volunteer), &form("13%3A00")).await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    assert!(html(&r).contains(r#"value="13911112222""#));
+    let row_2 = html(&r).split(r#"id="day-2""#).nth(1).unwrap_or("");
+    assert!(
+        row_2
+            .split(r#"id="day-3""#)
+            .next()
+            .unwrap()
+            .contains("field-error"),
+        "the error is at the third row: {}",
+        html(&r)
+    );
+    let r = submit(&app, &record, Some(&volunteer), &form("17%3A00")).await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    assert_eq!(location(&r), format!("{record}?saved=1"));
+    let v = app
+        .get(&format!("/api/v1/volunteers/{}", w.a.volunteer), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(v["phone"], "13911112222");
+    assert_eq!(v["skills"], json!(["维修", "理发"]));
+    assert_eq!(
+        v["availability"],
+        json!([{"day": "sat", "start": "08:00", "end": "11:30"}, {"day": "wed", "start": "14:00", "end": "17:00"}])
+    );
+    assert_eq!(v["active"], true);
+    let limit = v["max_open_orders"].clone();
+    // A limit sent by the volunteer is not theirs to set: it is not written.
+    let r = submit(
+        &app,
+        &record,
+        Some(&volunteer),
+        &format!("{}&max_open_orders=99", form("17%3A00")),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let v = app
+        .get(&format!("/api/v1/volunteers/{}", w.a.volunteer), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(v["max_open_orders"], limit);
+
+    // The admin sets the limit; unticking 接单中 pauses the volunteer.
+    let r = page(&app, &record, Some(&admin)).await;
+    assert!(html(&r).contains(r#"name="max_open_orders""#));
+    let r = submit(
+        &app,
+        &record,
+        Some(&admin),
+        &format!(
+            "name={}&phone=13911112222&home_grid_id={}&skills=&team=&max_open_orders=7",
+            encode("张志强"),
+            w.a.grid
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let v = app
+        .get(&format!("/api/v1/volunteers/{}", w.a.volunteer), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(v["max_open_orders"], 7);
+    assert_eq!(v["active"], false);
+    assert_eq!(v["availability"], json!([]));
+
+    // Nobody else's record.
+    let other = sign_in(&app, &w.b.volunteer_token).await;
+    assert_eq!(page(&app, &record, Some(&other)).await.status, 404);
+    let other_admin = sign_in(&app, &w.b.admin).await;
+    assert_eq!(page(&app, &record, Some(&other_admin)).await.status, 404);
+    let r = submit(&app, &record, Some(&other_admin), &form("17%3A00")).await;
+    assert_eq!(r.status, 404);
+}
+
+/// Each console page, and what each role is answered, in the order district, the street's
+/// admin, its grid worker, a unit and a volunteer of it, and another street's admin: the
+/// street's own pages are 404 to whoever is not its staff (as its records are); pages of a role
+/// the caller does not have are 403; lists answer each caller with what the policy lets them
+/// see (a volunteer's demand list: residents masked).
+const PAGE_MATRIX: &str = "
+/console/streets/A                 200 200 200 404 404 404
+/console/streets/A/people          200 200 403 404 404 404
+/console/streets/A/registry        200 200 200 404 404 404
+/console/streets/A/resources       200 200 200 404 404 404
+/console/streets/A/resources.csv   200 200 200 404 404 404
+/console/streets/A/projects        200 200 200 404 404 404
+/console/streets/A/projects.csv    200 200 200 404 404 404
+/console/streets/A/plugins         200 200 403 404 404 404
+/console/streets/A/settings        200 200 200 404 404 404
+/console/streets/A/escalations     200 200 200 404 404 404
+/console/orders                    200 200 200 200 200 200
+/console/demands                   200 200 200 200 200 200
+/console/demands/new               403 200 200 403 403 200
+/console/demands.csv               200 200 200 200 200 200
+/console/demands/DEMAND            200 200 200 200 200 404
+/console/resources                 403 403 403 200 403 403
+/console/projects                  403 403 403 200 403 403
+/console/district                  200 200 200 403 403 200
+/console/volunteers/VOLUNTEER      200 200 200 404 200 404
+";
+
+#[tokio::test]
+async fn every_page_answers_each_role_as_the_policy_says() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let (a, b) = (&w.a, &w.b);
+    let roles = [
+        ("district", app.admin.clone()),
+        ("admin", a.admin.clone()),
+        ("grid_worker", a.grid_worker.clone()),
+        ("unit", a.unit_token.clone()),
+        ("volunteer", a.volunteer_token.clone()),
+        ("other_admin", b.admin.clone()),
+    ];
+    let mut sessions = vec![];
+    for (who, token) in &roles {
+        sessions.push((*who, sign_in(&app, token).await));
+    }
+    let mut wrong = vec![];
+    for line in PAGE_MATRIX.lines().filter(|l| !l.trim().is_empty()) {
+        let mut cols = line.split_whitespace();
+        let path = cols
+            .next()
+            .unwrap()
+            .replace("/streets/A", &format!("/streets/{}", a.id))
+            .replace("DEMAND", &a.demand)
+            .replace("VOLUNTEER", &a.volunteer);
+        for ((who, session), want) in sessions.iter().zip(cols) {
+            let got = page(&app, &path, Some(session)).await.status.as_u16();
+            if got.to_string() != want {
+                wrong.push(format!("{path} as {who}: {got}, not {want}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

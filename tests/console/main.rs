@@ -344,6 +344,26 @@ async fn four_people_carry_one_demand_through_the_loop_by_clicking() {
     admin.wait_text("#plugin-error [data-line]", "2").await;
     assert_accessible(&admin, "plugins with an error").await;
     admin.screenshot(&shots.join("plugin-error.png")).await;
+    // The street's other lists and its registry.
+    for (page, shot) in [
+        ("resources", "street-resources.png"),
+        ("projects", "street-projects.png"),
+        ("registry", "registry.png"),
+    ] {
+        admin
+            .click(&format!("nav a[href='/console/streets/{street}/{page}']"))
+            .await;
+        admin.find("main h1").await;
+        assert_accessible(&admin, page).await;
+        admin.screenshot(&shots.join(shot)).await;
+    }
+    admin.wait_text("main", "共建单位").await;
+    // The volunteer opens their own record from 我的订单 and sets when they are free.
+    vol.goto(&format!("{base}/console/orders")).await;
+    vol.click("#me a").await;
+    vol.find("select[name='day_0']").await;
+    assert_accessible(&vol, "the volunteer's record").await;
+    vol.screenshot(&shots.join("volunteer-record.png")).await;
 
     // The API agrees with what the pages showed.
     let d = app

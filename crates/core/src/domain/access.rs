@@ -670,8 +670,14 @@ impl Principal {
 impl Principal {
     /// Only the street's admins set how many orders a volunteer may hold open; the volunteer
     /// edits the rest of its own record.
+    /// Whether the caller may set a volunteer's limit on open orders, or make them inactive:
+    /// the street's admins (and the district) may; the volunteer may not.
+    pub fn sets_volunteer_limits(&self, street: Uuid) -> bool {
+        self.is_admin_of(street)
+    }
+
     pub fn authorize_order_limit(&self, street: Uuid) -> Result<(), Error> {
-        if self.is_admin_of(street) {
+        if self.sets_volunteer_limits(street) {
             Ok(())
         } else {
             Err(Error::forbidden(

@@ -6,10 +6,11 @@
 //! a test checks the file still has that hash.
 
 use axum::{
-    extract::Path,
     http::{header, StatusCode},
     response::{IntoResponse, Response},
 };
+
+use super::extract::Path;
 
 pub const CSS_PATH: &str = "/console/assets/console.css";
 pub const SCRIPT_PATH: &str = "/console/assets/console.js";

@@ -3,10 +3,7 @@
 //! `GET /api/v1/stats`'s, from the same operation.
 
 use askama::Template;
-use axum::{
-    extract::{Path, State},
-    response::Response,
-};
+use axum::{extract::State, response::Response};
 use gongjian_core::{
     domain::{
         escalation::Escalation,
@@ -19,6 +16,7 @@ use gongjian_core::{
 use time::{Duration, OffsetDateTime, Time};
 use uuid::Uuid;
 
+use super::extract::{Path, Query};
 use super::{
     frame::{render, Frame},
     Oops, Viewer,
@@ -195,7 +193,7 @@ pub async fn escalations(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<Uuid>,
-    axum::extract::Query(q): axum::extract::Query<EscalationsQuery>,
+    Query(q): Query<EscalationsQuery>,
 ) -> Result<Response, Oops> {
     let t = viewer.locale.texts();
     let all = q.all.is_some();

@@ -3,10 +3,9 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
-    http::{header, HeaderMap, StatusCode},
-    response::{IntoResponse, Response},
-    Form,
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::Response,
 };
 use gongjian_core::{
     domain::{
@@ -24,8 +23,11 @@ use gongjian_core::{
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::extract::{Form, Path, Query};
 use super::{
-    base_url, every_page,
+    base_url,
+    csv::Csv,
+    every_page,
     frame::{render, render_status, FieldErrors, Frame},
     qr_svg, see_other, Oops, Viewer,
 };
@@ -191,49 +193,27 @@ async fn street_choices(
     Ok((grids, categories))
 }
 
-/// One field of a CSV row, quoted when it must be (RFC 4180), and never read as a formula by
-/// a spreadsheet.
-fn csv_field(text: &str) -> String {
-    let guarded = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_string()
-    };
-    if guarded.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", guarded.replace('"', "\"\""))
-    } else {
-        guarded
-    }
-}
-
-/// The demands the filters select, every page of them, as CSV (UTF-8 with a byte-order mark,
-/// so that spreadsheet programs read the Chinese right). Residents' data is as the list shows
-/// it to the same person.
+/// The demands the filters select, every page of them, as CSV. Residents' data is as the list
+/// shows it to the same person.
 pub async fn export(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, Oops> {
     let t = viewer.locale.texts();
-    let mut out = String::from("\u{feff}");
-    out.push_str(
-        &[
-            "id",
-            t.demand_filed_at,
-            t.demand_status,
-            t.demand_category,
-            t.demand_urgency,
-            t.demand_grid,
-            t.demand_resident_name,
-            t.demand_resident_phone,
-            t.demand_resident_address,
-            t.demand_description,
-            t.demand_flagged,
-        ]
-        .map(csv_field)
-        .join(","),
-    );
-    out.push_str("\r\n");
+    let mut csv = Csv::new(&[
+        "id",
+        t.demand_filed_at,
+        t.demand_status,
+        t.demand_category,
+        t.demand_urgency,
+        t.demand_grid,
+        t.demand_resident_name,
+        t.demand_resident_phone,
+        t.demand_resident_address,
+        t.demand_description,
+        t.demand_flagged,
+    ]);
     let all = every_page(|cursor| {
         let filters = q.filters(cursor, 200);
         let state = &state;
@@ -256,26 +236,9 @@ pub async fn export(
             d.description.clone(),
             d.flagged.to_string(),
         ];
-        out.push_str(
-            &row.iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("\r\n");
+        csv.row(&row);
     }
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"demands.csv\"",
-            ),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        out,
-    )
-        .into_response())
+    Ok(csv.download("demands.csv"))
 }
 
 /// What the filing form was filled with, to show again beside its errors.

@@ -4,10 +4,9 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Form,
 };
 use gongjian_core::{
     domain::feedback::{FeedbackView, RatingRequest},
@@ -16,6 +15,7 @@ use gongjian_core::{
 };
 use serde::Deserialize;
 
+use super::extract::{Form, Path};
 use super::{
     frame::{render, render_status, Frame},
     locale_of,

@@ -96,7 +96,19 @@ fn nav_of(t: &'static Texts, p: &Principal) -> Vec<(String, &'static str)> {
                 t.nav_escalations,
             ),
             ("/console/demands/new".into(), t.nav_new_demand),
+            (
+                format!("/console/streets/{street}/resources"),
+                t.nav_street_resources,
+            ),
+            (
+                format!("/console/streets/{street}/projects"),
+                t.nav_street_projects,
+            ),
             (format!("/console/streets/{street}/people"), t.nav_people),
+            (
+                format!("/console/streets/{street}/registry"),
+                t.nav_registry,
+            ),
             (format!("/console/streets/{street}/plugins"), t.nav_plugins),
             (
                 format!("/console/streets/{street}/settings"),
@@ -132,9 +144,27 @@ impl FieldErrors {
         self.0.is_empty()
     }
 
+    /// Whether a field whose name starts with `prefix` has an error: on a page of several
+    /// forms, whether one form has.
+    pub fn any(&self, prefix: &str) -> bool {
+        self.0.keys().any(|k| k.starts_with(prefix))
+    }
+
     /// Notes an error at `field`, unless it has one already.
     pub fn note(&mut self, field: impl Into<String>, message: impl Into<String>) {
         self.0.entry(field.into()).or_insert_with(|| message.into());
+    }
+
+    /// Notes an operation's field errors, each at the form field named `prefix` and its field
+    /// (a page with several forms names their fields apart).
+    pub fn note_all_prefixed(
+        &mut self,
+        fields: Vec<gongjian_core::error::FieldError>,
+        prefix: &str,
+    ) {
+        for f in fields {
+            self.note(format!("{prefix}{}", f.field), f.message);
+        }
     }
 
     /// Notes an operation's field errors, each at the form field `form_field` names for it.
@@ -169,6 +199,10 @@ pub fn render_status(status: StatusCode, page: &impl Template) -> Response {
 struct ErrorPage {
     f: Frame,
     detail: String,
+    /// The error's machine-readable code, as the API's problem documents carry it.
+    code: String,
+    /// The field at fault, if one is.
+    field: String,
 }
 
 /// A failed request as a page in the person's language, with the status the API would answer.
@@ -180,6 +214,8 @@ pub struct Oops {
 enum OopsKind {
     Operation(Error),
     Forged,
+    /// A request the console could not read at all (too large, of the wrong type, too slow).
+    Status(StatusCode, &'static str),
 }
 
 impl Oops {
@@ -196,22 +232,60 @@ impl Oops {
             kind: OopsKind::Forged,
         }
     }
+
+    /// A request that could not be read, answered with `status` and `code`.
+    pub fn status(locale: Locale, status: StatusCode, code: &'static str) -> Oops {
+        Oops {
+            locale,
+            kind: OopsKind::Status(status, code),
+        }
+    }
 }
 
 impl IntoResponse for Oops {
     fn into_response(self) -> Response {
         let t = self.locale.texts();
-        let (status, heading, detail) = match self.kind {
-            OopsKind::Forged => (StatusCode::FORBIDDEN, t.error_forged, String::new()),
+        let none = String::new;
+        let (status, heading, detail, code, field) = match self.kind {
+            OopsKind::Forged => (
+                StatusCode::FORBIDDEN,
+                t.error_forged,
+                none(),
+                "cross_site_request".to_string(),
+                none(),
+            ),
+            OopsKind::Status(status, code) => {
+                (status, t.error_unreadable, none(), code.to_string(), none())
+            }
             OopsKind::Operation(e) => match e {
-                Error::NotFound(_) => (StatusCode::NOT_FOUND, t.error_not_found, String::new()),
-                Error::Forbidden(_) => (StatusCode::FORBIDDEN, t.error_forbidden, String::new()),
+                Error::NotFound(_) => (
+                    StatusCode::NOT_FOUND,
+                    t.error_not_found,
+                    none(),
+                    "not_found".to_string(),
+                    none(),
+                ),
+                Error::Forbidden(_) => (
+                    StatusCode::FORBIDDEN,
+                    t.error_forbidden,
+                    none(),
+                    "forbidden".to_string(),
+                    none(),
+                ),
                 Error::Unauthorized(_) => {
                     return super::see_other("/console/sign-in");
                 }
-                Error::Conflict { message, .. } => {
-                    (StatusCode::CONFLICT, t.error_conflict, message)
-                }
+                Error::Conflict {
+                    code,
+                    message,
+                    field,
+                } => (
+                    StatusCode::CONFLICT,
+                    t.error_conflict,
+                    message,
+                    code.to_string(),
+                    field.unwrap_or_default(),
+                ),
                 Error::Validation(fields) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     t.error_invalid,
@@ -220,21 +294,37 @@ impl IntoResponse for Oops {
                         .map(|f| format!("{}: {}", f.field, f.message))
                         .collect::<Vec<_>>()
                         .join("; "),
+                    fields
+                        .first()
+                        .map_or_else(|| "invalid".to_string(), |f| f.code.clone()),
+                    fields.first().map(|f| f.field.clone()).unwrap_or_default(),
                 ),
-                Error::BadRequest { message, .. } => {
-                    (StatusCode::BAD_REQUEST, t.error_invalid, message)
-                }
+                Error::BadRequest {
+                    code,
+                    message,
+                    field,
+                } => (
+                    StatusCode::BAD_REQUEST,
+                    t.error_invalid,
+                    message,
+                    code.to_string(),
+                    field.unwrap_or_default(),
+                ),
                 Error::Unavailable(_) => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     t.error_internal,
-                    String::new(),
+                    none(),
+                    "unavailable".to_string(),
+                    none(),
                 ),
                 Error::Internal(cause) => {
                     tracing::error!(error = ?cause, "a console request failed");
                     (
                         StatusCode::INTERNAL_SERVER_ERROR,
                         t.error_internal,
-                        String::new(),
+                        none(),
+                        "internal".to_string(),
+                        none(),
                     )
                 }
             },
@@ -242,6 +332,8 @@ impl IntoResponse for Oops {
         let page = ErrorPage {
             f: Frame::signed_out(self.locale, heading),
             detail,
+            code,
+            field,
         };
         render_status(status, &page)
     }

@@ -20,18 +20,23 @@
 //!   small script are compiled into the binary ([`assets`]); nothing is fetched from elsewhere.
 
 mod assets;
+mod csv;
 mod dashboard;
 mod demands;
+mod extract;
 mod feedback;
 mod frame;
+mod lists;
 mod live;
 mod orders;
 mod people;
 mod plugins;
+mod registry;
 mod settings;
 mod sign_in;
 pub mod texts;
 mod unit;
+mod volunteer;
 
 use axum::{
     extract::{FromRequestParts, Request},
@@ -106,11 +111,38 @@ pub fn router() -> Router<AppState> {
         )
         .merge(plugins::upload_router())
         .route("/streets/{id}/escalations", get(dashboard::escalations))
+        .route("/streets/{id}/resources", get(lists::resources_page))
+        .route("/streets/{id}/resources.csv", get(lists::resources_csv))
+        .route(
+            "/streets/{id}/projects",
+            get(lists::projects_list).post(lists::create_project),
+        )
+        .route("/streets/{id}/projects.csv", get(lists::projects_csv))
+        .route(
+            "/streets/{id}/projects/{project}/status",
+            post(lists::project_status),
+        )
+        .route(
+            "/streets/{id}/projects/{project}/complete",
+            post(lists::complete_project),
+        )
+        .route("/streets/{id}/registry", get(registry::page))
+        .route("/streets/{id}/communities", post(registry::add_community))
+        .route("/streets/{id}/grids", post(registry::add_grid))
+        .route("/streets/{id}/units", post(registry::register_unit))
+        .route(
+            "/streets/{id}/units/{unit}/archive",
+            post(registry::archive_unit),
+        )
         .route("/streets/{id}/settings", get(settings::page))
         .route("/streets/{id}/settings/{category}", post(settings::put))
         .route(
             "/streets/{id}/tokens/{token}/revoke",
             post(people::revoke_token),
+        )
+        .route(
+            "/volunteers/{id}",
+            get(volunteer::page).post(volunteer::save),
         )
         .route("/resources", get(unit::list).post(unit::create))
         .route("/resources/{id}", post(unit::update))

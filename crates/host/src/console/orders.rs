@@ -2,11 +2,7 @@
 //! that move an order on — the same operations as `POST /api/v1/orders/{id}/…`.
 
 use askama::Template;
-use axum::{
-    extract::{Path, Query, State},
-    response::Response,
-    Form,
-};
+use axum::{extract::State, response::Response};
 use gongjian_core::{
     domain::{
         access::Role,
@@ -20,6 +16,7 @@ use gongjian_core::{
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::extract::{Form, Path, Query};
 use super::{
     every_page,
     frame::{render, Frame},

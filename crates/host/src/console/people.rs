@@ -4,10 +4,9 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::Response,
-    Form,
 };
 use gongjian_core::{
     domain::{
@@ -17,12 +16,13 @@ use gongjian_core::{
         token::{CreateToken, ListTokens, TokenInfo},
         volunteer::{CreateVolunteer, ListVolunteers, Volunteer},
     },
-    service::{sessions, streets, tokens, volunteers},
+    service::{sessions, streets, tokens, units, volunteers},
     Error,
 };
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::extract::{Form, Path, Query};
 use super::{
     base_url,
     frame::{render, render_status, FieldErrors, Frame},
@@ -230,6 +230,8 @@ pub struct IssueForm {
     #[serde(default)]
     volunteer_id: Option<Uuid>,
     #[serde(default)]
+    unit_id: Option<Uuid>,
+    #[serde(default)]
     name: String,
 }
 
@@ -258,7 +260,7 @@ pub async fn issue_link(
         .filter(|r| {
             matches!(
                 r,
-                RoleKind::Volunteer | RoleKind::GridWorker | RoleKind::StreetAdmin
+                RoleKind::Volunteer | RoleKind::Unit | RoleKind::GridWorker | RoleKind::StreetAdmin
             )
         })
         .ok_or_else(|| {
@@ -291,6 +293,27 @@ pub async fn issue_link(
                     street_id: None,
                     unit_id: None,
                     volunteer_id: Some(id),
+                },
+            )
+        }
+        RoleKind::Unit => {
+            let id = body
+                .unit_id
+                .ok_or_else(|| viewer.oops(Error::field("unit_id", "required", "choose a unit")))?;
+            let u = units::get_unit(&state, &viewer.principal, id)
+                .await
+                .map_err(|e| viewer.oops(e))?;
+            if !u.street_ids.contains(&street_id) {
+                return Err(viewer.oops(Error::NotFound("unit")));
+            }
+            (
+                u.name.clone(),
+                CreateToken {
+                    role,
+                    name: u.name,
+                    street_id: None,
+                    unit_id: Some(id),
+                    volunteer_id: None,
                 },
             )
         }

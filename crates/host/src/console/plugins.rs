@@ -5,11 +5,11 @@
 
 use askama::Template;
 use axum::{
-    extract::{DefaultBodyLimit, Multipart, Path, State},
+    extract::{DefaultBodyLimit, State},
     http::StatusCode,
     response::Response,
     routing::post,
-    Form, Router,
+    Router,
 };
 use base64::Engine;
 use gongjian_core::{
@@ -26,6 +26,7 @@ use gongjian_core::{
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::extract::{Form, Multipart, Path};
 use super::{
     frame::{render, render_status, Frame},
     see_other, Oops, Viewer,
@@ -263,7 +264,7 @@ pub async fn upload_wasm(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(street): Path<Uuid>,
-    mut multipart: Multipart,
+    Multipart(mut multipart): Multipart,
 ) -> Result<Response, Oops> {
     let mut module = None;
     let mut config = String::new();

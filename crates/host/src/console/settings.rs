@@ -3,11 +3,7 @@
 //! /api/v1/streets/{id}/dispatch-settings/{category}` sets them.
 
 use askama::Template;
-use axum::{
-    extract::{Path, State},
-    response::Response,
-    Form,
-};
+use axum::{extract::State, response::Response};
 use gongjian_core::{
     domain::settings::{PutSettings, Settings, StreetSettings},
     service::{settings, streets},
@@ -16,6 +12,7 @@ use gongjian_core::{
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::extract::{Form, Path};
 use super::{
     frame::{render, Frame},
     see_other, Oops, Viewer,

@@ -2,10 +2,9 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::State,
     http::{header, HeaderMap, StatusCode},
     response::{IntoResponse, Response},
-    Form,
 };
 use gongjian_core::{
     domain::token::Session,
@@ -14,6 +13,7 @@ use gongjian_core::{
 };
 use serde::Deserialize;
 
+use super::extract::{Form, Path, Query};
 use super::{
     frame::{home_of, render, render_status, Frame},
     is_secure, locale_of, see_other, session_cookie, session_secret, Oops, LANG_COOKIE,

@@ -3,12 +3,7 @@
 //! those it took) — the operations of `/api/v1/resources` and `/api/v1/projects`.
 
 use askama::Template;
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    response::Response,
-    Form,
-};
+use axum::{extract::State, http::StatusCode, response::Response};
 use gongjian_core::{
     domain::{
         access::Role,
@@ -24,6 +19,7 @@ use gongjian_core::{
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::extract::{Form, Path};
 use super::{
     every_page,
     frame::{render, render_status, FieldErrors, Frame},
