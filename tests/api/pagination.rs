@@ -230,3 +230,58 @@ async fn a_partys_pages_walk_each_of_its_orders_once() {
     assert_eq!(of_demand, vec![one]);
     assert!(walk(format!("&street_id={}", w.b.id), 5).await.is_empty());
 }
+
+#[tokio::test]
+async fn newest_first_pages_walk_every_row_once_from_the_last_filed() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let mut filed = vec![w.a.demand.clone()];
+    for _ in 0..6 {
+        filed.push(id(&app.demand(&w.a.grid, &w.a.grid_worker).await));
+    }
+    let walk = |order: &'static str, filter: &'static str| {
+        let app = &app;
+        let street = w.a.id.clone();
+        async move {
+            let mut seen = vec![];
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut path =
+                    format!("/api/v1/demands?street_id={street}&limit=3&order={order}{filter}");
+                if let Some(c) = &cursor {
+                    path.push_str(&format!("&cursor={c}"));
+                }
+                let page = app.get(&path, &app.admin).await.expect(200);
+                seen.extend(page["items"].as_array().unwrap().iter().map(id));
+                match page.get("next_cursor").and_then(|c| c.as_str()) {
+                    Some(c) => cursor = Some(c.to_string()),
+                    None => return seen,
+                }
+            }
+        }
+    };
+    let newest = walk("newest", "").await;
+    let mut reversed = filed.clone();
+    reversed.reverse();
+    assert_eq!(newest, reversed, "every demand once, the last filed first");
+    assert_eq!(walk("oldest", "").await, filed);
+    // With a filter, the same.
+    assert_eq!(walk("newest", "&status=open").await, reversed);
+    // An order the list does not know is refused, naming the parameter.
+    app.get("/api/v1/demands?order=latest", &app.admin)
+        .await
+        .problem(400, "invalid_query", Some("order"));
+    // Resources and projects take the same order.
+    let page = app
+        .get(
+            &format!("/api/v1/projects?street_id={}&order=newest", w.a.id),
+            &app.admin,
+        )
+        .await
+        .expect(200);
+    let ids: Vec<String> = page["items"].as_array().unwrap().iter().map(id).collect();
+    assert_eq!(
+        ids,
+        [w.a.published_project.clone(), w.a.draft_project.clone()]
+    );
+}

@@ -697,6 +697,14 @@ fn bench(c: &mut Criterion) {
                 "/console/demands?status=completed&category=repair".to_string(),
             ),
             ("console/demand", format!("/console/demands/{demand}")),
+            (
+                "console/resources",
+                format!("/console/streets/{}/resources", a.id),
+            ),
+            (
+                "console/projects",
+                format!("/console/streets/{}/projects", a.id),
+            ),
         ] {
             reads.push((name.to_string(), path, format!("{SESSION}{session}")));
         }

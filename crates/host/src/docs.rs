@@ -27,7 +27,8 @@ use utoipa::{
     components(schemas(
         crate::error::Problem,
         crate::error::FieldError,
-        gongjian_core::domain::stats::StatsFormat
+        gongjian_core::domain::stats::StatsFormat,
+        gongjian_core::domain::ListOrder
     )),
     tags(
         (name = "streets", description = "Streets, their communities, grids and categories"),

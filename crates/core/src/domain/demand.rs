@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{
     access::Principal, mask_address, mask_name, mask_phone, matching::FaultReport, rules, Channel,
-    Check, DemandStatus, Urgency,
+    Check, DemandStatus, ListOrder, Urgency,
 };
 
 /// The resident behind a demand: personal data.
@@ -127,6 +127,9 @@ pub struct ListDemands {
     pub filed_from: Option<String>,
     /// Only demands filed before this instant (RFC 3339).
     pub filed_to: Option<String>,
+    /// Which end of the list comes first: `oldest` (the default) or `newest`. Pass the same
+    /// order with each page's cursor.
+    pub order: Option<ListOrder>,
     pub cursor: Option<String>,
     /// 1 to 200, default 50.
     pub limit: Option<u32>,

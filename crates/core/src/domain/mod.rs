@@ -228,6 +228,17 @@ impl From<gongjian_plugin_sdk::CandidateKind> for CandidateKind {
 }
 
 str_enum!(
+    /// Which end of a list comes first.
+    ListOrder {
+        /// The first created first (the default): a client that walks a whole list from its
+        /// start to its end misses nothing created meanwhile.
+        Oldest => "oldest",
+        /// The last created first: what a person reading the list wants to see.
+        Newest => "newest",
+    }
+);
+
+str_enum!(
     /// Where one candidate's offer of an order stands.
     OfferStatus {
         /// Waiting for the candidate's answer.

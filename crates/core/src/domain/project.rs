@@ -1,7 +1,7 @@
 //! The project list (项目清单): larger pieces of work a street publishes for co-building units
 //! to claim (项目发包), bundling demands and the resources put against them.
 
-use super::ProjectStatus;
+use super::{ListOrder, ProjectStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -73,6 +73,9 @@ pub struct ListProjects {
     pub street_id: Option<Uuid>,
     pub status: Option<ProjectStatus>,
     pub claimed_by_unit_id: Option<Uuid>,
+    /// Which end of the list comes first: `oldest` (the default) or `newest`. Pass the same
+    /// order with each page's cursor.
+    pub order: Option<ListOrder>,
     pub cursor: Option<String>,
     /// 1 to 200, default 50.
     pub limit: Option<u32>,

@@ -1,7 +1,7 @@
 //! The resource list (资源清单): what units and volunteers offer, where and when, and how much
 //! of it is left.
 
-use super::{str_enum, ResourceStatus};
+use super::{str_enum, ListOrder, ResourceStatus};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -107,6 +107,9 @@ pub struct ListResources {
     pub tag: Option<String>,
     /// Default: everything but archived.
     pub status: Option<ResourceStatus>,
+    /// Which end of the list comes first: `oldest` (the default) or `newest`. Pass the same
+    /// order with each page's cursor.
+    pub order: Option<ListOrder>,
     pub cursor: Option<String>,
     /// 1 to 200, default 50.
     pub limit: Option<u32>,

@@ -30,7 +30,7 @@ async fn require_category(db: &sqlx::AnyPool, street: Uuid, category: &str) -> R
 
 /// The demands the caller may see, filtered and paged.
 pub async fn list(core: &Core, caller: &Principal, q: ListDemands) -> Result<Page<Demand>> {
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?.ordered(q.order);
     let mut c = Check::new();
     let from = c.ts("filed_from", q.filed_from.as_deref());
     let to = c.ts("filed_to", q.filed_to.as_deref());

@@ -30,7 +30,7 @@ pub async fn list_projects(
     caller: &Principal,
     q: ListProjects,
 ) -> Result<Page<Project>> {
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?.ordered(q.order);
     let (members, staff, claimant) = caller.project_scope();
     let visible = Visible {
         members,

@@ -80,7 +80,7 @@ pub async fn list_resources(
     caller: &Principal,
     q: ListResources,
 ) -> Result<Page<Resource>> {
-    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?.ordered(q.order);
     resources::list(
         core.db.read(),
         caller.member_scope(),

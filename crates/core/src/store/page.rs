@@ -1,12 +1,16 @@
-//! Cursor pagination in id order. Ids are UUIDv7, so id order is creation order and stable
-//! under concurrent inserts: a page never repeats or skips a row that existed when the
-//! listing started.
+//! Cursor pagination in id order, oldest first or newest first. Ids are UUIDv7, so id order is
+//! creation order and stable under concurrent inserts: a page never repeats or skips a row that
+//! existed when the listing started.
 
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{domain::rules, store::Sql, Error};
+use crate::{
+    domain::{rules, ListOrder},
+    store::Sql,
+    Error,
+};
 
 pub const DEFAULT_LIMIT: u32 = 50;
 pub const MAX_LIMIT: u32 = rules::PAGE_LIMIT.max as u32;
@@ -26,8 +30,10 @@ pub struct Page<T> {
 /// The page a caller asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct PageRequest {
+    /// The last row of the page before: the page starts after it, in the list's order.
     pub after: Option<Uuid>,
     pub limit: u32,
+    pub newest_first: bool,
 }
 
 impl PageRequest {
@@ -49,18 +55,39 @@ impl PageRequest {
                 })
             })
             .transpose()?;
-        Ok(PageRequest { after, limit })
+        Ok(PageRequest {
+            after,
+            limit,
+            newest_first: false,
+        })
     }
 
-    /// Appends `AND <column> > cursor ORDER BY <column> LIMIT n+1` to a query.
+    /// The same page of a list in `order` (oldest first unless told).
+    pub fn ordered(self, order: Option<ListOrder>) -> Self {
+        PageRequest {
+            newest_first: order == Some(ListOrder::Newest),
+            ..self
+        }
+    }
+
+    /// Appends `AND <column> > cursor ORDER BY <column> LIMIT n+1` to a query (newest first:
+    /// `<` and `DESC`).
     pub fn apply(&self, sql: &mut Sql, column: &str) {
-        if let Some(after) = self.after {
+        let (after, direction) = if self.newest_first {
+            (" < ", " DESC")
+        } else {
+            (" > ", "")
+        };
+        if let Some(cursor) = self.after {
             sql.push(" AND ")
                 .push(column)
-                .push(" > ")
-                .bind(after.to_string());
+                .push(after)
+                .bind(cursor.to_string());
         }
-        sql.push(" ORDER BY ").push(column).push(" LIMIT ");
+        sql.push(" ORDER BY ")
+            .push(column)
+            .push(direction)
+            .push(" LIMIT ");
         sql.bind(i64::from(self.limit) + 1);
     }
 

@@ -15,7 +15,7 @@ use gongjian_core::{
         matching::MatchResult,
         order::{DispatchRequest, Event, ListEvents, ListOrders, Offer, Order},
         street::{Category, Grid, ListGrids},
-        Channel, DemandStatus, OfferStatus, OrderStatus, Urgency, LOCAL_OFFSET,
+        Channel, DemandStatus, ListOrder, OfferStatus, OrderStatus, Urgency, LOCAL_OFFSET,
     },
     service::{demands, feedback, intake, orders, plugins, streets},
     Error,
@@ -120,6 +120,7 @@ impl ListQuery {
             },
             filed_from: local_day("from", &self.from, 0)?,
             filed_to: local_day("to", &self.to, 1)?,
+            order: Some(ListOrder::Newest),
             cursor,
             limit: Some(limit),
         })

@@ -13,7 +13,7 @@ use gongjian_core::{
         resource::{ListResources, Resource},
         street::Street,
         unit::{ListUnits, Unit},
-        ProjectStatus, ResourceStatus, DEFAULT_CATEGORIES,
+        ListOrder, ProjectStatus, ResourceStatus, DEFAULT_CATEGORIES,
     },
     service::{projects, resources, streets, units, volunteers},
     store::page::Page,
@@ -76,6 +76,7 @@ impl ResourceQuery {
             } else {
                 Some(ResourceStatus::from_db(self.status.trim()).map_err(|_| bad("status"))?)
             },
+            order: Some(ListOrder::Newest),
             cursor,
             limit: Some(limit),
         })
@@ -282,6 +283,7 @@ impl ProjectQuery {
                 })?),
             },
             claimed_by_unit_id: None,
+            order: Some(ListOrder::Newest),
             cursor,
             limit: Some(limit),
         })
