@@ -6,7 +6,9 @@
 //! The committer takes every job that is waiting, runs each in its own savepoint inside one
 //! transaction (a job that waits alone, in the transaction itself), and commits once; only
 //! then does each job learn its outcome. A job that fails rolls back to its savepoint
-//! alone and gets its error; the others commit. Nothing is acknowledged before the commit
+//! alone and gets its error; the others commit. Every statement is a hand-off to the
+//! connection's thread and back, so a job's savepoint is released in the same request that
+//! opens the next one's, and the last one's by the commit itself. Nothing is acknowledged before the commit
 //! that makes it durable, so this trades nothing of durability for the throughput: while one
 //! batch waits on the disk, the next one gathers.
 //!
@@ -16,7 +18,7 @@
 use std::{any::Any, future::Future, panic::AssertUnwindSafe, pin::Pin};
 
 use futures_util::FutureExt;
-use sqlx::{Acquire, AnyPool};
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Error, Result};
@@ -131,12 +133,44 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
         return;
     }
     let mut answers = Vec::with_capacity(batch.len());
-    for job in batch {
-        let outcome = match outer.begin().await {
-            Ok(savepoint) => settle(savepoint, job.run, "cannot release a savepoint").await,
+    // Set when the batch's transaction can no longer be trusted to hold exactly the writes of
+    // the jobs that succeeded: then none is committed.
+    let mut broken = None;
+    for (i, job) in batch.into_iter().enumerate() {
+        if broken.is_some() {
+            answers.push((
+                job.done,
+                Err(internal("a write failed", "its batch was rolled back")),
+            ));
+            continue;
+        }
+        // Each job in the savepoint `job`: the one before released (its writes kept), this
+        // one's opened, in one request. Savepoints never nest, so SQLite journals each page
+        // once per job.
+        let open = if i == 0 {
+            "SAVEPOINT job"
+        } else {
+            "RELEASE SAVEPOINT job; SAVEPOINT job"
+        };
+        let outcome = match sqlx::raw_sql(open).execute(&mut *outer).await {
+            Ok(_) => run_in_savepoint(&mut outer, job.run).await,
             Err(e) => Err(internal("cannot open a savepoint", e)),
         };
+        // (Every answer is replaced below if the batch broke.)
+        let outcome = outcome.unwrap_or_else(|e| {
+            let answer = Err(internal("a write failed", &e));
+            broken = Some(e);
+            answer
+        });
         answers.push((job.done, outcome));
+    }
+    if let Some(cause) = broken {
+        tracing::error!(error = %cause, "a batch of writes was rolled back");
+        let _ = outer.rollback().await;
+        for (done, _) in answers {
+            let _ = done.send(Err(internal("a write failed", "its batch was rolled back")));
+        }
+        return;
     }
     match outer.commit().await {
         Ok(()) => {
@@ -151,6 +185,24 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
             }
         }
     }
+}
+
+/// Runs a job in the savepoint `job` of the batch's transaction `tx`: a job that fails or
+/// panics is rolled back to it (the savepoint stays open, and is released with the next job's
+/// opening or by the commit); one that succeeds is left for those to keep. The outer error:
+/// a failed job's writes could not be taken back, so nothing of the batch may be committed.
+async fn run_in_savepoint(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run: JobFn) -> Result<Output> {
+    let outcome = match AssertUnwindSafe(run(tx)).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(internal("a write failed", "it panicked")),
+    };
+    if outcome.is_err() {
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT job")
+            .execute(&mut **tx)
+            .await
+            .map_err(|e| internal("cannot roll back a savepoint", e))?;
+    }
+    Ok(outcome)
 }
 
 /// Runs a job in `tx` — the batch's transaction, or a savepoint of it — and ends `tx` by the
