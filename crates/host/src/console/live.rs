@@ -4,6 +4,14 @@
 //! reconnects sends `Last-Event-ID` and resumes after it, so nothing is missed across a
 //! reconnect. No database connection is held between polls, however long the stream stays
 //! open, and the stream ends within ten seconds of its session.
+//!
+//! An event's id is made when its change is written, not when it commits: on PostgreSQL,
+//! where transactions commit in parallel, an event can become visible after one with a later
+//! id has been read. So every poll reads again from [`LATE_COMMIT_WINDOW`] behind its cursor
+//! and skips what the stream has sent: a change that commits that late still arrives. A stream
+//! resumed after a reconnect may send again the changes of that window before its
+//! `Last-Event-ID`; a page only refetches what it shows, so a change heard twice is harmless
+//! and one missed is not.
 
 use std::{convert::Infallible, time::Duration};
 
@@ -41,13 +49,62 @@ fn fresh_cursor(now: time::OffsetDateTime) -> Uuid {
     uuid::Builder::from_unix_timestamp_millis(millis, &[0; 10]).into_uuid()
 }
 
+/// How long after its id is made an event may still become visible and reach the stream.
+pub const LATE_COMMIT_WINDOW: Duration = Duration::from_secs(5);
+
+/// Events read in one request; a poll reads page after page, up to [`MAX_PER_POLL`].
+const PAGE: i64 = 200;
+const MAX_PER_POLL: usize = 2_000;
+
+/// The smallest time-ordered id made `by` before `id` was.
+fn earlier(id: Uuid, by: Duration) -> Uuid {
+    let millis = id
+        .get_timestamp()
+        .map(|t| {
+            let (secs, nanos) = t.to_unix();
+            secs * 1_000 + u64::from(nanos / 1_000_000)
+        })
+        .unwrap_or(0);
+    let by = u64::try_from(by.as_millis()).unwrap_or(u64::MAX);
+    uuid::Builder::from_unix_timestamp_millis(millis.saturating_sub(by), &[0; 10]).into_uuid()
+}
+
 struct Feed {
     state: AppState,
     viewer: Viewer,
     secret: String,
+    /// The latest id sent (or the point a fresh stream starts from).
     after: Uuid,
+    /// The ids sent that a poll may read again (those within the window behind `after`).
+    sent: std::collections::BTreeSet<Uuid>,
     pending: std::collections::VecDeque<gongjian_core::domain::order::Event>,
     polls: u64,
+}
+
+impl Feed {
+    /// Reads what changed since the window behind the cursor, keeping what was not sent.
+    async fn poll(&mut self) -> gongjian_core::Result<()> {
+        let from = earlier(self.after, LATE_COMMIT_WINDOW);
+        // What lies before the window is never read again.
+        self.sent = self.sent.split_off(&from);
+        let mut cursor = from;
+        let mut read = 0;
+        loop {
+            let batch =
+                orders::changes_since(&self.state, &self.viewer.principal, cursor, PAGE).await?;
+            let full = batch.len() as i64 == PAGE;
+            read += batch.len();
+            for e in batch {
+                cursor = e.id;
+                if self.sent.insert(e.id) {
+                    self.pending.push_back(e);
+                }
+            }
+            if !full || read >= MAX_PER_POLL {
+                return Ok(());
+            }
+        }
+    }
 }
 
 pub async fn stream(State(state): State<AppState>, viewer: Viewer, headers: HeaderMap) -> Response {
@@ -62,6 +119,7 @@ pub async fn stream(State(state): State<AppState>, viewer: Viewer, headers: Head
         viewer,
         secret,
         after,
+        sent: Default::default(),
         pending: Default::default(),
         polls: 0,
     };
@@ -74,7 +132,7 @@ fn events(feed: Feed) -> impl Stream<Item = Result<Event, Infallible>> {
     stream::unfold(feed, |mut feed| async move {
         loop {
             if let Some(e) = feed.pending.pop_front() {
-                feed.after = e.id;
+                feed.after = feed.after.max(e.id);
                 let data = serde_json::json!({
                     "subject_kind": e.subject_kind,
                     "subject_id": e.subject_id,
@@ -100,10 +158,8 @@ fn events(feed: Feed) -> impl Stream<Item = Result<Event, Infallible>> {
                     }
                 }
             }
-            match orders::changes_since(&feed.state, &feed.viewer.principal, feed.after, 100).await
-            {
-                Ok(events) => feed.pending.extend(events),
-                Err(e) => tracing::warn!(error = %e, "a live stream could not read its changes"),
+            if let Err(e) = feed.poll().await {
+                tracing::warn!(error = %e, "a live stream could not read its changes");
             }
         }
     })
