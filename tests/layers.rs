@@ -103,9 +103,9 @@ fn service_lines_with(patterns: &[&str]) -> Vec<String> {
         .collect()
 }
 
-/// Every write of an operation goes through `Db::transact` (on SQLite, the group committer):
-/// no service opens a transaction on a pool itself, where it could hold the one writer while
-/// it waits for something else.
+/// Every write of an operation goes through `Db::transact` or `Db::write_script` (on SQLite,
+/// the group committer): no service opens a transaction on a pool itself, where it could hold
+/// the one writer while it waits for something else.
 #[test]
 fn services_open_no_transaction_themselves() {
     let breaches = service_lines_with(&[".begin()"]);

@@ -111,35 +111,92 @@ pub async fn write(
         .await?;
         return Ok(Dispatched::NoCandidates);
     }
-    let id = Uuid::now_v7();
-    let rule = match m.rule.version_number {
-        Some(n) => format!("{} v{n}", m.rule.kind),
-        None => m.rule.kind.to_string(),
-    };
-    let fallback = m
-        .fault
-        .as_ref()
-        .map(|f| format!("; plugin fault ({}), built-in rule used", f.kind))
-        .unwrap_or_default();
+    let o = OrderTexts::of(now, plan);
     orders::insert(
         tx,
         before,
         Stamp { actor, at: &at },
-        &orders::NewOrder {
-            id,
+        &o.new_order(demand, plan, claim),
+    )
+    .await?;
+    Ok(Dispatched::Order(o.id))
+}
+
+/// The writes of a filing's dispatch to the candidates `plan` ranked, added to `script` (the
+/// filing's own writes): the order, its first offers and their events. They read nothing, so
+/// with the filing's they are its whole transaction ([`Db::write_script`]). `None`, and
+/// nothing added, when nobody can take it: that dispatch escalates, through [`write`].
+///
+/// [`Db::write_script`]: crate::store::db::Db::write_script
+pub fn filing_order(
+    script: &mut Script,
+    now: OffsetDateTime,
+    demand: &DemandFacts,
+    plan: &Plan,
+    actor: &str,
+) -> Option<Uuid> {
+    if plan.matched.ranked.is_empty() {
+        return None;
+    }
+    let o = OrderTexts::of(now, plan);
+    orders::write_new(
+        script,
+        Stamp {
+            actor,
+            at: &format_ts(now),
+        },
+        &o.new_order(demand, plan, orders::Claim::Filed),
+    );
+    Some(o.id)
+}
+
+/// What a new order of a plan says of itself: its id, its deadline to accept, and how it was
+/// ranked.
+struct OrderTexts {
+    id: Uuid,
+    accept_deadline: String,
+    ranked_by: String,
+}
+
+impl OrderTexts {
+    fn of(now: OffsetDateTime, plan: &Plan) -> OrderTexts {
+        let m = &plan.matched;
+        let rule = match m.rule.version_number {
+            Some(n) => format!("{} v{n}", m.rule.kind),
+            None => m.rule.kind.to_string(),
+        };
+        let fallback = m
+            .fault
+            .as_ref()
+            .map(|f| format!("; plugin fault ({}), built-in rule used", f.kind))
+            .unwrap_or_default();
+        OrderTexts {
+            id: Uuid::now_v7(),
+            accept_deadline: format_ts(now + Duration::minutes(plan.settings.accept_minutes)),
+            ranked_by: format!("ranked by {rule}{fallback}"),
+        }
+    }
+
+    fn new_order<'a>(
+        &'a self,
+        demand: &DemandFacts,
+        plan: &'a Plan,
+        claim: orders::Claim,
+    ) -> orders::NewOrder<'a> {
+        let m = &plan.matched;
+        orders::NewOrder {
+            id: self.id,
             demand: demand.id,
-            street,
+            street: demand.street,
             rule: &m.rule,
             ranking: &m.ranked,
             offer_count: plan.offer_count,
             offered: m.ranked.len().min(plan.offer_count),
-            accept_deadline: &format_ts(accept_by),
-            ranked_by: &format!("ranked by {rule}{fallback}"),
+            accept_deadline: &self.accept_deadline,
+            ranked_by: &self.ranked_by,
             claim,
-        },
-    )
-    .await?;
-    Ok(Dispatched::Order(id))
+        }
+    }
 }
 
 /// A demand ranked for dispatch by an admin's request, not yet written: what it was ranked

@@ -116,19 +116,29 @@ pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result
         updated_at: filed_at,
     };
     let actor = caller.token_id.to_string();
+    // A filing with no order, or with one offered to its candidates, reads nothing in its
+    // transaction: its writes are one script, sent alone. One whose dispatch finds nobody
+    // escalates, which reads the demand's orders in the transaction.
+    let escalates = plan.as_ref().is_some_and(|p| p.matched.ranked.is_empty());
+    if !escalates {
+        let mut script = Script::for_backend(core.db.backend());
+        demands::insert(&mut script, &demand, &actor);
+        if let Some(plan) = &plan {
+            dispatch::filing_order(&mut script, filed, &facts, plan, "system");
+        }
+        core.db.write_script(script).await?;
+        return Ok(shown_to(demand, caller));
+    }
     let demand = core
         .db
         .transact(move |tx| {
             Box::pin(async move {
                 let mut script = Script::new(tx);
                 demands::insert(&mut script, &demand, &actor);
-                // The filing and its order go to the database as one request.
-                match &plan {
-                    Some(plan) => {
-                        dispatch::write(tx, filed, &facts, plan, "system", script, Claim::Filed)
-                            .await?;
-                    }
-                    None => script.send(tx).await?,
+                // The filing and its escalation go to the database together.
+                if let Some(plan) = &plan {
+                    dispatch::write(tx, filed, &facts, plan, "system", script, Claim::Filed)
+                        .await?;
                 }
                 Ok(demand)
             })

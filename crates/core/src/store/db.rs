@@ -313,6 +313,30 @@ impl Db {
         }
     }
 
+    /// Writes a change that is one script and reads nothing in its transaction, and returns
+    /// once it is durable. On PostgreSQL the script is one statement, and a statement alone is
+    /// a transaction of its own: one round trip instead of three (`BEGIN`, the script,
+    /// `COMMIT`). On SQLite it goes through the committer as every write does.
+    pub async fn write_script(&self, script: Script) -> Result<()> {
+        if self.group.is_none() && script.postgres {
+            if !script.sql.text.is_empty() {
+                let text = script.text();
+                sqlx::query_with(&text, script.sql.args)
+                    .execute(&self.write)
+                    .await?;
+            }
+            return Ok(());
+        }
+        // SQLite runs a script as several statements, each of which would commit alone.
+        self.transact(move |tx| {
+            Box::pin(async move {
+                script.send(tx).await?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
     pub fn backend(&self) -> Backend {
         self.backend
     }
@@ -443,10 +467,16 @@ pub struct Script {
 
 impl Script {
     pub fn new(tx: &Tx<'_>) -> Self {
+        Script::for_backend(Backend::of_tx(tx))
+    }
+
+    /// A script for `backend`, written before any transaction is open (see
+    /// [`Db::write_script`]).
+    pub fn for_backend(backend: Backend) -> Self {
         Script {
             sql: Sql::new(String::new()),
             starts: vec![],
-            postgres: Backend::of_tx(tx) == Backend::Postgres,
+            postgres: backend == Backend::Postgres,
         }
     }
 

@@ -84,6 +84,15 @@ pub async fn insert(
             ));
         }
     }
+    write_new(&mut before, by, o);
+    before.send(tx).await?;
+    Ok(())
+}
+
+/// Writes the statements of a new offered order into `script`: the order with its rule and
+/// ranking, its first offers, and the `dispatched` and `offered` events. Reads nothing: for a
+/// filing's order (`Claim::Filed`) these are the whole transaction with the filing's own.
+pub fn write_new(before: &mut Script, by: Stamp<'_>, o: &NewOrder<'_>) {
     let sql = before.statement();
     sql.push(
         "INSERT INTO service_orders (id, demand_id, street_id, status, rule_kind, plugin_version_id, content_hash, ranking, \
@@ -125,8 +134,6 @@ pub async fn insert(
             ("order", o.id, by.actor, "offered", Some(&offered)),
         ],
     );
-    before.send(tx).await?;
-    Ok(())
 }
 
 /// Writes the statement that offers `order` to the candidates of `ranking` from position

@@ -11,8 +11,8 @@ use sqlx::{any::AnyRow, AnyConnection, AnyPool, Row};
 use uuid::Uuid;
 
 pub use change::{
-    accept, cancel, complete, decline, insert, offer_next, start, unassign, Claim, Completion,
-    DemandAfter, NewOrder,
+    accept, cancel, complete, decline, insert, offer_next, start, unassign, write_new, Claim,
+    Completion, DemandAfter, NewOrder,
 };
 pub use deadlines::{
     claim_expired_offer, claim_overdue, escalate, escalations, expired_offers, overdue,
