@@ -22,6 +22,7 @@ pub mod street;
 pub mod token;
 pub mod unit;
 pub mod volunteer;
+pub mod webhook;
 
 use crate::{error::FieldError, Error};
 
