@@ -196,28 +196,56 @@ impl Browser {
         self.try_find(css).await.is_some()
     }
 
+    /// Clicks the element matching `css`. A live page may swap the part that holds it between
+    /// finding and clicking (the element is then "stale" and was not clicked): it is found
+    /// again and clicked, as a person would click the button now on the screen.
     pub async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        let v = self.post(&format!("/element/{e}/click"), json!({})).await;
-        assert!(v.is_null(), "clicking {css}: {v}");
+        let started = std::time::Instant::now();
+        loop {
+            let e = self.find(css).await;
+            let v = self.post(&format!("/element/{e}/click"), json!({})).await;
+            if v.is_null() {
+                return;
+            }
+            assert!(
+                is_stale(&v) && started.elapsed() < PATIENCE,
+                "clicking {css}: {v}"
+            );
+        }
     }
 
     pub async fn type_into(&self, css: &str, text: &str) {
-        let e = self.find(css).await;
-        self.post(&format!("/element/{e}/clear"), json!({})).await;
-        let v = self
-            .post(&format!("/element/{e}/value"), json!({ "text": text }))
-            .await;
-        assert!(v.is_null(), "typing into {css}: {v}");
+        let started = std::time::Instant::now();
+        loop {
+            let e = self.find(css).await;
+            self.post(&format!("/element/{e}/clear"), json!({})).await;
+            let v = self
+                .post(&format!("/element/{e}/value"), json!({ "text": text }))
+                .await;
+            if v.is_null() {
+                return;
+            }
+            // Swapped by a live page meanwhile: type into the field now on the screen.
+            assert!(
+                is_stale(&v) && started.elapsed() < PATIENCE,
+                "typing into {css}: {v}"
+            );
+        }
     }
 
     pub async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.get(&format!("/element/{e}/text"))
-            .await
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        let started = std::time::Instant::now();
+        loop {
+            let e = self.find(css).await;
+            let v = self.get(&format!("/element/{e}/text")).await;
+            if let Some(text) = v.as_str() {
+                return text.to_string();
+            }
+            assert!(
+                is_stale(&v) && started.elapsed() < PATIENCE,
+                "reading {css}: {v}"
+            );
+        }
     }
 
     /// Waits until the text of `css` contains `want`.
@@ -268,4 +296,10 @@ impl Browser {
     pub async fn quit(self) {
         let _ = self.http.delete(&self.base).send().await;
     }
+}
+
+/// Whether WebDriver answered that the element is no longer on the page (a live page swapped
+/// the part that held it).
+fn is_stale(answer: &Value) -> bool {
+    answer["error"] == "stale element reference"
 }
