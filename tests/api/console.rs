@@ -2042,6 +2042,15 @@ async fn a_volunteer_keeps_their_own_record_and_the_admin_sets_their_limit() {
     assert_eq!(v["active"], false);
     assert_eq!(v["availability"], json!([]));
 
+    // The street's grid worker reads the record but is offered nothing to change.
+    let grid_worker = sign_in(&app, &w.a.grid_worker).await;
+    let r = page(&app, &record, Some(&grid_worker)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains(r#"<fieldset class="record" disabled>"#));
+    assert!(!html(&r).contains(r#"type="submit" class="primary""#));
+    let r = page(&app, &record, Some(&volunteer)).await;
+    assert!(html(&r).contains(r#"<fieldset class="record">"#));
+
     // Nobody else's record.
     let other = sign_in(&app, &w.b.volunteer_token).await;
     assert_eq!(page(&app, &record, Some(&other)).await.status, 404);

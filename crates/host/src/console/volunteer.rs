@@ -132,6 +132,9 @@ struct RecordPage {
     errors: FieldErrors,
     /// Whether the viewer sets the volunteer's limit on open orders (the street's admins).
     sets_limit: bool,
+    /// Whether the viewer may change the record (the volunteer, the street's admins); a grid
+    /// worker reads it.
+    may_edit: bool,
     /// Where the page leads back to.
     back: String,
     saved: bool,
@@ -183,6 +186,7 @@ async fn record_page(
         f: viewer.frame(t.record_title, if own { "/console/orders" } else { &back }),
         form: form.unwrap_or_else(|| RecordForm::of(&volunteer)),
         sets_limit: viewer.principal.sets_volunteer_limits(volunteer.street_id),
+        may_edit: own || viewer.principal.sets_volunteer_limits(volunteer.street_id),
         volunteer,
         grids,
         weekdays: WEEKDAYS.iter().map(|d| (*d, t.weekday(d))).collect(),
