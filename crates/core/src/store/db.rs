@@ -326,13 +326,7 @@ impl Db {
     /// `COMMIT`). On SQLite it goes through the committer as every write does.
     pub async fn write_script(&self, script: Script) -> Result<()> {
         if self.group.is_none() && script.postgres {
-            if !script.sql.text.is_empty() {
-                let text = script.text();
-                sqlx::query_with(&text, script.sql.args)
-                    .execute(&self.write)
-                    .await?;
-            }
-            return Ok(());
+            return Ok(script.send_to(&self.write).await?);
         }
         // SQLite runs a script as several statements, each of which would commit alone.
         self.transact(move |tx| {
@@ -519,12 +513,20 @@ impl Script {
     /// Sends every statement to the caller's transaction as one request; nothing when there
     /// is none.
     pub async fn send(self, tx: &mut Tx<'_>) -> Result<(), sqlx::Error> {
+        self.send_to(&mut **tx).await
+    }
+
+    /// Sends every statement to `executor` as one request; nothing when there is none.
+    async fn send_to<'e, E>(self, executor: E) -> Result<(), sqlx::Error>
+    where
+        E: sqlx::Executor<'e, Database = Any>,
+    {
         if self.sql.text.is_empty() {
             return Ok(());
         }
         let text = self.text();
         sqlx::query_with(&text, self.sql.args)
-            .execute(&mut **tx)
+            .execute(executor)
             .await?;
         Ok(())
     }

@@ -28,7 +28,7 @@ use super::{
     base_url,
     csv::Csv,
     every_page,
-    frame::{render, render_status, FieldErrors, Frame},
+    frame::{not_offered, render, render_status, FieldErrors, Frame},
     qr_svg, see_other, Oops, Viewer,
 };
 use crate::state::AppState;
@@ -90,11 +90,7 @@ impl ListQuery {
     /// The operation's filters: a blank field filters nothing; a value the form cannot send
     /// is a 400.
     fn filters(&self, cursor: Option<String>, limit: u32) -> Result<ListDemands, Error> {
-        let bad = |field: &str| Error::BadRequest {
-            code: "invalid_query",
-            message: format!("{field} is not one of the values this page offers"),
-            field: Some(field.to_string()),
-        };
+        let bad = not_offered;
         let blank = |v: &str| v.trim().is_empty();
         Ok(ListDemands {
             street_id: None,

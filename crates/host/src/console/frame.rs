@@ -129,6 +129,24 @@ pub fn home_of(p: &Principal) -> String {
     }
 }
 
+/// A list filter set to a value the page's form does not offer (400 `invalid_query`).
+pub fn not_offered(field: &str) -> Error {
+    Error::BadRequest {
+        code: "invalid_query",
+        message: format!("{field} is not one of the values this page offers"),
+        field: Some(field.to_string()),
+    }
+}
+
+/// The skills a form lists, separated by commas (either width) or 、.
+pub fn skills_of(text: &str) -> Vec<String> {
+    text.split([',', '，', '、'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// A form's errors by the form field they are about, the first for each field: what a page
 /// shows beside each field when it shows a form again.
 #[derive(Debug, Default)]

@@ -26,7 +26,7 @@ use super::extract::{Form, Path, Query};
 use super::{
     csv::Csv,
     every_page,
-    frame::{render, render_status, FieldErrors, Frame},
+    frame::{not_offered, render, render_status, FieldErrors, Frame},
     see_other, Oops, Viewer,
 };
 use crate::state::AppState;
@@ -54,11 +54,7 @@ impl ResourceQuery {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<ListResources, Error> {
-        let bad = |field: &str| Error::BadRequest {
-            code: "invalid_query",
-            message: format!("{field} is not one of the values this page offers"),
-            field: Some(field.to_string()),
-        };
+        let bad = not_offered;
         let blank = |v: &str| v.trim().is_empty();
         Ok(ListResources {
             street_id: Some(street),
@@ -276,11 +272,7 @@ impl ProjectQuery {
             street_id: Some(street),
             status: match self.status.trim() {
                 "" => None,
-                s => Some(ProjectStatus::from_db(s).map_err(|_| Error::BadRequest {
-                    code: "invalid_query",
-                    message: "status is not one of the values this page offers".into(),
-                    field: Some("status".into()),
-                })?),
+                s => Some(ProjectStatus::from_db(s).map_err(|_| not_offered("status"))?),
             },
             claimed_by_unit_id: None,
             order: Some(ListOrder::Newest),

@@ -344,6 +344,28 @@ where
     }
 }
 
+/// Every grid of a street, as `viewer` may list them.
+pub async fn street_grids(
+    state: &AppState,
+    viewer: &Viewer,
+    street: uuid::Uuid,
+) -> Result<Vec<gongjian_core::domain::street::Grid>, Oops> {
+    every_page(|cursor| {
+        gongjian_core::service::streets::list_grids(
+            state,
+            &viewer.principal,
+            street,
+            gongjian_core::domain::street::ListGrids {
+                community_id: None,
+                cursor,
+                limit: Some(200),
+            },
+        )
+    })
+    .await
+    .map_err(|e| viewer.oops(e))
+}
+
 /// A page's answer with no error: `303 See Other` to where the person goes next.
 pub fn see_other(to: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()

@@ -25,7 +25,7 @@ use uuid::Uuid;
 use super::extract::{Form, Path, Query};
 use super::{
     base_url,
-    frame::{render, render_status, FieldErrors, Frame},
+    frame::{render, render_status, skills_of, FieldErrors, Frame},
     qr_svg, see_other, Oops, Viewer,
 };
 use crate::state::AppState;
@@ -174,13 +174,7 @@ pub async fn register_volunteer(
             errors.note("home_grid_id", viewer.locale.texts().error_invalid);
         }
         Ok(grid) => {
-            let skills = form
-                .skills
-                .split([',', '，', '、'])
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
+            let skills = skills_of(&form.skills);
             let body = CreateVolunteer {
                 name: form.name.clone(),
                 phone: form.phone.trim().to_string(),

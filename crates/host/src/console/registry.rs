@@ -6,7 +6,7 @@ use askama::Template;
 use axum::{extract::State, http::StatusCode, response::Response};
 use gongjian_core::{
     domain::{
-        street::{Community, CreateCommunity, CreateGrid, Grid, ListGrids, Street},
+        street::{Community, CreateCommunity, CreateGrid, Grid, Street},
         unit::{CreateUnit, ListUnits, Unit},
         UnitKind,
     },
@@ -21,7 +21,7 @@ use super::extract::{Form, Path};
 use super::{
     every_page,
     frame::{render, render_status, FieldErrors, Frame},
-    see_other, Oops, Viewer,
+    see_other, street_grids, Oops, Viewer,
 };
 use crate::state::AppState;
 
@@ -107,20 +107,7 @@ async fn registry_page(
     })
     .await
     .map_err(|e| viewer.oops(e))?;
-    let mut grids = every_page(|cursor| {
-        streets::list_grids(
-            state,
-            &viewer.principal,
-            street,
-            ListGrids {
-                community_id: None,
-                cursor,
-                limit: Some(200),
-            },
-        )
-    })
-    .await
-    .map_err(|e| viewer.oops(e))?;
+    let mut grids = street_grids(state, viewer, street).await?;
     grids.sort_by(|a, b| a.code.cmp(&b.code));
     let mut by_community: std::collections::HashMap<Uuid, Vec<Grid>> = Default::default();
     for g in grids {

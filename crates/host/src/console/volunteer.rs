@@ -10,20 +10,19 @@ use axum::{extract::State, http::StatusCode, response::Response};
 use gongjian_core::{
     domain::{
         access::Role,
-        street::{Grid, ListGrids},
+        street::Grid,
         volunteer::{UpdateVolunteer, Volunteer},
         Weekday, WeeklySlot,
     },
-    service::{streets, volunteers},
+    service::volunteers,
     Error,
 };
 use uuid::Uuid;
 
 use super::extract::{Form, Path, Query};
 use super::{
-    every_page,
-    frame::{render, render_status, FieldErrors, Frame},
-    see_other, Oops, Viewer,
+    frame::{render, render_status, skills_of, FieldErrors, Frame},
+    see_other, street_grids, Oops, Viewer,
 };
 use crate::state::AppState;
 
@@ -161,20 +160,7 @@ async fn record_page(
     saved: bool,
 ) -> Result<RecordPage, Oops> {
     let t = viewer.locale.texts();
-    let grids = every_page(|cursor| {
-        streets::list_grids(
-            state,
-            &viewer.principal,
-            volunteer.street_id,
-            ListGrids {
-                community_id: None,
-                cursor,
-                limit: Some(200),
-            },
-        )
-    })
-    .await
-    .map_err(|e| viewer.oops(e))?;
+    let grids = street_grids(state, viewer, volunteer.street_id).await?;
     let own =
         matches!(viewer.principal.role, Role::Volunteer { volunteer: v, .. } if v == volunteer.id);
     let back = if own {
@@ -276,14 +262,7 @@ pub async fn save(
             name: Some(form.name.trim().to_string()),
             phone: Some(form.phone.trim().to_string()),
             home_grid_id: home_grid_id.filter(|g| *g != current.home_grid_id),
-            skills: Some(
-                form.skills
-                    .split([',', '，', '、'])
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            ),
+            skills: Some(skills_of(&form.skills)),
             team: Some(Some(form.team.trim().to_string()).filter(|t| !t.is_empty())),
             party_member: Some(form.party_member),
             availability: Some(availability),
