@@ -18,6 +18,7 @@ mod figures;
 mod helpers;
 mod hooks;
 mod lists;
+mod notifications;
 mod orders;
 mod pagination;
 mod pool;

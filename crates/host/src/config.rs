@@ -49,6 +49,54 @@ pub struct FileConfig {
     pub acquire_timeout_seconds: Option<u64>,
     pub sqlite_synchronous: Option<SqliteSync>,
     pub plugins: Option<PluginFileConfig>,
+    pub webhooks: Option<WebhookFileConfig>,
+}
+
+/// The `[webhooks]` table: where endpoints may point, and how long an attempt may take.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookFileConfig {
+    /// `public` (the default): public addresses only; `private`: private ranges too (an
+    /// intranet bridge); `local`: this machine's loopback too (development and tests).
+    pub reach: Option<ReachConfig>,
+    /// How long one attempt may take, seconds (default 15, at most 60).
+    pub timeout_seconds: Option<u64>,
+    /// How long a rotated-out secret still signs, hours (default 24).
+    pub rotation_overlap_hours: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReachConfig {
+    Public,
+    Private,
+    Local,
+}
+
+impl WebhookFileConfig {
+    /// The settings, over the defaults.
+    pub fn settings(&self) -> anyhow::Result<gongjian_core::service::webhooks::WebhookSettings> {
+        use gongjian_core::domain::webhook::Reach;
+        let d = gongjian_core::service::webhooks::WebhookSettings::default();
+        if let Some(s) = self.timeout_seconds.filter(|s| !(1..=60).contains(s)) {
+            anyhow::bail!("webhooks.timeout_seconds must be from 1 to 60, not {s}");
+        }
+        Ok(gongjian_core::service::webhooks::WebhookSettings {
+            reach: match self.reach {
+                None | Some(ReachConfig::Public) => Reach::Public,
+                Some(ReachConfig::Private) => Reach::Private,
+                Some(ReachConfig::Local) => Reach::Local,
+            },
+            timeout: self
+                .timeout_seconds
+                .map(std::time::Duration::from_secs)
+                .unwrap_or(d.timeout),
+            rotation_overlap: self
+                .rotation_overlap_hours
+                .map(|h| time::Duration::hours(i64::from(h)))
+                .unwrap_or(d.rotation_overlap),
+        })
+    }
 }
 
 /// The `[plugins]` table: limits for every plugin call and the quarantine rule.
@@ -124,6 +172,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub db: DbOptions,
     pub plugins: crate::plugin::host::PluginSettings,
+    pub webhooks: gongjian_core::service::webhooks::WebhookSettings,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -40,6 +40,7 @@ use utoipa::{
         (name = "tokens", description = "API tokens and the caller"),
         (name = "orders", description = "Service orders: dispatch, offers, acceptance, completion, and the event record"),
         (name = "plugins", description = "Street matching plugins: deploy, activate, roll back, dry-run; match a demand"),
+        (name = "notifications", description = "Webhook endpoints and their delivery log; the caller's own feed"),
     )
 )]
 pub struct ApiDoc;
@@ -213,6 +214,11 @@ const FIELD_RULES: &[(&str, &str, Rule)] = {
         ("Resident", "name", Rule::Text(PERSON_NAME)),
         ("Resident", "phone", Rule::Phone),
         ("Resident", "address", Rule::Text(ADDRESS)),
+        ("CreateEndpoint", "url", Rule::Text(WEBHOOK_URL)),
+        ("CreateEndpoint", "description", Rule::OptionalText(COMMENT)),
+        ("UpdateEndpoint", "url", Rule::Text(WEBHOOK_URL)),
+        ("UpdateEndpoint", "description", Rule::OptionalText(COMMENT)),
+        ("MarkRead", "ids", Rule::Ids(LINKED_IDS)),
         ("CreateProject", "title", Rule::Text(TITLE)),
         (
             "CreateProject",

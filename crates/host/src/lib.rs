@@ -14,6 +14,7 @@ pub mod docs;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod notify;
 /// The plugin runtimes, their own crate: the host depends on them, never the reverse.
 pub use gongjian_plugin_runtime as plugin;
 pub mod state;
@@ -53,6 +54,7 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(api::feedback::router())
         .merge(api::stats::router())
         .merge(api::settings::router())
+        .merge(api::webhooks::router())
         .split_for_parts();
     let mut openapi = openapi;
     docs::document_errors(&mut openapi);

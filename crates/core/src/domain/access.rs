@@ -704,3 +704,35 @@ impl Principal {
         }
     }
 }
+
+impl Principal {
+    /// Whether the caller manages the webhook endpoints of `owner` (`id`: the street or the
+    /// unit): the district all of them, a street's admins the street's, a unit its own.
+    pub fn manages_endpoints_of(
+        &self,
+        owner: super::notification::EndpointOwner,
+        id: Option<Uuid>,
+    ) -> bool {
+        use super::notification::EndpointOwner;
+        match (&self.role, owner, id) {
+            (Role::DistrictAdmin, _, _) => true,
+            (Role::StreetAdmin { street }, EndpointOwner::Street, Some(id)) => *street == id,
+            (Role::Unit { unit, .. }, EndpointOwner::Unit, Some(id)) => *unit == id,
+            _ => false,
+        }
+    }
+
+    /// The owners whose endpoints the caller sees and manages; `None` for every owner's (the
+    /// district).
+    pub fn endpoint_owners(
+        &self,
+    ) -> Option<Vec<(super::notification::EndpointOwner, Option<Uuid>)>> {
+        use super::notification::EndpointOwner;
+        match &self.role {
+            Role::DistrictAdmin => None,
+            Role::StreetAdmin { street } => Some(vec![(EndpointOwner::Street, Some(*street))]),
+            Role::Unit { unit, .. } => Some(vec![(EndpointOwner::Unit, Some(*unit))]),
+            _ => Some(vec![]),
+        }
+    }
+}

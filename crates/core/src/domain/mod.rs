@@ -11,6 +11,7 @@ pub mod escalation;
 pub mod feedback;
 pub mod figures;
 pub mod matching;
+pub mod notification;
 pub mod order;
 pub mod plugin;
 pub mod project;

@@ -51,6 +51,8 @@ pub const REASON: Text = Text { max: 200 };
 /// A resident's comment with a rating, or what a plugin version changed.
 pub const COMMENT: Text = Text { max: 500 };
 pub const TEAM: Text = Text { max: 64 };
+/// A webhook endpoint's URL.
+pub const WEBHOOK_URL: Text = Text { max: 2048 };
 /// One tag or skill.
 pub const LABEL: Text = Text { max: 32 };
 /// Tags or skills on one item.

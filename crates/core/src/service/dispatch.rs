@@ -303,7 +303,7 @@ pub async fn offer_onward(
     if offered > 0 {
         return Ok(());
     }
-    orders::unassign(tx, by, order, why).await?;
+    orders::unassign(tx, by, street, order, why).await?;
     orders::escalate(
         tx,
         by,

@@ -10,6 +10,7 @@ pub mod feedback;
 pub(crate) mod hooks;
 pub mod intake;
 pub(crate) mod matching;
+pub mod notifications;
 pub mod orders;
 pub mod plugins;
 pub(crate) mod pool;
@@ -24,6 +25,7 @@ pub mod telemetry;
 pub mod tokens;
 pub mod units;
 pub mod volunteers;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -45,6 +47,8 @@ pub struct Core {
     /// The time deadlines are set and checked against.
     pub clock: Arc<dyn Clock>,
     pub telemetry: Arc<telemetry::Telemetry>,
+    /// How webhooks are sent.
+    pub webhooks: webhooks::WebhookSettings,
 }
 
 impl Core {
@@ -55,6 +59,7 @@ impl Core {
             pools: Arc::new(pool::Pools::new()),
             clock: Arc::new(SystemClock),
             telemetry: Arc::new(telemetry::Telemetry::new()),
+            webhooks: webhooks::WebhookSettings::default(),
         }
     }
 

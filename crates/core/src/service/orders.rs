@@ -36,7 +36,7 @@ use crate::{
 };
 
 /// The candidates a caller can act as: a volunteer, and the resources it or its unit owns.
-async fn identities(conn: &mut AnyConnection, caller: &Principal) -> Result<Vec<Uuid>> {
+pub(crate) async fn identities(conn: &mut AnyConnection, caller: &Principal) -> Result<Vec<Uuid>> {
     match &caller.role {
         Role::Volunteer { volunteer, .. } => {
             let mut ids = orders::owned_resources(conn, Owner::Volunteer, *volunteer).await?;

@@ -6,6 +6,7 @@ use uuid::Uuid;
 use super::{
     events::{record_event, write_events},
     for_update,
+    notifications::{self, NewNotification},
     page::{Page, PageRequest},
     rows::{get_bool, get_enum, get_json, get_uuid, push_in, push_json_contains, to_json},
     Script, Sql, Tx,
@@ -14,6 +15,7 @@ use crate::{
     domain::{
         access::ListScope,
         demand::{Demand, DemandFacts, Resident, TriageRule},
+        notification::NotificationType,
         Channel, DemandStatus, OrderStatus, Urgency,
     },
     Error, Result,
@@ -94,6 +96,15 @@ pub fn insert(script: &mut Script, demand: &Demand, filed_by: &str) {
         ));
     }
     write_events(script.statement(), &demand.created_at, &events);
+    notifications::write(
+        script.statement(),
+        &demand.created_at,
+        &[NewNotification::demand(
+            NotificationType::DemandFiled,
+            demand.street_id,
+            demand.id,
+        )],
+    );
 }
 
 /// A demand, or `NotFound`.

@@ -9,13 +9,14 @@ use uuid::Uuid;
 use super::{
     counters,
     events::record_event,
+    notifications::{self, NewNotification, To},
     orders::lock_order,
     rows::{get_opt_enum, get_opt_uuid, get_uuid},
     tokens::hash_token,
     Tx,
 };
 use crate::{
-    domain::{feedback::FeedbackView, CandidateKind},
+    domain::{feedback::FeedbackView, notification::NotificationType, CandidateKind},
     Error, Result,
 };
 
@@ -81,6 +82,14 @@ pub async fn rate(
             rated_by,
             "flagged",
             Some(&format!("rated {note}")),
+        )
+        .await?;
+        let kind = NotificationType::OrderRatedLow;
+        let street = get_uuid(&row, "street_id")?;
+        notifications::record(
+            tx,
+            at,
+            &[NewNotification::order(kind, street, order, To::Street).saying(&note)],
         )
         .await?;
     }

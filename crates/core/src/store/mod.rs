@@ -14,6 +14,7 @@ pub(crate) mod events;
 pub(crate) mod feedback;
 pub mod figures;
 pub mod group_commit;
+pub(crate) mod notifications;
 pub(crate) mod orders;
 pub mod page;
 pub(crate) mod plugins;
@@ -26,5 +27,6 @@ pub(crate) mod streets;
 pub mod tokens;
 pub(crate) mod units;
 pub(crate) mod volunteers;
+pub(crate) mod webhooks;
 
 pub use db::{for_update, lock_row, Backend, Db, DbOptions, Script, Sql, Tx};

@@ -11,12 +11,14 @@ use uuid::Uuid;
 
 use super::{
     lock_row,
+    notifications::{self, NewNotification, To},
     page::{Page, PageRequest},
     rows::{get_enum, get_opt_uuid, get_uuid},
     Sql, Tx,
 };
 use crate::{
     domain::{
+        notification::NotificationType,
         plugin::{FaultRecord, PluginStatus, PluginVersion},
         FaultKind,
     },
@@ -369,6 +371,20 @@ pub async fn record_fault(
         .bind(version.to_string())
         .bind(at.to_string())
         .execute(&mut **tx)
+        .await?;
+        let note = format!("{consecutive} faults in a row; the last: {kind}: {message}");
+        notifications::record(
+            tx,
+            at,
+            &[NewNotification {
+                kind: NotificationType::PluginQuarantined,
+                street,
+                subject_kind: "plugin",
+                subject: version,
+                to: To::Street,
+                note: Some(&note),
+            }],
+        )
         .await?;
     }
     Ok((consecutive, quarantine))

@@ -15,6 +15,7 @@ pub mod streets;
 pub mod tokens;
 pub mod units;
 pub mod volunteers;
+pub mod webhooks;
 
 use axum::{
     http::{header, HeaderValue, StatusCode},

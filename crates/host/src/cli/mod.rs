@@ -194,8 +194,10 @@ impl GlobalArgs {
             anyhow::bail!("acquire_timeout_seconds must be from 1 to 600, not {s}");
         }
         let plugins = file.plugins.unwrap_or_default().settings(&data_dir);
+        let webhooks = file.webhooks.unwrap_or_default().settings()?;
         Ok(Config {
             plugins,
+            webhooks,
             listen: listen
                 .or(file.listen)
                 .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
@@ -249,7 +251,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if demo {
                 crate::demo::fill_and_report(&db, config.listen).await?;
             }
-            serve(db, config.listen, config.plugins).await
+            serve(db, config.listen, config.plugins, config.webhooks).await
         }
         Command::Migrate => {
             let db = Db::open(config.database.expose(), &config.db).await?;
@@ -323,8 +325,16 @@ pub async fn serve(
     db: Db,
     listen: SocketAddr,
     plugins: crate::plugin::host::PluginSettings,
+    webhooks: gongjian_core::service::webhooks::WebhookSettings,
 ) -> anyhow::Result<()> {
-    let state = crate::AppState::with_plugins(db.clone(), plugins);
+    let mut state = crate::AppState::with_plugins(db.clone(), plugins);
+    state.core.webhooks = webhooks;
+    // Notifications: the outbox fanned out, webhooks delivered.
+    let notifier = crate::notify::spawn(
+        state.core.clone(),
+        crate::notify::Sender::new(&webhooks)?,
+        std::time::Duration::from_secs(1),
+    );
     // Deadlines: re-offers and escalations.
     let scheduler = gongjian_core::service::scheduler::spawn(
         state.core.clone(),
@@ -344,6 +354,7 @@ pub async fn serve(
     serve_http(listener, app, shutdown_signal()).await;
     scheduler.abort();
     folder.abort();
+    notifier.abort();
     db.close().await;
     tracing::info!("stopped");
     Ok(())

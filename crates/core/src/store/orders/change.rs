@@ -18,12 +18,14 @@ use super::{OfferTo, OrderRow, Progress};
 use crate::{
     domain::{
         matching::{RankedCandidate, RuleUsed},
+        notification::NotificationType,
         CandidateKind, DemandStatus, OrderStatus,
     },
     store::{
         counters, demands,
         events::{record_events, write_events, Stamp},
         figures, for_update,
+        notifications::{self, closed_offers, NewNotification, To},
         rows::{get_opt_enum, get_opt_uuid, get_uuid, to_json},
         Script, Sql, Tx,
     },
@@ -134,6 +136,46 @@ pub fn write_new(before: &mut Script, by: Stamp<'_>, o: &NewOrder<'_>) {
             ("order", o.id, by.actor, "offered", Some(&offered)),
         ],
     );
+    write_offered(
+        before.statement(),
+        by.at,
+        o.street,
+        o.id,
+        &o.ranking[..o.offered.min(o.ranking.len())],
+        &offered,
+    );
+}
+
+/// Writes the notifications of an order offered to `to`: to the street, and to each of them.
+fn write_offered(
+    sql: &mut Sql,
+    at: &str,
+    street: Uuid,
+    order: Uuid,
+    to: &[RankedCandidate],
+    note: &str,
+) {
+    let kind = NotificationType::OrderOffered;
+    let mut items = vec![NewNotification::order(kind, street, order, To::Street).saying(note)];
+    items.extend(
+        to.iter()
+            .map(|c| NewNotification::order(kind, street, order, To::Candidate(c.kind, c.id))),
+    );
+    notifications::write(sql, at, &items);
+}
+
+/// The notifications of `kind` on `order` to each of `candidates`.
+fn to_each<'a>(
+    kind: NotificationType,
+    street: Uuid,
+    order: Uuid,
+    candidates: &'a [(CandidateKind, Uuid)],
+    note: Option<&'a str>,
+) -> impl Iterator<Item = NewNotification<'a>> + 'a {
+    candidates.iter().map(move |(k, id)| NewNotification {
+        note,
+        ..NewNotification::order(kind, street, order, To::Candidate(*k, *id))
+    })
 }
 
 /// Writes the statement that offers `order` to the candidates of `ranking` from position
@@ -203,13 +245,27 @@ pub async fn offer_next(
         by.at,
         &[("order", order, by.actor, "offered", Some(&note))],
     );
+    write_offered(
+        script.statement(),
+        by.at,
+        p.street,
+        order,
+        &p.ranking[from..from + n],
+        &note,
+    );
     script.send(tx).await?;
     Ok(n)
 }
 
 /// Marks an order whose ranking is used up as unassigned, its accept deadline cleared, and
 /// records `unassigned` with `why`.
-pub async fn unassign(tx: &mut Tx<'_>, by: Stamp<'_>, order: Uuid, why: &str) -> Result<()> {
+pub async fn unassign(
+    tx: &mut Tx<'_>,
+    by: Stamp<'_>,
+    street: Uuid,
+    order: Uuid,
+    why: &str,
+) -> Result<()> {
     sqlx::query(
         "UPDATE service_orders SET status = 'unassigned', accept_deadline = NULL, updated_at = $1 WHERE id = $2",
     )
@@ -219,7 +275,14 @@ pub async fn unassign(tx: &mut Tx<'_>, by: Stamp<'_>, order: Uuid, why: &str) ->
     .await?;
     let note = format!("{why}; no candidates left");
     by.record(tx, "order", order, "unassigned", Some(&note))
-        .await
+        .await?;
+    let kind = NotificationType::OrderUnassigned;
+    notifications::record(
+        tx,
+        by.at,
+        &[NewNotification::order(kind, street, order, To::Street).saying(&note)],
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -405,13 +468,31 @@ pub async fn accept(
             "your offer is no longer open",
         ));
     }
-    sqlx::query(
-        "UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open'",
+    let withdrawn = sqlx::query(
+        "UPDATE order_offers SET status = 'withdrawn', responded_at = $1 WHERE order_id = $2 AND status = 'open' \
+         RETURNING candidate_kind, candidate_id",
     )
     .bind(at.to_string())
     .bind(id.to_string())
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
+    let withdrawn = closed_offers(&withdrawn)?;
+    let street = row.order.street_id;
+    let mut items = vec![NewNotification::order(
+        NotificationType::OrderAccepted,
+        street,
+        id,
+        To::Street,
+    )];
+    let taken = "another candidate accepted the order";
+    items.extend(to_each(
+        NotificationType::OfferWithdrawn,
+        street,
+        id,
+        &withdrawn,
+        Some(taken),
+    ));
+    notifications::record(tx, at, &items).await?;
     let assignee = format!("{} {}", offer.kind, offer.candidate);
     move_with_demand(
         tx,
@@ -538,6 +619,13 @@ pub async fn complete(
         &done,
     )
     .await?;
+    let kind = NotificationType::OrderCompleted;
+    notifications::record(
+        tx,
+        by.at,
+        &[NewNotification::order(kind, o.street_id, o.id, To::Street).saying(&done)],
+    )
+    .await?;
     Ok(Settle(Candidate::assignee_of(
         o.street_id,
         o.assignee_kind,
@@ -593,15 +681,28 @@ pub async fn cancel(
         get_opt_enum(&row, "assignee_kind", CandidateKind::from_db)?,
         get_opt_uuid(&row, "assignee_id")?,
     );
-    sqlx::query(
+    let withdrawn = sqlx::query(
         "UPDATE order_offers SET status = 'withdrawn', reason = $1, responded_at = $2 \
-         WHERE order_id = $3 AND status = 'open'",
+         WHERE order_id = $3 AND status = 'open' RETURNING candidate_kind, candidate_id",
     )
     .bind(why.to_string())
     .bind(by.at.to_string())
     .bind(id.to_string())
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
+    let withdrawn = closed_offers(&withdrawn)?;
+    let assigned: Vec<(CandidateKind, Uuid)> = assignee.iter().map(|c| (c.kind, c.id)).collect();
+    let cancelled = NotificationType::OrderCancelled;
+    let mut items = vec![NewNotification::order(cancelled, street, id, To::Street).saying(why)];
+    items.extend(to_each(cancelled, street, id, &assigned, Some(why)));
+    items.extend(to_each(
+        NotificationType::OfferWithdrawn,
+        street,
+        id,
+        &withdrawn,
+        Some(why),
+    ));
+    notifications::record(tx, by.at, &items).await?;
     if let Some(c) = assignee.filter(|c| c.kind == CandidateKind::Resource) {
         sqlx::query(
             "UPDATE resources SET capacity_left = capacity_left + 1, updated_at = $1 \

@@ -5,10 +5,11 @@ use sqlx::{AnyPool, Row};
 use uuid::Uuid;
 
 use crate::{
-    domain::DemandStatus,
+    domain::{notification::NotificationType, CandidateKind, DemandStatus},
     store::{
         events::{record_event, Stamp},
-        rows::{get_enum, get_opt_uuid, get_uuid},
+        notifications::{self, closed_offers, NewNotification, To},
+        rows::{get_enum, get_opt_enum, get_opt_uuid, get_uuid},
         Sql, Tx,
     },
     Result,
@@ -44,24 +45,34 @@ pub async fn claim_expired_offer(
     super::lock_demand_of(tx, id).await?;
     let claimed = sqlx::query(
         "UPDATE service_orders SET accept_deadline = NULL, updated_at = $1 \
-         WHERE id = $2 AND status = 'offered' AND accept_deadline = $3",
+         WHERE id = $2 AND status = 'offered' AND accept_deadline = $3 RETURNING street_id",
     )
     .bind(now.to_string())
     .bind(id.to_string())
     .bind(deadline.to_string())
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    if claimed.rows_affected() == 0 {
+    let Some(claimed) = claimed else {
         return Ok(false);
-    }
-    sqlx::query(
+    };
+    let street = get_uuid(&claimed, "street_id")?;
+    let withdrawn = sqlx::query(
         "UPDATE order_offers SET status = 'withdrawn', reason = 'no answer in time', responded_at = $1 \
-         WHERE order_id = $2 AND status = 'open'",
+         WHERE order_id = $2 AND status = 'open' RETURNING candidate_kind, candidate_id",
     )
     .bind(now.to_string())
     .bind(id.to_string())
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
+    let kind = NotificationType::OfferWithdrawn;
+    let withdrawn: Vec<NewNotification<'_>> = closed_offers(&withdrawn)?
+        .into_iter()
+        .map(|(k, c)| {
+            NewNotification::order(kind, street, id, To::Candidate(k, c))
+                .saying("no answer in time")
+        })
+        .collect();
+    notifications::record(tx, now, &withdrawn).await?;
     record_event(
         tx,
         now,
@@ -123,15 +134,32 @@ pub async fn claim_overdue(
     super::lock_demand_of(tx, id).await?;
     let claimed = sqlx::query(
         "UPDATE service_orders SET complete_deadline = $1, updated_at = $2 \
-         WHERE id = $3 AND status IN ('accepted', 'in_progress') AND complete_deadline = $4",
+         WHERE id = $3 AND status IN ('accepted', 'in_progress') AND complete_deadline = $4 \
+         RETURNING street_id, assignee_kind, assignee_id",
     )
     .bind(new_deadline.to_string())
     .bind(now.to_string())
     .bind(id.to_string())
     .bind(deadline.to_string())
-    .execute(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(claimed.rows_affected() > 0)
+    let Some(claimed) = claimed else {
+        return Ok(false);
+    };
+    let street = get_uuid(&claimed, "street_id")?;
+    let note = format!("not completed by {deadline}");
+    let kind = NotificationType::OrderOverdue;
+    let mut items = vec![NewNotification::order(kind, street, id, To::Street).saying(&note)];
+    if let (Some(k), Some(assignee)) = (
+        get_opt_enum(&claimed, "assignee_kind", CandidateKind::from_db)?,
+        get_opt_uuid(&claimed, "assignee_id")?,
+    ) {
+        items.push(
+            NewNotification::order(kind, street, id, To::Candidate(k, assignee)).saying(&note),
+        );
+    }
+    notifications::record(tx, now, &items).await?;
+    Ok(true)
 }
 
 /// Whom an escalation goes to: the street's admins, and the district's departments (街呼区应).
@@ -168,6 +196,13 @@ pub async fn escalate(
     );
     by.record(tx, "demand", demand, "escalated", Some(&note))
         .await?;
+    let kind = NotificationType::DemandEscalated;
+    notifications::record(
+        tx,
+        by.at,
+        &[NewNotification::demand(kind, street, demand).saying(reason)],
+    )
+    .await?;
     crate::store::figures::mark(tx, demand).await?;
     if let Some(order) = order {
         sqlx::query("UPDATE service_orders SET escalations = escalations + 1 WHERE id = $1")

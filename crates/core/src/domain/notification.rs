@@ -1,0 +1,289 @@
+//! Notifications: what someone must hear of, and the webhook endpoints that hear of it.
+//!
+//! A notification is written in the transaction of the event it tells of (the outbox), to a
+//! street (its staff, its endpoints and the district's) or to one candidate (a volunteer, or a
+//! resource and so its owner). A worker fans each one out to the endpoints whose owner may see
+//! it and that subscribe to its type; a sender delivers each delivery at least once, signed
+//! as the Standard Webhooks convention says (see [`super::webhook`]).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::str_enum;
+
+str_enum!(
+    /// What a notification tells of.
+    NotificationType {
+        /// A demand was filed (to the street).
+        DemandFiled => "demand.filed",
+        /// An order was offered (to the street, and to each candidate offered it).
+        OrderOffered => "order.offered",
+        /// An open offer closed without its candidate's answer: another candidate took the
+        /// order, the order was cancelled, or the time to answer ran out (to that candidate).
+        OfferWithdrawn => "order.offer_withdrawn",
+        /// A candidate accepted an order (to the street).
+        OrderAccepted => "order.accepted",
+        /// An order ran out of candidates (to the street).
+        OrderUnassigned => "order.unassigned",
+        /// An order was cancelled (to the street, and to its assignee).
+        OrderCancelled => "order.cancelled",
+        /// An order was not completed by its deadline (to the street, and to its assignee).
+        OrderOverdue => "order.overdue",
+        /// A demand was escalated (吹哨) to the street's admins and the district (to the
+        /// street).
+        DemandEscalated => "demand.escalated",
+        /// An order was completed (to the street).
+        OrderCompleted => "order.completed",
+        /// A resident rated a service 2 or less (to the street).
+        OrderRatedLow => "order.rated_low",
+        /// A street's plugin version was quarantined after repeated faults (to the street).
+        PluginQuarantined => "plugin.quarantined",
+    }
+);
+
+str_enum!(
+    /// Whom a notification is addressed to.
+    RecipientKind {
+        Street => "street",
+        Volunteer => "volunteer",
+        Resource => "resource",
+    }
+);
+
+str_enum!(
+    /// Who owns a webhook endpoint, and so which notifications it may hear of: the district
+    /// every street's, a street its own, a unit those addressed to its resources.
+    EndpointOwner {
+        District => "district",
+        Street => "street",
+        Unit => "unit",
+    }
+);
+
+str_enum!(
+    /// Whether an endpoint is sent messages: a receiver answering 410 Gone disables it.
+    EndpointStatus {
+        Enabled => "enabled",
+        Disabled => "disabled",
+    }
+);
+
+str_enum!(
+    /// Where one message to one endpoint stands.
+    DeliveryStatus {
+        /// Not yet delivered: due at `next_attempt_at`.
+        Pending => "pending",
+        /// The receiver answered 2xx.
+        Delivered => "delivered",
+        /// Every attempt of the schedule failed, or the endpoint was disabled.
+        Failed => "failed",
+    }
+);
+
+/// An entry of a person's feed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Notification {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: NotificationType,
+    pub street_id: Uuid,
+    /// `demand`, `order` or `plugin`.
+    pub subject_kind: String,
+    pub subject_id: Uuid,
+    pub note: Option<String>,
+    pub at: String,
+    /// Whether the reader marked it read.
+    pub read: bool,
+}
+
+/// A webhook endpoint. Its secret is shown only in the answer that creates it or rotates it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Endpoint {
+    pub id: Uuid,
+    pub owner: EndpointOwner,
+    /// The street or the unit; absent for the district.
+    pub owner_id: Option<Uuid>,
+    pub url: String,
+    pub description: String,
+    /// The types it hears of; empty for all.
+    pub event_types: Vec<NotificationType>,
+    pub status: EndpointStatus,
+    /// Why it was disabled.
+    pub disabled_reason: Option<String>,
+    /// During a rotation: until when the previous secret also signs.
+    pub previous_secret_until: Option<String>,
+    /// The signing secret (`whsec_…`): only in the answer that creates it or rotates it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateEndpoint {
+    pub owner: EndpointOwner,
+    /// The street or the unit; absent for the district.
+    pub owner_id: Option<Uuid>,
+    /// `https://` or `http://`, without credentials. It may not point at this service's
+    /// machine, at link-local or metadata addresses, nor (unless the operator allows them) at
+    /// private ranges.
+    pub url: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The types it hears of; empty or absent for all.
+    #[serde(default)]
+    pub event_types: Vec<NotificationType>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateEndpoint {
+    pub url: Option<String>,
+    pub description: Option<String>,
+    pub event_types: Option<Vec<NotificationType>>,
+    /// `enabled` sends it messages again (a receiver back after a 410); `disabled` stops.
+    pub status: Option<EndpointStatus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
+pub struct ListEndpoints {
+    pub owner: Option<EndpointOwner>,
+    pub owner_id: Option<Uuid>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// One message to one endpoint, with its latest attempts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Delivery {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    /// The message's id (`webhook-id` is `msg_` and its hex digits): the same on every
+    /// attempt, so a receiver can tell a retry.
+    pub notification_id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: NotificationType,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    /// When it is next tried (pending only).
+    pub next_attempt_at: Option<String>,
+    /// The HTTP status of the last answer.
+    pub last_status: Option<i64>,
+    /// Why the last attempt got no answer.
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+    /// The latest attempts, newest first (at most 5).
+    pub recent_attempts: Vec<Attempt>,
+}
+
+/// One attempt at a delivery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Attempt {
+    pub attempt: i64,
+    pub at: String,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    /// The start of the receiver's answer (at most 1,000 characters).
+    pub response: Option<String>,
+    pub duration_ms: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
+pub struct ListDeliveries {
+    pub status: Option<DeliveryStatus>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
+pub struct ListNotifications {
+    /// Only those not yet marked read.
+    pub unread: Option<bool>,
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// A message as it is due to go out: what the sender needs, read when it was claimed.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub delivery: Uuid,
+    pub endpoint: Uuid,
+    pub notification: Uuid,
+    pub url: String,
+    /// The keys that sign it: the secret's, and the previous one's during a rotation.
+    pub keys: Vec<Vec<u8>>,
+    pub body: String,
+    /// The attempt this is (1 for the first).
+    pub attempt: i64,
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub response: Option<String>,
+    /// What a `Retry-After` header asked, in seconds.
+    pub retry_after: Option<i64>,
+    pub duration_ms: i64,
+}
+
+impl Outcome {
+    pub fn delivered(&self) -> bool {
+        self.status_code.is_some_and(|s| (200..300).contains(&s))
+    }
+
+    /// 410 Gone: the receiver says the endpoint is no more.
+    pub fn gone(&self) -> bool {
+        self.status_code == Some(410)
+    }
+}
+
+/// The `webhook-id` of a notification: `msg_` and its hex digits.
+pub fn message_id(notification: Uuid) -> String {
+    format!("msg_{}", notification.simple())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_read_as_the_convention_says() {
+        let with = |status_code: Option<u16>| Outcome {
+            status_code,
+            error: None,
+            response: None,
+            retry_after: None,
+            duration_ms: 1,
+        };
+        assert!(with(Some(204)).delivered());
+        assert!(!with(Some(301)).delivered());
+        assert!(!with(Some(500)).delivered());
+        assert!(!with(None).delivered());
+        assert!(with(Some(410)).gone());
+        assert!(!with(Some(404)).gone());
+        let id = Uuid::parse_str("0190a4a4-0000-7000-8000-00000000000a").unwrap();
+        assert_eq!(message_id(id), "msg_0190a4a400007000800000000000000a");
+    }
+}

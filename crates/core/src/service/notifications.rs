@@ -1,0 +1,335 @@
+//! Notifications: fanning the outbox out to the webhook endpoints that hear of each one, and a
+//! person's own feed.
+//!
+//! Every notification is written in the transaction of the event it tells of (see
+//! `store::notifications`). [`fan_out`] claims those not yet fanned out by a compare-and-set
+//! on their state and, in the same transaction, makes one delivery per endpoint that may hear
+//! of it, with the body it will be signed and sent with: the same on every attempt.
+
+use std::collections::{BTreeSet, HashMap};
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::Core;
+use crate::{
+    domain::{
+        access::{Principal, Role},
+        demand::shown_to,
+        notification::{EndpointOwner, ListNotifications, Notification, RecipientKind},
+    },
+    store::{
+        demands,
+        notifications::{self, Claimed, Feed},
+        page::{Page, PageRequest},
+        webhooks::{self, NewDelivery, Stored},
+        Tx,
+    },
+    Error, Result,
+};
+
+/// The most notifications fanned out in one transaction.
+const BATCH: i64 = 100;
+
+/// What one pass of [`fan_out`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FannedOut {
+    pub notifications: usize,
+    pub deliveries: usize,
+}
+
+/// Fans out what the outbox holds, a batch per transaction, until it is empty.
+pub async fn fan_out(core: &Core) -> Result<FannedOut> {
+    let mut done = FannedOut::default();
+    loop {
+        let now = core.now_ts();
+        let pass = core
+            .db
+            .transact(move |tx| Box::pin(async move { fan_out_batch(tx, &now).await }))
+            .await?;
+        done.notifications += pass.notifications;
+        done.deliveries += pass.deliveries;
+        if pass.notifications < BATCH as usize {
+            return Ok(done);
+        }
+    }
+}
+
+async fn fan_out_batch(tx: &mut Tx<'_>, now: &str) -> Result<FannedOut> {
+    let claimed = notifications::claim_for_fan_out(tx, now, BATCH).await?;
+    if claimed.is_empty() {
+        return Ok(FannedOut::default());
+    }
+    let resources: Vec<Uuid> = claimed
+        .iter()
+        .filter(|n| n.recipient_kind == RecipientKind::Resource)
+        .map(|n| n.recipient)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let unit_of = demands_and_owners::units_owning(tx, &resources).await?;
+    let streets: Vec<Uuid> = claimed
+        .iter()
+        .filter(|n| n.recipient_kind == RecipientKind::Street)
+        .map(|n| n.street)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let units: Vec<Uuid> = unit_of
+        .values()
+        .copied()
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let endpoints = webhooks::hearing(tx, &streets, &units).await?;
+    let mut deliveries = vec![];
+    if !endpoints.is_empty() {
+        let context = demands_and_owners::Context::read(tx, &claimed).await?;
+        for n in &claimed {
+            for e in endpoints.iter().filter(|e| hears(e, n, &unit_of)) {
+                deliveries.push(NewDelivery {
+                    endpoint: e.endpoint.id,
+                    notification: n.id,
+                    kind: n.kind,
+                    body: payload(n, e, &context).to_string(),
+                });
+            }
+        }
+        webhooks::insert_deliveries(tx, now, &deliveries).await?;
+    }
+    Ok(FannedOut {
+        notifications: claimed.len(),
+        deliveries: deliveries.len(),
+    })
+}
+
+/// Whether endpoint `e` hears of `n`: its owner may see it, and it subscribes to its type.
+fn hears(e: &Stored, n: &Claimed, unit_of: &HashMap<Uuid, Uuid>) -> bool {
+    let e = &e.endpoint;
+    let owner_sees = match (e.owner, n.recipient_kind) {
+        (EndpointOwner::District, RecipientKind::Street) => true,
+        (EndpointOwner::Street, RecipientKind::Street) => e.owner_id == Some(n.street),
+        (EndpointOwner::Unit, RecipientKind::Resource) => {
+            e.owner_id.is_some() && unit_of.get(&n.recipient).copied() == e.owner_id
+        }
+        _ => false,
+    };
+    owner_sees && (e.event_types.is_empty() || e.event_types.contains(&n.kind))
+}
+
+/// The principal an endpoint's owner would be: what it may see of a resident follows.
+fn owner_principal(e: &Stored) -> Principal {
+    let role = match (e.endpoint.owner, e.endpoint.owner_id) {
+        (EndpointOwner::Street, Some(street)) => Role::StreetAdmin { street },
+        (EndpointOwner::Unit, Some(unit)) => Role::Unit {
+            unit,
+            streets: vec![],
+        },
+        _ => Role::DistrictAdmin,
+    };
+    Principal {
+        token_id: Uuid::nil(),
+        role,
+    }
+}
+
+/// The body of a message: a thin payload of ids and what the endpoint's owner may see of the
+/// demand (its resident masked unless the owner is the demand's own street).
+fn payload(n: &Claimed, e: &Stored, context: &demands_and_owners::Context) -> Value {
+    let mut data = json!({
+        "notification_id": n.id,
+        "street_id": n.street,
+        "subject": { "kind": n.subject_kind, "id": n.subject },
+    });
+    let obj = data.as_object_mut().expect("an object");
+    if let Some(note) = &n.note {
+        obj.insert("note".into(), json!(note));
+    }
+    let demand = match n.subject_kind.as_str() {
+        "order" => {
+            obj.insert("order_id".into(), json!(n.subject));
+            context.order_demand.get(&n.subject).copied()
+        }
+        "demand" => Some(n.subject),
+        "plugin" => {
+            obj.insert("plugin_version_id".into(), json!(n.subject));
+            None
+        }
+        _ => None,
+    };
+    if let Some(d) = demand.and_then(|d| context.demands.get(&d)) {
+        let shown = shown_to(d.clone(), &owner_principal(e));
+        obj.insert(
+            "demand".into(),
+            json!({
+                "id": shown.id,
+                "grid_id": shown.grid_id,
+                "category": shown.category,
+                "urgency": shown.urgency,
+                "status": shown.status,
+                "resident": shown.resident,
+                "resident_masked": shown.resident_masked,
+            }),
+        );
+    }
+    json!({ "type": n.kind.as_str(), "timestamp": n.at, "data": data })
+}
+
+/// What payloads are made from, read in the fan-out's transaction.
+mod demands_and_owners {
+    use super::*;
+    use crate::{domain::demand::Demand, store::rows::push_in, store::Sql};
+
+    /// The unit owning each resource of `resources` that a unit owns.
+    pub async fn units_owning(tx: &mut Tx<'_>, resources: &[Uuid]) -> Result<HashMap<Uuid, Uuid>> {
+        let mut owners = HashMap::new();
+        if resources.is_empty() {
+            return Ok(owners);
+        }
+        let mut sql =
+            Sql::new("SELECT id, owner_unit_id FROM resources WHERE owner_unit_id IS NOT NULL");
+        push_in(&mut sql, "id", resources);
+        for r in sql.fetch_all(&mut **tx).await? {
+            owners.insert(
+                crate::store::rows::get_uuid(&r, "id")?,
+                crate::store::rows::get_uuid(&r, "owner_unit_id")?,
+            );
+        }
+        Ok(owners)
+    }
+
+    pub struct Context {
+        pub order_demand: HashMap<Uuid, Uuid>,
+        pub demands: HashMap<Uuid, Demand>,
+    }
+
+    impl Context {
+        pub async fn read(tx: &mut Tx<'_>, claimed: &[Claimed]) -> Result<Self> {
+            let of = |kind: &str| -> Vec<Uuid> {
+                claimed
+                    .iter()
+                    .filter(|n| n.subject_kind == kind)
+                    .map(|n| n.subject)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect()
+            };
+            let mut order_demand = HashMap::new();
+            let orders = of("order");
+            if !orders.is_empty() {
+                let mut sql = Sql::new("SELECT id, demand_id FROM service_orders WHERE 1 = 1");
+                push_in(&mut sql, "id", &orders);
+                for r in sql.fetch_all(&mut **tx).await? {
+                    order_demand.insert(
+                        crate::store::rows::get_uuid(&r, "id")?,
+                        crate::store::rows::get_uuid(&r, "demand_id")?,
+                    );
+                }
+            }
+            let mut wanted: BTreeSet<Uuid> = of("demand").into_iter().collect();
+            wanted.extend(order_demand.values().copied());
+            let mut found = HashMap::new();
+            for id in wanted {
+                match demands::get(&mut **tx, id).await {
+                    Ok(d) => {
+                        found.insert(id, d);
+                    }
+                    Err(Error::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(Context {
+                order_demand,
+                demands: found,
+            })
+        }
+    }
+}
+
+/// Who reads a feed, for its read marks: a volunteer or a unit as itself (whoever signs in
+/// for it), anyone else by their token.
+fn reader(caller: &Principal) -> String {
+    match &caller.role {
+        Role::Volunteer { volunteer, .. } => format!("volunteer:{volunteer}"),
+        Role::Unit { unit, .. } => format!("unit:{unit}"),
+        _ => format!("token:{}", caller.token_id),
+    }
+}
+
+/// The caller's candidate identities (a volunteer and its resources, a unit's resources), or
+/// none for staff.
+async fn identities(core: &Core, caller: &Principal) -> Result<Vec<Uuid>> {
+    let mut conn = core.db.read().acquire().await?;
+    super::orders::identities(&mut conn, caller).await
+}
+
+/// The caller's feed: staff read their streets' notifications (the district every street's),
+/// a volunteer or a unit those addressed to it. Newest first.
+pub async fn list(
+    core: &Core,
+    caller: &Principal,
+    q: ListNotifications,
+) -> Result<Page<Notification>> {
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let page = PageRequest {
+        newest_first: true,
+        ..page
+    };
+    let unread = q.unread.unwrap_or(false);
+    let db = core.db.read();
+    match caller.staff_scope() {
+        Some(scope) => {
+            notifications::feed(db, Feed::Streets(&scope), &reader(caller), unread, &page).await
+        }
+        None => {
+            let mine = identities(core, caller).await?;
+            notifications::feed(db, Feed::Candidates(&mine), &reader(caller), unread, &page).await
+        }
+    }
+}
+
+/// Marks notifications of the caller's feed read: `ids`, or with `through`, every one up to
+/// it. An id not in the caller's feed is 404; marking one read again changes nothing.
+pub async fn mark_read(
+    core: &Core,
+    caller: &Principal,
+    ids: Vec<Uuid>,
+    through: Option<Uuid>,
+) -> Result<()> {
+    let mut c = crate::domain::Check::new();
+    c.ids("ids", &ids, crate::domain::rules::LINKED_IDS);
+    if ids.is_empty() && through.is_none() {
+        c.push("ids", "required", "give the ids to mark read, or `through`");
+    }
+    c.finish()?;
+    let scope = caller.staff_scope();
+    let mine = match scope {
+        Some(_) => vec![],
+        None => identities(core, caller).await?,
+    };
+    let feed = || match &scope {
+        Some(scope) => Feed::Streets(scope),
+        None => Feed::Candidates(&mine),
+    };
+    for id in &ids {
+        if !notifications::in_feed(core.db.read(), feed(), *id).await? {
+            return Err(Error::NotFound("notification"));
+        }
+    }
+    let (reader, at) = (reader(caller), core.now_ts());
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                notifications::mark_read(tx, &reader, &ids, &at).await?;
+                if let Some(through) = through {
+                    let feed = match &scope {
+                        Some(scope) => Feed::Streets(scope),
+                        None => Feed::Candidates(&mine),
+                    };
+                    notifications::mark_all_read(tx, feed, &reader, through, &at).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+}

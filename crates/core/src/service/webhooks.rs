@@ -1,0 +1,475 @@
+//! Webhook endpoints (a street's, a unit's or the district's), their delivery log, and the
+//! sender's side of a delivery: claiming what is due and recording what came of it. Sending
+//! itself is the edge's (it speaks HTTP); everything it decides is here.
+
+use std::net::IpAddr;
+
+use time::Duration;
+use uuid::Uuid;
+
+use super::Core;
+use crate::{
+    domain::{
+        access::Principal,
+        notification::{
+            CreateEndpoint, Delivery, Endpoint, EndpointOwner, EndpointStatus, ListDeliveries,
+            ListEndpoints, NotificationType, Outcome, Outgoing, UpdateEndpoint,
+        },
+        rules, webhook, Check,
+    },
+    store::{
+        page::{Page, PageRequest},
+        streets, units,
+        webhooks::{self, Next, Owners, Stored},
+    },
+    Error, Result,
+};
+
+/// How webhooks are sent, as the operator configures them.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookSettings {
+    /// Which addresses an endpoint may point at.
+    pub reach: webhook::Reach,
+    /// How long an attempt may take, the receiver's answer included.
+    pub timeout: std::time::Duration,
+    /// How long a rotated-out secret still signs.
+    pub rotation_overlap: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            reach: webhook::Reach::Public,
+            timeout: std::time::Duration::from_secs(15),
+            rotation_overlap: Duration::hours(24),
+        }
+    }
+}
+
+impl WebhookSettings {
+    /// How long a claimed delivery is the claimant's before another host may try it: the
+    /// attempt's timeout and a margin for recording what came of it.
+    pub fn lease(&self) -> Duration {
+        Duration::seconds(self.timeout.as_secs() as i64 * 2 + 30)
+    }
+}
+
+/// Checks an endpoint's URL: `http` or `https`, a host, no credentials, and (when the host is
+/// an address) one that `reach` allows. A name is checked again each time it is resolved.
+pub fn check_url(c: &mut Check, url: &str, reach: webhook::Reach) -> String {
+    let field = "url";
+    let max = rules::WEBHOOK_URL.max;
+    let url = url.trim();
+    if url.is_empty() {
+        c.push(field, "required", "the URL is required");
+        return String::new();
+    }
+    if url.chars().count() > max {
+        c.push(field, "too_long", format!("at most {max} characters"));
+        return url.to_string();
+    }
+    if url.chars().any(char::is_control) {
+        c.push(
+            field,
+            "invalid_url",
+            "the URL may not contain control characters",
+        );
+        return url.to_string();
+    }
+    let parsed = match url::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => {
+            c.push(field, "invalid_url", format!("not a URL: {e}"));
+            return url.to_string();
+        }
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        c.push(
+            field,
+            "invalid_url",
+            "the URL's scheme must be https or http",
+        );
+    } else if !parsed.username().is_empty() || parsed.password().is_some() {
+        c.push(
+            field,
+            "invalid_url",
+            "the URL may not carry credentials; the signature authenticates each message",
+        );
+    } else if parsed.fragment().is_some() {
+        c.push(field, "invalid_url", "the URL may not have a fragment");
+    } else {
+        let allowed = match parsed.host() {
+            None => {
+                c.push(field, "invalid_url", "the URL has no host");
+                true
+            }
+            Some(url::Host::Ipv4(ip)) => webhook::address_allowed(IpAddr::V4(ip), reach),
+            Some(url::Host::Ipv6(ip)) => webhook::address_allowed(IpAddr::V6(ip), reach),
+            Some(url::Host::Domain(name)) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                let local = name == "localhost" || name.ends_with(".localhost");
+                !local || reach == webhook::Reach::Local
+            }
+        };
+        if !allowed {
+            c.push(
+                field,
+                "address_not_allowed",
+                "the URL points at this machine, a link-local or metadata address, or a private \
+                 range the operator has not allowed",
+            );
+        }
+    }
+    parsed.to_string()
+}
+
+fn unique(types: Vec<NotificationType>) -> Vec<NotificationType> {
+    let mut out: Vec<NotificationType> = vec![];
+    for t in types {
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// The endpoint `id` if the caller manages its owner's endpoints; 404 otherwise, as for one
+/// that does not exist.
+async fn managed(core: &Core, caller: &Principal, id: Uuid) -> Result<Stored> {
+    let stored = webhooks::get(core.db.read(), id).await?;
+    let e = &stored.endpoint;
+    if !caller.manages_endpoints_of(e.owner, e.owner_id) {
+        return Err(Error::NotFound("endpoint"));
+    }
+    Ok(stored)
+}
+
+/// Registers an endpoint; the answer carries its secret, shown this once.
+pub async fn create_endpoint(
+    core: &Core,
+    caller: &Principal,
+    body: CreateEndpoint,
+) -> Result<Endpoint> {
+    let mut c = Check::new();
+    match (body.owner, body.owner_id) {
+        (EndpointOwner::District, Some(_)) => c.push(
+            "owner_id",
+            "not_allowed",
+            "the district's endpoints have no owner_id",
+        ),
+        (EndpointOwner::Street | EndpointOwner::Unit, None) => c.push(
+            "owner_id",
+            "required",
+            "the street's or the unit's id is required",
+        ),
+        _ => {}
+    }
+    let url = check_url(&mut c, &body.url, core.webhooks.reach);
+    let description = c
+        .opt_text("description", body.description.as_deref(), rules::COMMENT)
+        .unwrap_or_default();
+    c.finish()?;
+    if !caller.manages_endpoints_of(body.owner, body.owner_id) {
+        return Err(Error::forbidden(
+            "endpoints are registered by the district, a street's admins for the street, or a unit for itself",
+        ));
+    }
+    match (body.owner, body.owner_id) {
+        (EndpointOwner::Street, Some(street)) => streets::require(core.db.read(), street).await?,
+        (EndpointOwner::Unit, Some(unit)) => {
+            units::get(core.db.read(), unit).await?;
+        }
+        _ => {}
+    }
+    let now = core.now_ts();
+    let secret = webhook::new_secret();
+    let endpoint = Endpoint {
+        id: Uuid::now_v7(),
+        owner: body.owner,
+        owner_id: body.owner_id,
+        url,
+        description,
+        event_types: unique(body.event_types),
+        status: EndpointStatus::Enabled,
+        disabled_reason: None,
+        previous_secret_until: None,
+        secret: None,
+        created_at: now.clone(),
+        updated_at: now,
+    };
+    let (stored, by, kept) = (
+        endpoint.clone(),
+        caller.token_id.to_string(),
+        secret.clone(),
+    );
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move { webhooks::insert(tx, &stored, &kept, &by).await })
+        })
+        .await?;
+    Ok(Endpoint {
+        secret: Some(secret),
+        ..endpoint
+    })
+}
+
+/// The endpoints the caller manages, oldest first.
+pub async fn list_endpoints(
+    core: &Core,
+    caller: &Principal,
+    q: ListEndpoints,
+) -> Result<Page<Endpoint>> {
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let mine = caller.endpoint_owners();
+    let wanted: Option<Vec<(EndpointOwner, Option<Uuid>)>> = match (q.owner, q.owner_id) {
+        (None, None) => None,
+        (Some(EndpointOwner::District), _) => Some(vec![(EndpointOwner::District, None)]),
+        (Some(owner), id) => Some(vec![(owner, id)]),
+        (None, Some(_)) => {
+            return Err(Error::BadRequest {
+                code: "invalid_query",
+                message: "owner_id is given with owner".into(),
+                field: Some("owner".into()),
+            })
+        }
+    };
+    let owners: Vec<(EndpointOwner, Option<Uuid>)> = match (mine, wanted) {
+        (None, None) => return webhooks::list(core.db.read(), Owners::All, &page).await,
+        (None, Some(w)) => w,
+        (Some(m), None) => m,
+        (Some(m), Some(w)) => w.into_iter().filter(|o| m.contains(o)).collect(),
+    };
+    webhooks::list(core.db.read(), Owners::These(&owners), &page).await
+}
+
+pub async fn get_endpoint(core: &Core, caller: &Principal, id: Uuid) -> Result<Endpoint> {
+    Ok(managed(core, caller, id).await?.endpoint)
+}
+
+/// Changes an endpoint's URL, description, event types or status; enabling it again (after a
+/// 410) clears why it was disabled.
+pub async fn update_endpoint(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    body: UpdateEndpoint,
+) -> Result<Endpoint> {
+    let mut e = managed(core, caller, id).await?.endpoint;
+    let mut c = Check::new();
+    if let Some(url) = &body.url {
+        e.url = check_url(&mut c, url, core.webhooks.reach);
+    }
+    if let Some(d) = &body.description {
+        e.description = c
+            .opt_text("description", Some(d), rules::COMMENT)
+            .unwrap_or_default();
+    }
+    c.finish()?;
+    if let Some(types) = body.event_types {
+        e.event_types = unique(types);
+    }
+    if let Some(status) = body.status {
+        if status != e.status {
+            e.disabled_reason = match status {
+                EndpointStatus::Enabled => None,
+                EndpointStatus::Disabled => Some("disabled by its owner".into()),
+            };
+        }
+        e.status = status;
+    }
+    e.updated_at = core.now_ts();
+    let stored = e.clone();
+    core.db
+        .transact(move |tx| Box::pin(async move { webhooks::update(tx, &stored).await }))
+        .await?;
+    Ok(e)
+}
+
+pub async fn delete_endpoint(core: &Core, caller: &Principal, id: Uuid) -> Result<()> {
+    managed(core, caller, id).await?;
+    core.db
+        .transact(move |tx| Box::pin(async move { webhooks::delete(tx, id).await }))
+        .await
+}
+
+/// Gives an endpoint a new secret, shown this once; the one it had also signs until the
+/// rotation's overlap is over, so a receiver can switch without losing a message.
+pub async fn rotate_secret(core: &Core, caller: &Principal, id: Uuid) -> Result<Endpoint> {
+    managed(core, caller, id).await?;
+    let secret = webhook::new_secret();
+    let now = core.now();
+    let (at, until) = (
+        crate::domain::format_ts(now),
+        crate::domain::format_ts(now + core.webhooks.rotation_overlap),
+    );
+    let kept = secret.clone();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move { webhooks::rotate(tx, id, &kept, &until, &at).await })
+        })
+        .await?;
+    let mut e = webhooks::get(core.db.write(), id).await?.endpoint;
+    e.secret = Some(secret);
+    Ok(e)
+}
+
+/// An endpoint's deliveries, newest first, each with its latest attempts.
+pub async fn list_deliveries(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    q: ListDeliveries,
+) -> Result<Page<Delivery>> {
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    managed(core, caller, id).await?;
+    webhooks::deliveries(core.db.read(), id, q.status, &page).await
+}
+
+pub async fn get_delivery(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    delivery: Uuid,
+) -> Result<Delivery> {
+    managed(core, caller, id).await?;
+    webhooks::delivery(core.db.read(), id, delivery).await
+}
+
+/// Sends a delivery again, its schedule from the start (409 while it is still pending; 409
+/// while the endpoint is disabled).
+pub async fn redeliver(
+    core: &Core,
+    caller: &Principal,
+    id: Uuid,
+    delivery: Uuid,
+) -> Result<Delivery> {
+    let e = managed(core, caller, id).await?.endpoint;
+    webhooks::delivery(core.db.read(), id, delivery).await?;
+    if e.status == EndpointStatus::Disabled {
+        return Err(Error::conflict(
+            "endpoint_disabled",
+            "the endpoint is disabled; enable it first",
+        ));
+    }
+    let now = core.now_ts();
+    let moved = core
+        .db
+        .transact(move |tx| {
+            Box::pin(async move { webhooks::redeliver(tx, id, delivery, &now).await })
+        })
+        .await?;
+    if !moved {
+        return Err(Error::conflict(
+            "delivery_pending",
+            "the delivery is still being tried",
+        ));
+    }
+    webhooks::delivery(core.db.write(), id, delivery).await
+}
+
+/// The most deliveries claimed at once.
+const CLAIM_BATCH: i64 = 50;
+
+/// Claims the deliveries due now (see `store::webhooks::claim_due`), with the keys each is
+/// signed with.
+pub async fn claim_due(core: &Core) -> Result<Vec<Outgoing>> {
+    let now = core.now();
+    let (at, lease_until) = (
+        crate::domain::format_ts(now),
+        crate::domain::format_ts(now + core.webhooks.lease()),
+    );
+    let due = core
+        .db
+        .transact(move |tx| {
+            Box::pin(async move { webhooks::claim_due(tx, &at, &lease_until, CLAIM_BATCH).await })
+        })
+        .await?;
+    let now_ts = crate::domain::format_ts(now);
+    Ok(due
+        .into_iter()
+        .map(|d| {
+            let mut keys = vec![];
+            keys.extend(webhook::secret_key(&d.secret));
+            if let (Some(previous), Some(until)) = (&d.previous_secret, &d.previous_until) {
+                if until.as_str() > now_ts.as_str() {
+                    keys.extend(webhook::secret_key(previous));
+                }
+            }
+            Outgoing {
+                delivery: d.delivery,
+                endpoint: d.endpoint,
+                notification: d.notification,
+                url: d.url,
+                keys,
+                body: d.body,
+                attempt: d.attempt,
+            }
+        })
+        .collect())
+}
+
+/// Records what came of an attempt: delivered; tried again on the schedule (a receiver's
+/// `Retry-After` honoured); failed after the last attempt; or, on 410 Gone, the endpoint
+/// disabled and its pending deliveries failed.
+pub async fn record(core: &Core, out: &Outgoing, outcome: Outcome, jitter: f64) -> Result<()> {
+    let now = core.now();
+    let at = crate::domain::format_ts(now);
+    let next = if outcome.delivered() {
+        Next::Delivered
+    } else if outcome.gone() {
+        Next::Failed
+    } else {
+        let attempts = u32::try_from(out.attempt).unwrap_or(u32::MAX);
+        match webhook::next_attempt_in(attempts, jitter, outcome.retry_after) {
+            Some(secs) => Next::RetryAt(crate::domain::format_ts(now + Duration::seconds(secs))),
+            None => Next::Failed,
+        }
+    };
+    let (delivery, attempt, endpoint, gone) =
+        (out.delivery, out.attempt, out.endpoint, outcome.gone());
+    let recorded = core
+        .db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let recorded =
+                    webhooks::record_attempt(tx, delivery, attempt, &at, &outcome, &next).await?;
+                if recorded && gone {
+                    webhooks::disable(tx, endpoint, "the receiver answered 410 Gone", &at).await?;
+                }
+                Ok(recorded)
+            })
+        })
+        .await?;
+    if !recorded {
+        tracing::debug!(%delivery, attempt, "an attempt's lease ran out before it was recorded");
+    }
+    Ok(())
+}
+
+/// Deliveries by status and the age in seconds of the oldest undelivered one (the outbox's
+/// and the deliveries'), for the metrics.
+pub async fn backlog(core: &Core) -> Result<Backlog> {
+    let (counts, oldest_delivery) = webhooks::delivery_counts(core.db.read()).await?;
+    let (waiting, oldest_notification) =
+        crate::store::notifications::backlog(core.db.read()).await?;
+    let now = core.now();
+    let age = |t: Option<String>| {
+        t.as_deref()
+            .and_then(crate::domain::parse_instant)
+            .map(|t| (now - t).as_seconds_f64().max(0.0))
+            .unwrap_or(0.0)
+    };
+    Ok(Backlog {
+        deliveries: counts.into_iter().map(|(s, n)| (s.as_str(), n)).collect(),
+        waiting_fan_out: waiting,
+        oldest_undelivered_seconds: age(oldest_delivery).max(age(oldest_notification)),
+    })
+}
+
+/// What the metrics show of notifications.
+#[derive(Debug, Clone)]
+pub struct Backlog {
+    pub deliveries: Vec<(&'static str, i64)>,
+    pub waiting_fan_out: i64,
+    pub oldest_undelivered_seconds: f64,
+}

@@ -1,0 +1,301 @@
+//! The outbox: notifications written in the transaction of the event they tell of, claimed by
+//! their state (never by id order) for fanning out, and read as a person's feed.
+
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{
+    page::{Page, PageRequest},
+    rows::{get_uuid, push_in},
+    Sql, Tx,
+};
+use crate::{
+    domain::{
+        access::ListScope,
+        notification::{Notification, NotificationType, RecipientKind},
+        CandidateKind,
+    },
+    Result,
+};
+
+/// Whom a new notification is addressed to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum To {
+    /// The street: its staff, its endpoints and the district's.
+    Street,
+    /// One candidate: a volunteer, or a resource and so its owner.
+    Candidate(CandidateKind, Uuid),
+}
+
+/// A notification to write: its type, its street and subject (kind and id), whom it is for and
+/// what it says.
+#[derive(Debug, Clone, Copy)]
+pub struct NewNotification<'a> {
+    pub kind: NotificationType,
+    pub street: Uuid,
+    pub subject_kind: &'a str,
+    pub subject: Uuid,
+    pub to: To,
+    pub note: Option<&'a str>,
+}
+
+impl<'a> NewNotification<'a> {
+    /// A notification of `kind` about an order, to `to`.
+    pub fn order(kind: NotificationType, street: Uuid, order: Uuid, to: To) -> Self {
+        NewNotification {
+            kind,
+            street,
+            subject_kind: "order",
+            subject: order,
+            to,
+            note: None,
+        }
+    }
+
+    /// A notification of `kind` about a demand, to its street.
+    pub fn demand(kind: NotificationType, street: Uuid, demand: Uuid) -> Self {
+        NewNotification {
+            kind,
+            street,
+            subject_kind: "demand",
+            subject: demand,
+            to: To::Street,
+            note: None,
+        }
+    }
+
+    pub fn saying(self, note: &'a str) -> Self {
+        NewNotification {
+            note: Some(note),
+            ..self
+        }
+    }
+}
+
+/// Writes the statement that records `items` at `at` into `sql` (see
+/// [`Script`](super::Script)); writes nothing for none.
+pub fn write(sql: &mut Sql, at: &str, items: &[NewNotification<'_>]) {
+    if items.is_empty() {
+        return;
+    }
+    sql.push(
+        "INSERT INTO notifications (id, type, street_id, subject_kind, subject_id, recipient_kind, recipient_id, note, at) VALUES ",
+    );
+    for (i, n) in items.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        let (kind, recipient) = match n.to {
+            To::Street => (RecipientKind::Street, n.street),
+            To::Candidate(CandidateKind::Volunteer, id) => (RecipientKind::Volunteer, id),
+            To::Candidate(CandidateKind::Resource, id) => (RecipientKind::Resource, id),
+        };
+        sql.push("(");
+        sql.bind(Uuid::now_v7().to_string()).push(", ");
+        sql.bind(n.kind.as_str()).push(", ");
+        sql.bind(n.street.to_string()).push(", ");
+        sql.bind(n.subject_kind.to_string()).push(", ");
+        sql.bind(n.subject.to_string()).push(", ");
+        sql.bind(kind.as_str()).push(", ");
+        sql.bind(recipient.to_string()).push(", ");
+        sql.bind(n.note.map(str::to_string)).push(", ");
+        sql.bind(at.to_string()).push(")");
+    }
+}
+
+/// Records `items` at `at`, in the transaction of the event they tell of.
+pub async fn record(tx: &mut Tx<'_>, at: &str, items: &[NewNotification<'_>]) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut sql = Sql::new("");
+    write(&mut sql, at, items);
+    sql.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// The candidates whose open offers of `order` a change just closed, read from the rows it
+/// returned (`candidate_kind`, `candidate_id`).
+pub fn closed_offers(rows: &[sqlx::any::AnyRow]) -> Result<Vec<(CandidateKind, Uuid)>> {
+    rows.iter()
+        .map(|r| {
+            Ok((
+                CandidateKind::from_db(&r.try_get::<String, _>("candidate_kind")?)?,
+                get_uuid(r, "candidate_id")?,
+            ))
+        })
+        .collect()
+}
+
+/// A notification claimed for fanning out.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub kind: NotificationType,
+    pub street: Uuid,
+    pub subject_kind: String,
+    pub subject: Uuid,
+    pub recipient_kind: RecipientKind,
+    pub recipient: Uuid,
+    pub note: Option<String>,
+    pub at: String,
+}
+
+/// Claims up to `limit` notifications not yet fanned out, oldest first, by a compare-and-set
+/// on their state in one statement: of several hosts on one database only one claims each
+/// (on PostgreSQL the others skip the rows being claimed rather than wait for them).
+pub async fn claim_for_fan_out(tx: &mut Tx<'_>, now: &str, limit: i64) -> Result<Vec<Claimed>> {
+    let skip = if super::for_update(tx).is_empty() {
+        ""
+    } else {
+        " FOR UPDATE SKIP LOCKED"
+    };
+    let rows = sqlx::query(&format!(
+        "UPDATE notifications SET fanned_out_at = $1 WHERE fanned_out_at IS NULL AND id IN \
+         (SELECT id FROM notifications WHERE fanned_out_at IS NULL ORDER BY id LIMIT $2{skip}) \
+         RETURNING id, type, street_id, subject_kind, subject_id, recipient_kind, recipient_id, note, at"
+    ))
+    .bind(now.to_string())
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut claimed = rows
+        .iter()
+        .map(|r| {
+            Ok(Claimed {
+                id: get_uuid(r, "id")?,
+                kind: NotificationType::from_db(&r.try_get::<String, _>("type")?)?,
+                street: get_uuid(r, "street_id")?,
+                subject_kind: r.try_get("subject_kind")?,
+                subject: get_uuid(r, "subject_id")?,
+                recipient_kind: RecipientKind::from_db(&r.try_get::<String, _>("recipient_kind")?)?,
+                recipient: get_uuid(r, "recipient_id")?,
+                note: r.try_get("note")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    claimed.sort_by_key(|c| c.id);
+    Ok(claimed)
+}
+
+/// How many notifications wait to be fanned out, and when the oldest was written.
+pub async fn backlog(db: &sqlx::AnyPool) -> Result<(i64, Option<String>)> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n, MIN(at) AS oldest FROM notifications WHERE fanned_out_at IS NULL",
+    )
+    .fetch_one(db)
+    .await?;
+    Ok((row.try_get("n")?, row.try_get("oldest")?))
+}
+
+/// Whose feed is read.
+pub enum Feed<'a> {
+    /// The notifications to these streets (or to every street).
+    Streets(&'a ListScope),
+    /// The notifications to these candidates (a volunteer's or a unit's identities).
+    Candidates(&'a [Uuid]),
+}
+
+/// A page of a feed for `reader`, newest first; with `unread_only`, those it has not marked
+/// read.
+pub async fn feed(
+    db: &sqlx::AnyPool,
+    feed: Feed<'_>,
+    reader: &str,
+    unread_only: bool,
+    page: &PageRequest,
+) -> Result<Page<Notification>> {
+    let mut sql = Sql::new(
+        "SELECT n.id, n.type, n.street_id, n.subject_kind, n.subject_id, n.note, n.at, \
+         (SELECT COUNT(*) FROM notification_reads r WHERE r.reader = ",
+    );
+    sql.bind(reader.to_string())
+        .push(" AND r.notification_id = n.id) AS seen FROM notifications n WHERE ");
+    push_feed(&mut sql, &feed);
+    if unread_only {
+        sql.push(" AND NOT EXISTS (SELECT 1 FROM notification_reads r WHERE r.reader = ")
+            .bind(reader.to_string())
+            .push(" AND r.notification_id = n.id)");
+    }
+    page.apply(&mut sql, "n.id");
+    let rows = sql.fetch_all(db).await?;
+    let items = rows
+        .iter()
+        .map(|r| {
+            Ok(Notification {
+                id: get_uuid(r, "id")?,
+                kind: NotificationType::from_db(&r.try_get::<String, _>("type")?)?,
+                street_id: get_uuid(r, "street_id")?,
+                subject_kind: r.try_get("subject_kind")?,
+                subject_id: get_uuid(r, "subject_id")?,
+                note: r.try_get("note")?,
+                at: r.try_get("at")?,
+                read: r.try_get::<i64, _>("seen")? > 0,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page.finish(items, |n| n.id))
+}
+
+fn push_feed(sql: &mut Sql, feed: &Feed<'_>) {
+    match feed {
+        Feed::Streets(scope) => {
+            sql.push("n.recipient_kind = 'street'");
+            if let ListScope::Streets(streets) = scope {
+                push_in(sql, "n.street_id", streets);
+            }
+        }
+        Feed::Candidates(mine) => {
+            sql.push("n.recipient_kind IN ('volunteer', 'resource')");
+            push_in(sql, "n.recipient_id", mine);
+        }
+    }
+}
+
+/// Whether notification `id` is in `feed`.
+pub async fn in_feed(db: &sqlx::AnyPool, feed: Feed<'_>, id: Uuid) -> Result<bool> {
+    let mut sql = Sql::new("SELECT 1 AS one FROM notifications n WHERE n.id = ");
+    sql.bind(id.to_string()).push(" AND ");
+    push_feed(&mut sql, &feed);
+    Ok(sql.fetch_optional(db).await?.is_some())
+}
+
+/// Marks notifications read for `reader` (again is no change).
+pub async fn mark_read(tx: &mut Tx<'_>, reader: &str, ids: &[Uuid], at: &str) -> Result<()> {
+    for id in ids {
+        sqlx::query(
+            "INSERT INTO notification_reads (reader, notification_id, read_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (reader, notification_id) DO NOTHING",
+        )
+        .bind(reader.to_string())
+        .bind(id.to_string())
+        .bind(at.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Marks every notification of `feed` up to `through` (by id) read for `reader`; answers how
+/// many it marked.
+pub async fn mark_all_read(
+    tx: &mut Tx<'_>,
+    feed: Feed<'_>,
+    reader: &str,
+    through: Uuid,
+    at: &str,
+) -> Result<u64> {
+    let mut sql =
+        Sql::new("INSERT INTO notification_reads (reader, notification_id, read_at) SELECT ");
+    sql.bind(reader.to_string())
+        .push(", n.id, ")
+        .bind(at.to_string());
+    sql.push(" FROM notifications n WHERE ");
+    push_feed(&mut sql, &feed);
+    sql.push(" AND n.id <= ").bind(through.to_string());
+    sql.push(" AND NOT EXISTS (SELECT 1 FROM notification_reads r WHERE r.reader = ")
+        .bind(reader.to_string())
+        .push(" AND r.notification_id = n.id)");
+    Ok(sql.execute(&mut **tx).await?)
+}

@@ -1,0 +1,217 @@
+//! Notifications: webhook endpoints with their delivery log, and the caller's own feed.
+//! Each handler reads the request, calls one operation of `service::webhooks` or
+//! `service::notifications` and answers.
+
+use super::Created;
+use crate::{
+    error::AppResult,
+    extract::{path_id, ApiJson, ApiQuery},
+    state::AppState,
+};
+use axum::{
+    extract::{Path, State},
+    http::StatusCode,
+    Json,
+};
+use gongjian_core::domain::access::Principal;
+use gongjian_core::domain::notification::{
+    CreateEndpoint, Delivery, Endpoint, ListDeliveries, ListEndpoints, ListNotifications,
+    Notification, UpdateEndpoint,
+};
+use gongjian_core::service::{notifications, webhooks};
+use gongjian_core::store::page::Page;
+use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
+use uuid::Uuid;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_endpoints, create_endpoint))
+        .routes(routes!(get_endpoint, update_endpoint, delete_endpoint))
+        .routes(routes!(rotate_secret))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(get_delivery))
+        .routes(routes!(redeliver))
+        .routes(routes!(list_notifications))
+        .routes(routes!(mark_read))
+}
+
+/// The webhook endpoints the caller manages: the district's sees every one, a street admin the
+/// street's, a unit its own.
+#[utoipa::path(get, path = "/api/v1/webhooks", tag = "notifications", params(ListEndpoints),
+    responses((status = 200, body = Page<Endpoint>), (status = 400, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_endpoints(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<ListEndpoints>,
+) -> AppResult<Json<Page<Endpoint>>> {
+    Ok(Json(webhooks::list_endpoints(&state, &caller, q).await?))
+}
+
+/// Registers an endpoint. The answer carries its signing secret (`whsec_…`), shown only now.
+/// Each message is posted with `webhook-id`, `webhook-timestamp` and `webhook-signature`
+/// headers (the Standard Webhooks convention), retried on failure for about three days.
+#[utoipa::path(post, path = "/api/v1/webhooks", tag = "notifications", request_body = CreateEndpoint,
+    responses((status = 201, body = Endpoint), (status = 403, body = crate::error::Problem),
+              (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn create_endpoint(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiJson(body): ApiJson<CreateEndpoint>,
+) -> AppResult<Created<Endpoint>> {
+    let created = webhooks::create_endpoint(&state, &caller, body).await?;
+    Ok(Created(format!("/api/v1/webhooks/{}", created.id), created))
+}
+
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}", tag = "notifications",
+    params(("id" = Uuid, Path, description = "endpoint id")),
+    responses((status = 200, body = Endpoint), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn get_endpoint(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Endpoint>> {
+    let id = path_id("id", &id)?;
+    Ok(Json(webhooks::get_endpoint(&state, &caller, id).await?))
+}
+
+/// Changes an endpoint's URL, description, event types, or status (enable it again after
+/// its receiver answered 410 Gone).
+#[utoipa::path(patch, path = "/api/v1/webhooks/{id}", tag = "notifications", request_body = UpdateEndpoint,
+    params(("id" = Uuid, Path, description = "endpoint id")),
+    responses((status = 200, body = Endpoint), (status = 404, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn update_endpoint(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UpdateEndpoint>,
+) -> AppResult<Json<Endpoint>> {
+    let id = path_id("id", &id)?;
+    Ok(Json(
+        webhooks::update_endpoint(&state, &caller, id, body).await?,
+    ))
+}
+
+/// Deletes an endpoint with its delivery log.
+#[utoipa::path(delete, path = "/api/v1/webhooks/{id}", tag = "notifications",
+    params(("id" = Uuid, Path, description = "endpoint id")),
+    responses((status = 204), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn delete_endpoint(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let id = path_id("id", &id)?;
+    webhooks::delete_endpoint(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives an endpoint a new secret, shown only in this answer. Until
+/// `previous_secret_until` each message is signed with both, so the receiver can switch
+/// without losing one.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "notifications",
+    params(("id" = Uuid, Path, description = "endpoint id")),
+    responses((status = 200, body = Endpoint), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn rotate_secret(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+) -> AppResult<Json<Endpoint>> {
+    let id = path_id("id", &id)?;
+    Ok(Json(webhooks::rotate_secret(&state, &caller, id).await?))
+}
+
+/// An endpoint's delivery log, newest first, each delivery with its latest attempts.
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries", tag = "notifications",
+    params(("id" = Uuid, Path, description = "endpoint id"), ListDeliveries),
+    responses((status = 200, body = Page<Delivery>), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_deliveries(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ListDeliveries>,
+) -> AppResult<Json<Page<Delivery>>> {
+    let id = path_id("id", &id)?;
+    Ok(Json(
+        webhooks::list_deliveries(&state, &caller, id, q).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/webhooks/{id}/deliveries/{delivery}", tag = "notifications",
+    params(("id" = Uuid, Path, description = "endpoint id"), ("delivery" = Uuid, Path, description = "delivery id")),
+    responses((status = 200, body = Delivery), (status = 404, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn get_delivery(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path((id, delivery)): Path<(String, String)>,
+) -> AppResult<Json<Delivery>> {
+    let (id, delivery) = (path_id("id", &id)?, path_id("delivery", &delivery)?);
+    Ok(Json(
+        webhooks::get_delivery(&state, &caller, id, delivery).await?,
+    ))
+}
+
+/// Sends a delivered or failed message again, its schedule of attempts from the start.
+#[utoipa::path(post, path = "/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver", tag = "notifications",
+    params(("id" = Uuid, Path, description = "endpoint id"), ("delivery" = Uuid, Path, description = "delivery id")),
+    responses((status = 200, body = Delivery), (status = 404, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn redeliver(
+    State(state): State<AppState>,
+    caller: Principal,
+    Path((id, delivery)): Path<(String, String)>,
+) -> AppResult<Json<Delivery>> {
+    let (id, delivery) = (path_id("id", &id)?, path_id("delivery", &delivery)?);
+    Ok(Json(
+        webhooks::redeliver(&state, &caller, id, delivery).await?,
+    ))
+}
+
+/// The caller's feed, newest first: a street's staff read the street's notifications (the
+/// district every street's), a volunteer or a unit those addressed to it (its offers, their
+/// withdrawal, its orders cancelled or overdue).
+#[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications", params(ListNotifications),
+    responses((status = 200, body = Page<Notification>), (status = 400, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_notifications(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<ListNotifications>,
+) -> AppResult<Json<Page<Notification>>> {
+    Ok(Json(notifications::list(&state, &caller, q).await?))
+}
+
+/// Which notifications to mark read.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkRead {
+    /// These notifications of the caller's feed.
+    #[serde(default)]
+    pub ids: Vec<Uuid>,
+    /// Every notification of the caller's feed up to this one, included.
+    pub through: Option<Uuid>,
+}
+
+/// Marks notifications of the caller's feed read.
+#[utoipa::path(post, path = "/api/v1/notifications/read", tag = "notifications", request_body = MarkRead,
+    responses((status = 204), (status = 404, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn mark_read(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiJson(body): ApiJson<MarkRead>,
+) -> AppResult<StatusCode> {
+    notifications::mark_read(&state, &caller, body.ids, body.through).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

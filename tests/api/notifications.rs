@@ -1,0 +1,682 @@
+//! Notifications: the outbox written with each event, webhooks delivered to a receiver this
+//! test starts on 127.0.0.1 (each signature checked with an independent HMAC), retries on the
+//! convention's schedule on a hand-moved clock, 410 disabling an endpoint, a rotated secret
+//! signing beside the old one, two hosts delivering each message once, and a person's feed.
+
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::{Arc, Mutex},
+};
+
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    routing::post,
+    Router,
+};
+use base64::Engine;
+use gongjian_core::domain::webhook::Reach;
+use gongjian_host::notify::{run_once, Pass, Sender};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use time::Duration;
+
+use crate::deadlines::{setup, Setup};
+use crate::helpers::id;
+
+/// One message as the receiver got it.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+impl Received {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+
+    fn kind(&self) -> String {
+        self.json()["type"].as_str().unwrap().to_string()
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: it keeps every message and answers with the statuses it
+/// is told, in order, then 204.
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    answers: Arc<Mutex<VecDeque<u16>>>,
+    url: String,
+}
+
+async fn receive(
+    State(r): State<Receiver>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: String,
+) -> StatusCode {
+    let h = |name: &str| {
+        headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    r.got.lock().unwrap().push(Received {
+        path: uri.path().to_string(),
+        id: h("webhook-id"),
+        timestamp: h("webhook-timestamp"),
+        signature: h("webhook-signature"),
+        body,
+    });
+    let status = r.answers.lock().unwrap().pop_front().unwrap_or(204);
+    StatusCode::from_u16(status).unwrap()
+}
+
+impl Receiver {
+    async fn start() -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut r = Receiver {
+            url: format!("http://{}", listener.local_addr().unwrap()),
+            ..Receiver::default()
+        };
+        let app = Router::new()
+            .route("/{*path}", post(receive))
+            .with_state(r.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        r.url = r.url.clone();
+        r
+    }
+
+    fn answer(&self, statuses: &[u16]) {
+        self.answers.lock().unwrap().extend(statuses);
+    }
+
+    fn got(&self, path: &str) -> Vec<Received> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|m| m.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Checks a message's signatures with an HMAC this project does not implement itself: every
+/// signature in the header must be `v1,` and verify with one of `secrets`; answers how many
+/// there were.
+fn verify(m: &Received, secrets: &[&str]) -> usize {
+    let signed = format!("{}.{}.{}", m.id, m.timestamp, m.body);
+    let signatures: Vec<&str> = m.signature.split(' ').collect();
+    for s in &signatures {
+        let sig = s.strip_prefix("v1,").expect("a v1 signature");
+        let ok = secrets.iter().any(|secret| {
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(secret.strip_prefix("whsec_").unwrap())
+                .unwrap();
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+            mac.update(signed.as_bytes());
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()) == sig
+        });
+        assert!(ok, "signature {s} of {} verifies with no secret", m.id);
+    }
+    signatures.len()
+}
+
+/// A street whose demands are dispatched on filing to two volunteers at once, served with
+/// endpoints allowed on this machine.
+async fn street() -> (Setup, Sender) {
+    let mut s = setup(3).await;
+    let mut state = s.app.state.clone();
+    state.core.webhooks.reach = Reach::Local;
+    s.app.router = gongjian_host::app(state.clone());
+    s.app.state = state;
+    s.settings(
+        "default",
+        json!({"auto_dispatch": true, "offer_count": 2, "accept_minutes": 30}),
+    )
+    .await;
+    let sender = Sender::new(&s.app.state.core.webhooks).unwrap();
+    (s, sender)
+}
+
+async fn pass(s: &Setup, sender: &Sender) -> Pass {
+    run_once(&s.app.state.core, sender).await.unwrap()
+}
+
+async fn endpoint(s: &Setup, token: &str, body: Value) -> Value {
+    s.app
+        .post("/api/v1/webhooks", token, body)
+        .await
+        .expect(201)
+}
+
+async fn order_of(s: &Setup, demand: &str) -> Value {
+    let orders = s
+        .app
+        .get(&format!("/api/v1/orders?demand_id={demand}"), &s.admin)
+        .await
+        .expect(200);
+    orders["items"][0].clone()
+}
+
+fn offered_to(order: &Value) -> Vec<String> {
+    order["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["status"] == "open")
+        .map(|o| o["candidate_id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_loop_reaches_the_streets_endpoint_signed_and_each_message_once() {
+    let (s, sender) = street().await;
+    let receiver = Receiver::start().await;
+    let street_hook = endpoint(
+        &s,
+        &s.admin,
+        json!({"owner": "street", "owner_id": s.street, "url": format!("{}/street", receiver.url)}),
+    )
+    .await;
+    let secret = street_hook["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let district_hook = endpoint(
+        &s,
+        &s.app.admin,
+        json!({"owner": "district", "url": format!("{}/district", receiver.url),
+               "event_types": ["demand.filed"]}),
+    )
+    .await;
+    let district_secret = district_hook["secret"].as_str().unwrap().to_string();
+    // The secret is shown once.
+    let read = s
+        .app
+        .get(&format!("/api/v1/webhooks/{}", id(&street_hook)), &s.admin)
+        .await
+        .expect(200);
+    assert!(read.get("secret").is_none(), "{read}");
+
+    let demand = s.demand().await;
+    let order = order_of(&s, &demand).await;
+    let oid = id(&order);
+    let offered = offered_to(&order);
+    assert_eq!(offered.len(), 2);
+    let taker = s.token(&offered[0]);
+    for step in ["accept", "start"] {
+        s.app
+            .post(&format!("/api/v1/orders/{oid}/{step}"), &taker, json!({}))
+            .await
+            .expect(200);
+    }
+    s.app
+        .post(
+            &format!("/api/v1/orders/{oid}/complete"),
+            &taker,
+            json!({"service_minutes": 45}),
+        )
+        .await
+        .expect(200);
+
+    let first = pass(&s, &sender).await;
+    assert!(first.attempts >= 5, "{first:?}");
+    let street = receiver.got("/street");
+    let kinds: Vec<String> = street.iter().map(Received::kind).collect();
+    for kind in [
+        "demand.filed",
+        "order.offered",
+        "order.accepted",
+        "order.completed",
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| *k == kind).count(),
+            1,
+            "{kind} once in {kinds:?}"
+        );
+    }
+    // What is addressed to a candidate (the withdrawn offer) is not the street's to hear.
+    assert!(!kinds.contains(&"order.offer_withdrawn".to_string()));
+    for m in &street {
+        assert_eq!(verify(m, &[&secret]), 1);
+        assert!(m.id.starts_with("msg_"));
+        let body = m.json();
+        assert_eq!(body["data"]["street_id"], s.street.as_str());
+    }
+    let filed = street.iter().find(|m| m.kind() == "demand.filed").unwrap();
+    // The street's own endpoint sees its resident as the street's staff do; the district's,
+    // masked, as the district does.
+    assert_eq!(filed.json()["data"]["demand"]["resident_masked"], false);
+    let district = receiver.got("/district");
+    assert_eq!(district.len(), 1, "only the type it subscribes to");
+    assert_eq!(verify(&district[0], &[&district_secret]), 1);
+    let seen = district[0].json();
+    assert_eq!(seen["data"]["demand"]["id"], demand.as_str());
+    assert_eq!(seen["data"]["demand"]["resident_masked"], true);
+    assert!(
+        !district[0].body.contains("13912345678"),
+        "{}",
+        district[0].body
+    );
+
+    // Nothing is sent twice, and the log says what was delivered.
+    assert_eq!(pass(&s, &sender).await.attempts, 0);
+    assert_eq!(receiver.got("/street").len(), street.len());
+    let log = s
+        .app
+        .get(
+            &format!("/api/v1/webhooks/{}/deliveries", id(&street_hook)),
+            &s.admin,
+        )
+        .await
+        .expect(200);
+    let items = log["items"].as_array().unwrap();
+    assert_eq!(items.len(), street.len());
+    for d in items {
+        assert_eq!(d["status"], "delivered", "{d}");
+        assert_eq!(d["attempts"], 1);
+        assert_eq!(d["recent_attempts"][0]["status_code"], 204);
+    }
+}
+
+#[tokio::test]
+async fn endpoints_are_the_owners_and_may_not_point_inward() {
+    let (s, _) = street().await;
+    let volunteer = s.token(&s.volunteers[0].0);
+    let body = json!({"owner": "street", "owner_id": s.street, "url": "https://example.org/hook"});
+    s.app
+        .post("/api/v1/webhooks", &volunteer, body.clone())
+        .await
+        .problem(403, "forbidden", None);
+    s.app
+        .post("/api/v1/webhooks", &s.grid_worker, body.clone())
+        .await
+        .problem(403, "forbidden", None);
+    let other = id(&s.app.street("other").await);
+    s.app
+        .post(
+            "/api/v1/webhooks",
+            &s.admin,
+            json!({"owner": "street", "owner_id": other, "url": "https://example.org/hook"}),
+        )
+        .await
+        .problem(403, "forbidden", None);
+    for (url, code) in [
+        (
+            "http://169.254.169.254/latest/meta-data",
+            "address_not_allowed",
+        ),
+        ("http://[fe80::1]/hook", "address_not_allowed"),
+        ("http://0.0.0.0/hook", "address_not_allowed"),
+        ("ftp://example.org/hook", "invalid_url"),
+        ("https://user:pw@example.org/hook", "invalid_url"),
+        ("not a url", "invalid_url"),
+    ] {
+        s.app
+            .post(
+                "/api/v1/webhooks",
+                &s.admin,
+                json!({"owner": "street", "owner_id": s.street, "url": url}),
+            )
+            .await
+            .problem(422, code, Some("url"));
+    }
+    s.app
+        .post(
+            "/api/v1/webhooks",
+            &s.admin,
+            json!({"owner": "street", "url": "https://example.org/hook"}),
+        )
+        .await
+        .problem(422, "required", Some("owner_id"));
+    // With the default reach, this machine and private ranges are refused too.
+    let public = gongjian_host::app(gongjian_host::AppState::new(s.app.db.clone()));
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://localhost/hook",
+        "http://10.1.2.3/hook",
+    ] {
+        let req = axum::http::Request::post("/api/v1/webhooks")
+            .header("authorization", format!("Bearer {}", s.admin))
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(
+                json!({"owner": "street", "owner_id": s.street, "url": url}).to_string(),
+            ))
+            .unwrap();
+        let answer = tower::ServiceExt::oneshot(public.clone(), req)
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 422, "{url}");
+    }
+
+    let mine = endpoint(&s, &s.admin, body).await;
+    // Another street's admin does not see it, nor does a volunteer.
+    let other_admin = s
+        .app
+        .token(
+            gongjian_core::domain::access::RoleKind::StreetAdmin,
+            Some(&other),
+            None,
+            None,
+        )
+        .await;
+    for token in [&other_admin, &volunteer] {
+        s.app
+            .get(&format!("/api/v1/webhooks/{}", id(&mine)), token)
+            .await
+            .problem(404, "not_found", None);
+        let listed = s.app.get("/api/v1/webhooks", token).await.expect(200);
+        assert!(listed["items"].as_array().unwrap().is_empty());
+    }
+    let listed = s.app.get("/api/v1/webhooks", &s.admin).await.expect(200);
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_on_schedule_and_410_disables_the_endpoint() {
+    let (s, sender) = street().await;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(
+        &s,
+        &s.admin,
+        json!({"owner": "street", "owner_id": s.street, "url": format!("{}/h", receiver.url),
+               "event_types": ["demand.filed"]}),
+    )
+    .await;
+    let hid = id(&hook);
+    receiver.answer(&[500]);
+    s.demand().await;
+    assert_eq!(pass(&s, &sender).await.attempts, 1);
+    // Not due again until the schedule says: 5 seconds (and at most a tenth more).
+    assert_eq!(pass(&s, &sender).await.attempts, 0);
+    let log = s
+        .app
+        .get(&format!("/api/v1/webhooks/{hid}/deliveries"), &s.admin)
+        .await
+        .expect(200);
+    let d = &log["items"][0];
+    assert_eq!(d["status"], "pending");
+    assert_eq!(d["last_status"], 500);
+    s.clock.advance(Duration::seconds(4));
+    assert_eq!(pass(&s, &sender).await.attempts, 0);
+    s.clock.advance(Duration::seconds(2));
+    assert_eq!(pass(&s, &sender).await.attempts, 1);
+    let got = receiver.got("/h");
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].id, got[1].id, "a retry carries the same id");
+    assert_eq!(got[0].body, got[1].body);
+    let d = s
+        .app
+        .get(
+            &format!("/api/v1/webhooks/{hid}/deliveries/{}", id(d)),
+            &s.admin,
+        )
+        .await
+        .expect(200);
+    assert_eq!(d["status"], "delivered");
+    assert_eq!(d["attempts"], 2);
+    let codes: Vec<i64> = d["recent_attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, [204, 500], "newest first");
+
+    // 410 Gone: the endpoint is disabled, and hears of nothing more.
+    receiver.answer(&[410]);
+    s.demand().await;
+    assert_eq!(pass(&s, &sender).await.attempts, 1);
+    let disabled = s
+        .app
+        .get(&format!("/api/v1/webhooks/{hid}"), &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(disabled["status"], "disabled");
+    assert!(disabled["disabled_reason"]
+        .as_str()
+        .unwrap()
+        .contains("410"));
+    s.demand().await;
+    pass(&s, &sender).await;
+    assert_eq!(receiver.got("/h").len(), 3);
+    let log = s
+        .app
+        .get(
+            &format!("/api/v1/webhooks/{hid}/deliveries?status=failed"),
+            &s.admin,
+        )
+        .await
+        .expect(200);
+    let gone = id(&log["items"][0]);
+    s.app
+        .post(
+            &format!("/api/v1/webhooks/{hid}/deliveries/{gone}/redeliver"),
+            &s.admin,
+            json!({}),
+        )
+        .await
+        .problem(409, "endpoint_disabled", None);
+    // Enabled again, the failed message can be sent again.
+    s.app
+        .patch(
+            &format!("/api/v1/webhooks/{hid}"),
+            &s.admin,
+            json!({"status": "enabled"}),
+        )
+        .await
+        .expect(200);
+    let again = s
+        .app
+        .post(
+            &format!("/api/v1/webhooks/{hid}/deliveries/{gone}/redeliver"),
+            &s.admin,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(again["status"], "pending");
+    assert_eq!(pass(&s, &sender).await.attempts, 1);
+    assert_eq!(receiver.got("/h").len(), 4);
+}
+
+#[tokio::test]
+async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
+    let (s, sender) = street().await;
+    let receiver = Receiver::start().await;
+    let hook = endpoint(
+        &s,
+        &s.admin,
+        json!({"owner": "street", "owner_id": s.street, "url": format!("{}/r", receiver.url),
+               "event_types": ["demand.filed"]}),
+    )
+    .await;
+    let old = hook["secret"].as_str().unwrap().to_string();
+    let rotated = s
+        .app
+        .post(
+            &format!("/api/v1/webhooks/{}/rotate-secret", id(&hook)),
+            &s.admin,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    let new = rotated["secret"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert!(rotated["previous_secret_until"].is_string());
+    s.demand().await;
+    pass(&s, &sender).await;
+    let got = receiver.got("/r");
+    assert_eq!(verify(&got[0], &[&new, &old]), 2, "signed with both");
+    s.clock.advance(Duration::hours(25));
+    s.demand().await;
+    pass(&s, &sender).await;
+    let got = receiver.got("/r");
+    assert_eq!(
+        verify(&got[1], &[&new]),
+        1,
+        "the old secret no longer signs"
+    );
+}
+
+#[tokio::test]
+async fn two_hosts_deliver_each_message_once() {
+    let (s, sender) = street().await;
+    let receiver = Receiver::start().await;
+    endpoint(
+        &s,
+        &s.admin,
+        json!({"owner": "street", "owner_id": s.street, "url": format!("{}/two", receiver.url)}),
+    )
+    .await;
+    for _ in 0..30 {
+        s.demand().await;
+    }
+    let other = {
+        let mut state = gongjian_host::AppState::new(s.app.db.clone());
+        state.core.clock = s.app.state.core.clock.clone();
+        state.core
+    };
+    let hosts = [s.app.state.core.clone(), other];
+    let mut workers = vec![];
+    for core in hosts {
+        let sender = sender.clone();
+        workers.push(tokio::spawn(async move {
+            let mut attempts = 0;
+            loop {
+                let p = run_once(&core, &sender).await.unwrap();
+                attempts += p.attempts;
+                if p.attempts == 0 && p.fanned_out == 0 {
+                    return attempts;
+                }
+            }
+        }));
+    }
+    let mut attempts = 0;
+    for w in workers {
+        attempts += w.await.unwrap();
+    }
+    let got = receiver.got("/two");
+    let mut by_id: HashMap<&str, usize> = HashMap::new();
+    for m in &got {
+        *by_id.entry(&m.id).or_default() += 1;
+    }
+    // 30 filed and 30 offered.
+    assert_eq!(
+        by_id.len(),
+        60,
+        "{:?}",
+        got.iter().map(Received::kind).collect::<Vec<_>>()
+    );
+    assert!(by_id.values().all(|n| *n == 1), "a message sent twice");
+    assert_eq!(attempts, 60);
+}
+
+#[tokio::test]
+async fn a_volunteer_reads_their_offers_and_their_withdrawal_in_their_feed() {
+    let (s, _) = street().await;
+    let demand = s.demand().await;
+    let order = order_of(&s, &demand).await;
+    let oid = id(&order);
+    let offered = offered_to(&order);
+    let (taker, passed) = (s.token(&offered[0]), s.token(&offered[1]));
+    let outsider = s
+        .volunteers
+        .iter()
+        .find(|(v, _)| !offered.contains(v))
+        .map(|(_, t)| t.clone())
+        .unwrap();
+    s.app
+        .post(&format!("/api/v1/orders/{oid}/accept"), &taker, json!({}))
+        .await
+        .expect(200);
+    let kinds = |feed: &Value| -> Vec<String> {
+        feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let feed = s
+        .app
+        .get("/api/v1/notifications", &passed)
+        .await
+        .expect(200);
+    assert_eq!(
+        kinds(&feed),
+        ["order.offer_withdrawn", "order.offered"],
+        "newest first"
+    );
+    assert!(feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["subject_id"] == oid.as_str() && n["read"] == false));
+    let taker_feed = s.app.get("/api/v1/notifications", &taker).await.expect(200);
+    assert_eq!(kinds(&taker_feed), ["order.offered"]);
+    let none = s
+        .app
+        .get("/api/v1/notifications", &outsider)
+        .await
+        .expect(200);
+    assert!(kinds(&none).is_empty());
+    // The street's staff read the street's.
+    let staff = s
+        .app
+        .get("/api/v1/notifications", &s.admin)
+        .await
+        .expect(200);
+    assert_eq!(
+        kinds(&staff),
+        ["order.accepted", "order.offered", "demand.filed"]
+    );
+
+    // Marking read: one of another's is 404; one's own, then everything.
+    let first = id(&feed["items"][1]);
+    s.app
+        .post(
+            "/api/v1/notifications/read",
+            &outsider,
+            json!({"ids": [first]}),
+        )
+        .await
+        .problem(404, "not_found", None);
+    s.app
+        .post(
+            "/api/v1/notifications/read",
+            &passed,
+            json!({"ids": [first]}),
+        )
+        .await
+        .expect(204);
+    let unread = s
+        .app
+        .get("/api/v1/notifications?unread=true", &passed)
+        .await
+        .expect(200);
+    assert_eq!(kinds(&unread), ["order.offer_withdrawn"]);
+    let newest = id(&feed["items"][0]);
+    s.app
+        .post(
+            "/api/v1/notifications/read",
+            &passed,
+            json!({"through": newest}),
+        )
+        .await
+        .expect(204);
+    let unread = s
+        .app
+        .get("/api/v1/notifications?unread=true", &passed)
+        .await
+        .expect(200);
+    assert!(kinds(&unread).is_empty());
+    s.app
+        .post("/api/v1/notifications/read", &passed, json!({}))
+        .await
+        .problem(422, "required", Some("ids"));
+}
