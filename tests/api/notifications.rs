@@ -403,8 +403,26 @@ async fn a_failed_delivery_is_retried_on_schedule_and_410_disables_the_endpoint(
     assert_eq!(d["last_status"], 500);
     s.clock.advance(Duration::seconds(4));
     assert_eq!(pass(&s, &sender).await.attempts, 0);
+    assert_eq!(
+        metric(&s, r#"webhook_attempts_total{outcome="retry"}"#).await,
+        1.0
+    );
+    assert_eq!(
+        metric(&s, r#"webhook_deliveries{status="pending"}"#).await,
+        1.0
+    );
+    let age = metric(&s, "notifications_oldest_undelivered_seconds").await;
+    assert!((4.0..4.1).contains(&age), "{age}");
     s.clock.advance(Duration::seconds(2));
     assert_eq!(pass(&s, &sender).await.attempts, 1);
+    assert_eq!(
+        metric(&s, r#"webhook_deliveries{status="pending"}"#).await,
+        0.0
+    );
+    assert_eq!(
+        metric(&s, "notifications_oldest_undelivered_seconds").await,
+        0.0
+    );
     let got = receiver.got("/h");
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].id, got[1].id, "a retry carries the same id");
@@ -482,6 +500,29 @@ async fn a_failed_delivery_is_retried_on_schedule_and_410_disables_the_endpoint(
     assert_eq!(again["status"], "pending");
     assert_eq!(pass(&s, &sender).await.attempts, 1);
     assert_eq!(receiver.got("/h").len(), 4);
+    for (outcome, n) in [
+        ("retry", 1.0),
+        ("delivered", 2.0),
+        ("gone", 1.0),
+        ("failed", 0.0),
+    ] {
+        let name = format!(r#"webhook_attempts_total{{outcome="{outcome}"}}"#);
+        assert_eq!(metric(&s, &name).await, n, "{outcome}");
+    }
+    assert_eq!(
+        metric(&s, r#"webhook_deliveries{status="failed"}"#).await,
+        0.0
+    );
+}
+
+/// One sample of the metrics, read by the district (0 when the process has none yet).
+async fn metric(s: &Setup, name: &str) -> f64 {
+    let text = s.app.get("/metrics", &s.app.admin).await.expect(200);
+    let text = text.as_str().expect("metrics are text");
+    let line = format!("gongjian_{name} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map_or(0.0, |v| v.trim().parse().expect("a number"))
 }
 
 #[tokio::test]

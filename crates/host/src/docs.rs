@@ -217,7 +217,9 @@ const FIELD_RULES: &[(&str, &str, Rule)] = {
         ("CreateEndpoint", "url", Rule::Text(WEBHOOK_URL)),
         ("CreateEndpoint", "description", Rule::OptionalText(COMMENT)),
         ("UpdateEndpoint", "url", Rule::Text(WEBHOOK_URL)),
+        ("CreateEndpoint", "event_types", Rule::Items(EVENT_TYPES)),
         ("UpdateEndpoint", "description", Rule::OptionalText(COMMENT)),
+        ("UpdateEndpoint", "event_types", Rule::Items(EVENT_TYPES)),
         ("MarkRead", "ids", Rule::Ids(LINKED_IDS)),
         ("CreateProject", "title", Rule::Text(TITLE)),
         (

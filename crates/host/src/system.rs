@@ -55,6 +55,10 @@ async fn readyz(State(state): State<AppState>) -> AppResult<Json<serde_json::Val
 /// Prometheus metrics, for district admin tokens (scrapers send one as a bearer token).
 async fn metrics(State(state): State<AppState>, caller: Principal) -> AppResult<impl IntoResponse> {
     caller.require(&[RoleKind::DistrictAdmin], "read metrics")?;
+    match gongjian_core::service::webhooks::backlog(&state.core).await {
+        Ok(backlog) => state.core.telemetry.notification_backlog(&backlog),
+        Err(e) => tracing::warn!(error = %e, "the notifications' backlog could not be read"),
+    }
     Ok((
         [(
             header::CONTENT_TYPE,

@@ -493,15 +493,20 @@ impl Check {
 
     /// Checks a list of ids: no id twice, at most `max` of them. Order is kept, so an error
     /// index such as `street_ids[2]` points into the list the client sent.
-    pub fn ids(&mut self, field: &str, ids: &[uuid::Uuid], rule: rules::Items) {
+    /// A list of at most `rule.max` items.
+    pub fn items(&mut self, field: &str, len: usize, rule: rules::Items) {
         let max = rule.max;
-        if ids.len() > max {
+        if len > max {
             self.push(
                 field,
                 "too_many",
                 format!("{field} may have at most {max} items"),
             );
         }
+    }
+
+    pub fn ids(&mut self, field: &str, ids: &[uuid::Uuid], rule: rules::Items) {
+        self.items(field, ids.len(), rule);
         for (i, id) in ids.iter().enumerate() {
             if ids[..i].contains(id) {
                 self.push(

@@ -114,6 +114,8 @@ pub const PAGE_LIMIT: Range = Range { min: 1, max: 200 };
 /// the last of which carries two bits. Every string of this form is a position in id order,
 /// so any cursor a client could send that matches the pattern is one the service can serve.
 pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_-]{21}[AQgw]$";
+/// Notification types a webhook endpoint hears of (each named once is all there are).
+pub const EVENT_TYPES: Items = Items { max: 32 };
 /// Weekly availability slots of a volunteer.
 pub const WEEKLY_SLOTS: Items = Items { max: 42 };
 

@@ -67,7 +67,7 @@ async fn fan_out_batch(tx: &mut Tx<'_>, now: &str) -> Result<FannedOut> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let unit_of = demands_and_owners::units_owning(tx, &resources).await?;
+    let unit_of = notifications::units_owning(tx, &resources).await?;
     let streets: Vec<Uuid> = claimed
         .iter()
         .filter(|n| n.recipient_kind == RecipientKind::Street)
@@ -84,7 +84,7 @@ async fn fan_out_batch(tx: &mut Tx<'_>, now: &str) -> Result<FannedOut> {
     let endpoints = webhooks::hearing(tx, &streets, &units).await?;
     let mut deliveries = vec![];
     if !endpoints.is_empty() {
-        let context = demands_and_owners::Context::read(tx, &claimed).await?;
+        let context = context::Context::read(tx, &claimed).await?;
         for n in &claimed {
             for e in endpoints.iter().filter(|e| hears(e, n, &unit_of)) {
                 deliveries.push(NewDelivery {
@@ -135,7 +135,7 @@ fn owner_principal(e: &Stored) -> Principal {
 
 /// The body of a message: a thin payload of ids and what the endpoint's owner may see of the
 /// demand (its resident masked unless the owner is the demand's own street).
-fn payload(n: &Claimed, e: &Stored, context: &demands_and_owners::Context) -> Value {
+fn payload(n: &Claimed, e: &Stored, context: &context::Context) -> Value {
     let mut data = json!({
         "notification_id": n.id,
         "street_id": n.street,
@@ -176,27 +176,9 @@ fn payload(n: &Claimed, e: &Stored, context: &demands_and_owners::Context) -> Va
 }
 
 /// What payloads are made from, read in the fan-out's transaction.
-mod demands_and_owners {
+mod context {
     use super::*;
-    use crate::{domain::demand::Demand, store::rows::push_in, store::Sql};
-
-    /// The unit owning each resource of `resources` that a unit owns.
-    pub async fn units_owning(tx: &mut Tx<'_>, resources: &[Uuid]) -> Result<HashMap<Uuid, Uuid>> {
-        let mut owners = HashMap::new();
-        if resources.is_empty() {
-            return Ok(owners);
-        }
-        let mut sql =
-            Sql::new("SELECT id, owner_unit_id FROM resources WHERE owner_unit_id IS NOT NULL");
-        push_in(&mut sql, "id", resources);
-        for r in sql.fetch_all(&mut **tx).await? {
-            owners.insert(
-                crate::store::rows::get_uuid(&r, "id")?,
-                crate::store::rows::get_uuid(&r, "owner_unit_id")?,
-            );
-        }
-        Ok(owners)
-    }
+    use crate::domain::demand::Demand;
 
     pub struct Context {
         pub order_demand: HashMap<Uuid, Uuid>,
@@ -214,18 +196,7 @@ mod demands_and_owners {
                     .into_iter()
                     .collect()
             };
-            let mut order_demand = HashMap::new();
-            let orders = of("order");
-            if !orders.is_empty() {
-                let mut sql = Sql::new("SELECT id, demand_id FROM service_orders WHERE 1 = 1");
-                push_in(&mut sql, "id", &orders);
-                for r in sql.fetch_all(&mut **tx).await? {
-                    order_demand.insert(
-                        crate::store::rows::get_uuid(&r, "id")?,
-                        crate::store::rows::get_uuid(&r, "demand_id")?,
-                    );
-                }
-            }
+            let order_demand = notifications::demands_of_orders(tx, &of("order")).await?;
             let mut wanted: BTreeSet<Uuid> = of("demand").into_iter().collect();
             wanted.extend(order_demand.values().copied());
             let mut found = HashMap::new();

@@ -1,10 +1,12 @@
-//! What the operations count for monitoring: plugin calls by runtime and outcome, and the
-//! faults recorded against plugin versions. An edge registers these families with its own
-//! metrics registry.
+//! What the operations count for monitoring: plugin calls by runtime and outcome, the
+//! faults recorded against plugin versions, webhook attempts by outcome and the notifications'
+//! backlog. An edge registers these families with its own metrics registry.
+
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family},
+    metrics::{counter::Counter, family::Family, gauge::Gauge},
     registry::Registry,
 };
 
@@ -21,10 +23,24 @@ pub struct FaultLabels {
     pub kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
 #[derive(Debug, Default)]
 pub struct Telemetry {
     plugin_calls: Family<PluginCallLabels, Counter>,
     plugin_faults: Family<FaultLabels, Counter>,
+    webhook_attempts: Family<OutcomeLabels, Counter>,
+    webhook_deliveries: Family<StatusLabels, Gauge>,
+    notifications_waiting: Gauge,
+    oldest_undelivered: Gauge<f64, AtomicU64>,
 }
 
 impl Telemetry {
@@ -44,6 +60,28 @@ impl Telemetry {
             "Plugin faults recorded against versions, by kind",
             self.plugin_faults.clone(),
         );
+        registry.register(
+            "webhook_attempts",
+            "Webhook delivery attempts made by this process, by outcome: delivered, retry \
+             (another attempt is scheduled), failed (no attempt is left) or gone (410, the \
+             endpoint is disabled)",
+            self.webhook_attempts.clone(),
+        );
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries not delivered, by status: pending or failed",
+            self.webhook_deliveries.clone(),
+        );
+        registry.register(
+            "notifications_waiting",
+            "Notifications written but not yet turned into deliveries",
+            self.notifications_waiting.clone(),
+        );
+        registry.register(
+            "notifications_oldest_undelivered_seconds",
+            "Age of the oldest notification or delivery still waiting to be sent",
+            self.oldest_undelivered.clone(),
+        );
     }
 
     pub fn plugin_call(&self, runtime: &str, outcome: &str) {
@@ -59,5 +97,32 @@ impl Telemetry {
         self.plugin_faults
             .get_or_create(&FaultLabels { kind: kind.into() })
             .inc();
+    }
+
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.webhook_attempts
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+
+    /// What the outbox and the deliveries hold now, read just before a scrape.
+    pub fn notification_backlog(&self, backlog: &super::webhooks::Backlog) {
+        for status in ["pending", "failed"] {
+            let n = backlog
+                .deliveries
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(0, |(_, n)| *n);
+            self.webhook_deliveries
+                .get_or_create(&StatusLabels {
+                    status: status.into(),
+                })
+                .set(n);
+        }
+        self.notifications_waiting.set(backlog.waiting_fan_out);
+        self.oldest_undelivered
+            .set(backlog.oldest_undelivered_seconds);
     }
 }

@@ -168,6 +168,7 @@ pub async fn create_endpoint(
     let description = c
         .opt_text("description", body.description.as_deref(), rules::COMMENT)
         .unwrap_or_default();
+    c.items("event_types", body.event_types.len(), rules::EVENT_TYPES);
     c.finish()?;
     if !caller.manages_endpoints_of(body.owner, body.owner_id) {
         return Err(Error::forbidden(
@@ -258,6 +259,9 @@ pub async fn update_endpoint(
     let mut c = Check::new();
     if let Some(url) = &body.url {
         e.url = check_url(&mut c, url, core.webhooks.reach);
+    }
+    if let Some(types) = &body.event_types {
+        c.items("event_types", types.len(), rules::EVENT_TYPES);
     }
     if let Some(d) = &body.description {
         e.description = c
@@ -427,6 +431,12 @@ pub async fn record(core: &Core, out: &Outgoing, outcome: Outcome, jitter: f64) 
     };
     let (delivery, attempt, endpoint, gone) =
         (out.delivery, out.attempt, out.endpoint, outcome.gone());
+    let counted = match &next {
+        Next::Delivered => "delivered",
+        Next::Failed if gone => "gone",
+        Next::Failed => "failed",
+        Next::RetryAt(_) => "retry",
+    };
     let recorded = core
         .db
         .transact(move |tx| {
@@ -440,13 +450,15 @@ pub async fn record(core: &Core, out: &Outgoing, outcome: Outcome, jitter: f64) 
             })
         })
         .await?;
-    if !recorded {
+    if recorded {
+        core.telemetry.webhook_attempt(counted);
+    } else {
         tracing::debug!(%delivery, attempt, "an attempt's lease ran out before it was recorded");
     }
     Ok(())
 }
 
-/// Deliveries by status and the age in seconds of the oldest undelivered one (the outbox's
+/// Undelivered deliveries by status and the age in seconds of the oldest undelivered one (the outbox's
 /// and the deliveries'), for the metrics.
 pub async fn backlog(core: &Core) -> Result<Backlog> {
     let (counts, oldest_delivery) = webhooks::delivery_counts(core.db.read()).await?;

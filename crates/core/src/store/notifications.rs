@@ -299,3 +299,38 @@ pub async fn mark_all_read(
         .push(" AND r.notification_id = n.id)");
     Ok(sql.execute(&mut **tx).await?)
 }
+
+/// The unit that owns each of `resources` a unit owns (those a volunteer owns are left out).
+pub async fn units_owning(
+    tx: &mut Tx<'_>,
+    resources: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Uuid>> {
+    let mut owners = std::collections::HashMap::new();
+    if resources.is_empty() {
+        return Ok(owners);
+    }
+    let mut sql =
+        Sql::new("SELECT id, owner_unit_id FROM resources WHERE owner_unit_id IS NOT NULL");
+    push_in(&mut sql, "id", resources);
+    for r in sql.fetch_all(&mut **tx).await? {
+        owners.insert(get_uuid(&r, "id")?, get_uuid(&r, "owner_unit_id")?);
+    }
+    Ok(owners)
+}
+
+/// The demand of each of `orders`.
+pub async fn demands_of_orders(
+    tx: &mut Tx<'_>,
+    orders: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Uuid>> {
+    let mut demands = std::collections::HashMap::new();
+    if orders.is_empty() {
+        return Ok(demands);
+    }
+    let mut sql = Sql::new("SELECT id, demand_id FROM service_orders WHERE 1 = 1");
+    push_in(&mut sql, "id", orders);
+    for r in sql.fetch_all(&mut **tx).await? {
+        demands.insert(get_uuid(&r, "id")?, get_uuid(&r, "demand_id")?);
+    }
+    Ok(demands)
+}

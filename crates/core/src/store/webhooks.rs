@@ -485,13 +485,16 @@ pub async fn redeliver(tx: &mut Tx<'_>, endpoint: Uuid, id: Uuid, at: &str) -> R
     Ok(moved.rows_affected() > 0)
 }
 
-/// Deliveries by status, and when the oldest pending one was made.
+/// Deliveries not (yet) delivered, by status, and when the oldest pending one was made.
 pub async fn delivery_counts(
     db: &sqlx::AnyPool,
 ) -> Result<(Vec<(DeliveryStatus, i64)>, Option<String>)> {
-    let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM webhook_deliveries GROUP BY status")
-        .fetch_all(db)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT status, COUNT(*) AS n FROM webhook_deliveries \
+         WHERE status <> 'delivered' GROUP BY status",
+    )
+    .fetch_all(db)
+    .await?;
     let counts = rows
         .iter()
         .map(|r| {
