@@ -1,7 +1,8 @@
 //! Notifications: the outbox written with each event, webhooks delivered to a receiver this
 //! test starts on 127.0.0.1 (each signature checked with an independent HMAC), retries on the
 //! convention's schedule on a hand-moved clock, 410 disabling an endpoint, a rotated secret
-//! signing beside the old one, two hosts delivering each message once, and a person's feed.
+//! signing beside the old one, two hosts delivering each message once, and a person's feed,
+//! listed and followed as a stream.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -716,8 +717,152 @@ async fn a_volunteer_reads_their_offers_and_their_withdrawal_in_their_feed() {
         .await
         .expect(200);
     assert!(kinds(&unread).is_empty());
+    // Marking nothing read changes nothing.
     s.app
         .post("/api/v1/notifications/read", &passed, json!({}))
         .await
-        .problem(422, "required", Some("ids"));
+        .expect(204);
+    let unread = s
+        .app
+        .get("/api/v1/notifications?unread=true", &passed)
+        .await
+        .expect(200);
+    assert!(kinds(&unread).is_empty());
+}
+
+/// An open notifications stream, read as a client reads it.
+struct Stream {
+    body: axum::body::BodyDataStream,
+    buffer: String,
+}
+
+impl Stream {
+    async fn open(s: &Setup, token: &str, last_event_id: Option<&str>) -> Stream {
+        use tower::ServiceExt;
+        let mut req = axum::http::Request::get("/api/v1/notifications/stream")
+            .header("authorization", format!("Bearer {token}"));
+        if let Some(last) = last_event_id {
+            req = req.header("last-event-id", last);
+        }
+        let resp = s
+            .app
+            .router
+            .clone()
+            .oneshot(req.body(axum::body::Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        Stream {
+            body: resp.into_body().into_data_stream(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next notification (`id`, the notification), or `None` when the stream ended. A
+    /// stream that sends nothing for a minute fails the test rather than hang it.
+    async fn next(&mut self) -> Option<(String, Value)> {
+        use futures_util::StreamExt;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let frame: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    frame
+                        .lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim_start().to_string())
+                };
+                // Keep-alive comments carry no event.
+                if let (Some(id), Some(data)) = (field("id:"), field("data:")) {
+                    assert_eq!(field("event:").as_deref(), Some("notification"));
+                    return Some((id, serde_json::from_str(&data).unwrap()));
+                }
+            }
+            let chunk = tokio::time::timeout(std::time::Duration::from_secs(60), self.body.next())
+                .await
+                .expect("the stream sent nothing for a minute");
+            match chunk {
+                Some(bytes) => self
+                    .buffer
+                    .push_str(std::str::from_utf8(&bytes.unwrap()).unwrap()),
+                None => return None,
+            }
+        }
+    }
+
+    /// The next notification after `last` (one sent again around a reconnect is skipped).
+    async fn next_after(&mut self, last: &str) -> (String, Value) {
+        loop {
+            let (id, n) = self.next().await.expect("the stream ended");
+            if id.as_str() > last {
+                return (id, n);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_person_follows_their_feed_as_a_stream_resumed_with_last_event_id() {
+    let (s, _) = street().await;
+    // A grid worker's own token, to revoke at the end.
+    let issued = s
+        .app
+        .post(
+            "/api/v1/tokens",
+            &s.admin,
+            json!({"role": "grid_worker", "name": "王网格员", "street_id": s.street}),
+        )
+        .await
+        .expect(201);
+    let worker = issued["token"].as_str().unwrap().to_string();
+    let mut stream = Stream::open(&s, &worker, None).await;
+    let demand = s.demand().await;
+    let (first, filed) = stream.next().await.unwrap();
+    assert_eq!(filed["type"], "demand.filed");
+    assert_eq!(filed["subject_id"], demand.as_str());
+    assert_eq!(first, filed["id"].as_str().unwrap());
+    let (second, offered) = stream.next_after(&first).await;
+    assert_eq!(offered["type"], "order.offered");
+    let listed = s
+        .app
+        .get("/api/v1/notifications", &worker)
+        .await
+        .expect(200);
+    assert_eq!(
+        listed["items"][0], offered,
+        "the stream sends what the list shows"
+    );
+    assert_eq!(listed["items"][1], filed);
+    drop(stream);
+
+    // Disconnected while the order is accepted; resumed, the stream sends what was missed.
+    let order = order_of(&s, &demand).await;
+    let candidates = offered_to(&order);
+    let taker = s.token(&candidates[0]);
+    s.app
+        .post(
+            &format!("/api/v1/orders/{}/accept", id(&order)),
+            &taker,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    let mut stream = Stream::open(&s, &worker, Some(&second)).await;
+    let (_, accepted) = stream.next_after(&second).await;
+    assert_eq!(accepted["type"], "order.accepted");
+
+    // A volunteer's stream from the start holds their offer, and nothing of the street's.
+    let mut theirs = Stream::open(&s, &taker, Some(&uuid::Uuid::nil().to_string())).await;
+    let (_, mine) = theirs.next().await.unwrap();
+    assert_eq!(mine["type"], "order.offered");
+    assert_eq!(mine["subject_id"], id(&order).as_str());
+
+    // Revoking the token ends the stream.
+    s.app
+        .delete(&format!("/api/v1/tokens/{}", id(&issued)), &s.admin)
+        .await
+        .expect(204);
+    while let Some((_, n)) = stream.next().await {
+        assert_ne!(n["type"], "demand.filed", "nothing new was filed");
+    }
 }

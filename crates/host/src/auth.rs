@@ -10,22 +10,23 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or(Error::Unauthorized("unauthorized"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|h| {
-                let (scheme, rest) = h.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-            })
-            .filter(|t| !t.is_empty() && t.len() <= 200)
-            .ok_or(Error::Unauthorized("unauthorized"))?;
+        let token = bearer(&parts.headers).ok_or(Error::Unauthorized("unauthorized"))?;
         match tokens::resolve(state.db.read(), token).await? {
             Some(principal) => Ok(principal),
             None => Err(Error::Unauthorized("invalid_token").into()),
         }
     }
+}
+
+/// The bearer token a request carries, if it carries one of a plausible length.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()
+        .and_then(|h| {
+            let (scheme, rest) = h.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty() && t.len() <= 200)
 }

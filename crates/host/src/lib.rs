@@ -18,6 +18,7 @@ pub mod notify;
 /// The plugin runtimes, their own crate: the host depends on them, never the reverse.
 pub use gongjian_plugin_runtime as plugin;
 pub mod state;
+pub mod stream;
 pub mod system;
 
 use axum::{extract::DefaultBodyLimit, http::Uri, middleware, Router};

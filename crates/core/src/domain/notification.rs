@@ -155,7 +155,9 @@ pub struct UpdateEndpoint {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
 pub struct ListEndpoints {
+    /// Only the endpoints of this kind of owner.
     pub owner: Option<EndpointOwner>,
+    /// Only the endpoints of this street or unit.
     pub owner_id: Option<Uuid>,
     pub cursor: Option<String>,
     /// 1 to 200, default 50.

@@ -222,25 +222,11 @@ pub async fn list_endpoints(
 ) -> Result<Page<Endpoint>> {
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let mine = caller.endpoint_owners();
-    let wanted: Option<Vec<(EndpointOwner, Option<Uuid>)>> = match (q.owner, q.owner_id) {
-        (None, None) => None,
-        (Some(EndpointOwner::District), _) => Some(vec![(EndpointOwner::District, None)]),
-        (Some(owner), id) => Some(vec![(owner, id)]),
-        (None, Some(_)) => {
-            return Err(Error::BadRequest {
-                code: "invalid_query",
-                message: "owner_id is given with owner".into(),
-                field: Some("owner".into()),
-            })
-        }
+    let owners = match &mine {
+        None => Owners::All,
+        Some(mine) => Owners::These(mine),
     };
-    let owners: Vec<(EndpointOwner, Option<Uuid>)> = match (mine, wanted) {
-        (None, None) => return webhooks::list(core.db.read(), Owners::All, &page).await,
-        (None, Some(w)) => w,
-        (Some(m), None) => m,
-        (Some(m), Some(w)) => w.into_iter().filter(|o| m.contains(o)).collect(),
-    };
-    webhooks::list(core.db.read(), Owners::These(&owners), &page).await
+    webhooks::list(core.db.read(), owners, q.owner, q.owner_id, &page).await
 }
 
 pub async fn get_endpoint(core: &Core, caller: &Principal, id: Uuid) -> Result<Endpoint> {

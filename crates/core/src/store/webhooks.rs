@@ -101,13 +101,22 @@ pub enum Owners<'a> {
     These(&'a [(EndpointOwner, Option<Uuid>)]),
 }
 
-/// A page of endpoints, oldest first.
+/// A page of the endpoints of `owners`, oldest first; only those of owner kind `kind` and of
+/// owner `owner_id` where given.
 pub async fn list(
     db: &sqlx::AnyPool,
     owners: Owners<'_>,
+    kind: Option<EndpointOwner>,
+    owner_id: Option<Uuid>,
     page: &PageRequest,
 ) -> Result<Page<Endpoint>> {
     let mut sql = Sql::new("SELECT * FROM webhook_endpoints WHERE 1 = 1");
+    if let Some(kind) = kind {
+        sql.push(" AND owner_kind = ").bind(kind.as_str());
+    }
+    if let Some(id) = owner_id {
+        sql.push(" AND owner_id = ").bind(id.to_string());
+    }
     if let Owners::These(owners) = owners {
         sql.push(" AND (1 = 0");
         for (kind, id) in owners {

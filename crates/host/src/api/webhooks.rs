@@ -7,10 +7,12 @@ use crate::{
     error::AppResult,
     extract::{path_id, ApiJson, ApiQuery},
     state::AppState,
+    stream::{self, Source},
 };
 use axum::{
     extract::{Path, State},
-    http::StatusCode,
+    http::{HeaderMap, StatusCode},
+    response::{sse, Response},
     Json,
 };
 use gongjian_core::domain::access::Principal;
@@ -19,7 +21,7 @@ use gongjian_core::domain::notification::{
     Notification, UpdateEndpoint,
 };
 use gongjian_core::service::{notifications, webhooks};
-use gongjian_core::store::page::Page;
+use gongjian_core::store::{page::Page, tokens};
 use serde::Deserialize;
 use utoipa_axum::{router::OpenApiRouter, routes};
 use uuid::Uuid;
@@ -33,6 +35,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_delivery))
         .routes(routes!(redeliver))
         .routes(routes!(list_notifications))
+        .routes(routes!(notification_stream))
         .routes(routes!(mark_read))
 }
 
@@ -189,6 +192,66 @@ async fn list_notifications(
     ApiQuery(q): ApiQuery<ListNotifications>,
 ) -> AppResult<Json<Page<Notification>>> {
     Ok(Json(notifications::list(&state, &caller, q).await?))
+}
+
+/// The caller's feed as it grows, as Server-Sent Events: each notification an event named
+/// `notification`, its id the notification's id and its data the notification as the list
+/// shows it. A client that reconnects with `Last-Event-ID` gets what it missed; a fresh stream
+/// starts from now (read the list first and pass its newest id as `Last-Event-ID` to miss
+/// nothing in between). An item may come twice around a reconnect: deduplicate by id. The
+/// stream ends within seconds of its token being revoked.
+#[utoipa::path(get, path = "/api/v1/notifications/stream", tag = "notifications",
+    params(("Last-Event-ID" = Option<String>, Header, description = "The id of the last notification received")),
+    responses((status = 200, content_type = "text/event-stream", body = String,
+               description = "`event: notification`, `id: <notification id>`, `data: <Notification as JSON>`")),
+    security(("bearer" = [])))]
+async fn notification_stream(
+    State(state): State<AppState>,
+    caller: Principal,
+    headers: HeaderMap,
+) -> Response {
+    let after = stream::start_after(&headers, std::time::Duration::ZERO);
+    let token = crate::auth::bearer(&headers)
+        .unwrap_or_default()
+        .to_string();
+    stream::follow(
+        Feed {
+            state,
+            caller,
+            token,
+        },
+        after,
+    )
+}
+
+/// A caller's feed, as a stream follows it.
+struct Feed {
+    state: AppState,
+    caller: Principal,
+    token: String,
+}
+
+impl Source for Feed {
+    type Item = Notification;
+
+    fn id(n: &Notification) -> Uuid {
+        n.id
+    }
+
+    async fn read(&mut self, after: Uuid, limit: u32) -> gongjian_core::Result<Vec<Notification>> {
+        notifications::since(&self.state, &self.caller, after, limit).await
+    }
+
+    async fn still_allowed(&mut self) -> gongjian_core::Result<bool> {
+        Ok(tokens::resolve(self.state.db.read(), &self.token)
+            .await?
+            .is_some())
+    }
+
+    fn event(n: &Notification) -> sse::Event {
+        let data = serde_json::to_string(n).expect("a notification serializes");
+        sse::Event::default().event("notification").data(data)
+    }
 }
 
 /// Which notifications to mark read.
