@@ -477,6 +477,13 @@ async fn pages_show_what_the_api_shows_to_the_same_person() {
     assert_eq!(r.status, 200, "{}", html(&r));
     assert!(html(&r).contains(&format!(r#"href="/console/streets/{}""#, w.a.id)));
     assert!(html(&r).contains(&format!(r#"href="/console/streets/{}""#, w.b.id)));
+    assert!(html(&r).contains("<title>全区街道"), "{}", html(&r));
+    // A street's admin who types the address sees their own street, named as such.
+    let r = page(&app, "/console/district", Some(&admin)).await;
+    assert_eq!(r.status, 200, "{}", html(&r));
+    assert!(html(&r).contains("<title>本街道"), "{}", html(&r));
+    assert!(html(&r).contains(&format!(r#"href="/console/streets/{}""#, w.a.id)));
+    assert!(!html(&r).contains(&format!(r#"href="/console/streets/{}""#, w.b.id)));
 
     // Pages and assets go gzipped to a browser that takes it.
     for path in [

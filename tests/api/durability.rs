@@ -1,4 +1,5 @@
-//! The real binary on a real socket: acknowledged writes survive `kill -9`, SIGTERM stops
+//! The real binary on a real socket: acknowledged writes survive `kill -9`, a notification
+//! whose delivery a `kill -9` interrupted is delivered after the restart, SIGTERM stops
 //! cleanly.
 
 use std::{
@@ -10,7 +11,8 @@ use serde_json::{json, Value};
 
 use crate::{
     cli::{gongjian, issue_district_token},
-    helpers::TestDb,
+    helpers::{demand_body, TestDb},
+    notifications::{verify, Receiver},
 };
 
 struct Server {
@@ -121,6 +123,117 @@ async fn acknowledged_writes_survive_kill_9() {
             "street {id} was acknowledged but is gone"
         );
     }
+}
+
+impl Server {
+    /// POSTs `body` to `path` as `token`, expecting 201; answers the body.
+    async fn create(&self, http: &reqwest::Client, token: &str, path: &str, body: Value) -> Value {
+        let resp = http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap();
+        assert_eq!(status, 201, "{path}: {body}");
+        body
+    }
+}
+
+#[tokio::test]
+async fn a_delivery_cut_off_by_kill_9_is_made_after_restart() {
+    let db = TestDb::new().await;
+    let token = issue_district_token(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gongjian.toml");
+    // The receiver is on this machine's loopback.
+    std::fs::write(&config, "[webhooks]\nreach = \"local\"\n").unwrap();
+    let config = config.to_str().unwrap();
+    let receiver = Receiver::start().await;
+    // The first attempt fails, so the message is still owed when the host dies.
+    receiver.answer(&[500]);
+    let http = reqwest::Client::new();
+    let server = Server::start_with(&db, &["--config", config], None).await;
+    let street = server.create_street(&http, &token, 0).await;
+    let street = street.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let community = server
+        .create(
+            &http,
+            &token,
+            &format!("/api/v1/streets/{street}/communities"),
+            json!({"name": "魏鑫社区"}),
+        )
+        .await;
+    let grid = server
+        .create(
+            &http,
+            &token,
+            &format!("/api/v1/streets/{street}/grids"),
+            json!({"community_id": community["id"], "code": "g01", "name": "第一网格"}),
+        )
+        .await;
+    let endpoint = server
+        .create(
+            &http,
+            &token,
+            "/api/v1/webhooks",
+            json!({"owner": "street", "owner_id": street, "event_types": ["demand.filed"],
+                   "url": format!("{}/h", receiver.url)}),
+        )
+        .await;
+    let worker = server
+        .create(
+            &http,
+            &token,
+            "/api/v1/tokens",
+            json!({"role": "grid_worker", "name": "王网格员", "street_id": street}),
+        )
+        .await;
+    let worker = worker["token"].as_str().unwrap();
+    let demand = server
+        .create(
+            &http,
+            worker,
+            "/api/v1/demands",
+            demand_body(grid["id"].as_str().unwrap()),
+        )
+        .await;
+    let wait_for = |n: usize| {
+        let receiver = receiver.clone();
+        async move {
+            let started = Instant::now();
+            while receiver.got("/h").len() < n {
+                assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "{} of {n} attempts arrived",
+                    receiver.got("/h").len()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for(1).await;
+    // SIGKILL, with the message owed: the next attempt is due 5 seconds after the first.
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+
+    let _server = Server::start_with(&db, &["--config", config], None).await;
+    wait_for(2).await;
+    let got = receiver.got("/h");
+    assert_eq!(
+        got[0].id, got[1].id,
+        "the same message, so the receiver can deduplicate"
+    );
+    assert_eq!(got[1].json()["type"], "demand.filed");
+    assert_eq!(got[1].json()["data"]["demand"]["id"], demand["id"]);
+    verify(&got[1], &[endpoint["secret"].as_str().unwrap()]);
 }
 
 #[tokio::test]

@@ -27,16 +27,16 @@ use crate::helpers::id;
 
 /// One message as the receiver got it.
 #[derive(Debug, Clone)]
-struct Received {
+pub(crate) struct Received {
     path: String,
-    id: String,
+    pub id: String,
     timestamp: String,
     signature: String,
     body: String,
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
 
@@ -48,10 +48,10 @@ impl Received {
 /// A webhook receiver on 127.0.0.1: it keeps every message and answers with the statuses it
 /// is told, in order, then 204.
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     answers: Arc<Mutex<VecDeque<u16>>>,
-    url: String,
+    pub url: String,
 }
 
 async fn receive(
@@ -78,7 +78,7 @@ async fn receive(
 }
 
 impl Receiver {
-    async fn start() -> Receiver {
+    pub async fn start() -> Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mut r = Receiver {
             url: format!("http://{}", listener.local_addr().unwrap()),
@@ -92,11 +92,11 @@ impl Receiver {
         r
     }
 
-    fn answer(&self, statuses: &[u16]) {
+    pub fn answer(&self, statuses: &[u16]) {
         self.answers.lock().unwrap().extend(statuses);
     }
 
-    fn got(&self, path: &str) -> Vec<Received> {
+    pub fn got(&self, path: &str) -> Vec<Received> {
         self.got
             .lock()
             .unwrap()
@@ -110,7 +110,7 @@ impl Receiver {
 /// Checks a message's signatures with an HMAC this project does not implement itself: every
 /// signature in the header must be `v1,` and verify with one of `secrets`; answers how many
 /// there were.
-fn verify(m: &Received, secrets: &[&str]) -> usize {
+pub(crate) fn verify(m: &Received, secrets: &[&str]) -> usize {
     let signed = format!("{}.{}.{}", m.id, m.timestamp, m.body);
     let signatures: Vec<&str> = m.signature.split(' ').collect();
     for s in &signatures {

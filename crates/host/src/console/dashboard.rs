@@ -6,6 +6,7 @@ use askama::Template;
 use axum::{extract::State, response::Response};
 use gongjian_core::{
     domain::{
+        access::ListScope,
         escalation::Escalation,
         format_ts,
         stats::{Figures, GroupBy, StatsQuery},
@@ -162,9 +163,14 @@ pub async fn district(State(state): State<AppState>, viewer: Viewer) -> Result<R
     let s = figures(&state, &viewer, None, month, GroupBy::Street).await?;
     let mut rows = s.rows;
     rows.sort_by(|a, b| a.label.cmp(&b.label));
+    // A street's staff reach this page by its address alone, and see their street only.
+    let title = match viewer.principal.staff_scope() {
+        Some(ListScope::All) => t.district_title,
+        _ => t.own_street_title,
+    };
     Ok(render(&DistrictPage {
         f: viewer.frame(
-            &format!("{} · {}", t.district_title, t.period_month),
+            &format!("{title} · {}", t.period_month),
             "/console/district",
         ),
         bars: bars(&rows),
