@@ -199,19 +199,15 @@ mod context {
             let order_demand = notifications::demands_of_orders(tx, &of("order")).await?;
             let mut wanted: BTreeSet<Uuid> = of("demand").into_iter().collect();
             wanted.extend(order_demand.values().copied());
-            let mut found = HashMap::new();
-            for id in wanted {
-                match demands::get(&mut **tx, id).await {
-                    Ok(d) => {
-                        found.insert(id, d);
-                    }
-                    Err(Error::NotFound(_)) => {}
-                    Err(e) => return Err(e),
-                }
-            }
+            let wanted: Vec<Uuid> = wanted.into_iter().collect();
+            let demands = demands::get_many(&mut **tx, &wanted)
+                .await?
+                .into_iter()
+                .map(|d| (d.id, d))
+                .collect();
             Ok(Context {
                 order_demand,
-                demands: found,
+                demands,
             })
         }
     }

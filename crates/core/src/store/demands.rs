@@ -117,6 +117,16 @@ pub async fn get<'e>(db: impl Executor<'e, Database = Any>, id: Uuid) -> Result<
     from_row(&row)
 }
 
+/// The demands of `ids` that exist, in one query (a caller passes at most a few hundred).
+pub async fn get_many<'e>(
+    db: impl Executor<'e, Database = Any>,
+    ids: &[Uuid],
+) -> Result<Vec<Demand>> {
+    let mut sql = Sql::new("SELECT * FROM demands WHERE 1 = 1");
+    push_in(&mut sql, "id", ids);
+    sql.fetch_all(db).await?.iter().map(from_row).collect()
+}
+
 /// A demand, locked until the transaction ends, or `NotFound`.
 pub async fn lock(tx: &mut Tx<'_>, id: Uuid) -> Result<Demand> {
     let text = format!("SELECT * FROM demands WHERE id = $1{}", for_update(tx));
