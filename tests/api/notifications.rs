@@ -514,6 +514,39 @@ async fn a_failed_delivery_is_retried_on_schedule_and_410_disables_the_endpoint(
         metric(&s, r#"webhook_deliveries{status="failed"}"#).await,
         0.0
     );
+    s.app.assert_consistent().await;
+
+    // The checker sees an outbox broken by hand.
+    let delivered = id(&d);
+    for statement in [
+        "UPDATE webhook_deliveries SET attempts = attempts + 1 WHERE id = $1",
+        "UPDATE notifications SET fanned_out_at = NULL WHERE id = \
+         (SELECT notification_id FROM webhook_deliveries WHERE id = $1)",
+    ] {
+        let done = sqlx::query(statement)
+            .bind(delivered.clone())
+            .execute(s.app.db.write())
+            .await
+            .unwrap();
+        assert_eq!(done.rows_affected(), 1, "{statement}");
+    }
+    let report = gongjian_core::store::check::check_database(&s.app.test_db.url)
+        .await
+        .unwrap();
+    let subject = format!("delivery {delivered}");
+    for invariant in [
+        "delivery_state_agrees_with_attempts",
+        "delivery_follows_fan_out",
+    ] {
+        assert!(
+            report
+                .violations
+                .iter()
+                .any(|v| v.invariant == invariant && v.subject == subject),
+            "{invariant}: {:?}",
+            report.violations
+        );
+    }
 }
 
 /// One sample of the metrics, read by the district (0 when the process has none yet).

@@ -128,6 +128,30 @@ fn invariants() -> Vec<Invariant> {
                  AND NOT EXISTS (SELECT 1 FROM order_offers f WHERE f.order_id = o.id AND f.status = 'open')"
                 .to_string(),
         },
+        // The outbox: a delivery is made when its notification is fanned out, in the same
+        // transaction; a pending one has its next attempt set; a delivered one was settled by
+        // its last attempt, answered 2xx (a redelivery numbers its attempts from 1 again).
+        Invariant {
+            name: "delivery_follows_fan_out",
+            query: "SELECT 'delivery ' || d.id AS subject, 'notification ' || n.id AS related, \
+                 'a delivery of a notification not fanned out' AS detail \
+                 FROM webhook_deliveries d JOIN notifications n ON n.id = d.notification_id \
+                 WHERE n.fanned_out_at IS NULL"
+                .to_string(),
+        },
+        Invariant {
+            name: "delivery_state_agrees_with_attempts",
+            query: "SELECT 'delivery ' || d.id AS subject, CAST(NULL AS TEXT) AS related, \
+                 'pending with no next attempt' AS detail \
+                 FROM webhook_deliveries d WHERE d.status = 'pending' AND d.next_attempt_at IS NULL \
+                 UNION ALL \
+                 SELECT 'delivery ' || d.id, CAST(NULL AS TEXT), \
+                 'delivered, but attempt ' || CAST(d.attempts AS TEXT) || ' was not answered 2xx' \
+                 FROM webhook_deliveries d WHERE d.status = 'delivered' AND NOT EXISTS \
+                 (SELECT 1 FROM webhook_attempts a WHERE a.delivery_id = d.id \
+                 AND a.attempt = d.attempts AND a.status_code BETWEEN 200 AND 299)"
+                .to_string(),
+        },
         Invariant {
             name: "capacity_within_bounds",
             query: "SELECT 'resource ' || id AS subject, CAST(NULL AS TEXT) AS related, \
