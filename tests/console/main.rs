@@ -295,6 +295,13 @@ async fn four_people_carry_one_demand_through_the_loop_by_clicking() {
     worker.wait_text("main", "4/5").await;
     assert!(!worker.has("form[action$='/rate']").await);
 
+    // The district's page, reached by a street's admin, is their own street's.
+    admin.goto(&format!("{base}/console/district")).await;
+    admin.wait_text("h1", "本街道").await;
+    admin
+        .screenshot(&shots.join("district-as-street.png"))
+        .await;
+
     // The street's dashboard counts it: received, completed, on time, satisfied.
     admin
         .goto(&format!("{base}/console/streets/{street}"))
