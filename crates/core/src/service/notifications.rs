@@ -242,17 +242,7 @@ pub async fn list(
         newest_first: true,
         ..page
     };
-    let unread = q.unread.unwrap_or(false);
-    let db = core.db.read();
-    match caller.staff_scope() {
-        Some(scope) => {
-            notifications::feed(db, Feed::Streets(&scope), &reader(caller), unread, &page).await
-        }
-        None => {
-            let mine = identities(core, caller).await?;
-            notifications::feed(db, Feed::Candidates(&mine), &reader(caller), unread, &page).await
-        }
-    }
+    read_feed(core, caller, q.unread.unwrap_or(false), &page).await
 }
 
 /// Up to `limit` notifications of the caller's feed after `after`, oldest first: what a
@@ -268,17 +258,26 @@ pub async fn since(
         limit,
         newest_first: false,
     };
-    let db = core.db.read();
-    let page = match caller.staff_scope() {
+    Ok(read_feed(core, caller, false, &page).await?.items)
+}
+
+/// A page of the caller's feed (with `unread_only`, of what it has not marked read).
+async fn read_feed(
+    core: &Core,
+    caller: &Principal,
+    unread_only: bool,
+    page: &PageRequest,
+) -> Result<Page<Notification>> {
+    let (db, reader) = (core.db.read(), reader(caller));
+    match caller.staff_scope() {
         Some(scope) => {
-            notifications::feed(db, Feed::Streets(&scope), &reader(caller), false, &page).await?
+            notifications::feed(db, Feed::Streets(&scope), &reader, unread_only, page).await
         }
         None => {
             let mine = identities(core, caller).await?;
-            notifications::feed(db, Feed::Candidates(&mine), &reader(caller), false, &page).await?
+            notifications::feed(db, Feed::Candidates(&mine), &reader, unread_only, page).await
         }
-    };
-    Ok(page.items)
+    }
 }
 
 /// Marks notifications of the caller's feed read: `ids`, or with `through`, every one up to

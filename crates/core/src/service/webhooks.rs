@@ -444,8 +444,8 @@ pub async fn record(core: &Core, out: &Outgoing, outcome: Outcome, jitter: f64) 
     Ok(())
 }
 
-/// Undelivered deliveries by status and the age in seconds of the oldest undelivered one (the outbox's
-/// and the deliveries'), for the metrics.
+/// Undelivered deliveries by status, and the age in seconds of the oldest undelivered
+/// notification or delivery, for the metrics.
 pub async fn backlog(core: &Core) -> Result<Backlog> {
     let (counts, oldest_delivery) = webhooks::delivery_counts(core.db.read()).await?;
     let (waiting, oldest_notification) =

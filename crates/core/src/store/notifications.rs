@@ -1,6 +1,8 @@
 //! The outbox: notifications written in the transaction of the event they tell of, claimed by
 //! their state (never by id order) for fanning out, and read as a person's feed.
 
+use std::collections::HashMap;
+
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -301,36 +303,32 @@ pub async fn mark_all_read(
 }
 
 /// The unit that owns each of `resources` a unit owns (those a volunteer owns are left out).
-pub async fn units_owning(
-    tx: &mut Tx<'_>,
-    resources: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, Uuid>> {
-    let mut owners = std::collections::HashMap::new();
-    if resources.is_empty() {
-        return Ok(owners);
-    }
-    let mut sql =
-        Sql::new("SELECT id, owner_unit_id FROM resources WHERE owner_unit_id IS NOT NULL");
-    push_in(&mut sql, "id", resources);
-    for r in sql.fetch_all(&mut **tx).await? {
-        owners.insert(get_uuid(&r, "id")?, get_uuid(&r, "owner_unit_id")?);
-    }
-    Ok(owners)
+pub async fn units_owning(tx: &mut Tx<'_>, resources: &[Uuid]) -> Result<HashMap<Uuid, Uuid>> {
+    column_of(tx, "resources", "owner_unit_id", resources).await
 }
 
 /// The demand of each of `orders`.
-pub async fn demands_of_orders(
+pub async fn demands_of_orders(tx: &mut Tx<'_>, orders: &[Uuid]) -> Result<HashMap<Uuid, Uuid>> {
+    column_of(tx, "service_orders", "demand_id", orders).await
+}
+
+/// The id in `column` of each row of `table` among `ids` that has one.
+async fn column_of(
     tx: &mut Tx<'_>,
-    orders: &[Uuid],
-) -> Result<std::collections::HashMap<Uuid, Uuid>> {
-    let mut demands = std::collections::HashMap::new();
-    if orders.is_empty() {
-        return Ok(demands);
+    table: &str,
+    column: &str,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Uuid>> {
+    let mut found = HashMap::new();
+    if ids.is_empty() {
+        return Ok(found);
     }
-    let mut sql = Sql::new("SELECT id, demand_id FROM service_orders WHERE 1 = 1");
-    push_in(&mut sql, "id", orders);
+    let mut sql = Sql::new(format!(
+        "SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL"
+    ));
+    push_in(&mut sql, "id", ids);
     for r in sql.fetch_all(&mut **tx).await? {
-        demands.insert(get_uuid(&r, "id")?, get_uuid(&r, "demand_id")?);
+        found.insert(get_uuid(&r, "id")?, get_uuid(&r, column)?);
     }
-    Ok(demands)
+    Ok(found)
 }
