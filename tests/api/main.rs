@@ -25,3 +25,4 @@ mod pool;
 mod rules;
 mod scenario;
 mod system;
+mod wecom;

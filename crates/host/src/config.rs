@@ -50,6 +50,23 @@ pub struct FileConfig {
     pub sqlite_synchronous: Option<SqliteSync>,
     pub plugins: Option<PluginFileConfig>,
     pub webhooks: Option<WebhookFileConfig>,
+    /// Where people reach the console (`https://…`): the links in WeCom robots' messages.
+    pub public_url: Option<String>,
+}
+
+/// The console's public address as links are made from it: `http` or `https`, a host, no
+/// query or fragment, no trailing slash.
+pub fn public_url(text: &str) -> anyhow::Result<String> {
+    let parsed = url::Url::parse(text.trim())
+        .map_err(|e| anyhow::anyhow!("public_url {text:?} is not a URL: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https")
+        || parsed.host().is_none()
+        || parsed.query().is_some()
+        || parsed.fragment().is_some()
+    {
+        anyhow::bail!("public_url must be http(s)://host[:port][/path], not {text:?}");
+    }
+    Ok(parsed.as_str().trim_end_matches('/').to_string())
 }
 
 /// The `[webhooks]` table: where endpoints may point, and how long an attempt may take.
@@ -95,6 +112,7 @@ impl WebhookFileConfig {
                 .rotation_overlap_hours
                 .map(|h| time::Duration::hours(i64::from(h)))
                 .unwrap_or(d.rotation_overlap),
+            console_url: None,
         })
     }
 }

@@ -18,8 +18,9 @@ use std::{
 use futures_util::StreamExt;
 use gongjian_core::{
     domain::{
-        notification::{message_id, Outcome, Outgoing},
+        notification::{message_id, Outcome, Outgoing, RobotPost},
         webhook::{self, Reach},
+        wecom,
     },
     service::{notifications, webhooks, Core},
 };
@@ -83,18 +84,8 @@ impl Sender {
     /// Makes one attempt at a delivery: signs it now and posts it.
     pub async fn send(&self, out: &Outgoing) -> Outcome {
         let started = Instant::now();
-        let finish = |status_code: Option<u16>,
-                      error: Option<String>,
-                      response: Option<String>,
-                      retry_after: Option<i64>| Outcome {
-            status_code,
-            error,
-            response,
-            retry_after,
-            duration_ms: started.elapsed().as_millis() as i64,
-        };
         if let Some(refused) = self.refused_literal(&out.url) {
-            return finish(None, Some(refused), None, None);
+            return refused_outcome(refused, started);
         }
         let id = message_id(out.notification);
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -109,33 +100,36 @@ impl Sender {
             .body(out.body.clone())
             .send()
             .await;
-        let mut answer = match sent {
-            Ok(answer) => answer,
-            Err(e) => return finish(None, Some(describe(&e)), None, None),
-        };
-        let status = answer.status().as_u16();
-        let retry_after = answer
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<i64>().ok());
-        let mut kept: Vec<u8> = vec![];
-        while kept.len() < RESPONSE_KEPT * 4 {
-            match answer.chunk().await {
-                Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
-                _ => break,
+        let mut outcome = answered(sent, started).await;
+        outcome.duration_ms = started.elapsed().as_millis() as i64;
+        outcome
+    }
+
+    /// Posts one message to a WeCom robot, reading its answer's `errcode` (it answers 200
+    /// to a message it did not take).
+    pub async fn post_robot(&self, post: &RobotPost) -> Outcome {
+        let started = Instant::now();
+        if let Some(refused) = self.refused_literal(&post.url) {
+            return refused_outcome(refused, started);
+        }
+        let sent = self
+            .client
+            .post(&post.url)
+            .header("content-type", "application/json")
+            .body(post.body.clone())
+            .send()
+            .await;
+        let mut outcome = answered(sent, started).await;
+        if let Some(status) = outcome.status_code {
+            if let Some((refusal, said)) =
+                wecom::read_answer(status, outcome.response.as_deref().unwrap_or(""))
+            {
+                outcome.refusal = Some(refusal);
+                outcome.error = Some(said);
             }
         }
-        let text: String = String::from_utf8_lossy(&kept)
-            .chars()
-            .take(RESPONSE_KEPT)
-            .collect();
-        finish(
-            Some(status),
-            None,
-            Some(text).filter(|t| !t.is_empty()),
-            retry_after,
-        )
+        outcome.duration_ms = started.elapsed().as_millis() as i64;
+        outcome
     }
 
     /// Why a URL whose host is an address may not be sent to, if it may not (a name is
@@ -149,6 +143,51 @@ impl Sender {
         };
         (!webhook::address_allowed(ip, self.reach))
             .then(|| format!("{ip} is not an address webhooks may be sent to"))
+    }
+}
+
+fn refused_outcome(refused: String, started: Instant) -> Outcome {
+    Outcome {
+        status_code: None,
+        error: Some(refused),
+        response: None,
+        retry_after: None,
+        duration_ms: started.elapsed().as_millis() as i64,
+        refusal: None,
+    }
+}
+
+/// What a receiver answered: its status, `Retry-After` and the start of its body; or why it
+/// did not answer.
+async fn answered(sent: reqwest::Result<reqwest::Response>, started: Instant) -> Outcome {
+    let mut answer = match sent {
+        Ok(answer) => answer,
+        Err(e) => return refused_outcome(describe(&e), started),
+    };
+    let status = answer.status().as_u16();
+    let retry_after = answer
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<i64>().ok());
+    let mut kept: Vec<u8> = vec![];
+    while kept.len() < RESPONSE_KEPT * 4 {
+        match answer.chunk().await {
+            Ok(Some(chunk)) => kept.extend_from_slice(&chunk),
+            _ => break,
+        }
+    }
+    let text: String = String::from_utf8_lossy(&kept)
+        .chars()
+        .take(RESPONSE_KEPT)
+        .collect();
+    Outcome {
+        status_code: Some(status),
+        error: None,
+        response: Some(text).filter(|t| !t.is_empty()),
+        retry_after,
+        duration_ms: started.elapsed().as_millis() as i64,
+        refusal: None,
     }
 }
 
@@ -184,6 +223,20 @@ pub async fn run_once(core: &Core, sender: &Sender) -> gongjian_core::Result<Pas
         attempts: 0,
     };
     loop {
+        let posts = webhooks::claim_robots(core).await?;
+        pass.attempts += posts.len();
+        let results: Vec<gongjian_core::Result<()>> = futures_util::stream::iter(posts)
+            .map(|post| async move {
+                let outcome = sender.post_robot(&post).await;
+                let jitter = rand::thread_rng().gen::<f64>();
+                webhooks::record_robot(core, &post, outcome, jitter).await
+            })
+            .buffer_unordered(SENDING_AT_ONCE)
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
         let due = webhooks::claim_due(core).await?;
         if due.is_empty() {
             return Ok(pass);

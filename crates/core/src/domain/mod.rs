@@ -24,6 +24,7 @@ pub mod token;
 pub mod unit;
 pub mod volunteer;
 pub mod webhook;
+pub mod wecom;
 
 use crate::{error::FieldError, Error};
 

@@ -61,6 +61,15 @@ str_enum!(
 );
 
 str_enum!(
+    /// How an endpoint is spoken to: a signed JSON payload (the Standard Webhooks convention),
+    /// or a markdown message to a WeCom group robot (see [`super::wecom`]).
+    EndpointChannel {
+        Webhook => "webhook",
+        Wecom => "wecom",
+    }
+);
+
+str_enum!(
     /// Whether an endpoint is sent messages: a receiver answering 410 Gone disables it.
     EndpointStatus {
         Enabled => "enabled",
@@ -105,6 +114,10 @@ pub struct Endpoint {
     pub owner: EndpointOwner,
     /// The street or the unit; absent for the district.
     pub owner_id: Option<Uuid>,
+    pub channel: EndpointChannel,
+    /// A street's robot for one grid's group: only what concerns that grid's demands.
+    pub grid_id: Option<Uuid>,
+    /// The address. A robot's key is shown masked (its first four characters).
     pub url: String,
     pub description: String,
     /// The types it hears of; empty for all.
@@ -128,9 +141,15 @@ pub struct CreateEndpoint {
     pub owner: EndpointOwner,
     /// The street or the unit; absent for the district.
     pub owner_id: Option<Uuid>,
+    /// `webhook` (the default) or `wecom`, a WeCom group robot.
+    #[serde(default)]
+    pub channel: Option<EndpointChannel>,
+    /// For a street's robot: the grid whose group it is (only that grid's demands).
+    #[serde(default)]
+    pub grid_id: Option<Uuid>,
     /// `https://` or `http://`, without credentials. It may not point at this service's
     /// machine, at link-local or metadata addresses, nor (unless the operator allows them) at
-    /// private ranges.
+    /// private ranges. A robot's is the address WeCom gave it, with its `key`.
     pub url: String,
     #[serde(default)]
     pub description: Option<String>,
@@ -239,6 +258,29 @@ pub struct Outgoing {
     pub attempt: i64,
 }
 
+/// A message to a robot as it is due to go out: one delivery's own message, or a summary
+/// standing for several.
+#[derive(Debug, Clone)]
+pub struct RobotPost {
+    pub endpoint: Uuid,
+    pub url: String,
+    pub body: String,
+    /// The deliveries it carries, each with the attempt this is.
+    pub carries: Vec<(Uuid, i64)>,
+}
+
+/// A receiver that answered 2xx but said, in its body, that it did not take the message (a
+/// WeCom robot answers 200 with an error code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Try again on the schedule.
+    Retry,
+    /// Try again in this many seconds.
+    Later(i64),
+    /// The endpoint is no more, as 410 Gone says.
+    Gone,
+}
+
 /// What became of one attempt.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -248,16 +290,26 @@ pub struct Outcome {
     /// What a `Retry-After` header asked, in seconds.
     pub retry_after: Option<i64>,
     pub duration_ms: i64,
+    /// What the answer's body said against its status.
+    pub refusal: Option<Refusal>,
 }
 
 impl Outcome {
     pub fn delivered(&self) -> bool {
-        self.status_code.is_some_and(|s| (200..300).contains(&s))
+        self.status_code.is_some_and(|s| (200..300).contains(&s)) && self.refusal.is_none()
     }
 
-    /// 410 Gone: the receiver says the endpoint is no more.
+    /// 410 Gone (or a body saying as much): the receiver says the endpoint is no more.
     pub fn gone(&self) -> bool {
-        self.status_code == Some(410)
+        self.status_code == Some(410) || self.refusal == Some(Refusal::Gone)
+    }
+
+    /// When the receiver asked to be tried again, in seconds.
+    pub fn asked_after(&self) -> Option<i64> {
+        match self.refusal {
+            Some(Refusal::Later(secs)) => Some(secs),
+            _ => self.retry_after,
+        }
     }
 }
 
@@ -278,6 +330,7 @@ mod tests {
             response: None,
             retry_after: None,
             duration_ms: 1,
+            refusal: None,
         };
         assert!(with(Some(204)).delivered());
         assert!(!with(Some(301)).delivered());
@@ -285,6 +338,13 @@ mod tests {
         assert!(!with(None).delivered());
         assert!(with(Some(410)).gone());
         assert!(!with(Some(404)).gone());
+        let refused = |refusal| Outcome {
+            refusal: Some(refusal),
+            ..with(Some(200))
+        };
+        assert!(!refused(Refusal::Retry).delivered());
+        assert!(refused(Refusal::Gone).gone());
+        assert_eq!(refused(Refusal::Later(60)).asked_after(), Some(60));
         let id = Uuid::parse_str("0190a4a4-0000-7000-8000-00000000000a").unwrap();
         assert_eq!(message_id(id), "msg_0190a4a400007000800000000000000a");
     }

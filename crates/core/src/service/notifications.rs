@@ -16,7 +16,10 @@ use crate::{
     domain::{
         access::{Principal, Role},
         demand::shown_to,
-        notification::{EndpointOwner, ListNotifications, Notification, RecipientKind},
+        notification::{
+            EndpointChannel, EndpointOwner, ListNotifications, Notification, RecipientKind,
+        },
+        wecom, DEFAULT_CATEGORIES,
     },
     store::{
         demands,
@@ -42,10 +45,12 @@ pub struct FannedOut {
 pub async fn fan_out(core: &Core) -> Result<FannedOut> {
     let mut done = FannedOut::default();
     loop {
-        let now = core.now_ts();
+        let (now, console) = (core.now_ts(), core.webhooks.console_url.clone());
         let pass = core
             .db
-            .transact(move |tx| Box::pin(async move { fan_out_batch(tx, &now).await }))
+            .transact(move |tx| {
+                Box::pin(async move { fan_out_batch(tx, &now, console.as_deref()).await })
+            })
             .await?;
         done.notifications += pass.notifications;
         done.deliveries += pass.deliveries;
@@ -55,7 +60,7 @@ pub async fn fan_out(core: &Core) -> Result<FannedOut> {
     }
 }
 
-async fn fan_out_batch(tx: &mut Tx<'_>, now: &str) -> Result<FannedOut> {
+async fn fan_out_batch(tx: &mut Tx<'_>, now: &str, console: Option<&str>) -> Result<FannedOut> {
     let claimed = notifications::claim_for_fan_out(tx, now, BATCH).await?;
     if claimed.is_empty() {
         return Ok(FannedOut::default());
@@ -84,14 +89,23 @@ async fn fan_out_batch(tx: &mut Tx<'_>, now: &str) -> Result<FannedOut> {
     let endpoints = webhooks::hearing(tx, &streets, &units).await?;
     let mut deliveries = vec![];
     if !endpoints.is_empty() {
-        let context = context::Context::read(tx, &claimed).await?;
+        let robots = endpoints
+            .iter()
+            .any(|e| e.endpoint.channel == EndpointChannel::Wecom);
+        let context = context::Context::read(tx, &claimed, robots).await?;
         for n in &claimed {
-            for e in endpoints.iter().filter(|e| hears(e, n, &unit_of)) {
+            for e in endpoints.iter().filter(|e| hears(e, n, &unit_of, &context)) {
+                let body = match e.endpoint.channel {
+                    EndpointChannel::Webhook => payload(n, e, &context).to_string(),
+                    EndpointChannel::Wecom => {
+                        wecom::body(&wecom::message(&robot_facts(n, &context, console)))
+                    }
+                };
                 deliveries.push(NewDelivery {
                     endpoint: e.endpoint.id,
                     notification: n.id,
                     kind: n.kind,
-                    body: payload(n, e, &context).to_string(),
+                    body,
                 });
             }
         }
@@ -103,9 +117,20 @@ async fn fan_out_batch(tx: &mut Tx<'_>, now: &str) -> Result<FannedOut> {
     })
 }
 
-/// Whether endpoint `e` hears of `n`: its owner may see it, and it subscribes to its type.
-fn hears(e: &Stored, n: &Claimed, unit_of: &HashMap<Uuid, Uuid>) -> bool {
+/// Whether endpoint `e` hears of `n`: its owner may see it, it subscribes to its type, and (a
+/// grid's robot) it concerns a demand of that grid.
+fn hears(
+    e: &Stored,
+    n: &Claimed,
+    unit_of: &HashMap<Uuid, Uuid>,
+    context: &context::Context,
+) -> bool {
     let e = &e.endpoint;
+    if let Some(grid) = e.grid_id {
+        if context.demand_of(n).map(|d| d.grid_id) != Some(grid) {
+            return false;
+        }
+    }
     let owner_sees = match (e.owner, n.recipient_kind) {
         (EndpointOwner::District, RecipientKind::Street) => true,
         (EndpointOwner::Street, RecipientKind::Street) => e.owner_id == Some(n.street),
@@ -145,19 +170,16 @@ fn payload(n: &Claimed, e: &Stored, context: &context::Context) -> Value {
     if let Some(note) = &n.note {
         obj.insert("note".into(), json!(note));
     }
-    let demand = match n.subject_kind.as_str() {
+    match n.subject_kind.as_str() {
         "order" => {
             obj.insert("order_id".into(), json!(n.subject));
-            context.order_demand.get(&n.subject).copied()
         }
-        "demand" => Some(n.subject),
         "plugin" => {
             obj.insert("plugin_version_id".into(), json!(n.subject));
-            None
         }
-        _ => None,
-    };
-    if let Some(d) = demand.and_then(|d| context.demands.get(&d)) {
+        _ => {}
+    }
+    if let Some(d) = context.demand_of(n) {
         let shown = shown_to(d.clone(), &owner_principal(e));
         obj.insert(
             "demand".into(),
@@ -175,6 +197,44 @@ fn payload(n: &Claimed, e: &Stored, context: &context::Context) -> Value {
     json!({ "type": n.kind.as_str(), "timestamp": n.at, "data": data })
 }
 
+/// What a robot's message says of `n`: where, what and how urgent, never who; and the link to
+/// its demand's (or the street's rule's) page in the console.
+fn robot_facts(n: &Claimed, context: &context::Context, console: Option<&str>) -> wecom::Facts {
+    let demand = context.demand_of(n);
+    let labels = &context.labels;
+    let link = console.map(|base| match demand {
+        Some(d) => format!("{base}/console/demands/{}", d.id),
+        None if n.subject_kind == "plugin" => {
+            format!("{base}/console/streets/{}/plugins", n.street)
+        }
+        None => format!("{base}/console"),
+    });
+    wecom::Facts {
+        kind: Some(n.kind),
+        street: labels.streets.get(&n.street).cloned(),
+        grid: demand.and_then(|d| labels.grids.get(&d.grid_id).cloned()),
+        category: demand.map(|d| {
+            labels
+                .categories
+                .get(&(d.street_id, d.category.clone()))
+                .cloned()
+                .or_else(|| {
+                    DEFAULT_CATEGORIES
+                        .iter()
+                        .find(|(code, _)| *code == d.category)
+                        .map(|(_, label)| label.to_string())
+                })
+                .unwrap_or_else(|| d.category.clone())
+        }),
+        urgency: demand.map(|d| d.urgency),
+        window: demand
+            .map(|d| (d.window_start.clone(), d.window_end.clone()))
+            .unwrap_or_default(),
+        note: n.note.clone(),
+        link,
+    }
+}
+
 /// What payloads are made from, read in the fan-out's transaction.
 mod context {
     use super::*;
@@ -183,10 +243,22 @@ mod context {
     pub struct Context {
         pub order_demand: HashMap<Uuid, Uuid>,
         pub demands: HashMap<Uuid, Demand>,
+        /// Names and labels, read only when a robot hears of something.
+        pub labels: notifications::Labels,
     }
 
     impl Context {
-        pub async fn read(tx: &mut Tx<'_>, claimed: &[Claimed]) -> Result<Self> {
+        /// The demand a notification concerns: its subject, or its subject order's.
+        pub fn demand_of(&self, n: &Claimed) -> Option<&Demand> {
+            let id = match n.subject_kind.as_str() {
+                "order" => self.order_demand.get(&n.subject).copied(),
+                "demand" => Some(n.subject),
+                _ => None,
+            };
+            id.and_then(|d| self.demands.get(&d))
+        }
+
+        pub async fn read(tx: &mut Tx<'_>, claimed: &[Claimed], robots: bool) -> Result<Self> {
             let of = |kind: &str| -> Vec<Uuid> {
                 claimed
                     .iter()
@@ -200,14 +272,32 @@ mod context {
             let mut wanted: BTreeSet<Uuid> = of("demand").into_iter().collect();
             wanted.extend(order_demand.values().copied());
             let wanted: Vec<Uuid> = wanted.into_iter().collect();
-            let demands = demands::get_many(&mut **tx, &wanted)
+            let demands: HashMap<Uuid, Demand> = demands::get_many(&mut **tx, &wanted)
                 .await?
                 .into_iter()
                 .map(|d| (d.id, d))
                 .collect();
+            let labels = if robots {
+                let streets: Vec<Uuid> = claimed
+                    .iter()
+                    .map(|n| n.street)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                let grids: Vec<Uuid> = demands
+                    .values()
+                    .map(|d| d.grid_id)
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                notifications::labels(tx, &streets, &grids).await?
+            } else {
+                notifications::Labels::default()
+            };
             Ok(Context {
                 order_demand,
                 demands,
+                labels,
             })
         }
     }

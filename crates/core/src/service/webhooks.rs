@@ -12,10 +12,11 @@ use crate::{
     domain::{
         access::Principal,
         notification::{
-            CreateEndpoint, Delivery, Endpoint, EndpointOwner, EndpointStatus, ListDeliveries,
-            ListEndpoints, NotificationType, Outcome, Outgoing, UpdateEndpoint,
+            CreateEndpoint, Delivery, Endpoint, EndpointChannel, EndpointOwner, EndpointStatus,
+            ListDeliveries, ListEndpoints, NotificationType, Outcome, Outgoing, RobotPost,
+            UpdateEndpoint,
         },
-        rules, webhook, Check,
+        rules, webhook, wecom, Check,
     },
     store::{
         page::{Page, PageRequest},
@@ -26,7 +27,7 @@ use crate::{
 };
 
 /// How webhooks are sent, as the operator configures them.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct WebhookSettings {
     /// Which addresses an endpoint may point at.
     pub reach: webhook::Reach,
@@ -34,6 +35,9 @@ pub struct WebhookSettings {
     pub timeout: std::time::Duration,
     /// How long a rotated-out secret still signs.
     pub rotation_overlap: Duration,
+    /// Where people reach the console (`https://…`, no trailing slash): the links in a
+    /// robot's messages. Robots cannot be registered without it.
+    pub console_url: Option<String>,
 }
 
 impl Default for WebhookSettings {
@@ -42,6 +46,7 @@ impl Default for WebhookSettings {
             reach: webhook::Reach::Public,
             timeout: std::time::Duration::from_secs(15),
             rotation_overlap: Duration::hours(24),
+            console_url: None,
         }
     }
 }
@@ -164,7 +169,20 @@ pub async fn create_endpoint(
         ),
         _ => {}
     }
+    let channel = body.channel.unwrap_or(EndpointChannel::Webhook);
     let url = check_url(&mut c, &body.url, core.webhooks.reach);
+    if channel == EndpointChannel::Wecom {
+        wecom::check_robot_url(&mut c, &url);
+    }
+    if body.grid_id.is_some()
+        && (channel != EndpointChannel::Wecom || body.owner != EndpointOwner::Street)
+    {
+        c.push(
+            "grid_id",
+            "not_allowed",
+            "only a street's WeCom robot belongs to one grid's group",
+        );
+    }
     let description = c
         .opt_text("description", body.description.as_deref(), rules::COMMENT)
         .unwrap_or_default();
@@ -176,19 +194,44 @@ pub async fn create_endpoint(
         ));
     }
     match (body.owner, body.owner_id) {
-        (EndpointOwner::Street, Some(street)) => streets::require(core.db.read(), street).await?,
+        (EndpointOwner::Street, Some(street)) => {
+            streets::require(core.db.read(), street).await?;
+            if let Some(grid) = body.grid_id {
+                if streets::grid_street(core.db.read(), grid).await? != Some(street) {
+                    return Err(Error::field(
+                        "grid_id",
+                        "unknown_reference",
+                        "the street has no grid with this id",
+                    ));
+                }
+            }
+        }
         (EndpointOwner::Unit, Some(unit)) => {
             units::get(core.db.read(), unit).await?;
         }
         _ => {}
     }
+    if channel == EndpointChannel::Wecom && core.webhooks.console_url.is_none() {
+        return Err(Error::conflict(
+            "public_url_not_set",
+            "a robot's messages link to the console, and the operator has not set public_url, the console's address",
+        ));
+    }
     let now = core.now_ts();
-    let secret = webhook::new_secret();
+    let secret = match channel {
+        EndpointChannel::Webhook => webhook::new_secret(),
+        EndpointChannel::Wecom => String::new(),
+    };
     let endpoint = Endpoint {
         id: Uuid::now_v7(),
         owner: body.owner,
         owner_id: body.owner_id,
-        url,
+        channel,
+        grid_id: body.grid_id,
+        url: match channel {
+            EndpointChannel::Webhook => url.clone(),
+            EndpointChannel::Wecom => wecom::masked_url(&url),
+        },
         description,
         event_types: unique(body.event_types),
         status: EndpointStatus::Enabled,
@@ -205,11 +248,11 @@ pub async fn create_endpoint(
     );
     core.db
         .transact(move |tx| {
-            Box::pin(async move { webhooks::insert(tx, &stored, &kept, &by).await })
+            Box::pin(async move { webhooks::insert(tx, &stored, &url, &kept, &by).await })
         })
         .await?;
     Ok(Endpoint {
-        secret: Some(secret),
+        secret: (channel == EndpointChannel::Webhook).then_some(secret),
         ..endpoint
     })
 }
@@ -243,8 +286,16 @@ pub async fn update_endpoint(
 ) -> Result<Endpoint> {
     let mut e = managed(core, caller, id).await?.endpoint;
     let mut c = Check::new();
+    let mut new_url = None;
     if let Some(url) = &body.url {
-        e.url = check_url(&mut c, url, core.webhooks.reach);
+        let url = check_url(&mut c, url, core.webhooks.reach);
+        if e.channel == EndpointChannel::Wecom {
+            wecom::check_robot_url(&mut c, &url);
+            e.url = wecom::masked_url(&url);
+        } else {
+            e.url = url.clone();
+        }
+        new_url = Some(url);
     }
     if let Some(types) = &body.event_types {
         c.items("event_types", types.len(), rules::EVENT_TYPES);
@@ -270,7 +321,9 @@ pub async fn update_endpoint(
     e.updated_at = core.now_ts();
     let stored = e.clone();
     core.db
-        .transact(move |tx| Box::pin(async move { webhooks::update(tx, &stored).await }))
+        .transact(move |tx| {
+            Box::pin(async move { webhooks::update(tx, &stored, new_url.as_deref()).await })
+        })
         .await?;
     Ok(e)
 }
@@ -285,7 +338,12 @@ pub async fn delete_endpoint(core: &Core, caller: &Principal, id: Uuid) -> Resul
 /// Gives an endpoint a new secret, shown this once; the one it had also signs until the
 /// rotation's overlap is over, so a receiver can switch without losing a message.
 pub async fn rotate_secret(core: &Core, caller: &Principal, id: Uuid) -> Result<Endpoint> {
-    managed(core, caller, id).await?;
+    if managed(core, caller, id).await?.endpoint.channel == EndpointChannel::Wecom {
+        return Err(Error::conflict(
+            "not_signed",
+            "a WeCom robot's messages are not signed; its key is in its address",
+        ));
+    }
     let secret = webhook::new_secret();
     let now = core.now();
     let (at, until) = (
@@ -402,46 +460,184 @@ pub async fn claim_due(core: &Core) -> Result<Vec<Outgoing>> {
 /// `Retry-After` honoured); failed after the last attempt; or, on 410 Gone, the endpoint
 /// disabled and its pending deliveries failed.
 pub async fn record(core: &Core, out: &Outgoing, outcome: Outcome, jitter: f64) -> Result<()> {
+    record_carried(
+        core,
+        out.endpoint,
+        &[(out.delivery, out.attempt)],
+        outcome,
+        jitter,
+    )
+    .await
+}
+
+/// Records what came of a post to a robot for every delivery it carried, as [`record`] does
+/// for one.
+pub async fn record_robot(
+    core: &Core,
+    post: &RobotPost,
+    outcome: Outcome,
+    jitter: f64,
+) -> Result<()> {
+    record_carried(core, post.endpoint, &post.carries, outcome, jitter).await
+}
+
+async fn record_carried(
+    core: &Core,
+    endpoint: Uuid,
+    carries: &[(Uuid, i64)],
+    outcome: Outcome,
+    jitter: f64,
+) -> Result<()> {
     let now = core.now();
     let at = crate::domain::format_ts(now);
-    let next = if outcome.delivered() {
-        Next::Delivered
-    } else if outcome.gone() {
-        Next::Failed
-    } else {
-        let attempts = u32::try_from(out.attempt).unwrap_or(u32::MAX);
-        match webhook::next_attempt_in(attempts, jitter, outcome.retry_after) {
-            Some(secs) => Next::RetryAt(crate::domain::format_ts(now + Duration::seconds(secs))),
-            None => Next::Failed,
+    let gone = outcome.gone();
+    let next_of = |attempt: i64| {
+        if outcome.delivered() {
+            Next::Delivered
+        } else if gone {
+            Next::Failed
+        } else {
+            let attempts = u32::try_from(attempt).unwrap_or(u32::MAX);
+            match webhook::next_attempt_in(attempts, jitter, outcome.asked_after()) {
+                Some(secs) => {
+                    Next::RetryAt(crate::domain::format_ts(now + Duration::seconds(secs)))
+                }
+                None => Next::Failed,
+            }
         }
     };
-    let (delivery, attempt, endpoint, gone) =
-        (out.delivery, out.attempt, out.endpoint, outcome.gone());
-    let counted = match &next {
-        Next::Delivered => "delivered",
-        Next::Failed if gone => "gone",
-        Next::Failed => "failed",
-        Next::RetryAt(_) => "retry",
-    };
+    let items: Vec<(Uuid, i64, Next)> = carries
+        .iter()
+        .map(|&(delivery, attempt)| (delivery, attempt, next_of(attempt)))
+        .collect();
+    let counted: Vec<&'static str> = items
+        .iter()
+        .map(|(_, _, next)| match next {
+            Next::Delivered => "delivered",
+            Next::Failed if gone => "gone",
+            Next::Failed => "failed",
+            Next::RetryAt(_) => "retry",
+        })
+        .collect();
     let recorded = core
         .db
         .transact(move |tx| {
             Box::pin(async move {
-                let recorded =
-                    webhooks::record_attempt(tx, delivery, attempt, &at, &outcome, &next).await?;
-                if recorded && gone {
-                    webhooks::disable(tx, endpoint, "the receiver answered 410 Gone", &at).await?;
+                let mut recorded = Vec::with_capacity(items.len());
+                for (delivery, attempt, next) in &items {
+                    recorded.push(
+                        webhooks::record_attempt(tx, *delivery, *attempt, &at, &outcome, next)
+                            .await?,
+                    );
+                }
+                if gone && recorded.iter().any(|r| *r) {
+                    let why = match outcome.status_code {
+                        Some(410) => "the receiver answered 410 Gone",
+                        _ => "the receiver said it is no more",
+                    };
+                    webhooks::disable(tx, endpoint, why, &at).await?;
                 }
                 Ok(recorded)
             })
         })
         .await?;
-    if recorded {
-        core.telemetry.webhook_attempt(counted);
-    } else {
-        tracing::debug!(%delivery, attempt, "an attempt's lease ran out before it was recorded");
+    for ((done, counted), (delivery, attempt)) in recorded.iter().zip(counted).zip(carries) {
+        if *done {
+            core.telemetry.webhook_attempt(counted);
+        } else {
+            tracing::debug!(%delivery, attempt, "an attempt's lease ran out before it was recorded");
+        }
     }
     Ok(())
+}
+
+/// The most of one robot's due deliveries claimed at once (beyond its budget they are folded
+/// into one summary).
+const ROBOT_BATCH: i64 = 500;
+
+/// Claims what robots are due to be sent now, within each robot's limit of
+/// [`wecom::PER_MINUTE`] messages in any minute: while its deliveries fit in what the last
+/// minute left, each is its own message; when they do not, all but one of the messages left
+/// carry one delivery each and the last is a summary carrying the rest. A robot with nothing
+/// left of its minute is left until it has. The budget is counted and spent under the robot's
+/// row lock, in the transaction that claims the deliveries.
+pub async fn claim_robots(core: &Core) -> Result<Vec<RobotPost>> {
+    let now = core.now();
+    let (at, lease_until, window, forget) = (
+        crate::domain::format_ts(now),
+        crate::domain::format_ts(now + core.webhooks.lease()),
+        crate::domain::format_ts(now - Duration::minutes(1) + Duration::milliseconds(1)),
+        crate::domain::format_ts(now - Duration::hours(1)),
+    );
+    let console = core.webhooks.console_url.clone();
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                let robots = webhooks::robots_due(tx, &at).await?;
+                if robots.is_empty() {
+                    return Ok(vec![]);
+                }
+                webhooks::forget_robot_messages(tx, &forget).await?;
+                let mut posts = vec![];
+                for id in robots {
+                    let Some(robot) = webhooks::lock_robot(tx, id).await? else {
+                        continue;
+                    };
+                    let left =
+                        wecom::PER_MINUTE - webhooks::robot_sent_since(tx, id, &window).await?;
+                    if left <= 0 {
+                        continue;
+                    }
+                    let due = webhooks::claim_robot(tx, id, &at, &lease_until, ROBOT_BATCH).await?;
+                    let singles = if due.len() as i64 <= left {
+                        due.len()
+                    } else {
+                        (left - 1) as usize
+                    };
+                    for d in &due[..singles] {
+                        webhooks::robot_sent(tx, id, &at, 1).await?;
+                        posts.push(RobotPost {
+                            endpoint: id,
+                            url: robot.url.clone(),
+                            body: d.body.clone(),
+                            carries: vec![(d.delivery, d.attempt)],
+                        });
+                    }
+                    let rest = &due[singles..];
+                    if !rest.is_empty() {
+                        let mut counts: Vec<(NotificationType, usize)> = vec![];
+                        for d in rest {
+                            match counts.iter_mut().find(|(k, _)| *k == d.kind) {
+                                Some((_, n)) => *n += 1,
+                                None => counts.push((d.kind, 1)),
+                            }
+                        }
+                        let link = console
+                            .as_deref()
+                            .map(|base| robot_summary_link(base, &robot.endpoint));
+                        webhooks::robot_sent(tx, id, &at, rest.len()).await?;
+                        posts.push(RobotPost {
+                            endpoint: id,
+                            url: robot.url.clone(),
+                            body: wecom::body(&wecom::summary(&counts, link.as_deref())),
+                            carries: rest.iter().map(|d| (d.delivery, d.attempt)).collect(),
+                        });
+                    }
+                }
+                Ok(posts)
+            })
+        })
+        .await
+}
+
+/// Where a robot's summary links: the street's demands for a street's robot, the district's
+/// view for the district's, the orders for a unit's.
+fn robot_summary_link(base: &str, e: &Endpoint) -> String {
+    match e.owner {
+        EndpointOwner::Street => format!("{base}/console/demands"),
+        EndpointOwner::District => format!("{base}/console/district"),
+        EndpointOwner::Unit => format!("{base}/console/orders"),
+    }
 }
 
 /// Undelivered deliveries by status, and the age in seconds of the oldest undelivered

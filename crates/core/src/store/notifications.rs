@@ -181,6 +181,45 @@ pub async fn claim_for_fan_out(tx: &mut Tx<'_>, now: &str, limit: i64) -> Result
     Ok(claimed)
 }
 
+/// What a robot's message calls things by: streets' and grids' names, and the labels of the
+/// categories streets added (by street and code).
+#[derive(Debug, Default)]
+pub struct Labels {
+    pub streets: HashMap<Uuid, String>,
+    pub grids: HashMap<Uuid, String>,
+    pub categories: HashMap<(Uuid, String), String>,
+}
+
+/// The names of `streets` and `grids`, and the categories those streets added.
+pub async fn labels(tx: &mut Tx<'_>, streets: &[Uuid], grids: &[Uuid]) -> Result<Labels> {
+    let mut labels = Labels::default();
+    if !streets.is_empty() {
+        let mut sql = Sql::new("SELECT id, name FROM streets WHERE 1 = 1");
+        push_in(&mut sql, "id", streets);
+        for r in sql.fetch_all(&mut **tx).await? {
+            labels
+                .streets
+                .insert(get_uuid(&r, "id")?, r.try_get("name")?);
+        }
+        let mut sql = Sql::new("SELECT street_id, code, label FROM categories WHERE 1 = 1");
+        push_in(&mut sql, "street_id", streets);
+        for r in sql.fetch_all(&mut **tx).await? {
+            labels.categories.insert(
+                (get_uuid(&r, "street_id")?, r.try_get("code")?),
+                r.try_get("label")?,
+            );
+        }
+    }
+    if !grids.is_empty() {
+        let mut sql = Sql::new("SELECT id, name FROM grids WHERE 1 = 1");
+        push_in(&mut sql, "id", grids);
+        for r in sql.fetch_all(&mut **tx).await? {
+            labels.grids.insert(get_uuid(&r, "id")?, r.try_get("name")?);
+        }
+    }
+    Ok(labels)
+}
+
 /// How many notifications wait to be fanned out, and when the oldest was written.
 pub async fn backlog(db: &sqlx::AnyPool) -> Result<(i64, Option<String>)> {
     let row = sqlx::query(

@@ -11,17 +11,23 @@ use super::{
     Sql, Tx,
 };
 use crate::{
-    domain::notification::{
-        Attempt, Delivery, DeliveryStatus, Endpoint, EndpointOwner, EndpointStatus,
-        NotificationType, Outcome,
+    domain::{
+        notification::{
+            Attempt, Delivery, DeliveryStatus, Endpoint, EndpointChannel, EndpointOwner,
+            EndpointStatus, NotificationType, Outcome,
+        },
+        wecom,
     },
     Error, Result,
 };
 
-/// An endpoint as stored: what anyone who may see it sees, and its secrets.
+/// An endpoint as stored: what anyone who may see it sees, and its secrets (a robot's key is
+/// in its address).
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub endpoint: Endpoint,
+    /// The address as it is sent to (`endpoint.url` masks a robot's key).
+    pub url: String,
     pub secret: String,
     pub previous_secret: Option<String>,
 }
@@ -42,12 +48,19 @@ pub fn types_text(types: &[NotificationType]) -> String {
 }
 
 fn stored_of_row(r: &AnyRow) -> Result<Stored> {
+    let url: String = r.try_get("url")?;
+    let channel = get_enum(r, "channel", EndpointChannel::from_db)?;
     Ok(Stored {
         endpoint: Endpoint {
             id: get_uuid(r, "id")?,
             owner: get_enum(r, "owner_kind", EndpointOwner::from_db)?,
             owner_id: get_opt_uuid(r, "owner_id")?,
-            url: r.try_get("url")?,
+            channel,
+            grid_id: get_opt_uuid(r, "grid_id")?,
+            url: match channel {
+                EndpointChannel::Webhook => url.clone(),
+                EndpointChannel::Wecom => wecom::masked_url(&url),
+            },
             description: r.try_get("description")?,
             event_types: types_of(&r.try_get::<String, _>("event_types")?)?,
             status: get_enum(r, "status", EndpointStatus::from_db)?,
@@ -57,26 +70,36 @@ fn stored_of_row(r: &AnyRow) -> Result<Stored> {
             created_at: r.try_get("created_at")?,
             updated_at: r.try_get("updated_at")?,
         },
+        url,
         secret: r.try_get("secret")?,
         previous_secret: r.try_get("previous_secret")?,
     })
 }
 
-/// Stores a new endpoint.
-pub async fn insert(tx: &mut Tx<'_>, e: &Endpoint, secret: &str, by: &str) -> Result<()> {
+/// Stores a new endpoint (its address `url` as it is sent to; a robot's secret is empty).
+pub async fn insert(
+    tx: &mut Tx<'_>,
+    e: &Endpoint,
+    url: &str,
+    secret: &str,
+    by: &str,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO webhook_endpoints (id, owner_kind, owner_id, url, description, event_types, secret, \
-         status, created_by, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'enabled', $8, $9, $9)",
+         status, created_by, created_at, updated_at, channel, grid_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'enabled', $8, $9, $9, $10, $11)",
     )
     .bind(e.id.to_string())
     .bind(e.owner.as_str())
     .bind(e.owner_id.map(|o| o.to_string()))
-    .bind(e.url.clone())
+    .bind(url.to_string())
     .bind(e.description.clone())
     .bind(types_text(&e.event_types))
     .bind(secret.to_string())
     .bind(by.to_string())
     .bind(e.created_at.clone())
+    .bind(e.channel.as_str())
+    .bind(e.grid_id.map(|g| g.to_string()))
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -138,14 +161,14 @@ pub async fn list(
     Ok(page.finish(items, |e| e.id))
 }
 
-/// Changes an endpoint's address, description, event types or status. Enabling clears why it
-/// was disabled.
-pub async fn update(tx: &mut Tx<'_>, e: &Endpoint) -> Result<()> {
+/// Changes an endpoint's description, event types or status, and its address to `url` when
+/// given. Enabling clears why it was disabled.
+pub async fn update(tx: &mut Tx<'_>, e: &Endpoint, url: Option<&str>) -> Result<()> {
     sqlx::query(
-        "UPDATE webhook_endpoints SET url = $1, description = $2, event_types = $3, status = $4, \
+        "UPDATE webhook_endpoints SET url = COALESCE($1, url), description = $2, event_types = $3, status = $4, \
          disabled_reason = $5, updated_at = $6 WHERE id = $7",
     )
-    .bind(e.url.clone())
+    .bind(url.map(str::to_string))
     .bind(e.description.clone())
     .bind(types_text(&e.event_types))
     .bind(e.status.as_str())
@@ -183,6 +206,7 @@ pub async fn delete(tx: &mut Tx<'_>, id: Uuid) -> Result<()> {
     for statement in [
         "DELETE FROM webhook_attempts WHERE delivery_id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1)",
         "DELETE FROM webhook_deliveries WHERE endpoint_id = $1",
+        "DELETE FROM robot_messages WHERE endpoint_id = $1",
         "DELETE FROM webhook_endpoints WHERE id = $1",
     ] {
         sqlx::query(statement)
@@ -251,7 +275,8 @@ pub struct Due {
     pub previous_until: Option<String>,
 }
 
-/// Claims up to `limit` deliveries due at `now` to enabled endpoints, by moving each one's
+/// Claims up to `limit` deliveries due at `now` to enabled webhook endpoints (a robot's are
+/// claimed by [`claim_robot`]), by moving each one's
 /// next attempt to `lease_until` and counting the attempt, in one statement: of several hosts
 /// on one database only one claims each, and a host that dies mid-attempt leaves it to be
 /// claimed again once the lease runs out.
@@ -271,7 +296,7 @@ pub async fn claim_due(
          WHERE status = 'pending' AND next_attempt_at <= $2 AND id IN \
          (SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
           WHERE d.status = 'pending' AND d.next_attempt_at <= $2 AND e.status = 'enabled' \
-          ORDER BY d.next_attempt_at LIMIT $3{skip}) \
+          AND e.channel = 'webhook' ORDER BY d.next_attempt_at LIMIT $3{skip}) \
          RETURNING id, endpoint_id, notification_id, body, attempts"
     ))
     .bind(lease_until.to_string())
@@ -289,7 +314,7 @@ pub async fn claim_due(
             notification: get_uuid(r, "notification_id")?,
             body: r.try_get("body")?,
             attempt: r.try_get("attempts")?,
-            url: e.endpoint.url,
+            url: e.url,
             secret: e.secret,
             previous_secret: e.previous_secret,
             previous_until: e.endpoint.previous_secret_until,
@@ -519,4 +544,117 @@ pub async fn delivery_counts(
     .fetch_one(db)
     .await?;
     Ok((counts, oldest))
+}
+
+// ---------------------------------------------------------------------------------------------
+// WeCom robots: their deliveries are claimed a robot at a time, under its row lock, so that
+// what the robot is sent in a minute is counted by one host at a time.
+
+/// The enabled robots that have deliveries due at `now`.
+pub async fn robots_due(tx: &mut Tx<'_>, now: &str) -> Result<Vec<Uuid>> {
+    let rows = sqlx::query(
+        "SELECT DISTINCT e.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND e.channel = 'wecom' AND e.status = 'enabled' \
+         ORDER BY e.id",
+    )
+    .bind(now.to_string())
+    .fetch_all(&mut **tx)
+    .await?;
+    rows.iter().map(|r| get_uuid(r, "id")).collect()
+}
+
+/// Locks robot `id` for the rest of the transaction and answers it; `None` when it is no
+/// longer an enabled robot or (on PostgreSQL) another host holds it now.
+pub async fn lock_robot(tx: &mut Tx<'_>, id: Uuid) -> Result<Option<Stored>> {
+    let lock = super::for_update(tx);
+    let skip = if lock.is_empty() { "" } else { " SKIP LOCKED" };
+    let row = sqlx::query(&format!(
+        "SELECT * FROM webhook_endpoints WHERE id = $1 AND channel = 'wecom' AND status = 'enabled'{lock}{skip}"
+    ))
+    .bind(id.to_string())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(stored_of_row).transpose()
+}
+
+/// How many messages robot `id` was sent at or after `since`.
+pub async fn robot_sent_since(tx: &mut Tx<'_>, id: Uuid, since: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM robot_messages WHERE endpoint_id = $1 AND at >= $2",
+    )
+    .bind(id.to_string())
+    .bind(since.to_string())
+    .fetch_one(&mut **tx)
+    .await?)
+}
+
+/// A robot's delivery due now.
+#[derive(Debug, Clone)]
+pub struct RobotDue {
+    pub delivery: Uuid,
+    pub kind: NotificationType,
+    pub body: String,
+    /// The attempt this is (1 for the first).
+    pub attempt: i64,
+}
+
+/// Claims up to `limit` of robot `id`'s deliveries due at `now`, oldest first, as
+/// [`claim_due`] does: each one's next attempt moved to `lease_until` and the attempt counted.
+pub async fn claim_robot(
+    tx: &mut Tx<'_>,
+    id: Uuid,
+    now: &str,
+    lease_until: &str,
+    limit: i64,
+) -> Result<Vec<RobotDue>> {
+    let rows = sqlx::query(
+        "UPDATE webhook_deliveries SET next_attempt_at = $1, attempts = attempts + 1, updated_at = $2 \
+         WHERE status = 'pending' AND next_attempt_at <= $2 AND id IN \
+         (SELECT id FROM webhook_deliveries WHERE endpoint_id = $3 AND status = 'pending' AND next_attempt_at <= $2 \
+          ORDER BY next_attempt_at, id LIMIT $4) \
+         RETURNING id, type, body, attempts",
+    )
+    .bind(lease_until.to_string())
+    .bind(now.to_string())
+    .bind(id.to_string())
+    .bind(limit)
+    .fetch_all(&mut **tx)
+    .await?;
+    let mut due = rows
+        .iter()
+        .map(|r| {
+            Ok(RobotDue {
+                delivery: get_uuid(r, "id")?,
+                kind: get_enum(r, "type", NotificationType::from_db)?,
+                body: r.try_get("body")?,
+                attempt: r.try_get("attempts")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    due.sort_by_key(|d| d.delivery);
+    Ok(due)
+}
+
+/// Counts a message sent to robot `id` at `at`, carrying `deliveries` deliveries.
+pub async fn robot_sent(tx: &mut Tx<'_>, id: Uuid, at: &str, deliveries: usize) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO robot_messages (id, endpoint_id, at, deliveries) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(id.to_string())
+    .bind(at.to_string())
+    .bind(deliveries as i64)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Forgets what robots were sent before `before` (a minute's count needs only the last
+/// minute's).
+pub async fn forget_robot_messages(tx: &mut Tx<'_>, before: &str) -> Result<u64> {
+    Ok(sqlx::query("DELETE FROM robot_messages WHERE at < $1")
+        .bind(before.to_string())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }

@@ -52,12 +52,17 @@ async fn list_endpoints(
     Ok(Json(webhooks::list_endpoints(&state, &caller, q).await?))
 }
 
-/// Registers an endpoint. The answer carries its signing secret (`whsec_…`), shown only now.
-/// Each message is posted with `webhook-id`, `webhook-timestamp` and `webhook-signature`
-/// headers (the Standard Webhooks convention), retried on failure for about three days.
+/// Registers an endpoint. A webhook's answer carries its signing secret (`whsec_…`), shown
+/// only now; each message is posted with `webhook-id`, `webhook-timestamp` and
+/// `webhook-signature` headers (the Standard Webhooks convention), retried on failure for
+/// about three days. A WeCom group robot (`channel: wecom`, its address with its `key`) is
+/// posted a markdown message naming no resident, with a link to the console, at most 20 a
+/// minute (the overflow folded into one summary); registering one needs the operator's
+/// `public_url` (409 `public_url_not_set` without it).
 #[utoipa::path(post, path = "/api/v1/webhooks", tag = "notifications", request_body = CreateEndpoint,
     responses((status = 201, body = Endpoint), (status = 403, body = crate::error::Problem),
-              (status = 404, body = crate::error::Problem), (status = 422, body = crate::error::Problem)),
+              (status = 404, body = crate::error::Problem), (status = 409, body = crate::error::Problem),
+              (status = 422, body = crate::error::Problem)),
     security(("bearer" = [])))]
 async fn create_endpoint(
     State(state): State<AppState>,
@@ -117,10 +122,12 @@ async fn delete_endpoint(
 
 /// Gives an endpoint a new secret, shown only in this answer. Until
 /// `previous_secret_until` each message is signed with both, so the receiver can switch
-/// without losing one.
+/// without losing one. A WeCom robot has no secret to rotate (409 `not_signed`): its key is
+/// in its address, changed by updating the address.
 #[utoipa::path(post, path = "/api/v1/webhooks/{id}/rotate-secret", tag = "notifications",
     params(("id" = Uuid, Path, description = "endpoint id")),
-    responses((status = 200, body = Endpoint), (status = 404, body = crate::error::Problem)),
+    responses((status = 200, body = Endpoint), (status = 404, body = crate::error::Problem),
+              (status = 409, body = crate::error::Problem)),
     security(("bearer" = [])))]
 async fn rotate_secret(
     State(state): State<AppState>,

@@ -49,6 +49,9 @@ pub struct GlobalArgs {
     /// SQLite commit durability: full (fsync every commit) or normal.
     #[arg(long, env = "GONGJIAN_SQLITE_SYNCHRONOUS", global = true)]
     pub sqlite_synchronous: Option<SqliteSync>,
+    /// Where people reach the console (https://…): the links in WeCom robots' messages.
+    #[arg(long, env = "GONGJIAN_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -194,7 +197,11 @@ impl GlobalArgs {
             anyhow::bail!("acquire_timeout_seconds must be from 1 to 600, not {s}");
         }
         let plugins = file.plugins.unwrap_or_default().settings(&data_dir);
-        let webhooks = file.webhooks.unwrap_or_default().settings()?;
+        let mut webhooks = file.webhooks.unwrap_or_default().settings()?;
+        webhooks.console_url = match self.public_url.clone().or(file.public_url) {
+            Some(url) => Some(crate::config::public_url(&url)?),
+            None => None,
+        };
         Ok(Config {
             plugins,
             webhooks,
@@ -328,11 +335,12 @@ pub async fn serve(
     webhooks: gongjian_core::service::webhooks::WebhookSettings,
 ) -> anyhow::Result<()> {
     let mut state = crate::AppState::with_plugins(db.clone(), plugins);
+    let sender = crate::notify::Sender::new(&webhooks)?;
     state.core.webhooks = webhooks;
     // Notifications: the outbox fanned out, webhooks delivered.
     let notifier = crate::notify::spawn(
         state.core.clone(),
-        crate::notify::Sender::new(&webhooks)?,
+        sender,
         std::time::Duration::from_secs(1),
     );
     // Deadlines: re-offers and escalations.
