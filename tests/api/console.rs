@@ -2092,6 +2092,7 @@ const PAGE_MATRIX: &str = "
 /console/projects                  403 403 403 200 403 403
 /console/district                  200 200 200 403 403 200
 /console/volunteers/VOLUNTEER      200 200 200 404 200 404
+/console/notifications             200 200 200 200 200 200
 ";
 
 #[tokio::test]
@@ -2128,4 +2129,95 @@ async fn every_page_answers_each_role_as_the_policy_says() {
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The unread count a page's badge shows, if it shows one.
+fn badge(page: &str) -> Option<String> {
+    let re = regex::Regex::new(r"<span data-count>([0-9+]+)</span>").unwrap();
+    re.captures(page).map(|c| c[1].to_string())
+}
+
+#[tokio::test]
+async fn each_person_reads_their_notifications_and_the_badge_counts_what_is_unread() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let volunteer = sign_in(&app, &w.a.volunteer_token).await;
+    let admin = sign_in(&app, &w.a.admin).await;
+    let other_admin = sign_in(&app, &w.b.admin).await;
+    let before = badge(html(&page(&app, "/console/orders", Some(&volunteer)).await));
+    let (demand, _) = offered_repair(&app, &w.a).await;
+
+    // The offer reaches the volunteer's feed: counted on every page, shown on the feed
+    // with a way to their orders.
+    let orders = page(&app, "/console/orders", Some(&volunteer)).await;
+    let count = |b: Option<String>| b.map(|c| c.parse::<i64>().unwrap()).unwrap_or(0);
+    assert_eq!(
+        count(badge(html(&orders))),
+        count(before) + 1,
+        "{}",
+        html(&orders)
+    );
+    let feed = page(&app, "/console/notifications", Some(&volunteer)).await;
+    assert_eq!(feed.status, 200);
+    let body = html(&feed);
+    assert!(body.contains(r#"data-type="order.offered""#), "{body}");
+    assert!(body.contains("新派单"), "{body}");
+    assert!(
+        body.contains(r#"<a href="/console/orders">新派单</a>"#),
+        "{body}"
+    );
+    assert!(body.contains("notification unread"), "{body}");
+    assert!(
+        body.contains("data-live"),
+        "the feed refreshes as notifications arrive"
+    );
+
+    // The street's office reads its street's: the filing links to the demand's page; another
+    // street's office does not see it.
+    let office = page(&app, "/console/notifications", Some(&admin)).await;
+    let link = format!(r#"<a href="/console/demands/{demand}">新诉求</a>"#);
+    assert!(html(&office).contains(&link), "{}", html(&office));
+    let other = page(&app, "/console/notifications", Some(&other_admin)).await;
+    assert!(!html(&other).contains(&demand), "{}", html(&other));
+
+    // Marking everything read clears the badge; the entry stays, read.
+    let re = regex::Regex::new(r#"name="through" value="([0-9a-f-]{36})""#).unwrap();
+    let newest = re.captures(body).expect("a mark-all form")[1].to_string();
+    let r = submit(
+        &app,
+        "/console/notifications/read",
+        Some(&volunteer),
+        &format!("through={newest}"),
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    assert_eq!(location(&r), "/console/notifications");
+    let feed = page(&app, "/console/notifications", Some(&volunteer)).await;
+    assert_eq!(badge(html(&feed)), None, "{}", html(&feed));
+    assert!(!html(&feed).contains("notification unread"));
+    assert!(html(&feed).contains(r#"data-type="order.offered""#));
+    let unread = page(&app, "/console/notifications?unread=1", Some(&volunteer)).await;
+    assert!(html(&unread).contains("没有通知"), "{}", html(&unread));
+    // Another person's notification is not theirs to mark.
+    let office = html(&page(&app, "/console/notifications", Some(&admin)).await).to_string();
+    let theirs = re.captures(&office).unwrap()[1].to_string();
+    let r = submit(
+        &app,
+        "/console/notifications/read",
+        Some(&volunteer),
+        &format!("id={theirs}"),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", html(&r));
+
+    // The live stream carries notifications beside changes.
+    let mut req = request(Method::GET, "/console/live", Some(&volunteer), None);
+    req.headers_mut().insert(
+        "last-event-id",
+        "00000000-0000-7000-8000-000000000000".parse().unwrap(),
+    );
+    let res = app.router.clone().oneshot(req).await.unwrap();
+    let mut stream = res.into_body();
+    let seen = read_until(&mut stream, "event: notification", 50).await;
+    assert!(seen.contains(r#""type":"order.offered""#), "{seen}");
 }

@@ -292,6 +292,7 @@ async fn a_grids_robot_hears_its_grid_in_markdown_naming_no_resident_20_a_minute
         .iter()
         .all(|g| g.content().starts_with("**新诉求**")));
     at_most_20_a_minute(&got);
+    s.app.assert_consistent().await;
 }
 
 #[tokio::test]

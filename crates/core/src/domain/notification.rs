@@ -100,6 +100,8 @@ pub struct Notification {
     /// `demand`, `order` or `plugin`.
     pub subject_kind: String,
     pub subject_id: Uuid,
+    /// The demand it concerns: the subject, or the subject order's demand.
+    pub demand_id: Option<Uuid>,
     pub note: Option<String>,
     pub at: String,
     /// Whether the reader marked it read.

@@ -351,6 +351,24 @@ pub async fn since(
     Ok(read_feed(core, caller, false, &page).await?.items)
 }
 
+/// How many of the newest [`UNREAD_WINDOW`] notifications of the caller's feed it has not
+/// marked read (a badge shows `UNREAD_WINDOW - 1` and more as "99+").
+pub async fn unread(core: &Core, caller: &Principal) -> Result<i64> {
+    let (db, reader) = (core.db.read(), reader(caller));
+    match caller.staff_scope() {
+        Some(scope) => {
+            notifications::count_unread(db, Feed::Streets(&scope), &reader, UNREAD_WINDOW).await
+        }
+        None => {
+            let mine = identities(core, caller).await?;
+            notifications::count_unread(db, Feed::Candidates(&mine), &reader, UNREAD_WINDOW).await
+        }
+    }
+}
+
+/// How far back unread notifications are counted.
+pub const UNREAD_WINDOW: i64 = 100;
+
 /// A page of the caller's feed (with `unread_only`, of what it has not marked read).
 async fn read_feed(
     core: &Core,

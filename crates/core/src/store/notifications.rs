@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::{
     page::{Page, PageRequest},
-    rows::{get_uuid, push_in},
+    rows::{get_opt_uuid, get_uuid, push_in},
     Sql, Tx,
 };
 use crate::{
@@ -249,6 +249,8 @@ pub async fn feed(
 ) -> Result<Page<Notification>> {
     let mut sql = Sql::new(
         "SELECT n.id, n.type, n.street_id, n.subject_kind, n.subject_id, n.note, n.at, \
+         CASE n.subject_kind WHEN 'demand' THEN n.subject_id \
+         WHEN 'order' THEN (SELECT o.demand_id FROM service_orders o WHERE o.id = n.subject_id) END AS demand_id, \
          (SELECT COUNT(*) FROM notification_reads r WHERE r.reader = ",
     );
     sql.bind(reader.to_string())
@@ -270,6 +272,7 @@ pub async fn feed(
                 street_id: get_uuid(r, "street_id")?,
                 subject_kind: r.try_get("subject_kind")?,
                 subject_id: get_uuid(r, "subject_id")?,
+                demand_id: get_opt_uuid(r, "demand_id")?,
                 note: r.try_get("note")?,
                 at: r.try_get("at")?,
                 read: r.try_get::<i64, _>("seen")? > 0,
@@ -277,6 +280,25 @@ pub async fn feed(
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(page.finish(items, |n| n.id))
+}
+
+/// How many of the newest `window` notifications of `feed` `reader` has not marked read: what
+/// a badge shows, bounded however long the feed.
+pub async fn count_unread(
+    db: &sqlx::AnyPool,
+    feed: Feed<'_>,
+    reader: &str,
+    window: i64,
+) -> Result<i64> {
+    let mut sql = Sql::new("SELECT COUNT(*) AS n FROM (SELECT n.id FROM notifications n WHERE ");
+    push_feed(&mut sql, &feed);
+    sql.push(" ORDER BY n.id DESC LIMIT ")
+        .bind(window)
+        .push(") w WHERE NOT EXISTS (SELECT 1 FROM notification_reads r WHERE r.reader = ")
+        .bind(reader.to_string())
+        .push(" AND r.notification_id = w.id)");
+    let row = sql.fetch_optional(db).await?;
+    Ok(row.map(|r| r.try_get("n")).transpose()?.unwrap_or(0))
 }
 
 fn push_feed(sql: &mut Sql, feed: &Feed<'_>) {

@@ -22,6 +22,8 @@ pub struct NavItem {
     pub href: String,
     pub label: &'static str,
     pub current: bool,
+    /// A count beside the label (unread notifications): "1" to "99", or "99+".
+    pub badge: Option<String>,
 }
 
 /// The frame of a page: its language and texts, title, and the signed-in person's
@@ -58,14 +60,26 @@ impl Frame {
 
     pub fn signed_in(viewer: &Viewer, title: &str, here: &str) -> Frame {
         let t = viewer.locale.texts();
-        let nav = nav_of(t, &viewer.principal)
+        let mut nav: Vec<NavItem> = nav_of(t, &viewer.principal)
             .into_iter()
             .map(|(href, label)| NavItem {
                 current: here == href,
                 href,
                 label,
+                badge: None,
             })
             .collect();
+        let unread = gongjian_core::service::notifications::UNREAD_WINDOW;
+        nav.push(NavItem {
+            current: here.starts_with("/console/notifications"),
+            href: "/console/notifications".into(),
+            label: t.nav_notifications,
+            badge: match viewer.unread {
+                0 => None,
+                n if n >= unread => Some(format!("{}+", unread - 1)),
+                n => Some(n.to_string()),
+            },
+        });
         Frame {
             nav,
             who: t.role(viewer.principal.role.kind()),

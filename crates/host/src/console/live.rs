@@ -1,14 +1,16 @@
 //! Live pages: a Server-Sent Events stream per signed-in person, following the events the
-//! person follows (`orders::changes_since`) through [`crate::stream`]; a page marked
-//! `data-live` fetches its main part again when the stream says something changed. The
-//! stream ends within ten seconds of its session.
+//! person follows (`orders::changes_since`) and their notifications (`notifications::since`,
+//! the feed `GET /api/v1/notifications/stream` follows) through [`crate::stream`], merged in
+//! id order; a page marked `data-live` fetches its main part again when the stream says
+//! something changed, and every page's badge counts the notifications that arrive. The stream
+//! ends within ten seconds of its session.
 
 use std::time::Duration;
 
 use axum::{extract::State, http::HeaderMap, response::sse::Event, response::Response};
 use gongjian_core::{
-    domain::order,
-    service::{orders, sessions},
+    domain::{notification::Notification, order},
+    service::{notifications, orders, sessions},
 };
 use uuid::Uuid;
 
@@ -28,15 +30,37 @@ struct Changes {
     secret: String,
 }
 
-impl Source for Changes {
-    type Item = order::Event;
+/// What the stream sends: a change to something the person follows, or a notification.
+enum Live {
+    Change(order::Event),
+    Notice(Notification),
+}
 
-    fn id(item: &order::Event) -> Uuid {
-        item.id
+impl Source for Changes {
+    type Item = Live;
+
+    fn id(item: &Live) -> Uuid {
+        match item {
+            Live::Change(e) => e.id,
+            Live::Notice(n) => n.id,
+        }
     }
 
-    async fn read(&mut self, after: Uuid, limit: u32) -> gongjian_core::Result<Vec<order::Event>> {
-        orders::changes_since(&self.state, &self.viewer.principal, after, i64::from(limit)).await
+    /// Both feeds after `after`, merged by id (both are time-ordered): at most `limit`, so
+    /// what is cut off either side comes in the next read, after the last one sent.
+    async fn read(&mut self, after: Uuid, limit: u32) -> gongjian_core::Result<Vec<Live>> {
+        let principal = &self.viewer.principal;
+        let changes =
+            orders::changes_since(&self.state, principal, after, i64::from(limit)).await?;
+        let notices = notifications::since(&self.state, principal, after, limit).await?;
+        let mut all: Vec<Live> = changes
+            .into_iter()
+            .map(Live::Change)
+            .chain(notices.into_iter().map(Live::Notice))
+            .collect();
+        all.sort_by_key(Self::id);
+        all.truncate(limit as usize);
+        Ok(all)
     }
 
     async fn still_allowed(&mut self) -> gongjian_core::Result<bool> {
@@ -46,14 +70,29 @@ impl Source for Changes {
             .is_some())
     }
 
-    fn event(e: &order::Event) -> Event {
-        let data = serde_json::json!({
-            "subject_kind": e.subject_kind,
-            "subject_id": e.subject_id,
-            "action": e.action,
-            "at": e.at,
-        });
-        Event::default().event("change").data(data.to_string())
+    fn event(item: &Live) -> Event {
+        match item {
+            Live::Change(e) => {
+                let data = serde_json::json!({
+                    "subject_kind": e.subject_kind,
+                    "subject_id": e.subject_id,
+                    "action": e.action,
+                    "at": e.at,
+                });
+                Event::default().event("change").data(data.to_string())
+            }
+            Live::Notice(n) => {
+                let data = serde_json::json!({
+                    "type": n.kind.as_str(),
+                    "subject_kind": n.subject_kind,
+                    "subject_id": n.subject_id,
+                    "at": n.at,
+                });
+                Event::default()
+                    .event("notification")
+                    .data(data.to_string())
+            }
+        }
     }
 }
 

@@ -28,6 +28,7 @@ mod feedback;
 mod frame;
 mod lists;
 mod live;
+mod notifications_page;
 mod orders;
 mod people;
 mod plugins;
@@ -46,7 +47,11 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use gongjian_core::{domain::access::Principal, service::sessions, Error};
+use gongjian_core::{
+    domain::access::Principal,
+    service::{notifications, sessions},
+    Error,
+};
 
 pub use frame::{Frame, Oops};
 use texts::Locale;
@@ -150,6 +155,8 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/claim", post(unit::claim))
         .route("/projects/{id}/progress", post(unit::progress))
         .route("/district", get(dashboard::district))
+        .route("/notifications", get(notifications_page::page))
+        .route("/notifications/read", post(notifications_page::mark_read))
         .route("/live", get(live::stream))
         .route("/assets/{name}", get(assets::serve))
         .fallback(|headers: HeaderMap| async move {
@@ -169,6 +176,8 @@ pub struct Viewer {
     pub principal: Principal,
     pub locale: Locale,
     pub secure: bool,
+    /// Unread notifications, for the navigation's badge (read for pages only).
+    pub unread: i64,
 }
 
 /// A request from someone not signed in: sent to sign in, and back here afterwards.
@@ -201,11 +210,25 @@ impl FromRequestParts<AppState> for Viewer {
             return Err(SignInFirst(here).into_response());
         };
         match sessions::resolve(state, &secret).await {
-            Ok(Some(principal)) => Ok(Viewer {
-                principal,
-                locale,
-                secure,
-            }),
+            Ok(Some(principal)) => {
+                // A page shows the badge; an action, a download or the stream does not.
+                let page = parts.method == axum::http::Method::GET
+                    && !uri.path().ends_with("/live")
+                    && !uri.path().ends_with(".csv");
+                let unread = if page {
+                    notifications::unread(state, &principal)
+                        .await
+                        .map_err(|e| Oops::new(locale, e).into_response())?
+                } else {
+                    0
+                };
+                Ok(Viewer {
+                    principal,
+                    locale,
+                    secure,
+                    unread,
+                })
+            }
             Ok(None) => Err(SignInFirst(here).into_response()),
             Err(e) => Err(Oops::new(locale, e).into_response()),
         }

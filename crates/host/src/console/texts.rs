@@ -3,8 +3,8 @@
 //! checked by the compiler.
 
 use gongjian_core::domain::{
-    access::RoleKind, DemandStatus, OrderStatus, ProjectStatus, ResourceStatus, UnitKind, Urgency,
-    Weekday,
+    access::RoleKind, notification::NotificationType, DemandStatus, OrderStatus, ProjectStatus,
+    ResourceStatus, UnitKind, Urgency, Weekday,
 };
 
 /// The console's languages.
@@ -398,6 +398,19 @@ pub struct Texts {
     pub record_save: &'static str,
     pub record_saved: &'static str,
     pub record_choose_day: &'static str,
+    pub nav_notifications: &'static str,
+    /// The badge's words for the unread count ("{n} 条未读").
+    pub notif_unread_label: &'static str,
+    pub notif_none: &'static str,
+    pub notif_all: &'static str,
+    pub notif_unread_only: &'static str,
+    pub notif_mark_all: &'static str,
+    pub notif_mark_one: &'static str,
+    pub notif_unread: &'static str,
+    pub notif_earlier: &'static str,
+    pub notif_open: &'static str,
+    /// Each notification type, in `NotificationType`'s order.
+    pub notif_types: [&'static str; 11],
 }
 
 impl Texts {
@@ -495,6 +508,24 @@ impl Texts {
             Weekday::Sun => 6,
         };
         self.weekdays.split(' ').nth(i).unwrap_or("")
+    }
+
+    /// A notification's type, as its reader calls it.
+    pub fn notification(&self, kind: &NotificationType) -> &'static str {
+        let i = match kind {
+            NotificationType::DemandFiled => 0,
+            NotificationType::OrderOffered => 1,
+            NotificationType::OfferWithdrawn => 2,
+            NotificationType::OrderAccepted => 3,
+            NotificationType::OrderUnassigned => 4,
+            NotificationType::OrderCancelled => 5,
+            NotificationType::OrderOverdue => 6,
+            NotificationType::DemandEscalated => 7,
+            NotificationType::OrderCompleted => 8,
+            NotificationType::OrderRatedLow => 9,
+            NotificationType::PluginQuarantined => 10,
+        };
+        self.notif_types[i]
     }
 
     pub fn urgency(&self, u: &Urgency) -> &'static str {
@@ -836,6 +867,29 @@ pub static ZH_CN: Texts = Texts {
     record_save: "保存",
     record_saved: "已保存。",
     record_choose_day: "请选择星期。",
+    nav_notifications: "通知",
+    notif_unread_label: "条未读",
+    notif_none: "没有通知。",
+    notif_all: "全部",
+    notif_unread_only: "未读",
+    notif_mark_all: "全部标为已读",
+    notif_mark_one: "标为已读",
+    notif_unread: "未读",
+    notif_earlier: "更早的通知",
+    notif_open: "查看",
+    notif_types: [
+        "新诉求",
+        "新派单",
+        "派单已撤回",
+        "已接单",
+        "无人接单",
+        "订单已取消",
+        "订单超时",
+        "吹哨上报",
+        "已办结",
+        "居民差评",
+        "匹配规则已隔离",
+    ],
 };
 
 pub static EN: Texts = Texts {
@@ -1167,6 +1221,29 @@ pub static EN: Texts = Texts {
     record_save: "Save",
     record_saved: "Saved.",
     record_choose_day: "Choose a day.",
+    nav_notifications: "Notifications",
+    notif_unread_label: "unread",
+    notif_none: "No notifications.",
+    notif_all: "All",
+    notif_unread_only: "Unread",
+    notif_mark_all: "Mark all read",
+    notif_mark_one: "Mark read",
+    notif_unread: "Unread",
+    notif_earlier: "Earlier notifications",
+    notif_open: "Open",
+    notif_types: [
+        "New demand",
+        "Order offered",
+        "Offer withdrawn",
+        "Order accepted",
+        "No one took the order",
+        "Order cancelled",
+        "Order overdue",
+        "Escalated",
+        "Completed",
+        "Low rating",
+        "Rule quarantined",
+    ],
 };
 
 #[cfg(test)]
