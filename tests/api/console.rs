@@ -2093,6 +2093,7 @@ const PAGE_MATRIX: &str = "
 /console/district                  200 200 200 403 403 200
 /console/volunteers/VOLUNTEER      200 200 200 404 200 404
 /console/notifications             200 200 200 200 200 200
+/console/streets/A/webhooks        200 200 403 404 404 404
 ";
 
 #[tokio::test]
@@ -2220,4 +2221,108 @@ async fn each_person_reads_their_notifications_and_the_badge_counts_what_is_unre
     let mut stream = res.into_body();
     let seen = read_until(&mut stream, "event: notification", 50).await;
     assert!(seen.contains(r#""type":"order.offered""#), "{seen}");
+}
+
+#[tokio::test]
+async fn a_street_adds_a_grids_wecom_robot_and_a_webhook_and_reads_their_log_in_the_console() {
+    let mut app = TestApp::spawn().await;
+    let mut state = app.state.clone();
+    state.core.webhooks.console_url = Some("https://gj.example.cn".into());
+    app.router = gongjian_host::app(state.clone());
+    app.state = state;
+    let w = World::build(&app).await;
+    let admin = sign_in(&app, &w.a.admin).await;
+    let path = format!("/console/streets/{}/webhooks", w.a.id);
+    let empty = page(&app, &path, Some(&admin)).await;
+    assert_eq!(empty.status, 200, "{}", html(&empty));
+    assert!(html(&empty).contains("还没有通知渠道"), "{}", html(&empty));
+
+    // A grid's robot: its key shown masked, its grid named.
+    let form = format!(
+        "channel=wecom&url={}&grid_id={}&event_types=demand.filed&event_types=demand.escalated",
+        form_urlencoded::byte_serialize(
+            b"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx"
+        )
+        .collect::<String>(),
+        w.a.grid
+    );
+    let r = submit(&app, &path, Some(&admin), &form).await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let listed = page(&app, &path, Some(&admin)).await;
+    let body = html(&listed);
+    assert!(body.contains(r#"data-channel="wecom""#), "{body}");
+    assert!(body.contains("key=693a****"), "{body}");
+    assert!(
+        !body.contains("693a91f6"),
+        "the robot's key is not shown: {body}"
+    );
+    assert!(body.contains("新诉求、吹哨上报"), "{body}");
+    let api = app
+        .get(
+            &format!("/api/v1/webhooks?owner=street&owner_id={}", w.a.id),
+            &w.a.admin,
+        )
+        .await
+        .expect(200);
+    let robot = &api["items"][0];
+    assert_eq!(robot["grid_id"], w.a.grid.as_str());
+    assert_eq!(
+        robot["event_types"],
+        json!(["demand.filed", "demand.escalated"])
+    );
+
+    // A webhook: its secret shown on the answer, once.
+    let r = submit(
+        &app,
+        &path,
+        Some(&admin),
+        "channel=webhook&url=https%3A%2F%2Fexample.org%2Fhook&description=%E5%8A%9E%E5%85%AC%E7%B3%BB%E7%BB%9F",
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", html(&r));
+    assert!(html(&r).contains("whsec_"), "{}", html(&r));
+    let again = page(&app, &path, Some(&admin)).await;
+    assert!(!html(&again).contains("whsec_"));
+    assert!(html(&again).contains("办公系统"));
+
+    // A robot's address without its key is refused at the field, with what was typed.
+    let r = submit(
+        &app,
+        &path,
+        Some(&admin),
+        "channel=wecom&url=https%3A%2F%2Fqyapi.weixin.qq.com%2Fcgi-bin%2Fwebhook%2Fsend",
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
+    assert!(html(&r).contains("field-error"), "{}", html(&r));
+    assert!(html(&r).contains("qyapi.weixin.qq.com/cgi-bin/webhook/send"));
+
+    // Paused, it says so; its log opens; others may not manage it.
+    let robot_id = robot["id"].as_str().unwrap();
+    let r = submit(
+        &app,
+        &format!("{path}/{robot_id}/status"),
+        Some(&admin),
+        "status=disabled",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let api = app
+        .get(&format!("/api/v1/webhooks/{robot_id}"), &w.a.admin)
+        .await
+        .expect(200);
+    assert_eq!(api["status"], "disabled");
+    let log = page(&app, &format!("{path}/{robot_id}"), Some(&admin)).await;
+    assert_eq!(log.status, 200, "{}", html(&log));
+    assert!(html(&log).contains("还没有推送"), "{}", html(&log));
+    let other = sign_in(&app, &w.b.admin).await;
+    let r = page(&app, &format!("{path}/{robot_id}"), Some(&other)).await;
+    assert_eq!(r.status, 404);
+    let r = submit(&app, &format!("{path}/{robot_id}/delete"), Some(&other), "").await;
+    assert_eq!(r.status, 404);
+    let r = submit(&app, &format!("{path}/{robot_id}/delete"), Some(&admin), "").await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    app.get(&format!("/api/v1/webhooks/{robot_id}"), &w.a.admin)
+        .await
+        .problem(404, "not_found", None);
 }

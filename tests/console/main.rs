@@ -199,6 +199,9 @@ async fn four_people_carry_one_demand_through_the_loop_by_clicking() {
     let card = "#offered article[data-order]";
     vol.find(card).await;
     unit_b.find(card).await;
+    // The navigation's badge counts the offer's notification as it arrives.
+    vol.wait_text(".tabs a[href='/console/notifications'] [data-count]", "1")
+        .await;
     for b in [&vol, &unit_b] {
         assert_eq!(
             b.run("return window.stillHere === true", json!([])).await,
@@ -365,6 +368,28 @@ async fn four_people_carry_one_demand_through_the_loop_by_clicking() {
         admin.screenshot(&shots.join(shot)).await;
     }
     admin.wait_text("main", "共建单位").await;
+    // 通知渠道: the admin adds the office system's webhook; its secret is shown this once.
+    admin
+        .click(&format!("nav a[href='/console/streets/{street}/webhooks']"))
+        .await;
+    admin.click("input[name=channel][value=webhook]").await;
+    admin.type_into("#w-url", "https://example.org/hook").await;
+    admin
+        .click("input[name=event_types][value='demand.escalated']")
+        .await;
+    admin
+        .click(&format!(
+            "form[action='/console/streets/{street}/webhooks'] button[type=submit]"
+        ))
+        .await;
+    admin.wait_text("#secret-once", "whsec_").await;
+    assert_accessible(&admin, "notification channels").await;
+    admin.screenshot(&shots.join("webhooks.png")).await;
+    // 通知: the volunteer's notifications, the offer among them.
+    vol.goto(&format!("{base}/console/notifications")).await;
+    vol.wait_text("main", "新派单").await;
+    assert_accessible(&vol, "notifications").await;
+    vol.screenshot(&shots.join("notifications.png")).await;
     // The volunteer opens their own record from 我的订单 and sets when they are free.
     vol.goto(&format!("{base}/console/orders")).await;
     vol.click("#me a").await;

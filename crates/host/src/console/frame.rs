@@ -128,6 +128,10 @@ fn nav_of(t: &'static Texts, p: &Principal) -> Vec<(String, &'static str)> {
                 format!("/console/streets/{street}/settings"),
                 t.nav_settings,
             ),
+            (
+                format!("/console/streets/{street}/webhooks"),
+                t.nav_webhooks,
+            ),
         ],
         Role::DistrictAdmin => vec![("/console/district".into(), t.nav_district)],
     }

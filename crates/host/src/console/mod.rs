@@ -38,6 +38,7 @@ mod sign_in;
 pub mod texts;
 mod unit;
 mod volunteer;
+mod webhooks;
 
 use axum::{
     extract::{FromRequestParts, Request},
@@ -155,6 +156,26 @@ pub fn router() -> Router<AppState> {
         .route("/projects/{id}/claim", post(unit::claim))
         .route("/projects/{id}/progress", post(unit::progress))
         .route("/district", get(dashboard::district))
+        .route(
+            "/streets/{id}/webhooks",
+            get(webhooks::page).post(webhooks::create),
+        )
+        .route(
+            "/streets/{id}/webhooks/{endpoint}",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/streets/{id}/webhooks/{endpoint}/status",
+            post(webhooks::set_status),
+        )
+        .route(
+            "/streets/{id}/webhooks/{endpoint}/delete",
+            post(webhooks::delete),
+        )
+        .route(
+            "/streets/{id}/webhooks/{endpoint}/deliveries/{delivery}/redeliver",
+            post(webhooks::redeliver),
+        )
         .route("/notifications", get(notifications_page::page))
         .route("/notifications/read", post(notifications_page::mark_read))
         .route("/live", get(live::stream))
