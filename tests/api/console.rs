@@ -2221,6 +2221,42 @@ async fn each_person_reads_their_notifications_and_the_badge_counts_what_is_unre
     let mut stream = res.into_body();
     let seen = read_until(&mut stream, "event: notification", 50).await;
     assert!(seen.contains(r#""type":"order.offered""#), "{seen}");
+
+    // A daily digest instead: the badge no longer counts one by one, and the page says so.
+    offered_repair(&app, &w.a).await;
+    assert!(badge(html(&page(&app, "/console/orders", Some(&volunteer)).await)).is_some());
+    let r = submit(
+        &app,
+        "/console/notifications/preferences",
+        Some(&volunteer),
+        "delivery=daily_digest&digest_hour=20&event_types=order.offered",
+    )
+    .await;
+    assert_eq!(r.status, 303, "{}", html(&r));
+    let prefs = app
+        .get("/api/v1/notifications/preferences", &w.a.volunteer_token)
+        .await
+        .expect(200);
+    assert_eq!(
+        prefs,
+        json!({"event_types": ["order.offered"], "delivery": "daily_digest", "digest_hour": 20})
+    );
+    let feed = page(&app, "/console/notifications", Some(&volunteer)).await;
+    assert_eq!(badge(html(&feed)), None);
+    assert!(html(&feed).contains("还没有汇总"), "{}", html(&feed));
+    assert!(
+        html(&feed).contains(r#"<option value="20" selected>"#),
+        "{}",
+        html(&feed)
+    );
+    let r = submit(
+        &app,
+        "/console/notifications/preferences",
+        Some(&volunteer),
+        "delivery=weekly",
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", html(&r));
 }
 
 #[tokio::test]

@@ -790,9 +790,16 @@ impl Stream {
         }
     }
 
-    /// The next notification (`id`, the notification), or `None` when the stream ended. A
-    /// stream that sends nothing for a minute fails the test rather than hang it.
+    /// The next notification (`id`, the notification), or `None` when the stream ended.
     async fn next(&mut self) -> Option<(String, Value)> {
+        let (event, id, data) = self.next_event().await?;
+        assert_eq!(event, "notification");
+        Some((id, data))
+    }
+
+    /// The next event (its name, `id`, its data), or `None` when the stream ended. A stream
+    /// that sends nothing for a minute fails the test rather than hang it.
+    async fn next_event(&mut self) -> Option<(String, String, Value)> {
         use futures_util::StreamExt;
         loop {
             while let Some(end) = self.buffer.find("\n\n") {
@@ -805,8 +812,8 @@ impl Stream {
                 };
                 // Keep-alive comments carry no event.
                 if let (Some(id), Some(data)) = (field("id:"), field("data:")) {
-                    assert_eq!(field("event:").as_deref(), Some("notification"));
-                    return Some((id, serde_json::from_str(&data).unwrap()));
+                    let event = field("event:").unwrap_or_default();
+                    return Some((event, id, serde_json::from_str(&data).unwrap()));
                 }
             }
             let chunk = tokio::time::timeout(std::time::Duration::from_secs(60), self.body.next())
@@ -896,4 +903,133 @@ async fn a_person_follows_their_feed_as_a_stream_resumed_with_last_event_id() {
     while let Some((_, n)) = stream.next().await {
         assert_ne!(n["type"], "demand.filed", "nothing new was filed");
     }
+}
+
+#[tokio::test]
+async fn a_person_chooses_what_they_hear_of_and_a_daily_digest_instead() {
+    let (s, _) = street().await;
+    s.clock.set(time::macros::datetime!(2026-12-06 09:00 UTC));
+    let path = "/api/v1/notifications/preferences";
+    let defaults = s.app.get(path, &s.admin).await.expect(200);
+    assert_eq!(
+        defaults,
+        json!({"event_types": [], "delivery": "immediate", "digest_hour": 8})
+    );
+    s.app
+        .put(path, &s.admin, json!({"digest_hour": 24}))
+        .await
+        .problem(422, "validation_failed", Some("digest_hour"));
+    s.app
+        .put(path, &s.admin, json!({"delivery": "hourly"}))
+        .await
+        .problem(422, "validation_failed", Some("delivery"));
+
+    // Only the types chosen are listed.
+    let chosen = s
+        .app
+        .put(path, &s.admin, json!({"event_types": ["demand.filed"]}))
+        .await
+        .expect(200);
+    assert_eq!(chosen["delivery"], "immediate", "the rest kept its value");
+    s.demand().await;
+    let feed = s
+        .app
+        .get("/api/v1/notifications", &s.admin)
+        .await
+        .expect(200);
+    let kinds: Vec<&str> = feed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["type"].as_str().unwrap())
+        .collect();
+    assert!(!kinds.is_empty());
+    assert!(kinds.iter().all(|k| *k == "demand.filed"), "{kinds:?}");
+
+    // A daily digest at 08:00 local (00:00 UTC): chosen at 18:00 local, the first one is made
+    // at the next 08:00, of what came in between.
+    s.clock.set(time::macros::datetime!(2026-12-06 10:00 UTC));
+    s.app
+        .put(
+            path,
+            &s.admin,
+            json!({"event_types": [], "delivery": "daily_digest", "digest_hour": 8}),
+        )
+        .await
+        .expect(200);
+    for _ in 0..3 {
+        s.clock.advance(Duration::minutes(10));
+        s.demand().await;
+    }
+    let digests = "/api/v1/notifications/digests";
+    let none = s.app.get(digests, &s.admin).await.expect(200);
+    assert_eq!(none["items"], json!([]), "not due before its hour");
+    // A digest reader's badge does not count one by one.
+    let feed_after = s
+        .app
+        .get("/api/v1/notifications?limit=200", &s.admin)
+        .await
+        .expect(200);
+    let since_switch: Vec<&Value> = feed_after["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["at"].as_str().unwrap() > "2026-12-06T10:00:00")
+        .collect();
+    assert_eq!(
+        since_switch
+            .iter()
+            .filter(|n| n["type"] == "demand.filed")
+            .count(),
+        3
+    );
+    s.clock
+        .set(time::macros::datetime!(2026-12-07 00:00:30 UTC));
+    // Readers at once make one digest between them.
+    let mut readers = vec![];
+    for _ in 0..8 {
+        let (router, admin) = (s.app.router.clone(), s.admin.clone());
+        readers.push(tokio::spawn(async move {
+            use tower::ServiceExt;
+            let req = axum::http::Request::get("/api/v1/notifications/digests")
+                .header("authorization", format!("Bearer {admin}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            router.oneshot(req).await.unwrap().status()
+        }));
+    }
+    for r in readers {
+        assert_eq!(r.await.unwrap(), StatusCode::OK);
+    }
+    let made = s.app.get(digests, &s.admin).await.expect(200);
+    let items = made["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{made}");
+    let d = &items[0];
+    assert_eq!(d["since"], "2026-12-06T10:00:00.000000Z");
+    assert_eq!(d["until"], "2026-12-07T00:00:00.000000Z");
+    assert_eq!(d["total"], since_switch.len() as i64, "{d}");
+    let filed = d["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "demand.filed")
+        .unwrap();
+    assert_eq!(filed["count"], 3);
+
+    // The stream sends digests, not each notification.
+    let mut stream = Stream::open(&s, &s.admin, Some("00000000-0000-7000-8000-000000000000")).await;
+    let (event, id, data) = stream.next_event().await.unwrap();
+    assert_eq!(event, "digest");
+    assert_eq!(id, d["id"].as_str().unwrap());
+    assert_eq!(data["total"], d["total"]);
+
+    // Back to one by one: no more digests.
+    s.app
+        .put(path, &s.admin, json!({"delivery": "immediate"}))
+        .await
+        .expect(200);
+    s.clock.advance(Duration::days(1));
+    s.demand().await;
+    let after = s.app.get(digests, &s.admin).await.expect(200);
+    assert_eq!(after["items"].as_array().unwrap().len(), 1);
 }

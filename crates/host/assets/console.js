@@ -48,4 +48,5 @@
   var source = new EventSource("/console/live");
   source.addEventListener("change", refresh);
   source.addEventListener("notification", function () { counted(); refresh(); });
+  source.addEventListener("digest", refresh);
 })();

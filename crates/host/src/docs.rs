@@ -220,6 +220,8 @@ const FIELD_RULES: &[(&str, &str, Rule)] = {
         ("CreateEndpoint", "event_types", Rule::Items(EVENT_TYPES)),
         ("UpdateEndpoint", "description", Rule::OptionalText(COMMENT)),
         ("UpdateEndpoint", "event_types", Rule::Items(EVENT_TYPES)),
+        ("PutPreferences", "event_types", Rule::Items(EVENT_TYPES)),
+        ("PutPreferences", "digest_hour", Rule::Int(DIGEST_HOUR)),
         ("MarkRead", "ids", Rule::Ids(LINKED_IDS)),
         ("CreateProject", "title", Rule::Text(TITLE)),
         (

@@ -89,6 +89,97 @@ str_enum!(
     }
 );
 
+str_enum!(
+    /// How a person hears of their notifications: each at once (the stream sends it as it
+    /// comes), or a daily digest at a local hour (the stream sends the digest instead).
+    DeliveryMode {
+        Immediate => "immediate",
+        DailyDigest => "daily_digest",
+    }
+);
+
+/// What a person wants to hear of, and how. Their feed lists only the types chosen.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Preferences {
+    /// The types they hear of; empty for all.
+    pub event_types: Vec<NotificationType>,
+    pub delivery: DeliveryMode,
+    /// For a daily digest: the hour of the day it is made, local time (UTC+8), 0 to 23.
+    pub digest_hour: i64,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Preferences {
+            event_types: vec![],
+            delivery: DeliveryMode::Immediate,
+            digest_hour: 8,
+        }
+    }
+}
+
+/// New preferences: what is absent keeps its value.
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PutPreferences {
+    /// The types to hear of; empty for all.
+    pub event_types: Option<Vec<NotificationType>>,
+    pub delivery: Option<DeliveryMode>,
+    /// 0 to 23, local time.
+    pub digest_hour: Option<i64>,
+}
+
+/// How many notifications of one type a digest stands for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct DigestCount {
+    #[serde(rename = "type")]
+    pub kind: NotificationType,
+    pub count: i64,
+}
+
+/// A daily digest: what a person's feed received in a day, by type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct Digest {
+    pub id: Uuid,
+    /// The period it covers: after `since`, up to and including `until`.
+    pub since: String,
+    pub until: String,
+    pub counts: Vec<DigestCount>,
+    pub total: i64,
+    pub at: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::IntoParams))]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "schema", into_params(parameter_in = Query))]
+pub struct ListDigests {
+    pub cursor: Option<String>,
+    /// 1 to 200, default 50.
+    pub limit: Option<u32>,
+}
+
+/// What a stream of a person's feed sends: a notification, or (for a daily digest) a digest.
+#[derive(Debug, Clone)]
+pub enum FeedItem {
+    Notification(Notification),
+    Digest(Digest),
+}
+
+impl FeedItem {
+    /// Its id: time-ordered, as a stream's cursor.
+    pub fn id(&self) -> Uuid {
+        match self {
+            FeedItem::Notification(n) => n.id,
+            FeedItem::Digest(d) => d.id,
+        }
+    }
+}
+
 /// An entry of a person's feed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]

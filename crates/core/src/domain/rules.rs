@@ -70,6 +70,8 @@ pub const CAPACITY: Range = Range {
     min: 1,
     max: 1_000_000,
 };
+/// The hour of the day a daily digest is made, local time.
+pub const DIGEST_HOUR: Range = Range { min: 0, max: 23 };
 pub const HOUSEHOLDS: Range = Range {
     min: 0,
     max: 100_000,

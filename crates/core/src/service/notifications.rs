@@ -14,16 +14,19 @@ use uuid::Uuid;
 use super::Core;
 use crate::{
     domain::{
+        access::ListScope,
         access::{Principal, Role},
         demand::shown_to,
         notification::{
-            EndpointChannel, EndpointOwner, ListNotifications, Notification, RecipientKind,
+            DeliveryMode, Digest, EndpointChannel, EndpointOwner, FeedItem, ListDigests,
+            ListNotifications, Notification, NotificationType, Preferences, PutPreferences,
+            RecipientKind,
         },
-        wecom, DEFAULT_CATEGORIES,
+        rules, wecom, DEFAULT_CATEGORIES,
     },
     store::{
         demands,
-        notifications::{self, Claimed, Feed},
+        notifications::{self, Claimed, Feed, StoredPreferences},
         page::{Page, PageRequest},
         webhooks::{self, NewDelivery, Stored},
         Tx,
@@ -303,8 +306,8 @@ mod context {
     }
 }
 
-/// Who reads a feed, for its read marks: a volunteer or a unit as itself (whoever signs in
-/// for it), anyone else by their token.
+/// Who reads a feed, for its read marks and preferences: a volunteer or a unit as itself
+/// (whoever signs in for it), anyone else by their token.
 fn reader(caller: &Principal) -> String {
     match &caller.role {
         Role::Volunteer { volunteer, .. } => format!("volunteer:{volunteer}"),
@@ -313,15 +316,46 @@ fn reader(caller: &Principal) -> String {
     }
 }
 
-/// The caller's candidate identities (a volunteer and its resources, a unit's resources), or
-/// none for staff.
-async fn identities(core: &Core, caller: &Principal) -> Result<Vec<Uuid>> {
-    let mut conn = core.db.read().acquire().await?;
-    super::orders::identities(&mut conn, caller).await
+/// Whose notifications a caller's feed holds: staff their streets' (the district every
+/// street's), a volunteer or a unit those addressed to its candidate identities.
+enum Whose {
+    Streets(ListScope),
+    Candidates(Vec<Uuid>),
+}
+
+impl Whose {
+    async fn of(core: &Core, caller: &Principal) -> Result<Whose> {
+        match caller.staff_scope() {
+            Some(scope) => Ok(Whose::Streets(scope)),
+            None => {
+                let mut conn = core.db.read().acquire().await?;
+                Ok(Whose::Candidates(
+                    super::orders::identities(&mut conn, caller).await?,
+                ))
+            }
+        }
+    }
+
+    fn feed(&self) -> Feed<'_> {
+        match self {
+            Whose::Streets(scope) => Feed::Streets(scope),
+            Whose::Candidates(mine) => Feed::Candidates(mine),
+        }
+    }
+}
+
+/// The caller's preferences as stored (the defaults until they set some).
+async fn stored_preferences(core: &Core, caller: &Principal) -> Result<StoredPreferences> {
+    Ok(notifications::preferences(core.db.read(), &reader(caller))
+        .await?
+        .unwrap_or(StoredPreferences {
+            preferences: Preferences::default(),
+            digest_from: None,
+        }))
 }
 
 /// The caller's feed: staff read their streets' notifications (the district every street's),
-/// a volunteer or a unit those addressed to it. Newest first.
+/// a volunteer or a unit those addressed to it; only the types they chose. Newest first.
 pub async fn list(
     core: &Core,
     caller: &Principal,
@@ -332,61 +366,87 @@ pub async fn list(
         newest_first: true,
         ..page
     };
-    read_feed(core, caller, q.unread.unwrap_or(false), &page).await
+    let types = stored_preferences(core, caller)
+        .await?
+        .preferences
+        .event_types;
+    read_feed(core, caller, &types, q.unread.unwrap_or(false), &page).await
 }
 
-/// Up to `limit` notifications of the caller's feed after `after`, oldest first: what a
-/// stream of the feed sends next.
-pub async fn since(
+/// What a stream of the caller's feed sends next, after `after`, oldest first, at most
+/// `limit`: their notifications as they come, or (for a daily digest) their digests, the one
+/// due now made first.
+pub async fn stream_since(
     core: &Core,
     caller: &Principal,
     after: Uuid,
     limit: u32,
-) -> Result<Vec<Notification>> {
+) -> Result<Vec<FeedItem>> {
+    let stored = stored_preferences(core, caller).await?;
     let page = PageRequest {
         after: Some(after),
         limit,
         newest_first: false,
     };
-    Ok(read_feed(core, caller, false, &page).await?.items)
-}
-
-/// How many of the newest [`UNREAD_WINDOW`] notifications of the caller's feed it has not
-/// marked read (a badge shows `UNREAD_WINDOW - 1` and more as "99+").
-pub async fn unread(core: &Core, caller: &Principal) -> Result<i64> {
-    let (db, reader) = (core.db.read(), reader(caller));
-    match caller.staff_scope() {
-        Some(scope) => {
-            notifications::count_unread(db, Feed::Streets(&scope), &reader, UNREAD_WINDOW).await
+    match stored.preferences.delivery {
+        DeliveryMode::Immediate => {
+            Ok(
+                read_feed(core, caller, &stored.preferences.event_types, false, &page)
+                    .await?
+                    .items
+                    .into_iter()
+                    .map(FeedItem::Notification)
+                    .collect(),
+            )
         }
-        None => {
-            let mine = identities(core, caller).await?;
-            notifications::count_unread(db, Feed::Candidates(&mine), &reader, UNREAD_WINDOW).await
+        DeliveryMode::DailyDigest => {
+            make_due_digest(core, caller, &stored).await?;
+            Ok(
+                notifications::digests(core.db.read(), &reader(caller), &page)
+                    .await?
+                    .items
+                    .into_iter()
+                    .map(FeedItem::Digest)
+                    .collect(),
+            )
         }
     }
 }
-
-/// How far back unread notifications are counted.
-pub const UNREAD_WINDOW: i64 = 100;
 
 /// A page of the caller's feed (with `unread_only`, of what it has not marked read).
 async fn read_feed(
     core: &Core,
     caller: &Principal,
+    types: &[NotificationType],
     unread_only: bool,
     page: &PageRequest,
 ) -> Result<Page<Notification>> {
+    let whose = Whose::of(core, caller).await?;
     let (db, reader) = (core.db.read(), reader(caller));
-    match caller.staff_scope() {
-        Some(scope) => {
-            notifications::feed(db, Feed::Streets(&scope), &reader, unread_only, page).await
-        }
-        None => {
-            let mine = identities(core, caller).await?;
-            notifications::feed(db, Feed::Candidates(&mine), &reader, unread_only, page).await
-        }
-    }
+    notifications::feed(db, whose.feed(), types, &reader, unread_only, page).await
 }
+
+/// How many of the newest [`UNREAD_WINDOW`] notifications of the caller's feed (of the types
+/// they chose) it has not marked read (a badge shows `UNREAD_WINDOW - 1` and more as "99+").
+/// None for a reader of a daily digest, who is not told one by one.
+pub async fn unread(core: &Core, caller: &Principal) -> Result<i64> {
+    let stored = stored_preferences(core, caller).await?;
+    if stored.preferences.delivery == DeliveryMode::DailyDigest {
+        return Ok(0);
+    }
+    let whose = Whose::of(core, caller).await?;
+    notifications::count_unread(
+        core.db.read(),
+        whose.feed(),
+        &stored.preferences.event_types,
+        &reader(caller),
+        UNREAD_WINDOW,
+    )
+    .await
+}
+
+/// How far back unread notifications are counted.
+pub const UNREAD_WINDOW: i64 = 100;
 
 /// Marks notifications of the caller's feed read: `ids`, or with `through`, every one up to
 /// it. An id not in the caller's feed is 404; marking one read again, or none, changes nothing.
@@ -399,17 +459,9 @@ pub async fn mark_read(
     let mut c = crate::domain::Check::new();
     c.ids("ids", &ids, crate::domain::rules::LINKED_IDS);
     c.finish()?;
-    let scope = caller.staff_scope();
-    let mine = match scope {
-        Some(_) => vec![],
-        None => identities(core, caller).await?,
-    };
-    let feed = || match &scope {
-        Some(scope) => Feed::Streets(scope),
-        None => Feed::Candidates(&mine),
-    };
+    let whose = Whose::of(core, caller).await?;
     for id in &ids {
-        if !notifications::in_feed(core.db.read(), feed(), *id).await? {
+        if !notifications::in_feed(core.db.read(), whose.feed(), *id).await? {
             return Err(Error::NotFound("notification"));
         }
     }
@@ -419,14 +471,149 @@ pub async fn mark_read(
             Box::pin(async move {
                 notifications::mark_read(tx, &reader, &ids, &at).await?;
                 if let Some(through) = through {
-                    let feed = match &scope {
-                        Some(scope) => Feed::Streets(scope),
-                        None => Feed::Candidates(&mine),
-                    };
-                    notifications::mark_all_read(tx, feed, &reader, through, &at).await?;
+                    notifications::mark_all_read(tx, whose.feed(), &reader, through, &at).await?;
                 }
                 Ok(())
             })
         })
         .await
+}
+
+/// The caller's preferences (the defaults until they set some).
+pub async fn preferences(core: &Core, caller: &Principal) -> Result<Preferences> {
+    Ok(stored_preferences(core, caller).await?.preferences)
+}
+
+/// Sets what the caller hears of and how; what the body leaves out keeps its value. Choosing
+/// a daily digest starts the first one now.
+pub async fn put_preferences(
+    core: &Core,
+    caller: &Principal,
+    body: PutPreferences,
+) -> Result<Preferences> {
+    let mut c = crate::domain::Check::new();
+    if let Some(types) = &body.event_types {
+        c.items("event_types", types.len(), rules::EVENT_TYPES);
+    }
+    if let Some(hour) = body.digest_hour {
+        c.range_i64("digest_hour", hour, rules::DIGEST_HOUR);
+    }
+    c.finish()?;
+    let old = stored_preferences(core, caller).await?;
+    let mut new = old.preferences.clone();
+    if let Some(types) = body.event_types {
+        new.event_types = vec![];
+        for t in types {
+            if !new.event_types.contains(&t) {
+                new.event_types.push(t);
+            }
+        }
+    }
+    if let Some(delivery) = body.delivery {
+        new.delivery = delivery;
+    }
+    if let Some(hour) = body.digest_hour {
+        new.digest_hour = hour;
+    }
+    let now = core.now_ts();
+    let digest_from = match (old.preferences.delivery, new.delivery) {
+        (_, DeliveryMode::Immediate) => None,
+        (DeliveryMode::DailyDigest, DeliveryMode::DailyDigest) => {
+            Some(old.digest_from.unwrap_or_else(|| now.clone()))
+        }
+        (DeliveryMode::Immediate, DeliveryMode::DailyDigest) => Some(now.clone()),
+    };
+    let (reader, stored) = (reader(caller), new.clone());
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                notifications::put_preferences(tx, &reader, &stored, digest_from.as_deref(), &now)
+                    .await
+            })
+        })
+        .await?;
+    Ok(new)
+}
+
+/// The caller's daily digests, newest first (the one due now made first).
+pub async fn digests(core: &Core, caller: &Principal, q: ListDigests) -> Result<Page<Digest>> {
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let page = PageRequest {
+        newest_first: true,
+        ..page
+    };
+    let stored = stored_preferences(core, caller).await?;
+    make_due_digest(core, caller, &stored).await?;
+    notifications::digests(core.db.read(), &reader(caller), &page).await
+}
+
+/// The last instant at or before `now` that is `hour`:00 local time.
+fn last_digest_time(now: time::OffsetDateTime, hour: i64) -> time::OffsetDateTime {
+    let local = now.to_offset(crate::domain::LOCAL_OFFSET);
+    let hour = u8::try_from(hour.clamp(0, 23)).unwrap_or(0);
+    let at = local.replace_time(time::Time::from_hms(hour, 0, 0).expect("an hour of the day"));
+    if at <= local {
+        at
+    } else {
+        at - time::Duration::days(1)
+    }
+}
+
+/// Makes the caller's digest when one is due: its hour has come since the last one (or since
+/// they chose digests). One digest covers everything since, however many days that is.
+async fn make_due_digest(
+    core: &Core,
+    caller: &Principal,
+    stored: &StoredPreferences,
+) -> Result<()> {
+    let p = &stored.preferences;
+    let (DeliveryMode::DailyDigest, Some(from)) = (p.delivery, &stored.digest_from) else {
+        return Ok(());
+    };
+    let now = core.now();
+    let due = crate::domain::format_ts(last_digest_time(now, p.digest_hour));
+    if from.as_str() >= due.as_str() {
+        return Ok(());
+    }
+    let whose = Whose::of(core, caller).await?;
+    let counts =
+        notifications::count_by_type(core.db.read(), whose.feed(), &p.event_types, from, &due)
+            .await?;
+    let (reader, from, at) = (reader(caller), from.clone(), crate::domain::format_ts(now));
+    core.db
+        .transact(move |tx| {
+            Box::pin(async move {
+                notifications::make_digest(tx, &reader, &from, &due, &counts, &at).await
+            })
+        })
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_digest_time;
+    use time::macros::datetime;
+
+    #[test]
+    fn a_digest_is_due_at_its_local_hour() {
+        // 08:00 in UTC+8 is 00:00 UTC.
+        assert_eq!(
+            last_digest_time(datetime!(2026-12-06 01:30 UTC), 8),
+            datetime!(2026-12-06 00:00 UTC)
+        );
+        assert_eq!(
+            last_digest_time(datetime!(2026-12-05 23:59 UTC), 8),
+            datetime!(2026-12-05 00:00 UTC)
+        );
+        assert_eq!(
+            last_digest_time(datetime!(2026-12-06 00:00 UTC), 8),
+            datetime!(2026-12-06 00:00 UTC)
+        );
+        // 20:00 local is 12:00 UTC.
+        assert_eq!(
+            last_digest_time(datetime!(2026-12-06 11:00 UTC), 20),
+            datetime!(2026-12-05 12:00 UTC)
+        );
+    }
 }

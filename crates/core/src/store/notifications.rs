@@ -14,7 +14,10 @@ use super::{
 use crate::{
     domain::{
         access::ListScope,
-        notification::{Notification, NotificationType, RecipientKind},
+        notification::{
+            DeliveryMode, Digest, DigestCount, Notification, NotificationType, Preferences,
+            RecipientKind,
+        },
         CandidateKind,
     },
     Result,
@@ -243,6 +246,7 @@ pub enum Feed<'a> {
 pub async fn feed(
     db: &sqlx::AnyPool,
     feed: Feed<'_>,
+    types: &[NotificationType],
     reader: &str,
     unread_only: bool,
     page: &PageRequest,
@@ -256,6 +260,7 @@ pub async fn feed(
     sql.bind(reader.to_string())
         .push(" AND r.notification_id = n.id) AS seen FROM notifications n WHERE ");
     push_feed(&mut sql, &feed);
+    push_types(&mut sql, types);
     if unread_only {
         sql.push(" AND NOT EXISTS (SELECT 1 FROM notification_reads r WHERE r.reader = ")
             .bind(reader.to_string())
@@ -287,11 +292,13 @@ pub async fn feed(
 pub async fn count_unread(
     db: &sqlx::AnyPool,
     feed: Feed<'_>,
+    types: &[NotificationType],
     reader: &str,
     window: i64,
 ) -> Result<i64> {
     let mut sql = Sql::new("SELECT COUNT(*) AS n FROM (SELECT n.id FROM notifications n WHERE ");
     push_feed(&mut sql, &feed);
+    push_types(&mut sql, types);
     sql.push(" ORDER BY n.id DESC LIMIT ")
         .bind(window)
         .push(") w WHERE NOT EXISTS (SELECT 1 FROM notification_reads r WHERE r.reader = ")
@@ -299,6 +306,180 @@ pub async fn count_unread(
         .push(" AND r.notification_id = w.id)");
     let row = sql.fetch_optional(db).await?;
     Ok(row.map(|r| r.try_get("n")).transpose()?.unwrap_or(0))
+}
+
+/// Only the notifications of `types` (none: every type).
+fn push_types(sql: &mut Sql, types: &[NotificationType]) {
+    if types.is_empty() {
+        return;
+    }
+    sql.push(" AND n.type IN (");
+    for (i, t) in types.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.bind(t.as_str());
+    }
+    sql.push(")");
+}
+
+/// How many notifications of each type `feed` received after `since` up to `until`.
+pub async fn count_by_type(
+    db: &sqlx::AnyPool,
+    feed: Feed<'_>,
+    types: &[NotificationType],
+    since: &str,
+    until: &str,
+) -> Result<Vec<(NotificationType, i64)>> {
+    let mut sql = Sql::new("SELECT n.type, COUNT(*) AS n FROM notifications n WHERE ");
+    push_feed(&mut sql, &feed);
+    push_types(&mut sql, types);
+    sql.push(" AND n.at > ")
+        .bind(since.to_string())
+        .push(" AND n.at <= ")
+        .bind(until.to_string())
+        .push(" GROUP BY n.type ORDER BY n.type");
+    sql.fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                NotificationType::from_db(&r.try_get::<String, _>("type")?)?,
+                r.try_get("n")?,
+            ))
+        })
+        .collect()
+}
+
+/// A reader's preferences as stored, with where their next digest starts.
+#[derive(Debug, Clone)]
+pub struct StoredPreferences {
+    pub preferences: Preferences,
+    pub digest_from: Option<String>,
+}
+
+/// `reader`'s preferences, if they set any.
+pub async fn preferences(db: &sqlx::AnyPool, reader: &str) -> Result<Option<StoredPreferences>> {
+    let row = sqlx::query("SELECT * FROM notification_preferences WHERE reader = $1")
+        .bind(reader.to_string())
+        .fetch_optional(db)
+        .await?;
+    let Some(r) = row else {
+        return Ok(None);
+    };
+    let types: String = r.try_get("event_types")?;
+    Ok(Some(StoredPreferences {
+        preferences: Preferences {
+            event_types: types
+                .split_whitespace()
+                .map(|t| Ok(NotificationType::from_db(t)?))
+                .collect::<Result<Vec<_>>>()?,
+            delivery: DeliveryMode::from_db(&r.try_get::<String, _>("delivery")?)?,
+            digest_hour: r.try_get("digest_hour")?,
+        },
+        digest_from: r.try_get("digest_from")?,
+    }))
+}
+
+/// Stores `reader`'s preferences, their next digest starting at `digest_from`.
+pub async fn put_preferences(
+    tx: &mut Tx<'_>,
+    reader: &str,
+    p: &Preferences,
+    digest_from: Option<&str>,
+    at: &str,
+) -> Result<()> {
+    let types = p
+        .event_types
+        .iter()
+        .map(|t| t.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    sqlx::query(
+        "INSERT INTO notification_preferences (reader, event_types, delivery, digest_hour, digest_from, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reader) DO UPDATE SET event_types = $2, delivery = $3, \
+         digest_hour = $4, digest_from = $5, updated_at = $6",
+    )
+    .bind(reader.to_string())
+    .bind(types)
+    .bind(p.delivery.as_str())
+    .bind(p.digest_hour)
+    .bind(digest_from.map(str::to_string))
+    .bind(at.to_string())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Makes `reader`'s digest of (`since`, `until`] if their next digest still starts at
+/// `since` (a compare-and-set: of two readers of one feed at once, one makes it). A digest of
+/// nothing moves the start on without a row. Answers whether this call made it.
+pub async fn make_digest(
+    tx: &mut Tx<'_>,
+    reader: &str,
+    since: &str,
+    until: &str,
+    counts: &[(NotificationType, i64)],
+    at: &str,
+) -> Result<bool> {
+    let moved = sqlx::query(
+        "UPDATE notification_preferences SET digest_from = $1 \
+         WHERE reader = $2 AND delivery = 'daily_digest' AND digest_from = $3",
+    )
+    .bind(until.to_string())
+    .bind(reader.to_string())
+    .bind(since.to_string())
+    .execute(&mut **tx)
+    .await?;
+    if moved.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let total: i64 = counts.iter().map(|(_, n)| n).sum();
+    if total > 0 {
+        let counts: Vec<DigestCount> = counts
+            .iter()
+            .map(|&(kind, count)| DigestCount { kind, count })
+            .collect();
+        sqlx::query(
+            "INSERT INTO notification_digests (id, reader, since, until, counts, total, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(reader.to_string())
+        .bind(since.to_string())
+        .bind(until.to_string())
+        .bind(serde_json::to_string(&counts).map_err(|e| crate::Error::Internal(e.into()))?)
+        .bind(total)
+        .bind(at.to_string())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(true)
+}
+
+/// A page of `reader`'s digests.
+pub async fn digests(db: &sqlx::AnyPool, reader: &str, page: &PageRequest) -> Result<Page<Digest>> {
+    let mut sql = Sql::new("SELECT * FROM notification_digests d WHERE d.reader = ");
+    sql.bind(reader.to_string());
+    page.apply(&mut sql, "d.id");
+    let items = sql
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(|r| {
+            let counts: String = r.try_get("counts")?;
+            Ok(Digest {
+                id: get_uuid(r, "id")?,
+                since: r.try_get("since")?,
+                until: r.try_get("until")?,
+                counts: serde_json::from_str(&counts)
+                    .map_err(|e| crate::Error::Internal(e.into()))?,
+                total: r.try_get("total")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(page.finish(items, |d| d.id))
 }
 
 fn push_feed(sql: &mut Sql, feed: &Feed<'_>) {

@@ -17,8 +17,8 @@ use axum::{
 };
 use gongjian_core::domain::access::Principal;
 use gongjian_core::domain::notification::{
-    CreateEndpoint, Delivery, Endpoint, ListDeliveries, ListEndpoints, ListNotifications,
-    Notification, UpdateEndpoint,
+    CreateEndpoint, Delivery, Digest, Endpoint, FeedItem, ListDeliveries, ListDigests,
+    ListEndpoints, ListNotifications, Notification, Preferences, PutPreferences, UpdateEndpoint,
 };
 use gongjian_core::service::{notifications, webhooks};
 use gongjian_core::store::{page::Page, tokens};
@@ -37,6 +37,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_notifications))
         .routes(routes!(notification_stream))
         .routes(routes!(mark_read))
+        .routes(routes!(get_preferences, put_preferences))
+        .routes(routes!(list_digests))
 }
 
 /// The webhook endpoints the caller manages: the district's sees every one, a street admin the
@@ -203,14 +205,15 @@ async fn list_notifications(
 
 /// The caller's feed as it grows, as Server-Sent Events: each notification an event named
 /// `notification`, its id the notification's id and its data the notification as the list
-/// shows it. A client that reconnects with `Last-Event-ID` gets what it missed; a fresh stream
+/// shows it (only the types the caller chose). A caller who chose a daily digest is sent
+/// their digests instead, each an event named `digest` at the hour they chose. A client that reconnects with `Last-Event-ID` gets what it missed; a fresh stream
 /// starts from now (read the list first and pass its newest id as `Last-Event-ID` to miss
 /// nothing in between). An item may come twice around a reconnect: deduplicate by id. The
 /// stream ends within seconds of its token being revoked.
 #[utoipa::path(get, path = "/api/v1/notifications/stream", tag = "notifications",
     params(("Last-Event-ID" = Option<String>, Header, description = "The id of the last notification received")),
     responses((status = 200, content_type = "text/event-stream", body = String,
-               description = "`event: notification`, `id: <notification id>`, `data: <Notification as JSON>`")),
+               description = "`event: notification`, `id: <notification id>`, `data: <Notification as JSON>`; or `event: digest`, `data: <Digest as JSON>`")),
     security(("bearer" = [])))]
 async fn notification_stream(
     State(state): State<AppState>,
@@ -239,14 +242,14 @@ struct Feed {
 }
 
 impl Source for Feed {
-    type Item = Notification;
+    type Item = FeedItem;
 
-    fn id(n: &Notification) -> Uuid {
-        n.id
+    fn id(item: &FeedItem) -> Uuid {
+        item.id()
     }
 
-    async fn read(&mut self, after: Uuid, limit: u32) -> gongjian_core::Result<Vec<Notification>> {
-        notifications::since(&self.state, &self.caller, after, limit).await
+    async fn read(&mut self, after: Uuid, limit: u32) -> gongjian_core::Result<Vec<FeedItem>> {
+        notifications::stream_since(&self.state, &self.caller, after, limit).await
     }
 
     async fn still_allowed(&mut self) -> gongjian_core::Result<bool> {
@@ -255,9 +258,17 @@ impl Source for Feed {
             .is_some())
     }
 
-    fn event(n: &Notification) -> sse::Event {
-        let data = serde_json::to_string(n).expect("a notification serializes");
-        sse::Event::default().event("notification").data(data)
+    fn event(item: &FeedItem) -> sse::Event {
+        match item {
+            FeedItem::Notification(n) => {
+                let data = serde_json::to_string(n).expect("a notification serializes");
+                sse::Event::default().event("notification").data(data)
+            }
+            FeedItem::Digest(d) => {
+                let data = serde_json::to_string(d).expect("a digest serializes");
+                sse::Event::default().event("digest").data(data)
+            }
+        }
     }
 }
 
@@ -284,4 +295,45 @@ async fn mark_read(
 ) -> AppResult<StatusCode> {
     notifications::mark_read(&state, &caller, body.ids, body.through).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the caller hears of and how: the types their feed lists (none chosen: all), and
+/// whether each comes at once or in a daily digest at a local hour.
+#[utoipa::path(get, path = "/api/v1/notifications/preferences", tag = "notifications",
+    responses((status = 200, body = Preferences)),
+    security(("bearer" = [])))]
+async fn get_preferences(
+    State(state): State<AppState>,
+    caller: Principal,
+) -> AppResult<Json<Preferences>> {
+    Ok(Json(notifications::preferences(&state, &caller).await?))
+}
+
+/// Sets what the caller hears of and how; what the body leaves out keeps its value. A daily
+/// digest is made at `digest_hour` (local time) of everything the feed received since the
+/// last one, and the stream sends it instead of each notification.
+#[utoipa::path(put, path = "/api/v1/notifications/preferences", tag = "notifications",
+    request_body = PutPreferences,
+    responses((status = 200, body = Preferences), (status = 422, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn put_preferences(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiJson(body): ApiJson<PutPreferences>,
+) -> AppResult<Json<Preferences>> {
+    Ok(Json(
+        notifications::put_preferences(&state, &caller, body).await?,
+    ))
+}
+
+/// The caller's daily digests, newest first.
+#[utoipa::path(get, path = "/api/v1/notifications/digests", tag = "notifications", params(ListDigests),
+    responses((status = 200, body = Page<Digest>), (status = 400, body = crate::error::Problem)),
+    security(("bearer" = [])))]
+async fn list_digests(
+    State(state): State<AppState>,
+    caller: Principal,
+    ApiQuery(q): ApiQuery<ListDigests>,
+) -> AppResult<Json<Page<Digest>>> {
+    Ok(Json(notifications::digests(&state, &caller, q).await?))
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::{extract::State, http::HeaderMap, response::sse::Event, response::Response};
 use gongjian_core::{
-    domain::{notification::Notification, order},
+    domain::{notification::FeedItem, order},
     service::{notifications, orders, sessions},
 };
 use uuid::Uuid;
@@ -33,7 +33,7 @@ struct Changes {
 /// What the stream sends: a change to something the person follows, or a notification.
 enum Live {
     Change(order::Event),
-    Notice(Notification),
+    Feed(FeedItem),
 }
 
 impl Source for Changes {
@@ -42,7 +42,7 @@ impl Source for Changes {
     fn id(item: &Live) -> Uuid {
         match item {
             Live::Change(e) => e.id,
-            Live::Notice(n) => n.id,
+            Live::Feed(f) => f.id(),
         }
     }
 
@@ -52,11 +52,11 @@ impl Source for Changes {
         let principal = &self.viewer.principal;
         let changes =
             orders::changes_since(&self.state, principal, after, i64::from(limit)).await?;
-        let notices = notifications::since(&self.state, principal, after, limit).await?;
+        let notices = notifications::stream_since(&self.state, principal, after, limit).await?;
         let mut all: Vec<Live> = changes
             .into_iter()
             .map(Live::Change)
-            .chain(notices.into_iter().map(Live::Notice))
+            .chain(notices.into_iter().map(Live::Feed))
             .collect();
         all.sort_by_key(Self::id);
         all.truncate(limit as usize);
@@ -81,7 +81,7 @@ impl Source for Changes {
                 });
                 Event::default().event("change").data(data.to_string())
             }
-            Live::Notice(n) => {
+            Live::Feed(FeedItem::Notification(n)) => {
                 let data = serde_json::json!({
                     "type": n.kind.as_str(),
                     "subject_kind": n.subject_kind,
@@ -91,6 +91,10 @@ impl Source for Changes {
                 Event::default()
                     .event("notification")
                     .data(data.to_string())
+            }
+            Live::Feed(FeedItem::Digest(d)) => {
+                let data = serde_json::json!({ "total": d.total, "until": d.until });
+                Event::default().event("digest").data(data.to_string())
             }
         }
     }

@@ -178,6 +178,10 @@ pub fn router() -> Router<AppState> {
         )
         .route("/notifications", get(notifications_page::page))
         .route("/notifications/read", post(notifications_page::mark_read))
+        .route(
+            "/notifications/preferences",
+            post(notifications_page::set_preferences),
+        )
         .route("/live", get(live::stream))
         .route("/assets/{name}", get(assets::serve))
         .fallback(|headers: HeaderMap| async move {

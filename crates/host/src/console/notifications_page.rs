@@ -8,7 +8,10 @@ use axum::{extract::State, response::Response};
 use gongjian_core::{
     domain::{
         access::Role,
-        notification::{ListNotifications, Notification},
+        notification::{
+            DeliveryMode, Digest, ListDigests, ListNotifications, Notification, NotificationType,
+            Preferences, PutPreferences,
+        },
     },
     service::notifications,
 };
@@ -39,6 +42,20 @@ struct NotificationsPage {
     unread_only: bool,
     entries: Vec<Entry>,
     next: Option<String>,
+    prefs: Preferences,
+    types: Vec<NotificationType>,
+    /// The latest digests, for a reader of a daily digest.
+    digests: Vec<Digest>,
+}
+
+impl NotificationsPage {
+    fn chosen(&self, t: &NotificationType) -> bool {
+        self.prefs.event_types.contains(t)
+    }
+
+    fn digest_mode(&self) -> bool {
+        self.prefs.delivery == DeliveryMode::DailyDigest
+    }
 }
 
 #[derive(Deserialize)]
@@ -80,6 +97,24 @@ pub async fn page(
     )
     .await
     .map_err(|e| viewer.oops(e))?;
+    let prefs = notifications::preferences(&state, &viewer.principal)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    let digests = if prefs.delivery == DeliveryMode::DailyDigest {
+        notifications::digests(
+            &state,
+            &viewer.principal,
+            ListDigests {
+                cursor: None,
+                limit: Some(7),
+            },
+        )
+        .await
+        .map_err(|e| viewer.oops(e))?
+        .items
+    } else {
+        vec![]
+    };
     let entries = feed
         .items
         .into_iter()
@@ -93,6 +128,9 @@ pub async fn page(
         unread_only,
         entries,
         next: feed.next_cursor,
+        prefs,
+        types: NotificationType::ALL.to_vec(),
+        digests,
     }))
 }
 
@@ -128,4 +166,52 @@ pub async fn mark_read(
         _ => "/console/notifications",
     };
     Ok(see_other(back))
+}
+
+/// Sets what the person hears of and how, from the settings form.
+pub async fn set_preferences(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, Oops> {
+    let mut types = vec![];
+    let (mut delivery, mut hour) = (None, None);
+    let invalid = |field: &str| {
+        viewer.oops(gongjian_core::Error::field(
+            field,
+            "invalid_value",
+            format!("{field} is not one the form offers"),
+        ))
+    };
+    for (name, value) in fields {
+        match name.as_str() {
+            "event_types" => {
+                types.push(NotificationType::from_db(&value).map_err(|_| invalid("event_types"))?)
+            }
+            "delivery" => {
+                delivery = Some(DeliveryMode::from_db(&value).map_err(|_| invalid("delivery"))?)
+            }
+            "digest_hour" => {
+                hour = Some(
+                    value
+                        .trim()
+                        .parse::<i64>()
+                        .map_err(|_| invalid("digest_hour"))?,
+                )
+            }
+            _ => {}
+        }
+    }
+    notifications::put_preferences(
+        &state,
+        &viewer.principal,
+        PutPreferences {
+            event_types: Some(types),
+            delivery,
+            digest_hour: hour,
+        },
+    )
+    .await
+    .map_err(|e| viewer.oops(e))?;
+    Ok(see_other("/console/notifications"))
 }
