@@ -24,16 +24,24 @@ use super::{
 };
 use crate::state::AppState;
 
-/// The periods a dashboard shows, as instants: the start of today, of this week (Monday) and
-/// of this month, in local time, each up to now.
+/// The periods a dashboard shows, as instants: today, this week (from Monday) and this
+/// month, in local time, each whole. Nothing is filed after now, so a whole period's figures
+/// are those so far; asked for whole, they are read from the day's and the month's rollups
+/// rather than from every day's rows and the facts of today.
 fn periods(now: OffsetDateTime) -> [(OffsetDateTime, OffsetDateTime); 3] {
     let local = now.to_offset(LOCAL_OFFSET);
     let today = local.replace_time(Time::MIDNIGHT);
+    let tomorrow = today + Duration::days(1);
     let week = today - Duration::days(i64::from(today.weekday().number_days_from_monday()));
     let month = today.replace_day(1).expect("the first of a month is a day");
-    // The end is just after now, so a demand filed this instant counts.
-    let end = now + Duration::seconds(1);
-    [(today, end), (week, end), (month, end)]
+    let next_month = (month + Duration::days(32))
+        .replace_day(1)
+        .expect("the first of a month is a day");
+    [
+        (today, tomorrow),
+        (week, week + Duration::days(7)),
+        (month, next_month),
+    ]
 }
 
 /// One bar of the month's chart.
@@ -215,4 +223,35 @@ pub async fn escalations(
         all,
         items,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::periods;
+    use time::macros::datetime;
+
+    #[test]
+    fn the_dashboards_periods_are_whole_local_days_weeks_and_months() {
+        // Sunday 6 December 2026, 19:30 in UTC+8.
+        let [today, week, month] = periods(datetime!(2026-12-06 11:30 UTC));
+        assert_eq!(
+            today,
+            (datetime!(2026-12-06 0:00 +8), datetime!(2026-12-07 0:00 +8))
+        );
+        assert_eq!(
+            week,
+            (datetime!(2026-11-30 0:00 +8), datetime!(2026-12-07 0:00 +8))
+        );
+        assert_eq!(
+            month,
+            (datetime!(2026-12-01 0:00 +8), datetime!(2027-01-01 0:00 +8))
+        );
+        // 31 January, 00:30 local (still 30 January in UTC).
+        let [today, _, month] = periods(datetime!(2027-01-30 16:30 UTC));
+        assert_eq!(today.0, datetime!(2027-01-31 0:00 +8));
+        assert_eq!(
+            month,
+            (datetime!(2027-01-01 0:00 +8), datetime!(2027-02-01 0:00 +8))
+        );
+    }
 }
