@@ -130,7 +130,7 @@ pub(crate) fn verify(m: &Received, secrets: &[&str]) -> usize {
 
 /// A street whose demands are dispatched on filing to two volunteers at once, served with
 /// endpoints allowed on this machine.
-async fn street() -> (Setup, Sender) {
+pub(crate) async fn street() -> (Setup, Sender) {
     let mut s = setup(3).await;
     let mut state = s.app.state.clone();
     state.core.webhooks.reach = Reach::Local;

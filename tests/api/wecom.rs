@@ -7,12 +7,12 @@
 use std::sync::{Arc, Mutex};
 
 use axum::{extract::State, routing::post, Json, Router};
-use gongjian_core::domain::{clock::Clock, clock::ManualClock, webhook::Reach};
+use gongjian_core::domain::clock::{Clock, ManualClock};
 use gongjian_host::notify::{run_once, Sender};
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
-use crate::deadlines::{setup, Setup};
+use crate::deadlines::Setup;
 use crate::helpers::{demand_body, id};
 
 const CONSOLE: &str = "https://gj.example.cn";
@@ -112,17 +112,11 @@ impl Robot {
 /// A street whose demands are dispatched on filing, with a second grid, served with
 /// endpoints allowed on this machine and the console's public address set.
 async fn street() -> (Setup, Sender, String) {
-    let mut s = setup(2).await;
+    let (mut s, sender) = crate::notifications::street().await;
     let mut state = s.app.state.clone();
-    state.core.webhooks.reach = Reach::Local;
     state.core.webhooks.console_url = Some(CONSOLE.into());
     s.app.router = gongjian_host::app(state.clone());
     s.app.state = state;
-    s.settings(
-        "default",
-        json!({"auto_dispatch": true, "offer_count": 1, "accept_minutes": 30}),
-    )
-    .await;
     let grids = s
         .app
         .get(&format!("/api/v1/streets/{}/grids", s.street), &s.admin)
@@ -133,7 +127,6 @@ async fn street() -> (Setup, Sender, String) {
         .unwrap()
         .to_string();
     let other_grid = id(&s.app.grid(&s.street, &community, "g02").await);
-    let sender = Sender::new(&s.app.state.core.webhooks).unwrap();
     (s, sender, other_grid)
 }
 

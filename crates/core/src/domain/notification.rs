@@ -69,6 +69,17 @@ str_enum!(
     }
 );
 
+impl EndpointChannel {
+    /// An endpoint's address as answers show it: a robot's key masked (see
+    /// [`super::wecom::masked_url`]), a webhook's as it is.
+    pub fn shown_url(self, url: &str) -> String {
+        match self {
+            EndpointChannel::Webhook => url.to_string(),
+            EndpointChannel::Wecom => super::wecom::masked_url(url),
+        }
+    }
+}
+
 str_enum!(
     /// Whether an endpoint is sent messages: a receiver answering 410 Gone disables it.
     EndpointStatus {

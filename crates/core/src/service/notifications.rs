@@ -502,12 +502,7 @@ pub async fn put_preferences(
     let old = stored_preferences(core, caller).await?;
     let mut new = old.preferences.clone();
     if let Some(types) = body.event_types {
-        new.event_types = vec![];
-        for t in types {
-            if !new.event_types.contains(&t) {
-                new.event_types.push(t);
-            }
-        }
+        new.event_types = super::webhooks::unique(types);
     }
     if let Some(delivery) = body.delivery {
         new.delivery = delivery;

@@ -128,7 +128,8 @@ pub fn check_url(c: &mut Check, url: &str, reach: webhook::Reach) -> String {
     parsed.to_string()
 }
 
-fn unique(types: Vec<NotificationType>) -> Vec<NotificationType> {
+/// `types` without repeats, in their order.
+pub(super) fn unique(types: Vec<NotificationType>) -> Vec<NotificationType> {
     let mut out: Vec<NotificationType> = vec![];
     for t in types {
         if !out.contains(&t) {
@@ -228,10 +229,7 @@ pub async fn create_endpoint(
         owner_id: body.owner_id,
         channel,
         grid_id: body.grid_id,
-        url: match channel {
-            EndpointChannel::Webhook => url.clone(),
-            EndpointChannel::Wecom => wecom::masked_url(&url),
-        },
+        url: channel.shown_url(&url),
         description,
         event_types: unique(body.event_types),
         status: EndpointStatus::Enabled,
@@ -291,10 +289,8 @@ pub async fn update_endpoint(
         let url = check_url(&mut c, url, core.webhooks.reach);
         if e.channel == EndpointChannel::Wecom {
             wecom::check_robot_url(&mut c, &url);
-            e.url = wecom::masked_url(&url);
-        } else {
-            e.url = url.clone();
         }
+        e.url = e.channel.shown_url(&url);
         new_url = Some(url);
     }
     if let Some(types) = &body.event_types {

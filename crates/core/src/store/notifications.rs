@@ -367,13 +367,9 @@ pub async fn preferences(db: &sqlx::AnyPool, reader: &str) -> Result<Option<Stor
     let Some(r) = row else {
         return Ok(None);
     };
-    let types: String = r.try_get("event_types")?;
     Ok(Some(StoredPreferences {
         preferences: Preferences {
-            event_types: types
-                .split_whitespace()
-                .map(|t| Ok(NotificationType::from_db(t)?))
-                .collect::<Result<Vec<_>>>()?,
+            event_types: super::webhooks::types_of(&r.try_get::<String, _>("event_types")?)?,
             delivery: DeliveryMode::from_db(&r.try_get::<String, _>("delivery")?)?,
             digest_hour: r.try_get("digest_hour")?,
         },
@@ -389,19 +385,13 @@ pub async fn put_preferences(
     digest_from: Option<&str>,
     at: &str,
 ) -> Result<()> {
-    let types = p
-        .event_types
-        .iter()
-        .map(|t| t.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
     sqlx::query(
         "INSERT INTO notification_preferences (reader, event_types, delivery, digest_hour, digest_from, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reader) DO UPDATE SET event_types = $2, delivery = $3, \
          digest_hour = $4, digest_from = $5, updated_at = $6",
     )
     .bind(reader.to_string())
-    .bind(types)
+    .bind(super::webhooks::types_text(&p.event_types))
     .bind(p.delivery.as_str())
     .bind(p.digest_hour)
     .bind(digest_from.map(str::to_string))

@@ -11,12 +11,9 @@ use super::{
     Sql, Tx,
 };
 use crate::{
-    domain::{
-        notification::{
-            Attempt, Delivery, DeliveryStatus, Endpoint, EndpointChannel, EndpointOwner,
-            EndpointStatus, NotificationType, Outcome,
-        },
-        wecom,
+    domain::notification::{
+        Attempt, Delivery, DeliveryStatus, Endpoint, EndpointChannel, EndpointOwner,
+        EndpointStatus, NotificationType, Outcome,
     },
     Error, Result,
 };
@@ -32,7 +29,8 @@ pub struct Stored {
     pub previous_secret: Option<String>,
 }
 
-fn types_of(text: &str) -> Result<Vec<NotificationType>> {
+/// A stored list of event types, as [`types_text`] wrote it.
+pub fn types_of(text: &str) -> Result<Vec<NotificationType>> {
     text.split_whitespace()
         .map(|t| Ok(NotificationType::from_db(t)?))
         .collect()
@@ -57,10 +55,7 @@ fn stored_of_row(r: &AnyRow) -> Result<Stored> {
             owner_id: get_opt_uuid(r, "owner_id")?,
             channel,
             grid_id: get_opt_uuid(r, "grid_id")?,
-            url: match channel {
-                EndpointChannel::Webhook => url.clone(),
-                EndpointChannel::Wecom => wecom::masked_url(&url),
-            },
+            url: channel.shown_url(&url),
             description: r.try_get("description")?,
             event_types: types_of(&r.try_get::<String, _>("event_types")?)?,
             status: get_enum(r, "status", EndpointStatus::from_db)?,

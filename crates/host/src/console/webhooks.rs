@@ -101,6 +101,24 @@ fn managed_by(viewer: &Viewer, street: Uuid) -> Result<(), Oops> {
     }
 }
 
+/// Endpoint `id` of `street`, for one who manages the street's endpoints; another street's
+/// (or another owner's) is 404, as one that does not exist.
+async fn street_endpoint(
+    state: &AppState,
+    viewer: &Viewer,
+    street: Uuid,
+    id: Uuid,
+) -> Result<Endpoint, Oops> {
+    managed_by(viewer, street)?;
+    let e = webhooks::get_endpoint(state, &viewer.principal, id)
+        .await
+        .map_err(|e| viewer.oops(e))?;
+    if e.owner_id != Some(street) {
+        return Err(viewer.oops(Error::NotFound("endpoint")));
+    }
+    Ok(e)
+}
+
 async fn page_of(
     state: &AppState,
     viewer: &Viewer,
@@ -263,12 +281,7 @@ pub async fn set_status(
             "enabled or disabled",
         ))
     })?;
-    let e = webhooks::get_endpoint(&state, &viewer.principal, id)
-        .await
-        .map_err(|e| viewer.oops(e))?;
-    if e.owner_id != Some(street) {
-        return Err(viewer.oops(Error::NotFound("endpoint")));
-    }
+    street_endpoint(&state, &viewer, street, id).await?;
     webhooks::update_endpoint(
         &state,
         &viewer.principal,
@@ -291,13 +304,7 @@ pub async fn delete(
     viewer: Viewer,
     Path((street, id)): Path<(Uuid, Uuid)>,
 ) -> Result<Response, Oops> {
-    managed_by(&viewer, street)?;
-    let e = webhooks::get_endpoint(&state, &viewer.principal, id)
-        .await
-        .map_err(|e| viewer.oops(e))?;
-    if e.owner_id != Some(street) {
-        return Err(viewer.oops(Error::NotFound("endpoint")));
-    }
+    street_endpoint(&state, &viewer, street, id).await?;
     webhooks::delete_endpoint(&state, &viewer.principal, id)
         .await
         .map_err(|e| viewer.oops(e))?;
@@ -311,14 +318,8 @@ pub async fn deliveries(
     Path((street, id)): Path<(Uuid, Uuid)>,
     super::extract::Query(q): super::extract::Query<LogQuery>,
 ) -> Result<Response, Oops> {
-    managed_by(&viewer, street)?;
     let t = viewer.locale.texts();
-    let endpoint = webhooks::get_endpoint(&state, &viewer.principal, id)
-        .await
-        .map_err(|e| viewer.oops(e))?;
-    if endpoint.owner_id != Some(street) {
-        return Err(viewer.oops(Error::NotFound("endpoint")));
-    }
+    let endpoint = street_endpoint(&state, &viewer, street, id).await?;
     let Page { items, next_cursor } = webhooks::list_deliveries(
         &state,
         &viewer.principal,
@@ -355,13 +356,7 @@ pub async fn redeliver(
     viewer: Viewer,
     Path((street, id, delivery)): Path<(Uuid, Uuid, Uuid)>,
 ) -> Result<Response, Oops> {
-    managed_by(&viewer, street)?;
-    let e = webhooks::get_endpoint(&state, &viewer.principal, id)
-        .await
-        .map_err(|e| viewer.oops(e))?;
-    if e.owner_id != Some(street) {
-        return Err(viewer.oops(Error::NotFound("endpoint")));
-    }
+    street_endpoint(&state, &viewer, street, id).await?;
     webhooks::redeliver(&state, &viewer.principal, id, delivery)
         .await
         .map_err(|e| viewer.oops(e))?;
