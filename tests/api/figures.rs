@@ -259,6 +259,34 @@ async fn every_change_reaches_the_figures_folded_or_not() {
     )
     .await;
     assert_eq!(total(&after_first)["received"], 2);
+
+    // Three weeks later, in April: over the year, April's rollup rows add to March's, the
+    // minutes to accept too (5 in March, 7 in April).
+    s.clock.set(datetime!(2026-04-02 02:00 UTC));
+    let d3 = s.demand().await;
+    let o3 = id(&s
+        .app
+        .post(
+            &format!("/api/v1/demands/{d3}/dispatch"),
+            &s.admin,
+            json!({}),
+        )
+        .await
+        .expect(201));
+    s.clock.advance(Duration::minutes(7));
+    s.app
+        .post(&format!("/api/v1/orders/{o3}/accept"), &v1, json!({}))
+        .await
+        .expect(200);
+    step(&s, "accepted in April").await;
+    let year = figures(&s, RANGES[0], "volunteer").await;
+    let rows = year["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{year}");
+    for t in [total(&year), &rows[0]] {
+        assert_eq!(t["received"], if t == total(&year) { 4 } else { 2 });
+        assert_eq!(t["accepted"], 2, "{year}");
+        assert_eq!(t["median_minutes_to_accept"].as_f64(), Some(6.0), "{year}");
+    }
 }
 
 #[tokio::test]

@@ -375,6 +375,23 @@ impl Plan {
     }
 }
 
+/// Where a read of a range ending at `to` may stop, asked at `now`. Nothing is filed after
+/// now, so a range that reaches past it holds what the same range holds to the end of `to`'s
+/// local month: read that way, this month so far is the month's one rollup row a group
+/// rather than a row for each of its days and the facts of today.
+pub fn read_to(to: OffsetDateTime, now: OffsetDateTime) -> OffsetDateTime {
+    if to < now {
+        return to;
+    }
+    let day = to.to_offset(LOCAL_OFFSET).date();
+    let month = start_of(day.replace_day(1).expect("day 1 exists"));
+    if month == to {
+        to
+    } else {
+        start_of(next_month(day))
+    }
+}
+
 /// The first day of the month after `d`'s.
 fn next_month(d: Date) -> Date {
     let first = d.replace_day(1).expect("day 1 exists");
@@ -465,6 +482,27 @@ mod tests {
             Plan::of(at("2026-01-31T16:00:00Z"), at("2026-01-31T16:00:00Z")),
             Plan::default()
         );
+    }
+
+    #[test]
+    fn a_range_past_now_is_read_to_the_end_of_its_month() {
+        // Now: 15:00 local on 17 June; a month so far, asked up to now or beyond.
+        let now = at("2026-06-17T07:00:00Z");
+        let end_of_june = at("2026-06-30T16:00:00Z");
+        assert_eq!(read_to(now, now), end_of_june);
+        assert_eq!(read_to(at("2026-06-20T01:00:00Z"), now), end_of_june);
+        // So June, from its first, is one month's rows.
+        let p = Plan::of(at("2026-05-31T16:00:00Z"), read_to(now, now));
+        assert_eq!(p.months, Some(span("2026-06", "2026-06")));
+        assert!(p.days.is_empty() && p.partial.is_empty(), "{p:?}");
+        // A range ending before now is read as asked: its end may cut a day.
+        let before = at("2026-06-17T06:59:59Z");
+        assert_eq!(read_to(before, now), before);
+        // One ending on a month's first (local) needs nothing more.
+        assert_eq!(read_to(end_of_june, now), end_of_june);
+        // Late on the last day of a month in UTC is already the next month locally.
+        let late = at("2026-06-30T17:00:00Z");
+        assert_eq!(read_to(late, late), at("2026-07-31T16:00:00Z"));
     }
 
     #[test]

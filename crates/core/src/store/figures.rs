@@ -360,6 +360,19 @@ const ROLLUP_COLUMNS: &str =
     "street_id, level, dim, period, group_key, received, dispatched, accepted, \
      completed, on_time, rated, satisfied, repeated, escalations, accept_minutes, complete_minutes";
 
+/// The counts of a rollup row, as [`ROLLUP_COLUMNS`] names them.
+const TALLY_COUNTS: [&str; 9] = [
+    "received",
+    "dispatched",
+    "accepted",
+    "completed",
+    "on_time",
+    "rated",
+    "satisfied",
+    "repeated",
+    "escalations",
+];
+
 fn tally_of(r: &AnyRow) -> Result<Tally> {
     let hist = |col: &str| -> Result<Histogram> {
         let text: String = r.try_get(col)?;
@@ -610,8 +623,24 @@ pub async fn read(
         .iter()
         .flat_map(|span| dims.iter().map(move |d| (span, *d)))
         .collect();
+    // The rows are added up by the database, one row a group (a year by volunteer is twelve
+    // months of a thousand volunteers): counts summed, histograms' pairs concatenated, which
+    // decode to their sum.
     if !parts.is_empty() {
-        let mut sql = Sql::new("");
+        let concat = |col: &str| match db.backend() {
+            Backend::Sqlite => format!("group_concat({col}, ' ') AS {col}"),
+            Backend::Postgres => format!("string_agg({col}, ' ') AS {col}"),
+        };
+        let mut sql = Sql::new(format!(
+            "SELECT dim, group_key, {}, {}, {} FROM (",
+            TALLY_COUNTS
+                .iter()
+                .map(|c| format!("CAST(SUM({c}) AS BIGINT) AS {c}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            concat("accept_minutes"),
+            concat("complete_minutes"),
+        ));
         for (i, ((level, (a, b)), d)) in parts.iter().enumerate() {
             if i > 0 {
                 sql.push(" UNION ALL ");
@@ -625,9 +654,10 @@ pub async fn read(
                 .push(" AND period <= ")
                 .bind(b.clone());
         }
+        sql.push(") AS spans GROUP BY dim, group_key");
         for r in sql.fetch_all(&mut *conn).await? {
-            let (_, _, row_dim, _, key) = key_of(&r)?;
-            out.add_row(dim, row_dim, key, &tally_of(&r)?);
+            let row_dim = GroupBy::from_db(&r.try_get::<String, _>("dim")?)?.as_str();
+            out.add_row(dim, row_dim, r.try_get("group_key")?, &tally_of(&r)?);
         }
     }
 
