@@ -34,9 +34,15 @@ async fn street(url: &str, n: usize, rule: &str, tokens: bool) -> Street {
     let db = Db::open(url, &DbOptions::default()).await.unwrap();
     let district = api::token(&db, RoleKind::DistrictAdmin, None, None).await;
     let state = AppState::new(db.clone());
-    // The figures' folder runs beside the filings, as in `gongjian serve`.
+    // The figures' folder and the notifications' sender run beside the filings, as in
+    // `gongjian serve`.
     gongjian_core::service::stats::fold_in_background(
         state.core.clone(),
+        std::time::Duration::from_secs(1),
+    );
+    gongjian_host::notify::spawn(
+        state.core.clone(),
+        gongjian_host::notify::Sender::new(&state.core.webhooks).unwrap(),
         std::time::Duration::from_secs(1),
     );
     let router = gongjian_host::app(state);
