@@ -16,7 +16,7 @@ use axum::{
     Router,
 };
 use base64::Engine;
-use gongjian_core::domain::webhook::Reach;
+use gongjian_core::domain::{access::RoleKind, webhook::Reach};
 use gongjian_host::notify::{run_once, Pass, Sender};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -282,6 +282,116 @@ async fn the_loop_reaches_the_streets_endpoint_signed_and_each_message_once() {
         assert_eq!(d["attempts"], 1);
         assert_eq!(d["recent_attempts"][0]["status_code"], 204);
     }
+}
+
+/// An endpoint hears of the events that happen while it is enabled, of the types it subscribes
+/// to; what no endpoint hears is written fanned out, and the worker never claims it.
+#[tokio::test]
+async fn only_what_an_enabled_endpoint_hears_waits_to_be_fanned_out() {
+    let (s, sender) = street().await;
+    let receiver = Receiver::start().await;
+    // No endpoint: a filing and its offer (to the street and to each of two volunteers) leave
+    // nothing to fan out.
+    s.demand().await;
+    assert_eq!(pass(&s, &sender).await, Pass::default());
+
+    // The street's endpoint for filings: of the next filing, only the filing waits.
+    let hook = endpoint(
+        &s,
+        &s.admin,
+        json!({"owner": "street", "owner_id": s.street, "url": format!("{}/street", receiver.url),
+               "event_types": ["demand.filed"]}),
+    )
+    .await;
+    let heard = s.demand().await;
+    let p = pass(&s, &sender).await;
+    assert_eq!((p.fanned_out, p.attempts), (1, 1), "{p:?}");
+    let got = receiver.got("/street");
+    assert_eq!(got.len(), 1, "not the filing before it was registered");
+    assert_eq!(got[0].kind(), "demand.filed");
+    assert_eq!(got[0].json()["data"]["demand"]["id"], heard.as_str());
+
+    // Disabled, it hears nothing; enabled again, it hears what follows.
+    let status = |status: &'static str| {
+        let (s, hook) = (&s, id(&hook));
+        async move {
+            s.app
+                .patch(
+                    &format!("/api/v1/webhooks/{hook}"),
+                    &s.admin,
+                    json!({ "status": status }),
+                )
+                .await
+                .expect(200);
+        }
+    };
+    status("disabled").await;
+    s.demand().await;
+    assert_eq!(pass(&s, &sender).await, Pass::default());
+    status("enabled").await;
+    let again = s.demand().await;
+    assert_eq!(pass(&s, &sender).await.fanned_out, 1);
+    let got = receiver.got("/street");
+    assert_eq!(
+        got.len(),
+        2,
+        "{:?}",
+        got.iter().map(Received::kind).collect::<Vec<_>>()
+    );
+    assert_eq!(got[1].json()["data"]["demand"]["id"], again.as_str());
+    s.app.assert_consistent().await;
+}
+
+/// A unit's endpoint hears of the offers made to its resources, and of nothing else: not the
+/// street's events, not another unit's resources.
+#[tokio::test]
+async fn a_units_endpoint_hears_the_offers_to_its_own_resources() {
+    let (s, sender) = street().await;
+    s.settings(
+        "default",
+        json!({"auto_dispatch": true, "offer_count": 10, "accept_minutes": 30}),
+    )
+    .await;
+    let receiver = Receiver::start().await;
+    let mut units = vec![];
+    for (name, path) in [("红色物业", "/mine"), ("绿城物业", "/other")] {
+        let unit = id(&s.app.unit(&[&s.street], name).await);
+        let token = s.app.token(RoleKind::Unit, None, Some(&unit), None).await;
+        endpoint(
+            &s,
+            &token,
+            json!({"owner": "unit", "owner_id": unit, "url": format!("{}{path}", receiver.url)}),
+        )
+        .await;
+        units.push(unit);
+    }
+    let resource = id(&s
+        .app
+        .post(
+            "/api/v1/resources",
+            &s.app.admin,
+            json!({"owner_unit_id": units[0], "title": "维修队", "category": "repair", "capacity": 3,
+                   "street_ids": [s.street]}),
+        )
+        .await
+        .expect(201));
+    let demand = s.demand().await;
+    let order = order_of(&s, &demand).await;
+    assert!(offered_to(&order).contains(&resource), "{order}");
+    // Only the resource's offer waits to be fanned out: the street's notifications and the
+    // volunteers' have no endpoint to reach.
+    let p = pass(&s, &sender).await;
+    assert_eq!((p.fanned_out, p.attempts), (1, 1), "{p:?}");
+    let mine = receiver.got("/mine");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].kind(), "order.offered");
+    assert_eq!(
+        mine[0].json()["data"]["order_id"],
+        id(&order).as_str(),
+        "{}",
+        mine[0].body
+    );
+    assert!(receiver.got("/other").is_empty());
 }
 
 #[tokio::test]

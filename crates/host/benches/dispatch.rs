@@ -28,25 +28,30 @@ mod api;
 
 use api::{call, Street};
 
-/// A street with `n` volunteers in 36 grids, and the given rule active, that dispatches
-/// repairs as soon as they are filed; with `tokens`, a token for every volunteer.
-async fn street(url: &str, n: usize, rule: &str, tokens: bool) -> Street {
+/// The database of an engine, with what runs beside the requests in `gongjian serve`: the
+/// figures' folder and the notifications' sender. One for all the streets of an engine, as
+/// one host keeps one (on SQLite, two would be two writers of one file).
+async fn open(url: &str) -> Db {
     let db = Db::open(url, &DbOptions::default()).await.unwrap();
-    let district = api::token(&db, RoleKind::DistrictAdmin, None, None).await;
-    let state = AppState::new(db.clone());
-    // The figures' folder and the notifications' sender run beside the filings, as in
-    // `gongjian serve`.
+    let core = AppState::new(db.clone()).core;
     gongjian_core::service::stats::fold_in_background(
-        state.core.clone(),
+        core.clone(),
         std::time::Duration::from_secs(1),
     );
     gongjian_host::notify::spawn(
-        state.core.clone(),
-        gongjian_host::notify::Sender::new(&state.core.webhooks).unwrap(),
+        core.clone(),
+        gongjian_host::notify::Sender::new(&core.webhooks).unwrap(),
         std::time::Duration::from_secs(1),
     );
-    let router = gongjian_host::app(state);
-    let s = api::street(&db, &router, &district, n, rule, tokens).await;
+    db
+}
+
+/// A street with `n` volunteers in 36 grids, and the given rule active, that dispatches
+/// repairs as soon as they are filed; with `tokens`, a token for every volunteer.
+async fn street(db: &Db, n: usize, rule: &str, tokens: bool) -> Street {
+    let district = api::token(db, RoleKind::DistrictAdmin, None, None).await;
+    let router = gongjian_host::app(AppState::new(db.clone()));
+    let s = api::street(db, &router, &district, n, rule, tokens).await;
     call(
         &s.router,
         Method::PUT,
@@ -168,7 +173,11 @@ fn bench(c: &mut Criterion) {
     // Setting a street up takes a while: skip those a filter on the command line (taken as a
     // plain substring of the benchmark's name) leaves out.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    for (engine, url) in &engines {
+    let dbs: Vec<Db> = engines
+        .iter()
+        .map(|(_, url)| rt.block_on(open(url)))
+        .collect();
+    for ((engine, url), db) in engines.iter().zip(&dbs) {
         let mut loaded = false;
         for n in [1_000usize, 10_000] {
             for rule in ["builtin", "rhai", "wasm"] {
@@ -180,7 +189,7 @@ fn bench(c: &mut Criterion) {
                 if !wanted("one") && !wanted(&CLIENTS.to_string()) {
                     continue;
                 }
-                let s = std::sync::Arc::new(rt.block_on(street(url, n, rule, false)));
+                let s = std::sync::Arc::new(rt.block_on(street(db, n, rule, false)));
                 loaded = true;
                 group.bench_function(BenchmarkId::new(format!("{engine}/{rule}/one"), n), |b| {
                     b.iter(|| rt.block_on(file_and_dispatch(&s)))
@@ -212,7 +221,7 @@ fn bench(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
     group.throughput(Throughput::Elements(1));
-    for (engine, url) in &engines {
+    for ((engine, url), db) in engines.iter().zip(&dbs) {
         let n = 1_000usize;
         let wanted = |mode: &str| {
             filter.as_ref().is_none_or(|f| {
@@ -222,7 +231,7 @@ fn bench(c: &mut Criterion) {
         if !wanted("one") && !wanted(&CLIENTS.to_string()) {
             continue;
         }
-        let s = std::sync::Arc::new(rt.block_on(street(url, n, "builtin", true)));
+        let s = std::sync::Arc::new(rt.block_on(street(db, n, "builtin", true)));
         group.bench_function(BenchmarkId::new(format!("{engine}/one"), n), |b| {
             b.iter(|| rt.block_on(dispatch_and_accept(&s)))
         });

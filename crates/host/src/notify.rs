@@ -225,36 +225,43 @@ pub async fn run_once(core: &Core, sender: &Sender) -> gongjian_core::Result<Pas
     loop {
         let posts = webhooks::claim_robots(core).await?;
         pass.attempts += posts.len();
-        let results: Vec<gongjian_core::Result<()>> = futures_util::stream::iter(posts)
-            .map(|post| async move {
-                let outcome = sender.post_robot(&post).await;
-                let jitter = rand::thread_rng().gen::<f64>();
-                webhooks::record_robot(core, &post, outcome, jitter).await
-            })
-            .buffer_unordered(SENDING_AT_ONCE)
-            .collect()
-            .await;
-        for r in results {
-            r?;
-        }
+        attempt_all(posts, |post| async move {
+            let outcome = sender.post_robot(&post).await;
+            webhooks::record_robot(core, &post, outcome, jitter()).await
+        })
+        .await?;
         let due = webhooks::claim_due(core).await?;
         if due.is_empty() {
             return Ok(pass);
         }
         pass.attempts += due.len();
-        let results: Vec<gongjian_core::Result<()>> = futures_util::stream::iter(due)
-            .map(|out| async move {
-                let outcome = sender.send(&out).await;
-                let jitter = rand::thread_rng().gen::<f64>();
-                webhooks::record(core, &out, outcome, jitter).await
-            })
-            .buffer_unordered(SENDING_AT_ONCE)
-            .collect()
-            .await;
-        for r in results {
-            r?;
-        }
+        attempt_all(due, |out| async move {
+            let outcome = sender.send(&out).await;
+            webhooks::record(core, &out, outcome, jitter()).await
+        })
+        .await?;
     }
+}
+
+/// Makes the claimed attempts, [`SENDING_AT_ONCE`] at a time, each sent and its outcome
+/// recorded by `attempt`; every one is made before the first failure to record is answered.
+async fn attempt_all<T, F, Fut>(claimed: Vec<T>, attempt: F) -> gongjian_core::Result<()>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = gongjian_core::Result<()>>,
+{
+    let results: Vec<gongjian_core::Result<()>> = futures_util::stream::iter(claimed)
+        .map(attempt)
+        .buffer_unordered(SENDING_AT_ONCE)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// Where in its window a retry falls: spread so that retries of many deliveries do not
+/// arrive together.
+fn jitter() -> f64 {
+    rand::thread_rng().gen::<f64>()
 }
 
 /// Runs the worker every `every` until aborted. A pass that fails is logged and the next

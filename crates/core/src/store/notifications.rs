@@ -79,12 +79,21 @@ impl<'a> NewNotification<'a> {
 
 /// Writes the statement that records `items` at `at` into `sql` (see
 /// [`Script`](super::Script)); writes nothing for none.
+///
+/// A notification that no enabled endpoint hears is written fanned out: there is nothing to
+/// fan it out to, and the worker need not claim it. Which endpoints hear what is decided here,
+/// in the event's own transaction, as the worker would decide it (see
+/// `service::notifications::hears`): a volunteer's notifications reach only their feed; a
+/// street's, the district's endpoints and the street's own (a grid's robot among them, whose
+/// grid the worker checks); a resource's, its unit's endpoints; each only for the event types
+/// it subscribes to (none listed: all). So an endpoint hears of the events that happen while it
+/// is enabled.
 pub fn write(sql: &mut Sql, at: &str, items: &[NewNotification<'_>]) {
     if items.is_empty() {
         return;
     }
     sql.push(
-        "INSERT INTO notifications (id, type, street_id, subject_kind, subject_id, recipient_kind, recipient_id, note, at) VALUES ",
+        "INSERT INTO notifications (id, type, street_id, subject_kind, subject_id, recipient_kind, recipient_id, note, at, fanned_out_at) VALUES ",
     );
     for (i, n) in items.iter().enumerate() {
         if i > 0 {
@@ -104,7 +113,33 @@ pub fn write(sql: &mut Sql, at: &str, items: &[NewNotification<'_>]) {
         sql.bind(kind.as_str()).push(", ");
         sql.bind(recipient.to_string()).push(", ");
         sql.bind(n.note.map(str::to_string)).push(", ");
-        sql.bind(at.to_string()).push(")");
+        sql.bind(at.to_string()).push(", ");
+        match kind {
+            RecipientKind::Volunteer => {
+                sql.bind(at.to_string());
+            }
+            RecipientKind::Street | RecipientKind::Resource => {
+                sql.push("CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.status = 'enabled' AND ");
+                if kind == RecipientKind::Street {
+                    sql.push(
+                        "(e.owner_kind = 'district' OR (e.owner_kind = 'street' AND e.owner_id = ",
+                    )
+                    .bind(n.street.to_string())
+                    .push("))");
+                } else {
+                    sql.push("e.owner_kind = 'unit' AND e.owner_id = (SELECT r.owner_unit_id FROM resources r WHERE r.id = ")
+                        .bind(recipient.to_string())
+                        .push(")");
+                }
+                // The type's name among the space-separated names, `_` taken literally.
+                sql.push(" AND (e.event_types = '' OR ' ' || e.event_types || ' ' LIKE ")
+                    .bind(format!("% {} %", n.kind.as_str().replace('_', "\\_")))
+                    .push(" ESCAPE '\\')) THEN NULL ELSE ")
+                    .bind(at.to_string())
+                    .push(" END");
+            }
+        }
+        sql.push(")");
     }
 }
 
@@ -475,9 +510,10 @@ pub async fn digests(db: &sqlx::AnyPool, reader: &str, page: &PageRequest) -> Re
 fn push_feed(sql: &mut Sql, feed: &Feed<'_>) {
     match feed {
         Feed::Streets(scope) => {
+            // A street's notifications are addressed to it: its id is the recipient's.
             sql.push("n.recipient_kind = 'street'");
             if let ListScope::Streets(streets) = scope {
-                push_in(sql, "n.street_id", streets);
+                push_in(sql, "n.recipient_id", streets);
             }
         }
         Feed::Candidates(mine) => {
