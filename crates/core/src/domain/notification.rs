@@ -71,13 +71,34 @@ str_enum!(
 
 impl EndpointChannel {
     /// An endpoint's address as answers show it: a robot's key masked (see
-    /// [`super::wecom::masked_url`]), a webhook's as it is.
+    /// [`masked_url`]), a webhook's as it is.
     pub fn shown_url(self, url: &str) -> String {
         match self {
             EndpointChannel::Webhook => url.to_string(),
-            EndpointChannel::Wecom => super::wecom::masked_url(url),
+            EndpointChannel::Wecom => masked_url(url),
         }
     }
+}
+
+/// A robot's address as it is shown: its key's first four characters, the rest masked.
+fn masked_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    let pairs: Vec<(String, String)> = parsed
+        .query_pairs()
+        .map(|(n, v)| {
+            let v = if n == "key" {
+                let shown: String = v.chars().take(4).collect();
+                format!("{shown}****")
+            } else {
+                v.into_owned()
+            };
+            (n.into_owned(), v)
+        })
+        .collect();
+    parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    parsed.to_string()
 }
 
 str_enum!(

@@ -58,27 +58,6 @@ pub fn check_robot_url(c: &mut Check, url: &str) {
     }
 }
 
-/// A robot's address as it is shown: its key's first four characters, the rest masked.
-pub fn masked_url(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return url.to_string();
-    };
-    let pairs: Vec<(String, String)> = parsed
-        .query_pairs()
-        .map(|(n, v)| {
-            let v = if n == "key" {
-                let shown: String = v.chars().take(4).collect();
-                format!("{shown}****")
-            } else {
-                v.into_owned()
-            };
-            (n.into_owned(), v)
-        })
-        .collect();
-    parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    parsed.to_string()
-}
-
 /// What a message tells of a notification: nothing of the resident.
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -427,7 +406,8 @@ mod tests {
             assert!(c.finish().is_err(), "{bad}");
         }
         assert_eq!(
-            masked_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx"),
+            crate::domain::notification::EndpointChannel::Wecom
+                .shown_url("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a91f6-7xxx"),
             "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=693a****"
         );
     }
