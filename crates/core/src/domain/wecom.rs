@@ -114,9 +114,9 @@ fn alarming(kind: NotificationType) -> bool {
 
 /// A stored instant in the street's local time, month to minute.
 fn local(ts: &str) -> String {
-    match super::parse_instant(ts) {
+    // An instant whose local time is past the last year time can name stays as stored.
+    match super::parse_instant(ts).and_then(|t| t.checked_to_offset(LOCAL_OFFSET)) {
         Some(t) => {
-            let t = t.to_offset(LOCAL_OFFSET);
             format!(
                 "{:02}-{:02} {:02}:{:02}",
                 u8::from(t.month()),
@@ -298,6 +298,15 @@ pub fn read_answer(status: u16, body: &str) -> Option<(Refusal, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_are_shown_in_local_time_or_as_stored_past_the_last_year() {
+        assert_eq!(local("2026-05-02T01:30:00.000000Z"), "05-02 09:30");
+        assert_eq!(
+            local("9999-12-31T23:00:00.000000Z"),
+            "9999-12-31T23:00:00.000000Z"
+        );
+    }
 
     #[test]
     fn phone_and_identity_numbers_are_blotted() {

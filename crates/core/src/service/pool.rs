@@ -65,7 +65,7 @@ pub fn weekly_fits(slots: &[Slot], start: Option<i64>, end: Option<i64>) -> bool
     let local = |s: i64| {
         time::OffsetDateTime::from_unix_timestamp(s)
             .ok()
-            .map(|t| t.to_offset(LOCAL_OFFSET))
+            .and_then(|t| t.checked_to_offset(LOCAL_OFFSET))
     };
     let Some(s) = local(start) else { return true };
     let day = s.weekday().number_days_from_monday();
@@ -535,5 +535,11 @@ mod tests {
         );
         assert!(weekly_fits(&[], Some(start), None), "no declared slots");
         assert!(weekly_fits(&sat_morning, None, None), "no window");
+        // A window whose local time would be past the last year time names: no weekday to
+        // test, so it fits, as an unknown does.
+        let last = parse_instant("9999-12-31T23:00:00Z")
+            .unwrap()
+            .unix_timestamp();
+        assert!(weekly_fits(&sat_morning, Some(last), Some(last + 1800)));
     }
 }

@@ -11,6 +11,10 @@ use crate::domain::{format_ts, parse_instant, Check};
 use crate::store::figures::{self, Streets};
 use crate::{Error, Result};
 
+/// The year no range of the figures reaches: ranges end before it, so that a range's local
+/// dates, and the month after its last, exist.
+const LAST_YEAR: i32 = 9999;
+
 /// The figures for demands filed in a range: the rollups of its whole local months and days,
 /// with its partial days and the demands changed since they were last folded added from
 /// their facts (see [`crate::store::figures`]).
@@ -22,6 +26,18 @@ pub async fn stats(core: &Core, caller: &Principal, q: StatsQuery) -> Result<Sta
     let from = c.ts("from", Some(&q.from));
     let to = c.ts("to", Some(&q.to));
     c.window("to", &from, &to);
+    // Local dates and the month after the range's last must exist.
+    if to
+        .as_deref()
+        .and_then(parse_instant)
+        .is_some_and(|t| t.year() >= LAST_YEAR)
+    {
+        c.push(
+            "to",
+            "invalid_query",
+            format!("ranges end before the year {LAST_YEAR}"),
+        );
+    }
     if let Some(e) = c.errors.first() {
         return Err(Error::BadRequest {
             code: "invalid_query",
