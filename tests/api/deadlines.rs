@@ -10,6 +10,7 @@ use gongjian_host::AppState;
 use serde_json::{json, Value};
 use time::Duration;
 
+use crate::concurrency::open_offers;
 use crate::helpers::{actions, demand_body, id, TestApp};
 
 pub(crate) struct Setup {
@@ -81,6 +82,19 @@ impl Setup {
             .expect(201))
     }
 
+    /// Dispatches `demand` as the street's admin; the order's id.
+    pub async fn dispatch(&self, demand: &str) -> String {
+        id(&self
+            .app
+            .post(
+                &format!("/api/v1/demands/{demand}/dispatch"),
+                &self.admin,
+                json!({}),
+            )
+            .await
+            .expect(201))
+    }
+
     async fn order(&self, oid: &str) -> Value {
         self.app
             .get(&format!("/api/v1/orders/{oid}"), &self.admin)
@@ -108,16 +122,6 @@ impl Setup {
     }
 }
 
-fn open_offers(order: &Value) -> Vec<String> {
-    order["offers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["status"] == "open")
-        .map(|o| o["candidate_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn unanswered_offers_move_on_and_survive_a_restart() {
     let s = setup(3).await;
@@ -127,15 +131,7 @@ async fn unanswered_offers_move_on_and_survive_a_restart() {
     )
     .await;
     let demand = s.demand().await;
-    let oid = id(&s
-        .app
-        .post(
-            &format!("/api/v1/demands/{demand}/dispatch"),
-            &s.admin,
-            json!({}),
-        )
-        .await
-        .expect(201));
+    let oid = s.dispatch(&demand).await;
     let first = open_offers(&s.order(&oid).await);
     assert_eq!(first.len(), 1, "one after another");
 
@@ -231,15 +227,7 @@ async fn two_instances_never_act_on_the_same_deadline_twice() {
     let mut orders = vec![];
     for _ in 0..3 {
         let d = s.demand().await;
-        orders.push(id(&s
-            .app
-            .post(
-                &format!("/api/v1/demands/{d}/dispatch"),
-                &s.admin,
-                json!({}),
-            )
-            .await
-            .expect(201)));
+        orders.push(s.dispatch(&d).await);
     }
     s.clock.advance(Duration::minutes(11));
     let other = AppState::new(s.app.db.clone()).with_clock(Arc::new(s.clock.clone()));
@@ -265,15 +253,7 @@ async fn work_not_done_in_time_is_escalated_with_a_new_deadline() {
     let s = setup(1).await;
     s.settings("repair", json!({"auto_dispatch": false, "offer_count": 1, "accept_minutes": 30, "complete_minutes": 60})).await;
     let demand = s.demand().await;
-    let oid = id(&s
-        .app
-        .post(
-            &format!("/api/v1/demands/{demand}/dispatch"),
-            &s.admin,
-            json!({}),
-        )
-        .await
-        .expect(201));
+    let oid = s.dispatch(&demand).await;
     let t = s.volunteers[0].1.clone();
     s.app
         .post(&format!("/api/v1/orders/{oid}/accept"), &t, json!({}))

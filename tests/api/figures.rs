@@ -93,15 +93,7 @@ async fn every_change_reaches_the_figures_folded_or_not() {
 
     let d1 = s.demand().await;
     step(&s, "filed").await;
-    let o1 = id(&s
-        .app
-        .post(
-            &format!("/api/v1/demands/{d1}/dispatch"),
-            &s.admin,
-            json!({}),
-        )
-        .await
-        .expect(201));
+    let o1 = s.dispatch(&d1).await;
     step(&s, "dispatched").await;
     s.clock.advance(Duration::minutes(5));
     let v1 = s.volunteers[0].1.clone();
@@ -138,15 +130,7 @@ async fn every_change_reaches_the_figures_folded_or_not() {
     // escalated, then cancelled by the admins.
     s.clock.advance(Duration::hours(1));
     let d2 = s.demand().await;
-    let o2 = id(&s
-        .app
-        .post(
-            &format!("/api/v1/demands/{d2}/dispatch"),
-            &s.admin,
-            json!({}),
-        )
-        .await
-        .expect(201));
+    let o2 = s.dispatch(&d2).await;
     let v2 = s.volunteers[1].1.clone();
     s.app
         .post(&format!("/api/v1/orders/{o2}/accept"), &v2, json!({}))
@@ -264,15 +248,7 @@ async fn every_change_reaches_the_figures_folded_or_not() {
     // minutes to accept too (5 in March, 7 in April).
     s.clock.set(datetime!(2026-04-02 02:00 UTC));
     let d3 = s.demand().await;
-    let o3 = id(&s
-        .app
-        .post(
-            &format!("/api/v1/demands/{d3}/dispatch"),
-            &s.admin,
-            json!({}),
-        )
-        .await
-        .expect(201));
+    let o3 = s.dispatch(&d3).await;
     s.clock.advance(Duration::minutes(7));
     s.app
         .post(&format!("/api/v1/orders/{o3}/accept"), &v1, json!({}))

@@ -22,6 +22,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use time::Duration;
 
+use crate::concurrency::open_offers;
 use crate::deadlines::{setup, Setup};
 use crate::helpers::id;
 
@@ -165,16 +166,6 @@ async fn order_of(s: &Setup, demand: &str) -> Value {
     orders["items"][0].clone()
 }
 
-fn offered_to(order: &Value) -> Vec<String> {
-    order["offers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o["status"] == "open")
-        .map(|o| o["candidate_id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test]
 async fn the_loop_reaches_the_streets_endpoint_signed_and_each_message_once() {
     let (s, sender) = street().await;
@@ -206,7 +197,7 @@ async fn the_loop_reaches_the_streets_endpoint_signed_and_each_message_once() {
     let demand = s.demand().await;
     let order = order_of(&s, &demand).await;
     let oid = id(&order);
-    let offered = offered_to(&order);
+    let offered = open_offers(&order);
     assert_eq!(offered.len(), 2);
     let taker = s.token(&offered[0]);
     for step in ["accept", "start"] {
@@ -377,7 +368,7 @@ async fn a_units_endpoint_hears_the_offers_to_its_own_resources() {
         .expect(201));
     let demand = s.demand().await;
     let order = order_of(&s, &demand).await;
-    assert!(offered_to(&order).contains(&resource), "{order}");
+    assert!(open_offers(&order).contains(&resource), "{order}");
     // Only the resource's offer waits to be fanned out: the street's notifications and the
     // volunteers' have no endpoint to reach.
     let p = pass(&s, &sender).await;
@@ -767,7 +758,7 @@ async fn a_volunteer_reads_their_offers_and_their_withdrawal_in_their_feed() {
     let demand = s.demand().await;
     let order = order_of(&s, &demand).await;
     let oid = id(&order);
-    let offered = offered_to(&order);
+    let offered = open_offers(&order);
     let (taker, passed) = (s.token(&offered[0]), s.token(&offered[1]));
     let outsider = s
         .volunteers
@@ -985,7 +976,7 @@ async fn a_person_follows_their_feed_as_a_stream_resumed_with_last_event_id() {
 
     // Disconnected while the order is accepted; resumed, the stream sends what was missed.
     let order = order_of(&s, &demand).await;
-    let candidates = offered_to(&order);
+    let candidates = open_offers(&order);
     let taker = s.token(&candidates[0]);
     s.app
         .post(
