@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use time::{macros::datetime, Duration};
 
 use crate::deadlines::{setup, Setup};
-use crate::helpers::{demand_body, id};
+use crate::helpers::demand_body;
 
 const GROUPS: [&str; 6] = [
     "street",
