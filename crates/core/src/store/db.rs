@@ -178,6 +178,7 @@ impl Db {
         let backend = Backend::of_url(url)?;
         match backend {
             Backend::Sqlite => {
+                super::sqlite_plans::plan_without_bound_values();
                 let url = sqlite_url_with_create(url)?;
                 // The database file is read through a memory map, up to this size: a page
                 // beyond a connection's own cache is read where the kernel keeps it, with no
@@ -190,7 +191,13 @@ impl Db {
                     SqliteSync::Normal => "NORMAL",
                 };
                 let acquire_timeout = opts.acquire_timeout;
-                let pool = |max: u32| {
+                // The writer keeps the journal of its savepoints in memory. The committer runs
+                // each job of a batch in a savepoint, and SQLite copies every page a job changes
+                // into that journal first; past 64 KiB it spills to a temporary file, a
+                // system call for each page, and a batch of filings writes megabytes of them.
+                // At most a batch's worth (`group_commit::MAX_BATCH` jobs' pages) is held.
+                const WRITER: &str = "PRAGMA temp_store = MEMORY;";
+                let pool = |max: u32, own: &'static str| {
                     AnyPoolOptions::new()
                         .max_connections(max)
                         .min_connections(1)
@@ -202,7 +209,7 @@ impl Db {
                                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
                                          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
                                          PRAGMA cache_size = -16000; \
-                                         PRAGMA mmap_size = {SQLITE_MMAP_BYTES};"
+                                         PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; {own}"
                                     )
                                     .as_str(),
                                 )
@@ -212,8 +219,11 @@ impl Db {
                         })
                 };
                 // Open the writer first so the file and WAL mode exist before readers connect.
-                let write = pool(1).connect(&url).await.map_err(DbError::Connect)?;
-                let read = pool(opts.max_connections.max(1))
+                let write = pool(1, WRITER)
+                    .connect(&url)
+                    .await
+                    .map_err(DbError::Connect)?;
+                let read = pool(opts.max_connections.max(1), "")
                     .connect(&url)
                     .await
                     .map_err(DbError::Connect)?;
