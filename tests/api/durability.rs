@@ -440,8 +440,26 @@ fn probes<'c>(
     })
 }
 
+/// The same probes as one script: statements only, sent as one request.
+fn probe_script(db: &gongjian_core::store::Db, ids: &[String]) -> gongjian_core::store::Script {
+    let mut script = gongjian_core::store::Script::for_backend(db.backend());
+    for id in ids {
+        script
+            .statement()
+            .push(
+                "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES (",
+            )
+            .bind(id.clone())
+            .push(", 'demand', ")
+            .bind(id.clone())
+            .push(", 'test', 'probe', NULL, '2026-01-01T00:00:00.000000Z')");
+    }
+    script
+}
+
 /// A write that fails inside a shared commit takes nothing else down with it: the others
 /// commit, it alone gets its error and leaves no trace, not even what it wrote before failing.
+/// Half the writes are code given the transaction, half are scripts, so that batches mix both.
 #[tokio::test]
 async fn a_failing_write_in_a_shared_commit_fails_alone() {
     let app = crate::helpers::TestApp::spawn().await;
@@ -468,7 +486,12 @@ async fn a_failing_write_in_a_shared_commit_fails_alone() {
             vec![id.clone()]
         };
         writes.push(tokio::spawn(async move {
-            (id, db.transact(move |tx| probes(tx, ids)).await)
+            let outcome = if i % 2 == 0 {
+                db.transact(move |tx| probes(tx, ids)).await
+            } else {
+                db.write_script(probe_script(&db, &ids)).await
+            };
+            (id, outcome)
         }));
     }
     let mut committed = vec![];
@@ -522,7 +545,31 @@ async fn a_write_that_fails_part_way_leaves_nothing() {
             .fetch_all(app.db.read())
             .await
             .unwrap();
-    assert_eq!(ids, [taken, after], "nothing of the failed write is left");
+    assert_eq!(
+        ids,
+        [taken.clone(), after.clone()],
+        "nothing of the failed write is left"
+    );
+
+    // The same with a script.
+    let ids = vec![uuid::Uuid::now_v7().to_string(), taken.clone()];
+    let failed = app.db.write_script(probe_script(&app.db, &ids)).await;
+    assert!(failed.is_err(), "a duplicate key fails the script");
+    let last = uuid::Uuid::now_v7().to_string();
+    app.db
+        .write_script(probe_script(&app.db, std::slice::from_ref(&last)))
+        .await
+        .unwrap();
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM events WHERE action = 'probe' ORDER BY id")
+            .fetch_all(app.db.read())
+            .await
+            .unwrap();
+    assert_eq!(
+        ids,
+        [taken, after, last],
+        "nothing of the failed script is left"
+    );
 }
 
 /// Reads from a connection until the server closes it, or answers; what it answered.

@@ -338,14 +338,23 @@ impl Db {
         if self.group.is_none() && script.postgres {
             return Ok(script.send_to(&self.write).await?);
         }
-        // SQLite runs a script as several statements, each of which would commit alone.
-        self.transact(move |tx| {
-            Box::pin(async move {
-                script.send(tx).await?;
-                Ok(())
-            })
-        })
-        .await
+        match &self.group {
+            // SQLite runs a script as several statements, each of which would commit alone:
+            // the committer runs them in one transaction, in one request.
+            Some(group) => match script.into_query() {
+                Some((text, args)) => group.write(text, args).await,
+                None => Ok(()),
+            },
+            None => {
+                self.transact(move |tx| {
+                    Box::pin(async move {
+                        script.send(tx).await?;
+                        Ok(())
+                    })
+                })
+                .await
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -531,13 +540,18 @@ impl Script {
     where
         E: sqlx::Executor<'e, Database = Any>,
     {
+        if let Some((text, args)) = self.into_query() {
+            sqlx::query_with(&text, args).execute(executor).await?;
+        }
+        Ok(())
+    }
+
+    /// The query sent and its arguments; none when there is no statement.
+    fn into_query(self) -> Option<(String, AnyArguments<'static>)> {
         if self.sql.text.is_empty() {
-            return Ok(());
+            return None;
         }
         let text = self.text();
-        sqlx::query_with(&text, self.sql.args)
-            .execute(executor)
-            .await?;
-        Ok(())
+        Some((text, self.sql.args))
     }
 }

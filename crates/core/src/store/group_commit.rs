@@ -6,9 +6,11 @@
 //! The committer takes every job that is waiting, runs each in its own savepoint inside one
 //! transaction (a job that waits alone, in the transaction itself), and commits once; only
 //! then does each job learn its outcome. A job that fails rolls back to its savepoint
-//! alone and gets its error; the others commit. Every statement is a hand-off to the
+//! alone and gets its error; the others commit. Every request is a hand-off to the
 //! connection's thread and back, so a job's savepoint is released in the same request that
-//! opens the next one's, and the last one's by the commit itself. Nothing is acknowledged before the commit
+//! opens the next one's, and the last one's by the commit itself; a job that is statements
+//! only (a [`Script`](crate::store::Script)) goes with its savepoint's opening and release in
+//! one request. Nothing is acknowledged before the commit
 //! that makes it durable, so this trades nothing of durability for the throughput: while one
 //! batch waits on the disk, the next one gathers.
 //!
@@ -18,7 +20,7 @@
 use std::{any::Any, future::Future, panic::AssertUnwindSafe, pin::Pin};
 
 use futures_util::FutureExt;
-use sqlx::AnyPool;
+use sqlx::{any::AnyArguments, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Error, Result};
@@ -33,8 +35,20 @@ type JobFn = Box<
         + Send,
 >;
 
+/// What a job does in its transaction.
+enum Work {
+    /// The job's own code, given the transaction.
+    Run(JobFn),
+    /// Statements sent as one request, with their arguments (a script's text): nothing of the
+    /// job runs on the committer, so its savepoint is opened and released in the same request.
+    Statements {
+        text: String,
+        args: AnyArguments<'static>,
+    },
+}
+
 struct Job {
-    run: JobFn,
+    work: Work,
     done: oneshot::Sender<Output>,
 }
 
@@ -82,20 +96,32 @@ impl GroupCommit {
             + Send
             + 'static,
     {
-        let (done, outcome) = oneshot::channel();
         let run: JobFn = Box::new(move |tx| {
             Box::pin(async move { f(tx).await.map(|v| Box::new(v) as Box<dyn Any + Send>) })
         });
-        self.jobs
-            .send(Job { run, done })
-            .await
-            .map_err(|_| internal("the committer has stopped", "closed"))?;
-        let value = outcome
-            .await
-            .map_err(|_| internal("the committer has stopped", "no answer"))??;
+        let value = self.submit(Work::Run(run)).await?;
         Ok(*value
             .downcast::<T>()
             .expect("a job's answer has the job's type"))
+    }
+
+    /// Runs `text`, several statements separated by `;` and numbered as one with `args`, in a
+    /// transaction committed with whatever else is waiting; returns once that commit is done.
+    /// Either every statement is committed or, if one fails, none.
+    pub async fn write(&self, text: String, args: AnyArguments<'static>) -> Result<()> {
+        self.submit(Work::Statements { text, args }).await?;
+        Ok(())
+    }
+
+    async fn submit(&self, work: Work) -> Output {
+        let (done, outcome) = oneshot::channel();
+        self.jobs
+            .send(Job { work, done })
+            .await
+            .map_err(|_| internal("the committer has stopped", "closed"))?;
+        outcome
+            .await
+            .map_err(|_| internal("the committer has stopped", "no answer"))?
     }
 }
 
@@ -127,16 +153,16 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
     if batch.len() == 1 {
         // Alone, a job needs no savepoint: the transaction is its own.
         let job = batch.into_iter().next().expect("one job");
-        let _ = job
-            .done
-            .send(settle(outer, job.run, "the commit failed").await);
+        let _ = job.done.send(settle(outer, job.work).await);
         return;
     }
     let mut answers = Vec::with_capacity(batch.len());
     // Set when the batch's transaction can no longer be trusted to hold exactly the writes of
     // the jobs that succeeded: then none is committed.
     let mut broken = None;
-    for (i, job) in batch.into_iter().enumerate() {
+    // Whether the savepoint `job` of a job before is still open (its writes kept either way).
+    let mut open = false;
+    for job in batch {
         if broken.is_some() {
             answers.push((
                 job.done,
@@ -144,17 +170,25 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
             ));
             continue;
         }
-        // Each job in the savepoint `job`: the one before released (its writes kept), this
-        // one's opened, in one request. Savepoints never nest, so SQLite journals each page
-        // once per job.
-        let open = if i == 0 {
-            "SAVEPOINT job"
-        } else {
-            "RELEASE SAVEPOINT job; SAVEPOINT job"
-        };
-        let outcome = match sqlx::raw_sql(open).execute(&mut *outer).await {
-            Ok(_) => run_in_savepoint(&mut outer, job.run).await,
-            Err(e) => Err(internal("cannot open a savepoint", e)),
+        let outcome = match job.work {
+            Work::Run(run) => {
+                // In the savepoint `job`: the one before released (its writes kept), this
+                // one's opened, in one request. Savepoints nest only where statements follow
+                // such a job (theirs inside `job`), so SQLite journals a page about once a job.
+                let opening = if open {
+                    "RELEASE SAVEPOINT job; SAVEPOINT job"
+                } else {
+                    "SAVEPOINT job"
+                };
+                open = true;
+                match sqlx::raw_sql(opening).execute(&mut *outer).await {
+                    Ok(_) => run_in_savepoint(&mut outer, run).await,
+                    Err(e) => Err(internal("cannot open a savepoint", e)),
+                }
+            }
+            Work::Statements { text, args } => {
+                run_statements_in_savepoint(&mut outer, &text, args).await
+            }
         };
         // (Every answer is replaced below if the batch broke.)
         let outcome = outcome.unwrap_or_else(|e| {
@@ -205,23 +239,50 @@ async fn run_in_savepoint(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run: JobFn)
     Ok(outcome)
 }
 
-/// Runs a job in `tx` — the batch's transaction, or a savepoint of it — and ends `tx` by the
-/// job's outcome: committed (`ending` names a failure to) when it succeeded, rolled back when
-/// it failed or panicked.
-async fn settle(mut tx: sqlx::Transaction<'_, sqlx::Any>, run: JobFn, ending: &str) -> Output {
-    match AssertUnwindSafe(run(&mut tx)).catch_unwind().await {
-        Ok(Ok(value)) => tx
+/// Runs statements in a savepoint `statements` of the batch's transaction `tx`, opened and
+/// released in the same request. When one fails, those before it are rolled back to the
+/// savepoint, which is released. The outer error, as for [`run_in_savepoint`].
+async fn run_statements_in_savepoint(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    text: &str,
+    args: AnyArguments<'static>,
+) -> Result<Output> {
+    let wrapped = format!("SAVEPOINT statements;\n{text};\nRELEASE SAVEPOINT statements");
+    match sqlx::query_with(&wrapped, args).execute(&mut **tx).await {
+        Ok(_) => Ok(Ok(Box::new(()))),
+        Err(e) => {
+            sqlx::raw_sql("ROLLBACK TO SAVEPOINT statements; RELEASE SAVEPOINT statements")
+                .execute(&mut **tx)
+                .await
+                .map_err(|e| internal("cannot roll back a savepoint", e))?;
+            Ok(Err(e.into()))
+        }
+    }
+}
+
+/// Runs a job's work in `tx`, the batch's transaction, and ends `tx` by the job's outcome:
+/// committed when it succeeded, rolled back when it failed or panicked.
+async fn settle(mut tx: sqlx::Transaction<'_, sqlx::Any>, work: Work) -> Output {
+    let outcome = match work {
+        Work::Run(run) => match AssertUnwindSafe(run(&mut tx)).catch_unwind().await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(internal("a write failed", "it panicked")),
+        },
+        Work::Statements { text, args } => sqlx::query_with(&text, args)
+            .execute(&mut *tx)
+            .await
+            .map(|_| Box::new(()) as Box<dyn Any + Send>)
+            .map_err(Error::from),
+    };
+    match outcome {
+        Ok(value) => tx
             .commit()
             .await
             .map(|()| value)
-            .map_err(|e| internal(ending, e)),
-        Ok(Err(e)) => {
+            .map_err(|e| internal("the commit failed", e)),
+        Err(e) => {
             let _ = tx.rollback().await;
             Err(e)
-        }
-        Err(_) => {
-            let _ = tx.rollback().await;
-            Err(internal("a write failed", "it panicked"))
         }
     }
 }
