@@ -478,12 +478,22 @@ impl Sql {
 /// the one snapshot the statement started with, so a statement must not read or change rows
 /// another statement of the script writes (foreign keys between them hold: they are checked
 /// at the statement's end).
+///
+/// What a change tells of itself — its events, its notifications — is written by rows
+/// ([`Script::row`]): every row of one table goes into one statement after the others, so a
+/// filing that records events of its demand and of its order records them in one statement.
 pub struct Script {
     sql: Sql,
     /// Where each statement after the first starts in the text.
     starts: Vec<usize>,
     postgres: bool,
+    /// The rows of multi-row `INSERT`s written after every statement, by their statement's
+    /// head, in the order the heads first came.
+    rows: Vec<(&'static str, Vec<RowWriter>)>,
 }
+
+/// Writes one row's parenthesised values into a statement (see [`Script::row`]).
+type RowWriter = Box<dyn FnOnce(&mut Sql) + Send>;
 
 impl Script {
     pub fn new(tx: &Tx<'_>) -> Self {
@@ -497,6 +507,32 @@ impl Script {
             sql: Sql::new(String::new()),
             starts: vec![],
             postgres: backend == Backend::Postgres,
+            rows: vec![],
+        }
+    }
+
+    /// Adds a row to the multi-row `INSERT` that starts with `head` (`INSERT INTO t (...)
+    /// VALUES `), which is written after every statement of the script: the rows of one head,
+    /// wherever in the script they come from, cost one statement. `write` writes the row's
+    /// parenthesised values, its placeholders numbered with the script's.
+    pub fn row(&mut self, head: &'static str, write: impl FnOnce(&mut Sql) + Send + 'static) {
+        match self.rows.iter_mut().find(|(h, _)| *h == head) {
+            Some((_, rows)) => rows.push(Box::new(write)),
+            None => self.rows.push((head, vec![Box::new(write)])),
+        }
+    }
+
+    /// Writes the rows' statements after the others.
+    fn finish_rows(&mut self) {
+        for (head, rows) in std::mem::take(&mut self.rows) {
+            let sql = self.statement();
+            sql.push(head);
+            for (i, write) in rows.into_iter().enumerate() {
+                if i > 0 {
+                    sql.push(", ");
+                }
+                write(sql);
+            }
         }
     }
 
@@ -547,11 +583,71 @@ impl Script {
     }
 
     /// The query sent and its arguments; none when there is no statement.
-    fn into_query(self) -> Option<(String, AnyArguments<'static>)> {
+    fn into_query(mut self) -> Option<(String, AnyArguments<'static>)> {
+        self.finish_rows();
         if self.sql.text.is_empty() {
             return None;
         }
         let text = self.text();
         Some((text, self.sql.args))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A script with rows of two tables interleaved with statements.
+    fn script(backend: Backend) -> Script {
+        let mut script = Script::for_backend(backend);
+        script
+            .statement()
+            .push("INSERT INTO a VALUES (")
+            .bind(1)
+            .push(")");
+        script.row("INSERT INTO e VALUES ", |sql| {
+            sql.push("(").bind(2).push(")");
+        });
+        script.row("INSERT INTO n VALUES ", |sql| {
+            sql.push("(").bind(3).push(")");
+        });
+        script
+            .statement()
+            .push("INSERT INTO b VALUES (")
+            .bind(4)
+            .push(")");
+        script.row("INSERT INTO e VALUES ", |sql| {
+            sql.push("(").bind(5).push(")");
+        });
+        script
+    }
+
+    #[test]
+    fn a_scripts_rows_of_one_table_are_one_statement_after_the_others() {
+        let (text, args) = script(Backend::Sqlite).into_query().unwrap();
+        assert_eq!(
+            text,
+            "INSERT INTO a VALUES ($1);\nINSERT INTO b VALUES ($2);\n\
+             INSERT INTO e VALUES ($3), ($4);\nINSERT INTO n VALUES ($5)"
+        );
+        assert_eq!(args.len(), 5);
+
+        let (text, _) = script(Backend::Postgres).into_query().unwrap();
+        assert_eq!(
+            text,
+            "WITH w0 AS (INSERT INTO a VALUES ($1)), w1 AS (INSERT INTO b VALUES ($2)), \
+             w2 AS (INSERT INTO e VALUES ($3), ($4)) INSERT INTO n VALUES ($5)"
+        );
+    }
+
+    #[test]
+    fn a_script_of_rows_alone_is_sent_and_an_empty_one_is_not() {
+        let mut script = Script::for_backend(Backend::Sqlite);
+        assert!(Script::for_backend(Backend::Sqlite).into_query().is_none());
+        script.row("INSERT INTO e VALUES ", |sql| {
+            sql.push("(").bind(1).push(")");
+        });
+        let (text, _) = script.into_query().unwrap();
+        assert_eq!(text, "INSERT INTO e VALUES ($1)");
     }
 }

@@ -4,7 +4,7 @@ use sqlx::{any::AnyRow, Any, AnyPool, Executor, Row};
 use uuid::Uuid;
 
 use super::{
-    events::{record_event, write_events},
+    events::{add_events, record_event},
     for_update,
     notifications::{self, NewNotification},
     page::{Page, PageRequest},
@@ -95,9 +95,9 @@ pub fn insert(script: &mut Script, demand: &Demand, filed_by: &str) {
             Some(note.as_str()),
         ));
     }
-    write_events(script.statement(), &demand.created_at, &events);
-    notifications::write(
-        script.statement(),
+    add_events(script, &demand.created_at, &events);
+    notifications::add(
+        script,
         &demand.created_at,
         &[NewNotification::demand(
             NotificationType::DemandFiled,

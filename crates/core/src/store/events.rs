@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{
     page::{Page, PageRequest},
     rows::{get_uuid, push_in},
-    Sql, Tx,
+    Script, Sql, Tx,
 };
 use crate::{
     domain::{access::ListScope, order::Event},
@@ -70,23 +70,47 @@ pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -
     Ok(())
 }
 
-/// Writes the statement that records `events` at `at` into `sql` (see
-/// [`Script`](super::Script)).
+/// The head of the statement that records events.
+const EVENTS: &str =
+    "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ";
+
+/// Writes the statement that records `events` at `at` into `sql`.
 pub fn write_events(sql: &mut Sql, at: &str, events: &[NewEvent<'_>]) {
-    sql.push("INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ");
-    for (i, (kind, subject, actor, action, note)) in events.iter().enumerate() {
+    sql.push(EVENTS);
+    for (i, event) in events.iter().enumerate() {
         if i > 0 {
             sql.push(", ");
         }
-        sql.push("(");
-        sql.bind(Uuid::now_v7().to_string()).push(", ");
-        sql.bind(kind.to_string()).push(", ");
-        sql.bind(subject.to_string()).push(", ");
-        sql.bind(actor.to_string()).push(", ");
-        sql.bind(action.to_string()).push(", ");
-        sql.bind(note.map(str::to_string)).push(", ");
-        sql.bind(at.to_string()).push(")");
+        event_row(sql, at, event);
     }
+}
+
+/// Adds `events` at `at` to the one statement of `script` that records its events (see
+/// [`Script::row`]).
+pub fn add_events(script: &mut Script, at: &str, events: &[NewEvent<'_>]) {
+    for &(kind, subject, actor, action, note) in events {
+        let (kind, actor, action) = (kind.to_string(), actor.to_string(), action.to_string());
+        let (note, at) = (note.map(str::to_string), at.to_string());
+        script.row(EVENTS, move |sql| {
+            event_row(
+                sql,
+                &at,
+                &(&kind, subject, &actor, &action, note.as_deref()),
+            )
+        });
+    }
+}
+
+/// One event's values, its id taken now.
+fn event_row(sql: &mut Sql, at: &str, (kind, subject, actor, action, note): &NewEvent<'_>) {
+    sql.push("(");
+    sql.bind(Uuid::now_v7().to_string()).push(", ");
+    sql.bind(kind.to_string()).push(", ");
+    sql.bind(subject.to_string()).push(", ");
+    sql.bind(actor.to_string()).push(", ");
+    sql.bind(action.to_string()).push(", ");
+    sql.bind(note.map(str::to_string)).push(", ");
+    sql.bind(at.to_string()).push(")");
 }
 
 /// A page of the events of one subject, oldest first.

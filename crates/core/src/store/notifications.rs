@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{
     page::{Page, PageRequest},
     rows::{get_opt_uuid, get_uuid, push_in},
-    Sql, Tx,
+    Script, Sql, Tx,
 };
 use crate::{
     domain::{
@@ -77,8 +77,45 @@ impl<'a> NewNotification<'a> {
     }
 }
 
-/// Writes the statement that records `items` at `at` into `sql` (see
-/// [`Script`](super::Script)); writes nothing for none.
+/// The head of the statement that records notifications.
+const NOTIFICATIONS: &str = "INSERT INTO notifications (id, type, street_id, subject_kind, subject_id, recipient_kind, recipient_id, note, at, fanned_out_at) VALUES ";
+
+/// Writes the statement that records `items` at `at` into `sql`; writes nothing for none.
+pub fn write(sql: &mut Sql, at: &str, items: &[NewNotification<'_>]) {
+    if items.is_empty() {
+        return;
+    }
+    sql.push(NOTIFICATIONS);
+    for (i, n) in items.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        notification_row(sql, at, n);
+    }
+}
+
+/// Adds `items` at `at` to the one statement of `script` that records its notifications
+/// (see [`Script::row`]).
+pub fn add(script: &mut Script, at: &str, items: &[NewNotification<'_>]) {
+    for n in items {
+        let (kind, street, subject, to) = (n.kind, n.street, n.subject, n.to);
+        let (subject_kind, note) = (n.subject_kind.to_string(), n.note.map(str::to_string));
+        let at = at.to_string();
+        script.row(NOTIFICATIONS, move |sql| {
+            let n = NewNotification {
+                kind,
+                street,
+                subject_kind: &subject_kind,
+                subject,
+                to,
+                note: note.as_deref(),
+            };
+            notification_row(sql, &at, &n)
+        });
+    }
+}
+
+/// One notification's values, its id taken now.
 ///
 /// A notification that no enabled endpoint hears is written fanned out: there is nothing to
 /// fan it out to, and the worker need not claim it. Which endpoints hear what is decided here,
@@ -88,59 +125,48 @@ impl<'a> NewNotification<'a> {
 /// grid the worker checks); a resource's, its unit's endpoints; each only for the event types
 /// it subscribes to (none listed: all). So an endpoint hears of the events that happen while it
 /// is enabled.
-pub fn write(sql: &mut Sql, at: &str, items: &[NewNotification<'_>]) {
-    if items.is_empty() {
-        return;
-    }
-    sql.push(
-        "INSERT INTO notifications (id, type, street_id, subject_kind, subject_id, recipient_kind, recipient_id, note, at, fanned_out_at) VALUES ",
-    );
-    for (i, n) in items.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
+fn notification_row(sql: &mut Sql, at: &str, n: &NewNotification<'_>) {
+    let (kind, recipient) = match n.to {
+        To::Street => (RecipientKind::Street, n.street),
+        To::Candidate(CandidateKind::Volunteer, id) => (RecipientKind::Volunteer, id),
+        To::Candidate(CandidateKind::Resource, id) => (RecipientKind::Resource, id),
+    };
+    sql.push("(");
+    sql.bind(Uuid::now_v7().to_string()).push(", ");
+    sql.bind(n.kind.as_str()).push(", ");
+    sql.bind(n.street.to_string()).push(", ");
+    sql.bind(n.subject_kind.to_string()).push(", ");
+    sql.bind(n.subject.to_string()).push(", ");
+    sql.bind(kind.as_str()).push(", ");
+    sql.bind(recipient.to_string()).push(", ");
+    sql.bind(n.note.map(str::to_string)).push(", ");
+    sql.bind(at.to_string()).push(", ");
+    match kind {
+        RecipientKind::Volunteer => {
+            sql.bind(at.to_string());
         }
-        let (kind, recipient) = match n.to {
-            To::Street => (RecipientKind::Street, n.street),
-            To::Candidate(CandidateKind::Volunteer, id) => (RecipientKind::Volunteer, id),
-            To::Candidate(CandidateKind::Resource, id) => (RecipientKind::Resource, id),
-        };
-        sql.push("(");
-        sql.bind(Uuid::now_v7().to_string()).push(", ");
-        sql.bind(n.kind.as_str()).push(", ");
-        sql.bind(n.street.to_string()).push(", ");
-        sql.bind(n.subject_kind.to_string()).push(", ");
-        sql.bind(n.subject.to_string()).push(", ");
-        sql.bind(kind.as_str()).push(", ");
-        sql.bind(recipient.to_string()).push(", ");
-        sql.bind(n.note.map(str::to_string)).push(", ");
-        sql.bind(at.to_string()).push(", ");
-        match kind {
-            RecipientKind::Volunteer => {
-                sql.bind(at.to_string());
+        RecipientKind::Street | RecipientKind::Resource => {
+            sql.push("CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.status = 'enabled' AND ");
+            if kind == RecipientKind::Street {
+                sql.push(
+                    "(e.owner_kind = 'district' OR (e.owner_kind = 'street' AND e.owner_id = ",
+                )
+                .bind(n.street.to_string())
+                .push("))");
+            } else {
+                sql.push("e.owner_kind = 'unit' AND e.owner_id = (SELECT r.owner_unit_id FROM resources r WHERE r.id = ")
+                    .bind(recipient.to_string())
+                    .push(")");
             }
-            RecipientKind::Street | RecipientKind::Resource => {
-                sql.push("CASE WHEN EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.status = 'enabled' AND ");
-                if kind == RecipientKind::Street {
-                    sql.push(
-                        "(e.owner_kind = 'district' OR (e.owner_kind = 'street' AND e.owner_id = ",
-                    )
-                    .bind(n.street.to_string())
-                    .push("))");
-                } else {
-                    sql.push("e.owner_kind = 'unit' AND e.owner_id = (SELECT r.owner_unit_id FROM resources r WHERE r.id = ")
-                        .bind(recipient.to_string())
-                        .push(")");
-                }
-                // The type's name among the space-separated names, `_` taken literally.
-                sql.push(" AND (e.event_types = '' OR ' ' || e.event_types || ' ' LIKE ")
-                    .bind(format!("% {} %", n.kind.as_str().replace('_', "\\_")))
-                    .push(" ESCAPE '\\')) THEN NULL ELSE ")
-                    .bind(at.to_string())
-                    .push(" END");
-            }
+            // The type's name among the space-separated names, `_` taken literally.
+            sql.push(" AND (e.event_types = '' OR ' ' || e.event_types || ' ' LIKE ")
+                .bind(format!("% {} %", n.kind.as_str().replace('_', "\\_")))
+                .push(" ESCAPE '\\')) THEN NULL ELSE ")
+                .bind(at.to_string())
+                .push(" END");
         }
-        sql.push(")");
     }
+    sql.push(")");
 }
 
 /// Records `items` at `at`, in the transaction of the event they tell of.

@@ -23,7 +23,7 @@ use crate::{
     },
     store::{
         counters, demands,
-        events::{record_events, write_events, Stamp},
+        events::{add_events, record_events, Stamp},
         figures, for_update,
         notifications::{self, closed_offers, NewNotification, To},
         rows::{get_opt_enum, get_opt_uuid, get_uuid, to_json},
@@ -122,8 +122,8 @@ pub fn write_new(before: &mut Script, by: Stamp<'_>, o: &NewOrder<'_>) {
         o.offered,
         o.ranking.len()
     );
-    write_events(
-        before.statement(),
+    add_events(
+        before,
         by.at,
         &[
             (
@@ -137,7 +137,7 @@ pub fn write_new(before: &mut Script, by: Stamp<'_>, o: &NewOrder<'_>) {
         ],
     );
     write_offered(
-        before.statement(),
+        before,
         by.at,
         o.street,
         o.id,
@@ -148,7 +148,7 @@ pub fn write_new(before: &mut Script, by: Stamp<'_>, o: &NewOrder<'_>) {
 
 /// Writes the notifications of an order offered to `to`: to the street, and to each of them.
 fn write_offered(
-    sql: &mut Sql,
+    script: &mut Script,
     at: &str,
     street: Uuid,
     order: Uuid,
@@ -161,7 +161,7 @@ fn write_offered(
         to.iter()
             .map(|c| NewNotification::order(kind, street, order, To::Candidate(c.kind, c.id))),
     );
-    notifications::write(sql, at, &items);
+    notifications::add(script, at, &items);
 }
 
 /// The notifications of `kind` on `order` to each of `candidates`.
@@ -240,13 +240,13 @@ pub async fn offer_next(
     sql.bind(by.at.to_string()).push(" WHERE id = ");
     sql.bind(order.to_string());
     let note = format!("{why}; offered to the next {n}");
-    write_events(
-        script.statement(),
+    add_events(
+        &mut script,
         by.at,
         &[("order", order, by.actor, "offered", Some(&note))],
     );
     write_offered(
-        script.statement(),
+        &mut script,
         by.at,
         p.street,
         order,
