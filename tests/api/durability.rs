@@ -440,6 +440,14 @@ fn probes<'c>(
     })
 }
 
+/// The ids of the probe events stored, in order.
+async fn probes_stored(db: &gongjian_core::store::Db) -> Vec<String> {
+    sqlx::query_scalar("SELECT id FROM events WHERE action = 'probe' ORDER BY id")
+        .fetch_all(db.read())
+        .await
+        .unwrap()
+}
+
 /// The same probes as one script: statements only, sent as one request.
 fn probe_script(db: &gongjian_core::store::Db, ids: &[String]) -> gongjian_core::store::Script {
     let mut script = gongjian_core::store::Script::for_backend(db.backend());
@@ -507,12 +515,7 @@ async fn a_failing_write_in_a_shared_commit_fails_alone() {
         }
     }
     assert_eq!((committed.len(), failed), (160, 40));
-    let mut stored: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM events WHERE action = 'probe'")
-            .fetch_all(app.db.read())
-            .await
-            .unwrap();
-    stored.sort();
+    let stored = probes_stored(&app.db).await;
     committed.push(taken);
     committed.sort();
     let left: Vec<&String> = stored.iter().filter(|id| !committed.contains(id)).collect();
@@ -540,11 +543,7 @@ async fn a_write_that_fails_part_way_leaves_nothing() {
     let after = uuid::Uuid::now_v7().to_string();
     let next = after.clone();
     app.db.transact(move |tx| probe(tx, next)).await.unwrap();
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM events WHERE action = 'probe' ORDER BY id")
-            .fetch_all(app.db.read())
-            .await
-            .unwrap();
+    let ids = probes_stored(&app.db).await;
     assert_eq!(
         ids,
         [taken.clone(), after.clone()],
@@ -560,11 +559,7 @@ async fn a_write_that_fails_part_way_leaves_nothing() {
         .write_script(probe_script(&app.db, std::slice::from_ref(&last)))
         .await
         .unwrap();
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM events WHERE action = 'probe' ORDER BY id")
-            .fetch_all(app.db.read())
-            .await
-            .unwrap();
+    let ids = probes_stored(&app.db).await;
     assert_eq!(
         ids,
         [taken, after, last],

@@ -121,7 +121,9 @@ async fn fan_out_batch(tx: &mut Tx<'_>, now: &str, console: Option<&str>) -> Res
 }
 
 /// Whether endpoint `e` hears of `n`: its owner may see it, it subscribes to its type, and (a
-/// grid's robot) it concerns a demand of that grid.
+/// grid's robot) it concerns a demand of that grid. The same rule, but for the grid, decides
+/// in SQL as a notification is written whether it waits to be fanned out at all
+/// (`store::notifications`, `notification_row`): change the two together.
 fn hears(
     e: &Stored,
     n: &Claimed,

@@ -64,26 +64,15 @@ pub type NewEvent<'a> = (&'a str, Uuid, &'a str, &'a str, Option<&'a str>);
 
 /// Records several events in one statement, in the transaction of the change they describe.
 pub async fn record_events(tx: &mut Tx<'_>, at: &str, events: &[NewEvent<'_>]) -> Result<()> {
-    let mut sql = Sql::new("");
-    write_events(&mut sql, at, events);
-    sql.execute(&mut **tx).await?;
+    let mut script = Script::new(tx);
+    add_events(&mut script, at, events);
+    script.send(tx).await?;
     Ok(())
 }
 
 /// The head of the statement that records events.
 const EVENTS: &str =
     "INSERT INTO events (id, subject_kind, subject_id, actor, action, note, at) VALUES ";
-
-/// Writes the statement that records `events` at `at` into `sql`.
-pub fn write_events(sql: &mut Sql, at: &str, events: &[NewEvent<'_>]) {
-    sql.push(EVENTS);
-    for (i, event) in events.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        event_row(sql, at, event);
-    }
-}
 
 /// Adds `events` at `at` to the one statement of `script` that records its events (see
 /// [`Script::row`]).

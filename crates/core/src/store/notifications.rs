@@ -80,20 +80,6 @@ impl<'a> NewNotification<'a> {
 /// The head of the statement that records notifications.
 const NOTIFICATIONS: &str = "INSERT INTO notifications (id, type, street_id, subject_kind, subject_id, recipient_kind, recipient_id, note, at, fanned_out_at) VALUES ";
 
-/// Writes the statement that records `items` at `at` into `sql`; writes nothing for none.
-pub fn write(sql: &mut Sql, at: &str, items: &[NewNotification<'_>]) {
-    if items.is_empty() {
-        return;
-    }
-    sql.push(NOTIFICATIONS);
-    for (i, n) in items.iter().enumerate() {
-        if i > 0 {
-            sql.push(", ");
-        }
-        notification_row(sql, at, n);
-    }
-}
-
 /// Adds `items` at `at` to the one statement of `script` that records its notifications
 /// (see [`Script::row`]).
 pub fn add(script: &mut Script, at: &str, items: &[NewNotification<'_>]) {
@@ -171,12 +157,9 @@ fn notification_row(sql: &mut Sql, at: &str, n: &NewNotification<'_>) {
 
 /// Records `items` at `at`, in the transaction of the event they tell of.
 pub async fn record(tx: &mut Tx<'_>, at: &str, items: &[NewNotification<'_>]) -> Result<()> {
-    if items.is_empty() {
-        return Ok(());
-    }
-    let mut sql = Sql::new("");
-    write(&mut sql, at, items);
-    sql.execute(&mut **tx).await?;
+    let mut script = Script::new(tx);
+    add(&mut script, at, items);
+    script.send(tx).await?;
     Ok(())
 }
 
