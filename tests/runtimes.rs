@@ -9,7 +9,7 @@ mod example_plugins;
 use compiled_plugins::{rhai, rhai_runtime, wasm, wasm_runtime};
 use example_plugins::{rhai_source, wasm_bytes};
 use gongjian_plugin_runtime::{
-    builtin, rhai::RhaiRuntime, wasm::WasmRuntime, Compiled, Fault, Limits,
+    builtin, host::run_rank, rhai::RhaiRuntime, wasm::WasmRuntime, Compiled, Fault, Hook, Limits,
 };
 use gongjian_plugin_sdk::{
     builder::{CandidateSpec, DemandSpec, OwnedRequest, RequestBuilder},
@@ -672,4 +672,65 @@ fn compiled_webassembly_is_cached_on_disk_across_restarts() {
         rt.compile(&impostor).is_err(),
         "without the cache those bytes do not compile"
     );
+}
+
+/// A rule that takes tens of milliseconds whatever the machine: a million additions.
+const SLOW_RULE: &str =
+    "fn rank(r) { let x = 0; for i in 0..1000000 { x += i; } [#{candidate: 0, score: 1.0}] }";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_past_the_in_place_deadline_is_made_again_under_the_plugins_own_limit() {
+    let patient = RhaiRuntime::new(Limits {
+        timeout: std::time::Duration::from_secs(600),
+        rhai_operations: u64::MAX,
+        ..Limits::default()
+    });
+    let plugin = std::sync::Arc::new(Compiled::Rhai(patient.compile(SLOW_RULE).unwrap()));
+    let req = request(&demand("repair", "维修服务"), "", &street());
+    // A new plugin has no pace yet, so its first call is made in place; stopped at the
+    // in-place deadline, it is made again where it may take its whole limit.
+    assert_eq!(plugin.pace().last(Hook::Rank), std::time::Duration::ZERO);
+    let (_, result, _) = run_rank(plugin.clone(), req.clone()).await;
+    assert_eq!(order(&result.expect("the slow rule ranks")), [0]);
+    // Its pace is the whole call's, so its next calls go straight off the async runtime.
+    assert!(
+        plugin.pace().last(Hook::Rank) >= std::time::Duration::from_millis(3),
+        "{:?}",
+        plugin.pace().last(Hook::Rank)
+    );
+    let (_, again, _) = run_rank(plugin.clone(), req).await;
+    assert_eq!(order(&again.unwrap()), [0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_looping_call_times_out_at_the_plugins_own_limit_not_the_in_place_deadline() {
+    let limit = std::time::Duration::from_millis(100);
+    let unbounded = RhaiRuntime::new(Limits {
+        timeout: limit,
+        rhai_operations: u64::MAX,
+        ..Limits::default()
+    });
+    let rhai = std::sync::Arc::new(Compiled::Rhai(
+        unbounded
+            .compile("fn score(c, d, config) { loop { } }")
+            .unwrap(),
+    ));
+    let wasm_rt = WasmRuntime::new(Limits {
+        timeout: limit,
+        ..Limits::default()
+    })
+    .unwrap();
+    let wasm = std::sync::Arc::new(Compiled::Wasm(
+        wasm_rt.compile(&wasm_bytes("hostile")).unwrap(),
+    ));
+    let plain = request(&demand("repair", "维修服务"), "", &street());
+    for (plugin, req) in [(rhai, plain), (wasm, hostile_request("loop"))] {
+        for _ in 0..2 {
+            let started = std::time::Instant::now();
+            let (_, result, _) = run_rank(plugin.clone(), req.clone()).await;
+            assert_eq!(result, Err(Fault::Timeout(limit)));
+            // It ran towards its own limit (the epoch's ticks may end it a tick early).
+            assert!(started.elapsed() >= limit / 2, "{:?}", started.elapsed());
+        }
+    }
 }

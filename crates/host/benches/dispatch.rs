@@ -12,56 +12,20 @@
 //!
 //! `cargo bench -p gongjian-host --bench dispatch` (results in BENCHMARKS.md).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::http::Method;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gongjian_core::{
-    domain::access::RoleKind,
-    store::db::{Db, DbOptions},
-};
-use gongjian_host::AppState;
+use gongjian_core::store::db::Db;
 use serde_json::json;
 
 #[path = "support/api.rs"]
 mod api;
+#[path = "support/filing.rs"]
+mod filing;
 
 use api::{call, Street};
-
-/// The database of an engine, with what runs beside the requests in `gongjian serve`: the
-/// figures' folder and the notifications' sender. One for all the streets of an engine, as
-/// one host keeps one (on SQLite, two would be two writers of one file).
-async fn open(url: &str) -> Db {
-    let db = Db::open(url, &DbOptions::default()).await.unwrap();
-    let core = AppState::new(db.clone()).core;
-    gongjian_core::service::stats::fold_in_background(
-        core.clone(),
-        std::time::Duration::from_secs(1),
-    );
-    gongjian_host::notify::spawn(
-        core.clone(),
-        gongjian_host::notify::Sender::new(&core.webhooks).unwrap(),
-        std::time::Duration::from_secs(1),
-    );
-    db
-}
-
-/// A street with `n` volunteers in 36 grids, and the given rule active, that dispatches
-/// repairs as soon as they are filed; with `tokens`, a token for every volunteer.
-async fn street(db: &Db, n: usize, rule: &str, tokens: bool) -> Street {
-    let district = api::token(db, RoleKind::DistrictAdmin, None, None).await;
-    let router = gongjian_host::app(AppState::new(db.clone()));
-    let s = api::street(db, &router, &district, n, rule, tokens).await;
-    call(
-        &s.router,
-        Method::PUT,
-        &format!("/api/v1/streets/{}/dispatch-settings/repair", s.id),
-        &s.admin,
-        json!({"auto_dispatch": true, "offer_count": 3, "accept_minutes": 30}),
-    )
-    .await;
-    s
-}
+use filing::{concurrently, file_and_dispatch, open, street, CLIENTS};
 
 /// Files an elderly-care demand (not dispatched on filing), dispatches it and has the first
 /// offered volunteer accept it.
@@ -96,32 +60,6 @@ async fn dispatch_and_accept(s: &Street) {
     assert_eq!(accepted["status"], "accepted", "{accepted}");
 }
 
-/// Runs `work` `iters` times, spread over `CLIENTS` clients at once; the time it took.
-fn concurrently<F, Fut>(rt: &tokio::runtime::Runtime, iters: u64, work: F) -> Duration
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = ()> + Send,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        let clients: Vec<_> = (0..CLIENTS)
-            .map(|k| {
-                let work = work.clone();
-                let mine = iters / CLIENTS + u64::from(k < iters % CLIENTS);
-                tokio::spawn(async move {
-                    for _ in 0..mine {
-                        work().await;
-                    }
-                })
-            })
-            .collect();
-        for c in clients {
-            c.await.unwrap();
-        }
-        start.elapsed()
-    })
-}
-
 /// Checks the database after the load: nothing the load did breaks an invariant.
 fn assert_consistent(rt: &tokio::runtime::Runtime, url: &str) {
     let report = rt
@@ -133,23 +71,6 @@ fn assert_consistent(rt: &tokio::runtime::Runtime, url: &str) {
         report.violations
     );
 }
-
-/// Files a repair; the street dispatches it before answering.
-async fn file_and_dispatch(s: &Street) {
-    let d = call(
-        &s.router,
-        Method::POST,
-        "/api/v1/demands",
-        &s.admin,
-        json!({"grid_id": s.grids[7], "category": "repair", "urgency": "high", "channel": "hotline", "description": "水管漏水",
-               "resident": {"name": "李秀英", "phone": "13912345678", "address": "滨城区市西街道魏鑫家园"}}),
-    )
-    .await;
-    assert_eq!(d["status"], "dispatched", "{d}");
-}
-
-/// Clients filing at once in the concurrent measurement.
-const CLIENTS: u64 = 32;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -11,7 +11,10 @@ pub mod host;
 pub mod rhai;
 pub mod wasm;
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 /// The built-in category taxonomy every street starts with: (code, label). Plugins see a
 /// street's categories in every request; the sample request at upload carries these.
@@ -170,15 +173,37 @@ impl Compiled {
         }
     }
 
+    /// The time limit of one call.
+    pub fn timeout(&self) -> Duration {
+        self.limits().timeout
+    }
+
+    /// How long its calls have taken lately.
+    pub fn pace(&self) -> &Pace {
+        match self {
+            Compiled::Rhai(p) => p.pace(),
+            Compiled::Wasm(p) => p.pace(),
+        }
+    }
+
     /// Triages a demand, the decision checked against the request. `None` (also from a
     /// plugin without the hook) keeps the demand as filed.
     pub fn triage(&self, req: &TriageRequest) -> (Result<Option<TriageDecision>, Fault>, CallLog) {
+        self.triage_within(req, self.timeout())
+    }
+
+    /// [`Compiled::triage`], stopped `timeout` after it starts.
+    pub fn triage_within(
+        &self,
+        req: &TriageRequest,
+        timeout: Duration,
+    ) -> (Result<Option<TriageDecision>, Fault>, CallLog) {
         if !self.has_triage() {
             return (Ok(None), CallLog::default());
         }
         let (result, log) = match self {
-            Compiled::Rhai(p) => p.triage(req),
-            Compiled::Wasm(p) => (p.triage(req), CallLog::default()),
+            Compiled::Rhai(p) => p.triage(req, timeout),
+            Compiled::Wasm(p) => (p.triage(req, timeout), CallLog::default()),
         };
         let limits = self.limits();
         (
@@ -190,12 +215,21 @@ impl Compiled {
     /// The points for a completed order, checked. `None` (also from a plugin without the
     /// rule) leaves the host's default.
     pub fn points(&self, req: &PointsRequest) -> (Result<Option<Award>, Fault>, CallLog) {
+        self.points_within(req, self.timeout())
+    }
+
+    /// [`Compiled::points`], stopped `timeout` after it starts.
+    pub fn points_within(
+        &self,
+        req: &PointsRequest,
+        timeout: Duration,
+    ) -> (Result<Option<Award>, Fault>, CallLog) {
         if !self.has_points() {
             return (Ok(None), CallLog::default());
         }
         let (result, log) = match self {
-            Compiled::Rhai(p) => p.points(req),
-            Compiled::Wasm(p) => (p.points(req), CallLog::default()),
+            Compiled::Rhai(p) => p.points(req, timeout),
+            Compiled::Wasm(p) => (p.points(req, timeout), CallLog::default()),
         };
         let limits = self.limits();
         (
@@ -206,11 +240,46 @@ impl Compiled {
 
     /// Ranks a request, with the output checked against it.
     pub fn rank(&self, req: &OwnedRequest) -> (Result<Vec<Ranked>, Fault>, CallLog) {
+        self.rank_within(req, self.timeout())
+    }
+
+    /// [`Compiled::rank`], stopped `timeout` after it starts.
+    pub fn rank_within(
+        &self,
+        req: &OwnedRequest,
+        timeout: Duration,
+    ) -> (Result<Vec<Ranked>, Fault>, CallLog) {
         let (result, log) = match self {
-            Compiled::Rhai(p) => p.rank(req),
-            Compiled::Wasm(p) => (p.rank(req), CallLog::default()),
+            Compiled::Rhai(p) => p.rank(req, timeout),
+            Compiled::Wasm(p) => (p.rank(req, timeout), CallLog::default()),
         };
         (result.and_then(|r| validate(r, req, self.limits())), log)
+    }
+}
+
+/// A plugin's entry points: ranking and the 1.1.0 hooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hook {
+    Rank,
+    Triage,
+    Points,
+}
+
+/// How long a plugin's calls have taken lately: each entry point's last call's time, which
+/// the host reads to decide where the next call of it runs.
+#[derive(Debug, Default)]
+pub struct Pace([AtomicU64; 3]);
+
+impl Pace {
+    /// The last call's time of `hook`; zero before the first.
+    pub fn last(&self, hook: Hook) -> Duration {
+        Duration::from_nanos(self.0[hook as usize].load(Ordering::Relaxed))
+    }
+
+    /// Records a call's time.
+    pub fn record(&self, hook: Hook, took: Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.0[hook as usize].store(nanos, Ordering::Relaxed);
     }
 }
 

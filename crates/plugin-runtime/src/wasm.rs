@@ -33,7 +33,7 @@ use wasmtime::{
     StoreLimits, StoreLimitsBuilder, Trap,
 };
 
-use super::{CompileError, Fault, Limits};
+use super::{CompileError, Fault, Limits, Pace};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -321,6 +321,7 @@ impl WasmRuntime {
             engine: self.engine.clone(),
             ticker: self.ticker.clone(),
             limits: self.limits.clone(),
+            pace: Pace::default(),
         })
     }
 
@@ -458,6 +459,7 @@ pub struct WasmPlugin {
     engine: Engine,
     ticker: Arc<Ticker>,
     limits: Limits,
+    pace: Pace,
 }
 
 /// The urgency as one of the bindings' enums: each set of bindings has its own copy.
@@ -491,6 +493,11 @@ fn from_hook_urgency(u: hook_bindings::exports::gongjian::matcher::ranking::Urge
 }
 
 impl WasmPlugin {
+    /// How long its calls have taken lately.
+    pub fn pace(&self) -> &Pace {
+        &self.pace
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -509,8 +516,9 @@ impl WasmPlugin {
         self.hooks.is_some()
     }
 
-    /// A fresh store and instance for one call, with the call's limits and deadline.
-    fn instantiate(&self) -> Result<(Store<CallState>, Instance), Fault> {
+    /// A fresh store and instance for one call, with the call's limits and its deadline,
+    /// `timeout` from now (whole milliseconds, the epoch's tick).
+    fn instantiate(&self, timeout: Duration) -> Result<(Store<CallState>, Instance), Fault> {
         let state = CallState {
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.wasm_memory_bytes)
@@ -524,25 +532,25 @@ impl WasmPlugin {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.limits.timeout.as_millis() as u64).max(1);
+        let ticks = (timeout.as_millis() as u64).max(1);
         store.set_epoch_deadline(ticks);
         let instance = self
             .pre
             .instantiate(&mut store)
-            .map_err(|e| classify(e, &self.limits))?;
+            .map_err(|e| classify(e, &self.limits, timeout))?;
         Ok((store, instance))
     }
 
-    /// Calls the plugin's ranking in a fresh store.
-    pub fn rank(&self, req: &OwnedRequest) -> Result<Vec<Ranked>, Fault> {
+    /// Calls the plugin's ranking in a fresh store, stopped `timeout` after it starts.
+    pub fn rank(&self, req: &OwnedRequest, timeout: Duration) -> Result<Vec<Ranked>, Fault> {
         let indices = match &self.ranker {
             Ranker::List(indices) => indices,
-            Ranker::Packed(indices) => return self.rank_packed(indices, req),
+            Ranker::Packed(indices) => return self.rank_packed(indices, req, timeout),
         };
-        let (mut store, instance) = self.instantiate()?;
+        let (mut store, instance) = self.instantiate(timeout)?;
         let ranker = indices
             .load(&mut store, &instance)
-            .map_err(|e| classify(e, &self.limits))?;
+            .map_err(|e| classify(e, &self.limits, timeout))?;
         let strings: Vec<&str> = req.strings.iter().map(String::as_str).collect();
         let request = wit::RankRequest {
             strings: &strings,
@@ -567,7 +575,7 @@ impl WasmPlugin {
         };
         let answer = ranker
             .call_rank(&mut store, request)
-            .map_err(|e| classify(e, &self.limits))?;
+            .map_err(|e| classify(e, &self.limits, timeout))?;
         let ranked = answer.map_err(Fault::Plugin)?;
         Ok(ranked
             .into_iter()
@@ -583,11 +591,12 @@ impl WasmPlugin {
         &self,
         indices: &wit_packed::GuestIndices,
         req: &OwnedRequest,
+        timeout: Duration,
     ) -> Result<Vec<Ranked>, Fault> {
-        let (mut store, instance) = self.instantiate()?;
+        let (mut store, instance) = self.instantiate(timeout)?;
         let plugin = indices
             .load(&mut store, &instance)
-            .map_err(|e| classify(e, &self.limits))?;
+            .map_err(|e| classify(e, &self.limits, timeout))?;
         let (text, text_ends) = req.packed_text();
         let request = wit_packed::PackedRequest {
             text: &text,
@@ -613,7 +622,7 @@ impl WasmPlugin {
         };
         let answer = plugin
             .call_rank(&mut store, request)
-            .map_err(|e| classify(e, &self.limits))?;
+            .map_err(|e| classify(e, &self.limits, timeout))?;
         Ok(answer
             .map_err(Fault::Plugin)?
             .into_iter()
@@ -632,13 +641,17 @@ impl WasmPlugin {
     }
 
     /// Calls the plugin's triage in a fresh store. Only for a plugin with hooks.
-    pub fn triage(&self, req: &TriageRequest) -> Result<Option<TriageDecision>, Fault> {
-        let (mut store, instance) = self.instantiate()?;
+    pub fn triage(
+        &self,
+        req: &TriageRequest,
+        timeout: Duration,
+    ) -> Result<Option<TriageDecision>, Fault> {
+        let (mut store, instance) = self.instantiate(timeout)?;
         let triage = self
             .hooks()
             .triage
             .load(&mut store, &instance)
-            .map_err(|e| classify(e, &self.limits))?;
+            .map_err(|e| classify(e, &self.limits, timeout))?;
         let tags: Vec<&str> = req.tags.iter().map(String::as_str).collect();
         let categories: Vec<wit_triage::Category> = req
             .categories
@@ -667,7 +680,7 @@ impl WasmPlugin {
         };
         let answer = triage
             .call_triage(&mut store, request)
-            .map_err(|e| classify(e, &self.limits))?;
+            .map_err(|e| classify(e, &self.limits, timeout))?;
         Ok(answer.map_err(Fault::Plugin)?.map(|d| TriageDecision {
             category: d.category,
             urgency: d.urgency.map(from_hook_urgency),
@@ -677,13 +690,13 @@ impl WasmPlugin {
     }
 
     /// Calls the plugin's points rule in a fresh store. Only for a plugin with hooks.
-    pub fn points(&self, req: &PointsRequest) -> Result<Option<Award>, Fault> {
-        let (mut store, instance) = self.instantiate()?;
+    pub fn points(&self, req: &PointsRequest, timeout: Duration) -> Result<Option<Award>, Fault> {
+        let (mut store, instance) = self.instantiate(timeout)?;
         let points = self
             .hooks()
             .points
             .load(&mut store, &instance)
-            .map_err(|e| classify(e, &self.limits))?;
+            .map_err(|e| classify(e, &self.limits, timeout))?;
         let request = wit_points::PointsRequest {
             street: &req.street,
             category: &req.category,
@@ -703,7 +716,7 @@ impl WasmPlugin {
         };
         let answer = points
             .call_points(&mut store, request)
-            .map_err(|e| classify(e, &self.limits))?;
+            .map_err(|e| classify(e, &self.limits, timeout))?;
         Ok(answer.map_err(Fault::Plugin)?.map(|a| Award {
             points: a.points,
             reason: a.reason,
@@ -712,9 +725,9 @@ impl WasmPlugin {
 }
 
 /// Sorts a wasmtime error into the kind of fault it is.
-fn classify(err: wasmtime::Error, limits: &Limits) -> Fault {
+fn classify(err: wasmtime::Error, limits: &Limits, timeout: Duration) -> Fault {
     match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => Fault::Timeout(limits.timeout),
+        Some(Trap::Interrupt) => Fault::Timeout(timeout),
         Some(Trap::StackOverflow) => Fault::Trap("stack overflow (recursion too deep)".into()),
         Some(Trap::AllocationTooLarge) => Fault::Limit("memory limit".into()),
         Some(trap) => Fault::Trap(trap.to_string()),

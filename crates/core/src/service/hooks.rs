@@ -17,7 +17,7 @@ use super::{
 };
 pub use crate::domain::demand::{Filed, Triage, TriageRule};
 use crate::domain::{Channel, FaultKind, Urgency};
-use crate::plugin::host::{points_blocking, triage_blocking};
+use crate::plugin::host::{run_points, run_triage};
 use crate::Result;
 
 const REDACTED: &str = "＊＊＊";
@@ -124,7 +124,7 @@ pub async fn triage(
         config: active.config.clone(),
         now: core.now().unix_timestamp(),
     };
-    let (_, outcome, _log) = triage_blocking(plugin, req).await;
+    let (_, outcome, _log) = run_triage(plugin, req).await;
     match outcome {
         Ok(None) => {
             core.telemetry.plugin_call(active.kind.as_str(), "ok");
@@ -197,7 +197,7 @@ pub async fn award(core: &Core, street: Uuid, mut req: PointsRequest) -> Result<
         _ => return Ok(fallback),
     };
     req.config = active.config.clone();
-    let (outcome, _log) = points_blocking(plugin, req).await;
+    let (outcome, _log) = run_points(plugin, req).await;
     let rule = format!("{} v{}", active.kind.as_str(), active.number);
     match outcome {
         Ok(Some(a)) => {

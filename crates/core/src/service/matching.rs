@@ -21,7 +21,7 @@ pub use crate::domain::matching::{
 use crate::domain::{unix_seconds, CandidateKind, FaultKind};
 use crate::{
     plugin::{
-        host::{run_blocking, run_builtin, PluginKind},
+        host::{run_builtin, run_rank, PluginKind},
         Compiled, Fault,
     },
     store::plugins,
@@ -197,7 +197,7 @@ pub async fn match_with(
         });
     };
     let (request, outcome, log) = match compiled(core, active.id, active.kind).await? {
-        Ok(plugin) => run_blocking(plugin, prepared.request).await,
+        Ok(plugin) => run_rank(plugin, prepared.request).await,
         Err(e) => (
             prepared.request,
             Err(Fault::Host(format!(
@@ -209,7 +209,7 @@ pub async fn match_with(
     match outcome {
         Ok(ranked) => {
             core.telemetry.plugin_call(active.kind.as_str(), "ok");
-            reset_faults(core, active.id).await?;
+            reset_faults(core, &active).await?;
             Ok(MatchResult {
                 demand_id: demand,
                 rule: RuleUsed {
@@ -254,9 +254,12 @@ pub async fn match_with(
     }
 }
 
-async fn reset_faults(core: &Core, version: Uuid) -> Result<()> {
-    // Only a version with faults on record is written to, so a healthy plugin costs no write.
-    if plugins::has_fault_streak(core.db.read(), version).await? {
+/// Ends the version's streak of faults after a clean call, if it had one when it was read
+/// with the street's place: a healthy plugin's call costs no read and no write. A fault
+/// recorded by a concurrent call after that read stays until the next clean call.
+async fn reset_faults(core: &Core, active: &ActiveVersion) -> Result<()> {
+    if active.faults > 0 {
+        let version = active.id;
         core.db
             .transact(move |tx| Box::pin(plugins::reset_fault_streak(tx, version)))
             .await?;

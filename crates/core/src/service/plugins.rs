@@ -21,7 +21,7 @@ use crate::{
     },
     error::FieldError,
     plugin::{
-        host::{run_blocking, PluginKind, Refusal},
+        host::{run_rank, PluginKind, Refusal},
         wasm::content_hash,
     },
     store::{
@@ -381,7 +381,7 @@ pub async fn dry_run(
             format!("the stored version does not compile here: {e}"),
         )
     })?;
-    let (_, result, log) = run_blocking(compiled, request).await;
+    let (_, result, log) = run_rank(compiled, request).await;
     let rule = RuleUsed {
         kind: kind.into(),
         version_id: Some(id),

@@ -257,6 +257,9 @@ pub struct ActiveVersion {
     pub kind: PluginKind,
     pub content_hash: String,
     pub config: String,
+    /// Its consecutive faults on record when it was read: a clean call writes the end of a
+    /// streak only when there was one, so a healthy version's calls write nothing.
+    pub faults: i64,
 }
 
 pub async fn active_version(db: &AnyPool, street: Uuid) -> Result<Option<ActiveVersion>> {
@@ -274,7 +277,8 @@ pub async fn active_version(db: &AnyPool, street: Uuid) -> Result<Option<ActiveV
 /// The columns [`active_of_row`] reads, of `plugin_versions v`.
 pub(super) const ACTIVE_COLUMNS: &str =
     "v.id AS version_id, v.number AS version_number, v.kind AS version_kind, \
-     v.content_hash AS version_hash, v.config AS version_config";
+     v.content_hash AS version_hash, v.config AS version_config, \
+     v.consecutive_faults AS version_faults";
 
 /// The active version in a row of [`ACTIVE_COLUMNS`].
 pub(super) fn active_of_row(row: &AnyRow) -> Result<ActiveVersion> {
@@ -284,6 +288,7 @@ pub(super) fn active_of_row(row: &AnyRow) -> Result<ActiveVersion> {
         kind: PluginKind::from_db(&row.try_get::<String, _>("version_kind")?)?,
         content_hash: row.try_get("version_hash")?,
         config: row.try_get("version_config")?,
+        faults: row.try_get("version_faults")?,
     })
 }
 
@@ -296,17 +301,6 @@ pub async fn source(db: &AnyPool, version: Uuid) -> Result<String> {
             .await?
             .ok_or(Error::NotFound("plugin version"))?
             .try_get("source")?,
-    )
-}
-
-/// Whether a version has consecutive faults on record.
-pub async fn has_fault_streak(db: &AnyPool, version: Uuid) -> Result<bool> {
-    Ok(
-        sqlx::query("SELECT 1 FROM plugin_versions WHERE id = $1 AND consecutive_faults > 0")
-            .bind(version.to_string())
-            .fetch_optional(db)
-            .await?
-            .is_some(),
     )
 }
 

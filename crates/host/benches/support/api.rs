@@ -21,7 +21,7 @@ use tower::ServiceExt;
 use uuid::Uuid;
 
 #[path = "../../../../tests/support/example_plugins.rs"]
-mod example_plugins;
+pub mod example_plugins;
 
 /// Sends a request; its status and body (JSON, or the text of any other answer as a string).
 pub async fn send(

@@ -35,7 +35,7 @@
 use std::{
     cell::{Cell, RefCell},
     sync::Arc,
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use gongjian_plugin_sdk::{
@@ -47,7 +47,7 @@ use rhai::{
     Scope, AST, FLOAT, INT,
 };
 
-use super::{CallLog, CompileError, Fault, Limits};
+use super::{CallLog, CompileError, Fault, Limits, Pace};
 
 mod columns;
 
@@ -100,6 +100,7 @@ pub struct RhaiPlugin {
     triage: bool,
     points: bool,
     limits: Limits,
+    pace: Pace,
 }
 
 impl RhaiRuntime {
@@ -192,6 +193,7 @@ impl RhaiRuntime {
             triage,
             points,
             limits: self.limits.clone(),
+            pace: Pace::default(),
         })
     }
 }
@@ -199,6 +201,11 @@ impl RhaiRuntime {
 impl RhaiPlugin {
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// How long its calls have taken lately.
+    pub fn pace(&self) -> &Pace {
+        &self.pace
     }
 
     /// Whether the script defines `triage(demand, config)`.
@@ -211,20 +218,31 @@ impl RhaiPlugin {
         self.points
     }
 
-    /// Runs one call of the script under its deadline, collecting its log.
-    fn call<T>(&self, f: impl FnOnce() -> Result<T, Fault>) -> (Result<T, Fault>, CallLog) {
-        DEADLINE.with(|d| d.set(Some(Instant::now() + self.limits.timeout)));
+    /// Runs one call of the script, stopped `timeout` after it starts, collecting its log.
+    fn call<T>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce() -> Result<T, Fault>,
+    ) -> (Result<T, Fault>, CallLog) {
+        DEADLINE.with(|d| d.set(Some(Instant::now() + timeout)));
         LOG.with(|l| *l.borrow_mut() = (Vec::new(), self.limits.log_lines));
         columns::set_budget(self.limits.rhai_column_bytes);
-        let result = f();
+        let result = f().map_err(|fault| match fault {
+            Fault::Timeout(_) => Fault::Timeout(timeout),
+            fault => fault,
+        });
         DEADLINE.with(|d| d.set(None));
         let lines = LOG.with(|l| std::mem::take(&mut l.borrow_mut().0));
         (result, CallLog { lines })
     }
 
     /// Runs the script on a request.
-    pub fn rank(&self, req: &OwnedRequest) -> (Result<Vec<Ranked>, Fault>, CallLog) {
-        self.call(|| self.run(req))
+    pub fn rank(
+        &self,
+        req: &OwnedRequest,
+        timeout: Duration,
+    ) -> (Result<Vec<Ranked>, Fault>, CallLog) {
+        self.call(timeout, || self.run(req))
     }
 
     /// Calls one of the script's functions; its top level is not run again.
@@ -250,16 +268,24 @@ impl RhaiPlugin {
     }
 
     /// Runs `triage(demand, config)`.
-    pub fn triage(&self, req: &TriageRequest) -> (Result<Option<TriageDecision>, Fault>, CallLog) {
-        self.call(|| {
+    pub fn triage(
+        &self,
+        req: &TriageRequest,
+        timeout: Duration,
+    ) -> (Result<Option<TriageDecision>, Fault>, CallLog) {
+        self.call(timeout, || {
             let out = self.hook("triage", triage_map(req), &req.config)?;
             triage_decision(out)
         })
     }
 
     /// Runs `points(order, config)`.
-    pub fn points(&self, req: &PointsRequest) -> (Result<Option<Award>, Fault>, CallLog) {
-        self.call(|| {
+    pub fn points(
+        &self,
+        req: &PointsRequest,
+        timeout: Duration,
+    ) -> (Result<Option<Award>, Fault>, CallLog) {
+        self.call(timeout, || {
             let out = self.hook("points", points_map(req), &req.config)?;
             award(out)
         })

@@ -1,0 +1,209 @@
+//! What a street's own rule costs a filing beyond the rule's call. Streets of 1,000 and 10,000
+//! volunteers that dispatch repairs as soon as they are filed, one with the built-in rule, one
+//! with the default rule as a rhai script and one as a WebAssembly plugin, on SQLite (and on
+//! PostgreSQL when `GONGJIAN_BENCH_POSTGRES` is a URL). Each round files demands through the
+//! HTTP API in each street, one at a time and from 32 clients at once, and times the rule's
+//! own call as the plugin benchmark does (the same rule, compiled here, on a request of as
+//! many candidates), so every figure of a round sees the same machine. The path around a plugin costs nothing when a filing with the plugin takes the
+//! built-in filing's time plus the call's.
+//!
+//! Reported per street size and mode: the median round of the built-in filing, the plugin's
+//! filing and its call, and `extra ÷ call`, round by round the plugin's filing less the
+//! built-in one over the call's time (1.0: the path adds nothing to the call; the goal is at
+//! most 1.2), its median and quartiles over the rounds.
+//!
+//! `cargo bench -p gongjian-host --bench plugin_path` (results in BENCHMARKS.md); an argument
+//! of `1000` or `10000` measures that size only.
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use gongjian_core::store::db::Db;
+use gongjian_host::plugin::{rhai::RhaiRuntime, wasm::WasmRuntime, Compiled, Limits};
+use gongjian_plugin_sdk::builder::OwnedRequest;
+
+#[path = "support/api.rs"]
+mod api;
+#[path = "support/filing.rs"]
+mod filing;
+#[path = "support/street.rs"]
+mod street;
+
+use api::{example_plugins, Street};
+use filing::{concurrently, file_and_dispatch, open, street, CLIENTS};
+
+/// Rounds per street size, after two that warm up.
+const ROUNDS: usize = 15;
+
+/// Filings per street and round one at a time; turns of a batch per street and round with the
+/// clients at once.
+const ONE_AT_A_TIME: u32 = 60;
+const TURNS: u32 = 4;
+const BATCH: u64 = 64;
+
+/// Plugin calls timed per round.
+const CALLS: u32 = 40;
+
+/// The time of one filing in each street, one at a time: `iters` turns, each filing once in
+/// every street in turn, so that all see the same moments of the machine (a filing waits on
+/// its fsync, whose time moves by a third from one moment to the next).
+fn one_at_a_time(
+    rt: &tokio::runtime::Runtime,
+    streets: &[Arc<Street>],
+    iters: u32,
+) -> Vec<Duration> {
+    let mut took = vec![Duration::ZERO; streets.len()];
+    rt.block_on(async {
+        for _ in 0..iters {
+            for (s, t) in streets.iter().zip(&mut took) {
+                let start = Instant::now();
+                file_and_dispatch(s).await;
+                *t += start.elapsed();
+            }
+        }
+    });
+    took.into_iter().map(|t| t / iters).collect()
+}
+
+/// The time of one filing in each street with the clients filing at once: `turns` batches of
+/// `batch` filings in every street in turn.
+fn at_once(
+    rt: &tokio::runtime::Runtime,
+    streets: &[Arc<Street>],
+    turns: u32,
+    batch: u64,
+) -> Vec<Duration> {
+    let mut took = vec![Duration::ZERO; streets.len()];
+    for _ in 0..turns {
+        for (s, t) in streets.iter().zip(&mut took) {
+            let s = s.clone();
+            *t += concurrently(rt, batch, move || {
+                let s = s.clone();
+                async move { file_and_dispatch(&s).await }
+            });
+        }
+    }
+    took.into_iter()
+        .map(|t| t / (turns * batch as u32))
+        .collect()
+}
+
+/// The time of one call of `plugin` on `request`, made as the plugin benchmark makes it: on
+/// this thread, nothing around it.
+fn call_time(plugin: &Compiled, request: &OwnedRequest) -> Duration {
+    let start = Instant::now();
+    for _ in 0..CALLS {
+        let (ranked, _) = plugin.rank(request);
+        assert!(!ranked.unwrap().is_empty());
+    }
+    start.elapsed() / CALLS
+}
+
+/// The median of a side's rounds.
+fn median(v: &[f64]) -> f64 {
+    quartiles(v.to_vec()).1
+}
+
+/// The first quartile, the median and the third quartile.
+fn quartiles(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: usize| v[(v.len() - 1) * q / 4];
+    (at(1), at(2), at(3))
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a number is a filter on the street size.
+    let only: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut engines = vec![(
+        "sqlite",
+        format!("sqlite://{}", dir.path().join("bench.db").display()),
+    )];
+    if let Ok(pg) = std::env::var("GONGJIAN_BENCH_POSTGRES") {
+        engines.push(("postgres", pg));
+    }
+    // The rules as the streets run them, with the streets' limits.
+    let rules = [
+        Compiled::Rhai(
+            RhaiRuntime::new(Limits::default())
+                .compile(&example_plugins::rhai_source("default-rule"))
+                .unwrap(),
+        ),
+        Compiled::Wasm(
+            WasmRuntime::new(Limits::default())
+                .unwrap()
+                .compile(&example_plugins::wasm_bytes("default_rule"))
+                .unwrap(),
+        ),
+    ];
+    println!(
+        "{:<9} {:>6} {:<5} {:<5} {:>15} {:>15} {:>15} {:>24}",
+        "engine", "n", "mode", "rule", "built-in", "plugin", "call", "extra ÷ call [quartiles]"
+    );
+    for (engine, url) in &engines {
+        let db: Db = rt.block_on(open(url));
+        for n in [1_000usize, 10_000] {
+            if !only.is_empty() && !only.contains(&n) {
+                continue;
+            }
+            // The built-in rule's street first, then one for each of `rules`.
+            let streets: Vec<Arc<Street>> = ["builtin", "rhai", "wasm"]
+                .into_iter()
+                .map(|rule| Arc::new(rt.block_on(street(&db, n, rule, false))))
+                .collect();
+            let request = street::street(n);
+            // [mode][street]: rounds of filing times; calls[rule].
+            let mut filings = vec![vec![Vec::new(); streets.len()]; 2];
+            let mut calls = vec![Vec::new(); rules.len()];
+            for round in 0..ROUNDS + 2 {
+                let times = [
+                    one_at_a_time(&rt, &streets, ONE_AT_A_TIME),
+                    at_once(&rt, &streets, TURNS, BATCH),
+                ];
+                let call: Vec<Duration> = rules.iter().map(|r| call_time(r, &request)).collect();
+                // The first rounds warm up.
+                if round < 2 {
+                    continue;
+                }
+                for (mode, by_street) in times.into_iter().enumerate() {
+                    for (i, t) in by_street.into_iter().enumerate() {
+                        filings[mode][i].push(t.as_secs_f64() * 1e6);
+                    }
+                }
+                for (i, t) in call.into_iter().enumerate() {
+                    calls[i].push(t.as_secs_f64() * 1e6);
+                }
+            }
+            for (mode, name) in ["one", &CLIENTS.to_string()].iter().enumerate() {
+                let base = &filings[mode][0];
+                for (i, rule) in ["rhai", "wasm"].iter().enumerate() {
+                    let plugin = &filings[mode][i + 1];
+                    // Round by round: what the plugin's filing took beyond the built-in one's,
+                    // over the call's time in the same round.
+                    let ratios: Vec<f64> = (0..ROUNDS)
+                        .map(|r| (plugin[r] - base[r]) / calls[i][r])
+                        .collect();
+                    let q = quartiles(ratios);
+                    println!(
+                        "{engine:<9} {n:>6} {name:<5} {rule:<5} {:>12.0} µs {:>12.0} µs {:>12.0} µs {:>7.2} [{:.2}, {:.2}]",
+                        median(base),
+                        median(plugin),
+                        median(&calls[i]),
+                        q.1,
+                        q.0,
+                        q.2,
+                    );
+                }
+            }
+        }
+    }
+}
