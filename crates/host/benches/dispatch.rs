@@ -25,7 +25,7 @@ mod api;
 mod filing;
 
 use api::{call, Street};
-use filing::{concurrently, file_and_dispatch, open, street, CLIENTS};
+use filing::{concurrently, engines, file_and_dispatch, open, street, CLIENTS};
 
 /// Files an elderly-care demand (not dispatched on filing), dispatches it and has the first
 /// offered volunteer accept it.
@@ -78,13 +78,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut engines = vec![(
-        "sqlite".to_string(),
-        format!("sqlite://{}", dir.path().join("bench.db").display()),
-    )];
-    if let Ok(pg) = std::env::var("GONGJIAN_BENCH_POSTGRES") {
-        engines.push(("postgres".to_string(), pg));
-    }
+    let engines = engines(dir.path(), "bench.db");
     let mut group = c.benchmark_group("file_and_dispatch");
     group
         .sample_size(10)

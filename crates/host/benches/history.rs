@@ -331,14 +331,7 @@ async fn build(url: &str, n: usize) -> Kept {
     for _ in 0..2 {
         let s = api::street(&db, &router, &district, VOLUNTEERS, "builtin", true).await;
         for category in CATEGORIES {
-            call(
-                &s.router,
-                Method::PUT,
-                &format!("/api/v1/streets/{}/dispatch-settings/{category}", s.id),
-                &s.admin,
-                json!({"auto_dispatch": true, "offer_count": 3, "accept_minutes": 30}),
-            )
-            .await;
+            api::dispatch_on_filing(&s, category).await;
         }
         streets.push(Arc::new(s));
     }

@@ -30,8 +30,12 @@ use serde_json::json;
 
 #[path = "support/api.rs"]
 mod api;
+#[path = "support/filing.rs"]
+#[allow(dead_code)]
+mod filing;
 
 use api::{call, Street};
+use filing::{engines, file_and_dispatch};
 
 /// Deliveries a filing makes to the street's endpoint: the demand filed, its order offered.
 const PER_FILING: u64 = 2;
@@ -65,14 +69,7 @@ async fn street(url: &str, hook: &str) -> (Street, AppState, Sender) {
     state.core.webhooks.reach = Reach::Local;
     let router = gongjian_host::app(state.clone());
     let s = api::street(&db, &router, &district, 100, "builtin", false).await;
-    call(
-        &s.router,
-        Method::PUT,
-        &format!("/api/v1/streets/{}/dispatch-settings/repair", s.id),
-        &s.admin,
-        json!({"auto_dispatch": true, "offer_count": 3, "accept_minutes": 30}),
-    )
-    .await;
+    api::dispatch_on_filing(&s, "repair").await;
     call(
         &s.router,
         Method::POST,
@@ -83,19 +80,6 @@ async fn street(url: &str, hook: &str) -> (Street, AppState, Sender) {
     .await;
     let sender = Sender::new(&state.core.webhooks).unwrap();
     (s, state, sender)
-}
-
-async fn file(s: &Street) {
-    let d = call(
-        &s.router,
-        Method::POST,
-        "/api/v1/demands",
-        &s.admin,
-        json!({"grid_id": s.grids[7], "category": "repair", "urgency": "high", "channel": "hotline", "description": "水管漏水",
-               "resident": {"name": "李秀英", "phone": "13912345678", "address": "滨城区市西街道魏鑫家园"}}),
-    )
-    .await;
-    assert_eq!(d["status"], "dispatched", "{d}");
 }
 
 /// Runs the sender until it has nothing left to do; answers the attempts it made.
@@ -116,13 +100,7 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut engines = vec![(
-        "sqlite".to_string(),
-        format!("sqlite://{}", dir.path().join("notify.db").display()),
-    )];
-    if let Ok(pg) = std::env::var("GONGJIAN_BENCH_POSTGRES") {
-        engines.push(("postgres".to_string(), pg));
-    }
+    let engines = engines(dir.path(), "notify.db");
     let mut group = c.benchmark_group("deliver");
     group
         .sample_size(10)
@@ -136,7 +114,7 @@ fn bench(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 rt.block_on(async {
                     for _ in 0..iters.div_ceil(PER_FILING) {
-                        file(&s).await;
+                        file_and_dispatch(&s).await;
                     }
                     let before = got.load(Ordering::Relaxed);
                     let start = Instant::now();

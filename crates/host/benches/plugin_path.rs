@@ -32,7 +32,7 @@ mod filing;
 mod street;
 
 use api::{example_plugins, Street};
-use filing::{concurrently, file_and_dispatch, open, street, CLIENTS};
+use filing::{concurrently, engines, file_and_dispatch, open, street, CLIENTS};
 
 /// Rounds per street size, after two that warm up.
 const ROUNDS: usize = 15;
@@ -124,13 +124,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut engines = vec![(
-        "sqlite",
-        format!("sqlite://{}", dir.path().join("bench.db").display()),
-    )];
-    if let Ok(pg) = std::env::var("GONGJIAN_BENCH_POSTGRES") {
-        engines.push(("postgres", pg));
-    }
+    let engines = engines(dir.path(), "bench.db");
     // The rules as the streets run them, with the streets' limits.
     let rules = [
         Compiled::Rhai(

@@ -205,3 +205,15 @@ pub async fn street(
         volunteers,
     }
 }
+
+/// Has `s` dispatch demands of `category` as soon as they are filed, three offers at once.
+pub async fn dispatch_on_filing(s: &Street, category: &str) {
+    call(
+        &s.router,
+        Method::PUT,
+        &format!("/api/v1/streets/{}/dispatch-settings/{category}", s.id),
+        &s.admin,
+        json!({"auto_dispatch": true, "offer_count": 3, "accept_minutes": 30}),
+    )
+    .await;
+}

@@ -1,8 +1,11 @@
-//! What the filing benchmarks share: the database of an engine with what runs beside the
-//! requests, a street that dispatches repairs as soon as they are filed, a filing, and
-//! clients filing at once.
+//! What the filing benchmarks share: the engines measured, the database of an engine with what
+//! runs beside the requests, a street that dispatches repairs as soon as they are filed, a
+//! filing, and clients filing at once.
 
-use std::time::{Duration, Instant};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
 use axum::http::Method;
 use gongjian_core::{
@@ -13,6 +16,16 @@ use gongjian_host::AppState;
 use serde_json::json;
 
 use super::api::{self, call, Street};
+
+/// The engines measured: SQLite in a file `name` in `dir`, and PostgreSQL when
+/// `GONGJIAN_BENCH_POSTGRES` is a URL (a fresh database is the caller's to make).
+pub fn engines(dir: &Path, name: &str) -> Vec<(&'static str, String)> {
+    let mut engines = vec![("sqlite", format!("sqlite://{}", dir.join(name).display()))];
+    if let Ok(pg) = std::env::var("GONGJIAN_BENCH_POSTGRES") {
+        engines.push(("postgres", pg));
+    }
+    engines
+}
 
 /// The database of an engine, with what runs beside the requests in `gongjian serve`: the
 /// figures' folder and the notifications' sender. One for all the streets of an engine, as
@@ -38,14 +51,7 @@ pub async fn street(db: &Db, n: usize, rule: &str, tokens: bool) -> Street {
     let district = api::token(db, RoleKind::DistrictAdmin, None, None).await;
     let router = gongjian_host::app(AppState::new(db.clone()));
     let s = api::street(db, &router, &district, n, rule, tokens).await;
-    call(
-        &s.router,
-        Method::PUT,
-        &format!("/api/v1/streets/{}/dispatch-settings/repair", s.id),
-        &s.admin,
-        json!({"auto_dispatch": true, "offer_count": 3, "accept_minutes": 30}),
-    )
-    .await;
+    api::dispatch_on_filing(&s, "repair").await;
     s
 }
 
