@@ -36,6 +36,50 @@ async fn health_and_readiness() {
     );
 }
 
+/// A connection PostgreSQL closed while it sat in the pool (a restarted server, an
+/// administrator's `pg_terminate_backend`, a dropped link) is tested before a request gets it
+/// and replaced: the requests after it succeed. A connection just returned is handed out
+/// without that test, so every connection is closed here and left idle long enough to be
+/// tested. SQLite has no server to close a connection.
+#[tokio::test]
+async fn connections_closed_by_the_server_while_idle_are_replaced_before_use() {
+    let app = TestApp::spawn().await;
+    if !app.test_db.url.starts_with("postgres") {
+        return;
+    }
+    // Open a few connections and return them to the pool.
+    let lists = ["/api/v1/streets", "/api/v1/units", "/api/v1/tokens"];
+    let first = futures_util::future::join_all(lists.iter().map(|p| app.get(p, &app.admin))).await;
+    for r in first {
+        r.expect(200);
+    }
+    use sqlx::Connection;
+    let mut admin = sqlx::AnyConnection::connect(&app.test_db.url)
+        .await
+        .unwrap();
+    let closed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    assert!(
+        !closed.is_empty() && closed.iter().all(|c| *c),
+        "the pool's connections were closed: {closed:?}"
+    );
+    admin.close().await.unwrap();
+    // Past the time a connection stays trusted without a test.
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    for _ in 0..3 {
+        let again =
+            futures_util::future::join_all(lists.iter().map(|p| app.get(p, &app.admin))).await;
+        for r in again {
+            r.expect(200);
+        }
+    }
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
     let app = TestApp::spawn().await;

@@ -198,7 +198,7 @@ impl Db {
                 // At most a batch's worth (`group_commit::MAX_BATCH` jobs' pages) is held.
                 const WRITER: &str = "PRAGMA temp_store = MEMORY;";
                 let pool = |max: u32, own: &'static str| {
-                    AnyPoolOptions::new()
+                    pool_options()
                         .max_connections(max)
                         .min_connections(1)
                         .acquire_timeout(acquire_timeout)
@@ -235,7 +235,7 @@ impl Db {
                 })
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
+                let pool = pool_options()
                     .max_connections(opts.max_connections.max(2))
                     .acquire_timeout(opts.acquire_timeout)
                     .connect(url)
@@ -370,6 +370,27 @@ impl Db {
         self.read.close().await;
         self.write.close().await;
     }
+}
+
+/// How long a connection may sit in the pool and still be handed out without a ping.
+const TRUSTED_IDLE: Duration = Duration::from_secs(1);
+
+/// The pool's settings both engines share: a connection is tested before it is handed out
+/// only when it sat idle for more than [`TRUSTED_IDLE`]. sqlx tests every connection when it
+/// goes back to the pool and, by default, again when it is taken: a round trip each, on
+/// every query a request makes. One that was just in use is known to work; one that sat is
+/// where a restarted server or a dropped link shows, and that one is tested.
+fn pool_options() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > TRUSTED_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// A SQLite URL's file path and query string.

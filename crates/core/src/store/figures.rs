@@ -238,20 +238,26 @@ pub async fn fold(db: &Db) -> Result<usize> {
             // Clear the marks as folded; a mark moved meanwhile stays for the next pass. On
             // PostgreSQL a demand a change holds is skipped, not waited for: it stays marked
             // and is folded again (to no difference if nothing changed).
+            //
+            // The marks read are a table of values joined by id: a condition per mark (`id =
+            // $1 AND figures_mark = $2 OR ...`) took PostgreSQL longer to plan than to run,
+            // and tested every condition on every row.
             let mut cleared = 0;
             for chunk in marks.chunks(Backend::of_tx(tx).rows_per_statement(2)) {
-                let mut sql = Sql::new(
-                    "UPDATE demands SET figures_mark = 0 WHERE id IN (SELECT id FROM demands WHERE ",
-                );
+                let mut sql = Sql::new("WITH folded (id, mark) AS (VALUES ");
                 for (i, (id, rev)) in chunk.iter().enumerate() {
-                    sql.push(if i > 0 { " OR (id = " } else { "(id = " })
+                    sql.push(if i > 0 { ", (" } else { "(" })
                         .bind(id.clone())
-                        .push(" AND figures_mark = ")
+                        .push(", ")
                         .bind(*rev)
                         .push(")");
                 }
+                sql.push(
+                    ") UPDATE demands SET figures_mark = 0 WHERE id IN (SELECT d.id FROM demands d \
+                     JOIN folded f ON f.id = d.id AND f.mark = d.figures_mark",
+                );
                 if postgres {
-                    sql.push(" FOR UPDATE SKIP LOCKED");
+                    sql.push(" FOR UPDATE OF d SKIP LOCKED");
                 }
                 sql.push(")");
                 cleared += sql.execute(&mut **tx).await?;
