@@ -13,7 +13,10 @@ use sqlx::{
     Any, AnyPool, Arguments, Executor,
 };
 
-use super::group_commit::{BoxFuture, GroupCommit};
+use super::{
+    group_commit::{BoxFuture, GroupCommit},
+    sqlite_direct::DirectWriter,
+};
 use crate::Result;
 
 /// The embedded migrations in `migrations/`.
@@ -82,6 +85,8 @@ pub enum DbError {
     Optimize(#[source] sqlx::Error),
     #[error("cannot start the committer: {0}")]
     Committer(#[source] std::io::Error),
+    #[error("cannot open the committer's connection: {0}")]
+    Direct(#[source] super::sqlite_direct::DirectError),
 }
 
 /// How SQLite commits: `FULL` fsyncs the WAL on every commit, so an acknowledged write
@@ -197,6 +202,14 @@ impl Db {
                 // system call for each page, and a batch of filings writes megabytes of them.
                 // At most a batch's worth (`group_commit::MAX_BATCH` jobs' pages) is held.
                 const WRITER: &str = "PRAGMA temp_store = MEMORY;";
+                let settings = move |own: &str| {
+                    format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                         PRAGMA cache_size = -16000; \
+                         PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; {own}"
+                    )
+                };
                 let pool = |max: u32, own: &'static str| {
                     pool_options()
                         .max_connections(max)
@@ -204,16 +217,7 @@ impl Db {
                         .acquire_timeout(acquire_timeout)
                         .after_connect(move |conn, _| {
                             Box::pin(async move {
-                                conn.execute(
-                                    format!(
-                                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; \
-                                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                                         PRAGMA cache_size = -16000; \
-                                         PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; {own}"
-                                    )
-                                    .as_str(),
-                                )
-                                .await?;
+                                conn.execute(settings(own).as_str()).await?;
                                 Ok(())
                             })
                         })
@@ -227,9 +231,20 @@ impl Db {
                     .connect(&url)
                     .await
                     .map_err(DbError::Connect)?;
+                // The committer's own connection, for scripts, opened on the file the writer
+                // opened (as SQLite names it), set up as the writer is.
+                let file: String =
+                    sqlx::query_scalar("SELECT file FROM pragma_database_list WHERE name = 'main'")
+                        .fetch_one(&write)
+                        .await
+                        .map_err(DbError::Connect)?;
+                let direct =
+                    DirectWriter::open(&file, &settings(WRITER)).map_err(DbError::Direct)?;
                 Ok(Db {
                     read,
-                    group: Some(GroupCommit::start(write.clone()).map_err(DbError::Committer)?),
+                    group: Some(
+                        GroupCommit::start(write.clone(), direct).map_err(DbError::Committer)?,
+                    ),
                     write,
                     backend,
                 })

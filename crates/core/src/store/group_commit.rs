@@ -6,13 +6,20 @@
 //! The committer takes every job that is waiting, runs each in its own savepoint inside one
 //! transaction (a job that waits alone, in the transaction itself), and commits once; only
 //! then does each job learn its outcome. A job that fails rolls back to its savepoint
-//! alone and gets its error; the others commit. Every request is a hand-off to the
-//! connection's thread and back, so a job's savepoint is released in the same request that
-//! opens the next one's, and the last one's by the commit itself; a job that is statements
-//! only (a [`Script`](crate::store::Script)) goes with its savepoint's opening and release in
-//! one request. Nothing is acknowledged before the commit
+//! alone and gets its error; the others commit. Nothing is acknowledged before the commit
 //! that makes it durable, so this trades nothing of durability for the throughput: while one
 //! batch waits on the disk, the next one gathers.
+//!
+//! Two kinds of job, two connections. A job that is statements only (a
+//! [`Script`](crate::store::Script): a filing's writes) runs on the committer's own connection
+//! ([`DirectWriter`]), on the committer's thread, with no hand-off at all. A job of code, given
+//! a transaction to read and write in, runs on the pool's writer connection, which sqlx drives
+//! from a thread of its own: every request is a hand-off to that thread and back, so a job's
+//! savepoint is released in the same request that opens the next one's, and the last one's by
+//! the commit itself. A batch that holds both kinds commits the scripts, then the code: the
+//! jobs of a batch were all waiting at once, so no order among them is owed. (Each connection
+//! then finds the other's commit and reads the pages it needs afresh: the price of the second
+//! connection, paid where the kinds alternate.)
 //!
 //! On PostgreSQL, which commits concurrent transactions in parallel and groups their WAL
 //! flushes itself, a job simply runs in its own transaction.
@@ -23,6 +30,7 @@ use futures_util::FutureExt;
 use sqlx::{any::AnyArguments, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
+use super::sqlite_direct::{DirectError, DirectWriter};
 use crate::{Error, Result};
 
 /// A boxed future borrowing its transaction.
@@ -39,8 +47,8 @@ type JobFn = Box<
 enum Work {
     /// The job's own code, given the transaction.
     Run(JobFn),
-    /// Statements sent as one request, with their arguments (a script's text): nothing of the
-    /// job runs on the committer, so its savepoint is opened and released in the same request.
+    /// Statements with their arguments (a script's text), run on the committer's own
+    /// connection.
     Statements {
         text: String,
         args: AnyArguments<'static>,
@@ -72,18 +80,18 @@ fn internal(what: &str, e: impl std::fmt::Display) -> Error {
 }
 
 impl GroupCommit {
-    /// Starts the committer for the writer pool, on a thread of its own: it waits on the
-    /// writer connection statement by statement, and on the requests' runtime each of those
-    /// waits would queue behind whatever requests are ready to run, though every write goes
-    /// through it.
-    pub fn start(pool: AnyPool) -> std::io::Result<Self> {
+    /// Starts the committer for the writer pool and `direct`, a connection of its own to the
+    /// same database, on a thread of its own: it waits on the writer connection statement by
+    /// statement, and on the requests' runtime each of those waits would queue behind whatever
+    /// requests are ready to run, though every write goes through it.
+    pub fn start(pool: AnyPool, direct: DirectWriter) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         std::thread::Builder::new()
             .name("sqlite-committer".into())
-            .spawn(move || runtime.block_on(run(pool, rx)))?;
+            .spawn(move || runtime.block_on(run(pool, direct, rx)))?;
         Ok(GroupCommit { jobs })
     }
 
@@ -125,7 +133,7 @@ impl GroupCommit {
     }
 }
 
-async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+async fn run(pool: AnyPool, mut direct: DirectWriter, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -134,61 +142,167 @@ async fn run(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        commit_batch(&pool, batch).await;
+        let mut runs = Vec::new();
+        let mut scripts = Vec::new();
+        for job in batch {
+            match job.work {
+                Work::Run(run) => runs.push((run, job.done)),
+                Work::Statements { text, args } => scripts.push((text, args, job.done)),
+            }
+        }
+        if !scripts.is_empty() {
+            commit_scripts(&mut direct, scripts);
+        }
+        if !runs.is_empty() {
+            commit_runs(&pool, runs).await;
+        }
     }
 }
 
-async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
+/// A script's job: its text, its arguments and where its outcome goes.
+type ScriptJob = (String, AnyArguments<'static>, oneshot::Sender<Output>);
+
+/// A job of code and where its outcome goes.
+type RunJob = (JobFn, oneshot::Sender<Output>);
+
+/// Commits scripts on the committer's own connection, in one transaction: a script that waits
+/// alone in the transaction itself, each of several in a savepoint of its own.
+fn commit_scripts(w: &mut DirectWriter, scripts: Vec<ScriptJob>) {
+    if let Err(e) = w.control("BEGIN IMMEDIATE") {
+        for (_, _, done) in scripts {
+            let _ = done.send(Err(internal("cannot begin a transaction", &e)));
+        }
+        return;
+    }
+    let alone = scripts.len() == 1;
+    let mut answers = Vec::with_capacity(scripts.len());
+    // Set when the transaction can no longer be trusted to hold exactly the writes of the
+    // scripts that succeeded: then none is committed.
+    let mut broken = None;
+    for (text, args, done) in scripts {
+        if broken.is_some() {
+            answers.push((
+                done,
+                Err(internal("a write failed", "its batch was rolled back")),
+            ));
+            continue;
+        }
+        if alone {
+            // A failure is rolled back with the transaction, below.
+            let outcome = w.run(&text, &args);
+            if let Err(e) = &outcome {
+                broken = Some(internal("a write failed", e));
+            }
+            answers.push((done, unit(outcome)));
+            continue;
+        }
+        match script_in_savepoint(w, &text, &args) {
+            Ok(outcome) => answers.push((done, unit(outcome))),
+            Err(e) => {
+                let e = internal("a savepoint failed", &e);
+                answers.push((done, Err(internal("a write failed", &e))));
+                broken = Some(e);
+            }
+        }
+    }
+    if let Some(cause) = broken {
+        if !alone {
+            tracing::error!(error = %cause, "a batch of writes was rolled back");
+        }
+        if w.in_transaction() {
+            if let Err(e) = w.control("ROLLBACK") {
+                tracing::error!(error = %e, "cannot roll back a batch of writes");
+            }
+        }
+        for (done, outcome) in answers {
+            // Alone, the script's own error; with others, the batch's.
+            let answer = if alone {
+                outcome
+            } else {
+                Err(internal("a write failed", "its batch was rolled back"))
+            };
+            let _ = done.send(answer);
+        }
+        return;
+    }
+    let committed = w.control("COMMIT");
+    if committed.is_err() && w.in_transaction() {
+        let _ = w.control("ROLLBACK");
+    }
+    answer(
+        answers,
+        committed.map_err(|e| internal("the commit failed", e)),
+    );
+}
+
+/// A script's outcome as its job's answer.
+fn unit(outcome: std::result::Result<(), DirectError>) -> Output {
+    outcome
+        .map(|()| Box::new(()) as Box<dyn Any + Send>)
+        .map_err(|e| internal("a write failed", e))
+}
+
+/// Sends each job its answer once the commit is done: its own outcome when the commit
+/// succeeded; when it failed nothing of the batch was written, and every job fails.
+fn answer(answers: Vec<(oneshot::Sender<Output>, Output)>, committed: Result<()>) {
+    match committed {
+        Ok(()) => {
+            for (done, outcome) in answers {
+                let _ = done.send(outcome);
+            }
+        }
+        Err(e) => {
+            let e = e.to_string();
+            for (done, outcome) in answers {
+                let _ = done.send(outcome.and(Err(internal("the commit failed", &e))));
+            }
+        }
+    }
+}
+
+/// Commits jobs of code on the pool's writer connection, in one transaction: a job that waits
+/// alone in the transaction itself, each of several in a savepoint of its own.
+async fn commit_runs(pool: &AnyPool, runs: Vec<RunJob>) {
     let mut outer = match pool.begin().await {
         Ok(tx) => tx,
         Err(e) => {
-            for job in batch {
-                let _ = job
-                    .done
-                    .send(Err(internal("cannot begin a transaction", &e)));
+            for (_, done) in runs {
+                let _ = done.send(Err(internal("cannot begin a transaction", &e)));
             }
             return;
         }
     };
-    if batch.len() == 1 {
+    if runs.len() == 1 {
         // Alone, a job needs no savepoint: the transaction is its own.
-        let job = batch.into_iter().next().expect("one job");
-        let _ = job.done.send(settle(outer, job.work).await);
+        let (run, done) = runs.into_iter().next().expect("one job");
+        let _ = done.send(settle(outer, run).await);
         return;
     }
-    let mut answers = Vec::with_capacity(batch.len());
+    let mut answers = Vec::with_capacity(runs.len());
     // Set when the batch's transaction can no longer be trusted to hold exactly the writes of
     // the jobs that succeeded: then none is committed.
     let mut broken = None;
     // Whether the savepoint `job` of a job before is still open (its writes kept either way).
     let mut open = false;
-    for job in batch {
+    for (run, done) in runs {
         if broken.is_some() {
             answers.push((
-                job.done,
+                done,
                 Err(internal("a write failed", "its batch was rolled back")),
             ));
             continue;
         }
-        let outcome = match job.work {
-            Work::Run(run) => {
-                // In the savepoint `job`: the one before released (its writes kept), this
-                // one's opened, in one request. Savepoints nest only where statements follow
-                // such a job (theirs inside `job`), so SQLite journals a page about once a job.
-                let opening = if open {
-                    "RELEASE SAVEPOINT job; SAVEPOINT job"
-                } else {
-                    "SAVEPOINT job"
-                };
-                open = true;
-                match sqlx::raw_sql(opening).execute(&mut *outer).await {
-                    Ok(_) => run_in_savepoint(&mut outer, run).await,
-                    Err(e) => Err(internal("cannot open a savepoint", e)),
-                }
-            }
-            Work::Statements { text, args } => {
-                run_statements_in_savepoint(&mut outer, &text, args).await
-            }
+        // In the savepoint `job`: the one before released (its writes kept), this one's
+        // opened, in one request.
+        let opening = if open {
+            "RELEASE SAVEPOINT job; SAVEPOINT job"
+        } else {
+            "SAVEPOINT job"
+        };
+        open = true;
+        let outcome = match sqlx::raw_sql(opening).execute(&mut *outer).await {
+            Ok(_) => run_in_savepoint(&mut outer, run).await,
+            Err(e) => Err(internal("cannot open a savepoint", e)),
         };
         // (Every answer is replaced below if the batch broke.)
         let outcome = outcome.unwrap_or_else(|e| {
@@ -196,7 +310,7 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
             broken = Some(e);
             answer
         });
-        answers.push((job.done, outcome));
+        answers.push((done, outcome));
     }
     if let Some(cause) = broken {
         tracing::error!(error = %cause, "a batch of writes was rolled back");
@@ -206,17 +320,32 @@ async fn commit_batch(pool: &AnyPool, batch: Vec<Job>) {
         }
         return;
     }
-    match outer.commit().await {
+    let committed = outer
+        .commit()
+        .await
+        .map_err(|e| internal("the commit failed", e));
+    answer(answers, committed);
+}
+
+/// Runs a script in the savepoint `job` of the open transaction: when one of its statements
+/// fails, those before it are rolled back to the savepoint. The inner error is the script's;
+/// the outer one, that its writes could not be taken back or kept, so nothing of the
+/// transaction may be committed.
+fn script_in_savepoint(
+    w: &mut DirectWriter,
+    text: &str,
+    args: &AnyArguments<'_>,
+) -> std::result::Result<std::result::Result<(), DirectError>, DirectError> {
+    w.control("SAVEPOINT job")?;
+    match w.run(text, args) {
         Ok(()) => {
-            for (done, outcome) in answers {
-                let _ = done.send(outcome);
-            }
+            w.control("RELEASE SAVEPOINT job")?;
+            Ok(Ok(()))
         }
         Err(e) => {
-            // Nothing of the batch was written: every job fails, none is acknowledged.
-            for (done, outcome) in answers {
-                let _ = done.send(outcome.and(Err(internal("the commit failed", &e))));
-            }
+            w.control("ROLLBACK TO SAVEPOINT job")?;
+            w.control("RELEASE SAVEPOINT job")?;
+            Ok(Err(e))
         }
     }
 }
@@ -239,40 +368,12 @@ async fn run_in_savepoint(tx: &mut sqlx::Transaction<'_, sqlx::Any>, run: JobFn)
     Ok(outcome)
 }
 
-/// Runs statements in a savepoint `statements` of the batch's transaction `tx`, opened and
-/// released in the same request. When one fails, those before it are rolled back to the
-/// savepoint, which is released. The outer error, as for [`run_in_savepoint`].
-async fn run_statements_in_savepoint(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    text: &str,
-    args: AnyArguments<'static>,
-) -> Result<Output> {
-    let wrapped = format!("SAVEPOINT statements;\n{text};\nRELEASE SAVEPOINT statements");
-    match sqlx::query_with(&wrapped, args).execute(&mut **tx).await {
-        Ok(_) => Ok(Ok(Box::new(()))),
-        Err(e) => {
-            sqlx::raw_sql("ROLLBACK TO SAVEPOINT statements; RELEASE SAVEPOINT statements")
-                .execute(&mut **tx)
-                .await
-                .map_err(|e| internal("cannot roll back a savepoint", e))?;
-            Ok(Err(e.into()))
-        }
-    }
-}
-
-/// Runs a job's work in `tx`, the batch's transaction, and ends `tx` by the job's outcome:
-/// committed when it succeeded, rolled back when it failed or panicked.
-async fn settle(mut tx: sqlx::Transaction<'_, sqlx::Any>, work: Work) -> Output {
-    let outcome = match work {
-        Work::Run(run) => match AssertUnwindSafe(run(&mut tx)).catch_unwind().await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(internal("a write failed", "it panicked")),
-        },
-        Work::Statements { text, args } => sqlx::query_with(&text, args)
-            .execute(&mut *tx)
-            .await
-            .map(|_| Box::new(()) as Box<dyn Any + Send>)
-            .map_err(Error::from),
+/// Runs a job in `tx`, the batch's transaction, and ends `tx` by the job's outcome: committed
+/// when it succeeded, rolled back when it failed or panicked.
+async fn settle(mut tx: sqlx::Transaction<'_, sqlx::Any>, run: JobFn) -> Output {
+    let outcome = match AssertUnwindSafe(run(&mut tx)).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(internal("a write failed", "it panicked")),
     };
     match outcome {
         Ok(value) => tx

@@ -23,6 +23,7 @@ pub(crate) mod resources;
 pub(crate) mod rows;
 pub(crate) mod sessions;
 pub(crate) mod settings;
+pub(crate) mod sqlite_direct;
 pub(crate) mod sqlite_plans;
 pub(crate) mod streets;
 pub mod tokens;
