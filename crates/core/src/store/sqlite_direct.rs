@@ -147,6 +147,7 @@ impl DirectWriter {
         let values = &args.values.0;
         if !self.scripts.contains_key(sql) {
             if self.scripts.len() >= CACHED_SCRIPTS {
+                // Each statement is finalized as it drops.
                 self.scripts.clear();
             }
             let prepared = self.prepare(sql)?;
@@ -200,20 +201,17 @@ impl DirectWriter {
                 )
             };
             if rc != ffi::SQLITE_OK {
-                let error = self.error();
-                finalize(statements);
-                return Err(error);
+                // (Those prepared before it are finalized as `statements` drops.)
+                return Err(self.error());
             }
             if !stmt.is_null() {
-                match takes(stmt) {
-                    Ok(takes) => statements.push(Prepared { stmt, takes }),
-                    Err(error) => {
-                        // SAFETY: `stmt` was just prepared and is in no list.
-                        unsafe { ffi::sqlite3_finalize(stmt) };
-                        finalize(statements);
-                        return Err(error);
-                    }
-                }
+                // Owned from here: finalized when dropped, on any path.
+                let mut prepared = Prepared {
+                    stmt,
+                    takes: Vec::new(),
+                };
+                prepared.takes = takes(stmt)?;
+                statements.push(prepared);
             }
             if rest.is_null() || rest <= at {
                 break;
@@ -226,19 +224,19 @@ impl DirectWriter {
 
 impl Drop for DirectWriter {
     fn drop(&mut self) {
-        for (_, statements) in self.scripts.drain() {
-            finalize(statements);
-        }
+        // Every statement is finalized as it drops.
+        self.scripts.clear();
         // SAFETY: every statement is finalized, so the connection closes at once; `db` is not
         // used after this. (A handle whose open failed is closed the same way.)
         unsafe { ffi::sqlite3_close(self.db) };
     }
 }
 
-fn finalize(statements: Vec<Prepared>) {
-    for prepared in statements {
-        // SAFETY: each statement is finalized once, here, and dropped with its `Prepared`.
-        unsafe { ffi::sqlite3_finalize(prepared.stmt) };
+impl Drop for Prepared {
+    fn drop(&mut self) {
+        // SAFETY: a `Prepared` owns its statement, finalized once, here; its connection is
+        // closed only after every `Prepared` of it has dropped.
+        unsafe { ffi::sqlite3_finalize(self.stmt) };
     }
 }
 
@@ -506,6 +504,55 @@ mod tests {
         f.w.control("COMMIT").unwrap();
         assert!(!f.w.in_transaction());
         assert_eq!(query_one(f.w.db, "SELECT count(*) FROM t"), 3);
+    }
+
+    /// The statements prepared on the writer's connection and not finalized.
+    fn live_statements(w: &DirectWriter) -> usize {
+        let mut n = 0;
+        // SAFETY: `db` is open; the walk only reads the connection's list.
+        unsafe {
+            let mut stmt = ffi::sqlite3_next_stmt(w.db, ptr::null_mut());
+            while !stmt.is_null() {
+                n += 1;
+                stmt = ffi::sqlite3_next_stmt(w.db, stmt);
+            }
+        }
+        n
+    }
+
+    #[test]
+    fn statements_put_out_of_the_cache_are_finalized() {
+        let mut f = fixture();
+        // Twice as many distinct scripts as are kept, of two statements each.
+        for i in 0..2 * CACHED_SCRIPTS {
+            let sql = format!(
+                "INSERT INTO t (id, name) VALUES ($1, 'a{i}');\nDELETE FROM t WHERE id = $1"
+            );
+            f.w.run(&sql, &args(|a| a.add(i as i64).unwrap())).unwrap();
+            assert!(f.w.scripts.len() <= CACHED_SCRIPTS);
+            assert_eq!(
+                live_statements(&f.w),
+                f.w.scripts.values().map(Vec::len).sum::<usize>(),
+                "every statement alive is one the cache holds"
+            );
+        }
+        // A script that fails to prepare part way leaves nothing behind either.
+        let before = live_statements(&f.w);
+        let err =
+            f.w.run(
+                "INSERT INTO t (id, name) VALUES (1, 'x');\nINSERT INTO nowhere VALUES (1)",
+                &args(|_| {}),
+            )
+            .unwrap_err();
+        assert!(err.message.contains("nowhere"), "{err}");
+        assert_eq!(live_statements(&f.w), before);
+        // Nor one whose placeholder is not numbered.
+        f.w.run(
+            "INSERT INTO t (id, name) VALUES (2, 'y');\nSELECT ?",
+            &args(|_| {}),
+        )
+        .unwrap_err();
+        assert_eq!(live_statements(&f.w), before);
     }
 
     #[test]
