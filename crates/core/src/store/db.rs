@@ -1,9 +1,10 @@
 //! Storage: one connection layer for SQLite and PostgreSQL.
 //!
 //! Everything goes through sqlx's `Any` driver with portable SQL and `$N` placeholders (SQLite
-//! accepts them too). On SQLite all writes go through a pool of one connection, so writers
-//! queue in the process instead of failing with `SQLITE_BUSY`; reads use a separate pool and
-//! never block on the writer thanks to WAL.
+//! accepts them too), but for the scripts SQLite's committer runs on its own connection
+//! (`store/sqlite_direct.rs`). On SQLite all writes go through the committer, one thread, so
+//! writers queue in the process instead of failing with `SQLITE_BUSY`; reads use a separate
+//! pool and never block on the writer thanks to WAL.
 
 use std::{path::Path, str::FromStr, time::Duration};
 
