@@ -174,7 +174,19 @@ fn commit_scripts(w: &mut DirectWriter, scripts: Vec<ScriptJob>) {
         }
         return;
     }
-    let alone = scripts.len() == 1;
+    if scripts.len() == 1 {
+        // Alone, a script needs no savepoint: the transaction is its own, and a failure is
+        // rolled back with it.
+        let (text, args, done) = scripts.into_iter().next().expect("one script");
+        let outcome = w.run(&text, &args);
+        if outcome.is_err() {
+            rollback(w);
+            let _ = done.send(unit(outcome));
+            return;
+        }
+        answer(vec![(done, unit(outcome))], commit(w));
+        return;
+    }
     let mut answers = Vec::with_capacity(scripts.len());
     // Set when the transaction can no longer be trusted to hold exactly the writes of the
     // scripts that succeeded: then none is committed.
@@ -187,15 +199,6 @@ fn commit_scripts(w: &mut DirectWriter, scripts: Vec<ScriptJob>) {
             ));
             continue;
         }
-        if alone {
-            // A failure is rolled back with the transaction, below.
-            let outcome = w.run(&text, &args);
-            if let Err(e) = &outcome {
-                broken = Some(internal("a write failed", e));
-            }
-            answers.push((done, unit(outcome)));
-            continue;
-        }
         match script_in_savepoint(w, &text, &args) {
             Ok(outcome) => answers.push((done, unit(outcome))),
             Err(e) => {
@@ -206,33 +209,33 @@ fn commit_scripts(w: &mut DirectWriter, scripts: Vec<ScriptJob>) {
         }
     }
     if let Some(cause) = broken {
-        if !alone {
-            tracing::error!(error = %cause, "a batch of writes was rolled back");
-        }
-        if w.in_transaction() {
-            if let Err(e) = w.control("ROLLBACK") {
-                tracing::error!(error = %e, "cannot roll back a batch of writes");
-            }
-        }
-        for (done, outcome) in answers {
-            // Alone, the script's own error; with others, the batch's.
-            let answer = if alone {
-                outcome
-            } else {
-                Err(internal("a write failed", "its batch was rolled back"))
-            };
-            let _ = done.send(answer);
+        tracing::error!(error = %cause, "a batch of writes was rolled back");
+        rollback(w);
+        for (done, _) in answers {
+            let _ = done.send(Err(internal("a write failed", "its batch was rolled back")));
         }
         return;
     }
+    answer(answers, commit(w));
+}
+
+/// Commits the open transaction of the committer's own connection; if the commit fails, rolls
+/// back what is left of it.
+fn commit(w: &mut DirectWriter) -> std::result::Result<(), DirectError> {
     let committed = w.control("COMMIT");
-    if committed.is_err() && w.in_transaction() {
-        let _ = w.control("ROLLBACK");
+    if committed.is_err() {
+        rollback(w);
     }
-    answer(
-        answers,
-        committed.map_err(|e| internal("the commit failed", e)),
-    );
+    committed
+}
+
+/// Rolls back the open transaction of the committer's own connection, if one is still open.
+fn rollback(w: &mut DirectWriter) {
+    if w.in_transaction() {
+        if let Err(e) = w.control("ROLLBACK") {
+            tracing::error!(error = %e, "cannot roll back a batch of writes");
+        }
+    }
 }
 
 /// A script's outcome as its job's answer.
@@ -244,7 +247,10 @@ fn unit(outcome: std::result::Result<(), DirectError>) -> Output {
 
 /// Sends each job its answer once the commit is done: its own outcome when the commit
 /// succeeded; when it failed nothing of the batch was written, and every job fails.
-fn answer(answers: Vec<(oneshot::Sender<Output>, Output)>, committed: Result<()>) {
+fn answer<E: std::fmt::Display>(
+    answers: Vec<(oneshot::Sender<Output>, Output)>,
+    committed: std::result::Result<(), E>,
+) {
     match committed {
         Ok(()) => {
             for (done, outcome) in answers {
@@ -252,7 +258,6 @@ fn answer(answers: Vec<(oneshot::Sender<Output>, Output)>, committed: Result<()>
             }
         }
         Err(e) => {
-            let e = e.to_string();
             for (done, outcome) in answers {
                 let _ = done.send(outcome.and(Err(internal("the commit failed", &e))));
             }
@@ -320,11 +325,7 @@ async fn commit_runs(pool: &AnyPool, runs: Vec<RunJob>) {
         }
         return;
     }
-    let committed = outer
-        .commit()
-        .await
-        .map_err(|e| internal("the commit failed", e));
-    answer(answers, committed);
+    answer(answers, outer.commit().await);
 }
 
 /// Runs a script in the savepoint `job` of the open transaction: when one of its statements
