@@ -3,11 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use axum::http::Method;
+use axum::{
+    body::Body,
+    http::{header, Method, Request},
+};
 use gongjian_core::domain::access::RoleKind;
 use serde_json::{json, Value};
 
-use crate::helpers::{id, TestApp, World};
+use crate::helpers::{demand_body, id, TestApp, World};
 
 struct Case {
     who: &'static str,
@@ -1029,6 +1032,82 @@ async fn revoked_tokens_stop_working_at_once() {
     )
     .await
     .problem(422, "not_allowed", Some("street_id"));
+}
+
+/// Filing reads its caller's token with the filing's place, in one query: the token still
+/// decides first. A token that names nobody (unknown, revoked, or its volunteer archived) is
+/// 401 whatever the body says, a caller of another street 403, an unknown grid 422.
+#[tokio::test]
+async fn filing_checks_the_callers_token_before_the_body() {
+    let app = TestApp::spawn().await;
+    let w = World::build(&app).await;
+    let body = demand_body(&w.a.grid);
+    let mut bad_fields = body.clone();
+    bad_fields["category"] = json!("");
+    let mut unknown_grid = body.clone();
+    unknown_grid["grid_id"] = json!(uuid::Uuid::now_v7());
+
+    app.call(Method::POST, "/api/v1/demands", None, Some(body.clone()))
+        .await
+        .problem(401, "unauthorized", None);
+    let revoked = app
+        .post(
+            "/api/v1/tokens",
+            &w.a.admin,
+            json!({"role": "grid_worker", "name": "王网格员", "street_id": w.a.id}),
+        )
+        .await
+        .expect(201);
+    app.delete(&format!("/api/v1/tokens/{}", id(&revoked)), &w.a.admin)
+        .await
+        .expect(204);
+    let archived = app.volunteer(&w.a.grid, "张志愿").await;
+    let archived_token = app
+        .token(RoleKind::Volunteer, None, None, Some(&id(&archived)))
+        .await;
+    app.delete(&format!("/api/v1/volunteers/{}", id(&archived)), &w.a.admin)
+        .await
+        .expect(204);
+    for token in [
+        "gj_not_a_real_token",
+        revoked["token"].as_str().unwrap(),
+        &archived_token,
+    ] {
+        for b in [&body, &bad_fields, &unknown_grid, &json!({"grid_id": 7})] {
+            app.post("/api/v1/demands", token, b.clone())
+                .await
+                .problem(401, "invalid_token", None);
+        }
+        let unreadable = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/demands")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("{not json"))
+            .unwrap();
+        app.raw(unreadable)
+            .await
+            .problem(401, "invalid_token", None);
+    }
+    // A caller the token names: the body is checked, then the place, then the street.
+    app.post("/api/v1/demands", &w.a.grid_worker, bad_fields)
+        .await
+        .problem(422, "required", Some("category"));
+    app.post("/api/v1/demands", &w.a.grid_worker, unknown_grid)
+        .await
+        .problem(422, "unknown_reference", Some("grid_id"));
+    app.post("/api/v1/demands", &w.b.grid_worker, body.clone())
+        .await
+        .expect(403);
+    app.post("/api/v1/demands", &w.a.volunteer_token, body.clone())
+        .await
+        .expect(403);
+    let filed = app
+        .post("/api/v1/demands", &w.a.grid_worker, body)
+        .await
+        .expect(201);
+    assert_eq!(filed["street_id"], json!(w.a.id));
+    assert_eq!(filed["resident"]["phone"], "13912345678");
 }
 
 /// Who sees an order's ranking, its offers and its resident, through the order and through

@@ -10,8 +10,32 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        Bearer::from_request_parts(parts, state)
+            .await?
+            .resolve(state)
+            .await
+    }
+}
+
+/// The bearer token of a request whose handler resolves it itself, together with what it
+/// reads anyway (a filing reads its caller and its place in one query). A request without
+/// one is refused as [`Principal`]'s extractor refuses it; one with a token that names nobody
+/// must be refused by the handler, whatever else is wrong with the request.
+pub struct Bearer(pub String);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, AppError> {
         let token = bearer(&parts.headers).ok_or(Error::Unauthorized("unauthorized"))?;
-        match tokens::resolve(state.db.read(), token).await? {
+        Ok(Bearer(token.to_owned()))
+    }
+}
+
+impl Bearer {
+    /// The caller the token names, or `Unauthorized`.
+    pub async fn resolve(&self, state: &AppState) -> Result<Principal, AppError> {
+        match tokens::resolve(state.db.read(), &self.0).await? {
             Some(principal) => Ok(principal),
             None => Err(Error::Unauthorized("invalid_token").into()),
         }

@@ -2,7 +2,8 @@
 //! rule and, when the street dispatches its category at once, offered in the same commit.
 //!
 //! Filing checks every field, reads in one query the street of the demand's grid, the
-//! counters of the street's candidate pool and its active rule, asks the access policy, and
+//! counters of the street's candidate pool and its active rule (with the caller, when it is
+//! known by a bearer token: one read before the writes), asks the access policy, and
 //! takes the pool as of those counters (it also knows the street's categories). The street's
 //! rule may correct what was filed; the triage record is kept either way. Ranking runs before anything is written; the demand, its events and its
 //! order then commit together through [`Db::transact`](crate::store::Db::transact), so
@@ -19,31 +20,89 @@ use super::{
 use crate::{
     domain::{
         access::{Action, Principal, Target},
-        demand::{check_resident, shown_to, CreateDemand, Demand},
+        demand::{check_resident, shown_to, CreateDemand, Demand, Resident},
         format_ts, rules, Check, DemandStatus, Urgency,
     },
-    store::{candidates, demands, orders::Claim, Script},
+    store::{
+        candidates::{self, FilingPlace},
+        demands,
+        orders::Claim,
+        Script,
+    },
     Error, Result,
 };
 
 /// Files a demand for `caller`, answering it as the caller may see it.
 pub async fn file(core: &Core, caller: &Principal, body: CreateDemand) -> Result<Demand> {
+    let fields = Fields::check(&body)?;
+    let place = candidates::filing_place(core.db.read(), body.grid_id).await?;
+    file_in(core, caller, body, fields, place).await
+}
+
+/// [`file`] for the caller a bearer token names, read with the filing's place in one query:
+/// `Unauthorized` when the token names nobody, before anything else is checked.
+pub async fn file_for_token(core: &Core, token: &str, body: CreateDemand) -> Result<Demand> {
+    let (caller, place) = candidates::caller_and_place(core.db.read(), token, body.grid_id)
+        .await?
+        .ok_or(Error::Unauthorized("invalid_token"))?;
+    let fields = Fields::check(&body)?;
+    file_in(core, &caller, body, fields, place).await
+}
+
+/// A filing's fields, checked.
+struct Fields {
+    category: String,
+    tags: Vec<String>,
+    description: String,
+    resident: Resident,
+    start: Option<String>,
+    end: Option<String>,
+}
+
+impl Fields {
+    fn check(body: &CreateDemand) -> Result<Fields> {
+        let mut c = Check::new();
+        let category = c.code("category", &body.category, rules::CODE);
+        let tags = c.labels("tags", &body.tags);
+        let description = c.text("description", &body.description, rules::DESCRIPTION);
+        let resident = check_resident(&mut c, &body.resident);
+        let start = c.ts("window_start", body.window_start.as_deref());
+        let end = c.ts("window_end", body.window_end.as_deref());
+        c.window("window_end", &start, &end);
+        c.finish()?;
+        Ok(Fields {
+            category,
+            tags,
+            description,
+            resident,
+            start,
+            end,
+        })
+    }
+}
+
+/// Files a checked demand at its place (the grid's street, its pool's counters and its
+/// active rule, read at once; `None` for an unknown grid). The version is read once: the
+/// filing finishes on the rule it started with.
+async fn file_in(
+    core: &Core,
+    caller: &Principal,
+    body: CreateDemand,
+    fields: Fields,
+    place: Option<FilingPlace>,
+) -> Result<Demand> {
     // Reads only: the writes go through the committer.
     let db = core.db.read();
-    let mut c = Check::new();
-    let category = c.code("category", &body.category, rules::CODE);
-    let tags = c.labels("tags", &body.tags);
-    let description = c.text("description", &body.description, rules::DESCRIPTION);
-    let resident = check_resident(&mut c, &body.resident);
-    let start = c.ts("window_start", body.window_start.as_deref());
-    let end = c.ts("window_end", body.window_end.as_deref());
-    c.window("window_end", &start, &end);
-    c.finish()?;
-    // The grid's street, its pool's counters and its active rule, in one read. The version
-    // is read once: the filing finishes on the rule it started with.
-    let place = candidates::filing_place(db, body.grid_id)
-        .await?
-        .ok_or_else(|| Error::field("grid_id", "unknown_reference", "no grid has this id"))?;
+    let Fields {
+        category,
+        tags,
+        description,
+        resident,
+        start,
+        end,
+    } = fields;
+    let place =
+        place.ok_or_else(|| Error::field("grid_id", "unknown_reference", "no grid has this id"))?;
     let street = place.street;
     caller.authorize(Action::Create, Target::Demand { street })?;
     let pool = core.pools.at(db, street, place.counters).await?;

@@ -47,10 +47,10 @@ pub fn hash_token(token: &str) -> String {
 /// The columns and joins that turn an `api_tokens` row (aliased `t`) into a principal: the
 /// token's role and subject, and whether its volunteer or unit is archived.
 pub(crate) const PRINCIPAL_COLUMNS: &str = "t.id, t.role, t.street_id, t.unit_id, t.volunteer_id, \
-     v.street_id AS volunteer_street, v.archived_at AS volunteer_archived, \
-     u.archived_at AS unit_archived";
-pub(crate) const PRINCIPAL_JOINS: &str = "LEFT JOIN volunteers v ON v.id = t.volunteer_id \
-     LEFT JOIN units u ON u.id = t.unit_id";
+     tv.street_id AS volunteer_street, tv.archived_at AS volunteer_archived, \
+     tu.archived_at AS unit_archived";
+pub(crate) const PRINCIPAL_JOINS: &str = "LEFT JOIN volunteers tv ON tv.id = t.volunteer_id \
+     LEFT JOIN units tu ON tu.id = t.unit_id";
 
 /// Resolves a token to its principal; `None` when it is unknown, revoked, or its unit or
 /// volunteer has been archived.

@@ -19,7 +19,8 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::Created;
 use crate::{
-    error::AppResult,
+    auth::Bearer,
+    error::{AppError, AppResult},
     extract::{path_id, ApiJson, ApiQuery},
     state::AppState,
 };
@@ -82,9 +83,18 @@ async fn update_demand(
     security(("bearer" = [])))]
 async fn create_demand(
     State(state): State<AppState>,
-    caller: Principal,
-    ApiJson(body): ApiJson<CreateDemand>,
+    token: Bearer,
+    body: Result<ApiJson<CreateDemand>, AppError>,
 ) -> AppResult<Created<Demand>> {
-    let demand = intake::file(&state, &caller, body).await?;
+    // The token is read with the filing's place; a body that cannot be read is answered
+    // after the token has been checked, as on every other route.
+    let body = match body {
+        Ok(ApiJson(body)) => body,
+        Err(unreadable) => {
+            token.resolve(&state).await?;
+            return Err(unreadable);
+        }
+    };
+    let demand = intake::file_for_token(&state, &token.0, body).await?;
     Ok(Created(format!("/api/v1/demands/{}", demand.id), demand))
 }
