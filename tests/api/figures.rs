@@ -340,3 +340,76 @@ async fn a_fold_of_many_demands_writes_them_all() {
     assert_eq!(total(&year)["received"], filings, "{year}");
     assert_eq!(total(&year)["dispatched"], 40, "{year}");
 }
+
+/// Migration 0017 moves the marks out of the demands' rows: a demand marked before it is
+/// marked after, with its mark, and one folded is not.
+#[tokio::test]
+async fn the_marks_move_out_of_the_demands_rows_with_their_migration() {
+    use std::borrow::Cow;
+
+    use gongjian_core::store::db::MIGRATOR;
+    use sqlx::{migrate::Migrator, AnyConnection, Connection};
+
+    sqlx::any::install_default_drivers();
+    let db = crate::helpers::TestDb::new().await;
+    let url = if db.url.starts_with("sqlite") {
+        format!("{}?mode=rwc", db.url)
+    } else {
+        db.url.clone()
+    };
+    let mut conn = AnyConnection::connect(&url).await.unwrap();
+    let before = Migrator {
+        migrations: Cow::Owned(
+            MIGRATOR
+                .migrations
+                .iter()
+                .filter(|m| m.version < 17)
+                .cloned()
+                .collect(),
+        ),
+        ..Migrator::DEFAULT
+    };
+    before.run(&mut conn).await.unwrap();
+    let at = "2026-03-10T02:00:00Z";
+    for place in [
+        "INSERT INTO streets (id, name, code, district, created_at, updated_at) \
+         VALUES ('s', '市西街道', 'shixi', '滨城区', $1, $1)",
+        "INSERT INTO communities (id, street_id, name, created_at, updated_at) \
+         VALUES ('c', 's', '魏鑫社区', $1, $1)",
+        "INSERT INTO grids (id, street_id, community_id, code, name, created_at, updated_at) \
+         VALUES ('g', 's', 'c', 'g01', '一网格', $1, $1)",
+    ] {
+        sqlx::query(place)
+            .bind(at)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    for (id, mark) in [("marked", 3_i64), ("folded", 0), ("new", 1)] {
+        sqlx::query(
+            "INSERT INTO demands (id, street_id, grid_id, category, tags, urgency, channel, \
+             description, resident_name, resident_phone, resident_address, status, filed_by, \
+             created_at, updated_at, figures_mark) \
+             VALUES ($2, 's', 'g', 'repair', '[]', 'normal', 'hotline', '水管漏水', '李秀英', \
+             '13912345678', '魏鑫家园', 'open', 'system', $1, $1, $3)",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(mark)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    MIGRATOR.run(&mut conn).await.unwrap();
+    let marks: Vec<(String, i64)> =
+        sqlx::query_as("SELECT demand_id, mark FROM figure_marks ORDER BY demand_id")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(marks, [("marked".to_string(), 3), ("new".to_string(), 1)]);
+    let gone = sqlx::query("SELECT figures_mark FROM demands")
+        .fetch_all(&mut conn)
+        .await;
+    assert!(gone.is_err(), "the demands keep no mark of their own");
+    conn.close().await.unwrap();
+}

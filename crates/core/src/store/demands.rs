@@ -9,7 +9,7 @@ use super::{
     notifications::{self, NewNotification},
     page::{Page, PageRequest},
     rows::{get_bool, get_enum, get_json, get_uuid, push_in, push_json_contains, to_json},
-    Script, Sql, Tx,
+    Backend, Script, Sql, Tx,
 };
 use crate::{
     domain::{
@@ -79,6 +79,14 @@ pub fn insert(script: &mut Script, demand: &Demand, filed_by: &str) {
     sql.bind(demand.triage.as_ref().map(to_json)).push(", ");
     sql.bind(demand.created_at.clone()).push(", ");
     sql.bind(demand.updated_at.clone()).push(")");
+    // A new demand is marked for the figures: the folder gives it its facts.
+    script
+        .statement()
+        .push(super::figures::MARK_SELECTED)
+        .push("VALUES (")
+        .bind(demand.id.to_string())
+        .push(", 1)")
+        .push(super::figures::MARK_UPSERT);
     let via = format!("via {}", demand.channel.as_str());
     let triaged = demand
         .triage
@@ -237,7 +245,7 @@ pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, before: &Demand) -
     let updated = sqlx::query(
         "UPDATE demands SET grid_id = $1, category = $2, tags = $3, urgency = $4, description = $5, \
          resident_name = $6, resident_phone = $7, resident_address = $8, window_start = $9, window_end = $10, \
-         status = $11, updated_at = $12, figures_mark = figures_mark + 1 WHERE id = $13 AND status = $14",
+         status = $11, updated_at = $12 WHERE id = $13 AND status = $14",
     )
     .bind(d.grid_id.to_string())
     .bind(d.category.clone())
@@ -261,6 +269,7 @@ pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, before: &Demand) -
             "the demand changed meanwhile; read it and edit it again",
         ));
     }
+    super::figures::mark(tx, d.id).await?;
     if resident_moved {
         super::figures::mark_followers(tx, d.id).await?;
     }
@@ -312,8 +321,8 @@ pub async fn lock_facts(tx: &mut Tx<'_>, id: Uuid) -> Result<DemandFacts> {
     facts_from_row(id, &row)
 }
 
-/// Moves a demand from status `from` to `to` at `at`, by a compare-and-set: false if it was
-/// not in `from`.
+/// Moves a demand from status `from` to `to` at `at`, by a compare-and-set, and marks it for
+/// the figures: false, and nothing changed, if it was not in `from`.
 pub async fn move_status(
     tx: &mut Tx<'_>,
     id: Uuid,
@@ -321,15 +330,31 @@ pub async fn move_status(
     to: DemandStatus,
     at: &str,
 ) -> Result<bool> {
-    let moved = sqlx::query(
-        "UPDATE demands SET status = $1, updated_at = $2, figures_mark = figures_mark + 1 \
-         WHERE id = $3 AND status = $4",
-    )
-    .bind(to.as_str())
-    .bind(at.to_string())
-    .bind(id.to_string())
-    .bind(from.as_str())
-    .execute(&mut **tx)
-    .await?;
-    Ok(moved.rows_affected() > 0)
+    const MOVE: &str =
+        "UPDATE demands SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4";
+    let postgres = Backend::of_tx(tx) == Backend::Postgres;
+    // On PostgreSQL the mark follows the move in one statement: one round trip, and a mark
+    // only for a demand moved (the rows the statement counts are the marks it wrote).
+    let text = if postgres {
+        format!(
+            "WITH moved AS ({MOVE} RETURNING id) {}SELECT id, 1 FROM moved WHERE 1 = 1{}",
+            super::figures::MARK_SELECTED,
+            super::figures::MARK_UPSERT
+        )
+    } else {
+        MOVE.to_string()
+    };
+    let moved = sqlx::query(&text)
+        .bind(to.as_str())
+        .bind(at.to_string())
+        .bind(id.to_string())
+        .bind(from.as_str())
+        .execute(&mut **tx)
+        .await?
+        .rows_affected()
+        > 0;
+    if moved && !postgres {
+        super::figures::mark(tx, id).await?;
+    }
+    Ok(moved)
 }

@@ -4,9 +4,11 @@
 //! months of its range to the facts of its partial days and of the demands still marked — in
 //! one snapshot, so a read is never stale and never counts a change twice.
 //!
-//! A read costs what its range holds in months, days and groups; a change costs at most one
-//! statement (none when it writes the demand's row anyway); the folder's work is off the path
-//! of every request.
+//! A mark is a row of `figure_marks` (migration 0017), not a column of the demand: a change
+//! upserts it and the folder deletes it, so neither rewrites the demand's row and its indexes.
+//! A read costs what its range holds in months, days and groups; a change costs one small
+//! statement (on PostgreSQL a move of a demand's status marks it in the same statement); the
+//! folder's work is off the path of every request.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -29,11 +31,19 @@ use crate::{
     Error, Result,
 };
 
-/// Marks a demand whose contribution may have changed, for a change that does not write the
-/// demand's row itself (a rating, an escalation, an order inserted or cancelled without moving
-/// it): filing and every move or edit of a demand mark it in their own statement.
+/// Marks the demands a `SELECT` of their ids names (in a statement that ends with it): a new
+/// mark, or one moved past the one a folder may be folding.
+pub(crate) const MARK_SELECTED: &str = "INSERT INTO figure_marks (demand_id, mark) ";
+/// What follows the `SELECT` of [`MARK_SELECTED`] (a `WHERE` clause keeps SQLite from reading
+/// `ON` as a join's).
+pub(crate) const MARK_UPSERT: &str =
+    " ON CONFLICT (demand_id) DO UPDATE SET mark = figure_marks.mark + 1";
+
+/// Marks a demand whose contribution may have changed (a rating, an escalation, an order
+/// inserted or cancelled, a move or an edit of the demand); a filing marks its demand in its
+/// own script.
 pub async fn mark(tx: &mut Tx<'_>, demand: Uuid) -> Result<()> {
-    sqlx::query("UPDATE demands SET figures_mark = figures_mark + 1 WHERE id = $1")
+    sqlx::query(&format!("{MARK_SELECTED}VALUES ($1, 1){MARK_UPSERT}"))
         .bind(demand.to_string())
         .execute(&mut **tx)
         .await?;
@@ -58,10 +68,10 @@ pub async fn mark_followers(tx: &mut Tx<'_>, demand: Uuid) -> Result<()> {
         parse_instant(&filed).expect("stored timestamps parse")
             + time::Duration::days(REPEAT_WINDOW_DAYS),
     );
-    sqlx::query(
-        "UPDATE demands SET figures_mark = figures_mark + 1 WHERE street_id = $1 AND resident_phone = $2 \
-         AND category = $3 AND created_at > $4 AND created_at <= $5",
-    )
+    sqlx::query(&format!(
+        "{MARK_SELECTED}SELECT id, 1 FROM demands WHERE street_id = $1 AND resident_phone = $2 \
+         AND category = $3 AND created_at > $4 AND created_at <= $5{MARK_UPSERT}"
+    ))
     .bind(row.try_get::<String, _>("street_id")?)
     .bind(row.try_get::<String, _>("resident_phone")?)
     .bind(row.try_get::<String, _>("category")?)
@@ -201,7 +211,7 @@ pub async fn fold(db: &Db) -> Result<usize> {
             // moved after this read is left for the next pass by the statement that clears
             // the marks read, which matches the revision read.
             let marks: Vec<(String, i64)> = sqlx::query_as(&format!(
-                "SELECT id, figures_mark FROM demands WHERE figures_mark > 0 ORDER BY id LIMIT {FOLD_BATCH}"
+                "SELECT demand_id, mark FROM figure_marks ORDER BY demand_id LIMIT {FOLD_BATCH}"
             ))
             .fetch_all(&mut **tx)
             .await?;
@@ -236,12 +246,13 @@ pub async fn fold(db: &Db) -> Result<usize> {
             write_facts(tx, &changed).await?;
             apply(tx, deltas).await?;
             // Clear the marks as folded; a mark moved meanwhile stays for the next pass. On
-            // PostgreSQL a demand a change holds is skipped, not waited for: it stays marked
-            // and is folded again (to no difference if nothing changed).
+            // PostgreSQL a mark a change holds is skipped, not waited for: it stays and is
+            // folded again (to no difference if nothing changed); a change that marks a demand
+            // whose mark this deletes waits for the fold and marks it afresh.
             //
-            // The marks read are a table of values joined by id: a condition per mark (`id =
-            // $1 AND figures_mark = $2 OR ...`) took PostgreSQL longer to plan than to run,
-            // and tested every condition on every row.
+            // The marks read are a table of values joined by id: a condition per mark
+            // (`demand_id = $1 AND mark = $2 OR ...`) took PostgreSQL longer to plan than to
+            // run, and tested every condition on every row.
             let mut cleared = 0;
             for chunk in marks.chunks(Backend::of_tx(tx).rows_per_statement(2)) {
                 let mut sql = Sql::new("WITH folded (id, mark) AS (VALUES ");
@@ -253,11 +264,11 @@ pub async fn fold(db: &Db) -> Result<usize> {
                         .push(")");
                 }
                 sql.push(
-                    ") UPDATE demands SET figures_mark = 0 WHERE id IN (SELECT d.id FROM demands d \
-                     JOIN folded f ON f.id = d.id AND f.mark = d.figures_mark",
+                    ") DELETE FROM figure_marks WHERE demand_id IN (SELECT m.demand_id \
+                     FROM figure_marks m JOIN folded f ON f.id = m.demand_id AND f.mark = m.mark",
                 );
                 if postgres {
-                    sql.push(" FOR UPDATE OF d SKIP LOCKED");
+                    sql.push(" FOR UPDATE OF m SKIP LOCKED");
                 }
                 sql.push(")");
                 cleared += sql.execute(&mut **tx).await?;
@@ -681,7 +692,7 @@ pub async fn read(
     // Demands changed since they were folded: what they contribute now, less what was folded.
     // The marks are read first and the demands then found by id: they are few, the range's
     // demands many, and a planner guessing the size of a queue could walk the range instead.
-    let marked: Vec<String> = sqlx::query_scalar("SELECT id FROM demands WHERE figures_mark > 0")
+    let marked: Vec<String> = sqlx::query_scalar("SELECT demand_id FROM figure_marks")
         .fetch_all(&mut *conn)
         .await?;
     let marked = parse_uuids(marked.iter().map(String::as_str), "demand")?;
@@ -739,12 +750,11 @@ pub async fn labels(db: &Db, dim: GroupBy, keys: &[String]) -> Result<HashMap<St
 /// its facts now, and that the rollups are the sum of the folded facts. Answers what is wrong,
 /// one line each.
 pub async fn audit(conn: &mut AnyConnection) -> Result<(Vec<String>, Vec<String>)> {
-    let marked: HashSet<String> =
-        sqlx::query_scalar("SELECT id FROM demands WHERE figures_mark > 0")
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
+    let marked: HashSet<String> = sqlx::query_scalar("SELECT demand_id FROM figure_marks")
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect();
     let mut sql = fresh_of_demands();
     sql.push("1 = 1");
     let fresh = facts(&mut *conn, sql, fresh_fact).await?;
