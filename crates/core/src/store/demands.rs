@@ -242,34 +242,36 @@ pub async fn update(tx: &mut Tx<'_>, actor: &str, d: &Demand, before: &Demand) -
     if resident_moved {
         super::figures::mark_followers(tx, d.id).await?;
     }
-    let updated = sqlx::query(
+    let text = super::figures::update_and_mark(
         "UPDATE demands SET grid_id = $1, category = $2, tags = $3, urgency = $4, description = $5, \
          resident_name = $6, resident_phone = $7, resident_address = $8, window_start = $9, window_end = $10, \
          status = $11, updated_at = $12 WHERE id = $13 AND status = $14",
-    )
-    .bind(d.grid_id.to_string())
-    .bind(d.category.clone())
-    .bind(to_json(&d.tags))
-    .bind(d.urgency.as_str())
-    .bind(d.description.clone())
-    .bind(d.resident.name.clone())
-    .bind(d.resident.phone.clone())
-    .bind(d.resident.address.clone())
-    .bind(d.window_start.clone())
-    .bind(d.window_end.clone())
-    .bind(d.status.as_str())
-    .bind(d.updated_at.clone())
-    .bind(d.id.to_string())
-    .bind(was.as_str())
-    .execute(&mut **tx)
-    .await?;
+        "$13",
+        Backend::of_tx(tx),
+    );
+    let updated = sqlx::query(&text)
+        .bind(d.grid_id.to_string())
+        .bind(d.category.clone())
+        .bind(to_json(&d.tags))
+        .bind(d.urgency.as_str())
+        .bind(d.description.clone())
+        .bind(d.resident.name.clone())
+        .bind(d.resident.phone.clone())
+        .bind(d.resident.address.clone())
+        .bind(d.window_start.clone())
+        .bind(d.window_end.clone())
+        .bind(d.status.as_str())
+        .bind(d.updated_at.clone())
+        .bind(d.id.to_string())
+        .bind(was.as_str())
+        .execute(&mut **tx)
+        .await?;
     if updated.rows_affected() == 0 {
         return Err(Error::conflict(
             "demand_changed",
             "the demand changed meanwhile; read it and edit it again",
         ));
     }
-    super::figures::mark(tx, d.id).await?;
     if resident_moved {
         super::figures::mark_followers(tx, d.id).await?;
     }
@@ -330,20 +332,11 @@ pub async fn move_status(
     to: DemandStatus,
     at: &str,
 ) -> Result<bool> {
-    const MOVE: &str =
-        "UPDATE demands SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4";
-    let postgres = Backend::of_tx(tx) == Backend::Postgres;
-    // On PostgreSQL the mark follows the move in one statement: one round trip, and a mark
-    // only for a demand moved (the rows the statement counts are the marks it wrote).
-    let text = if postgres {
-        format!(
-            "WITH moved AS ({MOVE} RETURNING id) {}SELECT id, 1 FROM moved WHERE 1 = 1{}",
-            super::figures::MARK_SELECTED,
-            super::figures::MARK_UPSERT
-        )
-    } else {
-        MOVE.to_string()
-    };
+    let text = super::figures::update_and_mark(
+        "UPDATE demands SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4",
+        "$3",
+        Backend::of_tx(tx),
+    );
     let moved = sqlx::query(&text)
         .bind(to.as_str())
         .bind(at.to_string())
@@ -353,8 +346,5 @@ pub async fn move_status(
         .await?
         .rows_affected()
         > 0;
-    if moved && !postgres {
-        super::figures::mark(tx, id).await?;
-    }
     Ok(moved)
 }

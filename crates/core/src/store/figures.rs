@@ -7,7 +7,7 @@
 //! A mark is a row of `figure_marks` (migration 0017), not a column of the demand: a change
 //! upserts it and the folder deletes it, so neither rewrites the demand's row and its indexes.
 //! A read costs what its range holds in months, days and groups; a change costs one small
-//! statement (on PostgreSQL a move of a demand's status marks it in the same statement); the
+//! statement more, in the same request as the demand's own update when it makes one; the
 //! folder's work is off the path of every request.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,6 +38,23 @@ pub(crate) const MARK_SELECTED: &str = "INSERT INTO figure_marks (demand_id, mar
 /// `ON` as a join's).
 pub(crate) const MARK_UPSERT: &str =
     " ON CONFLICT (demand_id) DO UPDATE SET mark = figure_marks.mark + 1";
+
+/// `update`, an `UPDATE demands` of the one demand whose id is the placeholder `id`, with the
+/// demand marked if it changed, as one request: on PostgreSQL the update is a `WITH` clause
+/// whose `RETURNING id` the mark takes; on SQLite the mark is a second statement that writes
+/// only if the first changed a row (`changes()`). Either way the request changes rows only if
+/// the update did.
+pub(crate) fn update_and_mark(update: &str, id: &str, backend: Backend) -> String {
+    match backend {
+        Backend::Postgres => format!(
+            "WITH changed AS ({update} RETURNING id) \
+             {MARK_SELECTED}SELECT id, 1 FROM changed WHERE 1 = 1{MARK_UPSERT}"
+        ),
+        Backend::Sqlite => {
+            format!("{update};\n{MARK_SELECTED}SELECT {id}, 1 WHERE changes() > 0{MARK_UPSERT}")
+        }
+    }
+}
 
 /// Marks a demand whose contribution may have changed (a rating, an escalation, an order
 /// inserted or cancelled, a move or an edit of the demand); a filing marks its demand in its
