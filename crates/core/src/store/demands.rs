@@ -343,8 +343,6 @@ pub async fn move_status(
         .bind(id.to_string())
         .bind(from.as_str())
         .execute(&mut **tx)
-        .await?
-        .rows_affected()
-        > 0;
-    Ok(moved)
+        .await?;
+    Ok(moved.rows_affected() > 0)
 }

@@ -31,11 +31,12 @@ use crate::{
     Error, Result,
 };
 
-/// Marks the demands a `SELECT` of their ids names (in a statement that ends with it): a new
-/// mark, or one moved past the one a folder may be folding.
+/// The head of a statement that marks demands: `VALUES` or a `SELECT` of their ids and 1
+/// follow, then [`MARK_UPSERT`]. A demand not marked gets a new mark; a marked one's mark moves
+/// past the one a folder may be folding.
 pub(crate) const MARK_SELECTED: &str = "INSERT INTO figure_marks (demand_id, mark) ";
-/// What follows the `SELECT` of [`MARK_SELECTED`] (a `WHERE` clause keeps SQLite from reading
-/// `ON` as a join's).
+/// The end of a statement that marks demands (after a `SELECT`, a `WHERE` clause keeps SQLite
+/// from reading `ON` as a join's).
 pub(crate) const MARK_UPSERT: &str =
     " ON CONFLICT (demand_id) DO UPDATE SET mark = figure_marks.mark + 1";
 
@@ -56,9 +57,9 @@ pub(crate) fn update_and_mark(update: &str, id: &str, backend: Backend) -> Strin
     }
 }
 
-/// Marks a demand whose contribution may have changed (a rating, an escalation, an order
-/// inserted or cancelled, a move or an edit of the demand); a filing marks its demand in its
-/// own script.
+/// Marks a demand whose contribution may have changed, for a change that does not update the
+/// demand's row (a rating, an escalation, an order cancelled without moving it): a move or an
+/// edit of the demand marks it in its own request ([`update_and_mark`]), a filing in its script.
 pub async fn mark(tx: &mut Tx<'_>, demand: Uuid) -> Result<()> {
     sqlx::query(&format!("{MARK_SELECTED}VALUES ($1, 1){MARK_UPSERT}"))
         .bind(demand.to_string())
