@@ -93,21 +93,13 @@ async fn file_in(
 ) -> Result<Demand> {
     // Reads only: the writes go through the committer.
     let db = core.db.read();
-    let Fields {
-        category,
-        tags,
-        description,
-        resident,
-        start,
-        end,
-    } = fields;
     let place =
         place.ok_or_else(|| Error::field("grid_id", "unknown_reference", "no grid has this id"))?;
     let street = place.street;
     caller.authorize(Action::Create, Target::Demand { street })?;
     let pool = core.pools.at(db, street, place.counters).await?;
-    if !pool.has_category(&category) {
-        return Err(unknown_category(&category));
+    if !pool.has_category(&fields.category) {
+        return Err(unknown_category(&fields.category));
     }
     let id = Uuid::now_v7();
     let filed = core.now();
@@ -116,11 +108,11 @@ async fn file_in(
         id,
         street,
         grid: body.grid_id,
-        category,
-        tags,
+        category: fields.category,
+        tags: fields.tags,
         urgency: body.urgency.unwrap_or(Urgency::Normal),
-        window_start: start,
-        window_end: end,
+        window_start: fields.start,
+        window_end: fields.end,
         filed_at: filed_at.clone(),
         status: DemandStatus::Open,
     };
@@ -132,8 +124,12 @@ async fn file_in(
         &mut facts,
         Intake {
             channel: body.channel,
-            description: &description,
-            resident: [&resident.name, &resident.phone, &resident.address],
+            description: &fields.description,
+            resident: [
+                &fields.resident.name,
+                &fields.resident.phone,
+                &fields.resident.address,
+            ],
         },
     )
     .await?;
@@ -163,8 +159,8 @@ async fn file_in(
         tags: facts.tags.clone(),
         urgency: facts.urgency,
         channel: body.channel,
-        description,
-        resident,
+        description: fields.description,
+        resident: fields.resident,
         resident_masked: false,
         window_start: facts.window_start.clone(),
         window_end: facts.window_end.clone(),

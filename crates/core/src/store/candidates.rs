@@ -91,10 +91,10 @@ pub async fn caller_and_place(
     let Some(caller) = principal_of_row(db, &row).await? else {
         return Ok(None);
     };
-    let place = match row.try_get::<Option<String>, _>("place_street")? {
-        Some(_) => Some(place_of_row(&row)?),
-        None => None,
-    };
+    let place = row
+        .try_get::<Option<String>, _>("place_street")?
+        .map(|_| place_of_row(&row))
+        .transpose()?;
     Ok(Some((caller, place)))
 }
 
