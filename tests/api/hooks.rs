@@ -721,3 +721,48 @@ async fn uploads_are_dry_run_and_plugins_of_every_contract_version_deploy() {
         "{m}"
     );
 }
+
+/// A plugin built with the SDK says in its module which hooks it implements, and the service
+/// calls only those: the default rule exports triage and points (every plugin of contract 1.2.0
+/// does) but implements neither, so its filings make one call, not two, and its completions
+/// none. A plugin that says nothing (built before the SDK wrote it, or without the SDK) is
+/// called for every hook it exports, as `a_plugin_built_for_contract_1_1_keeps_working` shows.
+#[tokio::test]
+async fn only_the_hooks_a_plugin_implements_are_called() {
+    let rt = WasmRuntime::new(Limits::default()).unwrap();
+    let compile = |bytes: &[u8]| Compiled::Wasm(rt.compile(bytes).unwrap());
+    let ranks_only = wasm_bytes("default_rule");
+    let plugin = compile(&ranks_only);
+    assert_eq!(plugin.contract_version(), "1.2.0");
+    assert!(!plugin.has_triage() && !plugin.has_points());
+    let plugin = wasm("same_day");
+    assert!(plugin.has_triage() && plugin.has_points());
+    // The section's flags, one at a time; a section of a format this host does not know says
+    // nothing.
+    let said = |section: [u8; 2]| {
+        let mut bytes = ranks_only.clone();
+        let at = bytes
+            .windows(16)
+            .position(|w| w == b"gongjian:hooks\x01\x00")
+            .expect("the SDK names the hooks the plugin implements");
+        bytes[at + 14..at + 16].copy_from_slice(&section);
+        let p = compile(&bytes);
+        (p.has_triage(), p.has_points())
+    };
+    assert_eq!(said([1, 1]), (true, false));
+    assert_eq!(said([1, 2]), (false, true));
+    assert_eq!(said([1, 3]), (true, true));
+    assert_eq!(said([2, 0]), (true, true));
+
+    let app = TestApp::spawn().await;
+    let s = street(&app).await;
+    let v = deploy(&app, &s, wasm_upload(&ranks_only, json!({}))).await;
+    assert_eq!(v["contract_version"], "1.2.0");
+    assert_eq!(v["hooks"], json!([]));
+    let d = file(&app, &s, "repair", "水管漏水").await;
+    assert_eq!(d["triage"]["rule"], "none");
+    assert_eq!(d["triage"]["note"], "the street's rule does not triage");
+    let done = complete_one(&app, &s, "repair").await;
+    assert_eq!(done["points_rule"], "builtin");
+    assert_eq!(done["points"], 1.5);
+}

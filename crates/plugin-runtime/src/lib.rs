@@ -161,7 +161,7 @@ impl Compiled {
     pub fn has_triage(&self) -> bool {
         match self {
             Compiled::Rhai(p) => p.has_triage(),
-            Compiled::Wasm(p) => p.has_hooks(),
+            Compiled::Wasm(p) => p.triages(),
         }
     }
 
@@ -169,7 +169,7 @@ impl Compiled {
     pub fn has_points(&self) -> bool {
         match self {
             Compiled::Rhai(p) => p.has_points(),
-            Compiled::Wasm(p) => p.has_hooks(),
+            Compiled::Wasm(p) => p.awards_points(),
         }
     }
 

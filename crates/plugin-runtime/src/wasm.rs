@@ -24,8 +24,8 @@ use std::{
 };
 
 use gongjian_plugin_sdk::{
-    builder::OwnedRequest, Award, CandidateKind, PointsRequest, Ranked, TriageDecision,
-    TriageRequest, Urgency,
+    __hooks as sdk_hooks, builder::OwnedRequest, Award, CandidateKind, PointsRequest, Ranked,
+    TriageDecision, TriageRequest, Urgency,
 };
 use wasmtime::{
     component::{Component, Instance, InstancePre, Linker},
@@ -260,7 +260,7 @@ impl WasmRuntime {
             // file name carries the engine's compatibility fingerprint, and wasmtime checks
             // the artifact's own header before using it.
             if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, file) } {
-                return self.finish(component);
+                return self.finish(component, declared_hooks(bytes));
             }
         }
         let component_bytes = if wasmparser_is_core(bytes) {
@@ -270,7 +270,7 @@ impl WasmRuntime {
         };
         let component = Component::new(&self.engine, &component_bytes)
             .map_err(|e| CompileError::new(format!("not a valid WebAssembly component: {e:#}")))?;
-        let plugin = self.finish(component.clone())?;
+        let plugin = self.finish(component.clone(), declared_hooks(bytes))?;
         if let Some(file) = &file {
             if let Err(e) = write_artifact(file, &component) {
                 tracing::warn!(error = %e, file = %file.display(), "cannot cache a compiled plugin");
@@ -279,7 +279,13 @@ impl WasmRuntime {
         Ok(plugin)
     }
 
-    fn finish(&self, component: Component) -> Result<WasmPlugin, CompileError> {
+    /// Checks a compiled component against the contract and prepares its calls; `declared`
+    /// is what the plugin says of its hooks ([`declared_hooks`]).
+    fn finish(
+        &self,
+        component: Component,
+        declared: Option<u8>,
+    ) -> Result<WasmPlugin, CompileError> {
         let Exports {
             hooks: has_hooks,
             packed,
@@ -314,7 +320,10 @@ impl WasmRuntime {
         } else {
             None
         };
+        let says = |flag: u8| hooks.is_some() && declared.is_none_or(|d| d & flag != 0);
         Ok(WasmPlugin {
+            triages: says(sdk_hooks::TRIAGE),
+            awards_points: says(sdk_hooks::POINTS),
             pre,
             ranker,
             hooks,
@@ -423,6 +432,25 @@ fn write_artifact(file: &Path, component: &Component) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The hooks a plugin built with the SDK says it implements (the flags of
+/// `gongjian_plugin_sdk::__hooks`), from its custom section in the uploaded bytes, the module
+/// itself or one a component nests. `None` when it says nothing (built before the SDK wrote
+/// the section, or without the SDK): then every hook its contract exports is called.
+fn declared_hooks(bytes: &[u8]) -> Option<u8> {
+    wasmparser::Parser::new(0)
+        .parse_all(bytes)
+        .map_while(Result::ok)
+        .find_map(|payload| match payload {
+            wasmparser::Payload::CustomSection(section) if section.name() == sdk_hooks::SECTION => {
+                match section.data() {
+                    [1, flags] => Some(*flags),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+}
+
 fn wasmparser_is_core(bytes: &[u8]) -> bool {
     // The preamble: magic, then version 1 with layer 0 (core module) or layer 1 (component).
     bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[6..8] == [0, 0]
@@ -454,8 +482,13 @@ struct Hooks {
 pub struct WasmPlugin {
     pre: InstancePre<CallState>,
     ranker: Ranker,
-    /// The 1.1.0 hooks, when it has them.
+    /// The 1.1.0 hooks, when it exports them.
     hooks: Option<Hooks>,
+    /// Whether it exports triage and implements it (a plugin built with the SDK says which
+    /// hooks it implements; one that says nothing is taken to implement what it exports).
+    triages: bool,
+    /// The same for points.
+    awards_points: bool,
     engine: Engine,
     ticker: Arc<Ticker>,
     limits: Limits,
@@ -511,9 +544,19 @@ impl WasmPlugin {
         }
     }
 
-    /// Whether it has the 1.1.0 hooks (triage and points).
+    /// Whether it exports the 1.1.0 hooks (triage and points).
     pub fn has_hooks(&self) -> bool {
         self.hooks.is_some()
+    }
+
+    /// Whether its triage is worth a call: exported, and implemented by the plugin.
+    pub fn triages(&self) -> bool {
+        self.triages
+    }
+
+    /// Whether its points rule is worth a call: exported, and implemented by the plugin.
+    pub fn awards_points(&self) -> bool {
+        self.awards_points
     }
 
     /// A fresh store and instance for one call, with the call's limits and its deadline,

@@ -6,10 +6,10 @@
 //! and the plugin returns the candidates it ranks, best first, each with a score and a short
 //! reason. A candidate left out is not offered the order.
 //!
-//! Since contract 1.1.0 a plugin may also triage a new demand ([`Plugin::triage`]: correct
-//! its category, urgency or tags) and award the points a completed order earns
-//! ([`Plugin::points`]). Both default to having no opinion, so a plugin that only ranks
-//! implements [`Plugin::rank`] alone.
+//! Since contract 1.1.0 a plugin may also triage a new demand ([`Triage`]: correct its
+//! category, urgency or tags) and award the points a completed order earns ([`Points`]). A
+//! plugin that only ranks implements [`Plugin`] alone, and the host then makes no call for
+//! triage or points: it keeps the demand as filed and awards its default points.
 //!
 //! Implement [`Plugin`] and export it with [`export_plugin!`]; build with
 //! `cargo build --release --target wasm32-unknown-unknown` and upload the `.wasm` file. Link
@@ -65,26 +65,92 @@ pub use request::{
     CANDIDATE_SIZE, CONTRACT_VERSION,
 };
 
-/// A street's rules: ranking, and optionally triage and points.
+/// A street's ranking rule, the one thing every plugin does.
 pub trait Plugin {
     /// Ranks the request's candidates, best first. Leave out a candidate to exclude it. An
     /// error is reported against the plugin version, and the host falls back to its default
     /// rule for this match.
     fn rank(request: &Request<'_>) -> Result<Vec<Ranked>, String>;
+}
 
-    /// Triage of a new demand: a correction of its category, urgency or tags, or `None` to
-    /// keep it as filed (the default). An error keeps it as filed and is reported against the
-    /// plugin version.
-    fn triage(request: &TriageRequest) -> Result<Option<TriageDecision>, String> {
-        let _ = request;
-        Ok(None)
+/// Triage of a new demand (contract 1.1.0). Implement it beside [`Plugin`] and the host calls
+/// it on every filing; [`export_plugin!`] tells the host whether the plugin has it, so a plugin
+/// without it costs a filing no call.
+pub trait Triage {
+    /// A correction of the demand's category, urgency or tags, or `None` to keep it as filed.
+    /// An error keeps it as filed and is reported against the plugin version.
+    fn triage(request: &TriageRequest) -> Result<Option<TriageDecision>, String>;
+}
+
+/// The points a completed order earns (contract 1.1.0). Implement it beside [`Plugin`] and the
+/// host calls it on every completion; without it the host's default applies, one point per
+/// hour, and no call is made.
+pub trait Points {
+    /// The points, or `None` for the host's default. An error leaves the default and is
+    /// reported against the plugin version.
+    fn points(request: &PointsRequest) -> Result<Option<Award>, String>;
+}
+
+/// Which of the optional hooks a plugin implements, told apart in [`export_plugin!`] where
+/// the plugin's type is known: an inherent function or constant of [`Probe`] (there only when
+/// the plugin implements the hook) is found before the fallback traits' defaults. Not part of
+/// the API.
+#[doc(hidden)]
+pub mod __hooks {
+    use std::marker::PhantomData;
+
+    use crate::{Award, Points, PointsRequest, Triage, TriageDecision, TriageRequest};
+
+    /// The custom section in which a plugin built with the SDK names its hooks: a format
+    /// version (1), then a byte of flags, [`TRIAGE`] and [`POINTS`].
+    pub const SECTION: &str = "gongjian:hooks";
+    /// The flag of a plugin that implements [`Triage`].
+    pub const TRIAGE: u8 = 1;
+    /// The flag of a plugin that implements [`Points`].
+    pub const POINTS: u8 = 2;
+
+    /// Stands for the plugin `P` in the export glue.
+    pub struct Probe<P>(PhantomData<P>);
+
+    /// What a plugin without [`Triage`] answers: no opinion.
+    pub trait NoTriage {
+        const TRIAGES: bool = false;
+        fn triage(_: &TriageRequest) -> Result<Option<TriageDecision>, String> {
+            Ok(None)
+        }
     }
 
-    /// The points a completed order earns, or `None` for the host's default of one point per
-    /// hour (the default). An error leaves the default and is reported against the version.
-    fn points(request: &PointsRequest) -> Result<Option<Award>, String> {
-        let _ = request;
-        Ok(None)
+    /// What a plugin without [`Points`] answers: the host's default.
+    pub trait NoPoints {
+        const POINTS: bool = false;
+        fn points(_: &PointsRequest) -> Result<Option<Award>, String> {
+            Ok(None)
+        }
+    }
+
+    impl<P> NoTriage for Probe<P> {}
+    impl<P> NoPoints for Probe<P> {}
+
+    impl<P: Triage> Probe<P> {
+        pub const TRIAGES: bool = true;
+        pub fn triage(request: &TriageRequest) -> Result<Option<TriageDecision>, String> {
+            P::triage(request)
+        }
+    }
+
+    impl<P: Points> Probe<P> {
+        pub const POINTS: bool = true;
+        pub fn points(request: &PointsRequest) -> Result<Option<Award>, String> {
+            P::points(request)
+        }
+    }
+
+    /// The section's bytes for a plugin with the given hooks.
+    pub const fn section(triages: bool, points: bool) -> [u8; 2] {
+        [
+            1,
+            if triages { TRIAGE } else { 0 } | if points { POINTS } else { 0 },
+        ]
     }
 }
 
@@ -122,6 +188,11 @@ pub mod __private {
         Award, CandidateKind, Category, Demand, Plugin, PointsRequest, Request, TriageDecision,
         TriageRequest, Urgency,
     };
+
+    /// A hook's function, as [`crate::__hooks::Probe`] resolves it for the exported plugin.
+    pub type TriageFn = fn(&TriageRequest) -> Result<Option<TriageDecision>, String>;
+    /// See [`TriageFn`].
+    pub type PointsFn = fn(&PointsRequest) -> Result<Option<Award>, String>;
 
     fn urgency(u: wit::Urgency) -> Urgency {
         match u {
@@ -199,8 +270,9 @@ pub mod __private {
         answer::<P>(&req)
     }
 
-    pub fn triage<P: Plugin>(
+    pub fn triage(
         r: wit_triage::TriageRequest,
+        hook: TriageFn,
     ) -> Result<Option<wit_triage::TriageDecision>, String> {
         let req = TriageRequest {
             street: r.street,
@@ -227,7 +299,7 @@ pub mod __private {
             now: r.now,
         };
         Ok(
-            P::triage(&req)?.map(|d: TriageDecision| wit_triage::TriageDecision {
+            hook(&req)?.map(|d: TriageDecision| wit_triage::TriageDecision {
                 category: d.category,
                 urgency: d.urgency.map(wit_urgency),
                 tags: d.tags,
@@ -236,8 +308,9 @@ pub mod __private {
         )
     }
 
-    pub fn points<P: Plugin>(
+    pub fn points(
         r: wit_points::PointsRequest,
+        hook: PointsFn,
     ) -> Result<Option<wit_points::Award>, String> {
         let req = PointsRequest {
             street: r.street,
@@ -256,7 +329,7 @@ pub mod __private {
             completed_before: r.completed_before,
             config: r.config,
         };
-        Ok(P::points(&req)?.map(|a: Award| wit_points::Award {
+        Ok(hook(&req)?.map(|a: Award| wit_points::Award {
             points: a.points,
             reason: a.reason,
         }))
@@ -264,16 +337,26 @@ pub mod __private {
 }
 
 /// Exports a [`Plugin`] as the plugin's implementation of the contract (world `plugin`:
-/// ranking, on a list of strings and on a packed request, triage and points). Use it once, at the root of the plugin crate. It does nothing
-/// when not building for WebAssembly, so the same crate can be tested natively.
+/// ranking, on a list of strings and on a packed request, triage and points). Triage and
+/// points are the plugin's [`Triage`] and [`Points`] where it implements them, and no opinion
+/// where it does not; a custom section tells the host which it implements, so the host calls
+/// only those. Use it once, at the root of the plugin crate. It does nothing when not building
+/// for WebAssembly, so the same crate can be tested natively.
 #[macro_export]
 macro_rules! export_plugin {
     ($plugin:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
+            #[allow(unused_imports)]
+            use $crate::__hooks::{NoPoints as _, NoTriage as _};
             use $crate::bindings::exports::gongjian::matcher::{
                 packed_ranking, points, ranking, triage,
             };
+            type Hooks = $crate::__hooks::Probe<$plugin>;
+            #[used]
+            #[link_section = "gongjian:hooks"]
+            static GONGJIAN_HOOKS: [u8; 2] =
+                $crate::__hooks::section(Hooks::TRIAGES, Hooks::POINTS);
             struct GongjianExport;
             impl ranking::Guest for GongjianExport {
                 fn rank(
@@ -298,7 +381,7 @@ macro_rules! export_plugin {
                     ::core::option::Option<triage::TriageDecision>,
                     ::std::string::String,
                 > {
-                    $crate::__private::triage::<$plugin>(request)
+                    $crate::__private::triage(request, Hooks::triage)
                 }
             }
             impl points::Guest for GongjianExport {
@@ -308,7 +391,7 @@ macro_rules! export_plugin {
                     ::core::option::Option<points::Award>,
                     ::std::string::String,
                 > {
-                    $crate::__private::points::<$plugin>(request)
+                    $crate::__private::points(request, Hooks::points)
                 }
             }
     $crate::bindings::__export_plugin!(GongjianExport with_types_in $crate::bindings);

@@ -9,7 +9,7 @@
 //! triage keeps what was filed and points are left to the host.
 
 use gongjian_plugin_sdk::{
-    Award, Plugin, PointsRequest, Ranked, Request, TriageDecision, TriageRequest,
+    Award, Plugin, Points, PointsRequest, Ranked, Request, Triage, TriageDecision, TriageRequest,
 };
 use serde::Deserialize;
 
@@ -100,7 +100,9 @@ impl Plugin for Hostile {
             other => Err(format!("unknown mode {other}")),
         }
     }
+}
 
+impl Triage for Hostile {
     fn triage(req: &TriageRequest) -> Result<Option<TriageDecision>, String> {
         let cfg: Config = req.config()?;
         let decide = |d: TriageDecision| Ok(Some(d));
@@ -119,7 +121,9 @@ impl Plugin for Hostile {
             _ => Ok(None),
         }
     }
+}
 
+impl Points for Hostile {
     fn points(req: &PointsRequest) -> Result<Option<Award>, String> {
         let cfg: Config = req.config()?;
         match cfg.hook(&req.category) {

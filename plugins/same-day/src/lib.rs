@@ -13,8 +13,8 @@
 //! - `on_time_bonus`: points added for completing by the deadline (default 1).
 
 use gongjian_plugin_sdk::{
-    best_first, Award, Candidate, CandidateKind, Plugin, PointsRequest, Ranked, Request,
-    TriageDecision, TriageRequest, Urgency,
+    best_first, Award, Candidate, CandidateKind, Plugin, Points, PointsRequest, Ranked, Request,
+    Triage, TriageDecision, TriageRequest, Urgency,
 };
 use serde::Deserialize;
 
@@ -96,7 +96,9 @@ impl Plugin for SameDay {
             .collect();
         Ok(best_first(ranked, req.max_results()))
     }
+}
 
+impl Triage for SameDay {
     fn triage(req: &TriageRequest) -> Result<Option<TriageDecision>, String> {
         let cfg: Config = req.config()?;
         let Some(end) = req.window_end.or(req.window_start) else {
@@ -112,7 +114,9 @@ impl Plugin for SameDay {
             ..TriageDecision::default()
         }))
     }
+}
 
+impl Points for SameDay {
     fn points(req: &PointsRequest) -> Result<Option<Award>, String> {
         let cfg: Config = req.config()?;
         let base = req.default_points();
