@@ -443,7 +443,7 @@ fn declared_hooks(bytes: &[u8]) -> Option<u8> {
         .find_map(|payload| match payload {
             wasmparser::Payload::CustomSection(section) if section.name() == sdk_hooks::SECTION => {
                 match section.data() {
-                    [1, flags] => Some(*flags),
+                    [sdk_hooks::FORMAT, flags] => Some(*flags),
                     _ => None,
                 }
             }

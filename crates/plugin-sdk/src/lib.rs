@@ -102,8 +102,10 @@ pub mod __hooks {
     use crate::{Award, Points, PointsRequest, Triage, TriageDecision, TriageRequest};
 
     /// The custom section in which a plugin built with the SDK names its hooks: a format
-    /// version (1), then a byte of flags, [`TRIAGE`] and [`POINTS`].
+    /// version ([`FORMAT`]), then a byte of flags, [`TRIAGE`] and [`POINTS`].
     pub const SECTION: &str = "gongjian:hooks";
+    /// The section's format, its first byte.
+    pub const FORMAT: u8 = 1;
     /// The flag of a plugin that implements [`Triage`].
     pub const TRIAGE: u8 = 1;
     /// The flag of a plugin that implements [`Points`].
@@ -148,7 +150,7 @@ pub mod __hooks {
     /// The section's bytes for a plugin with the given hooks.
     pub const fn section(triages: bool, points: bool) -> [u8; 2] {
         [
-            1,
+            FORMAT,
             if triages { TRIAGE } else { 0 } | if points { POINTS } else { 0 },
         ]
     }
@@ -352,11 +354,11 @@ macro_rules! export_plugin {
             use $crate::bindings::exports::gongjian::matcher::{
                 packed_ranking, points, ranking, triage,
             };
-            type Hooks = $crate::__hooks::Probe<$plugin>;
+            type GongjianHooks = $crate::__hooks::Probe<$plugin>;
             #[used]
             #[link_section = "gongjian:hooks"]
             static GONGJIAN_HOOKS: [u8; 2] =
-                $crate::__hooks::section(Hooks::TRIAGES, Hooks::POINTS);
+                $crate::__hooks::section(GongjianHooks::TRIAGES, GongjianHooks::POINTS);
             struct GongjianExport;
             impl ranking::Guest for GongjianExport {
                 fn rank(
@@ -381,7 +383,7 @@ macro_rules! export_plugin {
                     ::core::option::Option<triage::TriageDecision>,
                     ::std::string::String,
                 > {
-                    $crate::__private::triage(request, Hooks::triage)
+                    $crate::__private::triage(request, GongjianHooks::triage)
                 }
             }
             impl points::Guest for GongjianExport {
@@ -391,7 +393,7 @@ macro_rules! export_plugin {
                     ::core::option::Option<points::Award>,
                     ::std::string::String,
                 > {
-                    $crate::__private::points(request, Hooks::points)
+                    $crate::__private::points(request, GongjianHooks::points)
                 }
             }
     $crate::bindings::__export_plugin!(GongjianExport with_types_in $crate::bindings);
