@@ -766,3 +766,80 @@ async fn only_the_hooks_a_plugin_implements_are_called() {
     assert_eq!(done["points_rule"], "builtin");
     assert_eq!(done["points"], 1.5);
 }
+
+/// A value of `/metrics`: the sample `name{labels}`, absent as 0.
+fn sample(metrics: &str, name_and_labels: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.strip_prefix(' '))
+        .map_or(0.0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test]
+async fn every_call_of_a_rule_is_timed_by_runtime_and_entry_point() {
+    let app = TestApp::spawn().await;
+    let s = street(&app).await;
+    let metrics = || async {
+        app.get("/metrics", &app.admin)
+            .await
+            .expect(200)
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let time = "gongjian_plugin_call_duration_seconds";
+    let calls = |text: &str, runtime: &str, hook: &str| {
+        sample(
+            text,
+            &format!(r#"{time}_count{{runtime="{runtime}",hook="{hook}"}}"#),
+        )
+    };
+
+    // The built-in rule ranks: one call, timed.
+    let d = file(&app, &s, "repair", "水管漏水").await;
+    match_now(&app, &s, &d).await;
+    let text = metrics().await;
+    assert_eq!(calls(&text, "builtin", "rank"), 1.0, "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            &format!(r#"{time}_bucket{{le="+Inf",runtime="builtin",hook="rank"}}"#)
+        ),
+        1.0,
+        "{text}"
+    );
+
+    // A plugin with both hooks: triage on filing, ranking on dispatch, points on completion,
+    // each timed under its own entry point; the plugin's dry run at upload is not a call in
+    // service.
+    deploy(
+        &app,
+        &s,
+        wasm_upload(&wasm_bytes("same_day"), json!({"on_time_bonus": 2})),
+    )
+    .await;
+    assert_eq!(calls(&metrics().await, "wasm", "rank"), 0.0);
+    complete_one(&app, &s, "repair").await;
+    let text = metrics().await;
+    for hook in ["triage", "rank", "points"] {
+        assert_eq!(calls(&text, "wasm", hook), 1.0, "{hook}: {text}");
+        let sum = sample(
+            &text,
+            &format!(r#"{time}_sum{{runtime="wasm",hook="{hook}"}}"#),
+        );
+        assert!(
+            sum > 0.0 && sum < 1.0,
+            "{hook} took {sum} s, by the metrics"
+        );
+    }
+    assert_eq!(calls(&text, "builtin", "rank"), 1.0, "{text}");
+    // The calls are counted by outcome as before.
+    assert_eq!(
+        sample(
+            &text,
+            r#"gongjian_plugin_calls_total{runtime="wasm",outcome="ok"}"#
+        ),
+        3.0,
+        "{text}"
+    );
+}

@@ -10,7 +10,10 @@
 //! Reported per street size and mode: the median round of the built-in filing, the plugin's
 //! filing and its call, and `extra ÷ call`, round by round the plugin's filing less the
 //! built-in one over the call's time (1.0: the path adds nothing to the call; the goal is at
-//! most 1.2), its median and quartiles over the rounds.
+//! most 1.2), its median and quartiles over the rounds. Beside them, from each street's
+//! `/metrics` (`gongjian_plugin_call_duration_seconds`), the mean time of the ranking calls
+//! the filings made, the built-in rule's and the plugin's (`in service`), and what is left of
+//! the extra once their difference is taken away (`around`: the path's own cost).
 //!
 //! `cargo bench -p gongjian-host --bench plugin_path` (results in BENCHMARKS.md); an argument
 //! of `1000` or `10000` measures that size only.
@@ -31,7 +34,8 @@ mod filing;
 #[path = "support/street.rs"]
 mod street;
 
-use api::{example_plugins, Street};
+use api::{example_plugins, send, Street};
+use axum::http::Method;
 use filing::{concurrently, engines, file_and_dispatch, open, street, CLIENTS};
 
 /// Rounds per street size, after two that warm up.
@@ -101,6 +105,28 @@ fn call_time(plugin: &Compiled, request: &OwnedRequest) -> Duration {
     start.elapsed() / CALLS
 }
 
+/// The ranking calls a street's filings have made so far, from its `/metrics`: their total
+/// time in seconds and their number.
+fn rank_calls(rt: &tokio::runtime::Runtime, s: &Street, runtime: &str) -> (f64, f64) {
+    let (_, text) = rt.block_on(send(&s.router, Method::GET, "/metrics", &s.district, None));
+    let text = text.as_str().expect("metrics are text");
+    let labels = format!(r#"{{runtime="{runtime}",hook="rank"}}"#);
+    let read = |name: &str| -> f64 {
+        let key = format!("gongjian_plugin_call_duration_seconds_{name}{labels} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .map_or(0.0, |v| v.trim().parse().expect("a number"))
+    };
+    (read("sum"), read("count"))
+}
+
+/// The mean time of the ranking calls made between two readings of [`rank_calls`], in µs.
+fn mean_call(before: (f64, f64), after: (f64, f64)) -> f64 {
+    let calls = after.1 - before.1;
+    assert!(calls > 0.0, "the filings made no ranking call");
+    (after.0 - before.0) / calls * 1e6
+}
+
 /// The median of a side's rounds.
 fn median(v: &[f64]) -> f64 {
     quartiles(v.to_vec()).1
@@ -140,8 +166,17 @@ fn main() {
         ),
     ];
     println!(
-        "{:<9} {:>6} {:<5} {:<5} {:>15} {:>15} {:>15} {:>24}",
-        "engine", "n", "mode", "rule", "built-in", "plugin", "call", "extra ÷ call [quartiles]"
+        "{:<9} {:>6} {:<5} {:<5} {:>12} {:>12} {:>10} {:>22} {:>24} {:>10}",
+        "engine",
+        "n",
+        "mode",
+        "rule",
+        "built-in",
+        "plugin",
+        "call",
+        "in service: built-in",
+        "extra ÷ call [quartiles]",
+        "around"
     );
     for (engine, url) in &engines {
         let db: Db = rt.block_on(open(url));
@@ -155,22 +190,38 @@ fn main() {
                 .map(|rule| Arc::new(rt.block_on(street(&db, n, rule, false))))
                 .collect();
             let request = street::street(n);
-            // [mode][street]: rounds of filing times; calls[rule].
+            let runtimes = ["builtin", "rhai", "wasm"];
+            let readings = || -> Vec<(f64, f64)> {
+                streets
+                    .iter()
+                    .zip(runtimes)
+                    .map(|(s, r)| rank_calls(&rt, s, r))
+                    .collect()
+            };
+            // [mode][street]: rounds of filing times, and of the mean ranking call in
+            // service; calls[rule].
             let mut filings = vec![vec![Vec::new(); streets.len()]; 2];
+            let mut in_service = vec![vec![Vec::new(); streets.len()]; 2];
             let mut calls = vec![Vec::new(); rules.len()];
             for round in 0..ROUNDS + 2 {
-                let times = [
-                    one_at_a_time(&rt, &streets, ONE_AT_A_TIME),
-                    at_once(&rt, &streets, TURNS, BATCH),
-                ];
+                let start = readings();
+                let one = one_at_a_time(&rt, &streets, ONE_AT_A_TIME);
+                let middle = readings();
+                let many = at_once(&rt, &streets, TURNS, BATCH);
+                let end = readings();
                 let call: Vec<Duration> = rules.iter().map(|r| call_time(r, &request)).collect();
                 // The first rounds warm up.
                 if round < 2 {
                     continue;
                 }
-                for (mode, by_street) in times.into_iter().enumerate() {
+                for (mode, (by_street, (from, to))) in
+                    [(one, (&start, &middle)), (many, (&middle, &end))]
+                        .into_iter()
+                        .enumerate()
+                {
                     for (i, t) in by_street.into_iter().enumerate() {
                         filings[mode][i].push(t.as_secs_f64() * 1e6);
+                        in_service[mode][i].push(mean_call(from[i], to[i]));
                     }
                 }
                 for (i, t) in call.into_iter().enumerate() {
@@ -179,22 +230,32 @@ fn main() {
             }
             for (mode, name) in ["one", &CLIENTS.to_string()].iter().enumerate() {
                 let base = &filings[mode][0];
+                let base_call = &in_service[mode][0];
                 for (i, rule) in ["rhai", "wasm"].iter().enumerate() {
                     let plugin = &filings[mode][i + 1];
+                    let plugin_call = &in_service[mode][i + 1];
                     // Round by round: what the plugin's filing took beyond the built-in one's,
                     // over the call's time in the same round.
                     let ratios: Vec<f64> = (0..ROUNDS)
                         .map(|r| (plugin[r] - base[r]) / calls[i][r])
                         .collect();
+                    // And that extra less what the calls in service took beyond the built-in
+                    // rule's.
+                    let around: Vec<f64> = (0..ROUNDS)
+                        .map(|r| plugin[r] - base[r] - (plugin_call[r] - base_call[r]))
+                        .collect();
                     let q = quartiles(ratios);
                     println!(
-                        "{engine:<9} {n:>6} {name:<5} {rule:<5} {:>12.0} µs {:>12.0} µs {:>12.0} µs {:>7.2} [{:.2}, {:.2}]",
+                        "{engine:<9} {n:>6} {name:<5} {rule:<5} {:>9.0} µs {:>9.0} µs {:>7.0} µs {:>7.0} µs → {:>7.0} µs {:>7.2} [{:.2}, {:.2}] {:>7.0} µs",
                         median(base),
                         median(plugin),
                         median(&calls[i]),
+                        median(base_call),
+                        median(plugin_call),
                         q.1,
                         q.0,
                         q.2,
+                        median(&around),
                     );
                 }
             }

@@ -6,7 +6,7 @@ use std::{
     collections::HashMap,
     path::PathBuf,
     sync::{Arc, Mutex, OnceLock},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use gongjian_plugin_sdk::{
@@ -223,7 +223,8 @@ type Call<R, T> = fn(&Compiled, &R, Duration) -> (Result<T, Fault>, CallLog);
 
 /// Makes a call of `hook` once a core is free for it: in place when the hook's last call was
 /// fast, on a blocking thread otherwise (plugin calls are CPU-bound), recording how long it
-/// took.
+/// took. The log's time is the plugin's whole time, a call stopped early included; not the
+/// wait for a core.
 async fn run_call<R, T>(
     plugin: Arc<Compiled>,
     hook: Hook,
@@ -239,22 +240,24 @@ where
         .await
         .expect("the call slots are never closed");
     let limit = plugin.timeout();
+    // The time of a call stopped early, which the call made again adds to.
+    let mut spent = Duration::ZERO;
     if plugin.pace().last(hook) < IN_PLACE_UNDER {
         let budget = IN_PLACE_LIMIT.min(limit);
-        let started = Instant::now();
         let (result, log) = call(&plugin, &req, budget);
         let stopped_early = budget < limit && matches!(result, Err(Fault::Timeout(_)));
         if !stopped_early {
-            plugin.pace().record(hook, started.elapsed());
+            plugin.pace().record(hook, log.took);
             return (req, result, log);
         }
         // Until the call below says otherwise, this plugin is slow.
         plugin.pace().record(hook, budget);
+        spent = log.took;
     }
     tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let (result, log) = call(&plugin, &req, limit);
-        plugin.pace().record(hook, started.elapsed());
+        let (result, mut log) = call(&plugin, &req, limit);
+        plugin.pace().record(hook, log.took);
+        log.took += spent;
         (req, result, log)
     })
     .await

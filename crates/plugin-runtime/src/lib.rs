@@ -13,7 +13,7 @@ pub mod wasm;
 
 use std::{
     sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// The built-in category taxonomy every street starts with: (code, label). Plugins see a
@@ -128,10 +128,14 @@ impl CompileError {
     }
 }
 
-/// What a call produced besides the ranking: the plugin's print/debug lines.
+/// What a call produced besides its answer: the plugin's print/debug lines, and how long it
+/// took.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct CallLog {
     pub lines: Vec<String>,
+    /// The call's time, its answer's checks included; zero when no call was made (a hook
+    /// the plugin does not have).
+    pub took: Duration,
 }
 
 /// A plugin version compiled and ready to call.
@@ -201,15 +205,15 @@ impl Compiled {
         if !self.has_triage() {
             return (Ok(None), CallLog::default());
         }
-        let (result, log) = match self {
+        let started = Instant::now();
+        let (result, mut log) = match self {
             Compiled::Rhai(p) => p.triage(req, timeout),
             Compiled::Wasm(p) => (p.triage(req, timeout), CallLog::default()),
         };
         let limits = self.limits();
-        (
-            result.and_then(|d| d.map(|d| validate_triage(d, req, limits)).transpose()),
-            log,
-        )
+        let result = result.and_then(|d| d.map(|d| validate_triage(d, req, limits)).transpose());
+        log.took = started.elapsed();
+        (result, log)
     }
 
     /// The points for a completed order, checked. `None` (also from a plugin without the
@@ -227,15 +231,15 @@ impl Compiled {
         if !self.has_points() {
             return (Ok(None), CallLog::default());
         }
-        let (result, log) = match self {
+        let started = Instant::now();
+        let (result, mut log) = match self {
             Compiled::Rhai(p) => p.points(req, timeout),
             Compiled::Wasm(p) => (p.points(req, timeout), CallLog::default()),
         };
         let limits = self.limits();
-        (
-            result.and_then(|a| a.map(|a| validate_award(a, limits)).transpose()),
-            log,
-        )
+        let result = result.and_then(|a| a.map(|a| validate_award(a, limits)).transpose());
+        log.took = started.elapsed();
+        (result, log)
     }
 
     /// Ranks a request, with the output checked against it.
@@ -249,11 +253,14 @@ impl Compiled {
         req: &OwnedRequest,
         timeout: Duration,
     ) -> (Result<Vec<Ranked>, Fault>, CallLog) {
-        let (result, log) = match self {
+        let started = Instant::now();
+        let (result, mut log) = match self {
             Compiled::Rhai(p) => p.rank(req, timeout),
             Compiled::Wasm(p) => (p.rank(req, timeout), CallLog::default()),
         };
-        (result.and_then(|r| validate(r, req, self.limits())), log)
+        let result = result.and_then(|r| validate(r, req, self.limits()));
+        log.took = started.elapsed();
+        (result, log)
     }
 }
 
@@ -263,6 +270,16 @@ pub enum Hook {
     Rank,
     Triage,
     Points,
+}
+
+impl Hook {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hook::Rank => "rank",
+            Hook::Triage => "triage",
+            Hook::Points => "points",
+        }
+    }
 }
 
 /// How long a plugin's calls have taken lately: each entry point's last call's time, which

@@ -17,7 +17,10 @@ use super::{
 };
 pub use crate::domain::demand::{Filed, Triage, TriageRule};
 use crate::domain::{Channel, FaultKind, Urgency};
-use crate::plugin::host::{run_points, run_triage};
+use crate::plugin::{
+    host::{run_points, run_triage},
+    Hook,
+};
 use crate::Result;
 
 const REDACTED: &str = "＊＊＊";
@@ -124,14 +127,16 @@ pub async fn triage(
         config: active.config.clone(),
         now: core.now().unix_timestamp(),
     };
-    let (_, outcome, _log) = run_triage(plugin, req).await;
+    let (_, outcome, log) = run_triage(plugin, req).await;
     match outcome {
         Ok(None) => {
-            core.telemetry.plugin_call(active.kind.as_str(), "ok");
+            core.telemetry
+                .plugin_call(active.kind.as_str(), Hook::Triage, "ok", log.took);
             record.note = "the rule kept it as filed".into();
         }
         Ok(Some(d)) => {
-            core.telemetry.plugin_call(active.kind.as_str(), "ok");
+            core.telemetry
+                .plugin_call(active.kind.as_str(), Hook::Triage, "ok", log.took);
             if let Some(c) = d.category.filter(|c| *c != facts.category) {
                 facts.category = c;
                 record.changed.push("category".into());
@@ -152,7 +157,7 @@ pub async fn triage(
         }
         Err(fault) => {
             core.telemetry
-                .plugin_call(active.kind.as_str(), fault.kind());
+                .plugin_call(active.kind.as_str(), Hook::Triage, fault.kind(), log.took);
             tracing::warn!(street = %facts.street, plugin_version = %active.id, kind = fault.kind(), error = %fault, "triage fault; the demand is kept as filed");
             let quarantined = matching::record_fault(core, facts.street, active.id, &fault).await?;
             record.note = "kept as filed: the rule faulted".into();
@@ -197,11 +202,12 @@ pub async fn award(core: &Core, street: Uuid, mut req: PointsRequest) -> Result<
         _ => return Ok(fallback),
     };
     req.config = active.config.clone();
-    let (outcome, _log) = run_points(plugin, req).await;
+    let (outcome, log) = run_points(plugin, req).await;
     let rule = format!("{} v{}", active.kind.as_str(), active.number);
     match outcome {
         Ok(Some(a)) => {
-            core.telemetry.plugin_call(active.kind.as_str(), "ok");
+            core.telemetry
+                .plugin_call(active.kind.as_str(), Hook::Points, "ok", log.took);
             Ok(Points {
                 points: a.points,
                 rule,
@@ -209,12 +215,13 @@ pub async fn award(core: &Core, street: Uuid, mut req: PointsRequest) -> Result<
             })
         }
         Ok(None) => {
-            core.telemetry.plugin_call(active.kind.as_str(), "ok");
+            core.telemetry
+                .plugin_call(active.kind.as_str(), Hook::Points, "ok", log.took);
             Ok(fallback)
         }
         Err(fault) => {
             core.telemetry
-                .plugin_call(active.kind.as_str(), fault.kind());
+                .plugin_call(active.kind.as_str(), Hook::Points, fault.kind(), log.took);
             tracing::warn!(street = %street, plugin_version = %active.id, kind = fault.kind(), error = %fault, "points rule fault; one point per hour instead");
             matching::record_fault(core, street, active.id, &fault).await?;
             Ok(Points {

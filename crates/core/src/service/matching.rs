@@ -3,7 +3,7 @@
 //! the fault against the version.
 
 use crate::{Error, Result};
-use std::sync::Arc;
+use std::{sync::Arc, time::Instant};
 
 use gongjian_plugin_sdk::{
     builder::{DemandSpec, OwnedRequest},
@@ -22,7 +22,7 @@ use crate::domain::{unix_seconds, CandidateKind, FaultKind};
 use crate::{
     plugin::{
         host::{run_builtin, run_rank, PluginKind},
-        Compiled, Fault,
+        Compiled, Fault, Hook,
     },
     store::plugins,
 };
@@ -180,8 +180,10 @@ pub async fn match_with(
     };
     let considered = prepared.request.candidate_count as usize;
     let Some(active) = active else {
+        let started = Instant::now();
         let (_, result) = run_builtin(prepared.request).await;
-        core.telemetry.plugin_call("builtin", "ok");
+        core.telemetry
+            .plugin_call("builtin", Hook::Rank, "ok", started.elapsed());
         return Ok(MatchResult {
             demand_id: demand,
             rule: RuleUsed::builtin(),
@@ -208,7 +210,8 @@ pub async fn match_with(
     };
     match outcome {
         Ok(ranked) => {
-            core.telemetry.plugin_call(active.kind.as_str(), "ok");
+            core.telemetry
+                .plugin_call(active.kind.as_str(), Hook::Rank, "ok", log.took);
             reset_faults(core, &active).await?;
             Ok(MatchResult {
                 demand_id: demand,
@@ -227,7 +230,7 @@ pub async fn match_with(
         }
         Err(fault) => {
             core.telemetry
-                .plugin_call(active.kind.as_str(), fault.kind());
+                .plugin_call(active.kind.as_str(), Hook::Rank, fault.kind(), log.took);
             tracing::warn!(street = %street, plugin_version = %active.id, number = active.number, kind = fault.kind(), error = %fault, "plugin fault; falling back to the built-in rule");
             let quarantined = record_fault(core, street, active.id, &fault).await?;
             // The built-in rule runs with its own defaults, not the plugin's configuration.

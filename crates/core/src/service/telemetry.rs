@@ -1,14 +1,17 @@
-//! What the operations count for monitoring: plugin calls by runtime and outcome, the
-//! faults recorded against plugin versions, webhook attempts by outcome and the notifications'
-//! backlog. An edge registers these families with its own metrics registry.
+//! What the operations count for monitoring: plugin calls by runtime and outcome and their
+//! times by runtime and entry point, the faults recorded against plugin versions, webhook
+//! attempts by outcome and the notifications' backlog. An edge registers these families with
+//! its own metrics registry.
 
-use std::sync::atomic::AtomicU64;
+use std::{sync::atomic::AtomicU64, time::Duration};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, gauge::Gauge},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
+
+use crate::plugin::Hook;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PluginCallLabels {
@@ -17,6 +20,21 @@ pub struct PluginCallLabels {
     /// `ok` or the kind of fault.
     pub outcome: String,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginTimeLabels {
+    /// `builtin`, `rhai` or `wasm`.
+    pub runtime: String,
+    /// `rank`, `triage` or `points`.
+    pub hook: String,
+}
+
+/// Buckets of a rule's call time, in seconds: from a WebAssembly call of a few candidates
+/// (tens of microseconds) to the longest time limit a street may set.
+const CALL_BUCKETS: [f64; 17] = [
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct FaultLabels {
@@ -33,14 +51,31 @@ pub struct StatusLabels {
     pub status: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Telemetry {
     plugin_calls: Family<PluginCallLabels, Counter>,
+    plugin_call_time: Family<PluginTimeLabels, Histogram>,
     plugin_faults: Family<FaultLabels, Counter>,
     webhook_attempts: Family<OutcomeLabels, Counter>,
     webhook_deliveries: Family<StatusLabels, Gauge>,
     notifications_waiting: Gauge,
     oldest_undelivered: Gauge<f64, AtomicU64>,
+}
+
+impl Default for Telemetry {
+    fn default() -> Self {
+        Telemetry {
+            plugin_calls: Family::default(),
+            plugin_call_time: Family::new_with_constructor(|| {
+                Histogram::new(CALL_BUCKETS.iter().copied())
+            }),
+            plugin_faults: Family::default(),
+            webhook_attempts: Family::default(),
+            webhook_deliveries: Family::default(),
+            notifications_waiting: Gauge::default(),
+            oldest_undelivered: Gauge::default(),
+        }
+    }
 }
 
 impl Telemetry {
@@ -54,6 +89,12 @@ impl Telemetry {
             "plugin_calls",
             "Matching rule calls, by runtime and outcome",
             self.plugin_calls.clone(),
+        );
+        registry.register(
+            "plugin_call_duration_seconds",
+            "Time of matching rules' calls, the answer's checks included, by runtime and \
+             entry point (rank, triage, points); the built-in rule's ranking under builtin",
+            self.plugin_call_time.clone(),
         );
         registry.register(
             "plugin_faults",
@@ -84,13 +125,20 @@ impl Telemetry {
         );
     }
 
-    pub fn plugin_call(&self, runtime: &str, outcome: &str) {
+    /// A call of a rule's entry point: its outcome, and how long it took.
+    pub fn plugin_call(&self, runtime: &str, hook: Hook, outcome: &str, took: Duration) {
         self.plugin_calls
             .get_or_create(&PluginCallLabels {
                 runtime: runtime.into(),
                 outcome: outcome.into(),
             })
             .inc();
+        self.plugin_call_time
+            .get_or_create(&PluginTimeLabels {
+                runtime: runtime.into(),
+                hook: hook.as_str().into(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     pub fn plugin_fault(&self, kind: &str) {

@@ -88,6 +88,9 @@ pub struct Street {
     pub router: Router,
     pub id: String,
     pub admin: String,
+    /// The district's token that set the street up (it reads `/metrics`).
+    #[allow(dead_code)]
+    pub district: String,
     pub grids: Vec<String>,
     /// Each volunteer's token by id, when asked for (not every benchmark asks).
     #[allow(dead_code)]
@@ -201,6 +204,7 @@ pub async fn street(
         router: router.clone(),
         id: sid,
         admin,
+        district: district.to_string(),
         grids,
         volunteers,
     }

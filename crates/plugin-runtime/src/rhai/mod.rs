@@ -233,7 +233,13 @@ impl RhaiPlugin {
         });
         DEADLINE.with(|d| d.set(None));
         let lines = LOG.with(|l| std::mem::take(&mut l.borrow_mut().0));
-        (result, CallLog { lines })
+        (
+            result,
+            CallLog {
+                lines,
+                took: Duration::ZERO,
+            },
+        )
     }
 
     /// Runs the script on a request.
