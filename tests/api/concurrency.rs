@@ -1039,3 +1039,49 @@ async fn edits_of_different_fields_at_once_all_hold() {
     }
     s.app.assert_consistent().await;
 }
+
+/// No pool runs sqlx's reaper, whose sweep can start from an idle count read while it wraps
+/// below zero and then never yield (a core at 100% and the service stalled); PostgreSQL's
+/// connections are retired by age as they go back to the pool instead, and SQLite's kept.
+#[tokio::test]
+async fn the_pools_run_no_reaper_and_retire_old_connections_as_they_return() {
+    use gongjian_core::store::db::{Backend, Db, DbOptions};
+    let test_db = crate::helpers::TestDb::new().await;
+    for lifetime in [StdDuration::ZERO, StdDuration::from_secs(3600)] {
+        let opts = DbOptions {
+            connection_lifetime: lifetime,
+            ..DbOptions::default()
+        };
+        let db = Db::open(&test_db.url, &opts).await.unwrap();
+        for pool in [db.read(), db.write()] {
+            assert_eq!(pool.options().get_idle_timeout(), None);
+            assert_eq!(pool.options().get_max_lifetime(), None);
+        }
+        if db.backend() == Backend::Postgres {
+            let before = db.read().size();
+            let mut pids = std::collections::BTreeSet::new();
+            for _ in 0..10 {
+                pids.insert(
+                    sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+                        .fetch_one(db.read())
+                        .await
+                        .unwrap(),
+                );
+            }
+            if lifetime.is_zero() {
+                // Each connection was past its lifetime when it went back, so each query
+                // had a fresh one.
+                assert_eq!(pids.len(), 10, "{pids:?}");
+            } else {
+                // Young connections are kept and reused.
+                let after = db.read().size();
+                assert!(
+                    after >= before && pids.len() <= after as usize,
+                    "{pids:?}, {before} → {after}"
+                );
+                assert!(pids.len() < 10, "{pids:?}");
+            }
+        }
+        db.close().await;
+    }
+}

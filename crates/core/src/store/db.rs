@@ -118,6 +118,11 @@ pub struct DbOptions {
     pub sqlite_sync: SqliteSync,
     /// How long a request waits for a free connection before it fails with 503.
     pub acquire_timeout: Duration,
+    /// How long a PostgreSQL connection serves: one older is closed as it goes back to the
+    /// pool, and a fresh one opened when one is needed (a server process's caches grow with
+    /// what it has planned, and a connection should not outlive a failover or a changed
+    /// setting by long). SQLite's connections to their file are kept.
+    pub connection_lifetime: Duration,
 }
 
 impl Default for DbOptions {
@@ -126,6 +131,7 @@ impl Default for DbOptions {
             max_connections: 8,
             sqlite_sync: SqliteSync::Full,
             acquire_timeout: Duration::from_secs(30),
+            connection_lifetime: Duration::from_secs(30 * 60),
         }
     }
 }
@@ -251,9 +257,11 @@ impl Db {
                 })
             }
             Backend::Postgres => {
+                let lifetime = opts.connection_lifetime;
                 let pool = pool_options()
                     .max_connections(opts.max_connections.max(2))
                     .acquire_timeout(opts.acquire_timeout)
+                    .after_release(move |_, meta| Box::pin(async move { Ok(meta.age < lifetime) }))
                     .connect(url)
                     .await
                     .map_err(DbError::Connect)?;
@@ -396,8 +404,19 @@ const TRUSTED_IDLE: Duration = Duration::from_secs(1);
 /// goes back to the pool and, by default, again when it is taken: a round trip each, on
 /// every query a request makes. One that was just in use is known to work; one that sat is
 /// where a restarted server or a dropped link shows, and that one is tested.
+///
+/// No idle timeout and no maximum lifetime, so sqlx starts no reaper. sqlx 0.8's reaper
+/// sweeps the idle connections `0..num_idle` times, and the pool's count of idle connections
+/// can read as `usize::MAX` for an instant (a connection going back is popped by another
+/// task before the count is raised): a sweep that starts then runs without ever yielding,
+/// one core at 100% and, when a waiting request's wake-up sits on that worker, the whole
+/// service stalled (launchbadge/sqlx#3645). A year's history built through the service
+/// stalled that way half an hour in. PostgreSQL's connections are retired by age when they
+/// go back to the pool instead ([`DbOptions::connection_lifetime`]).
 fn pool_options() -> AnyPoolOptions {
     AnyPoolOptions::new()
+        .idle_timeout(None)
+        .max_lifetime(None)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {

@@ -227,6 +227,7 @@ impl GlobalArgs {
                     .or(file.acquire_timeout_seconds)
                     .map(std::time::Duration::from_secs)
                     .unwrap_or(defaults.acquire_timeout),
+                connection_lifetime: defaults.connection_lifetime,
             },
         })
     }
