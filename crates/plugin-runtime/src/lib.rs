@@ -205,15 +205,17 @@ impl Compiled {
         if !self.has_triage() {
             return (Ok(None), CallLog::default());
         }
-        let started = Instant::now();
-        let (result, mut log) = match self {
-            Compiled::Rhai(p) => p.triage(req, timeout),
-            Compiled::Wasm(p) => (p.triage(req, timeout), CallLog::default()),
-        };
-        let limits = self.limits();
-        let result = result.and_then(|d| d.map(|d| validate_triage(d, req, limits)).transpose());
-        log.took = started.elapsed();
-        (result, log)
+        timed(|| {
+            let (result, log) = match self {
+                Compiled::Rhai(p) => p.triage(req, timeout),
+                Compiled::Wasm(p) => (p.triage(req, timeout), CallLog::default()),
+            };
+            let limits = self.limits();
+            (
+                result.and_then(|d| d.map(|d| validate_triage(d, req, limits)).transpose()),
+                log,
+            )
+        })
     }
 
     /// The points for a completed order, checked. `None` (also from a plugin without the
@@ -231,15 +233,17 @@ impl Compiled {
         if !self.has_points() {
             return (Ok(None), CallLog::default());
         }
-        let started = Instant::now();
-        let (result, mut log) = match self {
-            Compiled::Rhai(p) => p.points(req, timeout),
-            Compiled::Wasm(p) => (p.points(req, timeout), CallLog::default()),
-        };
-        let limits = self.limits();
-        let result = result.and_then(|a| a.map(|a| validate_award(a, limits)).transpose());
-        log.took = started.elapsed();
-        (result, log)
+        timed(|| {
+            let (result, log) = match self {
+                Compiled::Rhai(p) => p.points(req, timeout),
+                Compiled::Wasm(p) => (p.points(req, timeout), CallLog::default()),
+            };
+            let limits = self.limits();
+            (
+                result.and_then(|a| a.map(|a| validate_award(a, limits)).transpose()),
+                log,
+            )
+        })
     }
 
     /// Ranks a request, with the output checked against it.
@@ -253,15 +257,22 @@ impl Compiled {
         req: &OwnedRequest,
         timeout: Duration,
     ) -> (Result<Vec<Ranked>, Fault>, CallLog) {
-        let started = Instant::now();
-        let (result, mut log) = match self {
-            Compiled::Rhai(p) => p.rank(req, timeout),
-            Compiled::Wasm(p) => (p.rank(req, timeout), CallLog::default()),
-        };
-        let result = result.and_then(|r| validate(r, req, self.limits()));
-        log.took = started.elapsed();
-        (result, log)
+        timed(|| {
+            let (result, log) = match self {
+                Compiled::Rhai(p) => p.rank(req, timeout),
+                Compiled::Wasm(p) => (p.rank(req, timeout), CallLog::default()),
+            };
+            (result.and_then(|r| validate(r, req, self.limits())), log)
+        })
     }
+}
+
+/// Makes a call and checks its answer (`call`), recording in its log how long both took.
+fn timed<T>(call: impl FnOnce() -> (Result<T, Fault>, CallLog)) -> (Result<T, Fault>, CallLog) {
+    let started = Instant::now();
+    let (result, mut log) = call();
+    log.took = started.elapsed();
+    (result, log)
 }
 
 /// A plugin's entry points: ranking and the 1.1.0 hooks.

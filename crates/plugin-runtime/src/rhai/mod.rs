@@ -237,7 +237,7 @@ impl RhaiPlugin {
             result,
             CallLog {
                 lines,
-                took: Duration::ZERO,
+                ..CallLog::default()
             },
         )
     }
