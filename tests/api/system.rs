@@ -80,6 +80,32 @@ async fn connections_closed_by_the_server_while_idle_are_replaced_before_use() {
     }
 }
 
+/// Every SQLite connection, reader or writer, reads the whole database file through its
+/// memory map: the map is as large as the store asks for, not cut to SQLite's own ceiling of
+/// 2 GiB, as it is in a SQLite built without the workspace's setting for it. A year of a busy
+/// street's history is past 1 GiB, and every page beyond the map is a system call and a copy.
+/// This holds on every engine's run: SQLite is the embedded default whatever the tests use.
+#[tokio::test]
+async fn sqlite_maps_the_whole_database_file() {
+    use gongjian_core::store::db::{Db, DbOptions, SQLITE_MMAP_BYTES};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("map.db").display());
+    let db = Db::open(&url, &DbOptions::default()).await.unwrap();
+    // Past SQLite's default ceiling, so that a SQLite built with it is told apart.
+    const { assert!(SQLITE_MMAP_BYTES > 0x7fff_0000) };
+    for pool in [db.read(), db.write()] {
+        let mapped: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            mapped as u64, SQLITE_MMAP_BYTES,
+            "SQLite cut the map to {mapped} bytes"
+        );
+    }
+    db.close().await;
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
     let app = TestApp::spawn().await;
