@@ -83,8 +83,9 @@ async fn connections_closed_by_the_server_while_idle_are_replaced_before_use() {
 /// The pools' SQLite connections, readers and writer, read the whole database file through
 /// their memory map (the committer's own connection is opened with the same settings, which
 /// it cannot be asked back): the map is as large as the store asks for, not cut to SQLite's
-/// own ceiling of 2 GiB, as it is in a SQLite built without the workspace's setting for it. A year of a busy
-/// street's history is past 1 GiB, and every page beyond the map is a system call and a copy.
+/// own ceiling of 2 GiB, as it is in a SQLite built without the workspace's setting for it.
+/// A year of a busy street's history is past 1 GiB, and every page beyond the map is a system
+/// call and a copy.
 /// This holds on every engine's run: SQLite is the embedded default whatever the tests use.
 #[tokio::test]
 async fn sqlite_maps_the_whole_database_file() {
