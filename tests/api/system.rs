@@ -108,6 +108,61 @@ async fn sqlite_maps_the_whole_database_file() {
     db.close().await;
 }
 
+/// SQLite's reader connections plan by the planner's statistics gathered after they opened.
+/// A connection reads the statistics only as it first reads the schema, and gathering them
+/// does not change it: a reader opened on a new database went on reading a demand's orders
+/// by the street's index, every order the street ever had, though the statistics said the
+/// demand's index finds them directly. Each reader opened before the statistics changed is
+/// replaced as it is next taken.
+#[tokio::test]
+async fn sqlite_readers_plan_by_statistics_gathered_after_they_opened() {
+    use gongjian_core::store::db::{Db, DbOptions};
+    use sqlx::{Executor, Row};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("stats.db").display());
+    // One reader, so that the same connection is asked before and after, unless replaced.
+    let opts = DbOptions {
+        max_connections: 1,
+        ..DbOptions::default()
+    };
+    let db = Db::open(&url, &opts).await.unwrap();
+    // Orders by text ids, as the store's: one street, two orders a demand.
+    db.write()
+        .execute(
+            "CREATE TABLE o (id TEXT PRIMARY KEY, street TEXT NOT NULL, demand TEXT NOT NULL); \
+             CREATE INDEX o_street ON o (street, id); CREATE INDEX o_demand ON o (demand); \
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO o (id, street, demand) SELECT printf('%05d', i), 's', 'd' || (i / 2) \
+             FROM n",
+        )
+        .await
+        .unwrap();
+    let plan = || async {
+        let steps = sqlx::query(
+            "EXPLAIN QUERY PLAN SELECT * FROM o WHERE street IN ($1) AND demand = $2 \
+             ORDER BY id LIMIT $3",
+        )
+        .bind("s")
+        .bind("d7")
+        .bind(10_i64)
+        .fetch_all(db.read())
+        .await
+        .unwrap();
+        steps
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    // No statistics yet: the street's index, which gives the order for free.
+    let before = plan().await;
+    assert!(before.contains("o_street"), "{before}");
+    db.optimize().await.unwrap();
+    let after = plan().await;
+    assert!(after.contains("o_demand"), "{after}");
+    db.close().await;
+}
+
 #[tokio::test]
 async fn metrics_count_requests_by_route_template() {
     let app = TestApp::spawn().await;

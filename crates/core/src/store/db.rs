@@ -6,7 +6,7 @@
 //! writers queue in the process instead of failing with `SQLITE_BUSY`; reads use a separate
 //! pool and never block on the writer thanks to WAL.
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{path::Path, str::FromStr, sync::Arc, time::Duration};
 
 use sqlx::{
     any::{AnyArguments, AnyPoolOptions, AnyRow},
@@ -17,6 +17,7 @@ use sqlx::{
 use super::{
     group_commit::{BoxFuture, GroupCommit},
     sqlite_direct::DirectWriter,
+    sqlite_statistics::{self, Statistics},
 };
 use crate::Result;
 
@@ -192,6 +193,9 @@ pub struct Db {
     backend: Backend,
     /// SQLite's committer, which groups concurrent transactions into one commit.
     group: Option<GroupCommit>,
+    /// When SQLite's planner statistics last changed, for the connections that must read
+    /// them again (see [`sqlite_statistics`]).
+    statistics: Option<Arc<Statistics>>,
 }
 
 impl Db {
@@ -222,8 +226,9 @@ impl Db {
                          PRAGMA mmap_size = {SQLITE_MMAP_BYTES}; {own}"
                     )
                 };
-                let pool = |max: u32, own: &'static str| {
-                    pool_options()
+                let statistics = Arc::new(Statistics::new());
+                let pool = |max: u32, own: &'static str, reloads: Option<Arc<Statistics>>| {
+                    pool_options(reloads)
                         .max_connections(max)
                         .min_connections(1)
                         .acquire_timeout(acquire_timeout)
@@ -235,11 +240,12 @@ impl Db {
                         })
                 };
                 // Open the writer first so the file and WAL mode exist before readers connect.
-                let write = pool(1, WRITER)
+                // The writer gathers the statistics itself, and so holds them as they are.
+                let write = pool(1, WRITER, None)
                     .connect(&url)
                     .await
                     .map_err(DbError::Connect)?;
-                let read = pool(opts.max_connections.max(1), "")
+                let read = pool(opts.max_connections.max(1), "", Some(statistics.clone()))
                     .connect(&url)
                     .await
                     .map_err(DbError::Connect)?;
@@ -255,15 +261,17 @@ impl Db {
                 Ok(Db {
                     read,
                     group: Some(
-                        GroupCommit::start(write.clone(), direct).map_err(DbError::Committer)?,
+                        GroupCommit::start(write.clone(), direct, statistics.clone())
+                            .map_err(DbError::Committer)?,
                     ),
                     write,
                     backend,
+                    statistics: Some(statistics),
                 })
             }
             Backend::Postgres => {
                 let lifetime = opts.connection_lifetime;
-                let pool = pool_options()
+                let pool = pool_options(None)
                     .max_connections(opts.max_connections.max(2))
                     .acquire_timeout(opts.acquire_timeout)
                     .after_release(move |_, meta| Box::pin(async move { Ok(meta.age < lifetime) }))
@@ -275,6 +283,7 @@ impl Db {
                     write: pool,
                     backend,
                     group: None,
+                    statistics: None,
                 })
             }
         }
@@ -304,6 +313,23 @@ impl Db {
                     .execute("PRAGMA analysis_limit = 1000; PRAGMA optimize = 0x10002;")
                     .await
                     .map_err(DbError::Optimize)?;
+                if let Some(statistics) = &self.statistics {
+                    // The other connections read statistics only as they open; note whether
+                    // these are new, so that they read them again.
+                    let gathered: i64 = sqlx::query_scalar(sqlite_statistics::GATHERED)
+                        .fetch_one(&self.write)
+                        .await
+                        .map_err(DbError::Optimize)?;
+                    let now = if gathered != 0 {
+                        sqlx::query_scalar(sqlite_statistics::STATISTICS)
+                            .fetch_one(&self.write)
+                            .await
+                            .map_err(DbError::Optimize)?
+                    } else {
+                        String::new()
+                    };
+                    statistics.look(now);
+                }
             }
             Backend::Postgres => {
                 let autovacuum: String = sqlx::query_scalar("SELECT current_setting('autovacuum')")
@@ -418,13 +444,23 @@ const TRUSTED_IDLE: Duration = Duration::from_secs(1);
 /// service stalled (launchbadge/sqlx#3645). A year's history built through the service
 /// stalled that way half an hour in. PostgreSQL's connections are retired by age when they
 /// go back to the pool instead ([`DbOptions::connection_lifetime`]).
-fn pool_options() -> AnyPoolOptions {
+///
+/// With `reloads`, a connection opened before the planner's statistics last changed is
+/// closed as it is taken, and another taken or opened in its place
+/// ([`sqlite_statistics`]).
+fn pool_options(reloads: Option<Arc<Statistics>>) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .idle_timeout(None)
         .max_lifetime(None)
         .test_before_acquire(false)
-        .before_acquire(|conn, meta| {
+        .before_acquire(move |conn, meta| {
+            // A SQLite connection that read the planner's statistics before they last changed
+            // is closed, and the pool opens one that reads them as they are.
+            let stale = reloads.as_ref().is_some_and(|s| s.older_than(meta.age));
             Box::pin(async move {
+                if stale {
+                    return Ok(false);
+                }
                 if meta.idle_for > TRUSTED_IDLE {
                     sqlx::Connection::ping(conn).await?;
                 }

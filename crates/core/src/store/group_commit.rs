@@ -24,13 +24,16 @@
 //! On PostgreSQL, which commits concurrent transactions in parallel and groups their WAL
 //! flushes itself, a job simply runs in its own transaction.
 
-use std::{any::Any, future::Future, panic::AssertUnwindSafe, pin::Pin};
+use std::{any::Any, future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc};
 
 use futures_util::FutureExt;
 use sqlx::{any::AnyArguments, AnyPool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::sqlite_direct::{DirectError, DirectWriter};
+use super::{
+    sqlite_direct::{DirectError, DirectWriter},
+    sqlite_statistics::Statistics,
+};
 use crate::{Error, Result};
 
 /// A boxed future borrowing its transaction.
@@ -84,14 +87,20 @@ impl GroupCommit {
     /// same database, on a thread of its own: it waits on the writer connection statement by
     /// statement, and on the requests' runtime each of those waits would queue behind whatever
     /// requests are ready to run, though every write goes through it.
-    pub fn start(pool: AnyPool, direct: DirectWriter) -> std::io::Result<Self> {
+    ///
+    /// `direct` reads the planner's statistics again before the first batch after they change.
+    pub(crate) fn start(
+        pool: AnyPool,
+        direct: DirectWriter,
+        statistics: Arc<Statistics>,
+    ) -> std::io::Result<Self> {
         let (jobs, rx) = mpsc::channel(4 * MAX_BATCH);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         std::thread::Builder::new()
             .name("sqlite-committer".into())
-            .spawn(move || runtime.block_on(run(pool, direct, rx)))?;
+            .spawn(move || runtime.block_on(run(pool, direct, statistics, rx)))?;
         Ok(GroupCommit { jobs })
     }
 
@@ -133,8 +142,23 @@ impl GroupCommit {
     }
 }
 
-async fn run(pool: AnyPool, mut direct: DirectWriter, mut rx: mpsc::Receiver<Job>) {
+async fn run(
+    pool: AnyPool,
+    mut direct: DirectWriter,
+    statistics: Arc<Statistics>,
+    mut rx: mpsc::Receiver<Job>,
+) {
+    // The statistics' mark when `direct` last read them: when it opened, before any look.
+    let mut read_at = 0;
     while let Some(first) = rx.recv().await {
+        let mark = statistics.mark();
+        if mark != read_at {
+            match direct.reload_statistics() {
+                Ok(()) => read_at = mark,
+                // Planning by the old statistics is slower, not wrong: tried again next batch.
+                Err(e) => tracing::warn!(error = %e, "cannot read the planner's statistics again"),
+            }
+        }
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {

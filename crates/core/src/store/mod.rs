@@ -25,6 +25,7 @@ pub(crate) mod sessions;
 pub(crate) mod settings;
 pub(crate) mod sqlite_direct;
 pub(crate) mod sqlite_plans;
+pub(crate) mod sqlite_statistics;
 pub(crate) mod streets;
 pub mod tokens;
 pub(crate) mod units;

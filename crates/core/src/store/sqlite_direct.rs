@@ -171,6 +171,15 @@ impl DirectWriter {
         self.run(sql, &AnyArguments::default())
     }
 
+    /// Reads the planner's statistics (`sqlite_stat1`) into the connection again, as they are
+    /// now, and prepares its statements again by them as each is next run. A connection reads
+    /// them only as it first reads the schema, and gathering them elsewhere does not change
+    /// the schema ([`sqlite_statistics`](super::sqlite_statistics)). It writes nothing: SQLite
+    /// gathers no statistics of its own tables.
+    pub fn reload_statistics(&mut self) -> Result<(), DirectError> {
+        self.exec_once("ANALYZE sqlite_schema")
+    }
+
     /// Whether a transaction is open on this connection.
     pub fn in_transaction(&self) -> bool {
         // SAFETY: `db` is open.
@@ -553,6 +562,102 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(live_statements(&f.w), before);
+    }
+
+    /// How SQLite plans `sql` on `db`: each step's detail, one a line.
+    fn plan(db: *mut ffi::sqlite3, sql: &str) -> String {
+        let text = CString::new(format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut steps = vec![];
+        // SAFETY: `db` is open; the statement is finalized before returning; each detail is
+        // copied before the next step.
+        unsafe {
+            let mut stmt = ptr::null_mut();
+            assert_eq!(
+                ffi::sqlite3_prepare_v2(db, text.as_ptr(), -1, &mut stmt, ptr::null_mut()),
+                ffi::SQLITE_OK,
+                "{sql}"
+            );
+            while ffi::sqlite3_step(stmt) == ffi::SQLITE_ROW {
+                let detail = CStr::from_ptr(ffi::sqlite3_column_text(stmt, 3).cast());
+                steps.push(detail.to_string_lossy().into_owned());
+            }
+            ffi::sqlite3_finalize(stmt);
+        }
+        steps.join("\n")
+    }
+
+    #[test]
+    fn statistics_gathered_on_another_connection_are_planned_by_once_reloaded() {
+        let mut f = fixture();
+        // A street's orders, by text ids as the store's: without statistics SQLite reads one
+        // demand's by the street's index (it gives the order for free); with them, by the
+        // demand's.
+        f.w.control(
+            "CREATE TABLE o (id TEXT PRIMARY KEY, street TEXT NOT NULL, demand TEXT NOT NULL)",
+        )
+        .unwrap();
+        f.w.control("CREATE INDEX o_street ON o (street, id)")
+            .unwrap();
+        f.w.control("CREATE INDEX o_demand ON o (demand)").unwrap();
+        f.w.control(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000) \
+             INSERT INTO o (id, street, demand) SELECT printf('%05d', i), 's', 'd' || (i / 2) \
+             FROM n",
+        )
+        .unwrap();
+        // As the store asks for a demand's orders.
+        let read = "SELECT * FROM o WHERE street IN ($1) AND demand = $2 ORDER BY id LIMIT $3";
+        // A statement kept prepared, as scripts are.
+        let kept = "UPDATE o SET street = 's' WHERE street = $1 AND demand = $2";
+        let a = args(|a| {
+            a.add("s").unwrap();
+            a.add("d7").unwrap();
+        });
+        f.w.run(kept, &a).unwrap();
+        assert!(
+            plan(f.w.db, read).contains("o_street"),
+            "{}",
+            plan(f.w.db, read)
+        );
+
+        // Another connection gathers the statistics.
+        let path = f._dir.path().join("db.sqlite");
+        let mut other = DirectWriter::open(path.to_str().unwrap(), "").unwrap();
+        other.control("ANALYZE").unwrap();
+        assert!(
+            plan(other.db, read).contains("o_demand"),
+            "{}",
+            plan(other.db, read)
+        );
+        // This one has not read them.
+        assert!(
+            plan(f.w.db, read).contains("o_street"),
+            "{}",
+            plan(f.w.db, read)
+        );
+
+        f.w.reload_statistics().unwrap();
+        assert!(
+            plan(f.w.db, read).contains("o_demand"),
+            "{}",
+            plan(f.w.db, read)
+        );
+        // The kept statement is prepared again, by them, as it next runs.
+        let stmt = f.w.scripts[kept][0].stmt;
+        // SAFETY: the statement is in the cache, so not finalized.
+        let again =
+            || unsafe { ffi::sqlite3_stmt_status(stmt, ffi::SQLITE_STMTSTATUS_REPREPARE, 0) };
+        let before = again();
+        f.w.run(kept, &a).unwrap();
+        assert_eq!(again(), before + 1);
+        // Nothing was written: no statistics of SQLite's own tables.
+        assert_eq!(
+            query_one(
+                f.w.db,
+                "SELECT count(*) FROM sqlite_stat1 WHERE tbl LIKE 'sqlite%'"
+            ),
+            0
+        );
     }
 
     #[test]
