@@ -384,9 +384,11 @@ mod tests {
         Fixture { w, _dir: dir }
     }
 
-    fn query_one(db: *mut ffi::sqlite3, sql: &str) -> i64 {
+    /// Runs `sql` on `db`, handing each row's statement to `row` in turn.
+    fn each_row(db: *mut ffi::sqlite3, sql: &str, mut row: impl FnMut(*mut ffi::sqlite3_stmt)) {
         let text = CString::new(sql).unwrap();
-        // SAFETY: `db` is open; the statement is finalized before returning.
+        // SAFETY: `db` is open; the statement is finalized before returning, and `row` reads
+        // it only while it is on a row.
         unsafe {
             let mut stmt = ptr::null_mut();
             assert_eq!(
@@ -394,11 +396,20 @@ mod tests {
                 ffi::SQLITE_OK,
                 "{sql}"
             );
-            assert_eq!(ffi::sqlite3_step(stmt), ffi::SQLITE_ROW);
-            let n = ffi::sqlite3_column_int64(stmt, 0);
+            while ffi::sqlite3_step(stmt) == ffi::SQLITE_ROW {
+                row(stmt);
+            }
             ffi::sqlite3_finalize(stmt);
-            n
         }
+    }
+
+    fn query_one(db: *mut ffi::sqlite3, sql: &str) -> i64 {
+        let mut first = None;
+        each_row(db, sql, |stmt| {
+            // SAFETY: the statement is on a row.
+            first.get_or_insert(unsafe { ffi::sqlite3_column_int64(stmt, 0) });
+        });
+        first.unwrap_or_else(|| panic!("no row: {sql}"))
     }
 
     fn args(values: impl FnOnce(&mut AnyArguments<'static>)) -> AnyArguments<'static> {
@@ -566,23 +577,12 @@ mod tests {
 
     /// How SQLite plans `sql` on `db`: each step's detail, one a line.
     fn plan(db: *mut ffi::sqlite3, sql: &str) -> String {
-        let text = CString::new(format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
         let mut steps = vec![];
-        // SAFETY: `db` is open; the statement is finalized before returning; each detail is
-        // copied before the next step.
-        unsafe {
-            let mut stmt = ptr::null_mut();
-            assert_eq!(
-                ffi::sqlite3_prepare_v2(db, text.as_ptr(), -1, &mut stmt, ptr::null_mut()),
-                ffi::SQLITE_OK,
-                "{sql}"
-            );
-            while ffi::sqlite3_step(stmt) == ffi::SQLITE_ROW {
-                let detail = CStr::from_ptr(ffi::sqlite3_column_text(stmt, 3).cast());
-                steps.push(detail.to_string_lossy().into_owned());
-            }
-            ffi::sqlite3_finalize(stmt);
-        }
+        each_row(db, &format!("EXPLAIN QUERY PLAN {sql}"), |stmt| {
+            // SAFETY: the statement is on a row; the detail is copied before the next step.
+            let detail = unsafe { CStr::from_ptr(ffi::sqlite3_column_text(stmt, 3).cast()) };
+            steps.push(detail.to_string_lossy().into_owned());
+        });
         steps.join("\n")
     }
 
@@ -614,34 +614,22 @@ mod tests {
             a.add("d7").unwrap();
         });
         f.w.run(kept, &a).unwrap();
-        assert!(
-            plan(f.w.db, read).contains("o_street"),
-            "{}",
-            plan(f.w.db, read)
-        );
+        let assert_reads_by = |db, index: &str| {
+            let plan = plan(db, read);
+            assert!(plan.contains(index), "{plan}");
+        };
+        assert_reads_by(f.w.db, "o_street");
 
         // Another connection gathers the statistics.
         let path = f._dir.path().join("db.sqlite");
         let mut other = DirectWriter::open(path.to_str().unwrap(), "").unwrap();
         other.control("ANALYZE").unwrap();
-        assert!(
-            plan(other.db, read).contains("o_demand"),
-            "{}",
-            plan(other.db, read)
-        );
+        assert_reads_by(other.db, "o_demand");
         // This one has not read them.
-        assert!(
-            plan(f.w.db, read).contains("o_street"),
-            "{}",
-            plan(f.w.db, read)
-        );
+        assert_reads_by(f.w.db, "o_street");
 
         f.w.reload_statistics().unwrap();
-        assert!(
-            plan(f.w.db, read).contains("o_demand"),
-            "{}",
-            plan(f.w.db, read)
-        );
+        assert_reads_by(f.w.db, "o_demand");
         // The kept statement is prepared again, by them, as it next runs.
         let stmt = f.w.scripts[kept][0].stmt;
         // SAFETY: the statement is in the cache, so not finalized.

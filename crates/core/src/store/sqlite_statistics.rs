@@ -32,8 +32,8 @@ pub(crate) struct Statistics {
     base: Instant,
     /// Nanoseconds from `base` to when the statistics last changed; 0 while they have not.
     changed: AtomicU64,
-    /// What the statistics said when last looked at; `None` before the first look.
-    last: Mutex<Option<String>>,
+    /// What the statistics said when last looked at; empty before the first look.
+    last: Mutex<String>,
 }
 
 impl Statistics {
@@ -41,7 +41,7 @@ impl Statistics {
         Statistics {
             base: Instant::now(),
             changed: AtomicU64::new(0),
-            last: Mutex::new(None),
+            last: Mutex::new(String::new()),
         }
     }
 
@@ -54,8 +54,8 @@ impl Statistics {
             .last
             .lock()
             .expect("the statistics' lock is never poisoned");
-        if last.as_deref().unwrap_or("") != now {
-            *last = Some(now);
+        if *last != now {
+            *last = now;
             let at = u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX);
             // Never 0, which means "not yet".
             self.changed.store(at.max(1), Ordering::Release);
