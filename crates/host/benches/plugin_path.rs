@@ -8,9 +8,13 @@
 //! built-in filing's time plus the call's.
 //!
 //! Reported per street size and mode: the median round of the built-in filing, the plugin's
-//! filing and its call, and `extra ÷ call`, round by round the plugin's filing less the
-//! built-in one over the call's time (1.0: the path adds nothing to the call; the goal is at
-//! most 1.2), its median and quartiles over the rounds. Beside them, from each street's
+//! filing and its call, and `extra ÷ call`, round by round what the plugin's filing took
+//! beyond the built-in one over the call's time (1.0: the path adds nothing to the call; the
+//! goal is at most 1.2), its median and quartiles over the rounds. One at a time, a round's
+//! extra is the median of its turns' differences (each turn files once in every street, one
+//! after the other), so that one slow fsync moves it by one turn rather than by its length;
+//! `means`, beside it, is the ratio by the difference of the streets' mean filings. With the
+//! clients at once it is the difference of the means. Beside them, from each street's
 //! `/metrics` (`gongjian_plugin_call_duration_seconds`), the mean time of the ranking calls
 //! the filings made, the built-in rule's and the plugin's (`in service`), and what is left of
 //! the extra once their difference is taken away (`around`: the path's own cost).
@@ -50,25 +54,25 @@ const BATCH: u64 = 64;
 /// Plugin calls timed per round.
 const CALLS: u32 = 40;
 
-/// The time of one filing in each street, one at a time: `iters` turns, each filing once in
-/// every street in turn, so that all see the same moments of the machine (a filing waits on
-/// its fsync, whose time moves by a third from one moment to the next).
+/// The times of single filings in each street, one at a time: `iters` turns, each filing once
+/// in every street in turn, so that all see the same moments of the machine (a filing waits on
+/// its fsync, whose time moves by a third from one moment to the next). `[street][turn]`.
 fn one_at_a_time(
     rt: &tokio::runtime::Runtime,
     streets: &[Arc<Street>],
     iters: u32,
-) -> Vec<Duration> {
-    let mut took = vec![Duration::ZERO; streets.len()];
+) -> Vec<Vec<f64>> {
+    let mut took = vec![Vec::with_capacity(iters as usize); streets.len()];
     rt.block_on(async {
         for _ in 0..iters {
             for (s, t) in streets.iter().zip(&mut took) {
                 let start = Instant::now();
                 file_and_dispatch(s).await;
-                *t += start.elapsed();
+                t.push(start.elapsed().as_secs_f64() * 1e6);
             }
         }
     });
-    took.into_iter().map(|t| t / iters).collect()
+    took
 }
 
 /// The time of one filing in each street with the clients filing at once: `turns` batches of
@@ -166,7 +170,7 @@ fn main() {
         ),
     ];
     println!(
-        "{:<9} {:>6} {:<5} {:<5} {:>12} {:>12} {:>10} {:>22} {:>24} {:>10}",
+        "{:<9} {:>6} {:<5} {:<5} {:>12} {:>12} {:>10} {:>22} {:>24} {:>10} {:>6}",
         "engine",
         "n",
         "mode",
@@ -176,7 +180,8 @@ fn main() {
         "call",
         "in service: built-in",
         "extra ÷ call [quartiles]",
-        "around"
+        "around",
+        "means"
     );
     for (engine, url) in &engines {
         let db: Db = rt.block_on(open(url));
@@ -198,9 +203,13 @@ fn main() {
                     .map(|(s, r)| rank_calls(&rt, s, r))
                     .collect()
             };
-            // [mode][street]: rounds of filing times, and of the mean ranking call in
-            // service; calls[rule].
+            // [mode][street]: rounds of the mean filing time, of what a filing took beyond
+            // the built-in one's, and of the mean ranking call in service; calls[rule].
             let mut filings = vec![vec![Vec::new(); streets.len()]; 2];
+            let mut extras = vec![vec![Vec::new(); streets.len()]; 2];
+            // One at a time, the difference of the streets' mean filings, as measured before
+            // the turns were paired.
+            let mut by_means = vec![Vec::new(); streets.len()];
             let mut in_service = vec![vec![Vec::new(); streets.len()]; 2];
             let mut calls = vec![Vec::new(); rules.len()];
             for round in 0..ROUNDS + 2 {
@@ -214,13 +223,25 @@ fn main() {
                 if round < 2 {
                     continue;
                 }
-                for (mode, (by_street, (from, to))) in
-                    [(one, (&start, &middle)), (many, (&middle, &end))]
-                        .into_iter()
-                        .enumerate()
+                for (i, turns) in one.iter().enumerate() {
+                    filings[0][i].push(turns.iter().sum::<f64>() / turns.len() as f64);
+                    // One at a time, the filings of a turn are paired: the median of the
+                    // turns' differences, which an fsync slower than the rest (a filing's
+                    // time moves by a third, several calls) moves by one turn, not by its
+                    // length.
+                    let paired: Vec<f64> = turns.iter().zip(&one[0]).map(|(p, b)| p - b).collect();
+                    extras[0][i].push(median(&paired));
+                    by_means[i].push(paired.iter().sum::<f64>() / paired.len() as f64);
+                }
+                let many: Vec<f64> = many.iter().map(|t| t.as_secs_f64() * 1e6).collect();
+                for (i, t) in many.iter().enumerate() {
+                    filings[1][i].push(*t);
+                    extras[1][i].push(t - many[0]);
+                }
+                for (mode, (from, to)) in
+                    [(&start, &middle), (&middle, &end)].into_iter().enumerate()
                 {
-                    for (i, t) in by_street.into_iter().enumerate() {
-                        filings[mode][i].push(t.as_secs_f64() * 1e6);
+                    for i in 0..streets.len() {
                         in_service[mode][i].push(mean_call(from[i], to[i]));
                     }
                 }
@@ -233,20 +254,29 @@ fn main() {
                 let base_call = &in_service[mode][0];
                 for (i, rule) in ["rhai", "wasm"].iter().enumerate() {
                     let plugin = &filings[mode][i + 1];
+                    let extra = &extras[mode][i + 1];
                     let plugin_call = &in_service[mode][i + 1];
                     // Round by round: what the plugin's filing took beyond the built-in one's,
                     // over the call's time in the same round.
-                    let ratios: Vec<f64> = (0..ROUNDS)
-                        .map(|r| (plugin[r] - base[r]) / calls[i][r])
-                        .collect();
+                    let ratios: Vec<f64> = (0..ROUNDS).map(|r| extra[r] / calls[i][r]).collect();
                     // And that extra less what the calls in service took beyond the built-in
                     // rule's.
                     let around: Vec<f64> = (0..ROUNDS)
-                        .map(|r| plugin[r] - base[r] - (plugin_call[r] - base_call[r]))
+                        .map(|r| extra[r] - (plugin_call[r] - base_call[r]))
                         .collect();
                     let q = quartiles(ratios);
+                    // One at a time, the ratio by the streets' means beside it.
+                    let means = match mode {
+                        0 => {
+                            let r: Vec<f64> = (0..ROUNDS)
+                                .map(|r| by_means[i + 1][r] / calls[i][r])
+                                .collect();
+                            format!("{:>6.2}", median(&r))
+                        }
+                        _ => format!("{:>6}", "-"),
+                    };
                     println!(
-                        "{engine:<9} {n:>6} {name:<5} {rule:<5} {:>9.0} µs {:>9.0} µs {:>7.0} µs {:>7.0} µs → {:>7.0} µs {:>7.2} [{:.2}, {:.2}] {:>7.0} µs",
+                        "{engine:<9} {n:>6} {name:<5} {rule:<5} {:>9.0} µs {:>9.0} µs {:>7.0} µs {:>7.0} µs → {:>7.0} µs {:>7.2} [{:.2}, {:.2}] {:>7.0} µs {means}",
                         median(base),
                         median(plugin),
                         median(&calls[i]),
