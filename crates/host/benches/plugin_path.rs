@@ -207,9 +207,6 @@ fn main() {
             // the built-in one's, and of the mean ranking call in service; calls[rule].
             let mut filings = vec![vec![Vec::new(); streets.len()]; 2];
             let mut extras = vec![vec![Vec::new(); streets.len()]; 2];
-            // One at a time, the difference of the streets' mean filings, as measured before
-            // the turns were paired.
-            let mut by_means = vec![Vec::new(); streets.len()];
             let mut in_service = vec![vec![Vec::new(); streets.len()]; 2];
             let mut calls = vec![Vec::new(); rules.len()];
             for round in 0..ROUNDS + 2 {
@@ -231,7 +228,6 @@ fn main() {
                     // length.
                     let paired: Vec<f64> = turns.iter().zip(&one[0]).map(|(p, b)| p - b).collect();
                     extras[0][i].push(median(&paired));
-                    by_means[i].push(paired.iter().sum::<f64>() / paired.len() as f64);
                 }
                 let many: Vec<f64> = many.iter().map(|t| t.as_secs_f64() * 1e6).collect();
                 for (i, t) in many.iter().enumerate() {
@@ -265,11 +261,12 @@ fn main() {
                         .map(|r| extra[r] - (plugin_call[r] - base_call[r]))
                         .collect();
                     let q = quartiles(ratios);
-                    // One at a time, the ratio by the streets' means beside it.
+                    // One at a time, the ratio by the difference of the streets' mean filings
+                    // beside it, as measured before the turns were paired.
                     let means = match mode {
                         0 => {
                             let r: Vec<f64> = (0..ROUNDS)
-                                .map(|r| by_means[i + 1][r] / calls[i][r])
+                                .map(|r| (plugin[r] - base[r]) / calls[i][r])
                                 .collect();
                             format!("{:>6.2}", median(&r))
                         }
